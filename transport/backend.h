@@ -1,0 +1,80 @@
+/* Internal: what a transport backend provides. transport/core.c dispatches every public
+ * pn_tp_* call through the context's ops table; it never branches on the backend.
+ *
+ * A backend allocates its own context/mr/peer structs that embed the common headers
+ * below as their FIRST member, so the core can reach ops and error buffers. */
+#ifndef PENNANT_TRANSPORT_BACKEND_H
+#define PENNANT_TRANSPORT_BACKEND_H
+
+#include "pennant/transport.h"
+
+#include <stdarg.h>
+
+struct pn_tp_ops;
+
+struct pn_tp_ctx {
+	const struct pn_tp_ops *ops;
+	pn_tp_config cfg;        /* copy; cfg.options points at options_buf */
+	char options_buf[1024];
+	char err[512];
+	pn_tp_stats stats;       /* backends update these counters */
+};
+
+struct pn_tp_mr {
+	pn_tp_ctx *ctx;
+	void *addr;
+	size_t len;
+	unsigned access;
+	int owned;               /* allocated by pn_tp_alloc: freed on deregister */
+	pn_mr_desc desc;
+};
+
+struct pn_tp_peer {
+	pn_tp_ctx *ctx;
+	uint32_t id;             /* peer's node id */
+	int failed;              /* set once the peer is down */
+};
+
+struct pn_tp_ops {
+	const char *name;
+	/* Allocate and initialise the backend context (embedding struct pn_tp_ctx first).
+	 * On failure return NULL and write a message into err. */
+	pn_tp_ctx *(*open)(const pn_tp_config *cfg, char *err, size_t errlen);
+	void (*close)(pn_tp_ctx *ctx);
+	size_t (*preferred_chunk)(const pn_tp_ctx *ctx);
+	int (*alloc)(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr);
+	int (*reg)(pn_tp_ctx *ctx, void *buf, size_t len, unsigned access, pn_tp_mr **mr);
+	int (*dereg)(pn_tp_mr *mr);
+	int (*listen)(pn_tp_ctx *ctx, const char *addr);
+	int (*local_addr)(pn_tp_ctx *ctx, char *buf, size_t len);
+	int (*accept)(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms);
+	int (*connect)(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout_ms);
+	int (*disconnect)(pn_tp_peer *peer);
+	int (*post_read)(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
+			 const pn_mr_desc *remote, uint64_t remote_off, size_t len, uint64_t cookie);
+	int (*send_ctrl)(pn_tp_peer *peer, const void *msg, size_t len);
+	int (*poll)(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms);
+	/* Optional: backends that keep counters elsewhere refresh ctx->stats here. */
+	void (*refresh_stats)(const pn_tp_ctx *ctx);
+};
+
+/* Backends compiled in (defined in each backend's ops file). */
+extern const struct pn_tp_ops pn_tp_tcp_ops;
+#if PN_HAVE_DPDK
+extern const struct pn_tp_ops pn_tp_dpdk_ops;
+#endif
+#if PN_HAVE_VERBS
+extern const struct pn_tp_ops pn_tp_verbs_ops;
+#endif
+
+/* Record an error message on the context and return -err (negative errno). */
+int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Option parsing helper shared by backends: iterate "k=v;k=v" entries (values may contain commas).
+ * Returns 1 with key/value filled, 0 at the end, -EINVAL on a malformed entry. */
+typedef struct pn_kv_iter {
+	const char *p;
+} pn_kv_iter;
+int pn_kv_next(pn_kv_iter *it, char *key, size_t keylen, char *val, size_t vallen);
+
+#endif
