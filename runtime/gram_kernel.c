@@ -9,50 +9,48 @@
 #include "agg_internal.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Coordinates per slice: 15 rows × 512 floats × 4 B = 30 KiB, inside a 48 KiB L1d. */
-#define SLICE 512
+/* Coordinates per slice: 16 rows × 256 doubles = 32 KiB, inside a 48 KiB L1d. */
+#define SLICE 256
 #define MAX_TILE 4
 
-typedef void (*tile_fn)(const float *const *ri, int ti, const float *const *rj, int tj, size_t n,
+typedef void (*tile_fn)(const double *const *ri, const double *const *rj, size_t n,
 			double acc[MAX_TILE][MAX_TILE]);
 
-static const float zero_row[SLICE];
 
 /* ---- AVX-512: 4×4 tiles of 8-lane double accumulators (16 zmm + 8 for loads). ---- */
-__attribute__((target("avx512f"))) static void tile_avx512(const float *const *ri, int ti,
-							   const float *const *rj, int tj, size_t n,
+__attribute__((target("avx512f"))) static void tile_avx512(const double *const *ri,
+							   const double *const *rj, size_t n,
 							   double acc[MAX_TILE][MAX_TILE])
 {
-	(void)ti;
-	(void)tj;
 	__m512d a00 = _mm512_setzero_pd(), a01 = a00, a02 = a00, a03 = a00;
 	__m512d a10 = a00, a11 = a00, a12 = a00, a13 = a00;
 	__m512d a20 = a00, a21 = a00, a22 = a00, a23 = a00;
 	__m512d a30 = a00, a31 = a00, a32 = a00, a33 = a00;
 	size_t c = 0;
 	for (; c + 8 <= n; c += 8) {
-		__m512d x0 = _mm512_cvtps_pd(_mm256_loadu_ps(ri[0] + c));
-		__m512d x1 = _mm512_cvtps_pd(_mm256_loadu_ps(ri[1] + c));
-		__m512d x2 = _mm512_cvtps_pd(_mm256_loadu_ps(ri[2] + c));
-		__m512d x3 = _mm512_cvtps_pd(_mm256_loadu_ps(ri[3] + c));
-		__m512d y = _mm512_cvtps_pd(_mm256_loadu_ps(rj[0] + c));
+		__m512d x0 = _mm512_loadu_pd((ri[0] + c));
+		__m512d x1 = _mm512_loadu_pd((ri[1] + c));
+		__m512d x2 = _mm512_loadu_pd((ri[2] + c));
+		__m512d x3 = _mm512_loadu_pd((ri[3] + c));
+		__m512d y = _mm512_loadu_pd((rj[0] + c));
 		a00 = _mm512_fmadd_pd(x0, y, a00);
 		a10 = _mm512_fmadd_pd(x1, y, a10);
 		a20 = _mm512_fmadd_pd(x2, y, a20);
 		a30 = _mm512_fmadd_pd(x3, y, a30);
-		y = _mm512_cvtps_pd(_mm256_loadu_ps(rj[1] + c));
+		y = _mm512_loadu_pd((rj[1] + c));
 		a01 = _mm512_fmadd_pd(x0, y, a01);
 		a11 = _mm512_fmadd_pd(x1, y, a11);
 		a21 = _mm512_fmadd_pd(x2, y, a21);
 		a31 = _mm512_fmadd_pd(x3, y, a31);
-		y = _mm512_cvtps_pd(_mm256_loadu_ps(rj[2] + c));
+		y = _mm512_loadu_pd((rj[2] + c));
 		a02 = _mm512_fmadd_pd(x0, y, a02);
 		a12 = _mm512_fmadd_pd(x1, y, a12);
 		a22 = _mm512_fmadd_pd(x2, y, a22);
 		a32 = _mm512_fmadd_pd(x3, y, a32);
-		y = _mm512_cvtps_pd(_mm256_loadu_ps(rj[3] + c));
+		y = _mm512_loadu_pd((rj[3] + c));
 		a03 = _mm512_fmadd_pd(x0, y, a03);
 		a13 = _mm512_fmadd_pd(x1, y, a13);
 		a23 = _mm512_fmadd_pd(x2, y, a23);
@@ -69,7 +67,7 @@ __attribute__((target("avx512f"))) static void tile_avx512(const float *const *r
 	for (; c < n; c++)
 		for (int a = 0; a < 4; a++)
 			for (int b = 0; b < 4; b++)
-				acc[a][b] += (double)ri[a][c] * (double)rj[b][c];
+				acc[a][b] += ri[a][c] * rj[b][c];
 }
 
 /* ---- AVX2+FMA: 2×4 tiles of 4-lane accumulators (8 ymm + 6 for loads). ---- */
@@ -80,28 +78,26 @@ __attribute__((target("avx2,fma"))) static double hsum256(__m256d v)
 	return _mm_cvtsd_f64(_mm_add_sd(lo, _mm_unpackhi_pd(lo, lo)));
 }
 
-__attribute__((target("avx2,fma"))) static void tile_avx2(const float *const *ri, int ti,
-							  const float *const *rj, int tj, size_t n,
+__attribute__((target("avx2,fma"))) static void tile_avx2(const double *const *ri,
+							  const double *const *rj, size_t n,
 							  double acc[MAX_TILE][MAX_TILE])
 {
-	(void)ti;
-	(void)tj;
 	__m256d a00 = _mm256_setzero_pd(), a01 = a00, a02 = a00, a03 = a00;
 	__m256d a10 = a00, a11 = a00, a12 = a00, a13 = a00;
 	size_t c = 0;
 	for (; c + 4 <= n; c += 4) {
-		__m256d x0 = _mm256_cvtps_pd(_mm_loadu_ps(ri[0] + c));
-		__m256d x1 = _mm256_cvtps_pd(_mm_loadu_ps(ri[1] + c));
-		__m256d y = _mm256_cvtps_pd(_mm_loadu_ps(rj[0] + c));
+		__m256d x0 = _mm256_loadu_pd((ri[0] + c));
+		__m256d x1 = _mm256_loadu_pd((ri[1] + c));
+		__m256d y = _mm256_loadu_pd((rj[0] + c));
 		a00 = _mm256_fmadd_pd(x0, y, a00);
 		a10 = _mm256_fmadd_pd(x1, y, a10);
-		y = _mm256_cvtps_pd(_mm_loadu_ps(rj[1] + c));
+		y = _mm256_loadu_pd((rj[1] + c));
 		a01 = _mm256_fmadd_pd(x0, y, a01);
 		a11 = _mm256_fmadd_pd(x1, y, a11);
-		y = _mm256_cvtps_pd(_mm_loadu_ps(rj[2] + c));
+		y = _mm256_loadu_pd((rj[2] + c));
 		a02 = _mm256_fmadd_pd(x0, y, a02);
 		a12 = _mm256_fmadd_pd(x1, y, a12);
-		y = _mm256_cvtps_pd(_mm_loadu_ps(rj[3] + c));
+		y = _mm256_loadu_pd((rj[3] + c));
 		a03 = _mm256_fmadd_pd(x0, y, a03);
 		a13 = _mm256_fmadd_pd(x1, y, a13);
 	}
@@ -112,15 +108,13 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const float *const *ri
 	for (; c < n; c++)
 		for (int a = 0; a < 2; a++)
 			for (int b = 0; b < 4; b++)
-				acc[a][b] += (double)ri[a][c] * (double)rj[b][c];
+				acc[a][b] += ri[a][c] * rj[b][c];
 }
 
 /* ---- Portable fallback: 2×2 tiles, scalar float64. ---- */
-static void tile_generic(const float *const *ri, int ti, const float *const *rj, int tj, size_t n,
+static void tile_generic(const double *const *ri, const double *const *rj, size_t n,
 			 double acc[MAX_TILE][MAX_TILE])
 {
-	(void)ti;
-	(void)tj;
 	double s00 = 0, s01 = 0, s10 = 0, s11 = 0;
 	for (size_t c = 0; c < n; c++) {
 		double x0 = ri[0][c], x1 = ri[1][c], y0 = rj[0][c], y1 = rj[1][c];
@@ -170,10 +164,18 @@ const char *pn_gram_kernel_name(void)
 	return variant()->name;
 }
 
+/* float32 → float64 for one slice of a row (vectorised by the compiler per clone). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+widen(double *restrict dst, const float *restrict src, size_t n)
+{
+	for (size_t c = 0; c < n; c++)
+		dst[c] = src[c];
+}
+
 void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
 {
 	const gram_variant *v = variant();
-	/* Compact the participating rows; pad to whole tiles with a zero row. */
+	/* Compact the participating rows; pad to whole tiles with zero rows. */
 	int idx[p + MAX_TILE];
 	int k = 0;
 	for (int i = 0; i < p; i++)
@@ -185,18 +187,33 @@ void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
 	int kp = (k + tile - 1) / tile * tile;
 	for (int i = k; i < kp; i++)
 		idx[i] = -1;
+	/* Each slice is widened to float64 once (kp × SLICE doubles: 32 KiB for 16 rows),
+	 * so the tiles below are pure loads + FMAs. */
+	double stack_buf[16 * SLICE];
+	double *wide = (size_t)kp * SLICE <= sizeof stack_buf / sizeof *stack_buf
+			       ? stack_buf
+			       : malloc(sizeof(double) * (size_t)kp * SLICE);
+	if (!wide)
+		abort(); /* a few KiB per row: nothing sensible is left to do */
+	const double *slice[kp];
+	for (int i = 0; i < kp; i++)
+		slice[i] = wide + (size_t)i * SLICE;
 
 	for (size_t c0 = 0; c0 < n; c0 += SLICE) {
 		size_t len = n - c0 < SLICE ? n - c0 : SLICE;
-		const float *slice[kp];
-		for (int i = 0; i < kp; i++)
-			slice[i] = idx[i] >= 0 ? rows[idx[i]] + c0 : zero_row;
+		for (int i = 0; i < kp; i++) {
+			double *dst = wide + (size_t)i * SLICE;
+			if (idx[i] >= 0)
+				widen(dst, rows[idx[i]] + c0, len);
+			else
+				memset(dst, 0, len * sizeof *dst);
+		}
 		for (int a = 0; a < kp; a += v->ti) {
 			/* Column tiles from the one holding row a onward cover i <= j. */
 			for (int b = a / v->tj * v->tj; b < kp; b += v->tj) {
 				double acc[MAX_TILE][MAX_TILE];
 				memset(acc, 0, sizeof acc);
-				v->tile(slice + a, v->ti, slice + b, v->tj, len, acc);
+				v->tile(slice + a, slice + b, len, acc);
 				for (int x = 0; x < v->ti; x++)
 					for (int y = 0; y < v->tj; y++) {
 						int i = idx[a + x], j = idx[b + y];
@@ -206,4 +223,6 @@ void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
 			}
 		}
 	}
+	if (wide != stack_buf)
+		free(wide);
 }

@@ -155,6 +155,8 @@ static void krum_scores(const float *x, size_t d, const int *set, int n, int nb,
 
 int naive_krum_select(const float *x, int p, size_t d, int f, int m, int *chosen)
 {
+	if (p < 1)
+		return 0;
 	int set[p];
 	double sc[p];
 	for (int i = 0; i < p; i++)
@@ -187,6 +189,8 @@ void naive_multi_krum(const float *x, int p, size_t d, int f, int m, float *out)
 
 void naive_bulyan(const float *x, int p, size_t d, int f, float *out)
 {
+	if (p < 1)
+		return;
 	int theta = p - 2 * f, beta = theta - 2 * f;
 	int rest[p], n = p, sel[theta];
 	for (int i = 0; i < p; i++)
