@@ -107,8 +107,9 @@ static int parse(int argc, char **argv, struct options *o)
 	int c;
 	char *end;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		double v = optarg ? strtod(optarg, &end) : 0;
-		if (optarg && (*end || end == optarg)) {
+		bool numeric = optarg && c != 'm' && c != 'o';
+		double v = numeric ? strtod(optarg, &end) : 0;
+		if (numeric && (*end || end == optarg || !isfinite(v))) {
 			fprintf(stderr, "bad number '%s'\n", optarg);
 			return -EINVAL;
 		}
@@ -145,7 +146,7 @@ static int parse(int argc, char **argv, struct options *o)
 			break;
 		default: usage(stderr); return -EINVAL;
 		}
-		if (c != 'm' && c != 'o' && c != 'J' && optarg && v < 0) {
+		if (numeric && v < 0) {
 			fprintf(stderr, "negative value '%s'\n", optarg);
 			return -EINVAL;
 		}
@@ -196,6 +197,10 @@ static int scheme_init(struct scheme *sc, const struct scheme_def *def, const st
 	int n = o->n;
 	pn_code_params p;
 	pn_code_params_init(&p, def->kind, n, def->kind == PN_CODE_UNCODED ? 0 : o->s);
+	/* Fractional repetition needs (s+1) | n; when it does not, compare the cheapest FR
+	 * that tolerates at least s (the row then shows the larger load). */
+	while (def->kind == PN_CODE_FRACTIONAL && n % (p.s + 1) != 0)
+		p.s++;
 	p.seed = o->seed;
 	p.clusters = o->clusters;
 	p.warn_cond = -1; /* counted and reported in the table instead */
