@@ -6,7 +6,7 @@ void bench_print(FILE *f, const struct bench_opts *o, const char *baseline_name,
 {
 	fprintf(f, "# pennant-bench-pull: backend %s, %d outstanding, MiB = 2^20 B, Gbit = 1e9 bit\n",
 		o->backend, o->outstanding);
-	fprintf(f, "# BW peak = best window of max(outstanding, iters/16) consecutive completions\n");
+	fprintf(f, "# BW peak = best window of max(outstanding, iters/16) completions (those after its start)\n");
 	if (baseline_name)
 		fprintf(f, "# baseline = %s, measured in this run\n", baseline_name);
 	fprintf(f, "%-10s %-12s %-16s %-19s %-20s %-14s", " #bytes", "#iterations", "BW peak[MiB/s]",

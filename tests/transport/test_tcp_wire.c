@@ -258,3 +258,32 @@ Test(tcp_wire, control_message_from_raw_peer_is_delivered)
 	cr_assert_eq(c.peer_id, 9);
 	rig_close(&r);
 }
+
+/* A region deregistered while a response from it is half written must not be read after
+ * it is freed: the half-served connection is cut instead (ASan checks the "not read"). */
+Test(tcp_wire, deregister_while_serving_cuts_half_served_peer)
+{
+	struct rig r;
+	rig_open(&r);
+	rig_connect(&r);
+	const size_t len = 16u << 20;
+	void *buf;
+	pn_tp_mr *mr;
+	cr_assert_eq(pn_tp_alloc(r.ctx, len, PN_ACCESS_REMOTE_READ, &buf, &mr), 0);
+	pn_mr_desc d;
+	pn_tp_mr_get_desc(mr, &d);
+	/* Ask for more than socket buffers hold and do not read: the responder stalls mid-frame. */
+	for (uint64_t i = 0; i < 2; i++) {
+		struct tcp_wire_hdr h = { .type = TCP_READ_REQ, .key = d.key, .req_id = i, .len = (uint32_t)len };
+		raw_send(r.raw, &h);
+	}
+	struct tcp_wire_hdr h;
+	raw_recv_hdr(r.raw, &h); /* the first response has started */
+	cr_assert_eq(h.status, 0);
+	cr_assert_eq(pn_tp_deregister(mr), 0);
+	pn_tp_completion c;
+	cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+	cr_assert_eq(c.event, PN_TP_PEER_DOWN);
+	cr_assert_eq(c.status, -ECONNABORTED);
+	rig_close(&r);
+}

@@ -328,7 +328,7 @@ void tcp_peer_down(struct tcp_peer *p, int err, bool announce)
 		return;
 	struct tcp_ctx *c = tcp_peer_ctx(p);
 	p->down = true;
-	p->base.failed = 1;
+	__atomic_store_n(&p->base.failed, 1, __ATOMIC_RELAXED); /* the core reads it unlocked */
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, p->fd, NULL);
 	close(p->fd);
 	p->fd = -1;
