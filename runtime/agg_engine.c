@@ -58,6 +58,9 @@ struct pn_agg {
 	double inline_busy_s;
 	double *G_inline;           /* partial Gram when processing inline */
 
+	pn_agg_consumer consume;
+	void *consume_ctx;
+
 	/* results */
 	double *G;                  /* final Gram, p×p full symmetric */
 	double *weights, *scores;
@@ -518,6 +521,15 @@ int pn_agg_exclude(pn_agg *a, int worker)
 	return 0;
 }
 
+int pn_agg_set_consumer(pn_agg *a, pn_agg_consumer fn, void *ctx)
+{
+	if (!a || a->finished)
+		return -EINVAL;
+	a->consume = fn;
+	a->consume_ctx = ctx;
+	return 0;
+}
+
 const char *pn_agg_errmsg(const pn_agg *a)
 {
 	return a ? a->err : "no aggregation";
@@ -633,6 +645,8 @@ static int finish_coord(pn_agg *a, float *out)
 	}
 	double t0 = pn_now_s();
 	memcpy(out, a->cout, a->d * sizeof(float));
+	if (a->consume)
+		a->consume(a->consume_ctx, 0, out, a->d);
 	coord_weights(a);
 	a->rep.t_combine_s = pn_now_s() - t0;
 	return 0;
@@ -680,6 +694,28 @@ static int solve_gram_rule(pn_agg *a, const int *ids, int k, double *alpha, doub
 	return rc;
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* ‖Σ α_i g_i‖² = αᵀGα: the output's norm is known before the combination pass. */
+static void rescale_to_median_norm(pn_agg *a, const int *ids, int k)
+{
+	double norms[k], on2 = 0;
+	for (int x = 0; x < k; x++) {
+		norms[x] = sqrt(fmax(a->G[ids[x] * a->p + ids[x]], 0.0));
+		for (int y = 0; y < k; y++)
+			on2 += a->weights[ids[x]] * a->weights[ids[y]] * a->G[ids[x] * a->p + ids[y]];
+	}
+	qsort(norms, (size_t)k, sizeof *norms, cmp_double);
+	double target = (k & 1) ? norms[k / 2] : 0.5 * (norms[k / 2 - 1] + norms[k / 2]);
+	if (on2 > 0 && target > 0)
+		for (int x = 0; x < k; x++)
+			a->weights[ids[x]] *= target / sqrt(on2);
+}
+
 static int finish_gram(pn_agg *a, float *out)
 {
 	wait_idle(a);
@@ -710,6 +746,8 @@ static int finish_gram(pn_agg *a, float *out)
 		a->weights[ids[x]] = alpha[x];
 		a->scores[ids[x]] = score[x];
 	}
+	if (a->cfg.rule == PN_RULE_FLAG && a->cfg.flag_rescale)
+		rescale_to_median_norm(a, ids, k);
 	t0 = pn_now_s();
 	if (a->cfg.rule == PN_RULE_BULYAN) {
 		/* Second stage: coordinate-wise over the θ selected workers, β = θ - 2f kept. */
@@ -725,6 +763,8 @@ static int finish_gram(pn_agg *a, float *out)
 		}
 		wait_idle(a);
 		memcpy(out, a->cout, a->d * sizeof(float));
+		if (a->consume)
+			a->consume(a->consume_ctx, 0, out, a->d);
 		for (int i = 0; i < a->p; i++) {
 			uint64_t s = 0;
 			for (size_t b = 0; b < a->nblocks; b++)
@@ -732,7 +772,8 @@ static int finish_gram(pn_agg *a, float *out)
 			a->weights[i] = (double)s / (double)a->d;
 		}
 	} else {
-		pn_combine((const float *const *)a->rows, a->weights, a->p, a->d, out, a->cfg.threads);
+		pn_combine_consume((const float *const *)a->rows, a->weights, a->p, a->d, out,
+				   a->cfg.threads, a->consume, a->consume_ctx);
 	}
 	a->rep.t_combine_s = pn_now_s() - t0;
 	return 0;

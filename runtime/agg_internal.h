@@ -31,6 +31,9 @@ const char *pn_gram_kernel_name(void);
  * split over `threads` threads. */
 void pn_combine(const float *const *rows, const double *alpha, int p, size_t d, float *out,
 		int threads);
+/* Same, calling consume(ctx, offset, out + offset, len) after each finished piece. */
+void pn_combine_consume(const float *const *rows, const double *alpha, int p, size_t d,
+			float *out, int threads, pn_agg_consumer consume, void *ctx);
 
 /* ---- Coordinate-wise rules (rules_coord.c) ----
  * Computes out[c] for c in [0, n) from the k values rows[0..k)[c]. `used` (length k,

@@ -23,6 +23,8 @@ typedef struct combine_job {
 	int p;
 	size_t begin, end;
 	float *out;
+	pn_agg_consumer consume;
+	void *ctx;
 } combine_job;
 
 static void *combine_range(void *arg)
@@ -35,12 +37,20 @@ static void *combine_range(void *arg)
 		for (int i = 0; i < j->p; i++)
 			if (j->alpha[i] != 0.0f)
 				axpy_piece(o, j->rows[i] + c0, j->alpha[i], n);
+		if (j->consume)
+			j->consume(j->ctx, c0, o, n);
 	}
 	return NULL;
 }
 
 void pn_combine(const float *const *rows, const double *alpha, int p, size_t d, float *out,
 		int threads)
+{
+	pn_combine_consume(rows, alpha, p, d, out, threads, NULL, NULL);
+}
+
+void pn_combine_consume(const float *const *rows, const double *alpha, int p, size_t d,
+			float *out, int threads, pn_agg_consumer consume, void *ctx)
 {
 	float a32[p > 0 ? p : 1];
 	for (int i = 0; i < p; i++)
@@ -61,7 +71,7 @@ void pn_combine(const float *const *rows, const double *alpha, int p, size_t d, 
 			break;
 		if (e > d)
 			e = d;
-		jobs[t] = (combine_job){rows, a32, p, b, e, out};
+		jobs[t] = (combine_job){rows, a32, p, b, e, out, consume, ctx};
 		if (t == 0)
 			continue; /* the calling thread takes range 0 */
 		if (pthread_create(&tid[t], NULL, combine_range, &jobs[t]) != 0) {
