@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -286,4 +287,56 @@ Test(tcp_wire, deregister_while_serving_cuts_half_served_peer)
 	cr_assert_eq(c.event, PN_TP_PEER_DOWN);
 	cr_assert_eq(c.status, -ECONNABORTED);
 	rig_close(&r);
+}
+
+/* tcp splits reads into pieces and requests them round-robin within a window, so a small
+ * read posted behind a large one does not wait for all of it. (Backends with in-order
+ * completion, like verbs RC, legitimately differ: this is a tcp property.) */
+static void *accept_one(void *ctx)
+{
+	pn_tp_peer *p = NULL;
+	pn_tp_accept(ctx, &p, 10000);
+	return p;
+}
+
+Test(tcp_wire, small_read_overtakes_large_one)
+{
+	char err[256];
+	pn_tp_config tc = { .backend = "tcp", .node_id = 1, .job_token = TOKEN };
+	pn_tp_config rc = { .backend = "tcp", .node_id = 0, .job_token = TOKEN };
+	pn_tp_ctx *target = pn_tp_open(&tc, err, sizeof(err));
+	pn_tp_ctx *reader = pn_tp_open(&rc, err, sizeof(err));
+	cr_assert(target && reader, "%s", err);
+	cr_assert_eq(pn_tp_listen(target, "127.0.0.1:0"), 0);
+	char addr[64];
+	cr_assert_eq(pn_tp_local_addr(target, addr, sizeof(addr)), 0);
+	/* connect waits for the handshake that accept answers: accept on another thread. */
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, accept_one, target), 0);
+	pn_tp_peer *to_target;
+	int crc = pn_tp_connect(reader, addr, &to_target, 10000);
+	void *accepted;
+	pthread_join(th, &accepted);
+	cr_assert_eq(crc, 0, "%s", pn_tp_errmsg(reader));
+	cr_assert_not_null(accepted, "%s", pn_tp_errmsg(target));
+	const size_t big = 64u << 20;
+	void *src, *dst;
+	pn_tp_mr *smr, *dmr;
+	cr_assert_eq(pn_tp_alloc(target, big, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
+	cr_assert_eq(pn_tp_alloc(reader, big + 4096, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
+	memset(src, 0x3c, big);
+	pn_mr_desc d;
+	pn_tp_mr_get_desc(smr, &d);
+	cr_assert_eq(pn_tp_post_read(to_target, dmr, 0, &d, 0, big, 1), 0);
+	cr_assert_eq(pn_tp_post_read(to_target, dmr, big, &d, 0, 4096, 2), 0);
+	pn_tp_completion c[2];
+	cr_assert_eq(pn_tp_poll(reader, &c[0], 1, 10000), 1);
+	cr_assert_eq(pn_tp_poll(reader, &c[1], 1, 10000), 1);
+	cr_assert_eq(c[0].status, 0);
+	cr_assert_eq(c[1].status, 0);
+	cr_assert_eq(c[0].cookie, 2, "the small read waited for the 64 MiB one");
+	cr_assert_eq(c[1].cookie, 1);
+	cr_assert_eq(((uint8_t *)dst)[big - 1], 0x3c);
+	pn_tp_close(reader);
+	pn_tp_close(target);
 }
