@@ -340,3 +340,30 @@ Test(tcp_wire, small_read_overtakes_large_one)
 	pn_tp_close(reader);
 	pn_tp_close(target);
 }
+
+/* A landing region with reads outstanding cannot be deregistered (the data would land in
+ * freed memory); once the reads are over it can. */
+Test(tcp_wire, landing_region_busy_while_reads_outstanding)
+{
+	struct rig r;
+	rig_open(&r);
+	rig_connect(&r);
+	void *buf;
+	pn_tp_mr *lmr;
+	cr_assert_eq(pn_tp_alloc(r.ctx, 4096, PN_ACCESS_LOCAL_WRITE, &buf, &lmr), 0);
+	/* The raw peer (node 9) claims a region it will never serve. */
+	pn_mr_desc d = { .len = 4096, .key = 5, .owner = 9, .access = PN_ACCESS_REMOTE_READ };
+	cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 4096, 1), 0);
+	struct tcp_wire_hdr h;
+	raw_recv_hdr(r.raw, &h);
+	cr_assert_eq(h.type, TCP_READ_REQ);
+	cr_assert_eq(h.len, 4096);
+	cr_assert_eq(pn_tp_deregister(lmr), -EBUSY);
+	close(r.raw); /* the peer goes away: the read fails, the region is free again */
+	pn_tp_completion c;
+	cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+	cr_assert_eq(c.event, PN_TP_READ_DONE);
+	cr_assert_lt(c.status, 0);
+	cr_assert_eq(pn_tp_deregister(lmr), 0);
+	pn_tp_close(r.ctx);
+}
