@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Runs in a child forked from a threaded process: system calls only, then _exit. */
 static void stream_sender(int port, const uint8_t *buf, size_t size, int iters)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -151,7 +151,8 @@ static int wait_desc(struct reader *r)
 	return 0;
 }
 
-int bench_reader(const struct bench_opts *o, const char *addr, struct bench_row *rows, int *nrows)
+int bench_reader(const struct bench_opts *o, const char *addr, const struct bench_baseline *base,
+		 struct bench_row *rows, int *nrows)
 {
 	struct reader r = { 0 };
 	r.ctx = bench_open(o, 0);
@@ -177,6 +178,12 @@ int bench_reader(const struct bench_opts *o, const char *addr, struct bench_row 
 		goto out;
 	}
 	for (int i = 0; i < *nrows; i++) {
+		if (base) {
+			rows[i].base_mib = base->run(o, rows[i].bytes, bench_iters_for(o, rows[i].bytes));
+			if (rows[i].base_mib < 0)
+				fprintf(stderr, "pennant-bench-pull: baseline %s failed at %zu bytes\n",
+					base->name, rows[i].bytes);
+		}
 		/* Warm-up: first touch of landing pages and socket buffers. */
 		struct bench_opts warm = *o;
 		warm.iters = 8;
