@@ -1,4 +1,5 @@
-/* Conformance: counters move exactly with the traffic, on both sides. */
+/* Conformance: counters move exactly with the traffic, on both sides. (The target's
+ * drop counters are checked in test_access.c, one refusal per test.) */
 #include "harness.h"
 
 #include <criterion/criterion.h>
@@ -23,10 +24,6 @@ Test(stats, counters_follow_traffic, .timeout = 60)
 		cr_assert_eq(conf_wait_read(job.ctx, i), 0);
 		sum += len;
 	}
-	pn_mr_desc bad = job.desc[1][0];
-	bad.key += 1;
-	cr_assert_eq(pn_tp_post_read(job.peer[1], lmr, 0, &bad, 0, 100, 11), 0);
-	cr_assert_lt(conf_wait_read(job.ctx, 11), 0);
 	for (int i = 0; i < 3; i++) {
 		uint8_t m[8] = { MSG_ECHO, (uint8_t)i };
 		conf_send(job.peer[1], m, sizeof(m));
@@ -35,6 +32,11 @@ Test(stats, counters_follow_traffic, .timeout = 60)
 		cr_assert_eq(c.event, PN_TP_CTRL_RECV);
 	}
 	conf_target_stats(&job, 1, &ta);
+	/* The refused read comes last: on some backends (verbs RC) it costs the connection. */
+	pn_mr_desc bad = job.desc[1][0];
+	bad.key += 1;
+	cr_assert_eq(pn_tp_post_read(job.peer[1], lmr, 0, &bad, 0, 100, 11), 0);
+	cr_assert_lt(conf_wait_read(job.ctx, 11), 0);
 	pn_tp_get_stats(job.ctx, &a);
 
 	cr_assert_eq(a.reads_posted - b.reads_posted, 11);
@@ -49,7 +51,6 @@ Test(stats, counters_follow_traffic, .timeout = 60)
 	cr_assert_eq(ta.reads_posted - tb.reads_posted, 0);
 	if (conf_responder_is_cpu()) {
 		cr_assert_eq(ta.bytes_served - tb.bytes_served, sum);
-		cr_assert_eq(ta.drop_bad_key - tb.drop_bad_key, 1);
 	} else {
 		cr_assert_eq(ta.bytes_served, 0, "a NIC responder leaves bytes_served at 0");
 	}

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -286,4 +287,123 @@ Test(tcp_wire, deregister_while_serving_cuts_half_served_peer)
 	cr_assert_eq(c.event, PN_TP_PEER_DOWN);
 	cr_assert_eq(c.status, -ECONNABORTED);
 	rig_close(&r);
+}
+
+/* tcp splits reads into pieces and requests them round-robin within a window, so a small
+ * read posted behind a large one does not wait for all of it. (Backends with in-order
+ * completion, like verbs RC, legitimately differ: this is a tcp property.) */
+static void *accept_one(void *ctx)
+{
+	pn_tp_peer *p = NULL;
+	pn_tp_accept(ctx, &p, 10000);
+	return p;
+}
+
+Test(tcp_wire, small_read_overtakes_large_one)
+{
+	char err[256];
+	pn_tp_config tc = { .backend = "tcp", .node_id = 1, .job_token = TOKEN };
+	pn_tp_config rc = { .backend = "tcp", .node_id = 0, .job_token = TOKEN };
+	pn_tp_ctx *target = pn_tp_open(&tc, err, sizeof(err));
+	pn_tp_ctx *reader = pn_tp_open(&rc, err, sizeof(err));
+	cr_assert(target && reader, "%s", err);
+	cr_assert_eq(pn_tp_listen(target, "127.0.0.1:0"), 0);
+	char addr[64];
+	cr_assert_eq(pn_tp_local_addr(target, addr, sizeof(addr)), 0);
+	/* connect waits for the handshake that accept answers: accept on another thread. */
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, accept_one, target), 0);
+	pn_tp_peer *to_target;
+	int crc = pn_tp_connect(reader, addr, &to_target, 10000);
+	void *accepted;
+	pthread_join(th, &accepted);
+	cr_assert_eq(crc, 0, "%s", pn_tp_errmsg(reader));
+	cr_assert_not_null(accepted, "%s", pn_tp_errmsg(target));
+	const size_t big = 64u << 20;
+	void *src, *dst;
+	pn_tp_mr *smr, *dmr;
+	cr_assert_eq(pn_tp_alloc(target, big, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
+	cr_assert_eq(pn_tp_alloc(reader, big + 4096, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
+	memset(src, 0x3c, big);
+	pn_mr_desc d;
+	pn_tp_mr_get_desc(smr, &d);
+	cr_assert_eq(pn_tp_post_read(to_target, dmr, 0, &d, 0, big, 1), 0);
+	cr_assert_eq(pn_tp_post_read(to_target, dmr, big, &d, 0, 4096, 2), 0);
+	pn_tp_completion c[2];
+	cr_assert_eq(pn_tp_poll(reader, &c[0], 1, 10000), 1);
+	cr_assert_eq(pn_tp_poll(reader, &c[1], 1, 10000), 1);
+	cr_assert_eq(c[0].status, 0);
+	cr_assert_eq(c[1].status, 0);
+	cr_assert_eq(c[0].cookie, 2, "the small read waited for the 64 MiB one");
+	cr_assert_eq(c[1].cookie, 1);
+	cr_assert_eq(((uint8_t *)dst)[big - 1], 0x3c);
+	pn_tp_close(reader);
+	pn_tp_close(target);
+}
+
+/* A landing region with reads outstanding cannot be deregistered (the data would land in
+ * freed memory); once the reads are over it can. */
+Test(tcp_wire, landing_region_busy_while_reads_outstanding)
+{
+	struct rig r;
+	rig_open(&r);
+	rig_connect(&r);
+	void *buf;
+	pn_tp_mr *lmr;
+	cr_assert_eq(pn_tp_alloc(r.ctx, 4096, PN_ACCESS_LOCAL_WRITE, &buf, &lmr), 0);
+	/* The raw peer (node 9) claims a region it will never serve. */
+	pn_mr_desc d = { .len = 4096, .key = 5, .owner = 9, .access = PN_ACCESS_REMOTE_READ };
+	cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 4096, 1), 0);
+	struct tcp_wire_hdr h;
+	raw_recv_hdr(r.raw, &h);
+	cr_assert_eq(h.type, TCP_READ_REQ);
+	cr_assert_eq(h.len, 4096);
+	cr_assert_eq(pn_tp_deregister(lmr), -EBUSY);
+	close(r.raw); /* the peer goes away: the read fails, the region is free again */
+	pn_tp_completion c;
+	cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+	cr_assert_eq(c.event, PN_TP_READ_DONE);
+	cr_assert_lt(c.status, 0);
+	cr_assert_eq(pn_tp_deregister(lmr), 0);
+	pn_tp_close(r.ctx);
+}
+
+/* max_reads_in_flight caps posted, uncompleted reads per peer: beyond it -EAGAIN, and a
+ * completion makes room again. */
+Test(tcp_wire, reads_in_flight_cap_gives_eagain)
+{
+	char err[256];
+	pn_tp_config cfg = { .backend = "tcp", .job_token = TOKEN, .max_reads_in_flight = 4 };
+	struct rig r = { .ctx = pn_tp_open(&cfg, err, sizeof(err)) };
+	cr_assert_not_null(r.ctx, "%s", err);
+	cr_assert_eq(pn_tp_listen(r.ctx, "127.0.0.1:0"), 0);
+	rig_connect(&r);
+	void *buf;
+	pn_tp_mr *lmr;
+	cr_assert_eq(pn_tp_alloc(r.ctx, 4096, PN_ACCESS_LOCAL_WRITE, &buf, &lmr), 0);
+	pn_mr_desc d = { .len = 4096, .key = 5, .owner = 9, .access = PN_ACCESS_REMOTE_READ };
+	for (uint64_t i = 0; i < 4; i++)
+		cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 16, i), 0);
+	cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 16, 4), -EAGAIN);
+	/* The raw peer answers the first request with an error: one slot frees up. */
+	struct tcp_wire_hdr h;
+	raw_recv_hdr(r.raw, &h);
+	cr_assert_eq(h.req_id, 0);
+	struct tcp_wire_hdr resp = { .type = TCP_READ_RESP, .req_id = h.req_id, .status = -EACCES };
+	raw_send(r.raw, &resp);
+	pn_tp_completion c;
+	cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+	cr_assert_eq(c.cookie, 0);
+	cr_assert_eq(c.status, -EACCES);
+	cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 16, 4), 0);
+	close(r.raw);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+		cr_assert_eq(c.event, PN_TP_READ_DONE);
+		cr_assert_lt(c.status, 0);
+	}
+	cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+	cr_assert_eq(c.event, PN_TP_PEER_DOWN);
+	pn_tp_deregister(lmr);
+	pn_tp_close(r.ctx);
 }
