@@ -53,12 +53,18 @@ out:
 	return rc;
 }
 
-/* Worst condition number of B_F over probe straggler sets of size s: every contiguous
- * block (adjacent supports overlap most) plus some random sets. A proxy for the true worst
- * case, which would need all C(m, s) sets. */
+/* Probe sets: contiguous blocks of s stragglers (adjacent supports overlap most; every
+ * start when m <= 32, else 32 evenly spaced starts) plus 16 random sets. */
+#define PROBE_BLOCKS 32
+#define PROBE_RANDOM 16
+/* Above this size the SVD probes cost too much at construction: one draw is used. */
+#define PROBE_MAX_M 128
+
+/* Worst condition number of B_F over the probe straggler sets of size s: a proxy for the
+ * true worst case, which would need all C(m, s) sets. */
 static double probe_worst_cond(int m, int s, const double *B, int ld, pn_rng *rng)
 {
-	int k = m - s, probes = m + 24;
+	int k = m - s, blocks = m < PROBE_BLOCKS ? m : PROBE_BLOCKS, probes = blocks + PROBE_RANDOM;
 	double *A = malloc(sizeof(double) * (size_t)m * (size_t)k);
 	double *sv = malloc(sizeof(double) * (size_t)k);
 	bool *out = malloc(sizeof(bool) * (size_t)m);
@@ -69,9 +75,10 @@ static double probe_worst_cond(int m, int s, const double *B, int ld, pn_rng *rn
 	}
 	for (int t = 0; t < probes; t++) {
 		memset(out, 0, sizeof(bool) * (size_t)m);
-		if (t < m) {
+		if (t < blocks) {
+			int start = (int)((long)t * m / blocks);
 			for (int j = 0; j < s; j++)
-				out[(t + j) % m] = true;
+				out[(start + j) % m] = true;
 		} else {
 			for (int j = 0; j < s;) {
 				int i = (int)pn_rng_below(rng, (uint64_t)m);
@@ -115,7 +122,7 @@ int pn_cyclic_matrix(int m, int s, uint64_t seed, int candidates, double *out, i
 	/* The conditioning of B_F varies over orders of magnitude between draws of H, so
 	 * draw several and keep the one whose worst probed cond is smallest. A singular s×s
 	 * block has probability zero; such a draw is simply skipped. */
-	if (candidates < 1)
+	if (candidates < 1 || m > PROBE_MAX_M)
 		candidates = 1;
 	double *cand = malloc(sizeof(double) * (size_t)m * (size_t)m);
 	if (!cand)

@@ -69,7 +69,8 @@ typedef struct pn_code_params {
 	double warn_cond;   /* warn (stderr, once per code) above this cond; 0: 1e6; <0: never */
 	int cache_entries;  /* decoder cache capacity; 0: 1024; <0: no cache */
 	int cyclic_candidates; /* cyclic/GC-DC: draws of H to pick the best conditioned
-				* from (worst cond over probe straggler sets); 0: 8, 1: first draw */
+				* from (worst cond over probe straggler sets); 0: 8, 1: first draw;
+				* clusters/codes above 128 workers always use one draw */
 } pn_code_params;
 
 typedef struct pn_code pn_code;
