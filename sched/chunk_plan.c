@@ -31,6 +31,10 @@ static size_t div_up(size_t x, size_t m)
 /* Nominal chunk size in floats. */
 static size_t pick_chunk_floats(const pn_chunk_params *p, size_t unit_f, size_t max_f)
 {
+	if (p->chunk_bytes) {
+		size_t want = round_up(div_up(p->chunk_bytes, sizeof(float)), unit_f);
+		return want > max_f ? max_f : want;
+	}
 	int target = p->target_pulls > 0 ? p->target_pulls : 256;
 	size_t per_worker = div_up((size_t)target, (size_t)p->workers);
 	size_t chunk = round_up(div_up(p->d, per_worker), unit_f);

@@ -110,6 +110,7 @@ bool pn_code_is_exact(const pn_code *c) { return c->exact; }
 const double *pn_code_matrix(const pn_code *c) { return c->B; }
 uint64_t pn_code_generation(const pn_code *c) { return c->generation; }
 double pn_code_sigma2(const pn_code *c) { return c->sigma2; }
+double pn_code_probe_cond(const pn_code *c) { return c->probe_cond > 0 ? c->probe_cond : 1.0; }
 const char *pn_code_describe(const pn_code *c) { return c->desc; }
 int pn_code_groups(const pn_code *c) { return c->group ? c->ngroups : 1; }
 

@@ -183,7 +183,8 @@ int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t er
 	c->group = malloc(sizeof(int) * (size_t)n);
 	if (!g->worker_at || !g->slot_of || !g->inner || !c->group)
 		return -ENOMEM;
-	int rc = pn_cyclic_matrix(m, s, p->seed, g->inner, m);
+	int rc = pn_cyclic_matrix(m, s, p->seed, p->cyclic_candidates ? p->cyclic_candidates : 8, g->inner, m,
+				  &c->probe_cond);
 	if (rc < 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "gcdc: inner cyclic code failed (%d)", rc);

@@ -26,6 +26,7 @@ struct pn_code {
 	int *group;           /* n: replica group / cluster per worker (may be NULL) */
 	int ngroups;
 	double sigma2;        /* second singular value (approximate codes) */
+	double probe_cond;    /* cyclic codes: worst cond over the construction's probe sets */
 	double warn_cond;
 	bool warned;
 	uint64_t generation;
@@ -46,8 +47,10 @@ int pn_code_build_bibd(pn_code *c, const pn_code_params *p, char *err, size_t er
 int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t errlen);
 
 /* Cyclic-repetition matrix for m workers tolerating s (row-major m×m into out, stride
- * ld), from a seeded Gaussian H. Used by the cyclic code and inside GC-DC clusters. */
-int pn_cyclic_matrix(int m, int s, uint64_t seed, double *out, int ld);
+ * ld), from a seeded Gaussian H; the best conditioned of `candidates` draws (by the worst
+ * cond over probe straggler sets, written to *worst_cond). Used by the cyclic code and
+ * inside GC-DC clusters. */
+int pn_cyclic_matrix(int m, int s, uint64_t seed, int candidates, double *out, int ld, double *worst_cond);
 
 /* Default readiness helper: at least `need` finished. */
 int pn_code_count_finished(const pn_code *c, const bool *finished);

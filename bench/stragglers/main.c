@@ -71,12 +71,12 @@ static void usage(FILE *f)
 		"  --seed X         RNG seed (default 1)\n"
 		"  --clusters P     GC-DC clusters (default: automatic)\n"
 		"  --chunks K       chunks per gradient (default 8)\n"
-		"  --comm T         link time of one gradient, in partition-compute units (default 0.1)\n"
+		"  --comm T         link time of one gradient, in partition-compute units (default 0.05)\n"
 		"  --policy NAME    pull order: round-robin | earliest-ready | layer-priority\n"
 		"  --window-worker W / --window-total W   reads in flight (default 2 / 8)\n"
 		"  --exp-mean X     exp model: mean delay (default 1.0)\n"
 		"  --p-slow X --p-recover X   markov transition probabilities (default 0.05 / 0.3)\n"
-		"  --slow-delay X   markov/adversarial slow delay (default 4.0)\n"
+		"  --slow-delay X   markov/adversarial slow delay (default 10)\n"
 		"  --jitter X       mean exponential jitter of every worker (default 0.1)\n"
 		"  --json           JSON output\n"
 		"  --help\n"
@@ -89,7 +89,7 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct options *o)
 {
 	*o = (struct options){ .n = 16, .s = 2, .rounds = 1000, .chunks = 8, .window_worker = 2,
-			       .window_total = 8, .model = -1, .seed = 1, .comm = 0.1,
+			       .window_total = 8, .model = -1, .seed = 1, .comm = 0.05,
 			       .policy = &pn_policy_earliest_ready };
 	model_defaults(&o->mp);
 	static const struct option longopts[] = {

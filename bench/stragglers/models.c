@@ -25,7 +25,7 @@ void model_defaults(model_params *p)
 	p->exp_mean = 1.0;
 	p->p_slow = 0.05;
 	p->p_recover = 0.3;
-	p->slow_delay = 4.0;
+	p->slow_delay = 10.0;
 	p->jitter = 0.1;
 	p->adv_period = 10;
 }

@@ -12,7 +12,10 @@
  *               same s+1 partitions. Any s stragglers are tolerated; perfectly conditioned.
  *   CYCLIC      cyclic repetition (Tandon et al. 2017): row i supported on {i..i+s} mod n,
  *               built from a random Gaussian H (s×n, H·1 = 0). Any n-s workers decode, but
- *               B_F can be badly conditioned for large n (see pn_decode_info.cond).
+ *               B_F can be badly conditioned for large n (see pn_decode_info.cond): the
+ *               conditioning varies by orders of magnitude between draws of H, so several
+ *               are drawn and the one with the smallest worst cond over probe straggler
+ *               sets is kept (params.cyclic_candidates).
  *   EXPANDER    approximate: circulant 0/1 matrix of degree s+1 with seeded random offsets
  *               chosen for a small second singular value σ₂ (a good expander).
  *   BIBD        approximate: circulant incidence matrix of a cyclic difference set (a
@@ -65,6 +68,9 @@ typedef struct pn_code_params {
 	int clusters;       /* GC-DC: number of clusters P, must divide n; 0: automatic */
 	double warn_cond;   /* warn (stderr, once per code) above this cond; 0: 1e6; <0: never */
 	int cache_entries;  /* decoder cache capacity; 0: 1024; <0: no cache */
+	int cyclic_candidates; /* cyclic/GC-DC: draws of H to pick the best conditioned
+				* from (worst cond over probe straggler sets); 0: 8, 1: first draw;
+				* clusters/codes above 128 workers always use one draw */
 } pn_code_params;
 
 typedef struct pn_code pn_code;
@@ -115,6 +121,9 @@ int pn_code_group_of(const pn_code *c, int worker);
 int pn_code_groups(const pn_code *c);
 /* Second singular value of B (approximate codes), 0 otherwise. */
 double pn_code_sigma2(const pn_code *c);
+/* Cyclic and GC-DC codes: worst condition number of B_F seen over the construction's
+ * probe straggler sets (a lower bound on the true worst case); 1 for others. */
+double pn_code_probe_cond(const pn_code *c);
 
 /* Does the finished set meet the code's threshold (exact codes: decodable; approximate
  * codes: at least n−s finished; uncoded: all)? finished has n flags. */

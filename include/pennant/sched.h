@@ -46,6 +46,7 @@ typedef struct pn_chunk_params {
 	int workers;             /* workers pulled from each round (>= 1) */
 	size_t max_chunk_bytes;  /* upper bound; 0: 8 MiB */
 	int target_pulls;        /* reads per round to aim for (pipelining depth); 0: 256 */
+	size_t chunk_bytes;      /* explicit chunk size (rounded up to the unit); 0: automatic */
 	const size_t *layer_ends;/* optional: end offset (floats) of each layer, increasing, last = d */
 	int layers;              /* entries in layer_ends */
 } pn_chunk_params;

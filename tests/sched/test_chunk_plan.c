@@ -63,6 +63,16 @@ Test(chunk_plan, clamped_to_unit_and_max)
 	pn_chunk_plan_free(&pl);
 }
 
+Test(chunk_plan, explicit_chunk_size_is_rounded_to_the_unit)
+{
+	pn_chunk_params p = { .d = 100000, .unit_bytes = 4096, .workers = 8, .chunk_bytes = 10000 };
+	pn_chunk_plan pl;
+	cr_assert_eq(pn_chunk_plan_build(&p, &pl, NULL, 0), 0);
+	cr_assert_eq(pl.chunk_floats, 3072); /* 2500 floats -> three 1024-float units */
+	check_cover(&pl, p.d);
+	pn_chunk_plan_free(&pl);
+}
+
 Test(chunk_plan, chunks_never_straddle_layers)
 {
 	/* Layers: 3 tiny, one huge, 2 medium, tiny. */
