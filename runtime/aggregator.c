@@ -36,6 +36,7 @@ typedef struct wstate {
 	int inflight[2];      /* reads in flight into landing parity 0/1 */
 	double trust;
 	int flagged, straggled;
+	int64_t gone_at;
 } wstate;
 
 typedef struct job {
@@ -160,6 +161,7 @@ static int accept_workers(job *j)
 			w->grad = m.region;
 			w->alive = true;
 			w->trust = 1.0;
+			w->gone_at = -1;
 			pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)j->n, .d = j->d};
 			pn_tp_mr_get_desc(j->model_mr, &wel.region);
 			if (send_msg(j, (int)m.rank, &wel) == 0)
@@ -359,6 +361,7 @@ static void on_peer_down(job *j, const pn_tp_completion *c)
 				logf_(j, "worker %d went away (round %lld); continuing without it\n", i,
 			      (long long)j->round);
 			j->w[i].alive = false;
+			j->w[i].gone_at = j->round;
 			j->failed[i] = true;
 			j->w[i].inflight[0] = j->w[i].inflight[1] = 0;
 		}
@@ -678,6 +681,7 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 	res->trust = calloc((size_t)j.n, sizeof(double));
 	res->flagged = calloc((size_t)j.n, sizeof(int));
 	res->straggled = calloc((size_t)j.n, sizeof(int));
+	res->gone_at = calloc((size_t)j.n, sizeof(int64_t));
 	if (res->model)
 		memcpy(res->model, j.model ? j.model + (size_t)(j.round & 1) * j.d : cfg->init_model,
 		       j.d * sizeof(float));
@@ -689,6 +693,8 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 			res->flagged[i] = j.w[i].flagged;
 		if (res->straggled)
 			res->straggled[i] = j.w[i].straggled;
+		if (res->gone_at)
+			res->gone_at[i] = j.w[i].gone_at;
 		if (j.w[i].alive) {
 			pn_job_msg stop = {.type = PN_MSG_STOP};
 			send_msg(&j, i, &stop);
@@ -716,6 +722,7 @@ void pn_agg_job_result_free(pn_agg_job_result *res)
 	free(res->trust);
 	free(res->flagged);
 	free(res->straggled);
+	free(res->gone_at);
 	free(res->model);
 	memset(res, 0, sizeof *res);
 }

@@ -10,6 +10,7 @@
 #include "pennant/agg.h"
 #include "pennant/codes.h"
 #include "pennant/job.h"
+#include "pennant/npy.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -40,6 +41,7 @@ typedef struct opts {
 	uint64_t token, seed;
 	bool pipelining, quiet;
 	const char *json;
+	const char *save_model;
 	const char *straggle_ranks, *straggle_delay;
 	int kill_rank;
 	int64_t kill_round;
@@ -95,6 +97,7 @@ static void usage(FILE *o)
 "  --token N           job token (or PENNANT_JOB_TOKEN); every peer must present it\n"
 "output:\n"
 "  --json FILE         full record as JSON ('-' for stdout)\n"
+"  --save-model FILE   final parameters as a float32 .npy\n"
 "  --quiet             no per-round lines\n"
 "  -h, --help\n");
 }
@@ -186,6 +189,19 @@ static void on_round(void *ctx, const float *model, pn_round_record *rec)
 			rec->finished, rec->stragglers, rec->failed, rec->nonfinite, rec->disagreeing,
 			rec->byzantine_used, rec->skipped ? "true" : "false");
 	}
+}
+
+static int save_model(const opts *o, const float *w, size_t d)
+{
+	if (!o->save_model)
+		return 0;
+	char err[256];
+	size_t shape[1] = {d};
+	if (pn_npy_write_f32(o->save_model, w, shape, 1, err, sizeof err)) {
+		fprintf(stderr, "pennant-train: %s\n", err);
+		return 1;
+	}
+	return 0;
 }
 
 /* ---- roles ---- */
@@ -307,14 +323,20 @@ static int run_aggregator(opts *o, fmnist_job *job, const bool *byz, launch *l)
 	if (rcode)
 		fprintf(stderr, "pennant-train: aggregator: %s\n", err);
 	double loss = NAN, acc = NAN;
-	if (res.model)
+	if (res.model) {
 		eval(&rc, res.model, &loss, &acc);
+		rcode |= save_model(o, res.model, d);
+	}
 	printf("\nfinal: %lld rounds (%lld skipped) in %.1f s, test loss %.4f, test accuracy %.4f\n",
 	       (long long)res.rounds_done, (long long)res.rounds_skipped, res.t_total_s, loss, acc);
-	printf("worker  trust  flagged  straggled  %s\n", byz ? "role" : "");
-	for (int i = 0; res.trust && i < o->n; i++)
-		printf("%6d  %5.2f  %7d  %9d  %s\n", i, res.trust[i], res.flagged[i], res.straggled[i],
-		       byz && byz[i] ? "byzantine" : "honest");
+	printf("worker  trust  flagged  straggled  role\n");
+	for (int i = 0; res.trust && i < o->n; i++) {
+		char gone[48] = "";
+		if (res.gone_at[i] >= 0)
+			snprintf(gone, sizeof gone, ", gone at round %lld", (long long)res.gone_at[i]);
+		printf("%6d  %5.2f  %7d  %9d  %s%s\n", i, res.trust[i], res.flagged[i], res.straggled[i],
+		       byz ? (byz[i] ? "byzantine" : "honest") : "-", gone);
+	}
 	printf("transport: %llu reads, %.1f MB pulled, %llu retransmits, %llu dropped frames/requests\n",
 	       (unsigned long long)res.tp_stats.reads_completed, res.tp_stats.bytes_read / 1e6,
 	       (unsigned long long)res.tp_stats.retransmits,
@@ -329,8 +351,9 @@ static int run_aggregator(opts *o, fmnist_job *job, const bool *byz, launch *l)
 			rcode ? err : "null", rcode ? "\"" : "");
 		for (int i = 0; res.trust && i < o->n; i++)
 			fprintf(json, "%s{\"rank\":%d,\"trust\":%.4f,\"flagged\":%d,\"straggled\":%d,"
-				      "\"byzantine\":%s}", i ? "," : "", i, res.trust[i], res.flagged[i],
-				res.straggled[i], byz && byz[i] ? "true" : "false");
+				      "\"gone_at_round\":%lld,\"byzantine\":%s}", i ? "," : "", i, res.trust[i],
+				res.flagged[i], res.straggled[i], (long long)res.gone_at[i],
+				byz && byz[i] ? "true" : "false");
 		fprintf(json, "]}\n");
 		if (json != stdout)
 			fclose(json);
@@ -362,6 +385,7 @@ static int run_reference(opts *o, fmnist_job *job)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double loss, acc;
 	eval(&rc, w, &loss, &acc);
+	int saved = save_model(o, w, d);
 	printf("\nreference: %lld rounds in %.1f s, test loss %.4f, test accuracy %.4f\n",
 	       (long long)o->rounds, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
 	       loss, acc);
@@ -376,7 +400,7 @@ static int run_reference(opts *o, fmnist_job *job)
 	}
 	pn_model_ws_free(rc.eval_ws);
 	free(w), free(v), free(g);
-	return 0;
+	return saved;
 }
 
 /* aggregator + n forked workers on this host */
@@ -461,7 +485,7 @@ int main(int argc, char **argv)
 	enum { O_ROLE = 256, O_N, O_ROUNDS, O_MODEL, O_BATCH, O_LR, O_MOM, O_WD, O_DATA, O_EVAL, O_SEED,
 	       O_RULE, O_F, O_R, O_LAMBDA, O_MODE, O_M, O_BETA, O_CODE, O_S, O_WAIT, O_DEADLINE, O_PULL,
 	       O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR, O_KILLN, O_BACKEND,
-	       O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_JSON, O_QUIET, O_REF };
+	       O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_JSON, O_QUIET, O_REF, O_SAVE };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -475,7 +499,7 @@ int main(int argc, char **argv)
 		{"straggle", 1, 0, O_STRAG}, {"kill-rank", 1, 0, O_KILLR}, {"kill-round", 1, 0, O_KILLN},
 		{"backend", 1, 0, O_BACKEND}, {"tp-options", 1, 0, O_TPO}, {"listen", 1, 0, O_LISTEN},
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"token", 1, 0, O_TOKEN},
-		{"json", 1, 0, O_JSON}, {"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF},
+		{"json", 1, 0, O_JSON}, {"save-model", 1, 0, O_SAVE}, {"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
@@ -539,6 +563,7 @@ int main(int argc, char **argv)
 		case O_RANK: NUM(rank, (int)strtol(optarg, &end, 10)); break;
 		case O_TOKEN: NUM(token, strtoull(optarg, &end, 0)); break;
 		case O_JSON: o.json = optarg; break;
+		case O_SAVE: o.save_model = optarg; break;
 		case O_QUIET: o.quiet = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
