@@ -593,6 +593,7 @@ static int run_round(job *j, pn_round_record *rec)
 				pn_agg_get_report(j->agg, &rep);
 				rec->nonfinite += rep.nonfinite;
 				rec->gram_busy_s = rep.t_gram_s;
+				rec->solve_combine_s = rep.t_solve_s + rep.t_combine_s;
 				const double *wt = pn_agg_weights(j->agg);
 				const int *st = pn_agg_status(j->agg);
 				double tot = 0;
@@ -623,7 +624,9 @@ static int run_round(job *j, pn_round_record *rec)
 						rec->byzantine_used++;
 				}
 				j->step_scale = 1.0;
+				double tc = pn_now_s();
 				pn_combine_consume(rows, a, j->n, j->d, j->out, pn_online_cpus(), step_piece, j);
+				rec->solve_combine_s = pn_now_s() - tc;
 			}
 		}
 	} else {

@@ -130,12 +130,24 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 	w.grad = gbuf;
 	w.model = mbuf;
 	memset(w.grad, 0, 2 * w.d * sizeof(float));
-	rc = pn_tp_connect(w.ctx, cfg->connect, &w.agg,
-			   cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 30000);
-	if (rc) {
-		fprintf(stderr, "pennant-worker %d: connect %s: %s\n", cfg->rank, cfg->connect,
-			pn_tp_errmsg(w.ctx));
-		goto out;
+	/* The aggregator may not be up yet, or may drop a handshake under load: retry
+	 * until the timeout, but never past a refusal of our token. */
+	double limit = (cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 30000) / 1e3;
+	double t0 = pn_now_s();
+	for (int attempt = 1;; attempt++) {
+		double left = limit - (pn_now_s() - t0);
+		rc = pn_tp_connect(w.ctx, cfg->connect, &w.agg, left > 0 ? (int)(left * 1e3) : 1);
+		if (rc == 0)
+			break;
+		if (rc == -EPERM || rc == -EACCES || pn_now_s() - t0 >= limit) {
+			fprintf(stderr, "pennant-worker %d: connect %s (attempt %d): %s\n", cfg->rank,
+				cfg->connect, attempt, pn_tp_errmsg(w.ctx));
+			goto out;
+		}
+		if (cfg->verbose)
+			fprintf(stderr, "pennant-worker %d: connect %s failed (%s), retrying\n", cfg->rank,
+				cfg->connect, pn_tp_errmsg(w.ctx));
+		sleep_ms(50.0 * (attempt < 10 ? attempt : 10));
 	}
 	pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)cfg->rank, .d = w.d};
 	pn_tp_mr_get_desc(w.grad_mr, &hello.region);

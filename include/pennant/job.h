@@ -103,7 +103,8 @@ typedef struct pn_round_record {
 	double loss;            /* mean of the workers' reported batch losses */
 	double test_loss, test_acc; /* NAN when not evaluated this round */
 	double t_round_s, t_pull_s, t_aggregate_s, t_step_s, t_publish_s;
-	double gram_busy_s;     /* engine thread-seconds overlapped with pulls */
+	double gram_busy_s;     /* engine thread-seconds of per-block work (Gram or coordinate) */
+	double solve_combine_s; /* k×k solve + combination pass with the fused step */
 	int finished, stragglers, failed, nonfinite, disagreeing;
 	int byzantine_used;     /* known-Byzantine workers among the rule's inputs (demo info) */
 	bool skipped;           /* the code could not decode: model unchanged */
@@ -152,6 +153,15 @@ typedef struct pn_agg_job_result {
 
 int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char *err, size_t errlen);
 void pn_agg_job_result_free(pn_agg_job_result *res);
+
+/* One host, n workers: forks the workers BEFORE any transport context exists (DPDK
+ * forbids fork after EAL init), runs the aggregator here, hands each worker the bound
+ * address, and reaps them (a worker that hangs after STOP is killed). worker_main runs
+ * in the child and its return value is the child's exit status. Returns the
+ * aggregator's result; *bad_exits counts workers that did not exit 0 (may be NULL). */
+typedef int (*pn_worker_main)(void *ctx, int rank, const char *aggregator_addr);
+int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
+		 pn_agg_job_result *res, int *bad_exits, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

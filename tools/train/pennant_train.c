@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -249,24 +248,23 @@ static int run_worker(opts *o, fmnist_job *job, bool byz, bool straggle, int kil
 	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
 }
 
-typedef struct launch {
-	int n;
-	int *pipes; /* write ends, one per child */
-} launch;
+typedef struct local_ctx {
+	opts *o;
+	fmnist_job *job;
+	const bool *byz, *slow;
+} local_ctx;
 
-static void tell_children(void *ctx, const char *addr)
+static int local_worker(void *ctx, int rank, const char *addr)
 {
-	launch *l = ctx;
-	for (int i = 0; i < l->n; i++) {
-		size_t len = strlen(addr) + 1;
-		if (write(l->pipes[i], addr, len) != (ssize_t)len)
-			perror("pennant-train: pipe");
-		close(l->pipes[i]);
-		l->pipes[i] = -1;
-	}
+	local_ctx *lc = ctx;
+	lc->o->rank = rank;
+	lc->o->connect = addr;
+	int kill_round = lc->o->kill_rank == rank ? (int)lc->o->kill_round : -1;
+	return run_worker(lc->o, lc->job, lc->byz[rank], lc->slow[rank], kill_round);
 }
 
-static int run_aggregator(opts *o, fmnist_job *job, const bool *byz, launch *l)
+/* local: aggregator + n forked workers on this host; otherwise the aggregator alone */
+static int run_aggregator(opts *o, fmnist_job *job, const bool *byz, const bool *slow)
 {
 	openblas_set_num_threads(1);
 	size_t d = job->model.nparams;
@@ -292,10 +290,6 @@ static int run_aggregator(opts *o, fmnist_job *job, const bool *byz, launch *l)
 	jc.rule.threads = 1; /* 2 cores shared with n workers */
 	jc.code_kind = pn_code_kind_from_name(o->code);
 	jc.s = o->s;
-	if (l) {
-		jc.on_listen = tell_children;
-		jc.on_listen_ctx = l;
-	}
 	run_ctx rc = {.o = o, .job = job, .last_acc = NAN, .t0 = 0};
 	FILE *json = NULL;
 	if (o->json) {
@@ -319,7 +313,15 @@ static int run_aggregator(opts *o, fmnist_job *job, const bool *byz, launch *l)
 	fprintf(stderr, "pennant-train: %s, %d workers over %s, rule %s, code %s(s=%d), %lld rounds\n",
 		desc, o->n, o->backend, o->rule, o->code, o->s, (long long)o->rounds);
 	pn_agg_job_result res;
-	int rcode = pn_aggregator_run(&jc, &res, err, sizeof err);
+	int rcode, bad = 0;
+	if (slow) {
+		local_ctx lc = {o, job, byz, slow};
+		rcode = pn_run_local(&jc, local_worker, &lc, &res, &bad, err, sizeof err);
+		if (bad > (o->kill_rank >= 0))
+			fprintf(stderr, "pennant-train: %d worker(s) did not exit cleanly\n", bad);
+	} else {
+		rcode = pn_aggregator_run(&jc, &res, err, sizeof err);
+	}
 	if (rcode)
 		fprintf(stderr, "pennant-train: aggregator: %s\n", err);
 	double loss = NAN, acc = NAN;
@@ -401,70 +403,6 @@ static int run_reference(opts *o, fmnist_job *job)
 	pn_model_ws_free(rc.eval_ws);
 	free(w), free(v), free(g);
 	return saved;
-}
-
-/* aggregator + n forked workers on this host */
-static int run_local(opts *o, fmnist_job *job, const bool *byz, const bool *slow)
-{
-	int pipes[o->n];
-	pid_t pids[o->n];
-	/* Fork before any transport context exists (DPDK forbids fork after EAL init); the
-	 * data set is loaded once and shared copy-on-write. */
-	for (int i = 0; i < o->n; i++) {
-		int fd[2];
-		if (pipe(fd) != 0) {
-			perror("pennant-train: pipe");
-			return 1;
-		}
-		pid_t pid = fork();
-		if (pid < 0) {
-			perror("pennant-train: fork");
-			return 1;
-		}
-		if (pid == 0) {
-			for (int k = 0; k < i; k++)
-				close(pipes[k]);
-			close(fd[1]);
-			char addr[256];
-			ssize_t got = read(fd[0], addr, sizeof addr - 1);
-			close(fd[0]);
-			if (got <= 0)
-				_exit(0); /* the aggregator never listened: nothing to do */
-			addr[got] = 0;
-			o->rank = i;
-			o->connect = addr;
-			int kill_round = o->kill_rank == i ? (int)o->kill_round : -1;
-			_exit(run_worker(o, job, byz[i], slow[i], kill_round));
-		}
-		close(fd[0]);
-		pipes[i] = fd[1];
-		pids[i] = pid;
-	}
-	launch l = {.n = o->n, .pipes = pipes};
-	int rc = run_aggregator(o, job, byz, &l);
-	for (int i = 0; i < o->n; i++)
-		if (pipes[i] >= 0)
-			close(pipes[i]);
-	/* Workers leave on STOP; never wait forever for one that hangs. */
-	int bad = 0;
-	for (int i = 0; i < o->n; i++) {
-		int st = 0;
-		for (int t = 0; t < 100; t++) {
-			pid_t w = waitpid(pids[i], &st, WNOHANG);
-			if (w == pids[i])
-				break;
-			if (t == 99) {
-				kill(pids[i], SIGKILL);
-				waitpid(pids[i], &st, 0);
-			}
-			usleep(50000);
-		}
-		if (o->kill_rank != i && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-			bad++;
-	}
-	if (bad)
-		fprintf(stderr, "pennant-train: %d worker(s) did not exit cleanly\n", bad);
-	return rc;
 }
 
 int main(int argc, char **argv)
@@ -677,7 +615,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "%d ", i);
 		if (o.byz_count)
 			fprintf(stderr, "\n");
-		rc = run_local(&o, &job, byz, slow);
+		rc = run_aggregator(&o, &job, byz, slow);
 	}
 	fmnist_job_free(&job);
 	return rc;
