@@ -187,15 +187,6 @@ static int gather_rows(const pn_agg *a, size_t b, const float **rows, int *ids)
 	return k;
 }
 
-static bool row_finite(const float *r, size_t n)
-{
-	/* x - x is 0 for finite x and NaN for NaN/Inf: one branch-free pass. */
-	float acc = 0.0f;
-	for (size_t c = 0; c < n; c++)
-		acc += r[c] - r[c];
-	return acc == 0.0f;
-}
-
 static void process_block(pn_agg *a, size_t b, int kind, double *G)
 {
 	size_t n = block_len(a, b), off = b * PN_AGG_BLOCK;
@@ -213,7 +204,7 @@ static void process_block(pn_agg *a, size_t b, int kind, double *G)
 	 * excludes those workers and recomputes earlier blocks at finish). */
 	int kept = 0;
 	for (int x = 0; x < k; x++) {
-		if (!row_finite(rows[x], n)) {
+		if (!pn_all_finite(rows[x], n)) {
 			__atomic_store_n(&a->nonfinite_seen[ids[x]], 1, __ATOMIC_RELAXED);
 			mask_set(block_mask(a, b), ids[x], false);
 			continue;

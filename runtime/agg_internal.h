@@ -71,6 +71,8 @@ int pn_rule_flag(const double *G, int k, int r, double lambda, pn_flag_mode mode
 void pn_gram_distances(const double *G, int k, double *D);
 
 /* ---- small utilities (util.c) ---- */
+/* True when no element is NaN or ±Inf (exponent bits all ones). Vectorised. */
+bool pn_all_finite(const float *x, size_t n);
 double pn_now_s(void);
 int pn_online_cpus(void);
 void pn_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -446,14 +446,6 @@ static int check_replicas(job *j, bool *use)
 	return flagged;
 }
 
-static bool row_finite(const float *r, size_t d)
-{
-	float acc = 0;
-	for (size_t k = 0; k < d; k++)
-		acc += r[k] - r[k];
-	return acc == 0;
-}
-
 static int run_round(job *j, pn_round_record *rec)
 {
 	const pn_agg_job_config *c = j->cfg;
@@ -564,7 +556,7 @@ static int run_round(job *j, pn_round_record *rec)
 	int rc = 0;
 	if (nuse > 0 && verdict != PN_ROUND_IMPOSSIBLE) {
 		for (int i = 0; i < j->n; i++)
-			if (use[i] && !j->robust && !row_finite(land_row(j, v, i), j->d)) {
+			if (use[i] && !j->robust && !pn_all_finite(land_row(j, v, i), j->d)) {
 				use[i] = false; /* the mean has no other defence */
 				rec->nonfinite++;
 				j->w[i].flagged++;
