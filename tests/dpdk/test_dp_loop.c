@@ -325,5 +325,8 @@ Test(dpdk_loop, mempools_return_to_their_initial_counts)
 	}
 	cr_assert_eq(p1.pkt_avail, p0.pkt_avail, "packet mbufs leaked: %u -> %u", p0.pkt_avail, p1.pkt_avail);
 	cr_assert_eq(p1.ext_avail, p0.ext_avail, "payload mbufs leaked: %u -> %u", p0.ext_avail, p1.ext_avail);
+	/* and once the port is stopped, every mbuf is home */
+	cr_assert_eq(pn_dp_debug_quiesce(ctx, &p1), 0);
+	cr_assert_eq(p1.pkt_avail, p1.pkt_size);
 	cr_assert_eq(p1.ext_avail, p1.ext_size);
 }

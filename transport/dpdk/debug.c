@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_ethdev.h>
 #include <rte_mempool.h>
+#include <unistd.h>
 
 static struct dp_ctx *as_dp(pn_tp_ctx *ctx)
 {
@@ -126,4 +128,37 @@ int pn_dp_debug_raw_reset(pn_tp_ctx *ctx)
 	atomic_store(&c->raw_rx_first_ns, 0);
 	atomic_store(&c->raw_rx_last_ns, 0);
 	return 0;
+}
+
+int pn_dp_debug_quiesce(pn_tp_ctx *ctx, struct pn_dp_pool_counts *out)
+{
+	struct dp_ctx *c = as_dp(ctx);
+	if (!c)
+		return -EINVAL;
+	dp_service_stop(c);
+	for (uint16_t i = 0; i < c->nports; i++) {
+		rte_eth_dev_stop(c->port_ids[i]);
+		rte_eth_dev_close(c->port_ids[i]);
+	}
+	c->nports = 0; /* close() must not touch them again */
+	return pn_dp_debug_pools(ctx, out);
+}
+
+int pn_dp_debug_wait_link_down(pn_tp_ctx *ctx, int timeout_ms)
+{
+	struct dp_ctx *c = as_dp(ctx);
+	if (!c)
+		return -EINVAL;
+	for (int t = 0; t <= timeout_ms; t += 10) {
+		int up = 0;
+		for (uint16_t i = 0; i < c->nports; i++) {
+			struct rte_eth_link l;
+			if (rte_eth_link_get_nowait(c->port_ids[i], &l) == 0 && l.link_status == RTE_ETH_LINK_UP)
+				up = 1;
+		}
+		if (!up)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
 }

@@ -30,4 +30,12 @@ int pn_dp_debug_raw_rx(pn_tp_ctx *ctx, uint64_t *frames, uint64_t *bytes, uint64
 int pn_dp_debug_raw_reset(pn_tp_ctx *ctx);
 int pn_dp_debug_raw_busy(pn_tp_ctx *ctx);
 
+
+/* End of a test: stop the service thread and the ports (drivers give back the mbufs
+ * their rings hold), then report the pools, which must be full again. The context can
+ * only be closed afterwards. */
+int pn_dp_debug_quiesce(pn_tp_ctx *ctx, struct pn_dp_pool_counts *out);
+/* Wait up to timeout_ms for every port's link to go down (a memif peer left). */
+int pn_dp_debug_wait_link_down(pn_tp_ctx *ctx, int timeout_ms);
+
 #endif
