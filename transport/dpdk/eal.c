@@ -81,7 +81,8 @@ static int setup_port(struct dp_ctx *c, uint16_t idx, char *err, size_t errlen)
 	}
 	/* Jumbo only where the port allows it; memif/ring report no MTU limit worth trusting,
 	 * their frame size is bounded by our own mempool data room. */
-	if (c->o.mtu > 1500 && info.max_mtu >= c->o.mtu)
+	if (c->o.mtu > 1500 && info.max_mtu >= c->o.mtu &&
+	    info.max_rx_pktlen >= c->o.mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN)
 		rte_eth_dev_set_mtu(port, (uint16_t)c->o.mtu);
 	rte_eth_promiscuous_enable(port);
 	if ((rc = rte_eth_dev_start(port))) {
