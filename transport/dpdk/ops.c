@@ -291,7 +291,7 @@ static int dp_disconnect(pn_tp_peer *peer)
 	pthread_mutex_lock(&c->lock);
 	dp_fail_peer_ops(c, p, -ECANCELED);
 	p->state = DP_PEER_DOWN;
-	p->base.failed = 1;
+	__atomic_store_n(&p->base.failed, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

@@ -38,7 +38,7 @@ void dp_peer_down(struct dp_ctx *c, struct dp_peer *p, int status)
 		return;
 	bool was_up = p->state == DP_PEER_UP;
 	p->state = DP_PEER_DOWN;
-	p->base.failed = 1;
+	__atomic_store_n(&p->base.failed, 1, __ATOMIC_RELAXED);
 	dp_fail_peer_ops(c, p, status);
 	p->ctrl_acked = p->ctrl_sent = p->ctrl_next;
 	if (was_up) {
@@ -130,7 +130,7 @@ void dp_hello_timers(struct dp_ctx *c, uint64_t now)
 			continue;
 		if (now >= p->hello_deadline_ns) {
 			p->state = DP_PEER_DOWN;
-			p->base.failed = 1;
+			__atomic_store_n(&p->base.failed, 1, __ATOMIC_RELAXED);
 			pthread_cond_broadcast(&c->cond);
 			continue;
 		}
