@@ -110,6 +110,7 @@ struct dp_peer {
 	uint16_t udp_port;
 	uint64_t nonce;           /* HELLO/ACCEPT pairing */
 	uint64_t hello_next_ns, hello_deadline_ns;
+	bool refused;             /* the listener turned our HELLO away */
 	/* control messages: ring of unacked messages [ctrl_acked, ctrl_next) */
 	struct dp_ctrl_msg ctrl_q[DP_CTRL_WINDOW];
 	uint32_t ctrl_next, ctrl_acked, ctrl_sent;
@@ -226,6 +227,8 @@ void dp_peer_down(struct dp_ctx *c, struct dp_peer *p, int status);
 void dp_on_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
 void dp_on_accept(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
 void dp_hello_timers(struct dp_ctx *c, uint64_t now);
+void dp_reject_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
+bool dp_on_connect_refused(struct dp_ctx *c, const struct pn_dp_frame *f);
 
 /* ctrl.c */
 void dp_on_ctrl(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f, const struct rte_mbuf *m);

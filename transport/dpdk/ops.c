@@ -275,8 +275,10 @@ static int dp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int t
 	p->hello_next_ns = 0;
 	p->hello_deadline_ns = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000;
 	int rc = wait_until(c, -1, connect_done, p);
-	bool up = !rc && p->state == DP_PEER_UP;
+	bool up = !rc && p->state == DP_PEER_UP, refused = p->refused;
 	pthread_mutex_unlock(&c->lock);
+	if (refused)
+		return pn_tp_fail(ctx, ECONNREFUSED, "dpdk: %s refused the connection (job token mismatch)", addr);
 	if (!up)
 		return pn_tp_fail(ctx, ETIMEDOUT, "dpdk: no ACCEPT from %s within %d ms (wrong address/token, or link down)",
 				  addr, timeout_ms);

@@ -146,3 +146,37 @@ void dp_hello_timers(struct dp_ctx *c, uint64_t now)
 		p->hello_next_ns = now + (uint64_t)c->o.connect_retry_ms * 1000000;
 	}
 }
+
+/* A HELLO with another job token: tell the caller no (echoing its own token so it accepts
+ * the answer) instead of letting it retry until its timeout. Nothing else is revealed. */
+void dp_reject_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f)
+{
+	if (!c->listening || f->addr.dst_ip != c->o.ip || f->addr.dst_port != c->o.udp_port)
+		return;
+	struct dp_peer tmp;
+	memset(&tmp, 0, sizeof tmp);
+	tmp.base.id = f->hdr.src_id;
+	learn_route(&tmp, port_idx, f);
+	struct pn_dp_hdr h;
+	dp_hdr_init(c, &tmp, &h, PN_DP_ERROR);
+	h.token = f->hdr.token;
+	h.req_id = f->hdr.req_id;
+	h.aux = ECONNREFUSED;
+	dp_send_hdr(c, &tmp, &h, NULL, 0);
+}
+
+bool dp_on_connect_refused(struct dp_ctx *c, const struct pn_dp_frame *f)
+{
+	for (int i = 0; i < c->npeers; i++) {
+		struct dp_peer *p = c->peers[i];
+		if (p->connector && p->state == DP_PEER_CONNECTING && p->nonce == f->hdr.req_id &&
+		    f->hdr.dst_id == c->base.cfg.node_id) {
+			p->refused = true;
+			p->state = DP_PEER_DOWN;
+			__atomic_store_n(&p->base.failed, 1, __ATOMIC_RELAXED);
+			pthread_cond_broadcast(&c->cond);
+			return true;
+		}
+	}
+	return false;
+}

@@ -45,6 +45,8 @@ void dp_rx_frame(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m)
 	}
 	if (f.hdr.token != c->base.cfg.job_token) {
 		c->base.stats.drop_bad_token++;
+		if (f.hdr.type == PN_DP_HELLO)
+			dp_reject_hello(c, port_idx, &f);
 		return;
 	}
 	if (f.addr.dst_port != c->o.udp_port) {
@@ -58,6 +60,10 @@ void dp_rx_frame(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m)
 	case PN_DP_ACCEPT:
 		dp_on_accept(c, port_idx, &f);
 		return;
+	case PN_DP_ERROR:
+		if (dp_on_connect_refused(c, &f))
+			return;
+		break;
 	default:
 		break;
 	}
