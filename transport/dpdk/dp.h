@@ -39,7 +39,8 @@ struct dp_opts {
 	char vdev[DP_MAX_PORTS][256];
 	int nvdev;
 	enum dp_mem_mode mem;
-	unsigned mem_mb;          /* for no-huge (and as -m otherwise when set) */
+	unsigned mem_mb;          /* -m: size for no-huge; preallocation otherwise, when set */
+	bool mem_mb_set;
 	char prefix[64];
 	char lcores[64];
 	char log_level[32];
@@ -75,6 +76,7 @@ struct dp_sub {                   /* one READ request's worth of an op */
 	uint8_t nframes;
 	uint8_t state;            /* DP_SUB_* */
 	uint8_t retries;
+	uint8_t spurious;         /* a premature timeout was detected (once per request) */
 	uint64_t got;             /* bitmap of frames landed */
 	uint64_t sent_ns, deadline_ns;
 };
@@ -122,6 +124,7 @@ struct dp_peer {
 	uint64_t inflight, cwnd;
 	double srtt_ns, rttvar_ns;
 	uint64_t rto_ns;
+	uint64_t rto_floor_ns;     /* raised when a re-request proves spurious */
 };
 
 struct dp_cqe {

@@ -32,9 +32,13 @@ static int build_argv(const struct dp_opts *o, char store[MAX_ARGS][300], char *
 	switch (o->mem) {
 	case DP_MEM_HUGE:
 		ARG("--file-prefix=%s", o->prefix);
+		if (o->mem_mb_set)
+			ARG("-m%u", o->mem_mb);
 		break;
 	case DP_MEM_INMEM:
 		ARG("--in-memory");
+		if (o->mem_mb_set)
+			ARG("-m%u", o->mem_mb);
 		break;
 	case DP_MEM_NOHUGE:
 		ARG("--no-huge");

@@ -94,7 +94,7 @@ static void set_defaults(struct dp_opts *o, uint32_t node_id)
 	o->peer_window = 1u << 20;
 	o->total_window = 8u << 20;
 	o->rto_init_us = 20000;
-	o->rto_min_us = 2000;
+	o->rto_min_us = 5000;
 	o->rto_max_us = 500000;
 	o->retries = 12;
 	o->connect_retry_ms = 50;
@@ -126,8 +126,10 @@ int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char
 					bad = -EINVAL;
 			} else
 				bad = -EINVAL;
-		} else if (!strcmp(key, "mem_mb"))
+		} else if (!strcmp(key, "mem_mb")) {
 			bad = parse_u64(val, 16, 1u << 20, &u), o->mem_mb = (unsigned)u;
+			o->mem_mb_set = true;
+		}
 		else if (!strcmp(key, "prefix"))
 			bad = copy_str(o->prefix, sizeof o->prefix, val);
 		else if (!strcmp(key, "lcores"))

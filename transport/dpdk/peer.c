@@ -26,6 +26,7 @@ struct dp_peer *dp_peer_new(struct dp_ctx *c)
 	p->base.ctx = &c->base;
 	p->cwnd = c->o.peer_window;
 	p->rto_ns = (uint64_t)c->o.rto_init_us * 1000;
+	p->rto_floor_ns = (uint64_t)c->o.rto_min_us * 1000;
 	c->peers[c->npeers++] = p;
 	return p;
 }

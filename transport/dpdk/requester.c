@@ -62,6 +62,7 @@ static void send_read(struct dp_ctx *c, struct dp_op *op, uint32_t idx, uint64_t
 {
 	struct pn_dp_hdr h;
 	dp_hdr_init(c, op->peer, &h, PN_DP_READ);
+	h.seq = op->subs[idx].retries; /* attempt number, echoed by the DATA */
 	h.req_id = op->id << DP_SUB_SHIFT | idx;
 	h.key = op->key;
 	h.offset = op->roff + op->subs[idx].start + rel;
@@ -164,7 +165,24 @@ static void rtt_sample(struct dp_ctx *c, struct dp_peer *p, uint64_t rtt)
 	}
 	uint64_t rto = (uint64_t)(p->srtt_ns + 4 * p->rttvar_ns);
 	uint64_t lo = (uint64_t)c->o.rto_min_us * 1000, hi = (uint64_t)c->o.rto_max_us * 1000;
+	/* a floor raised by spurious re-requests decays back on clean round trips */
+	if (p->rto_floor_ns > lo)
+		p->rto_floor_ns -= p->rto_floor_ns / 32;
+	if (p->rto_floor_ns > lo)
+		lo = p->rto_floor_ns;
 	p->rto_ns = rto < lo ? lo : rto > hi ? hi : rto;
+}
+
+/* The original DATA arrived after we re-requested it: the timeout was too short (the
+ * peer or this host was merely slow, e.g. descheduled on a shared CPU). Raise the floor
+ * so it does not keep happening; it decays again in rtt_sample. */
+static void spurious_retransmit(struct dp_ctx *c, struct dp_peer *p)
+{
+	uint64_t hi = (uint64_t)c->o.rto_max_us * 1000;
+	uint64_t f = 2 * (p->rto_floor_ns > p->rto_ns ? p->rto_floor_ns : p->rto_ns);
+	p->rto_floor_ns = f < hi ? f : hi;
+	if (p->rto_ns < p->rto_floor_ns)
+		p->rto_ns = p->rto_floor_ns;
 }
 
 static struct dp_op *find_op(struct dp_ctx *c, struct dp_peer *p, uint64_t req_id, uint32_t *idx)
@@ -209,8 +227,14 @@ void dp_land_data(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame 
 		return;
 	}
 	if (s->got >> frame & 1) {
-		c->base.stats.drop_duplicate++;
+		c->base.stats.drop_duplicate++; /* network duplicate, or both copies arrived */
 		return;
+	}
+	/* DATA echoes the attempt number of the READ it answers: a missing frame arriving in
+	 * answer to an attempt we already gave up on means that timeout was premature. */
+	if (f->hdr.seq < s->retries && !s->spurious) {
+		s->spurious = 1;
+		spurious_retransmit(c, p);
 	}
 	/* The one and only copy on the data path: packet payload -> landing buffer. */
 	dp_mbuf_copy(op->dst + s->start + rel, m, PN_DP_ALL_HDRS, want);

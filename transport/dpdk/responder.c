@@ -57,6 +57,7 @@ void dp_serve_read(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame
 		dp_hdr_init(c, p, &h, PN_DP_DATA);
 		h.req_id = f->hdr.req_id;
 		h.key = f->hdr.key;
+		h.seq = f->hdr.seq; /* the requester's attempt number */
 		if (dp_send_zero_copy(c, p, &h, mr, off, n))
 			return; /* out of mbufs: the requester re-requests the rest */
 		c->base.stats.bytes_served += n;
