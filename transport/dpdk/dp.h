@@ -75,7 +75,8 @@ struct dp_sub {                   /* one READ request's worth of an op */
 	uint32_t len;
 	uint8_t nframes;
 	uint8_t state;            /* DP_SUB_* */
-	uint8_t retries;
+	uint8_t retries;          /* attempts after the first (echoed by DATA) */
+	uint8_t timeouts;         /* of those, after a full timeout (bounded by 'retries') */
 	uint8_t spurious;         /* a premature timeout was detected (once per request) */
 	uint64_t got;             /* bitmap of frames landed */
 	uint64_t sent_ns, deadline_ns;
@@ -125,6 +126,8 @@ struct dp_peer {
 	double srtt_ns, rttvar_ns;
 	uint64_t rto_ns;
 	uint64_t rto_floor_ns;     /* raised when a re-request proves spurious */
+	uint64_t last_done_sent_ns; /* latest send time among completed requests */
+	uint64_t last_cut_ns;       /* last window decrease (at most one per RTT) */
 };
 
 struct dp_cqe {

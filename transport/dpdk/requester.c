@@ -125,26 +125,46 @@ static void resend_missing(struct dp_ctx *c, struct dp_op *op, uint32_t idx)
 	}
 }
 
+/* Loss: multiplicative decrease of the peer's window, once per round trip. */
+static void cut_window(struct dp_ctx *c, struct dp_peer *p, uint64_t now)
+{
+	if (now - p->last_cut_ns < (uint64_t)p->srtt_ns)
+		return;
+	p->last_cut_ns = now;
+	uint64_t floor = (uint64_t)c->o.frames_per_req * c->payload_max;
+	p->cwnd = p->cwnd / 2 > floor ? p->cwnd / 2 : floor;
+}
+
+/* A request is re-requested when its timeout expires, or earlier (RACK-like) when a
+ * request sent after it has completed and a reordering allowance of a quarter round trip
+ * has passed: frames of one peer arrive nearly in order, so it is almost surely lost.
+ * Only full timeouts count towards declaring the peer down. */
 void dp_requester_timers(struct dp_ctx *c, uint64_t now)
 {
 	for (int i = 0; i < c->npeers; i++) {
 		struct dp_peer *p = c->peers[i];
 		if (p->state != DP_PEER_UP)
 			continue;
+		uint64_t reo = p->srtt_ns > 0 ? (uint64_t)(p->srtt_ns * 1.25) : (uint64_t)c->o.rto_min_us * 1000;
 		for (struct dp_op *op = p->ops_head; op; op = op->next) {
 			for (uint32_t k = 0; k < op->next_sub; k++) {
 				struct dp_sub *s = &op->subs[k];
-				if (s->state != DP_SUB_INFLIGHT || now < s->deadline_ns)
+				if (s->state != DP_SUB_INFLIGHT)
 					continue;
-				if (++s->retries > c->o.retries) {
+				bool timeout = now >= s->deadline_ns;
+				bool overtaken = s->sent_ns < p->last_done_sent_ns && now >= s->sent_ns + reo;
+				if (!timeout && !overtaken)
+					continue;
+				if (timeout && ++s->timeouts > c->o.retries) {
 					dp_peer_down(c, p, -ETIMEDOUT);
 					goto next_peer;
 				}
-				/* loss: multiplicative decrease of the peer's window */
-				uint64_t floor = (uint64_t)c->o.frames_per_req * c->payload_max;
-				p->cwnd = p->cwnd / 2 > floor ? p->cwnd / 2 : floor;
+				if (s->retries < 250)
+					s->retries++;
+				cut_window(c, p, now);
 				resend_missing(c, op, k);
-				s->deadline_ns = now + peer_rto(c, p, s->retries);
+				s->sent_ns = now;
+				s->deadline_ns = now + peer_rto(c, p, s->timeouts);
 			}
 		}
 next_peer:;
@@ -244,6 +264,8 @@ void dp_land_data(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame 
 		return;
 
 	s->state = DP_SUB_DONE;
+	if (s->sent_ns > p->last_done_sent_ns)
+		p->last_done_sent_ns = s->sent_ns;
 	p->inflight -= s->len;
 	c->total_inflight -= s->len;
 	uint64_t now = dp_now_ns();
