@@ -136,11 +136,7 @@ int pn_dp_debug_quiesce(pn_tp_ctx *ctx, struct pn_dp_pool_counts *out)
 	if (!c)
 		return -EINVAL;
 	dp_service_stop(c);
-	for (uint16_t i = 0; i < c->nports; i++) {
-		rte_eth_dev_stop(c->port_ids[i]);
-		rte_eth_dev_close(c->port_ids[i]);
-	}
-	c->nports = 0; /* close() must not touch them again */
+	dp_ports_close(c);
 	return pn_dp_debug_pools(ctx, out);
 }
 

@@ -203,6 +203,8 @@ int dp_parse_ipv4(const char *s, uint32_t *ip);
 /* eal.c */
 int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen);
 void dp_eal_stop(struct dp_ctx *c);
+/* Stop and close the ports: drivers release the mbufs they hold. */
+void dp_ports_close(struct dp_ctx *c);
 
 /* tx.c: all of these run on the service thread, under ctx->lock */
 void dp_tx_mbuf(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m);

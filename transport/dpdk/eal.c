@@ -156,15 +156,20 @@ int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen)
 	return 0;
 }
 
-void dp_eal_stop(struct dp_ctx *c)
+void dp_ports_close(struct dp_ctx *c)
 {
-	if (!c->eal_up)
-		return;
 	for (uint16_t i = 0; i < c->nports; i++) {
 		rte_eth_dev_stop(c->port_ids[i]);
 		rte_eth_dev_close(c->port_ids[i]);
 	}
 	c->nports = 0;
+}
+
+void dp_eal_stop(struct dp_ctx *c)
+{
+	if (!c->eal_up)
+		return;
+	dp_ports_close(c);
 	rte_mempool_free(c->pkt_pool);
 	rte_mempool_free(c->ext_pool);
 	c->pkt_pool = c->ext_pool = NULL;

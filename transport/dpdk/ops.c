@@ -66,6 +66,9 @@ static void dp_close(pn_tp_ctx *ctx)
 		dp_fail_peer_ops(c, c->peers[i], -ECANCELED);
 		free(c->peers[i]);
 	}
+	/* ports first: frames a driver still holds point into regions and call back into
+	 * them when released */
+	dp_ports_close(c);
 	for (int i = 0; i < DP_MAX_REGIONS; i++)
 		if (c->regions[i])
 			free_region(c->regions[i]);
