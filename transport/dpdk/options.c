@@ -98,7 +98,7 @@ static void set_defaults(struct dp_opts *o, uint32_t node_id)
 	o->rto_max_us = 500000;
 	o->retries = 12;
 	o->connect_retry_ms = 50;
-	o->idle_sleep_us = 50;
+	o->idle_sleep_us = 10;
 	o->nb_mbufs = 8191;
 }
 
