@@ -40,6 +40,11 @@ struct bench_row {
 /* options.c */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
 int bench_iters_for(const struct bench_opts *o, size_t size);
+/* Landing slots of `size` bytes that reads rotate through (same for pull and baseline, so
+ * both touch the same amount of memory). */
+#define BENCH_LANDING_MAX (64u << 20)
+size_t bench_landing_bytes(const struct bench_opts *o);
+size_t bench_slots_for(const struct bench_opts *o, size_t size);
 
 /* target.c: serve a region until the reader says quit. Returns process exit code. */
 int bench_target(const struct bench_opts *o, const char *listen_addr, int addr_fd);
