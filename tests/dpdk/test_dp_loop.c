@@ -330,3 +330,32 @@ Test(dpdk_loop, mempools_return_to_their_initial_counts)
 	cr_assert_eq(p1.pkt_avail, p1.pkt_size);
 	cr_assert_eq(p1.ext_avail, p1.ext_size);
 }
+
+TestSuite(dpdk_loop_cap, .fini = teardown, .timeout = 60);
+
+Test(dpdk_loop_cap, max_reads_in_flight_gives_eagain_until_a_read_completes)
+{
+	char err[512] = "";
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, .job_token = TOKEN, .max_reads_in_flight = 4,
+			    .options = "vdev=net_ring0;mem=no-huge:256;ip=10.9.0.1;udp=7000"};
+	ctx = pn_tp_open(&cfg, err, sizeof err);
+	cr_assert_not_null(ctx, "%s", err);
+	cr_assert_eq(pn_tp_listen(ctx, "10.9.0.1:7000"), 0);
+	cr_assert_eq(pn_tp_connect(ctx, "10.9.0.1:7000", &peer, TIMEOUT_MS), 0, "%s", pn_tp_errmsg(ctx));
+	void *src, *dst;
+	pn_tp_mr *smr, *dmr;
+	cr_assert_eq(pn_tp_alloc(ctx, 1 << 20, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
+	cr_assert_eq(pn_tp_alloc(ctx, 1 << 20, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
+	pn_mr_desc d;
+	pn_tp_mr_get_desc(smr, &d);
+	cr_assert_eq(pn_dp_debug_mute_responder(ctx, 1), 0); /* nothing completes meanwhile */
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pn_tp_post_read(peer, dmr, 0, &d, 0, 1000, (uint64_t)i), 0);
+	cr_assert_eq(pn_tp_post_read(peer, dmr, 0, &d, 0, 1000, 4), -EAGAIN);
+	cr_assert_eq(pn_dp_debug_mute_responder(ctx, 0), 0); /* re-requests now get answered */
+	pn_tp_completion c;
+	cr_assert_eq(dpt_wait(ctx, &c, TIMEOUT_MS), 1);
+	cr_assert_eq(c.event, PN_TP_READ_DONE);
+	cr_assert_eq(c.status, 0);
+	cr_assert_eq(pn_tp_post_read(peer, dmr, 0, &d, 0, 1000, 5), 0);
+}

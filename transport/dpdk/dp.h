@@ -122,6 +122,7 @@ struct dp_peer {
 	uint32_t ctrl_rx_next;
 	/* reads */
 	struct dp_op *ops_head, *ops_tail;
+	uint32_t nops;             /* reads outstanding (cfg.max_reads_in_flight caps it) */
 	uint64_t inflight, cwnd;
 	double srtt_ns, rttvar_ns;
 	uint64_t rto_ns;

@@ -333,6 +333,12 @@ static int dp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 		pthread_mutex_unlock(&c->lock);
 		return e ? 0 : pn_tp_fail(&c->base, ENOMEM, "dpdk: out of memory");
 	}
+	uint32_t cap = c->base.cfg.max_reads_in_flight ? c->base.cfg.max_reads_in_flight : DP_MAX_OPS;
+	if (p->nops >= cap) {
+		pthread_mutex_unlock(&c->lock);
+		c->base.stats.reads_posted--;
+		return pn_tp_fail(&c->base, EAGAIN, "dpdk: %u reads outstanding to peer %u; poll first", cap, p->base.id);
+	}
 	struct dp_op *op = NULL;
 	for (uint64_t i = 0; i < DP_MAX_OPS && c->ops_used < DP_MAX_OPS; i++) {
 		uint64_t gen = ++c->op_gen;
@@ -370,6 +376,7 @@ static int dp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 	else
 		p->ops_head = op;
 	p->ops_tail = op;
+	p->nops++;
 	c->ops_used++;
 	pthread_mutex_unlock(&c->lock);
 	return 0;

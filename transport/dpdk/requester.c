@@ -46,6 +46,7 @@ static void finish_op(struct dp_ctx *c, struct dp_op *op, int status)
 	else
 		c->base.stats.reads_completed++;
 	unlink_op(p, op);
+	p->nops--;
 	free(op->subs);
 	memset(op, 0, sizeof *op);
 	c->ops_used--;
