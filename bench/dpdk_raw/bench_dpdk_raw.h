@@ -1,0 +1,31 @@
+/* pennant-bench-dpdk-raw: pull throughput of the dpdk backend against a raw frame blast
+ * over the same vdev in the same run (rounds alternate raw, pull, raw, pull, ...). */
+#ifndef PN_BENCH_DPDK_RAW_H
+#define PN_BENCH_DPDK_RAW_H
+
+#include "pennant/transport.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BENCH_TOKEN 0x62656e6368ull
+
+struct bench_opts {
+	const char *role;      /* "reader" or "target" */
+	const char *options;   /* dpdk backend options */
+	const char *addr;      /* target: listen here; reader: connect here */
+	unsigned node;
+	size_t size;           /* region size = bytes per round */
+	int rounds;
+	int outstanding;       /* reads in flight */
+	size_t chunk;          /* bytes per read; 0 = 4 x preferred chunk */
+	const char *json;
+	const char *label;
+};
+
+int bench_parse(int argc, char **argv, struct bench_opts *o);
+int bench_target(const struct bench_opts *o);
+int bench_reader(const struct bench_opts *o);
+double bench_now_s(void);
+
+#endif

@@ -1,0 +1,259 @@
+/* Internal state of the DPDK backend. One context per process (DPDK's EAL is
+ * process-global). A service thread owns the ports: it alone receives and transmits,
+ * serves READs (responder), lands DATA and runs the requester's timers. Application
+ * calls (post_read, send_ctrl, poll, ...) only queue work or take results, under
+ * ctx->lock. */
+#ifndef PN_DPDK_DP_H
+#define PN_DPDK_DP_H
+
+/* external mbuf helpers are marked experimental in some DPDK releases */
+#ifndef ALLOW_EXPERIMENTAL_API
+#define ALLOW_EXPERIMENTAL_API
+#endif
+#include "pennant_config.h"
+#include "transport/backend.h"
+#include "frame.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <rte_mbuf.h>
+
+#define DP_MAX_PORTS 16
+#define DP_MAX_PEERS 256
+#define DP_MAX_REGIONS 1024
+#define DP_MAX_OPS 1024     /* reads outstanding per context */
+#define DP_SUB_SHIFT 20     /* req_id = op id << 20 | sub-request index */
+#define DP_BURST 32
+#define DP_CTRL_WINDOW 64   /* unacknowledged control messages per peer */
+#define DP_MAX_FRAMES_PER_REQ 64
+
+/* Frame flag: set by the side that called connect(), so two connections between the same
+ * pair of nodes (or a node and itself) are never confused. */
+#define DP_FLAG_FROM_CONNECTOR 1u
+
+enum dp_mem_mode { DP_MEM_HUGE, DP_MEM_INMEM, DP_MEM_NOHUGE };
+
+struct dp_opts {
+	char vdev[DP_MAX_PORTS][256];
+	int nvdev;
+	enum dp_mem_mode mem;
+	unsigned mem_mb;          /* -m: size for no-huge; preallocation otherwise, when set */
+	bool mem_mb_set;
+	char prefix[64];
+	char lcores[64];
+	char log_level[32];
+	char eal_extra[256];      /* extra EAL args, space separated */
+	uint32_t ip;              /* host order */
+	uint16_t udp_port;
+	uint8_t mac[6];
+	bool have_mac;
+	bool jumbo;
+	uint32_t mtu;             /* IP MTU; 0 = from jumbo flag */
+	uint32_t frames_per_req;  /* DATA frames per READ request (<= 64) */
+	uint64_t peer_window;     /* bytes requested and not yet landed, per peer */
+	uint64_t total_window;    /* same, whole context */
+	uint32_t rto_init_us, rto_min_us, rto_max_us;
+	uint32_t retries;         /* re-requests of one range before the peer is declared down */
+	uint32_t connect_retry_ms;
+	uint32_t idle_sleep_us;   /* service thread nap when idle; 0 = pure busy polling */
+	uint32_t nb_mbufs;
+	bool single_file;         /* --single-file-segments (memif zero-copy needs it) */
+};
+
+struct dp_mr {
+	struct pn_tp_mr base;
+	uint32_t key;
+	int slot;
+	bool dpdk_mem;            /* inside DPDK memory: eligible for zero-copy transmit */
+	atomic_uint tx_refs;      /* DATA frames still pointing into this region */
+};
+
+struct dp_sub {                   /* one READ request's worth of an op */
+	uint64_t start;           /* offset within the op */
+	uint32_t len;
+	uint8_t nframes;
+	uint8_t state;            /* DP_SUB_* */
+	uint8_t retries;          /* attempts after the first (echoed by DATA) */
+	uint8_t timeouts;         /* of those, after a full timeout (bounded by 'retries') */
+	uint8_t spurious;         /* a premature timeout was detected (once per request) */
+	uint64_t got;             /* bitmap of frames landed */
+	uint64_t sent_ns, deadline_ns;
+};
+enum { DP_SUB_PENDING, DP_SUB_INFLIGHT, DP_SUB_DONE };
+
+struct dp_peer;
+struct dp_op {
+	uint64_t id;              /* generation << 10 | slot; 0 = free */
+	struct dp_peer *peer;
+	struct dp_op *next;       /* in the peer's list */
+	uint8_t *dst;
+	uint32_t key;
+	uint64_t roff, len, cookie;
+	uint32_t nsub, next_sub, done_subs;
+	struct dp_sub *subs;
+};
+
+enum dp_peer_state { DP_PEER_CONNECTING, DP_PEER_UP, DP_PEER_DOWN };
+
+struct dp_ctrl_msg {
+	uint32_t seq;
+	uint16_t len;
+	uint8_t data[PN_DP_CTRL_MAX];
+};
+
+struct dp_peer {
+	struct pn_tp_peer base;
+	enum dp_peer_state state;
+	bool connector;           /* we called connect() for this connection */
+	uint16_t port_idx;        /* index into ctx->port_ids */
+	uint8_t mac[6];
+	uint32_t ip;
+	uint16_t udp_port;
+	uint64_t nonce;           /* HELLO/ACCEPT pairing */
+	uint64_t hello_next_ns, hello_deadline_ns;
+	bool refused;             /* the listener turned our HELLO away */
+	/* control messages: ring of unacked messages [ctrl_acked, ctrl_next) */
+	struct dp_ctrl_msg ctrl_q[DP_CTRL_WINDOW];
+	uint32_t ctrl_next, ctrl_acked, ctrl_sent;
+	uint64_t ctrl_deadline_ns;
+	uint32_t ctrl_tries;
+	uint32_t ctrl_rx_next;
+	/* reads */
+	struct dp_op *ops_head, *ops_tail;
+	uint32_t nops;             /* reads outstanding (cfg.max_reads_in_flight caps it) */
+	uint64_t inflight, cwnd;
+	double srtt_ns, rttvar_ns;
+	uint64_t rto_ns;
+	uint64_t rto_floor_ns;     /* raised when a re-request proves spurious */
+	uint64_t last_done_sent_ns; /* latest send time among completed requests */
+	uint64_t last_cut_ns;       /* last window decrease (at most one per RTT) */
+};
+
+struct dp_cqe {
+	pn_tp_completion c;
+	uint8_t data[PN_DP_CTRL_MAX];
+};
+
+struct dp_raw_job {               /* benchmark: blast RAW frames (no protocol) */
+	struct dp_peer *peer;
+	struct dp_mr *mr;
+	uint64_t frames_left;
+	uint32_t payload;
+};
+
+struct dp_ctx {
+	struct pn_tp_ctx base;
+	struct dp_opts o;
+	bool eal_up;
+	uint16_t nports;
+	uint16_t port_ids[DP_MAX_PORTS];
+	uint8_t port_mac[DP_MAX_PORTS][6];
+	bool any_memif_zc;
+	struct rte_mempool *pkt_pool;  /* rx, headers, copied payloads */
+	struct rte_mempool *ext_pool;  /* payload segments attached to registered memory */
+	uint32_t payload_max;          /* DATA payload bytes per frame */
+	uint32_t frame_max;
+
+	pthread_t svc;
+	bool svc_started;
+	atomic_bool stop;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+
+	struct dp_mr *regions[DP_MAX_REGIONS];
+	struct dp_peer *peers[DP_MAX_PEERS];
+	int npeers;
+	struct dp_op ops[DP_MAX_OPS];
+	uint64_t op_gen;
+	int ops_used;
+	uint64_t total_inflight;
+
+	struct dp_cqe *cq;             /* ring, grows on demand */
+	size_t cq_cap, cq_head, cq_len;
+	uint8_t (*poll_data)[PN_DP_CTRL_MAX];
+	size_t poll_data_cap;
+
+	struct dp_peer *accept_q[DP_MAX_PEERS];
+	int accept_len;
+	bool listening;
+
+	/* per-port transmit staging, flushed by the service thread */
+	struct rte_mbuf *txq[DP_MAX_PORTS][DP_BURST];
+	uint16_t txn[DP_MAX_PORTS];
+
+	uint64_t next_timer_ns;
+
+	/* debug/benchmark hooks (dpdk_debug.h) */
+	bool mute_responder;
+	struct { uint8_t *buf; size_t len; } inject[64];
+	int ninject;
+	struct dp_raw_job raw;
+	atomic_uint_fast64_t raw_rx_frames, raw_rx_bytes, raw_rx_first_ns, raw_rx_last_ns;
+};
+
+static inline struct dp_ctx *dp_ctx(pn_tp_ctx *c) { return (struct dp_ctx *)c; }
+
+uint64_t dp_now_ns(void);
+
+/* options.c */
+int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char *err, size_t errlen);
+int dp_parse_ipv4(const char *s, uint32_t *ip);
+
+/* eal.c */
+int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen);
+void dp_eal_stop(struct dp_ctx *c);
+/* Stop and close the ports: drivers release the mbufs they hold. */
+void dp_ports_close(struct dp_ctx *c);
+
+/* tx.c: all of these run on the service thread, under ctx->lock */
+void dp_tx_mbuf(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m);
+void dp_tx_flush(struct dp_ctx *c);
+int dp_send_hdr(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
+		const void *payload, uint32_t payload_len);
+void dp_addr_for_peer(const struct dp_ctx *c, const struct dp_peer *p, struct pn_dp_addr *a);
+void dp_hdr_init(const struct dp_ctx *c, const struct dp_peer *p, struct pn_dp_hdr *h, uint8_t type);
+int dp_send_zero_copy(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
+		      struct dp_mr *mr, uint64_t off, uint32_t len);
+
+/* responder.c */
+void dp_serve_read(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f);
+void dp_raw_blast(struct dp_ctx *c);
+
+/* requester.c */
+void dp_land_data(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f,
+		  const struct rte_mbuf *m);
+void dp_read_error(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f);
+void dp_requester_progress(struct dp_ctx *c, uint64_t now);
+void dp_requester_timers(struct dp_ctx *c, uint64_t now);
+void dp_fail_peer_ops(struct dp_ctx *c, struct dp_peer *p, int status);
+
+/* peer.c */
+struct dp_peer *dp_peer_lookup(struct dp_ctx *c, uint32_t id, bool frame_from_connector);
+struct dp_peer *dp_peer_new(struct dp_ctx *c);
+void dp_peer_down(struct dp_ctx *c, struct dp_peer *p, int status);
+void dp_on_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
+void dp_on_accept(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
+void dp_hello_timers(struct dp_ctx *c, uint64_t now);
+void dp_reject_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
+bool dp_on_connect_refused(struct dp_ctx *c, const struct pn_dp_frame *f);
+
+/* ctrl.c */
+void dp_on_ctrl(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f, const struct rte_mbuf *m);
+void dp_on_ctrl_ack(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f);
+void dp_ctrl_progress(struct dp_ctx *c, uint64_t now);
+
+/* cq.c */
+struct dp_cqe *dp_cq_push(struct dp_ctx *c);
+int dp_cq_pop(struct dp_ctx *c, pn_tp_completion *out, int max);
+
+/* service.c */
+int dp_service_start(struct dp_ctx *c);
+void dp_service_stop(struct dp_ctx *c);
+void dp_rx_frame(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m);
+
+/* Copy bytes [off, off+len) of a (possibly chained) mbuf into dst. */
+void dp_mbuf_copy(void *dst, const struct rte_mbuf *m, uint32_t off, uint32_t len);
+
+#endif
