@@ -1,0 +1,359 @@
+/* Transport core: backend registry and dispatch of every public pn_tp_* call.
+ *
+ * The core validates what is common to all backends (NULLs, local bounds, zero lengths,
+ * remote access rights, control message size) so each backend only checks what it alone
+ * can know (e.g. whether a key exists on the target). It never branches on the backend. */
+#include "pennant_config.h" /* before backend.h: it declares backends by PN_HAVE_* */
+#include "transport/backend.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Backends are referenced weakly: a build where a backend's sources are not present yet
+ * (parallel development, or a partial merge) still links, and that backend is simply
+ * reported as unavailable. */
+#if PN_HAVE_DPDK
+#pragma weak pn_tp_dpdk_ops
+#endif
+#if PN_HAVE_VERBS
+#pragma weak pn_tp_verbs_ops
+#endif
+
+static const struct pn_tp_ops *backend_at(size_t i)
+{
+	const struct pn_tp_ops *table[] = {
+		&pn_tp_tcp_ops,
+#if PN_HAVE_DPDK
+		&pn_tp_dpdk_ops,
+#endif
+#if PN_HAVE_VERBS
+		&pn_tp_verbs_ops,
+#endif
+	};
+	return i < sizeof(table) / sizeof(table[0]) ? table[i] : NULL;
+}
+
+#define BACKEND_SLOTS 3
+
+static const struct pn_tp_ops *find_backend(const char *name)
+{
+	for (size_t i = 0; i < BACKEND_SLOTS; i++) {
+		const struct pn_tp_ops *ops = backend_at(i);
+		if (ops && ops->name && strcmp(ops->name, name) == 0)
+			return ops;
+	}
+	return NULL;
+}
+
+const char *pn_tp_backends_available(void)
+{
+	static char list[64];
+	if (list[0])
+		return list;
+	size_t used = 0;
+	for (size_t i = 0; i < BACKEND_SLOTS; i++) {
+		const struct pn_tp_ops *ops = backend_at(i);
+		if (!ops || !ops->name)
+			continue;
+		int n = snprintf(list + used, sizeof(list) - used, "%s%s", used ? "," : "", ops->name);
+		if (n < 0 || (size_t)n >= sizeof(list) - used)
+			break;
+		used += (size_t)n;
+	}
+	return list;
+}
+
+int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...)
+{
+	if (err < 0)
+		err = -err;
+	if (ctx) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+		va_end(ap);
+	}
+	return -err;
+}
+
+pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
+{
+	char dummy[8];
+	if (!err || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (!cfg || !cfg->backend) {
+		snprintf(err, errlen, "pn_tp_open: no config or no backend name");
+		return NULL;
+	}
+	const struct pn_tp_ops *ops = find_backend(cfg->backend);
+	if (!ops) {
+		snprintf(err, errlen, "pn_tp_open: backend '%s' is not available (have: %s)",
+			 cfg->backend, pn_tp_backends_available());
+		return NULL;
+	}
+	const char *options = cfg->options ? cfg->options : "";
+	if (strlen(options) >= sizeof(((pn_tp_ctx *)0)->options_buf)) {
+		snprintf(err, errlen, "pn_tp_open: options string longer than %zu bytes",
+			 sizeof(((pn_tp_ctx *)0)->options_buf) - 1);
+		return NULL;
+	}
+	pn_tp_config copy = *cfg;
+	copy.options = options;
+	pn_tp_ctx *ctx = ops->open(&copy, err, errlen);
+	if (!ctx) {
+		if (!err[0])
+			snprintf(err, errlen, "pn_tp_open: backend '%s' failed to open", cfg->backend);
+		return NULL;
+	}
+	ctx->ops = ops;
+	snprintf(ctx->options_buf, sizeof(ctx->options_buf), "%s", options);
+	ctx->cfg = copy;
+	ctx->cfg.options = ctx->options_buf;
+	return ctx;
+}
+
+void pn_tp_close(pn_tp_ctx *ctx)
+{
+	if (ctx)
+		ctx->ops->close(ctx);
+}
+
+const char *pn_tp_errmsg(const pn_tp_ctx *ctx)
+{
+	return ctx ? ctx->err : "no transport context";
+}
+
+const char *pn_tp_backend_name(const pn_tp_ctx *ctx)
+{
+	return ctx ? ctx->ops->name : "none";
+}
+
+size_t pn_tp_preferred_chunk(const pn_tp_ctx *ctx)
+{
+	return ctx ? ctx->ops->preferred_chunk(ctx) : 0;
+}
+
+#define ACCESS_ALL (PN_ACCESS_LOCAL_WRITE | PN_ACCESS_REMOTE_READ | PN_ACCESS_REMOTE_WRITE)
+
+/* Fields of the descriptor that mean the same on every backend are filled here, so a
+ * peer can rely on them whichever backend produced the descriptor. */
+static void finish_mr(pn_tp_ctx *ctx, pn_tp_mr *mr, size_t len, unsigned access)
+{
+	mr->ctx = ctx;
+	mr->len = len;
+	mr->access = access;
+	mr->desc.len = len;
+	mr->desc.owner = ctx->cfg.node_id;
+	mr->desc.access = access;
+	mr->desc.reserved = 0;
+}
+
+static int check_mem_args(pn_tp_ctx *ctx, const void *bufp, size_t len, unsigned access,
+			  pn_tp_mr **mr, const char *what)
+{
+	if (!ctx)
+		return -EINVAL;
+	if (!bufp || !mr)
+		return pn_tp_fail(ctx, EINVAL, "%s: NULL argument", what);
+	if (len == 0)
+		return pn_tp_fail(ctx, EINVAL, "%s: zero length", what);
+	if (access & ~(unsigned)ACCESS_ALL)
+		return pn_tp_fail(ctx, EINVAL, "%s: unknown access bits 0x%x", what, access);
+	return 0;
+}
+
+int pn_tp_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr)
+{
+	int rc = check_mem_args(ctx, buf, len, access, mr, "pn_tp_alloc");
+	if (rc)
+		return rc;
+	*buf = NULL;
+	*mr = NULL;
+	rc = ctx->ops->alloc(ctx, len, access, buf, mr);
+	if (rc == 0) {
+		finish_mr(ctx, *mr, len, access);
+		(*mr)->addr = *buf;
+		(*mr)->owned = 1;
+	}
+	return rc;
+}
+
+int pn_tp_register(pn_tp_ctx *ctx, void *buf, size_t len, unsigned access, pn_tp_mr **mr)
+{
+	int rc = check_mem_args(ctx, buf, len, access, mr, "pn_tp_register");
+	if (rc)
+		return rc;
+	*mr = NULL;
+	rc = ctx->ops->reg(ctx, buf, len, access, mr);
+	if (rc == 0) {
+		finish_mr(ctx, *mr, len, access);
+		(*mr)->addr = buf;
+		(*mr)->owned = 0;
+	}
+	return rc;
+}
+
+int pn_tp_deregister(pn_tp_mr *mr)
+{
+	if (!mr)
+		return -EINVAL;
+	return mr->ctx->ops->dereg(mr);
+}
+
+void pn_tp_mr_get_desc(const pn_tp_mr *mr, pn_mr_desc *out)
+{
+	if (!out)
+		return;
+	if (!mr) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	*out = mr->desc;
+}
+
+void *pn_tp_mr_addr(const pn_tp_mr *mr)
+{
+	return mr ? mr->addr : NULL;
+}
+
+size_t pn_tp_mr_len(const pn_tp_mr *mr)
+{
+	return mr ? mr->len : 0;
+}
+
+int pn_tp_listen(pn_tp_ctx *ctx, const char *addr)
+{
+	if (!ctx)
+		return -EINVAL;
+	if (!addr || !addr[0])
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_listen: no address");
+	return ctx->ops->listen(ctx, addr);
+}
+
+int pn_tp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
+{
+	if (!ctx)
+		return -EINVAL;
+	if (!buf || len == 0)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_local_addr: no buffer");
+	return ctx->ops->local_addr(ctx, buf, len);
+}
+
+int pn_tp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
+{
+	if (!ctx)
+		return -EINVAL;
+	if (!peer)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_accept: NULL peer pointer");
+	if (timeout_ms < -1)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_accept: bad timeout %d", timeout_ms);
+	*peer = NULL;
+	return ctx->ops->accept(ctx, peer, timeout_ms);
+}
+
+int pn_tp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout_ms)
+{
+	if (!ctx)
+		return -EINVAL;
+	if (!addr || !addr[0] || !peer)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_connect: NULL address or peer pointer");
+	if (timeout_ms < -1)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_connect: bad timeout %d", timeout_ms);
+	*peer = NULL;
+	return ctx->ops->connect(ctx, addr, peer, timeout_ms);
+}
+
+uint32_t pn_tp_peer_id(const pn_tp_peer *peer)
+{
+	return peer ? peer->id : UINT32_MAX;
+}
+
+int pn_tp_disconnect(pn_tp_peer *peer)
+{
+	if (!peer)
+		return -EINVAL;
+	return peer->ctx->ops->disconnect(peer);
+}
+
+/* True if [off, off+len) fits in a region of size total, without overflow. */
+static int range_fits(uint64_t off, uint64_t len, uint64_t total)
+{
+	return off <= total && len <= total - off;
+}
+
+int pn_tp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
+		    const pn_mr_desc *remote, uint64_t remote_off, size_t len, uint64_t cookie)
+{
+	if (!peer)
+		return -EINVAL;
+	pn_tp_ctx *ctx = peer->ctx;
+	if (!local || !remote)
+		return pn_tp_fail(ctx, EINVAL, "post_read: NULL region or descriptor");
+	if (len == 0)
+		return pn_tp_fail(ctx, EINVAL, "post_read: zero length");
+	if (len > UINT32_MAX)
+		return pn_tp_fail(ctx, EINVAL, "post_read: %zu bytes in one read (max 4 GiB - 1)", len);
+	if (local->ctx != ctx)
+		return pn_tp_fail(ctx, EINVAL, "post_read: local region belongs to another context");
+	if (!(local->access & PN_ACCESS_LOCAL_WRITE))
+		return pn_tp_fail(ctx, EACCES, "post_read: local region lacks LOCAL_WRITE");
+	if (!range_fits(local_off, len, local->len))
+		return pn_tp_fail(ctx, ERANGE, "post_read: local [%zu, +%zu) outside region of %zu bytes",
+				  local_off, len, local->len);
+	if (!(remote->access & PN_ACCESS_REMOTE_READ))
+		return pn_tp_fail(ctx, EACCES, "post_read: remote region is not REMOTE_READ");
+	if (!range_fits(remote_off, len, remote->len))
+		return pn_tp_fail(ctx, ERANGE, "post_read: remote [%llu, +%zu) outside region of %llu bytes",
+				  (unsigned long long)remote_off, len, (unsigned long long)remote->len);
+	if (remote->owner != peer->id)
+		return pn_tp_fail(ctx, EINVAL, "post_read: descriptor belongs to node %u, not peer %u",
+				  remote->owner, peer->id);
+	if (peer->failed)
+		return pn_tp_fail(ctx, ENOTCONN, "post_read: peer %u is down", peer->id);
+	return ctx->ops->post_read(peer, local, local_off, remote, remote_off, len, cookie);
+}
+
+int pn_tp_send_ctrl(pn_tp_peer *peer, const void *msg, size_t len)
+{
+	if (!peer)
+		return -EINVAL;
+	pn_tp_ctx *ctx = peer->ctx;
+	if (!msg)
+		return pn_tp_fail(ctx, EINVAL, "send_ctrl: NULL message");
+	if (len == 0)
+		return pn_tp_fail(ctx, EINVAL, "send_ctrl: zero length");
+	if (len > PN_TP_CTRL_MAX)
+		return pn_tp_fail(ctx, EMSGSIZE, "send_ctrl: %zu bytes (max %d)", len, PN_TP_CTRL_MAX);
+	if (peer->failed)
+		return pn_tp_fail(ctx, ENOTCONN, "send_ctrl: peer %u is down", peer->id);
+	return ctx->ops->send_ctrl(peer, msg, len);
+}
+
+int pn_tp_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
+{
+	if (!ctx)
+		return -EINVAL;
+	if (!out || max <= 0)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_poll: no completion array");
+	if (timeout_ms < -1)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_poll: bad timeout %d", timeout_ms);
+	return ctx->ops->poll(ctx, out, max, timeout_ms);
+}
+
+void pn_tp_get_stats(const pn_tp_ctx *ctx, pn_tp_stats *out)
+{
+	if (!out)
+		return;
+	if (!ctx) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	if (ctx->ops->refresh_stats)
+		ctx->ops->refresh_stats(ctx);
+	*out = ctx->stats;
+}

@@ -1,0 +1,361 @@
+/* tcp backend: listening, connecting, the handshake, and taking a peer down.
+ *
+ * Handshake (blocking on the caller's thread, bounded by deadlines): the connecting side
+ * sends HELLO(node id, job token); the accepting side checks magic, version and token
+ * and answers HELLO_ACK(status, its node id, its token). A wrong token is counted,
+ * answered with -EPERM and closed; it never becomes a peer. Only then does the socket
+ * join the progress thread's epoll set. */
+#include "transport/tcp/tcp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until deadline (-1 = none) for poll(). */
+static int left_ms(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t d = deadline - now_ms();
+	return d < 0 ? 0 : (int)(d > 1000000 ? 1000000 : d);
+}
+
+static int64_t deadline_after(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+}
+
+/* "host:port" or "[v6]:port" into a resolved address list. */
+static int resolve(struct tcp_ctx *c, const char *addr, bool passive, struct addrinfo **res)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	if (!colon || colon == addr || !colon[1])
+		return pn_tp_fail(&c->base, EINVAL, "tcp: address '%s' is not host:port", addr);
+	size_t hl = (size_t)(colon - addr);
+	const char *h = addr;
+	if (addr[0] == '[' && colon[-1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return pn_tp_fail(&c->base, EINVAL, "tcp: host name too long in '%s'", addr);
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) };
+	int rc = getaddrinfo(host, colon + 1, &hints, res);
+	if (rc != 0)
+		return pn_tp_fail(&c->base, EINVAL, "tcp: cannot resolve '%s': %s", addr, gai_strerror(rc));
+	return 0;
+}
+
+int tcp_listen(pn_tp_ctx *ctx, const char *addr)
+{
+	struct tcp_ctx *c = tcp_ctx_of(ctx);
+	if (c->listen_fd >= 0)
+		return pn_tp_fail(ctx, EALREADY, "tcp: already listening");
+	struct addrinfo *res;
+	int rc = resolve(c, addr, true, &res);
+	if (rc)
+		return rc;
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = pn_tp_fail(ctx, errno, "tcp: socket: %s", strerror(errno));
+		freeaddrinfo(res);
+		return rc;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+		rc = pn_tp_fail(ctx, errno, "tcp: bind/listen on %s: %s", addr, strerror(errno));
+		close(fd);
+		freeaddrinfo(res);
+		return rc;
+	}
+	freeaddrinfo(res);
+	c->listen_fd = fd;
+	return 0;
+}
+
+int tcp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
+{
+	struct tcp_ctx *c = tcp_ctx_of(ctx);
+	if (c->listen_fd < 0)
+		return pn_tp_fail(ctx, ENOTCONN, "tcp: local_addr before listen");
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(c->listen_fd, (struct sockaddr *)&ss, &sl) != 0)
+		return pn_tp_fail(ctx, errno, "tcp: getsockname: %s", strerror(errno));
+	char host[INET6_ADDRSTRLEN], port[16];
+	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return pn_tp_fail(ctx, EINVAL, "tcp: getnameinfo failed");
+	int n = snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+	if (n < 0 || (size_t)n >= len)
+		return pn_tp_fail(ctx, ENOSPC, "tcp: address buffer too small");
+	return 0;
+}
+
+static int io_all(int fd, void *buf, size_t len, bool writing, int64_t deadline)
+{
+	uint8_t *p = buf;
+	while (len > 0) {
+		struct pollfd pfd = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
+		int pr = poll(&pfd, 1, left_ms(deadline));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return -errno;
+		if (pr == 0)
+			return -ETIMEDOUT;
+		ssize_t n = writing ? send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+				    : recv(fd, p, len, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int send_hdr(int fd, uint8_t type, struct tcp_ctx *c, int status, int64_t deadline)
+{
+	struct tcp_wire_hdr h = { .type = type, .key = c->base.cfg.node_id,
+				  .req_id = c->base.cfg.job_token, .offset = TCP_WIRE_MAGIC,
+				  .status = status };
+	uint8_t b[TCP_WIRE_HDR_SIZE];
+	tcp_wire_encode(&h, b);
+	return io_all(fd, b, sizeof(b), true, deadline);
+}
+
+static int recv_hdr(int fd, struct tcp_wire_hdr *h, int64_t deadline)
+{
+	uint8_t b[TCP_WIRE_HDR_SIZE];
+	int rc = io_all(fd, b, sizeof(b), false, deadline);
+	if (rc == 0)
+		tcp_wire_decode(b, h);
+	return rc;
+}
+
+static bool hello_well_formed(const struct tcp_wire_hdr *h, uint8_t type)
+{
+	return h->type == type && h->version == TCP_WIRE_VERSION && h->offset == TCP_WIRE_MAGIC &&
+	       h->len == 0;
+}
+
+static void count(struct tcp_ctx *c, uint64_t *counter)
+{
+	pthread_mutex_lock(&c->lock);
+	(*counter)++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int make_peer(struct tcp_ctx *c, int fd, uint32_t id, pn_tp_peer **out)
+{
+	struct tcp_peer *p = calloc(1, sizeof(*p));
+	if (!p) {
+		close(fd);
+		return pn_tp_fail(&c->base, ENOMEM, "tcp: out of memory for a peer");
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	p->base.ctx = &c->base;
+	p->base.id = id;
+	p->fd = fd;
+	pthread_mutex_lock(&c->lock);
+	p->next = c->peers;
+	c->peers = p;
+	int rc = tcp_epoll_add(c, p);
+	if (rc != 0)
+		tcp_peer_down(p, rc, false);
+	pthread_mutex_unlock(&c->lock);
+	if (rc != 0)
+		return pn_tp_fail(&c->base, -rc, "tcp: epoll_ctl: %s", strerror(-rc));
+	*out = &p->base;
+	return 0;
+}
+
+int tcp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
+{
+	struct tcp_ctx *c = tcp_ctx_of(ctx);
+	if (c->listen_fd < 0)
+		return pn_tp_fail(ctx, EINVAL, "tcp: accept before listen");
+	int64_t deadline = deadline_after(timeout_ms);
+	for (;;) {
+		struct pollfd pfd = { .fd = c->listen_fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, left_ms(deadline));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return pn_tp_fail(ctx, errno, "tcp: poll: %s", strerror(errno));
+		if (pr == 0)
+			return pn_tp_fail(ctx, ETIMEDOUT, "tcp: no peer within %d ms", timeout_ms);
+		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return pn_tp_fail(ctx, errno, "tcp: accept: %s", strerror(errno));
+		}
+		/* A silent or slow client must not hold the listener past its own deadline. */
+		int64_t hs = now_ms() + TCP_HANDSHAKE_MS;
+		if (deadline >= 0 && deadline < hs)
+			hs = deadline;
+		struct tcp_wire_hdr h;
+		int rc = recv_hdr(fd, &h, hs);
+		if (rc != 0 || !hello_well_formed(&h, TCP_HELLO)) {
+			count(c, &c->live.drop_malformed);
+			close(fd);
+			continue;
+		}
+		if (h.req_id != c->base.cfg.job_token) {
+			count(c, &c->live.drop_bad_token);
+			send_hdr(fd, TCP_HELLO_ACK, c, -EPERM, hs);
+			close(fd);
+			continue;
+		}
+		if (send_hdr(fd, TCP_HELLO_ACK, c, 0, hs) != 0) {
+			close(fd);
+			continue;
+		}
+		return make_peer(c, fd, h.key, peer);
+	}
+}
+
+/* One connection attempt; -ECONNREFUSED lets the caller retry (listener not up yet). */
+static int connect_once(struct tcp_ctx *c, const struct addrinfo *ai, int64_t deadline, int *out)
+{
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		if (errno != EINPROGRESS) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int pr;
+		do
+			pr = poll(&pfd, 1, left_ms(deadline));
+		while (pr < 0 && errno == EINTR);
+		if (pr <= 0) {
+			close(fd);
+			return pr == 0 ? -ETIMEDOUT : -errno;
+		}
+		int err = 0;
+		socklen_t el = sizeof(err);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		if (err) {
+			close(fd);
+			return -err;
+		}
+	}
+	(void)c;
+	*out = fd;
+	return 0;
+}
+
+int tcp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout_ms)
+{
+	struct tcp_ctx *c = tcp_ctx_of(ctx);
+	struct addrinfo *res;
+	int rc = resolve(c, addr, false, &res);
+	if (rc)
+		return rc;
+	int64_t deadline = deadline_after(timeout_ms);
+	int fd = -1;
+	for (;;) {
+		rc = connect_once(c, res, deadline, &fd);
+		if (rc != -ECONNREFUSED || left_ms(deadline) == 0)
+			break;
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	freeaddrinfo(res);
+	if (rc)
+		return pn_tp_fail(ctx, -rc, "tcp: connect to %s: %s", addr, strerror(-rc));
+	int64_t hs = now_ms() + TCP_HANDSHAKE_MS;
+	if (deadline >= 0 && deadline < hs)
+		hs = deadline;
+	struct tcp_wire_hdr h;
+	rc = send_hdr(fd, TCP_HELLO, c, 0, hs);
+	if (rc == 0)
+		rc = recv_hdr(fd, &h, hs);
+	if (rc != 0) {
+		close(fd);
+		return pn_tp_fail(ctx, -rc, "tcp: handshake with %s: %s", addr, strerror(-rc));
+	}
+	if (!hello_well_formed(&h, TCP_HELLO_ACK)) {
+		count(c, &c->live.drop_malformed);
+		close(fd);
+		return pn_tp_fail(ctx, EPROTO, "tcp: %s is not a pennant tcp peer", addr);
+	}
+	if (h.status != 0 || h.req_id != c->base.cfg.job_token) {
+		if (h.status == 0)
+			count(c, &c->live.drop_bad_token);
+		close(fd);
+		return pn_tp_fail(ctx, EPERM, "tcp: %s rejected the handshake (job token mismatch)", addr);
+	}
+	return make_peer(c, fd, h.key, peer);
+}
+
+void tcp_peer_down(struct tcp_peer *p, int err, bool announce)
+{
+	if (p->down)
+		return;
+	struct tcp_ctx *c = tcp_peer_ctx(p);
+	p->down = true;
+	p->base.failed = 1;
+	epoll_ctl(c->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+	close(p->fd);
+	p->fd = -1;
+	tcp_fail_all_ops(p, err);
+	tcp_txq_free(&p->txq);
+	p->rx_mode = RX_HEADER;
+	p->rx_got = 0;
+	if (announce) {
+		pn_tp_completion comp = { .event = PN_TP_PEER_DOWN, .status = err, .peer = &p->base,
+					  .peer_id = p->base.id };
+		tcp_cq_push(c, &comp, NULL);
+	}
+}
+
+void tcp_peer_free(struct tcp_peer *p)
+{
+	tcp_txq_free(&p->txq);
+	free(p->pend);
+	free(p);
+}
+
+int tcp_disconnect(pn_tp_peer *peer)
+{
+	struct tcp_peer *p = tcp_peer_of(peer);
+	struct tcp_ctx *c = tcp_peer_ctx(p);
+	pthread_mutex_lock(&c->lock);
+	tcp_peer_down(p, -ECANCELED, false);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}

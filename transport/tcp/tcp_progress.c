@@ -1,0 +1,183 @@
+/* tcp backend: the progress thread. It waits on every peer socket, parses incoming frames
+ * and hands them to the responder (READ_REQ), the requester (READ_RESP) or the control
+ * path (CTRL), and drains send queues the caller's thread could not finish. */
+#include "transport/tcp/tcp.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RX_BUDGET (4u << 20) /* bytes read from one peer before looking at the others */
+
+int tcp_epoll_add(struct tcp_ctx *c, struct tcp_peer *p)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = p };
+	return epoll_ctl(c->epfd, EPOLL_CTL_ADD, p->fd, &ev) == 0 ? 0 : -errno;
+}
+
+/* A whole header is in p->rx_hdr: decide where its payload goes. <0: stream is broken. */
+static int on_header(struct tcp_peer *p)
+{
+	struct tcp_ctx *c = tcp_peer_ctx(p);
+	tcp_wire_decode(p->rx_hdr, &p->rx);
+	p->rx_got = 0;
+	if (p->rx.version != TCP_WIRE_VERSION) {
+		c->live.drop_malformed++;
+		return -EPROTO;
+	}
+	switch (p->rx.type) {
+	case TCP_READ_REQ:
+		return tcp_on_read_req(p, &p->rx);
+	case TCP_READ_RESP: {
+		int rc = tcp_on_read_resp(p, &p->rx);
+		if (rc == 0 && p->rx_mode == RX_HEADER)
+			tcp_pump_requests(p); /* a refused piece freed window space */
+		return rc;
+	}
+	case TCP_CTRL:
+		if (p->rx.len == 0 || p->rx.len > PN_TP_CTRL_MAX) {
+			c->live.drop_malformed++;
+			return -EPROTO;
+		}
+		p->rx_mode = RX_CTRL;
+		return 0;
+	default:
+		c->live.drop_malformed++;
+		return -EPROTO;
+	}
+}
+
+static void on_readable(struct tcp_peer *p)
+{
+	size_t budget = RX_BUDGET;
+	while (!p->down && budget > 0) {
+		uint8_t *dst;
+		size_t want;
+		switch (p->rx_mode) {
+		case RX_HEADER:
+			dst = p->rx_hdr + p->rx_got;
+			want = TCP_WIRE_HDR_SIZE - p->rx_got;
+			break;
+		case RX_LAND:
+			/* Payload goes straight into the reader's landing buffer: this is the
+			 * only copy on the read path, and the socket medium forces it. */
+			dst = p->rx_dst + p->rx_got;
+			want = p->rx.len - p->rx_got;
+			break;
+		default: /* RX_CTRL */
+			dst = p->rx_ctrl + p->rx_got;
+			want = p->rx.len - p->rx_got;
+			break;
+		}
+		ssize_t n = recv(p->fd, dst, want, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			tcp_peer_down(p, n == 0 ? -ECONNRESET : -errno, true);
+			return;
+		}
+		budget -= (size_t)n < budget ? (size_t)n : budget;
+		p->rx_got += (uint32_t)n;
+		if ((size_t)n < want)
+			continue;
+		int rc = 0;
+		switch (p->rx_mode) {
+		case RX_HEADER:
+			rc = on_header(p);
+			break;
+		case RX_LAND:
+			p->rx_mode = RX_HEADER;
+			p->rx_got = 0;
+			tcp_on_piece_landed(p);
+			tcp_pump_requests(p);
+			break;
+		case RX_CTRL:
+			p->rx_mode = RX_HEADER;
+			p->rx_got = 0;
+			tcp_on_ctrl(p);
+			break;
+		}
+		if (rc < 0) {
+			tcp_peer_down(p, rc, true);
+			return;
+		}
+	}
+	tcp_peer_kick(p);
+}
+
+static void *progress_main(void *arg)
+{
+	struct tcp_ctx *c = arg;
+	struct epoll_event evs[32];
+	for (;;) {
+		int n = epoll_wait(c->epfd, evs, 32, -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		pthread_mutex_lock(&c->lock);
+		if (c->stop) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct tcp_peer *p = evs[i].data.ptr;
+			if (!p) {
+				uint64_t v;
+				if (read(c->wakefd, &v, sizeof(v)) < 0) {
+					/* nothing pending: fine */
+				}
+				continue;
+			}
+			if (p->down)
+				continue;
+			if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+				on_readable(p);
+			else if (evs[i].events & EPOLLOUT)
+				tcp_peer_kick(p);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	return NULL;
+}
+
+int tcp_progress_start(struct tcp_ctx *c, char *err, size_t errlen)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) != 0) {
+		snprintf(err, errlen, "tcp: epoll_ctl: %s", strerror(errno));
+		return -errno;
+	}
+	/* The progress thread takes no signals: the application's handlers run on its own
+	 * threads, as if the backend had none. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&c->thread, NULL, progress_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "tcp: cannot start progress thread: %s", strerror(rc));
+		return -rc;
+	}
+	c->thread_started = true;
+	return 0;
+}
+
+void tcp_progress_stop(struct tcp_ctx *c)
+{
+	if (!c->thread_started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_mutex_unlock(&c->lock);
+	uint64_t one = 1;
+	if (write(c->wakefd, &one, sizeof(one)) < 0) {
+		/* the counter cannot overflow here; nothing else can fail */
+	}
+	pthread_join(c->thread, NULL);
+	c->thread_started = false;
+}
