@@ -280,6 +280,14 @@ int pn_tp_disconnect(pn_tp_peer *peer)
 	return peer->ctx->ops->disconnect(peer);
 }
 
+/* A backend's progress thread may set peer->failed while the caller posts: read it
+ * atomically (backends set it with __atomic_store_n). This is only a fast path; the
+ * backend decides under its own synchronisation. */
+static int peer_failed(const pn_tp_peer *peer)
+{
+	return __atomic_load_n(&peer->failed, __ATOMIC_RELAXED);
+}
+
 /* True if [off, off+len) fits in a region of size total, without overflow. */
 static int range_fits(uint64_t off, uint64_t len, uint64_t total)
 {
@@ -313,7 +321,7 @@ int pn_tp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 	if (remote->owner != peer->id)
 		return pn_tp_fail(ctx, EINVAL, "post_read: descriptor belongs to node %u, not peer %u",
 				  remote->owner, peer->id);
-	if (peer->failed)
+	if (peer_failed(peer))
 		return pn_tp_fail(ctx, ENOTCONN, "post_read: peer %u is down", peer->id);
 	return ctx->ops->post_read(peer, local, local_off, remote, remote_off, len, cookie);
 }
@@ -329,7 +337,7 @@ int pn_tp_send_ctrl(pn_tp_peer *peer, const void *msg, size_t len)
 		return pn_tp_fail(ctx, EINVAL, "send_ctrl: zero length");
 	if (len > PN_TP_CTRL_MAX)
 		return pn_tp_fail(ctx, EMSGSIZE, "send_ctrl: %zu bytes (max %d)", len, PN_TP_CTRL_MAX);
-	if (peer->failed)
+	if (peer_failed(peer))
 		return pn_tp_fail(ctx, ENOTCONN, "send_ctrl: peer %u is down", peer->id);
 	return ctx->ops->send_ctrl(peer, msg, len);
 }

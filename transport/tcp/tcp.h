@@ -23,6 +23,7 @@
 #define TCP_READS_IN_FLIGHT_DEFAULT 1024u   /* posted, uncompleted reads per peer */
 #define TCP_TXQ_HARD_CAP 65536u             /* queued frames per peer before it is cut off */
 #define TCP_HANDSHAKE_MS 5000               /* per-connection handshake deadline */
+#define TCP_PEER_TIMEOUT_DEFAULT 30000u     /* ms without acks before a peer is declared down */
 
 struct tcp_mr {
 	struct pn_tp_mr base;
@@ -114,7 +115,7 @@ struct tcp_ctx {
 	bool stop;
 	int epfd, wakefd, listen_fd;
 
-	uint32_t piece, window_pieces, window_bytes, reads_in_flight;
+	uint32_t piece, window_pieces, window_bytes, reads_in_flight, peer_timeout_ms;
 
 	struct tcp_mr *mrs;
 	uint32_t next_key;

@@ -173,6 +173,26 @@ static void count(struct tcp_ctx *c, uint64_t *counter)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Small frames go out at once; a vanished host is detected within peer_timeout_ms even
+ * when the connection is idle (keepalive) or stuck with unacknowledged data. */
+static void set_socket_options(struct tcp_ctx *c, int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (c->peer_timeout_ms == 0)
+		return;
+	unsigned ut = c->peer_timeout_ms;
+	int probe_s = (int)(c->peer_timeout_ms / 3000u);
+	if (probe_s < 1)
+		probe_s = 1;
+	int cnt = 3;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &probe_s, sizeof(probe_s));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &probe_s, sizeof(probe_s));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+}
+
 static int make_peer(struct tcp_ctx *c, int fd, uint32_t id, pn_tp_peer **out)
 {
 	struct tcp_peer *p = calloc(1, sizeof(*p));
@@ -180,8 +200,7 @@ static int make_peer(struct tcp_ctx *c, int fd, uint32_t id, pn_tp_peer **out)
 		close(fd);
 		return pn_tp_fail(&c->base, ENOMEM, "tcp: out of memory for a peer");
 	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	set_socket_options(c, fd);
 	p->base.ctx = &c->base;
 	p->base.id = id;
 	p->fd = fd;
@@ -328,7 +347,7 @@ void tcp_peer_down(struct tcp_peer *p, int err, bool announce)
 		return;
 	struct tcp_ctx *c = tcp_peer_ctx(p);
 	p->down = true;
-	p->base.failed = 1;
+	__atomic_store_n(&p->base.failed, 1, __ATOMIC_RELAXED); /* the core reads it unlocked */
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, p->fd, NULL);
 	close(p->fd);
 	p->fd = -1;

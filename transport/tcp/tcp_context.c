@@ -55,8 +55,11 @@ static void tcp_close(pn_tp_ctx *ctx)
 	struct tcp_ctx *c = tcp_ctx_of(ctx);
 	tcp_progress_stop(c);
 	pthread_mutex_lock(&c->lock);
-	for (struct tcp_peer *p = c->peers; p; p = p->next)
+	for (struct tcp_peer *p = c->peers; p; p = p->next) {
+		if (!p->down)
+			tcp_flush(p); /* best effort: a last control message should leave */
 		tcp_peer_down(p, -ECANCELED, false);
+	}
 	pthread_mutex_unlock(&c->lock);
 	while (c->peers) {
 		struct tcp_peer *p = c->peers;

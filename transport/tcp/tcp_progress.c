@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define RX_BUDGET (4u << 20) /* bytes read from one peer before looking at the others */
@@ -51,29 +52,45 @@ static int on_header(struct tcp_peer *p)
 	}
 }
 
+/* A payload (landing data or control message) is complete; `extra` bytes of the next
+ * header came with it. Returns <0 if the stream is broken. */
+static int on_payload_done(struct tcp_peer *p, uint32_t extra)
+{
+	enum tcp_rx_mode mode = p->rx_mode;
+	p->rx_mode = RX_HEADER;
+	p->rx_got = extra;
+	if (mode == RX_LAND) {
+		tcp_on_piece_landed(p);
+		tcp_pump_requests(p);
+	} else {
+		tcp_on_ctrl(p);
+	}
+	return extra == TCP_WIRE_HDR_SIZE ? on_header(p) : 0;
+}
+
 static void on_readable(struct tcp_peer *p)
 {
 	size_t budget = RX_BUDGET;
 	while (!p->down && budget > 0) {
-		uint8_t *dst;
-		size_t want;
-		switch (p->rx_mode) {
-		case RX_HEADER:
-			dst = p->rx_hdr + p->rx_got;
-			want = TCP_WIRE_HDR_SIZE - p->rx_got;
-			break;
-		case RX_LAND:
-			/* Payload goes straight into the reader's landing buffer: this is the
-			 * only copy on the read path, and the socket medium forces it. */
-			dst = p->rx_dst + p->rx_got;
-			want = p->rx.len - p->rx_got;
-			break;
-		default: /* RX_CTRL */
-			dst = p->rx_ctrl + p->rx_got;
-			want = p->rx.len - p->rx_got;
-			break;
+		struct iovec iov[2];
+		int niov = 1;
+		if (p->rx_mode == RX_HEADER) {
+			iov[0].iov_base = p->rx_hdr + p->rx_got;
+			iov[0].iov_len = TCP_WIRE_HDR_SIZE - p->rx_got;
+		} else {
+			/* Landing data goes straight into the reader's buffer: this is the only
+			 * copy on the read path, and the socket medium forces it. The next header
+			 * is read in the same call (its buffer is free: the current header has
+			 * been decoded), which saves a system call per frame. */
+			uint8_t *base = p->rx_mode == RX_LAND ? p->rx_dst : p->rx_ctrl;
+			iov[0].iov_base = base + p->rx_got;
+			iov[0].iov_len = p->rx.len - p->rx_got;
+			iov[1].iov_base = p->rx_hdr;
+			iov[1].iov_len = TCP_WIRE_HDR_SIZE;
+			niov = 2;
 		}
-		ssize_t n = recv(p->fd, dst, want, MSG_DONTWAIT);
+		size_t want = iov[0].iov_len;
+		ssize_t n = readv(p->fd, iov, niov);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -83,25 +100,16 @@ static void on_readable(struct tcp_peer *p)
 			return;
 		}
 		budget -= (size_t)n < budget ? (size_t)n : budget;
-		p->rx_got += (uint32_t)n;
-		if ((size_t)n < want)
+		if ((size_t)n < want) {
+			p->rx_got += (uint32_t)n;
 			continue;
-		int rc = 0;
-		switch (p->rx_mode) {
-		case RX_HEADER:
+		}
+		int rc;
+		if (p->rx_mode == RX_HEADER) {
+			p->rx_got = TCP_WIRE_HDR_SIZE;
 			rc = on_header(p);
-			break;
-		case RX_LAND:
-			p->rx_mode = RX_HEADER;
-			p->rx_got = 0;
-			tcp_on_piece_landed(p);
-			tcp_pump_requests(p);
-			break;
-		case RX_CTRL:
-			p->rx_mode = RX_HEADER;
-			p->rx_got = 0;
-			tcp_on_ctrl(p);
-			break;
+		} else {
+			rc = on_payload_done(p, (uint32_t)((size_t)n - want));
 		}
 		if (rc < 0) {
 			tcp_peer_down(p, rc, true);

@@ -1,0 +1,70 @@
+/* pennant-bench-pull: perftest-style sweep of one-sided pulls through the transport API,
+ * with a same-run baseline of the raw medium for the backend under test. */
+#ifndef PENNANT_BENCH_PULL_H
+#define PENNANT_BENCH_PULL_H
+
+#include "pennant/transport.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define BENCH_TOKEN 0x62656e6368707531ull
+#define BENCH_MAX_SIZES 40
+
+struct bench_opts {
+	const char *backend;
+	const char *options;   /* template; {rank} -> 0 (reader) or 1 (target) */
+	const char *listen;    /* forked mode: the target's listen address template */
+	const char *server;    /* --server ADDR: be the target, listen there */
+	const char *connect;   /* --connect ADDR: be the reader, connect there */
+	size_t min_size, max_size;
+	int iters;
+	int lat_iters;
+	uint64_t max_bytes;    /* cap on bytes moved per size (iterations shrink for big sizes) */
+	int outstanding;
+	const char *json;      /* path, or NULL */
+	bool baseline;
+};
+
+/* One row of results. */
+struct bench_row {
+	size_t bytes;
+	int iters, lat_iters;
+	double bw_peak_mib, bw_avg_mib, bw_avg_gbit, mpps;
+	double lat_min, lat_med, lat_avg, lat_p99, lat_p999; /* microseconds */
+	double base_mib;   /* baseline average, 0 if none */
+};
+
+/* options.c */
+int bench_parse(int argc, char **argv, struct bench_opts *o);
+int bench_iters_for(const struct bench_opts *o, size_t size);
+
+/* target.c: serve a region until the reader says quit. Returns process exit code. */
+int bench_target(const struct bench_opts *o, const char *listen_addr, int addr_fd);
+
+/* reader.c: connect and sweep. rows[] gets one entry per size. */
+int bench_reader(const struct bench_opts *o, const char *addr, struct bench_row *rows, int *nrows);
+
+/* baseline.c: raw medium baseline for a backend; NULL name if none. */
+struct bench_baseline {
+	const char *backend; /* backend it is the baseline for */
+	const char *name;    /* printed */
+	/* Average MiB/s moving iters messages of size bytes; <0 on error. */
+	double (*run)(const struct bench_opts *o, size_t size, int iters);
+};
+const struct bench_baseline *bench_baseline_for(const char *backend);
+
+/* report.c */
+void bench_print(FILE *f, const struct bench_opts *o, const char *baseline_name,
+		 const struct bench_row *rows, int n);
+int bench_write_json(const char *path, const struct bench_opts *o, const char *baseline_name,
+		     const struct bench_row *rows, int n);
+
+/* util */
+double bench_now_us(void);
+void bench_template(char *out, size_t len, const char *tmpl, unsigned rank);
+pn_tp_ctx *bench_open(const struct bench_opts *o, unsigned rank);
+
+#endif
