@@ -185,6 +185,7 @@ struct verbs_ctx {
 	uint32_t reads_in_flight, sq_reads, ctrl_depth, chunk, spin_us, max_msg_opt;
 	bool event_wait;            /* sleep on the completion channel once spinning ends */
 	bool busy_only;             /* never sleep: pure busy polling */
+	bool trace;                 /* PN_VERBS_TRACE=1: connection/peer events on stderr */
 
 	/* device */
 	struct ibv_context **devlist;
@@ -236,6 +237,9 @@ static inline uint64_t verbs_wr_id(uint32_t peer, enum verbs_wr_kind kind, uint3
 {
 	return (uint64_t)peer << 32 | (uint64_t)kind << 24 | (slot & 0xffffffu);
 }
+
+/* verbs_context.c: optional event trace (PN_VERBS_TRACE=1), for debugging only */
+void verbs_trace(const struct verbs_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* verbs_options.c */
 int verbs_parse_options(struct verbs_ctx *c, const pn_tp_config *cfg, char *err, size_t errlen);

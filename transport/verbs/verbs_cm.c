@@ -225,6 +225,7 @@ int verbs_cm_pump(struct verbs_ctx *c, int timeout_ms)
 			e.responder_resources = ev->param.conn.responder_resources;
 		}
 		rdma_ack_cm_event(ev);
+		verbs_trace(c, "rdma_cm %s (status %d)", rdma_event_str(e.type), e.status);
 		handle(c, &e);
 		handled++;
 	}

@@ -5,6 +5,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+void verbs_trace(const struct verbs_ctx *c, const char *fmt, ...)
+{
+	if (!c->trace)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	char line[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "[verbs %u %ld.%06ld] %s\n", c->base.cfg.node_id, (long)ts.tv_sec,
+		ts.tv_nsec / 1000, line);
+}
 
 static void verbs_close(pn_tp_ctx *ctx);
 
@@ -17,6 +33,8 @@ static pn_tp_ctx *verbs_open(const pn_tp_config *cfg, char *err, size_t errlen)
 	}
 	c->base.ops = &pn_tp_verbs_ops;
 	c->base.cfg = *cfg;
+	const char *t = getenv("PN_VERBS_TRACE");
+	c->trace = t && t[0] == '1';
 	if (verbs_parse_options(c, cfg, err, errlen) != 0 || verbs_device_open(c, err, errlen) != 0) {
 		verbs_close(&c->base);
 		return NULL;

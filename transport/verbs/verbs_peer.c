@@ -91,6 +91,7 @@ void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *w
 		return;
 	struct verbs_ctx *c = verbs_peer_ctx(p);
 	bool was_up = p->state == PEER_UP;
+	verbs_trace(c, "peer %u down (%d): %s", p->base.id, err, why);
 	p->state = PEER_DOWN;
 	p->base.failed = 1;
 	p->down_err = err;

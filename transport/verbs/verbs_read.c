@@ -82,6 +82,7 @@ static void op_complete(struct verbs_peer *p, struct verbs_op *op, int status)
 	pn_tp_completion comp = { .event = PN_TP_READ_DONE, .status = status, .cookie = op->cookie,
 				  .peer = &p->base, .peer_id = p->base.id, .len = status ? 0 : op->len };
 	verbs_cqe_push(c, &comp, NULL, 0);
+	verbs_trace(c, "read %llu from peer %u: status %d", (unsigned long long)op->cookie, p->base.id, status);
 	if (status)
 		c->base.stats.reads_failed++;
 	else
@@ -142,6 +143,7 @@ int verbs_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 		p->live_head = op;
 	p->live_tail = op;
 	c->base.stats.reads_posted++;
+	verbs_trace(c, "post read %llu: %zu bytes from peer %u", (unsigned long long)cookie, len, p->base.id);
 
 	int bad = check_remote(p, op->rkey, op->raddr, len);
 	if (bad) {
