@@ -195,7 +195,7 @@ static int accept_request(struct verbs_ctx *c, struct verbs_request *r, pn_tp_pe
 	fill_hello(c, hello);
 	struct rdma_conn_param cp = { .private_data = hello, .private_data_len = sizeof(hello),
 				      .responder_resources = p->responder_resources,
-				      .initiator_depth = p->initiator_depth, .rnr_retry_count = 7 };
+				      .initiator_depth = p->initiator_depth, .rnr_retry_count = 6 };
 	if (rdma_accept(p->id, &cp) != 0) {
 		rc = errno;
 		char why[120];
@@ -297,7 +297,7 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 	struct rdma_conn_param cp = { .private_data = hello, .private_data_len = sizeof(hello),
 				      .responder_resources = depth_cap(c->dev_attr.max_qp_rd_atom),
 				      .initiator_depth = depth_cap(c->dev_attr.max_qp_init_rd_atom),
-				      .retry_count = 7, .rnr_retry_count = 7 };
+				      .retry_count = 7, .rnr_retry_count = 6 };
 	stage = "connecting";
 	if (rdma_connect(id, &cp) != 0) {
 		rc = -errno;
