@@ -132,8 +132,11 @@ int verbs_send_ctrl(pn_tp_peer *peer, const void *msg, size_t len)
 	struct verbs_ctx *c = verbs_peer_ctx(p);
 	if (p->state != PEER_UP)
 		return pn_tp_fail(&c->base, ENOTCONN, "verbs: peer %u is not connected", p->base.id);
-	if (p->pend_count && !can_send(p, 2))
+	if (p->pend_count && !can_send(p, 2)) {
 		verbs_drain_cq(c); /* credits or send buffers may be waiting in the CQ */
+		if (p->state != PEER_UP)
+			return pn_tp_fail(&c->base, ENOTCONN, "verbs: peer %u went down: %s", p->base.id, p->why);
+	}
 	int rc = verbs_ctrl_enqueue(p, VERBS_MSG_USER, msg, len);
 	if (rc == -EAGAIN)
 		return pn_tp_fail(&c->base, EAGAIN, "verbs: %u control messages queued for peer %u "

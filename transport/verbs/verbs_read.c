@@ -115,16 +115,37 @@ void verbs_fail_all_ops(struct verbs_peer *p, int err)
 		op_complete(p, p->live_head, err);
 }
 
+/* A read refused before it reaches the NIC: it fails alone, the QP stays up. */
+static void refuse(struct verbs_peer *p, uint64_t cookie, int status)
+{
+	struct verbs_ctx *c = verbs_peer_ctx(p);
+	pn_tp_completion comp = { .event = PN_TP_READ_DONE, .status = status, .cookie = cookie,
+				  .peer = &p->base, .peer_id = p->base.id };
+	verbs_cqe_push(c, &comp, NULL, 0);
+	c->base.stats.reads_posted++;
+	c->base.stats.reads_failed++;
+	verbs_trace(c, "read %llu from peer %u refused: %d", (unsigned long long)cookie, p->base.id, status);
+}
+
 int verbs_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 		    const pn_mr_desc *remote, uint64_t remote_off, size_t len, uint64_t cookie)
 {
 	struct verbs_peer *p = verbs_peer_of(peer);
 	struct verbs_ctx *c = verbs_peer_ctx(p);
+	if (p->state == PEER_UP && !p->op_free)
+		verbs_drain_cq(c); /* completions may be waiting to free an op */
+	/* Check the key first: that may drain the CQ, which may take this peer down. */
+	int bad = p->state == PEER_UP ? check_remote(p, remote->key, remote->addr + remote_off, len) : 0;
 	if (p->state != PEER_UP)
-		return pn_tp_fail(&c->base, ENOTCONN, "verbs: peer %u is not connected", p->base.id);
+		return pn_tp_fail(&c->base, ENOTCONN, "verbs: peer %u is not connected%s%s", p->base.id,
+				  p->why[0] ? ": " : "", p->why);
 	if (!p->op_free)
 		return pn_tp_fail(&c->base, EAGAIN, "verbs: %u reads in flight to peer %u (poll, then retry)",
 				  p->ops_live, p->base.id);
+	if (bad) {
+		refuse(p, cookie, bad);
+		return 0;
+	}
 	struct verbs_op *op = p->op_free;
 	p->op_free = op->next;
 	p->ops_live++;
@@ -144,20 +165,11 @@ int verbs_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 	p->live_tail = op;
 	c->base.stats.reads_posted++;
 	verbs_trace(c, "post read %llu: %zu bytes from peer %u", (unsigned long long)cookie, len, p->base.id);
-
-	int bad = check_remote(p, op->rkey, op->raddr, len);
-	if (bad) {
-		/* Refused before it reaches the NIC: this read fails alone, the QP stays up. */
-		op->issued = op->len;
-		op_complete(p, op, bad);
-		return 0;
-	}
 	if (p->issue_tail)
 		p->issue_tail->next = op;
 	else
 		p->issue_head = op;
 	p->issue_tail = op;
-	op->next = NULL;
 	verbs_issue_reads(p);
 	return 0;
 }
