@@ -139,6 +139,16 @@ static int accept_workers(job *j)
 		pn_tp_completion comp[16];
 		int nc = pn_tp_poll(j->ctx, comp, 16, 0);
 		for (int k = 0; k < nc; k++) {
+			if (comp[k].event == PN_TP_PEER_DOWN) {
+				/* a worker lost before the job started may come back with the same rank */
+				for (int i = 0; i < j->n; i++)
+					if (j->w[i].alive && j->w[i].peer == comp[k].peer) {
+						logf_(j, "worker %d dropped during setup; waiting for it to rejoin\n", i);
+						j->w[i].alive = false;
+						joined--;
+					}
+				continue;
+			}
 			if (comp[k].event != PN_TP_CTRL_RECV)
 				continue;
 			pn_job_msg m;

@@ -7,6 +7,7 @@
 #include "runtime/agg_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,60 @@ static int handle_ctrl(worker *w, const pn_tp_completion *c, bool *stop)
 	}
 }
 
+/* Connect, say HELLO, wait for WELCOME. */
+static int join(worker *w)
+{
+	const pn_worker_config *cfg = w->cfg;
+	double limit = (cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 30000) / 1e3;
+	double t0 = pn_now_s();
+	int rc = -ETIMEDOUT;
+	for (int attempt = 1; pn_now_s() - t0 < limit; attempt++) {
+		if (attempt > 1)
+			sleep_ms(50.0 * (attempt < 10 ? attempt : 10));
+		double left = limit - (pn_now_s() - t0);
+		rc = pn_tp_connect(w->ctx, cfg->connect, &w->agg, left > 0.001 ? (int)(left * 1e3) : 1);
+		if (rc == -EPERM || rc == -EACCES || rc == -ECONNREFUSED) {
+			fprintf(stderr, "pennant-worker %d: %s refused us: %s\n", cfg->rank, cfg->connect,
+				pn_tp_errmsg(w->ctx));
+			return rc;
+		}
+		if (rc) {
+			if (cfg->verbose)
+				fprintf(stderr, "pennant-worker %d: connect %s: %s (retrying)\n", cfg->rank,
+					cfg->connect, pn_tp_errmsg(w->ctx));
+			continue;
+		}
+		pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)cfg->rank, .d = w->d};
+		pn_tp_mr_get_desc(w->grad_mr, &hello.region);
+		rc = send_msg(w, &hello);
+		double until = pn_now_s() + fmin(10.0, limit);
+		bool lost = rc != 0;
+		while (!lost && !w->welcomed && pn_now_s() < until) {
+			pn_tp_completion c[16];
+			int n = pn_tp_poll(w->ctx, c, 16, 100);
+			for (int k = 0; k < n; k++) {
+				if (c[k].event == PN_TP_PEER_DOWN) {
+					lost = true;
+				} else if (c[k].event == PN_TP_CTRL_RECV) {
+					bool stop = false;
+					if ((rc = handle_ctrl(w, &c[k], &stop)) != 0)
+						return rc; /* e.g. a model of another size: retrying won't help */
+				}
+			}
+		}
+		if (w->welcomed)
+			return 0;
+		fprintf(stderr, "pennant-worker %d: no WELCOME from %s (attempt %d), reconnecting\n",
+			cfg->rank, cfg->connect, attempt);
+		pn_tp_disconnect(w->agg);
+		w->agg = NULL;
+		rc = -ETIMEDOUT;
+	}
+	fprintf(stderr, "pennant-worker %d: could not join %s within %.0f s\n", cfg->rank, cfg->connect,
+		limit);
+	return rc;
+}
+
 int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 {
 	worker w = {.cfg = cfg, .src = src, .d = src->d};
@@ -130,28 +185,10 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 	w.grad = gbuf;
 	w.model = mbuf;
 	memset(w.grad, 0, 2 * w.d * sizeof(float));
-	/* The aggregator may not be up yet, or may drop a handshake under load: retry
-	 * until the timeout, but never past a refusal of our token. */
-	double limit = (cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 30000) / 1e3;
-	double t0 = pn_now_s();
-	for (int attempt = 1;; attempt++) {
-		double left = limit - (pn_now_s() - t0);
-		rc = pn_tp_connect(w.ctx, cfg->connect, &w.agg, left > 0 ? (int)(left * 1e3) : 1);
-		if (rc == 0)
-			break;
-		if (rc == -EPERM || rc == -EACCES || pn_now_s() - t0 >= limit) {
-			fprintf(stderr, "pennant-worker %d: connect %s (attempt %d): %s\n", cfg->rank,
-				cfg->connect, attempt, pn_tp_errmsg(w.ctx));
-			goto out;
-		}
-		if (cfg->verbose)
-			fprintf(stderr, "pennant-worker %d: connect %s failed (%s), retrying\n", cfg->rank,
-				cfg->connect, pn_tp_errmsg(w.ctx));
-		sleep_ms(50.0 * (attempt < 10 ? attempt : 10));
-	}
-	pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)cfg->rank, .d = w.d};
-	pn_tp_mr_get_desc(w.grad_mr, &hello.region);
-	if ((rc = send_msg(&w, &hello)) != 0)
+	/* The aggregator may not be up yet, or may drop a connection before it has taken
+	 * our HELLO (seen under load): keep trying until WELCOME, within the timeout, but
+	 * never past a refusal of our token. */
+	if ((rc = join(&w)) != 0)
 		goto out;
 	bool stop = false;
 	while (!stop) {
