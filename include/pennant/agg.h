@@ -60,6 +60,9 @@ typedef struct pn_agg_config {
 	int max_iters;       /* Flag converged / Weiszfeld cap; 0: default (100) */
 	double tol;          /* relative tolerance for iterative rules; 0: default (1e-9) */
 	int threads;         /* threads for the combination pass; 0: all online CPUs */
+	/* Flag: rescale the output (a direction with its own scale, (1/r)·Σ Y Yᵀ x_i) to the
+	 * median norm of the gradients used. Computed from G, so it costs no pass over data. */
+	int flag_rescale;
 } pn_agg_config;
 
 typedef struct pn_agg pn_agg;
@@ -80,6 +83,11 @@ int pn_agg_landed(pn_agg *a, int worker, size_t offset, size_t len);
 int pn_agg_feed(pn_agg *a, int worker, size_t offset, const float *data, size_t len);
 /* Exclude a worker from this round (e.g. its replica disagreed, or the policy gave up on it). */
 int pn_agg_exclude(pn_agg *a, int worker);
+/* Optional: called once per finished piece [offset, offset+len) of the output, from the
+ * thread that produced it, while the piece is still in cache (e.g. to fuse the optimizer
+ * step with the combination pass). Pieces are disjoint and cover [0, d). */
+typedef void (*pn_agg_consumer)(void *ctx, size_t offset, const float *out, size_t len);
+int pn_agg_set_consumer(pn_agg *a, pn_agg_consumer fn, void *ctx);
 /* Aggregate into out[d]. Returns 0, or -errno (e.g. -ENODATA: too few usable workers
  * for the rule; message in pn_agg_errmsg). */
 int pn_agg_finish(pn_agg *a, float *out);

@@ -1,0 +1,437 @@
+/* pennant-bench-agg: aggregation throughput, with same-run baselines.
+ *
+ * For each (p, d): per rule, the time of one aggregation (median over repetitions
+ * after warm-up), and three ratios against baselines measured in the same run:
+ *   (a) Gram pass GFLOP/s vs OpenBLAS ssyrk and dsyrk on the same shape,
+ *   (b) combination pass GB/s vs a multi-threaded memory-read loop over the same data,
+ *   (c) Flag (reference mode) time vs the naive route: LAPACK SVD of the d×p matrix.
+ * Nothing here asserts a timing. */
+#include "pennant/agg.h"
+#include "runtime/agg_internal.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a,
+		    const int *lda, double *s, double *u, const int *ldu, double *vt,
+		    const int *ldvt, double *work, const int *lwork, int *info, size_t, size_t);
+extern void openblas_set_num_threads(int);
+
+typedef struct opts {
+	int ps[8], np;
+	double ds[8];
+	int nd;
+	int reps, warmup, threads;
+	int json, naive;
+	unsigned rules; /* bit per pn_rule */
+} opts;
+
+typedef struct stats {
+	double p50, p99;
+} stats;
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static stats summarize(double *t, int n)
+{
+	qsort(t, (size_t)n, sizeof *t, cmp_d);
+	stats s = {t[n / 2], t[(int)ceil(0.99 * n) - 1 < n ? (int)ceil(0.99 * n) - 1 : n - 1]};
+	return s;
+}
+
+#define MEASURE(reps, warmup, body)                                                                \
+	({                                                                                         \
+		double _t[(reps)];                                                                 \
+		for (int _w = 0; _w < (warmup); _w++) {                                            \
+			body;                                                                      \
+		}                                                                                  \
+		for (int _r = 0; _r < (reps); _r++) {                                              \
+			double _t0 = pn_now_s();                                                   \
+			body;                                                                      \
+			_t[_r] = pn_now_s() - _t0;                                                 \
+		}                                                                                  \
+		summarize(_t, (reps));                                                             \
+	})
+
+/* ---- memory-read baseline: sum every float, split over threads ---- */
+typedef struct read_job {
+	const float *x;
+	size_t n;
+	double sum;
+} read_job;
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static float sum_floats(const float *x,
+										       size_t n)
+{
+	float acc[16] = {0};
+	size_t c = 0;
+	for (; c + 16 <= n; c += 16)
+		for (int l = 0; l < 16; l++)
+			acc[l] += x[c + l];
+	float s = 0;
+	for (int l = 0; l < 16; l++)
+		s += acc[l];
+	for (; c < n; c++)
+		s += x[c];
+	return s;
+}
+
+static void *read_range(void *arg)
+{
+	read_job *j = arg;
+	j->sum = sum_floats(j->x, j->n);
+	return NULL;
+}
+
+static double read_all(const float *x, size_t n, int threads)
+{
+	if (threads < 1)
+		threads = 1;
+	pthread_t tid[threads];
+	read_job job[threads];
+	size_t per = n / (size_t)threads;
+	for (int t = 0; t < threads; t++) {
+		job[t] = (read_job){x + (size_t)t * per, t == threads - 1 ? n - (size_t)t * per : per, 0};
+		if (t)
+			pthread_create(&tid[t], NULL, read_range, &job[t]);
+	}
+	read_range(&job[0]);
+	double s = job[0].sum;
+	for (int t = 1; t < threads; t++) {
+		pthread_join(tid[t], NULL);
+		s += job[t].sum;
+	}
+	return s;
+}
+
+/* ---- Gram pass through the engine's kernel, split like the engine splits it ---- */
+typedef struct gram_job {
+	const float *x;
+	int p;
+	size_t d, b0, b1;
+	double *G;
+} gram_job;
+
+static void *gram_range(void *arg)
+{
+	gram_job *j = arg;
+	const float *rows[j->p];
+	for (size_t b = j->b0; b < j->b1; b += PN_AGG_BLOCK) {
+		size_t n = j->b1 - b < PN_AGG_BLOCK ? j->b1 - b : PN_AGG_BLOCK;
+		for (int i = 0; i < j->p; i++)
+			rows[i] = j->x + (size_t)i * j->d + b;
+		pn_gram_block(rows, j->p, n, j->G);
+	}
+	return NULL;
+}
+
+static void gram_threads(const float *x, int p, size_t d, int threads, double *G)
+{
+	if (threads < 1)
+		threads = 1;
+	pthread_t tid[threads];
+	gram_job job[threads];
+	size_t blocks = (d + PN_AGG_BLOCK - 1) / PN_AGG_BLOCK, per = (blocks + threads - 1) / threads;
+	for (int t = 0; t < threads; t++) {
+		size_t b0 = (size_t)t * per * PN_AGG_BLOCK, b1 = b0 + per * PN_AGG_BLOCK;
+		if (b0 > d)
+			b0 = d;
+		if (b1 > d)
+			b1 = d;
+		job[t] = (gram_job){x, p, d, b0, b1, calloc((size_t)p * p, sizeof(double))};
+		if (t)
+			pthread_create(&tid[t], NULL, gram_range, &job[t]);
+	}
+	gram_range(&job[0]);
+	memcpy(G, job[0].G, sizeof(double) * p * p);
+	free(job[0].G);
+	for (int t = 1; t < threads; t++) {
+		pthread_join(tid[t], NULL);
+		for (int k = 0; k < p * p; k++)
+			G[k] += job[t].G[k];
+		free(job[t].G);
+	}
+}
+
+/* ---- naive Flag: normalize, d×p SVD, (1/r) Σ Y Yᵀ x_i ---- */
+static void naive_flag(const float *x, int p, size_t d, int r, double *A, float *out)
+{
+	int m = (int)d, n = p, lwork = -1, info = 0, one = 1;
+	for (int i = 0; i < p; i++) {
+		double s = 0;
+		for (size_t c = 0; c < d; c++)
+			s += (double)x[(size_t)i * d + c] * x[(size_t)i * d + c];
+		double inv = 1.0 / sqrt(s);
+		for (size_t c = 0; c < d; c++)
+			A[(size_t)i * d + c] = x[(size_t)i * d + c] * inv;
+	}
+	double *U = malloc(sizeof(double) * d * p), sv[64], vt, wq;
+	double *Acopy = malloc(sizeof(double) * d * p);
+	memcpy(Acopy, A, sizeof(double) * d * p);
+	dgesvd_("S", "N", &m, &n, Acopy, &m, sv, U, &m, &vt, &one, &wq, &lwork, &info, 1, 1);
+	lwork = (int)wq;
+	double *work = malloc(sizeof(double) * lwork);
+	dgesvd_("S", "N", &m, &n, Acopy, &m, sv, U, &m, &vt, &one, work, &lwork, &info, 1, 1);
+	/* s = Yᵀ Σ x_i, out = Y s / r */
+	double sum_c[64];
+	for (int c = 0; c < r; c++) {
+		double s = 0;
+		for (int i = 0; i < p; i++)
+			s += cblas_ddot(m, U + (size_t)c * d, 1, A + (size_t)i * d, 1);
+		sum_c[c] = s;
+	}
+	for (size_t q = 0; q < d; q++) {
+		double v = 0;
+		for (int c = 0; c < r; c++)
+			v += U[(size_t)c * d + q] * sum_c[c];
+		out[q] = (float)(v / r);
+	}
+	free(U), free(Acopy), free(work);
+}
+
+static int parse_list_int(const char *s, int *v, int max)
+{
+	int n = 0;
+	char *end;
+	while (*s && n < max) {
+		long x = strtol(s, &end, 10);
+		if (end == s || x < 1 || x > 1024)
+			return -1;
+		v[n++] = (int)x;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -1;
+	}
+	return n;
+}
+
+static int parse_list_double(const char *s, double *v, int max)
+{
+	int n = 0;
+	char *end;
+	while (*s && n < max) {
+		double x = strtod(s, &end);
+		if (end == s || !(x >= 1) || x > 1e9)
+			return -1;
+		v[n++] = x;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -1;
+	}
+	return n;
+}
+
+static void usage(FILE *o)
+{
+	fprintf(o, "usage: pennant-bench-agg [--p 8,15,32] [--d 1e6,1e7] [--rules flag,krum,...]\n"
+		   "                         [--reps N] [--warmup N] [--threads N] [--no-naive] [--json]\n"
+		   "Times every rule and prints same-run baselines: OpenBLAS syrk for the Gram pass,\n"
+		   "a memory-read loop for the combination pass, a LAPACK SVD for Flag.\n"
+		   "defaults: --p 8,15,32 --d 1e6,1e7 --reps 5 --warmup 1, all rules, all CPUs.\n"
+		   "d goes up to 2.5e7 (--d 2.5e7); memory needed ≈ p·d·4 bytes (+ p·d·16 for the\n"
+		   "naive SVD and dsyrk copies).\n");
+}
+
+int main(int argc, char **argv)
+{
+	opts o = {.ps = {8, 15, 32}, .np = 3, .ds = {1e6, 1e7}, .nd = 2, .reps = 5, .warmup = 1,
+		  .threads = 0, .json = 0, .naive = 1, .rules = (1u << PN_RULE_COUNT_) - 1};
+	static const struct option lo[] = {
+		{"p", required_argument, 0, 'p'},      {"d", required_argument, 0, 'd'},
+		{"rules", required_argument, 0, 'R'},  {"reps", required_argument, 0, 'n'},
+		{"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
+		{"no-naive", no_argument, 0, 'N'},     {"json", no_argument, 0, 'j'},
+		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if ((o.np = parse_list_int(optarg, o.ps, 8)) < 1)
+				goto bad;
+			break;
+		case 'd':
+			if ((o.nd = parse_list_double(optarg, o.ds, 8)) < 1)
+				goto bad;
+			break;
+		case 'R': {
+			o.rules = 0;
+			char *dup = strdup(optarg), *save = NULL;
+			for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				int r = pn_rule_from_name(t);
+				if (r < 0) {
+					fprintf(stderr, "pennant-bench-agg: unknown rule '%s'\n", t);
+					free(dup);
+					return 2;
+				}
+				o.rules |= 1u << r;
+			}
+			free(dup);
+			break;
+		}
+		case 'n': o.reps = atoi(optarg); if (o.reps < 1) goto bad; break;
+		case 'w': o.warmup = atoi(optarg); if (o.warmup < 0) goto bad; break;
+		case 't': o.threads = atoi(optarg); if (o.threads < 1) goto bad; break;
+		case 'N': o.naive = 0; break;
+		case 'j': o.json = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: goto bad;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+	int threads = o.threads ? o.threads : pn_online_cpus();
+	openblas_set_num_threads(threads);
+	FILE *tab = o.json ? stderr : stdout;
+	fprintf(tab, "# pennant-bench-agg: %d thread(s), Gram kernel %s, %d reps after %d warm-up\n",
+		threads, pn_gram_kernel_name(), o.reps, o.warmup);
+	if (o.json)
+		printf("[");
+	int first = 1;
+	for (int ip = 0; ip < o.np; ip++)
+		for (int id = 0; id < o.nd; id++) {
+			int p = o.ps[ip];
+			size_t d = (size_t)o.ds[id];
+			float *x = malloc(sizeof(float) * p * d), *out = malloc(sizeof(float) * d);
+			if (!x || !out) {
+				fprintf(stderr, "pennant-bench-agg: cannot allocate p=%d d=%zu\n", p, d);
+				return 1;
+			}
+			uint64_t s = 88172645463325252ull;
+			for (size_t k = 0; k < (size_t)p * d; k++) {
+				s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+				x[k] = (float)((double)(s >> 40) / (double)(1ull << 24) - 0.5);
+			}
+			double gflop = (double)p * (p + 1) / 2.0 * (double)d * 2.0 / 1e9;
+			double G[p * p];
+			stats t_gram = MEASURE(o.reps, o.warmup, gram_threads(x, p, d, threads, G));
+			float *Cs = malloc(sizeof(float) * p * p);
+			stats t_ssyrk = MEASURE(o.reps, o.warmup,
+						cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, p, (int)d,
+							    1.0f, x, (int)d, 0.0f, Cs, p));
+			double *xd = malloc(sizeof(double) * p * d);
+			stats t_dsyrk = {NAN, NAN};
+			if (xd) {
+				for (size_t k = 0; k < (size_t)p * d; k++)
+					xd[k] = x[k];
+				t_dsyrk = MEASURE(o.reps, o.warmup,
+						  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, p,
+							      (int)d, 1.0, xd, (int)d, 0.0, G, p));
+			}
+			double alpha[p];
+			for (int i = 0; i < p; i++)
+				alpha[i] = 1.0 / p;
+			const float *rows[p];
+			for (int i = 0; i < p; i++)
+				rows[i] = x + (size_t)i * d;
+			stats t_comb = MEASURE(o.reps, o.warmup, pn_combine(rows, alpha, p, d, out, threads));
+			volatile double sink = 0;
+			stats t_read = MEASURE(o.reps, o.warmup, sink += read_all(x, (size_t)p * d, threads));
+			(void)sink;
+			double bytes_comb = (double)p * d * 4 + (double)d * 4, bytes_read = (double)p * d * 4;
+			double best_syrk = fmin(t_ssyrk.p50, isnan(t_dsyrk.p50) ? INFINITY : t_dsyrk.p50);
+			fprintf(tab, "\n## p=%d d=%zu (%.1f MB of gradients)\n", p, d, bytes_read / 1e6);
+			fprintf(tab, "%-34s %10s %10s %12s\n", "pass", "p50 ms", "p99 ms", "rate");
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s  %.2f GB/s\n", "gram (pennant kernel)",
+				t_gram.p50 * 1e3, t_gram.p99 * 1e3, gflop / t_gram.p50, bytes_read / t_gram.p50 / 1e9);
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s\n", "gram (OpenBLAS ssyrk)",
+				t_ssyrk.p50 * 1e3, t_ssyrk.p99 * 1e3, gflop / t_ssyrk.p50);
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s\n", "gram (OpenBLAS dsyrk, double copy)",
+				t_dsyrk.p50 * 1e3, t_dsyrk.p99 * 1e3, gflop / t_dsyrk.p50);
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GB/s\n", "combine Σα_i g_i", t_comb.p50 * 1e3,
+				t_comb.p99 * 1e3, bytes_comb / t_comb.p50 / 1e9);
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GB/s\n", "memory read loop (baseline)",
+				t_read.p50 * 1e3, t_read.p99 * 1e3, bytes_read / t_read.p50 / 1e9);
+			double ratio_gram = best_syrk / t_gram.p50;
+			double ratio_comb = (bytes_comb / t_comb.p50) / (bytes_read / t_read.p50);
+			fprintf(tab, "ratio (a) gram vs best OpenBLAS syrk: %.2fx   (b) combine vs memory read: %.2f\n",
+				ratio_gram, ratio_comb);
+
+			double t_rule[PN_RULE_COUNT_], t_rule99[PN_RULE_COUNT_];
+			fprintf(tab, "%-14s %10s %10s %12s\n", "rule", "p50 ms", "p99 ms", "GB/s in");
+			for (int r = 0; r < PN_RULE_COUNT_; r++) {
+				t_rule[r] = NAN;
+				if (!(o.rules >> r & 1))
+					continue;
+				pn_agg_config cfg;
+				pn_agg_config_init(&cfg, p, d, (pn_rule)r);
+				cfg.f = (p - 3) / 4; /* Bulyan's p >= 4f+3 holds for every p */
+				cfg.threads = threads;
+				char err[256];
+				int rc = 0;
+				stats t = MEASURE(o.reps, o.warmup,
+						  rc |= pn_aggregate(&cfg, x, out, NULL, NULL, err, sizeof err));
+				if (rc) {
+					fprintf(tab, "%-14s error: %s\n", pn_rule_name((pn_rule)r), err);
+					continue;
+				}
+				t_rule[r] = t.p50;
+				t_rule99[r] = t.p99;
+				fprintf(tab, "%-14s %10.2f %10.2f %12.2f\n", pn_rule_name((pn_rule)r), t.p50 * 1e3,
+					t.p99 * 1e3, bytes_read / t.p50 / 1e9);
+			}
+			double t_naive = NAN, naive_diff = NAN;
+			if (o.naive && (o.rules >> PN_RULE_FLAG & 1)) {
+				double *A = malloc(sizeof(double) * d * p);
+				float *nout = malloc(sizeof(float) * d);
+				if (A && nout) {
+					int r = p < 8 ? p : 8;
+					stats tn = MEASURE(1, 0, naive_flag(x, p, d, r, A, nout));
+					t_naive = tn.p50;
+					pn_agg_config cfg;
+					pn_agg_config_init(&cfg, p, d, PN_RULE_FLAG);
+					char err[256];
+					pn_aggregate(&cfg, x, out, NULL, NULL, err, sizeof err);
+					double num = 0, den = 0;
+					for (size_t q = 0; q < d; q++) {
+						num += ((double)out[q] - nout[q]) * ((double)out[q] - nout[q]);
+						den += (double)nout[q] * nout[q];
+					}
+					naive_diff = sqrt(num / den);
+					fprintf(tab, "ratio (c) flag vs naive SVD route: naive %.1f ms / flag %.2f ms = %.1fx"
+						"  (outputs differ by %.1e relative)\n",
+						t_naive * 1e3, t_rule[PN_RULE_FLAG] * 1e3, t_naive / t_rule[PN_RULE_FLAG],
+						naive_diff);
+				}
+				free(A);
+				free(nout);
+			}
+			if (o.json) {
+				printf("%s{\"p\":%d,\"d\":%zu,\"threads\":%d,\"kernel\":\"%s\","
+				       "\"gram_s\":%.6g,\"ssyrk_s\":%.6g,\"dsyrk_s\":%.6g,\"gram_gflops\":%.4g,"
+				       "\"ratio_gram_vs_syrk\":%.4g,\"combine_s\":%.6g,\"combine_gbs\":%.4g,"
+				       "\"read_gbs\":%.4g,\"ratio_combine_vs_read\":%.4g,\"flag_naive_s\":%.6g,"
+				       "\"ratio_naive_vs_flag\":%.4g,\"naive_rel_diff\":%.3g,\"rules\":{",
+				       first ? "" : ",", p, d, threads, pn_gram_kernel_name(), t_gram.p50,
+				       t_ssyrk.p50, t_dsyrk.p50, gflop / t_gram.p50, ratio_gram, t_comb.p50,
+				       bytes_comb / t_comb.p50 / 1e9, bytes_read / t_read.p50 / 1e9, ratio_comb,
+				       t_naive, t_naive / t_rule[PN_RULE_FLAG], naive_diff);
+				int fr = 1;
+				for (int r = 0; r < PN_RULE_COUNT_; r++)
+					if (!isnan(t_rule[r])) {
+						printf("%s\"%s\":{\"p50_s\":%.6g,\"p99_s\":%.6g}", fr ? "" : ",",
+						       pn_rule_name((pn_rule)r), t_rule[r], t_rule99[r]);
+						fr = 0;
+					}
+				printf("}}");
+				first = 0;
+			}
+			free(x), free(out), free(Cs), free(xd);
+		}
+	if (o.json)
+		printf("]\n");
+	return 0;
+bad:
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,227 @@
+/* pennant-bench-round: where a round's time goes, pipelining on vs off, in one run.
+ *
+ * Synthetic workers (their gradients are resident before the round starts, so the
+ * numbers are the aggregator's: pulls, Gram/rule work, solve, combination pass with the
+ * fused SGD step, publish). For each (n, d) and pipelining off/on: round p50/p99 and
+ * the breakdown, and the overlap efficiency (pull + aggregation work) / round time:
+ * 1.0 means the two ran back to back, up to 2.0 when they fully overlap. */
+#include "pennant/job.h"
+#include "runtime/agg_internal.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void openblas_set_num_threads(int);
+
+typedef struct synth {
+	size_t d;
+	int filled;      /* slots written so far */
+	uint64_t seed;
+} synth;
+
+/* Fills each of the two gradient slots once; later rounds reuse them (no compute). */
+static int synth_compute(void *ctx, uint64_t round, const float *model, const int *parts,
+			 const double *coefs, int nparts, float *out, double *loss)
+{
+	(void)model, (void)parts, (void)coefs, (void)nparts;
+	synth *s = ctx;
+	if (s->filled < 2) {
+		uint64_t x = s->seed * 2654435761u + round + 1;
+		for (size_t k = 0; k < s->d; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			out[k] = (float)((double)(x >> 40) / (double)(1 << 24) - 0.5 + 0.3 * (k & 1));
+		}
+		s->filled++;
+	}
+	*loss = 0;
+	return 0;
+}
+
+typedef struct bench_opts {
+	int ns[4], nn;
+	double ds[6];
+	int nd, rounds, warmup, agg_threads;
+	const char *backend, *tp_options, *rule;
+	bool json;
+} bench_opts;
+
+static const bench_opts *g_opts;
+
+static int worker_main(void *ctx, int rank, const char *addr)
+{
+	(void)ctx;
+	openblas_set_num_threads(1);
+	size_t d = *(size_t *)ctx;
+	synth s = {.d = d, .seed = (uint64_t)rank + 1};
+	pn_grad_source src = {.ctx = &s, .d = d, .compute = synth_compute};
+	pn_worker_config wc = {.tp = {.backend = g_opts->backend, .node_id = (uint32_t)rank + 1,
+				      .job_token = 42, .options = g_opts->tp_options},
+			       .connect = addr, .rank = rank, .connect_timeout_ms = 60000};
+	wc.faults.exit_at_round = -1;
+	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
+}
+
+typedef struct collect {
+	int cap, count, warmup;
+	pn_round_record *rec;
+} collect;
+
+static void on_round(void *ctx, const float *model, pn_round_record *rec)
+{
+	(void)model;
+	collect *c = ctx;
+	if (rec->round >= c->warmup && c->count < c->cap)
+		c->rec[c->count++] = *rec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double pct(const collect *c, size_t field_off, double q)
+{
+	double v[c->count];
+	for (int i = 0; i < c->count; i++)
+		v[i] = *(const double *)((const char *)&c->rec[i] + field_off);
+	qsort(v, (size_t)c->count, sizeof *v, cmp_d);
+	int k = (int)ceil(q * c->count) - 1;
+	return v[k < 0 ? 0 : k];
+}
+
+#define P50(c, f) pct(c, offsetof(pn_round_record, f), 0.5)
+#define P99(c, f) pct(c, offsetof(pn_round_record, f), 0.99)
+
+static void usage(FILE *o)
+{
+	fprintf(o, "usage: pennant-bench-round [--n 4,8,15] [--d 1e5,1e6,1e7] [--rounds N] [--warmup N]\n"
+		   "                           [--rule flag] [--agg-threads N] [--backend tcp] [--tp-options S] [--json]\n"
+		   "Round-time breakdown (pull, aggregate, step, publish) and overlap efficiency with\n"
+		   "pipelining off and on, measured back to back. d up to 2.5e7 (--d 2.5e7): memory\n"
+		   "≈ 4·n·d·4 bytes (double-buffered landing + workers).\n");
+}
+
+static int parse_list(const char *s, double *v, int max)
+{
+	int n = 0;
+	char *end;
+	while (*s && n < max) {
+		v[n++] = strtod(s, &end);
+		if (end == s || !(v[n - 1] >= 1))
+			return -1;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -1;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	bench_opts o = {.ns = {4, 8, 15}, .nn = 3, .ds = {1e5, 1e6, 1e7}, .nd = 3, .rounds = 12,
+			.warmup = 2, .agg_threads = 1, .backend = "tcp", .tp_options = "", .rule = "flag"};
+	static const struct option lo[] = {
+		{"n", 1, 0, 'n'}, {"d", 1, 0, 'd'}, {"rounds", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
+		{"rule", 1, 0, 'R'}, {"agg-threads", 1, 0, 't'}, {"backend", 1, 0, 'b'},
+		{"tp-options", 1, 0, 'o'}, {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+	};
+	int c;
+	double tmp[4];
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if ((o.nn = parse_list(optarg, tmp, 4)) < 1)
+				goto bad;
+			for (int i = 0; i < o.nn; i++)
+				o.ns[i] = (int)tmp[i];
+			break;
+		case 'd': if ((o.nd = parse_list(optarg, o.ds, 6)) < 1) goto bad; break;
+		case 'r': o.rounds = atoi(optarg); if (o.rounds < 1) goto bad; break;
+		case 'w': o.warmup = atoi(optarg); if (o.warmup < 0) goto bad; break;
+		case 'R': o.rule = optarg; if (pn_rule_from_name(o.rule) < 0) goto bad; break;
+		case 't': o.agg_threads = atoi(optarg); if (o.agg_threads < 0) goto bad; break;
+		case 'b': o.backend = optarg; break;
+		case 'o': o.tp_options = optarg; break;
+		case 'j': o.json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: goto bad;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+	g_opts = &o;
+	signal(SIGPIPE, SIG_IGN);
+	openblas_set_num_threads(1);
+	FILE *tab = o.json ? stderr : stdout;
+	fprintf(tab, "# pennant-bench-round: backend %s, rule %s, %d rounds after %d warm-up, %d aggregation thread(s)\n",
+		o.backend, o.rule, o.rounds, o.warmup, o.agg_threads);
+	fprintf(tab, "%4s %10s %5s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n", "n", "d", "pipe", "round50",
+		"round99", "pull50", "blocks50", "solve+c", "aggr50", "publish", "overlap", "GB/s in");
+	if (o.json)
+		printf("[");
+	int first = 1;
+	for (int a = 0; a < o.nn; a++)
+		for (int b = 0; b < o.nd; b++)
+			for (int pipe = 0; pipe <= 1; pipe++) {
+				int n = o.ns[a];
+				size_t d = (size_t)o.ds[b];
+				float *init = calloc(d, sizeof(float));
+				collect col = {.cap = o.rounds, .warmup = o.warmup,
+					       .rec = calloc((size_t)o.rounds, sizeof(pn_round_record))};
+				pn_agg_job_config jc = {.tp = {.backend = o.backend, .node_id = 0, .job_token = 42,
+							       .options = o.tp_options},
+							.listen = "127.0.0.1:0", .n = n, .rounds = o.rounds + o.warmup,
+							.seed = 1, .wait = "all", .deadline_ms = 60000,
+							.pull_policy = "round-robin", .pipelining = pipe, .lr = 1e-6,
+							.momentum = 0.9, .accept_timeout_ms = 60000, .init_model = init,
+							.d = d, .on_round = on_round, .on_round_ctx = &col};
+				pn_agg_config_init(&jc.rule, n, d, (pn_rule)pn_rule_from_name(o.rule));
+				jc.rule.threads = o.agg_threads;
+				jc.code_kind = 0; /* uncoded */
+				pn_agg_job_result res;
+				char err[512];
+				int bad = 0;
+				int rc = pn_run_local(&jc, worker_main, &d, &res, &bad, err, sizeof err);
+				if (rc || col.count == 0) {
+					fprintf(stderr, "pennant-bench-round: n=%d d=%zu: %s\n", n, d, rc ? err : "no rounds");
+					pn_agg_job_result_free(&res);
+					free(init), free(col.rec);
+					continue;
+				}
+				double r50 = P50(&col, t_round_s), r99 = P99(&col, t_round_s);
+				double pull = P50(&col, t_pull_s), blk = P50(&col, gram_busy_s);
+				double sc = P50(&col, solve_combine_s), agg = P50(&col, t_aggregate_s);
+				double pub = P50(&col, t_publish_s);
+				/* with pipelining on, block work happens during the pulls; off, after them */
+				double work = pull + blk + sc;
+				double overlap = work / r50;
+				double gbs = (double)n * d * 4 / r50 / 1e9;
+				fprintf(tab, "%4d %10zu %5s %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.3f %8.2f %8.2f\n", n,
+					d, pipe ? "on" : "off", r50 * 1e3, r99 * 1e3, pull * 1e3, blk * 1e3, sc * 1e3,
+					agg * 1e3, pub * 1e3, overlap, gbs);
+				if (o.json) {
+					printf("%s{\"n\":%d,\"d\":%zu,\"pipelining\":%s,\"round_p50_s\":%.6g,"
+					       "\"round_p99_s\":%.6g,\"pull_p50_s\":%.6g,\"blocks_p50_s\":%.6g,"
+					       "\"solve_combine_p50_s\":%.6g,\"aggregate_p50_s\":%.6g,\"publish_p50_s\":%.6g,"
+					       "\"overlap_efficiency\":%.4f,\"ingress_gbs\":%.4f}",
+					       first ? "" : ",", n, d, pipe ? "true" : "false", r50, r99, pull, blk, sc, agg,
+					       pub, overlap, gbs);
+					first = 0;
+				}
+				fflush(tab);
+				pn_agg_job_result_free(&res);
+				free(init), free(col.rec);
+			}
+	if (o.json)
+		printf("]\n");
+	return 0;
+bad:
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,169 @@
+/* Pennant job roles: one aggregator and n workers running rounds over a transport.
+ *
+ * Round v (DESIGN.md §1):
+ *   aggregator: model v is in its model buffer slot v%2 (registered, remote-READ only);
+ *               sends ROUND(v, slot, this worker's code row) to every live worker.
+ *   worker:     READs the model slot, computes its coded gradient
+ *               c_i = Σ_j B[i,j]·grad_j(model_v, batch(v, j)) into its gradient slot v%2
+ *               (registered, remote-READ only), sends READY(v, slot).
+ *   aggregator: plans chunk pulls with the scheduler, READs chunks into its landing
+ *               buffers and feeds each landed chunk to the aggregation engine at once
+ *               (pipelining on), stops when the straggler policy says the code has
+ *               enough, aggregates, takes the SGD step fused with the combination pass,
+ *               publishes model v+1.
+ *
+ * What is aggregated (the exact semantics):
+ *   rule = mean: the gradient-coding decode. With a the decode vector of the finished
+ *     set F (aᵀB_F = 1ᵀ), the step direction is (1/n)·Σ_{i∈F} a_i c_i: the average of the
+ *     n partition gradients, exactly (fractional/cyclic once decodable), or its least-
+ *     squares approximation (approximate codes, uncoded with stragglers ignored).
+ *   robust rules: their inputs are the messages m_i = c_i / Σ_j B[i,j] for i ∈ F; each m_i
+ *     is one worker's estimate of the average partition gradient. Codes whose rows have
+ *     the same positive sum (uncoded, fractional, expander, BIBD) qualify; cyclic and
+ *     GC-DC rows mix partitions with arbitrary signed coefficients, so a single row is
+ *     not a gradient estimate and robust rules refuse them.
+ *   fractional repetition: replicas of a group compute the same partitions and must
+ *     agree bit-for-bit; a replica that differs from the majority of its arrived group is
+ *     flagged as disagreeing and left out of the rule's inputs.
+ *   Flag's output is a direction with its own scale; the step rescales it to the median
+ *   norm of the messages it used, so the learning rate means the same for every rule.
+ */
+#ifndef PENNANT_JOB_H
+#define PENNANT_JOB_H
+
+#include "pennant/agg.h"
+#include "pennant/transport.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PN_JOB_MAX_PARTS 20 /* partitions one worker may be assigned in a round */
+
+/* What a worker computes: the application's side of the job. */
+typedef struct pn_grad_source {
+	void *ctx;
+	size_t d;
+	/* Coded gradient for round `round`: out = Σ_k coefs[k]·grad(parts[k]) at `model`.
+	 * Returns 0 and the mean loss over the batches in *loss, or a negative errno. */
+	int (*compute)(void *ctx, uint64_t round, const float *model, const int *parts,
+		       const double *coefs, int nparts, float *out, double *loss);
+} pn_grad_source;
+
+/* Fault injection, for tests and demos (applied by the worker to what it exposes). */
+typedef enum pn_byzantine {
+	PN_BYZ_NONE = 0,
+	PN_BYZ_UNIFORM,   /* uniform random in [0, 1) */
+	PN_BYZ_REVERSE,   /* -10·g */
+	PN_BYZ_SCALED,    /* 100·g */
+	PN_BYZ_SIGNFLIP,  /* -g */
+	PN_BYZ_LABELFLIP, /* computed on flipped labels (the grad source implements it) */
+	PN_BYZ_NAN,       /* NaN in every 1000th coordinate */
+} pn_byzantine;
+
+typedef enum pn_delay_kind {
+	PN_DELAY_NONE = 0,
+	PN_DELAY_FIXED,   /* ms */
+	PN_DELAY_EXP,     /* exponential with mean ms */
+	PN_DELAY_MARKOV,  /* two-state: slow (ms) with P(fast→slow)=p_slow, P(slow→fast)=p_fast */
+} pn_delay_kind;
+
+typedef struct pn_faults {
+	pn_byzantine byzantine;
+	pn_delay_kind delay;
+	double delay_ms, p_slow, p_fast;
+	int64_t exit_at_round;   /* worker exits abruptly at this round (-1: never) */
+	uint64_t seed;
+} pn_faults;
+
+int pn_byzantine_from_name(const char *name);
+const char *pn_byzantine_name(pn_byzantine b);
+/* "fixed:MS", "exp:MS", "markov:MS,P_SLOW,P_FAST" */
+int pn_delay_parse(const char *spec, pn_faults *f, char *err, size_t errlen);
+
+typedef struct pn_worker_config {
+	pn_tp_config tp;        /* backend, node id (= rank + 1), job token, options */
+	const char *connect;    /* aggregator address */
+	int rank;               /* 0..n-1 */
+	pn_faults faults;
+	int connect_timeout_ms;
+	bool verbose;
+} pn_worker_config;
+
+/* Runs a worker until the aggregator says STOP or goes away. 0 on a clean stop. */
+int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src);
+
+typedef struct pn_round_record {
+	int64_t round;
+	double loss;            /* mean of the workers' reported batch losses */
+	double test_loss, test_acc; /* NAN when not evaluated this round */
+	double t_round_s, t_pull_s, t_aggregate_s, t_step_s, t_publish_s;
+	double gram_busy_s;     /* engine thread-seconds of per-block work (Gram or coordinate) */
+	double solve_combine_s; /* k×k solve + combination pass with the fused step */
+	int finished, stragglers, failed, nonfinite, disagreeing;
+	int byzantine_used;     /* known-Byzantine workers among the rule's inputs (demo info) */
+	bool skipped;           /* the code could not decode: model unchanged */
+	double decode_residual;
+} pn_round_record;
+
+typedef struct pn_agg_job_config {
+	pn_tp_config tp;
+	const char *listen;
+	int n;                  /* workers */
+	int64_t rounds;
+	pn_agg_config rule;     /* p, d are filled by the job */
+	int code_kind;          /* pn_code_kind */
+	int s;                  /* stragglers tolerated */
+	uint64_t seed;
+	const char *wait;       /* straggler policy: "all", "code", "deadline" */
+	double deadline_ms;     /* deadline policy; also the cap for waiting on any round */
+	const char *pull_policy;/* "round-robin", "earliest-ready", "layer-priority" */
+	int window_per_worker, window_total;
+	bool pipelining;
+	double lr, momentum, weight_decay;
+	int accept_timeout_ms;
+	const bool *byzantine_ranks; /* optional (n flags), only for reporting */
+	/* Called after each round with the new model (for evaluation and progress). */
+	void (*on_round)(void *ctx, const float *model, pn_round_record *rec);
+	void *on_round_ctx;
+	/* Initial model (d floats). */
+	const float *init_model;
+	size_t d;
+	FILE *log;              /* progress/diagnostics, may be NULL */
+	/* Called once listening, with the bound address (e.g. to tell forked workers). */
+	void (*on_listen)(void *ctx, const char *addr);
+	void *on_listen_ctx;
+} pn_agg_job_config;
+
+typedef struct pn_agg_job_result {
+	int64_t rounds_done, rounds_skipped;
+	double *trust;          /* n entries (caller frees): EMA of each worker's share of the rule's weight */
+	int *flagged;           /* n entries: rounds in which the worker was excluded (nonfinite/disagreeing) */
+	int *straggled;         /* n entries: rounds in which the worker was not waited for */
+	int64_t *gone_at;       /* n entries: round in which the worker went away, -1 if it stayed */
+	float *model;           /* final model (caller frees) */
+	double t_total_s;
+	pn_tp_stats tp_stats;
+} pn_agg_job_result;
+
+int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char *err, size_t errlen);
+void pn_agg_job_result_free(pn_agg_job_result *res);
+
+/* One host, n workers: forks the workers BEFORE any transport context exists (DPDK
+ * forbids fork after EAL init), runs the aggregator here, hands each worker the bound
+ * address, and reaps them (a worker that hangs after STOP is killed). worker_main runs
+ * in the child and its return value is the child's exit status. Returns the
+ * aggregator's result; *bad_exits counts workers that did not exit 0 (may be NULL). */
+typedef int (*pn_worker_main)(void *ctx, int rank, const char *aggregator_addr);
+int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
+		 pn_agg_job_result *res, int *bad_exits, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,228 @@
+/* Blocked streaming Gram kernel: G += XᵀX over a block of coordinates, float64 sums.
+ *
+ * Why not OpenBLAS dsyrk/ssyrk: on the tall, thin shape (p ≈ 8–32 rows, millions of
+ * coordinates) syrk runs 5–10× below memory bandwidth and on one thread (DESIGN.md §4b).
+ * This kernel walks an L1-sized slice of all participating rows at once and computes
+ * tiles of row pairs with register-resident float64 accumulators, so each float is read
+ * from memory once per block. The binary stays portable: variants are compiled with
+ * target attributes and chosen at run time from CPUID (as OpenBLAS does). */
+#include "agg_internal.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Coordinates per slice: 16 rows × 256 doubles = 32 KiB, inside a 48 KiB L1d. */
+#define SLICE 256
+#define MAX_TILE 4
+
+typedef void (*tile_fn)(const double *const *ri, const double *const *rj, size_t n,
+			double acc[MAX_TILE][MAX_TILE]);
+
+
+/* ---- AVX-512: 4×4 tiles of 8-lane double accumulators (16 zmm + 8 for loads). ---- */
+__attribute__((target("avx512f"))) static void tile_avx512(const double *const *ri,
+							   const double *const *rj, size_t n,
+							   double acc[MAX_TILE][MAX_TILE])
+{
+	__m512d a00 = _mm512_setzero_pd(), a01 = a00, a02 = a00, a03 = a00;
+	__m512d a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+	__m512d a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+	__m512d a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+	size_t c = 0;
+	for (; c + 8 <= n; c += 8) {
+		__m512d x0 = _mm512_loadu_pd((ri[0] + c));
+		__m512d x1 = _mm512_loadu_pd((ri[1] + c));
+		__m512d x2 = _mm512_loadu_pd((ri[2] + c));
+		__m512d x3 = _mm512_loadu_pd((ri[3] + c));
+		__m512d y = _mm512_loadu_pd((rj[0] + c));
+		a00 = _mm512_fmadd_pd(x0, y, a00);
+		a10 = _mm512_fmadd_pd(x1, y, a10);
+		a20 = _mm512_fmadd_pd(x2, y, a20);
+		a30 = _mm512_fmadd_pd(x3, y, a30);
+		y = _mm512_loadu_pd((rj[1] + c));
+		a01 = _mm512_fmadd_pd(x0, y, a01);
+		a11 = _mm512_fmadd_pd(x1, y, a11);
+		a21 = _mm512_fmadd_pd(x2, y, a21);
+		a31 = _mm512_fmadd_pd(x3, y, a31);
+		y = _mm512_loadu_pd((rj[2] + c));
+		a02 = _mm512_fmadd_pd(x0, y, a02);
+		a12 = _mm512_fmadd_pd(x1, y, a12);
+		a22 = _mm512_fmadd_pd(x2, y, a22);
+		a32 = _mm512_fmadd_pd(x3, y, a32);
+		y = _mm512_loadu_pd((rj[3] + c));
+		a03 = _mm512_fmadd_pd(x0, y, a03);
+		a13 = _mm512_fmadd_pd(x1, y, a13);
+		a23 = _mm512_fmadd_pd(x2, y, a23);
+		a33 = _mm512_fmadd_pd(x3, y, a33);
+	}
+	acc[0][0] += _mm512_reduce_add_pd(a00); acc[0][1] += _mm512_reduce_add_pd(a01);
+	acc[0][2] += _mm512_reduce_add_pd(a02); acc[0][3] += _mm512_reduce_add_pd(a03);
+	acc[1][0] += _mm512_reduce_add_pd(a10); acc[1][1] += _mm512_reduce_add_pd(a11);
+	acc[1][2] += _mm512_reduce_add_pd(a12); acc[1][3] += _mm512_reduce_add_pd(a13);
+	acc[2][0] += _mm512_reduce_add_pd(a20); acc[2][1] += _mm512_reduce_add_pd(a21);
+	acc[2][2] += _mm512_reduce_add_pd(a22); acc[2][3] += _mm512_reduce_add_pd(a23);
+	acc[3][0] += _mm512_reduce_add_pd(a30); acc[3][1] += _mm512_reduce_add_pd(a31);
+	acc[3][2] += _mm512_reduce_add_pd(a32); acc[3][3] += _mm512_reduce_add_pd(a33);
+	for (; c < n; c++)
+		for (int a = 0; a < 4; a++)
+			for (int b = 0; b < 4; b++)
+				acc[a][b] += ri[a][c] * rj[b][c];
+}
+
+/* ---- AVX2+FMA: 2×4 tiles of 4-lane accumulators (8 ymm + 6 for loads). ---- */
+__attribute__((target("avx2,fma"))) static double hsum256(__m256d v)
+{
+	__m128d lo = _mm256_castpd256_pd128(v), hi = _mm256_extractf128_pd(v, 1);
+	lo = _mm_add_pd(lo, hi);
+	return _mm_cvtsd_f64(_mm_add_sd(lo, _mm_unpackhi_pd(lo, lo)));
+}
+
+__attribute__((target("avx2,fma"))) static void tile_avx2(const double *const *ri,
+							  const double *const *rj, size_t n,
+							  double acc[MAX_TILE][MAX_TILE])
+{
+	__m256d a00 = _mm256_setzero_pd(), a01 = a00, a02 = a00, a03 = a00;
+	__m256d a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+	size_t c = 0;
+	for (; c + 4 <= n; c += 4) {
+		__m256d x0 = _mm256_loadu_pd((ri[0] + c));
+		__m256d x1 = _mm256_loadu_pd((ri[1] + c));
+		__m256d y = _mm256_loadu_pd((rj[0] + c));
+		a00 = _mm256_fmadd_pd(x0, y, a00);
+		a10 = _mm256_fmadd_pd(x1, y, a10);
+		y = _mm256_loadu_pd((rj[1] + c));
+		a01 = _mm256_fmadd_pd(x0, y, a01);
+		a11 = _mm256_fmadd_pd(x1, y, a11);
+		y = _mm256_loadu_pd((rj[2] + c));
+		a02 = _mm256_fmadd_pd(x0, y, a02);
+		a12 = _mm256_fmadd_pd(x1, y, a12);
+		y = _mm256_loadu_pd((rj[3] + c));
+		a03 = _mm256_fmadd_pd(x0, y, a03);
+		a13 = _mm256_fmadd_pd(x1, y, a13);
+	}
+	acc[0][0] += hsum256(a00); acc[0][1] += hsum256(a01);
+	acc[0][2] += hsum256(a02); acc[0][3] += hsum256(a03);
+	acc[1][0] += hsum256(a10); acc[1][1] += hsum256(a11);
+	acc[1][2] += hsum256(a12); acc[1][3] += hsum256(a13);
+	for (; c < n; c++)
+		for (int a = 0; a < 2; a++)
+			for (int b = 0; b < 4; b++)
+				acc[a][b] += ri[a][c] * rj[b][c];
+}
+
+/* ---- Portable fallback: 2×2 tiles, scalar float64. ---- */
+static void tile_generic(const double *const *ri, const double *const *rj, size_t n,
+			 double acc[MAX_TILE][MAX_TILE])
+{
+	double s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+	for (size_t c = 0; c < n; c++) {
+		double x0 = ri[0][c], x1 = ri[1][c], y0 = rj[0][c], y1 = rj[1][c];
+		s00 += x0 * y0;
+		s01 += x0 * y1;
+		s10 += x1 * y0;
+		s11 += x1 * y1;
+	}
+	acc[0][0] += s00;
+	acc[0][1] += s01;
+	acc[1][0] += s10;
+	acc[1][1] += s11;
+}
+
+typedef struct gram_variant {
+	const char *name;
+	tile_fn tile;
+	int ti, tj; /* tile shape: rows × columns */
+} gram_variant;
+
+static const gram_variant *pick_variant(void)
+{
+	static const gram_variant v512 = {"avx512", tile_avx512, 4, 4};
+	static const gram_variant v2 = {"avx2", tile_avx2, 2, 4};
+	static const gram_variant vgen = {"generic", tile_generic, 2, 2};
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		return &v512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return &v2;
+	return &vgen;
+}
+
+static const gram_variant *variant(void)
+{
+	static const gram_variant *chosen;
+	const gram_variant *v = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+	if (!v) {
+		v = pick_variant();
+		__atomic_store_n(&chosen, v, __ATOMIC_RELEASE);
+	}
+	return v;
+}
+
+const char *pn_gram_kernel_name(void)
+{
+	return variant()->name;
+}
+
+/* float32 → float64 for one slice of a row (vectorised by the compiler per clone). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+widen(double *restrict dst, const float *restrict src, size_t n)
+{
+	for (size_t c = 0; c < n; c++)
+		dst[c] = src[c];
+}
+
+void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
+{
+	const gram_variant *v = variant();
+	/* Compact the participating rows; pad to whole tiles with zero rows. */
+	int idx[p + MAX_TILE];
+	int k = 0;
+	for (int i = 0; i < p; i++)
+		if (rows[i])
+			idx[k++] = i;
+	if (k == 0)
+		return;
+	int tile = v->ti > v->tj ? v->ti : v->tj; /* both divide MAX_TILE */
+	int kp = (k + tile - 1) / tile * tile;
+	for (int i = k; i < kp; i++)
+		idx[i] = -1;
+	/* Each slice is widened to float64 once (kp × SLICE doubles: 32 KiB for 16 rows),
+	 * so the tiles below are pure loads + FMAs. */
+	double stack_buf[16 * SLICE];
+	double *wide = (size_t)kp * SLICE <= sizeof stack_buf / sizeof *stack_buf
+			       ? stack_buf
+			       : malloc(sizeof(double) * (size_t)kp * SLICE);
+	if (!wide)
+		abort(); /* a few KiB per row: nothing sensible is left to do */
+	const double *slice[kp];
+	for (int i = 0; i < kp; i++)
+		slice[i] = wide + (size_t)i * SLICE;
+
+	for (size_t c0 = 0; c0 < n; c0 += SLICE) {
+		size_t len = n - c0 < SLICE ? n - c0 : SLICE;
+		for (int i = 0; i < kp; i++) {
+			double *dst = wide + (size_t)i * SLICE;
+			if (idx[i] >= 0)
+				widen(dst, rows[idx[i]] + c0, len);
+			else
+				memset(dst, 0, len * sizeof *dst);
+		}
+		for (int a = 0; a < kp; a += v->ti) {
+			/* Column tiles from the one holding row a onward cover i <= j. */
+			for (int b = a / v->tj * v->tj; b < kp; b += v->tj) {
+				double acc[MAX_TILE][MAX_TILE];
+				memset(acc, 0, sizeof acc);
+				v->tile(slice + a, slice + b, len, acc);
+				for (int x = 0; x < v->ti; x++)
+					for (int y = 0; y < v->tj; y++) {
+						int i = idx[a + x], j = idx[b + y];
+						if (i >= 0 && j >= 0 && a + x <= b + y)
+							G[(size_t)i * p + j] += acc[x][y];
+					}
+			}
+		}
+	}
+	if (wide != stack_buf)
+		free(wide);
+}

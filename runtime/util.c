@@ -1,0 +1,45 @@
+/* Small helpers for the runtime: clocks, CPU count, error formatting. */
+#include "agg_internal.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+double pn_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int pn_online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+void pn_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* An integer OR-reduction over the exponent test vectorises; a float one would not. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) bool pn_all_finite(const float *x,
+										  size_t n)
+{
+	uint32_t bad = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t u;
+		memcpy(&u, &x[k], sizeof u);
+		bad |= (u & 0x7f800000u) == 0x7f800000u;
+	}
+	return bad == 0;
+}

@@ -1,0 +1,194 @@
+/* The worker role: expose a double-buffered gradient region (remote-READ only), pull
+ * each round's model from the aggregator, compute the coded gradient, say READY.
+ * Reads of the gradient are served by the transport (the NIC for verbs, the backend's
+ * responder for dpdk/tcp) while this thread computes the next round. */
+#include "faults.h"
+#include "job_proto.h"
+#include "runtime/agg_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct worker {
+	const pn_worker_config *cfg;
+	const pn_grad_source *src;
+	pn_tp_ctx *ctx;
+	pn_tp_peer *agg;
+	pn_tp_mr *grad_mr, *model_mr;
+	float *grad, *model;     /* grad: 2 slots of d floats */
+	size_t d;
+	pn_mr_desc model_desc;
+	bool welcomed;
+	pn_job_msg pending;      /* ROUND whose model read is in flight */
+	bool reading;
+	pn_fault_state fst;
+} worker;
+
+static void sleep_ms(double ms)
+{
+	if (ms <= 0)
+		return;
+	struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int send_msg(worker *w, const pn_job_msg *m)
+{
+	uint8_t buf[PN_TP_CTRL_MAX];
+	size_t len = pn_job_msg_pack(m, buf);
+	return pn_tp_send_ctrl(w->agg, buf, len);
+}
+
+static int start_round(worker *w, const pn_job_msg *m)
+{
+	if (w->cfg->faults.exit_at_round >= 0 && m->round >= w->cfg->faults.exit_at_round) {
+		fprintf(stderr, "pennant-worker %d: exiting abruptly at round %lld (fault injection)\n",
+			w->cfg->rank, (long long)m->round);
+		_exit(3);
+	}
+	w->pending = *m;
+	w->reading = true;
+	int rc;
+	while ((rc = pn_tp_post_read(w->agg, w->model_mr, 0, &w->model_desc,
+				     (uint64_t)m->slot * w->d * sizeof(float), w->d * sizeof(float),
+				     (uint64_t)m->round)) == -EAGAIN) {
+		pn_tp_completion c[4];
+		pn_tp_poll(w->ctx, c, 4, 1); /* let the send queue drain; nothing else is expected */
+	}
+	return rc;
+}
+
+/* The model landed: compute into the round's slot, corrupt if Byzantine, say READY. */
+static int finish_round(worker *w)
+{
+	const pn_job_msg *m = &w->pending;
+	w->reading = false;
+	uint32_t slot = (uint32_t)(m->round & 1);
+	float *out = w->grad + (size_t)slot * w->d;
+	double t0 = pn_now_s(), loss = 0;
+	int st = w->src->compute(w->src->ctx, (uint64_t)m->round, w->model, m->parts, m->coefs,
+				 m->nparts, out, &loss);
+	pn_faults_corrupt(&w->cfg->faults, &w->fst, out, w->d);
+	sleep_ms(pn_faults_delay_ms(&w->cfg->faults, &w->fst));
+	pn_job_msg r = {.type = PN_MSG_READY, .round = m->round, .slot = slot, .status = st,
+			.loss = loss, .compute_s = pn_now_s() - t0};
+	return send_msg(w, &r);
+}
+
+static int handle_ctrl(worker *w, const pn_tp_completion *c, bool *stop)
+{
+	pn_job_msg m;
+	if (pn_job_msg_unpack(c->data, c->len, &m) != 0) {
+		fprintf(stderr, "pennant-worker %d: dropped a malformed control message\n", w->cfg->rank);
+		return 0;
+	}
+	switch (m.type) {
+	case PN_MSG_WELCOME:
+		if (m.d != w->d) {
+			fprintf(stderr, "pennant-worker %d: aggregator's model has %llu parameters, ours %zu\n",
+				w->cfg->rank, (unsigned long long)m.d, w->d);
+			return -EINVAL;
+		}
+		w->model_desc = m.region;
+		w->welcomed = true;
+		return 0;
+	case PN_MSG_ROUND:
+		if (!w->welcomed || w->reading)
+			return 0; /* protocol slip: the aggregator resends next round */
+		return start_round(w, &m);
+	case PN_MSG_STOP:
+		*stop = true;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
+{
+	worker w = {.cfg = cfg, .src = src, .d = src->d};
+	char err[512];
+	int rc = 0;
+	pn_faults_init_state(&w.fst, &cfg->faults);
+	w.ctx = pn_tp_open(&cfg->tp, err, sizeof err);
+	if (!w.ctx) {
+		fprintf(stderr, "pennant-worker %d: %s\n", cfg->rank, err);
+		return -EIO;
+	}
+	void *gbuf, *mbuf;
+	if ((rc = pn_tp_alloc(w.ctx, 2 * w.d * sizeof(float), PN_ACCESS_REMOTE_READ, &gbuf, &w.grad_mr)) ||
+	    (rc = pn_tp_alloc(w.ctx, w.d * sizeof(float), PN_ACCESS_LOCAL_WRITE, &mbuf, &w.model_mr))) {
+		fprintf(stderr, "pennant-worker %d: cannot allocate registered memory: %s\n", cfg->rank,
+			pn_tp_errmsg(w.ctx));
+		goto out;
+	}
+	w.grad = gbuf;
+	w.model = mbuf;
+	memset(w.grad, 0, 2 * w.d * sizeof(float));
+	/* The aggregator may not be up yet, or may drop a handshake under load: retry
+	 * until the timeout, but never past a refusal of our token. */
+	double limit = (cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 30000) / 1e3;
+	double t0 = pn_now_s();
+	for (int attempt = 1;; attempt++) {
+		double left = limit - (pn_now_s() - t0);
+		rc = pn_tp_connect(w.ctx, cfg->connect, &w.agg, left > 0 ? (int)(left * 1e3) : 1);
+		if (rc == 0)
+			break;
+		if (rc == -EPERM || rc == -EACCES || pn_now_s() - t0 >= limit) {
+			fprintf(stderr, "pennant-worker %d: connect %s (attempt %d): %s\n", cfg->rank,
+				cfg->connect, attempt, pn_tp_errmsg(w.ctx));
+			goto out;
+		}
+		if (cfg->verbose)
+			fprintf(stderr, "pennant-worker %d: connect %s failed (%s), retrying\n", cfg->rank,
+				cfg->connect, pn_tp_errmsg(w.ctx));
+		sleep_ms(50.0 * (attempt < 10 ? attempt : 10));
+	}
+	pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)cfg->rank, .d = w.d};
+	pn_tp_mr_get_desc(w.grad_mr, &hello.region);
+	if ((rc = send_msg(&w, &hello)) != 0)
+		goto out;
+	bool stop = false;
+	while (!stop) {
+		pn_tp_completion c[16];
+		int n = pn_tp_poll(w.ctx, c, 16, 1000);
+		if (n < 0) {
+			rc = n;
+			fprintf(stderr, "pennant-worker %d: poll: %s\n", cfg->rank, pn_tp_errmsg(w.ctx));
+			break;
+		}
+		for (int k = 0; k < n && !stop && rc == 0; k++) {
+			switch (c[k].event) {
+			case PN_TP_CTRL_RECV:
+				rc = handle_ctrl(&w, &c[k], &stop);
+				break;
+			case PN_TP_READ_DONE:
+				if (c[k].status != 0) {
+					fprintf(stderr, "pennant-worker %d: model read failed: %d\n", cfg->rank,
+						c[k].status);
+					w.reading = false; /* wait for the next ROUND */
+				} else if (w.reading && c[k].cookie == (uint64_t)w.pending.round) {
+					rc = finish_round(&w);
+				}
+				break;
+			case PN_TP_PEER_DOWN:
+				fprintf(stderr, "pennant-worker %d: aggregator went away without STOP\n", cfg->rank);
+				rc = -ECONNRESET;
+				stop = true;
+				break;
+			}
+		}
+		if (rc)
+			break;
+	}
+out:
+	if (rc && cfg->verbose)
+		fprintf(stderr, "pennant-worker %d: stopping: %s\n", cfg->rank, strerror(-rc));
+	pn_tp_close(w.ctx); /* frees registered memory */
+	return rc;
+}

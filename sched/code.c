@@ -1,0 +1,286 @@
+/* Gradient code object: construction dispatch, accessors and the float64 decode. */
+#include "sched/code_internal.h"
+#include "sched/lsq.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[PN_CODE_KIND_COUNT_] = {
+	"uncoded", "fractional", "cyclic", "expander", "bibd", "gcdc",
+};
+
+void pn_code_params_init(pn_code_params *p, pn_code_kind kind, int n, int s)
+{
+	memset(p, 0, sizeof *p);
+	p->kind = kind;
+	p->n = n;
+	p->s = s;
+	p->seed = 1;
+}
+
+int pn_code_kind_from_name(const char *name)
+{
+	for (int k = 0; k < PN_CODE_KIND_COUNT_; k++)
+		if (name && strcmp(name, kind_names[k]) == 0)
+			return k;
+	return -1;
+}
+
+const char *pn_code_kind_name(pn_code_kind kind)
+{
+	return (unsigned)kind < PN_CODE_KIND_COUNT_ ? kind_names[kind] : "?";
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int pn_code_create(const pn_code_params *p, pn_code **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!p)
+		return fail(err, errlen, "code: no parameters");
+	if ((unsigned)p->kind >= PN_CODE_KIND_COUNT_)
+		return fail(err, errlen, "code: unknown kind %d", (int)p->kind);
+	if (p->n < 1 || p->n > PN_CODE_MAX_N)
+		return fail(err, errlen, "code %s: n=%d out of range [1, %d]",
+			    kind_names[p->kind], p->n, PN_CODE_MAX_N);
+	if (p->s < 0 || p->s >= p->n)
+		return fail(err, errlen, "code %s: need 0 <= s < n (s=%d, n=%d)",
+			    kind_names[p->kind], p->s, p->n);
+	pn_code *c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->kind = p->kind;
+	c->n = p->n;
+	c->s = p->s;
+	c->warn_cond = p->warn_cond == 0 ? 1e6 : p->warn_cond;
+	c->B = calloc((size_t)p->n * (size_t)p->n, sizeof(double));
+	int rc = c->B ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = pn_decode_cache_init(&c->cache, p->n, p->cache_entries == 0 ? 1024 : p->cache_entries);
+	if (rc == 0) {
+		switch (p->kind) {
+		case PN_CODE_UNCODED: rc = pn_code_build_uncoded(c, p, err, errlen); break;
+		case PN_CODE_FRACTIONAL: rc = pn_code_build_fractional(c, p, err, errlen); break;
+		case PN_CODE_CYCLIC: rc = pn_code_build_cyclic(c, p, err, errlen); break;
+		case PN_CODE_EXPANDER: rc = pn_code_build_expander(c, p, err, errlen); break;
+		case PN_CODE_BIBD: rc = pn_code_build_bibd(c, p, err, errlen); break;
+		case PN_CODE_GCDC: rc = pn_code_build_gcdc(c, p, err, errlen); break;
+		default: rc = -EINVAL; break;
+		}
+	} else if (err && errlen) {
+		snprintf(err, errlen, "code: out of memory");
+	}
+	if (rc < 0) {
+		pn_code_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void pn_code_free(pn_code *c)
+{
+	if (!c)
+		return;
+	if (c->ops && c->ops->free_impl)
+		c->ops->free_impl(c->impl);
+	pn_decode_cache_fini(&c->cache);
+	free(c->B);
+	free(c->group);
+	free(c);
+}
+
+pn_code_kind pn_code_kind_of(const pn_code *c) { return c->kind; }
+int pn_code_n(const pn_code *c) { return c->n; }
+int pn_code_s(const pn_code *c) { return c->s; }
+bool pn_code_is_exact(const pn_code *c) { return c->exact; }
+const double *pn_code_matrix(const pn_code *c) { return c->B; }
+uint64_t pn_code_generation(const pn_code *c) { return c->generation; }
+double pn_code_sigma2(const pn_code *c) { return c->sigma2; }
+double pn_code_probe_cond(const pn_code *c) { return c->probe_cond > 0 ? c->probe_cond : 1.0; }
+const char *pn_code_describe(const pn_code *c) { return c->desc; }
+int pn_code_groups(const pn_code *c) { return c->group ? c->ngroups : 1; }
+
+int pn_code_group_of(const pn_code *c, int worker)
+{
+	if (worker < 0 || worker >= c->n)
+		return -EINVAL;
+	return c->group ? c->group[worker] : 0;
+}
+
+int pn_code_partitions(const pn_code *c, int worker, int *parts, double *coefs, int cap)
+{
+	if (worker < 0 || worker >= c->n || cap < 0)
+		return -EINVAL;
+	const double *row = c->B + (size_t)worker * (size_t)c->n;
+	int nz = 0;
+	for (int j = 0; j < c->n; j++) {
+		if (row[j] == 0.0)
+			continue;
+		if (nz < cap) {
+			if (parts)
+				parts[nz] = j;
+			if (coefs)
+				coefs[nz] = row[j];
+		}
+		nz++;
+	}
+	return nz;
+}
+
+int pn_code_count_finished(const pn_code *c, const bool *finished)
+{
+	int k = 0;
+	for (int i = 0; i < c->n; i++)
+		k += finished[i] ? 1 : 0;
+	return k;
+}
+
+bool pn_code_ready(const pn_code *c, const bool *finished)
+{
+	return c->ops->ready(c, finished);
+}
+
+void pn_code_needed(const pn_code *c, const bool *finished, bool *needed)
+{
+	if (c->ops->needed) {
+		c->ops->needed(c, finished, needed);
+		return;
+	}
+	bool done = c->ops->ready(c, finished);
+	for (int i = 0; i < c->n; i++)
+		needed[i] = !done && !finished[i];
+}
+
+void pn_code_matrix_changed(pn_code *c)
+{
+	c->generation++;
+	pn_decode_cache_clear(&c->cache);
+	c->stats.cache_clears++;
+}
+
+int pn_code_observe_round(pn_code *c, const bool *straggled)
+{
+	if (!c->ops->observe)
+		return 0;
+	return c->ops->observe(c, straggled);
+}
+
+void pn_code_get_stats(const pn_code *c, pn_code_stats *st)
+{
+	*st = c->stats;
+}
+
+/* Promised residual for the uniform decode of a code with constant row/column sums d and
+ * second singular value σ₂ (see codes.h). */
+static double approx_bound(const pn_code *c, int k)
+{
+	double n = c->n, d = c->s + 1;
+	return n * c->sigma2 / (d * k) * sqrt(k * (n - k) / n);
+}
+
+/* Solve min ‖B_Fᵀ a_F − 1‖ and fill a (zeros outside F) and info. */
+static int solve_decode(pn_code *c, const bool *finished, int k, double *a, pn_decode_info *info)
+{
+	int n = c->n;
+	int ldb = n > k ? n : k;
+	double *A = malloc(sizeof(double) * (size_t)n * (size_t)k);
+	double *b = malloc(sizeof(double) * (size_t)ldb);
+	double *sv = malloc(sizeof(double) * (size_t)(n < k ? n : k));
+	int *idx = malloc(sizeof(int) * (size_t)k);
+	int rc = -ENOMEM;
+	if (!A || !b || !sv || !idx)
+		goto out;
+	/* Column c of A = B_Fᵀ is row F[c] of B: a contiguous copy. */
+	for (int i = 0, col = 0; i < n; i++) {
+		if (!finished[i])
+			continue;
+		idx[col] = i;
+		memcpy(A + (size_t)col * (size_t)n, c->B + (size_t)i * (size_t)n, sizeof(double) * (size_t)n);
+		col++;
+	}
+	for (int r = 0; r < ldb; r++)
+		b[r] = r < n ? 1.0 : 0.0;
+	int rank = 0;
+	rc = pn_lsq_solve(n, k, A, b, sv, &rank);
+	if (rc < 0)
+		goto out;
+	memset(a, 0, sizeof(double) * (size_t)n);
+	double an = 0;
+	for (int col = 0; col < k; col++) {
+		a[idx[col]] = b[col];
+		an += b[col] * b[col];
+	}
+	/* Residual recomputed from B itself, not taken from the solver. */
+	double res = 0;
+	for (int j = 0; j < n; j++) {
+		double v = -1.0;
+		for (int col = 0; col < k; col++)
+			v += a[idx[col]] * c->B[(size_t)idx[col] * (size_t)n + (size_t)j];
+		res += v * v;
+	}
+	info->nfinished = k;
+	info->rank = rank;
+	info->cond = rank > 0 && sv[rank - 1] > 0 ? sv[0] / sv[rank - 1] : INFINITY;
+	info->residual = sqrt(res);
+	info->a_norm2 = sqrt(an);
+	info->bound = c->exact || c->kind == PN_CODE_UNCODED ? 0.0 : approx_bound(c, k);
+	info->exact = info->residual <= 1e-7 * sqrt((double)n);
+	info->ill_conditioned = c->warn_cond > 0 && info->cond > c->warn_cond;
+	info->from_cache = false;
+out:
+	free(A);
+	free(b);
+	free(sv);
+	free(idx);
+	return rc;
+}
+
+int pn_code_decode(pn_code *c, const bool *finished, double *a, pn_decode_info *info)
+{
+	int k = pn_code_count_finished(c, finished);
+	if (k == 0)
+		return -ENODATA;
+	c->stats.decodes++;
+	uint64_t keybuf[PN_CODE_MAX_N / 64];
+	pn_decode_cache_key(&c->cache, finished, keybuf);
+	const pn_decode_entry *e = pn_decode_cache_find(&c->cache, keybuf);
+	if (e) {
+		memcpy(a, e->a, sizeof(double) * (size_t)c->n);
+		*info = e->info;
+		info->from_cache = true;
+		c->stats.cache_hits++;
+		return 0;
+	}
+	int rc = solve_decode(c, finished, k, a, info);
+	if (rc < 0)
+		return rc;
+	if (info->ill_conditioned) {
+		c->stats.ill_conditioned++;
+		if (!c->warned) {
+			fprintf(stderr,
+				"pennant: warning: %s decode with %d finished has condition number %.3g "
+				"(‖a‖=%.3g); float32 coded gradients lose precision (further warnings for "
+				"this code suppressed)\n",
+				c->desc, k, info->cond, info->a_norm2);
+			c->warned = true;
+		}
+	}
+	int put = pn_decode_cache_put(&c->cache, keybuf, a, info);
+	if (put > 0)
+		c->stats.cache_clears++;
+	return put < 0 ? put : 0;
+}

@@ -1,0 +1,21 @@
+/* Dense float64 least-squares helpers for the decode solves (small: n×n at most). */
+#ifndef PN_SCHED_LSQ_H
+#define PN_SCHED_LSQ_H
+
+/* Relative singular-value cutoff for the rank decision. Well below the conditioning of the
+ * codes we ship (cyclic codes reach 1e7..1e9), well above rounding noise of exact zeros. */
+#define PN_LSQ_RCOND 1e-12
+
+/* min ‖A x − b‖₂ (minimum norm) for column-major A (m×k). A and b are overwritten; on
+ * return x is in b[0..k), sv[0..min(m,k)) holds the singular values (descending), *rank
+ * the numerical rank. Returns 0 or -ENOMEM / -EIO. */
+int pn_lsq_solve(int m, int k, double *A, double *b, double *sv, int *rank);
+
+/* Singular values of a column-major m×k matrix (copied, not modified). */
+int pn_singular_values(int m, int k, const double *A, double *sv);
+
+/* Solve the square system A x = b (column-major, overwritten). Returns 0, -EDOM if
+ * singular, -ENOMEM. */
+int pn_solve_square(int n, double *A, double *b);
+
+#endif

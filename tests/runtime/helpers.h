@@ -1,0 +1,33 @@
+/* Shared helpers for the runtime tests: deterministic data and naive reference rules
+ * computed directly from the d-dimensional vectors (no Gram matrix, no blocking). */
+#ifndef PN_TEST_RUNTIME_HELPERS_H
+#define PN_TEST_RUNTIME_HELPERS_H
+
+#include "pennant/agg.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t rng_next(uint64_t *s);
+double rng_uniform(uint64_t *s);              /* [0, 1) */
+double rng_normal(uint64_t *s);
+
+/* p×d rows: honest_center + sigma·noise for every row. center gets N(0,1) entries. */
+float *make_gradients(int p, size_t d, double sigma, uint64_t seed, float *center);
+
+double rel_err(const float *a, const float *b, size_t d);  /* ‖a-b‖/‖b‖ */
+double cosine(const float *a, const float *b, size_t d);
+/* Max |a-b| / max(1, max|b|) style comparison used for "same result" checks. */
+double max_rel_diff(const float *a, const float *b, size_t d);
+
+/* Naive references. x is row-major p×d. */
+void naive_coordinate(pn_rule rule, const float *x, int p, size_t d, int f, int trim, float *out);
+int naive_krum_select(const float *x, int p, size_t d, int f, int m, int *chosen);
+void naive_multi_krum(const float *x, int p, size_t d, int f, int m, float *out);
+void naive_bulyan(const float *x, int p, size_t d, int f, float *out);
+void naive_geomed(const float *x, int p, size_t d, int iters, float *out);
+/* Flag via the d×K matrix and a LAPACK SVD (the "naive route"). Returns iterations. */
+int naive_flag(const float *x, int p, size_t d, int r, double lambda, int converged,
+	       int max_iters, double tol, float *out);
+
+#endif

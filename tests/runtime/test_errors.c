@@ -1,0 +1,210 @@
+/* Malformed input and non-finite values are handled as specified: clear errors, never
+ * a crash; NaN/Inf workers are excluded and reported. */
+#include "helpers.h"
+#include "pennant/npy.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+Test(errors, bad_configs_are_rejected_with_a_message)
+{
+	pn_agg_config c;
+	char err[256];
+	pn_agg_config_init(&c, 0, 10, PN_RULE_MEAN);
+	cr_expect_eq(pn_agg_config_check(&c, err, sizeof err), -EINVAL);
+	cr_expect(strstr(err, "worker") != NULL, "%s", err);
+	pn_agg_config_init(&c, 5, 10, PN_RULE_KRUM);
+	c.f = 5;
+	cr_expect_eq(pn_agg_config_check(&c, err, sizeof err), -EINVAL);
+	pn_agg_config_init(&c, 5, 10, PN_RULE_TRIMMED_MEAN);
+	c.beta = 0.6;
+	cr_expect_eq(pn_agg_config_check(&c, err, sizeof err), -EINVAL);
+	pn_agg_config_init(&c, 5, 10, PN_RULE_FLAG);
+	c.lambda = -1;
+	cr_expect_eq(pn_agg_config_check(&c, err, sizeof err), -EINVAL);
+	c.lambda = NAN;
+	cr_expect_eq(pn_agg_config_check(&c, err, sizeof err), -EINVAL);
+	cr_expect_null(pn_agg_begin(&c, NULL, err, sizeof err));
+	cr_expect_eq(pn_rule_from_name("nope"), -1);
+	cr_expect_eq(pn_rule_from_name("multi-krum"), PN_RULE_MULTI_KRUM);
+}
+
+Test(errors, wrong_sizes_and_double_landing_are_errors)
+{
+	pn_agg_config c;
+	pn_agg_config_init(&c, 3, 5000, PN_RULE_MEAN);
+	char err[256];
+	pn_agg *a = pn_agg_begin(&c, NULL, err, sizeof err);
+	cr_assert(a);
+	float buf[5000] = {0};
+	cr_expect_eq(pn_agg_feed(a, 3, 0, buf, 10), -EINVAL);
+	cr_expect_eq(pn_agg_feed(a, -1, 0, buf, 10), -EINVAL);
+	cr_expect_eq(pn_agg_feed(a, 0, 4990, buf, 11), -ERANGE);
+	cr_expect(strstr(pn_agg_errmsg(a), "outside") != NULL, "%s", pn_agg_errmsg(a));
+	cr_expect_eq(pn_agg_feed(a, 0, 0, buf, 0), -ERANGE);
+	cr_expect_eq(pn_agg_feed(a, 0, 0, buf, 100), 0);
+	cr_expect_eq(pn_agg_feed(a, 0, 50, buf, 100), -EEXIST, "overlap must be refused");
+	cr_expect(strstr(pn_agg_errmsg(a), "twice") != NULL);
+	pn_agg_free(a);
+}
+
+Test(errors, too_few_workers_for_the_rule_is_a_clear_error)
+{
+	int p = 5;
+	size_t d = 100;
+	float center[100];
+	float *x = make_gradients(p, d, 1, 3, center), out[100];
+	pn_agg_config c;
+	pn_agg_config_init(&c, p, d, PN_RULE_BULYAN);
+	c.f = 1;
+	char err[256];
+	cr_expect_eq(pn_aggregate(&c, x, out, NULL, NULL, err, sizeof err), -ENODATA);
+	cr_expect(strstr(err, "4f+3") != NULL, "%s", err);
+	free(x);
+}
+
+Test(errors, nonfinite_workers_are_excluded_and_reported)
+{
+	int p = 9;
+	size_t d = 10000;
+	float *center = malloc(sizeof(float) * d);
+	float *x = make_gradients(p, d, 0.5, 17, center);
+	float *out = malloc(sizeof(float) * d), *ref = malloc(sizeof(float) * d);
+	/* rows 0 and 1 poisoned in different blocks */
+	x[7000] = NAN;
+	x[d + 123] = INFINITY;
+	const pn_rule rules[] = {PN_RULE_MEAN, PN_RULE_MEDIAN, PN_RULE_PHOCAS, PN_RULE_KRUM,
+				 PN_RULE_BULYAN, PN_RULE_GEOMED, PN_RULE_FLAG};
+	for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
+		for (int threads = 1; threads <= 2; threads++) {
+			pn_agg_config c;
+			pn_agg_config_init(&c, p, d, rules[r]);
+			c.f = 1;
+			c.r = 4; /* explicit: the default depends on p */
+			c.threads = threads;
+			pn_agg_report rep;
+			char err[256];
+			double w[9];
+			cr_assert_eq(pn_aggregate(&c, x, out, &rep, w, err, sizeof err), 0, "%s: %s",
+				     pn_rule_name(rules[r]), err);
+			cr_expect_eq(rep.nonfinite, 2, "%s", pn_rule_name(rules[r]));
+			cr_expect_eq(rep.used, p - 2);
+			cr_expect_eq(w[0], 0.0);
+			cr_expect_eq(w[1], 0.0);
+			/* same as aggregating the clean rows only */
+			c.p = p - 2;
+			cr_assert_eq(pn_aggregate(&c, x + 2 * d, ref, NULL, NULL, err, sizeof err), 0, "%s", err);
+			for (size_t k = 0; k < d; k++)
+				cr_assert(isfinite(out[k]), "%s: output[%zu] not finite", pn_rule_name(rules[r]), k);
+			cr_expect_lt(max_rel_diff(out, ref, d), 1e-5, "%s threads=%d", pn_rule_name(rules[r]),
+				     threads);
+		}
+	}
+	free(center), free(x), free(out), free(ref);
+}
+
+Test(errors, all_workers_nonfinite_is_an_error_not_a_crash)
+{
+	float x[2 * 50];
+	for (int i = 0; i < 100; i++)
+		x[i] = NAN;
+	float out[50];
+	pn_agg_config c;
+	pn_agg_config_init(&c, 2, 50, PN_RULE_FLAG);
+	char err[256];
+	cr_expect_eq(pn_aggregate(&c, x, out, NULL, NULL, err, sizeof err), -ENODATA);
+	pn_agg_config_init(&c, 2, 50, PN_RULE_MEDIAN);
+	cr_expect_eq(pn_aggregate(&c, x, out, NULL, NULL, err, sizeof err), -ENODATA);
+}
+
+/* ---- .npy ---- */
+
+static size_t npy_image(unsigned char *buf, const char *dict, const void *data, size_t dlen,
+			int version)
+{
+	size_t n = strlen(dict), pre = version == 1 ? 10 : 12;
+	size_t hlen = n + 1;
+	memcpy(buf, "\x93NUMPY", 6);
+	buf[6] = (unsigned char)version;
+	buf[7] = 0;
+	buf[8] = (unsigned char)(hlen & 0xff);
+	buf[9] = (unsigned char)(hlen >> 8);
+	if (version != 1)
+		buf[10] = buf[11] = 0;
+	memcpy(buf + pre, dict, n);
+	buf[pre + n] = '\n';
+	memcpy(buf + pre + hlen, data, dlen);
+	return pre + hlen + dlen;
+}
+
+Test(npy, round_trip_and_versions)
+{
+	char path[] = "/tmp/pn-npy-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	float v[6] = {1, 2, 3, 4, 5, -6.5f};
+	size_t shape[2] = {2, 3};
+	char err[256];
+	cr_assert_eq(pn_npy_write_f32(path, v, shape, 2, err, sizeof err), 0, "%s", err);
+	float *r;
+	size_t sh[PN_NPY_MAX_DIMS];
+	int nd;
+	cr_assert_eq(pn_npy_read_f32(path, &r, sh, &nd, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(nd, 2);
+	cr_expect_eq(sh[0], 2);
+	cr_expect_eq(sh[1], 3);
+	cr_expect_arr_eq(r, v, sizeof v);
+	free(r);
+	unsigned char img[256];
+	size_t n = npy_image(img, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", v, 24, 2);
+	cr_assert_eq(pn_npy_parse_f32(img, n, &r, sh, &nd, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(nd, 1);
+	free(r);
+	close(fd);
+	unlink(path);
+}
+
+Test(npy, malformed_files_are_rejected_clearly)
+{
+	float v[6] = {0};
+	unsigned char img[512];
+	float *r;
+	size_t sh[PN_NPY_MAX_DIMS];
+	int nd;
+	char err[256];
+	struct {
+		const char *dict;
+		size_t dlen;
+		const char *expect;
+	} cases[] = {
+		{"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 24, "dtype"},
+		{"{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }", 24, "dtype"},
+		{"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "Fortran"},
+		{"{'descr': '<f4', 'fortran_order': False, }", 24, "header"},
+		{"{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", 24, "shape"},
+		{"{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }", 24, "truncated"},
+		{"{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 24, "trailing"},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		size_t n = npy_image(img, cases[k].dict, v, cases[k].dlen, 1);
+		err[0] = 0;
+		cr_expect_neq(pn_npy_parse_f32(img, n, &r, sh, &nd, err, sizeof err), 0, "case %zu", k);
+		cr_expect(strstr(err, cases[k].expect) != NULL, "case %zu: '%s' lacks '%s'", k, err,
+			  cases[k].expect);
+	}
+	cr_expect_neq(pn_npy_parse_f32((const unsigned char *)"garbage!!!!!", 12, &r, sh, &nd, err,
+				       sizeof err), 0);
+	cr_expect(strstr(err, "magic") != NULL);
+	/* header length beyond the file */
+	size_t n = npy_image(img, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", v, 24, 1);
+	img[9] = 0x7f;
+	cr_expect_neq(pn_npy_parse_f32(img, n, &r, sh, &nd, err, sizeof err), 0);
+	cr_expect(strstr(err, "truncated") != NULL, "%s", err);
+	cr_expect_neq(pn_npy_read_f32("/nonexistent/x.npy", &r, sh, &nd, err, sizeof err), 0);
+	cr_expect(strstr(err, "No such file") != NULL, "%s", err);
+}

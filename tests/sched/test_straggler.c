@@ -1,0 +1,130 @@
+/* Straggler policy: when a round has enough, which workers stay needed. */
+#include "pennant/straggler.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+static pn_code *make(pn_code_kind kind, int n, int s)
+{
+	pn_code_params p;
+	pn_code_params_init(&p, kind, n, s);
+	pn_code *c = NULL;
+	cr_assert_eq(pn_code_create(&p, &c, NULL, 0), 0);
+	return c;
+}
+
+static void flags(bool *out, int n, const char *pattern)
+{
+	for (int i = 0; i < n; i++)
+		out[i] = pattern[i] == '1';
+}
+
+Test(straggler, wait_all)
+{
+	pn_code *c = make(PN_CODE_UNCODED, 4, 0);
+	pn_straggler_policy pol = { .mode = PN_WAIT_ALL };
+	bool fin[4], fail[4] = { false }, need[4];
+	flags(fin, 4, "1101");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	cr_assert(need[2]);
+	cr_assert_not(need[0]);
+	flags(fail, 4, "0010");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_IMPOSSIBLE);
+	flags(fin, 4, "1111");
+	memset(fail, 0, sizeof fail);
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
+	for (int i = 0; i < 4; i++)
+		cr_assert_not(need[i]);
+	pn_code_free(c);
+}
+
+Test(straggler, wait_code_releases_unneeded_replicas)
+{
+	pn_code *c = make(PN_CODE_FRACTIONAL, 6, 1); /* groups {0,1} {2,3} {4,5} */
+	pn_straggler_policy pol = { .mode = PN_WAIT_CODE };
+	bool fin[6], fail[6] = { false }, need[6];
+	flags(fin, 6, "100000");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	cr_assert_not(need[1], "replica of a finished worker");
+	cr_assert(need[2] && need[3] && need[4] && need[5]);
+	flags(fin, 6, "100101");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
+	/* Both replicas of group 1 failed: unreachable. */
+	flags(fin, 6, "100000");
+	flags(fail, 6, "001100");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_IMPOSSIBLE);
+	pn_code_free(c);
+}
+
+Test(straggler, wait_code_cyclic_threshold)
+{
+	pn_code *c = make(PN_CODE_CYCLIC, 6, 2);
+	pn_straggler_policy pol = { .mode = PN_WAIT_CODE };
+	bool fin[6], fail[6] = { false }, need[6];
+	flags(fin, 6, "110100");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	cr_assert(need[2] && need[4] && need[5]);
+	flags(fail, 6, "001001");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT,
+		     "4 can still finish: 1 more needed");
+	cr_assert(need[4]);
+	cr_assert_not(need[2], "failed workers are not waited for");
+	flags(fail, 6, "001011");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_IMPOSSIBLE);
+	flags(fin, 6, "110110");
+	memset(fail, 0, sizeof fail);
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
+	pn_code_free(c);
+}
+
+Test(straggler, deadline_ends_the_round)
+{
+	pn_code *c = make(PN_CODE_CYCLIC, 6, 1);
+	pn_straggler_policy pol = { .mode = PN_WAIT_DEADLINE, .deadline = 2.0 };
+	bool fin[6], fail[6] = { false }, need[6];
+	flags(fin, 6, "110000");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 1.9, need), PN_ROUND_WAIT);
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 2.0, need), PN_ROUND_DEADLINE);
+	for (int i = 0; i < 6; i++)
+		cr_assert_not(need[i]);
+	flags(fin, 6, "000000");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 5.0, need), PN_ROUND_IMPOSSIBLE);
+	flags(fin, 6, "111110");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0.1, need), PN_ROUND_ENOUGH);
+	pn_code_free(c);
+}
+
+Test(straggler, wait_count)
+{
+	pn_code *c = make(PN_CODE_UNCODED, 5, 0);
+	pn_straggler_policy pol = { .mode = PN_WAIT_COUNT, .count = 3 };
+	bool fin[5], fail[5] = { false }, need[5];
+	flags(fin, 5, "10100");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	flags(fin, 5, "10101");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
+	flags(fin, 5, "10000");
+	flags(fail, 5, "01100");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	flags(fail, 5, "01110");
+	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_IMPOSSIBLE);
+	pn_code_free(c);
+}
+
+Test(straggler, check_rejects_bad_policies)
+{
+	char err[128] = "";
+	pn_straggler_policy pol = { .mode = PN_WAIT_DEADLINE, .deadline = 0 };
+	cr_assert_eq(pn_straggler_check(&pol, 4, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "deadline"));
+	pol = (pn_straggler_policy){ .mode = PN_WAIT_COUNT, .count = 5 };
+	cr_assert_eq(pn_straggler_check(&pol, 4, err, sizeof err), -EINVAL);
+	pol = (pn_straggler_policy){ .mode = (pn_wait_mode)42 };
+	cr_assert_eq(pn_straggler_check(&pol, 4, err, sizeof err), -EINVAL);
+	pol = (pn_straggler_policy){ .mode = PN_WAIT_CODE };
+	cr_assert_eq(pn_straggler_check(&pol, 4, err, sizeof err), 0);
+	for (int m = 0; m < PN_WAIT_MODE_COUNT_; m++)
+		cr_assert_eq(pn_wait_mode_from_name(pn_wait_mode_name(m)), m);
+	cr_assert_eq(pn_wait_mode_from_name("soon"), -1);
+}

@@ -1,0 +1,208 @@
+/* pennant-agg: offline robust aggregation of a (p, d) float32 .npy array.
+ *
+ *   pennant-agg --rule flag --r 8 grads.npy -o out.npy --json
+ */
+#include "pennant/agg.h"
+#include "pennant/npy.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void usage(FILE *o)
+{
+	fprintf(o,
+		"usage: pennant-agg --rule RULE [options] IN.npy -o OUT.npy\n"
+		"\n"
+		"Aggregates the rows of IN (float32, shape (p, d), one row per worker) into\n"
+		"OUT (float32, shape (d,)) with a Byzantine-robust rule.\n"
+		"\n"
+		"rules: mean median trimmed-mean meamed phocas krum multi-krum bulyan geomed flag\n"
+		"options:\n"
+		"  --rule RULE          aggregation rule (required)\n"
+		"  --f N                assumed Byzantine workers (default 0)\n"
+		"  --m N                multi-krum: workers averaged (default p-f-2)\n"
+		"  --beta X             trimmed mean: fraction trimmed per side (default f/p)\n"
+		"  --r N                flag: subspace dimension (default min(p, 8))\n"
+		"  --lambda X           flag: pairwise regularizer (default 0)\n"
+		"  --mode MODE          flag: reference (one IRLS step, default) | converged\n"
+		"  --max-iters N        flag converged / geomed iteration cap (default 100)\n"
+		"  --threads N          threads (default: all CPUs)\n"
+		"  -o, --output FILE    output .npy (required)\n"
+		"  --json               print per-worker weights, scores and timings as JSON\n"
+		"  -h, --help           this help\n");
+}
+
+static int parse_int(const char *s, const char *name, int lo, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < lo || v > 1 << 30) {
+		fprintf(stderr, "pennant-agg: %s expects an integer >= %d, got '%s'\n", name, lo, s);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_double(const char *s, const char *name, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || end == s || !isfinite(v)) {
+		fprintf(stderr, "pennant-agg: %s expects a number, got '%s'\n", name, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void print_json(const pn_agg_config *cfg, pn_agg *a, double t_total)
+{
+	pn_agg_report r;
+	pn_agg_get_report(a, &r);
+	const double *w = pn_agg_weights(a), *s = pn_agg_scores(a);
+	const int *st = pn_agg_status(a);
+	static const char *const names[] = {"used", "nonfinite", "incomplete", "excluded"};
+	printf("{\"rule\":\"%s\",\"p\":%d,\"d\":%zu,\"f\":%d,", pn_rule_name(cfg->rule), cfg->p, cfg->d,
+	       cfg->f);
+	if (cfg->rule == PN_RULE_FLAG)
+		printf("\"r\":%d,\"lambda\":%g,\"mode\":\"%s\",", cfg->r, cfg->lambda,
+		       cfg->flag_mode == PN_FLAG_CONVERGED ? "converged" : "reference");
+	printf("\"used\":%d,\"nonfinite\":%d,\"iterations\":%d,\"objective\":%.10g,", r.used,
+	       r.nonfinite, r.iterations, r.objective);
+	printf("\"time_s\":{\"total\":%.6f,\"gram_or_blocks\":%.6f,\"solve\":%.6f,\"combine\":%.6f},",
+	       t_total, r.t_gram_s, r.t_solve_s, r.t_combine_s);
+	printf("\"workers\":[");
+	for (int i = 0; i < cfg->p; i++) {
+		printf("%s{\"rank\":%d,\"status\":\"%s\",\"weight\":%.10g,", i ? "," : "", i,
+		       names[st[i] & 3], w[i]);
+		if (isfinite(s[i]))
+			printf("\"score\":%.10g}", s[i]);
+		else
+			printf("\"score\":null}");
+	}
+	printf("]}\n");
+}
+
+int main(int argc, char **argv)
+{
+	pn_agg_config cfg;
+	pn_agg_config_init(&cfg, 1, 1, PN_RULE_MEAN);
+	const char *out_path = NULL, *rule = NULL;
+	int json = 0;
+	enum { O_RULE = 256, O_F, O_M, O_BETA, O_R, O_LAMBDA, O_MODE, O_ITERS, O_THREADS, O_JSON };
+	static const struct option opts[] = {
+		{"rule", required_argument, 0, O_RULE},     {"f", required_argument, 0, O_F},
+		{"m", required_argument, 0, O_M},           {"beta", required_argument, 0, O_BETA},
+		{"r", required_argument, 0, O_R},           {"lambda", required_argument, 0, O_LAMBDA},
+		{"mode", required_argument, 0, O_MODE},     {"max-iters", required_argument, 0, O_ITERS},
+		{"threads", required_argument, 0, O_THREADS}, {"output", required_argument, 0, 'o'},
+		{"json", no_argument, 0, O_JSON},           {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case O_RULE: rule = optarg; break;
+		case O_F: bad = parse_int(optarg, "--f", 0, &cfg.f); break;
+		case O_M: bad = parse_int(optarg, "--m", 1, &cfg.m); break;
+		case O_BETA: bad = parse_double(optarg, "--beta", &cfg.beta); break;
+		case O_R: bad = parse_int(optarg, "--r", 1, &cfg.r); break;
+		case O_LAMBDA: bad = parse_double(optarg, "--lambda", &cfg.lambda); break;
+		case O_MODE:
+			if (strcmp(optarg, "reference") == 0)
+				cfg.flag_mode = PN_FLAG_REFERENCE;
+			else if (strcmp(optarg, "converged") == 0)
+				cfg.flag_mode = PN_FLAG_CONVERGED;
+			else {
+				fprintf(stderr, "pennant-agg: --mode is reference or converged, got '%s'\n", optarg);
+				bad = 1;
+			}
+			break;
+		case O_ITERS: bad = parse_int(optarg, "--max-iters", 1, &cfg.max_iters); break;
+		case O_THREADS: bad = parse_int(optarg, "--threads", 1, &cfg.threads); break;
+		case 'o': out_path = optarg; break;
+		case O_JSON: json = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (bad)
+			return 2;
+	}
+	if (!rule || !out_path || optind != argc - 1) {
+		fprintf(stderr, "pennant-agg: need --rule, one input file and -o OUT.npy\n");
+		usage(stderr);
+		return 2;
+	}
+	int r = pn_rule_from_name(rule);
+	if (r < 0) {
+		fprintf(stderr, "pennant-agg: unknown rule '%s' (see --help)\n", rule);
+		return 2;
+	}
+	cfg.rule = (pn_rule)r;
+
+	char err[512];
+	float *x = NULL;
+	size_t shape[PN_NPY_MAX_DIMS];
+	int ndim = 0;
+	if (pn_npy_read_f32(argv[optind], &x, shape, &ndim, err, sizeof err) != 0) {
+		fprintf(stderr, "pennant-agg: %s\n", err);
+		return 1;
+	}
+	if (ndim != 2 || shape[0] == 0 || shape[1] == 0 || shape[0] > (1u << 20)) {
+		fprintf(stderr, "pennant-agg: %s: expected a non-empty 2-D array (p, d), got %d-D\n",
+			argv[optind], ndim);
+		free(x);
+		return 1;
+	}
+	cfg.p = (int)shape[0];
+	cfg.d = shape[1];
+	if (pn_agg_config_check(&cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "pennant-agg: %s\n", err);
+		free(x);
+		return 2;
+	}
+	float *rows[cfg.p];
+	for (int i = 0; i < cfg.p; i++)
+		rows[i] = x + (size_t)i * cfg.d;
+	float *out = malloc(cfg.d * sizeof *out);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pn_agg *a = out ? pn_agg_begin(&cfg, rows, err, sizeof err) : NULL;
+	int rc = a ? 0 : -1;
+	for (int i = 0; a && i < cfg.p && rc == 0; i++)
+		rc = pn_agg_landed(a, i, 0, cfg.d);
+	if (a && rc == 0)
+		rc = pn_agg_finish(a, out);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc != 0) {
+		fprintf(stderr, "pennant-agg: %s\n", a ? pn_agg_errmsg(a) : (out ? err : "out of memory"));
+		pn_agg_free(a);
+		free(out);
+		free(x);
+		return 1;
+	}
+	pn_agg_report rep;
+	pn_agg_get_report(a, &rep);
+	if (rep.nonfinite)
+		fprintf(stderr, "pennant-agg: %d worker(s) sent NaN/Inf and were excluded\n", rep.nonfinite);
+	size_t oshape[1] = {cfg.d};
+	if (pn_npy_write_f32(out_path, out, oshape, 1, err, sizeof err) != 0) {
+		fprintf(stderr, "pennant-agg: %s\n", err);
+		rc = 1;
+	} else if (json) {
+		print_json(&cfg, a, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+	}
+	pn_agg_free(a);
+	free(out);
+	free(x);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,156 @@
+/* pennant-agg-demo: the offline aggregation demo. Builds p synthetic gradients around
+ * a common direction, lets f of them attack, and shows how every rule fares against
+ * the honest mean (cosine, relative error, time). */
+#include "pennant/agg.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+
+static double uniform01(void)
+{
+	rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+	return (double)(rng_state >> 11) * 0x1.0p-53;
+}
+
+static double normal(void)
+{
+	return sqrt(-2.0 * log(uniform01() + 1e-300)) * cos(2 * M_PI * uniform01());
+}
+
+static const char *const attacks[] = {"uniform", "reverse", "huge", "nan", NULL};
+
+static void usage(FILE *o)
+{
+	fprintf(o, "usage: pennant-agg-demo [--p 15] [--f 3] [--d 1000000] [--attack uniform|reverse|huge|nan]\n"
+		   "                        [--noise 0.1] [--seed N] [--json]\n"
+		   "Generates p gradients (honest = common direction + noise), turns f into attackers\n"
+		   "and aggregates with every rule, reporting agreement with the honest mean.\n");
+}
+
+int main(int argc, char **argv)
+{
+	int p = 15, f = 3, json = 0;
+	size_t d = 1000000;
+	double noise = 0.1;
+	const char *attack = "uniform";
+	static const struct option lo[] = {
+		{"p", required_argument, 0, 'p'},     {"f", required_argument, 0, 'f'},
+		{"d", required_argument, 0, 'd'},     {"attack", required_argument, 0, 'a'},
+		{"noise", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
+		{"json", no_argument, 0, 'j'},        {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		char *end = NULL;
+		switch (c) {
+		case 'p': p = (int)strtol(optarg, &end, 10); break;
+		case 'f': f = (int)strtol(optarg, &end, 10); break;
+		case 'd': d = (size_t)strtod(optarg, &end); break;
+		case 'n': noise = strtod(optarg, &end); break;
+		case 's': rng_state = strtoull(optarg, &end, 10) | 1; break;
+		case 'a': attack = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (end && *end) {
+			fprintf(stderr, "pennant-agg-demo: bad value '%s'\n", optarg);
+			return 2;
+		}
+	}
+	int known = 0;
+	for (int i = 0; attacks[i]; i++)
+		known |= strcmp(attack, attacks[i]) == 0;
+	if (!known || p < 1 || f < 0 || f >= p || d < 1 || !(noise >= 0)) {
+		fprintf(stderr, "pennant-agg-demo: need 0 <= f < p, d >= 1, noise >= 0 and a known attack\n");
+		usage(stderr);
+		return 2;
+	}
+	float *x = malloc(sizeof(float) * p * d), *hm = malloc(sizeof(float) * d),
+	      *out = malloc(sizeof(float) * d);
+	if (!x || !hm || !out) {
+		fprintf(stderr, "pennant-agg-demo: cannot allocate %zu MB\n", (size_t)p * d * 4 >> 20);
+		return 1;
+	}
+	for (size_t k = 0; k < d; k++) {
+		double g = normal();
+		double m = 0;
+		for (int i = 0; i < p; i++) {
+			float v = (float)(g + noise * normal());
+			if (i < f) {
+				if (!strcmp(attack, "uniform"))
+					v = (float)uniform01();
+				else if (!strcmp(attack, "reverse"))
+					v = -10.0f * v;
+				else if (!strcmp(attack, "huge"))
+					v = (float)(1e6 * normal());
+				else if (k % 1000 == 0)
+					v = NAN;
+			} else {
+				m += v;
+			}
+			x[(size_t)i * d + k] = v;
+		}
+		hm[k] = (float)(m / (p - f));
+	}
+	if (!json)
+		printf("p=%d workers, f=%d attacking (%s), d=%zu, honest noise %.2f\n\n"
+		       "%-13s %9s %11s %9s  %s\n", p, f, attack, d, noise, "rule", "cosine", "rel.error",
+		       "time ms", "workers used, attackers' share of the weight");
+	else
+		printf("{\"p\":%d,\"f\":%d,\"d\":%zu,\"attack\":\"%s\",\"rules\":[", p, f, d, attack);
+	for (int r = 0; r < PN_RULE_COUNT_; r++) {
+		pn_agg_config cfg;
+		pn_agg_config_init(&cfg, p, d, (pn_rule)r);
+		cfg.f = f;
+		pn_agg_report rep;
+		double w[p];
+		char err[256];
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rc = pn_aggregate(&cfg, x, out, &rep, w, err, sizeof err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		if (rc != 0) {
+			if (!json)
+				printf("%-13s  skipped: %s\n", pn_rule_name((pn_rule)r), err);
+			continue;
+		}
+		double ab = 0, aa = 0, bb = 0, ee = 0;
+		for (size_t k = 0; k < d; k++) {
+			ab += (double)out[k] * hm[k];
+			aa += (double)out[k] * out[k];
+			bb += (double)hm[k] * hm[k];
+			ee += ((double)out[k] - hm[k]) * ((double)out[k] - hm[k]);
+		}
+		double cosv = ab / sqrt(aa * bb), rel = sqrt(ee / bb);
+		/* The attackers' share of the weight tells whether the rule saw through them. */
+		double wa = 0, wt = 0;
+		for (int i = 0; i < p; i++) {
+			wt += fabs(w[i]);
+			if (i < f)
+				wa += fabs(w[i]);
+		}
+		if (!json)
+			printf("%-13s %9.4f %11.4f %9.1f  %d used, attackers hold %.0f%%%s\n",
+			       pn_rule_name((pn_rule)r), cosv, rel, ms, rep.used, wt > 0 ? 100 * wa / wt : 0,
+			       r == PN_RULE_FLAG ? " (flag: judge by cosine, its scale is its own)" : "");
+		else
+			printf("%s{\"rule\":\"%s\",\"cosine\":%.6f,\"rel_error\":%.6f,\"time_ms\":%.3f,"
+			       "\"used\":%d,\"attacker_weight_share\":%.4f}", r ? "," : "",
+			       pn_rule_name((pn_rule)r), cosv, rel, ms, rep.used, wt > 0 ? wa / wt : 0);
+	}
+	if (json)
+		printf("]}\n");
+	free(x), free(hm), free(out);
+	return 0;
+}

@@ -1,0 +1,88 @@
+/* verbs backend: context lifetime and its ops table. */
+#include "transport/verbs/verbs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void verbs_trace(const struct verbs_ctx *c, const char *fmt, ...)
+{
+	if (!c->trace)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	char line[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "[verbs %u %ld.%06ld] %s\n", c->base.cfg.node_id, (long)ts.tv_sec,
+		ts.tv_nsec / 1000, line);
+}
+
+static void verbs_close(pn_tp_ctx *ctx);
+
+static pn_tp_ctx *verbs_open(const pn_tp_config *cfg, char *err, size_t errlen)
+{
+	struct verbs_ctx *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "verbs: out of memory");
+		return NULL;
+	}
+	c->base.ops = &pn_tp_verbs_ops;
+	c->base.cfg = *cfg;
+	const char *t = getenv("PN_VERBS_TRACE");
+	c->trace = t && t[0] == '1';
+	if (verbs_parse_options(c, cfg, err, errlen) != 0 || verbs_device_open(c, err, errlen) != 0) {
+		verbs_close(&c->base);
+		return NULL;
+	}
+	return &c->base;
+}
+
+static void verbs_close(pn_tp_ctx *ctx)
+{
+	struct verbs_ctx *c = verbs_ctx_of(ctx);
+	/* Peers first (their QPs use the CQ and their ids the event channel), then pending
+	 * requests, the listener, memory, and the device objects last. */
+	for (uint32_t i = 0; i < c->npeers; i++) {
+		verbs_peer_down(c->peers[i], -ECANCELED, false, "context closed");
+		verbs_peer_free(c->peers[i]);
+	}
+	free(c->peers);
+	while (c->req_head)
+		verbs_request_drop(c, c->req_head, VERBS_REJ_RESOURCES);
+	if (c->listen_id)
+		rdma_destroy_id(c->listen_id);
+	verbs_mr_free_all(c);
+	verbs_device_close(c);
+	free(c->cqe);
+	free(c->delivered);
+	free(c);
+}
+
+static size_t verbs_preferred_chunk(const pn_tp_ctx *ctx)
+{
+	return ((const struct verbs_ctx *)ctx)->chunk;
+}
+
+const struct pn_tp_ops pn_tp_verbs_ops = {
+	.name = "verbs",
+	.open = verbs_open,
+	.close = verbs_close,
+	.preferred_chunk = verbs_preferred_chunk,
+	.alloc = verbs_alloc,
+	.reg = verbs_reg,
+	.dereg = verbs_dereg,
+	.listen = verbs_listen,
+	.local_addr = verbs_local_addr,
+	.accept = verbs_accept,
+	.connect = verbs_connect,
+	.disconnect = verbs_disconnect,
+	.post_read = verbs_post_read,
+	.send_ctrl = verbs_send_ctrl,
+	.poll = verbs_poll,
+	.refresh_stats = NULL, /* counters are kept in base.stats directly (one thread) */
+};

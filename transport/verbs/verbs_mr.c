@@ -1,0 +1,116 @@
+/* verbs backend: memory registration.
+ *
+ * Access flags map one to one: LOCAL_WRITE -> IBV_ACCESS_LOCAL_WRITE, REMOTE_READ ->
+ * IBV_ACCESS_REMOTE_READ, REMOTE_WRITE -> IBV_ACCESS_REMOTE_WRITE (plus LOCAL_WRITE,
+ * which verbs requires alongside it). Nothing is remote-writable unless asked.
+ * REMOTE_READ regions are announced to every peer (see verbs.h). */
+#include "transport/verbs/verbs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int verbs_access_flags(unsigned access)
+{
+	int f = 0;
+	if (access & PN_ACCESS_LOCAL_WRITE)
+		f |= IBV_ACCESS_LOCAL_WRITE;
+	if (access & PN_ACCESS_REMOTE_READ)
+		f |= IBV_ACCESS_REMOTE_READ;
+	if (access & PN_ACCESS_REMOTE_WRITE)
+		f |= IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_LOCAL_WRITE;
+	return f;
+}
+
+static int register_region(struct verbs_ctx *c, void *buf, size_t len, unsigned access,
+			   void *alloc_base, pn_tp_mr **out)
+{
+	struct verbs_mr *m = calloc(1, sizeof(*m));
+	if (!m)
+		return pn_tp_fail(&c->base, ENOMEM, "verbs: out of memory");
+	m->mr = ibv_reg_mr(c->pd, buf, len, verbs_access_flags(access));
+	if (!m->mr) {
+		int e = errno ? errno : EIO;
+		free(m);
+		return pn_tp_fail(&c->base, e, "verbs: ibv_reg_mr(%zu bytes): %s%s", len, strerror(e),
+				  e == ENOMEM || e == EPERM ? " (check ulimit -l / RLIMIT_MEMLOCK)" : "");
+	}
+	m->alloc_base = alloc_base;
+	m->base.desc.addr = (uint64_t)(uintptr_t)buf;
+	m->base.desc.key = m->mr->rkey;
+	m->next = c->mrs;
+	if (c->mrs)
+		c->mrs->prev = m;
+	c->mrs = m;
+	/* The core fills len/access/owner after we return; announce with what we know. */
+	m->base.len = len;
+	m->base.access = access;
+	if (access & PN_ACCESS_REMOTE_READ)
+		verbs_announce_mr(c, m, true);
+	*out = &m->base;
+	return 0;
+}
+
+int verbs_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr)
+{
+	struct verbs_ctx *c = verbs_ctx_of(ctx);
+	long page = sysconf(_SC_PAGESIZE);
+	size_t psz = page > 0 ? (size_t)page : 4096;
+	if (len > SIZE_MAX - psz)
+		return pn_tp_fail(ctx, ENOMEM, "verbs: alloc of %zu bytes", len);
+	size_t rounded = (len + psz - 1) / psz * psz;
+	void *p = NULL;
+	if (posix_memalign(&p, psz, rounded) != 0)
+		return pn_tp_fail(ctx, ENOMEM, "verbs: cannot allocate %zu bytes", len);
+	memset(p, 0, rounded);
+	int rc = register_region(c, p, len, access, p, mr);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	*buf = p;
+	return 0;
+}
+
+int verbs_reg(pn_tp_ctx *ctx, void *buf, size_t len, unsigned access, pn_tp_mr **mr)
+{
+	return register_region(verbs_ctx_of(ctx), buf, len, access, NULL, mr);
+}
+
+static void unlink_and_free(struct verbs_ctx *c, struct verbs_mr *m)
+{
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		c->mrs = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	free(m->alloc_base);
+	free(m);
+}
+
+int verbs_dereg(pn_tp_mr *mr)
+{
+	struct verbs_mr *m = (struct verbs_mr *)mr;
+	struct verbs_ctx *c = verbs_ctx_of(mr->ctx);
+	if (m->base.access & PN_ACCESS_REMOTE_READ)
+		verbs_announce_mr(c, m, false);
+	int rc = ibv_dereg_mr(m->mr);
+	if (rc != 0) {
+		rc = rc > 0 ? rc : (errno ? errno : EIO);
+		return pn_tp_fail(&c->base, rc, "verbs: ibv_dereg_mr: %s", strerror(rc));
+	}
+	unlink_and_free(c, m);
+	return 0;
+}
+
+void verbs_mr_free_all(struct verbs_ctx *c)
+{
+	while (c->mrs) {
+		struct verbs_mr *m = c->mrs;
+		ibv_dereg_mr(m->mr);
+		unlink_and_free(c, m);
+	}
+}

@@ -1,0 +1,237 @@
+/* verbs backend: completions. One hardware CQ per context feeds a software ring of
+ * pn_tp_completion (reads are reported per pn_tp_post_read, not per piece; peer-down
+ * and refusals are produced in software). poll() busy-polls, and in the default hybrid
+ * mode sleeps on the completion channel and the rdma_cm channel once spinning ends. */
+#include "transport/verbs/verbs.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void verbs_cqe_push(struct verbs_ctx *c, const pn_tp_completion *comp, struct verbs_peer *rbuf_peer,
+		    uint32_t rbuf)
+{
+	if (c->cqe_count == c->cqe_cap) {
+		uint32_t ncap = c->cqe_cap ? 2 * c->cqe_cap : 256;
+		struct verbs_cqe *n = malloc((size_t)ncap * sizeof(*n));
+		if (!n) {
+			c->base.stats.drop_no_buffer++; /* cannot record it: say so */
+			return;
+		}
+		for (uint32_t i = 0; i < c->cqe_count; i++)
+			n[i] = c->cqe[(c->cqe_head + i) % c->cqe_cap];
+		free(c->cqe);
+		c->cqe = n;
+		c->cqe_cap = ncap;
+		c->cqe_head = 0;
+	}
+	struct verbs_cqe *e = &c->cqe[(c->cqe_head + c->cqe_count) % c->cqe_cap];
+	e->c = *comp;
+	e->rbuf_peer = rbuf_peer;
+	e->rbuf = rbuf;
+	c->cqe_count++;
+}
+
+/* Retire the send queue up to and including slot (in-order completion of an RC QP). */
+void verbs_sq_retire(struct verbs_peer *p, uint32_t upto_slot)
+{
+	while (p->sq_count > 0) {
+		uint32_t slot = p->sq_head;
+		struct verbs_sq_entry e = p->sq[slot];
+		p->sq_head = (p->sq_head + 1) % p->sq_cap;
+		p->sq_count--;
+		if (e.kind == SQ_READ) {
+			p->sq_reads--;
+			verbs_read_piece_done(p, e.op, e.len);
+		} else if (e.kind == SQ_SEND) {
+			p->sbuf_used--;
+		}
+		if (slot == upto_slot)
+			break;
+	}
+}
+
+static int wc_errno(enum ibv_wc_status s)
+{
+	switch (s) {
+	case IBV_WC_REM_ACCESS_ERR:
+	case IBV_WC_LOC_PROT_ERR:
+	case IBV_WC_LOC_ACCESS_ERR:
+		return -EACCES;
+	case IBV_WC_RETRY_EXC_ERR:
+	case IBV_WC_RNR_RETRY_EXC_ERR:
+		return -ETIMEDOUT;
+	case IBV_WC_WR_FLUSH_ERR:
+		return -ECONNRESET;
+	case IBV_WC_REM_INV_REQ_ERR:
+	case IBV_WC_LOC_LEN_ERR:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+static void on_wc(struct verbs_ctx *c, const struct ibv_wc *wc)
+{
+	uint32_t idx = (uint32_t)(wc->wr_id >> 32);
+	uint32_t kind = (uint32_t)(wc->wr_id >> 24) & 0xff;
+	uint32_t slot = (uint32_t)wc->wr_id & 0xffffff;
+	if (idx >= c->npeers)
+		return;
+	struct verbs_peer *p = c->peers[idx];
+	if (p->state != PEER_UP)
+		return; /* left over from a QP that is gone */
+	if (wc->status != IBV_WC_SUCCESS) {
+		/* The QP is in the error state now: the peer is lost, the context is not. */
+		char why[200];
+		snprintf(why, sizeof(why), "%s completion: %s (vendor error 0x%x)",
+			 kind == WR_RECV ? "receive" : "send queue", ibv_wc_status_str(wc->status),
+			 wc->vendor_err);
+		verbs_peer_down(p, wc_errno(wc->status), true, why);
+		return;
+	}
+	if (kind == WR_SQ && slot < p->sq_cap)
+		verbs_sq_retire(p, slot);
+	else if (kind == WR_RECV)
+		verbs_on_recv(p, slot, wc->byte_len);
+}
+
+int verbs_drain_cq(struct verbs_ctx *c)
+{
+	int total = 0;
+	for (;;) {
+		struct ibv_wc wc[32];
+		int n = ibv_poll_cq(c->cq, 32, wc);
+		if (n < 0)
+			return pn_tp_fail(&c->base, EIO, "verbs: ibv_poll_cq failed");
+		for (int i = 0; i < n; i++)
+			on_wc(c, &wc[i]);
+		total += n;
+		if (n < 32)
+			break;
+	}
+	if (total > 0) {
+		/* Freed send slots and returned credits let queued work go out. */
+		for (uint32_t i = 0; i < c->npeers; i++) {
+			struct verbs_peer *p = c->peers[i];
+			if (p->state != PEER_UP)
+				continue;
+			verbs_issue_reads(p);
+			verbs_ctrl_flush(p);
+		}
+	}
+	return total;
+}
+
+/* Receive buffers whose messages the caller saw at the last poll go back to the NIC. */
+static void repost_delivered(struct verbs_ctx *c)
+{
+	for (uint32_t i = 0; i < c->ndelivered; i++) {
+		struct verbs_peer *p = c->delivered[i].rbuf_peer;
+		if (p->state == PEER_UP && verbs_post_recv(p, c->delivered[i].rbuf) == 0)
+			p->owed++;
+	}
+	for (uint32_t i = 0; i < c->ndelivered; i++) {
+		struct verbs_peer *p = c->delivered[i].rbuf_peer;
+		if (p->state == PEER_UP && p->owed)
+			verbs_ctrl_flush(p);
+	}
+	c->ndelivered = 0;
+}
+
+static int deliver(struct verbs_ctx *c, pn_tp_completion *out, int max)
+{
+	int n = 0;
+	while (n < max && c->cqe_count > 0) {
+		struct verbs_cqe *e = &c->cqe[c->cqe_head];
+		if (e->rbuf_peer) {
+			if (c->ndelivered == c->delivered_cap) {
+				uint32_t ncap = c->delivered_cap ? 2 * c->delivered_cap : 64;
+				void *m = realloc(c->delivered, ncap * sizeof(*c->delivered));
+				if (!m)
+					break; /* deliver it next time */
+				c->delivered = m;
+				c->delivered_cap = ncap;
+			}
+			c->delivered[c->ndelivered++] = *e;
+		}
+		out[n++] = e->c;
+		c->cqe_head = (c->cqe_head + 1) % c->cqe_cap;
+		c->cqe_count--;
+	}
+	return n;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Sleep until the CQ or the rdma_cm channel has something, or until wait_ms passes. */
+static int sleep_for_events(struct verbs_ctx *c, int wait_ms)
+{
+	if (!c->cq_armed) {
+		if (ibv_req_notify_cq(c->cq, 0) != 0)
+			return pn_tp_fail(&c->base, EIO, "verbs: ibv_req_notify_cq failed");
+		c->cq_armed = true;
+		/* Anything that completed before arming would not wake us: look once more. */
+		if (verbs_drain_cq(c) > 0 || c->cqe_count > 0)
+			return 0;
+	}
+	struct pollfd pfd[2] = { { .fd = c->channel->fd, .events = POLLIN },
+				 { .fd = verbs_cm_fd(c), .events = POLLIN } };
+	int n = poll(pfd, 2, wait_ms);
+	if (n < 0 && errno != EINTR)
+		return pn_tp_fail(&c->base, errno, "verbs: poll: %s", strerror(errno));
+	if (n > 0 && (pfd[0].revents & POLLIN)) {
+		struct ibv_cq *cq;
+		void *cq_ctx;
+		if (ibv_get_cq_event(c->channel, &cq, &cq_ctx) == 0) {
+			ibv_ack_cq_events(cq, 1);
+			c->cq_armed = false;
+		}
+	}
+	return 0;
+}
+
+int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
+{
+	struct verbs_ctx *c = verbs_ctx_of(ctx);
+	repost_delivered(c);
+	int64_t start = now_us();
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000;
+	for (unsigned iter = 0;; iter++) {
+		int n = deliver(c, out, max);
+		if (n > 0)
+			return n;
+		int rc = verbs_drain_cq(c);
+		if (rc < 0)
+			return rc;
+		/* rdma_cm events (disconnects, new requests) are rarer: look every 64 spins. */
+		if (rc == 0 && (iter % 64) == 0) {
+			rc = verbs_cm_pump(c, 0);
+			if (rc < 0)
+				return rc;
+		}
+		n = deliver(c, out, max);
+		if (n > 0 || timeout_ms == 0)
+			return n;
+		int64_t t = now_us();
+		if (t >= deadline)
+			return 0;
+		if (c->channel && t - start >= (int64_t)c->spin_us) {
+			int64_t left_ms = deadline == INT64_MAX ? -1 : (deadline - t + 999) / 1000;
+			rc = sleep_for_events(c, left_ms > 1000 || left_ms < 0 ? 1000 : (int)left_ms);
+			if (rc < 0)
+				return rc;
+			rc = verbs_cm_pump(c, 0);
+			if (rc < 0)
+				return rc;
+		}
+	}
+}
