@@ -163,6 +163,7 @@ struct dp_ctx {
 	pthread_t svc;
 	bool svc_started;
 	atomic_bool stop;
+	atomic_int reclaim_wanted;     /* deregister waits for frames to be released */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 

@@ -152,9 +152,12 @@ static void *service_main(void *arg)
 
 		if (got)
 			idle = 0;
-		else if (++idle % 1024 == 0) {
-			/* an empty transmit lets drivers that release sent frames lazily (memif
-			 * zero-copy) do so, so regions can be deregistered while we are idle */
+		else
+			idle++;
+		if (atomic_load_explicit(&c->reclaim_wanted, memory_order_relaxed)) {
+			/* deregister is waiting: an empty transmit lets drivers that release sent
+			 * frames lazily (memif zero-copy) do so. Only then: a memif port must not be
+			 * touched needlessly while its peer may be leaving. */
 			for (uint16_t i = 0; i < c->nports; i++)
 				rte_eth_tx_burst(c->port_ids[i], 0, pkts, 0);
 		}
