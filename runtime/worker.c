@@ -186,6 +186,18 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 		if (rc)
 			break;
 	}
+	/* Leave after the aggregator: a DPDK memif server polling a client that vanished
+	 * can crash (DESIGN.md §4), so give it a moment to close its side first. */
+	if (stop && rc == 0) {
+		double t_end = pn_now_s() + 2.0;
+		bool down = false;
+		while (!down && pn_now_s() < t_end) {
+			pn_tp_completion c[16];
+			int n = pn_tp_poll(w.ctx, c, 16, 50);
+			for (int k = 0; k < n; k++)
+				down |= c[k].event == PN_TP_PEER_DOWN;
+		}
+	}
 out:
 	if (rc && cfg->verbose)
 		fprintf(stderr, "pennant-worker %d: stopping: %s\n", cfg->rank, strerror(-rc));

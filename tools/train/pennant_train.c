@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern void openblas_set_num_threads(int);
@@ -45,6 +47,8 @@ typedef struct opts {
 	int kill_rank;
 	int64_t kill_round;
 	int window_per_worker, window_total;
+	/* --backend dpdk without --tp-options on one host: a memif topology we build */
+	char memif_dir[64];
 } opts;
 
 static void usage(FILE *o)
@@ -88,7 +92,8 @@ static void usage(FILE *o)
 "  --straggle L:SPEC   ranks L are slow: SPEC fixed:MS, exp:MEAN_MS, markov:MS,P_SLOW,P_FAST\n"
 "  --kill-rank R --kill-round N   worker R exits abruptly at round N\n"
 "transport:\n"
-"  --backend B         tcp (default), dpdk, verbs\n"
+"  --backend B         auto (default: dpdk over memif when usable, else tcp), tcp,\n"
+"                      dpdk (local: memif topology built for you), verbs\n"
 "  --tp-options S      backend options; {rank} is replaced by the process's node id\n"
 "  --listen ADDR       aggregator address (default 127.0.0.1:0 for local)\n"
 "  --connect ADDR      worker: aggregator address\n"
@@ -205,8 +210,34 @@ static int save_model(const opts *o, const float *w, size_t d)
 
 /* ---- roles ---- */
 
+/* One memif server port per worker on the aggregator, one client port per worker; each
+ * process its own DPDK memory (no hugepages needed) and file prefix. */
+static void memif_options(const opts *o, uint32_t node_id, char *buf, size_t len)
+{
+	size_t n = 0;
+	if (node_id == 0) {
+		n += (size_t)snprintf(buf + n, len - n, "vdev=");
+		for (int i = 0; i < o->n && n < len; i++)
+			n += (size_t)snprintf(buf + n, len - n,
+					      "%snet_memif%d,role=server,id=0,socket=%s/m%d.sock,socket-abstract=no,bsize=9216",
+					      i ? "|" : "", i, o->memif_dir, i);
+		snprintf(buf + n, len - n, ";mem=no-huge:1024;mbufs=2047;prefix=pn-agg-%d;jumbo=on;ip=10.89.0.250;"
+					   "udp=7000;idle_sleep_us=200", (int)getpid());
+	} else {
+		snprintf(buf, len,
+			 "vdev=net_memif0,role=client,id=0,socket=%s/m%u.sock,socket-abstract=no,bsize=9216;"
+			 "mem=no-huge:256;mbufs=2047;prefix=pn-w%u-%d;jumbo=on;ip=10.89.%u.%u;idle_sleep_us=200",
+			 o->memif_dir, node_id - 1, node_id, (int)getppid(), node_id / 200, node_id % 200 + 1);
+	}
+}
+
 static pn_tp_config tp_config(const opts *o, uint32_t node_id, char *optbuf, size_t optlen)
 {
+	if (o->memif_dir[0]) {
+		memif_options(o, node_id, optbuf, optlen);
+		return (pn_tp_config){.backend = "dpdk", .node_id = node_id, .job_token = o->token,
+				      .options = optbuf};
+	}
 	/* {rank} in the options template becomes this process's node id */
 	const char *t = o->tp_options ? o->tp_options : "";
 	size_t n = 0;
@@ -226,7 +257,7 @@ static pn_tp_config tp_config(const opts *o, uint32_t node_id, char *optbuf, siz
 static int run_worker(opts *o, fmnist_job *job, bool byz, bool straggle, int kill_round)
 {
 	openblas_set_num_threads(1);
-	char optbuf[1024];
+	char optbuf[4096];
 	pn_worker_config wc = {.tp = tp_config(o, (uint32_t)o->rank + 1, optbuf, sizeof optbuf),
 			       .connect = o->connect, .rank = o->rank, .connect_timeout_ms = 60000};
 	wc.faults.exit_at_round = kill_round;
@@ -272,7 +303,8 @@ static int run_aggregator(opts *o, fmnist_job *job, const bool *byz, const bool 
 	if (!init)
 		return 1;
 	pn_model_init_params(&job->model, init, o->seed);
-	char optbuf[1024], err[512];
+	static char optbuf[65536];
+	char err[512];
 	pn_agg_job_config jc = {.tp = tp_config(o, 0, optbuf, sizeof optbuf),
 				.listen = o->listen, .n = o->n, .rounds = o->rounds, .seed = o->seed,
 				.wait = o->wait, .deadline_ms = o->deadline_ms, .pull_policy = o->pull_policy,
@@ -405,13 +437,50 @@ static int run_reference(opts *o, fmnist_job *job)
 	return saved;
 }
 
+/* Can this host run DPDK over memif? Asked in a child so that EAL initialisation (which
+ * forbids a later fork) never happens in the launcher itself. */
+static bool dpdk_usable(void)
+{
+	if (!strstr(pn_tp_backends_available(), "dpdk"))
+		return false;
+	char dir[] = "/tmp/pennant-probe-XXXXXX";
+	if (!mkdtemp(dir))
+		return false;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0) {
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		char opt[512];
+		snprintf(opt, sizeof opt,
+			 "vdev=net_memif0,role=server,id=0,socket=%s/p.sock,socket-abstract=no;mem=no-huge:128;"
+			 "mbufs=1023;prefix=pn-probe-%d", dir, (int)getpid());
+		pn_tp_config c = {.backend = "dpdk", .node_id = 0, .job_token = 1, .options = opt};
+		char err[256];
+		pn_tp_ctx *ctx = pn_tp_open(&c, err, sizeof err);
+		pn_tp_close(ctx);
+		_exit(ctx ? 0 : 1);
+	}
+	int st = 1;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	char sock[96];
+	snprintf(sock, sizeof sock, "%s/p.sock", dir);
+	unlink(sock);
+	rmdir(dir);
+	return pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 int main(int argc, char **argv)
 {
 	opts o = {.role = "local", .n = 15, .byz_count = 3, .attack = "uniform", .rule = "flag",
 		  .mode = "reference", .code = NULL, .wait = NULL, .pull_policy = "round-robin",
 		  .f = -1, .r = 8, .s = 2, .rounds = 150, .batch = 32, .eval_every = 10, .lr = 0.05,
 		  .momentum = 0.9, .wd = 1e-4, .deadline_ms = 1000, .model = "mlp", .data = PN_FMNIST_DIR,
-		  .backend = "tcp", .listen = NULL, .seed = 1, .pipelining = true, .kill_rank = -1,
+		  .backend = "auto", .listen = NULL, .seed = 1, .pipelining = true, .kill_rank = -1,
 		  .kill_round = -1, .rank = -1};
 	const char *prog = basename(argv[0]);
 	if (strcmp(prog, "pennant-aggregator") == 0)
@@ -595,6 +664,22 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (strcmp(o.backend, "auto") == 0) {
+		/* the demo's default: DPDK over memif when this host can run it, else TCP */
+		o.backend = local && strcmp(o.role, "reference") && dpdk_usable() ? "dpdk" : "tcp";
+		if (local)
+			fprintf(stderr, "pennant-train: backend %s (%s)\n", o.backend,
+				strcmp(o.backend, "dpdk") == 0 ? "DPDK over net_memif"
+							       : "DPDK/memif not usable here, TCP fallback");
+	}
+	if (local && strcmp(o.backend, "dpdk") == 0 && !o.tp_options) {
+		snprintf(o.memif_dir, sizeof o.memif_dir, "/tmp/pennant-memif-XXXXXX");
+		if (!mkdtemp(o.memif_dir)) {
+			perror("pennant-train: memif socket directory");
+			return 1;
+		}
+		o.listen = "10.89.0.250:7000";
+	}
 	fmnist_job job;
 	if (fmnist_job_init(&job, o.data, o.model, o.n, o.batch, o.seed, err, sizeof err)) {
 		fprintf(stderr, "pennant-train: %s\n", err);
@@ -618,5 +703,11 @@ int main(int argc, char **argv)
 		rc = run_aggregator(&o, &job, byz, slow);
 	}
 	fmnist_job_free(&job);
+	if (o.memif_dir[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", o.memif_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "pennant-train: could not remove %s\n", o.memif_dir);
+	}
 	return rc;
 }
