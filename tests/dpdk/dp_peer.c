@@ -120,6 +120,14 @@ int main(int argc, char **argv)
 			 * before we vanish, so wait for it to close the link */
 			for (double t = now_s() + 0.3; now_s() < t;)
 				pn_tp_poll(ctx, &c, 1, 50);
+			/* while the port is still up: every frame that pointed into the region must
+			 * have been released (deregister waits for that, then says EBUSY) */
+			if (pn_tp_deregister(mr)) {
+				fprintf(stderr, "pn-dpdk-peer %u: deregister: %s\n", node, pn_tp_errmsg(ctx));
+				rc = 1;
+				break;
+			}
+			mr = NULL;
 			if (strstr(opts, "net_memif") && pn_dp_debug_wait_link_down(ctx, 10000))
 				fprintf(stderr, "pn-dpdk-peer %u: memif link still up after BYE\n", node);
 			struct pn_dp_pool_counts p;
@@ -135,7 +143,8 @@ int main(int argc, char **argv)
 	}
 	if (rc == 2)
 		fprintf(stderr, "pn-dpdk-peer %u: no BYE within %.0f s\n", node, deadline_s);
-	pn_tp_deregister(mr);
+	if (mr)
+		pn_tp_deregister(mr);
 out:
 	pn_tp_close(ctx);
 	return rc;

@@ -359,3 +359,35 @@ Test(dpdk_loop_cap, max_reads_in_flight_gives_eagain_until_a_read_completes)
 	cr_assert_eq(c.status, 0);
 	cr_assert_eq(pn_tp_post_read(peer, dmr, 0, &d, 0, 1000, 5), 0);
 }
+
+Test(dpdk_options, bad_options_fail_open_with_a_reason)
+{
+	static const struct { const char *opts, *want; } cases[] = {
+		{"mem=in-memory", "vdev=... is required"},
+		{"vdev=net_ring0;bogus=1", "unknown option 'bogus'"},
+		{"vdev=net_ring0;udp=70000", "bad value '70000'"},
+		{"vdev=net_ring0;ip=10.0.0", "bad value '10.0.0'"},
+		{"vdev=net_memif0,role=server;jumbo=on", "bsize"},
+		{"vdev=net_ring0;rto_min_us=900000", "rto_min_us"},
+		{"vdev=net_nosuchdriver0;mem=no-huge:64", "rte_eal_init failed"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char err[512] = "";
+		pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, .job_token = 1, .options = cases[i].opts};
+		pn_tp_ctx *c = pn_tp_open(&cfg, err, sizeof err);
+		cr_assert_null(c, "'%s' opened", cases[i].opts);
+		cr_assert(strstr(err, cases[i].want), "'%s': message '%s' lacks '%s'", cases[i].opts, err, cases[i].want);
+	}
+}
+
+/* A vdev whose probe fails does not fail EAL init: the port count catches it. (Own test:
+ * the EAL can be initialised once per process, and Criterion forks one per test.) */
+Test(dpdk_options, failed_vdev_probe_is_reported)
+{
+	char err[512] = "";
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, .job_token = 1,
+			    .options = "vdev=net_af_packet0,iface=pn-no-such-if;mem=no-huge:64"};
+	pn_tp_ctx *c = pn_tp_open(&cfg, err, sizeof err);
+	cr_assert_null(c);
+	cr_assert(strstr(err, "0 port(s) probed"), "message: %s", err);
+}

@@ -78,8 +78,10 @@ struct dp_sub {                   /* one READ request's worth of an op */
 	uint8_t retries;          /* attempts after the first (echoed by DATA) */
 	uint8_t timeouts;         /* of those, after a full timeout (bounded by 'retries') */
 	uint8_t spurious;         /* a premature timeout was detected (once per request) */
+	uint8_t last_by_timeout;  /* the latest re-request came from a timeout, not RACK */
 	uint64_t got;             /* bitmap of frames landed */
 	uint64_t sent_ns, deadline_ns;
+	uint64_t xmit_seq;        /* peer-wide order of (re)sends, for RACK */
 };
 enum { DP_SUB_PENDING, DP_SUB_INFLIGHT, DP_SUB_DONE };
 
@@ -127,8 +129,10 @@ struct dp_peer {
 	double srtt_ns, rttvar_ns;
 	uint64_t rto_ns;
 	uint64_t rto_floor_ns;     /* raised when a re-request proves spurious */
-	uint64_t last_done_sent_ns; /* latest send time among completed requests */
+	uint64_t xmit_seq;          /* counter of request (re)sends */
+	uint64_t delivered_seq;     /* highest xmit_seq of a request that got a frame */
 	uint64_t last_cut_ns;       /* last window decrease (at most one per RTT) */
+	double reo_rtts;            /* RACK reordering allowance, in round trips */
 };
 
 struct dp_cqe {
@@ -159,6 +163,7 @@ struct dp_ctx {
 	pthread_t svc;
 	bool svc_started;
 	atomic_bool stop;
+	atomic_int reclaim_wanted;     /* deregister waits for frames to be released */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 

@@ -153,10 +153,12 @@ static int dp_dereg(pn_tp_mr *m)
 	c->regions[mr->slot] = NULL;
 	pthread_mutex_unlock(&c->lock);
 	/* frames still queued in a port may point into the region: wait for them */
+	atomic_fetch_add(&c->reclaim_wanted, 1);
 	for (int i = 0; i < 50000 && atomic_load(&mr->tx_refs); i++) {
 		struct timespec ts = {0, 100000};
 		nanosleep(&ts, NULL);
 	}
+	atomic_fetch_sub(&c->reclaim_wanted, 1);
 	if (atomic_load(&mr->tx_refs))
 		return pn_tp_fail(&c->base, EBUSY, "dpdk: region still referenced by queued frames; leaked");
 	free_region(mr);

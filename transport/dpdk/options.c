@@ -191,5 +191,19 @@ int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char
 	}
 	if (!o->mtu)
 		o->mtu = o->jumbo ? 9000 : 1500;
+	/* memif splits a frame over several buffers when bsize is smaller, and DPDK 22.11
+	 * corrupts such frames under back-pressure: insist on buffers that hold a frame */
+	uint32_t frame = o->mtu + PN_DP_ETH_LEN;
+	for (int i = 0; i < o->nvdev; i++) {
+		if (strncmp(o->vdev[i], "net_memif", 9))
+			continue;
+		const char *b = strstr(o->vdev[i], "bsize=");
+		unsigned long bsize = b ? strtoul(b + 6, NULL, 0) : 2048;
+		if (bsize < frame) {
+			snprintf(err, errlen, "dpdk: memif bsize %lu is smaller than our largest frame (%u B): add bsize=%u or more to the vdev",
+				 bsize, frame, frame <= 2048 ? 2048 : 9216);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }

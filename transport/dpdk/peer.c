@@ -27,6 +27,7 @@ struct dp_peer *dp_peer_new(struct dp_ctx *c)
 	p->cwnd = c->o.peer_window;
 	p->rto_ns = (uint64_t)c->o.rto_init_us * 1000;
 	p->rto_floor_ns = (uint64_t)c->o.rto_min_us * 1000;
+	p->reo_rtts = 1.25;
 	c->peers[c->npeers++] = p;
 	return p;
 }

@@ -94,6 +94,7 @@ void dp_requester_progress(struct dp_ctx *c, uint64_t now)
 					goto next_peer;
 				s->state = DP_SUB_INFLIGHT;
 				s->sent_ns = now;
+				s->xmit_seq = ++p->xmit_seq;
 				s->deadline_ns = now + peer_rto(c, p, 0);
 				p->inflight += s->len;
 				c->total_inflight += s->len;
@@ -132,13 +133,18 @@ static void cut_window(struct dp_ctx *c, struct dp_peer *p, uint64_t now)
 	if (now - p->last_cut_ns < (uint64_t)p->srtt_ns)
 		return;
 	p->last_cut_ns = now;
-	uint64_t floor = (uint64_t)c->o.frames_per_req * c->payload_max;
+	/* never below four requests: random loss is not congestion, and a one-request window
+	 * turns every loss into a full stall */
+	uint64_t floor = 4ull * c->o.frames_per_req * c->payload_max;
+	if (floor > c->o.peer_window)
+		floor = c->o.peer_window;
 	p->cwnd = p->cwnd / 2 > floor ? p->cwnd / 2 : floor;
 }
 
-/* A request is re-requested when its timeout expires, or earlier (RACK-like) when a
- * request sent after it has completed and a reordering allowance of a quarter round trip
- * has passed: frames of one peer arrive nearly in order, so it is almost surely lost.
+/* A request is re-requested when its timeout expires, or earlier (RACK-like) when a frame
+ * of a request (re)sent after it has arrived and a reordering allowance (adaptive, from
+ * 1.25 round trips) has passed: a peer answers requests in order, so the missing frames
+ * are almost surely lost.
  * Only full timeouts count towards declaring the peer down. */
 void dp_requester_timers(struct dp_ctx *c, uint64_t now)
 {
@@ -146,14 +152,14 @@ void dp_requester_timers(struct dp_ctx *c, uint64_t now)
 		struct dp_peer *p = c->peers[i];
 		if (p->state != DP_PEER_UP)
 			continue;
-		uint64_t reo = p->srtt_ns > 0 ? (uint64_t)(p->srtt_ns * 1.25) : (uint64_t)c->o.rto_min_us * 1000;
+		uint64_t reo = p->srtt_ns > 0 ? (uint64_t)(p->srtt_ns * p->reo_rtts) : (uint64_t)c->o.rto_min_us * 1000;
 		for (struct dp_op *op = p->ops_head; op; op = op->next) {
 			for (uint32_t k = 0; k < op->next_sub; k++) {
 				struct dp_sub *s = &op->subs[k];
 				if (s->state != DP_SUB_INFLIGHT)
 					continue;
 				bool timeout = now >= s->deadline_ns;
-				bool overtaken = s->sent_ns < p->last_done_sent_ns && now >= s->sent_ns + reo;
+				bool overtaken = s->xmit_seq < p->delivered_seq && now >= s->sent_ns + reo;
 				if (!timeout && !overtaken)
 					continue;
 				if (timeout && ++s->timeouts > c->o.retries) {
@@ -162,9 +168,11 @@ void dp_requester_timers(struct dp_ctx *c, uint64_t now)
 				}
 				if (s->retries < 250)
 					s->retries++;
+				s->last_by_timeout = timeout;
 				cut_window(c, p, now);
 				resend_missing(c, op, k);
 				s->sent_ns = now;
+				s->xmit_seq = ++p->xmit_seq;
 				s->deadline_ns = now + peer_rto(c, p, s->timeouts);
 			}
 		}
@@ -189,6 +197,8 @@ static void rtt_sample(struct dp_ctx *c, struct dp_peer *p, uint64_t rtt)
 	/* a floor raised by spurious re-requests decays back on clean round trips */
 	if (p->rto_floor_ns > lo)
 		p->rto_floor_ns -= p->rto_floor_ns / 32;
+	if (p->reo_rtts > 1.25)
+		p->reo_rtts -= 0.01;
 	if (p->rto_floor_ns > lo)
 		lo = p->rto_floor_ns;
 	p->rto_ns = rto < lo ? lo : rto > hi ? hi : rto;
@@ -255,18 +265,21 @@ void dp_land_data(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame 
 	 * answer to an attempt we already gave up on means that timeout was premature. */
 	if (f->hdr.seq < s->retries && !s->spurious) {
 		s->spurious = 1;
-		spurious_retransmit(c, p);
+		if (s->last_by_timeout)
+			spurious_retransmit(c, p);
+		else if (p->reo_rtts < 4) /* RACK fired too early: allow more reordering */
+			p->reo_rtts += 0.25;
 	}
 	/* The one and only copy on the data path: packet payload -> landing buffer. */
 	dp_mbuf_copy(op->dst + s->start + rel, m, PN_DP_ALL_HDRS, want);
 	s->got |= 1ull << frame;
+	if (s->xmit_seq > p->delivered_seq)
+		p->delivered_seq = s->xmit_seq;
 	c->base.stats.bytes_read += want;
 	if (s->got != sub_mask(s))
 		return;
 
 	s->state = DP_SUB_DONE;
-	if (s->sent_ns > p->last_done_sent_ns)
-		p->last_done_sent_ns = s->sent_ns;
 	p->inflight -= s->len;
 	c->total_inflight -= s->len;
 	uint64_t now = dp_now_ns();

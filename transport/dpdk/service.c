@@ -152,7 +152,16 @@ static void *service_main(void *arg)
 
 		if (got)
 			idle = 0;
-		else if (c->o.idle_sleep_us && ++idle > 2000) {
+		else
+			idle++;
+		if (atomic_load_explicit(&c->reclaim_wanted, memory_order_relaxed)) {
+			/* deregister is waiting: an empty transmit lets drivers that release sent
+			 * frames lazily (memif zero-copy) do so. Only then: a memif port must not be
+			 * touched needlessly while its peer may be leaving. */
+			for (uint16_t i = 0; i < c->nports; i++)
+				rte_eth_tx_burst(c->port_ids[i], 0, pkts, 0);
+		}
+		if (!got && c->o.idle_sleep_us && idle > 2000) {
 			/* polling is the fast path; when nothing moves, yield the shared CPU */
 			usleep(c->o.idle_sleep_us);
 		}
