@@ -202,6 +202,8 @@ static int setup(job *j)
 	j->velocity = calloc(j->d, sizeof(float));
 	j->out = malloc(j->d * sizeof(float));
 	j->w = calloc((size_t)j->n, sizeof *j->w);
+	for (int i = 0; j->w && i < j->n; i++)
+		j->w[i].gone_at = -2; /* never joined, until it does */
 	j->finished = calloc((size_t)j->n, sizeof(bool));
 	j->failed = calloc((size_t)j->n, sizeof(bool));
 	j->needed = calloc((size_t)j->n, sizeof(bool));

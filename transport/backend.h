@@ -15,7 +15,7 @@ struct pn_tp_ops;
 struct pn_tp_ctx {
 	const struct pn_tp_ops *ops;
 	pn_tp_config cfg;        /* copy; cfg.options points at options_buf */
-	char options_buf[1024];
+	char options_buf[16384]; /* an aggregator lists one vdev per worker */
 	char err[512];
 	pn_tp_stats stats;       /* backends update these counters */
 };

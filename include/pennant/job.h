@@ -145,7 +145,7 @@ typedef struct pn_agg_job_result {
 	double *trust;          /* n entries (caller frees): EMA of each worker's share of the rule's weight */
 	int *flagged;           /* n entries: rounds in which the worker was excluded (nonfinite/disagreeing) */
 	int *straggled;         /* n entries: rounds in which the worker was not waited for */
-	int64_t *gone_at;       /* n entries: round in which the worker went away, -1 if it stayed */
+	int64_t *gone_at;       /* n entries: round in which the worker went away, -1 if it stayed, -2 never joined */
 	float *model;           /* final model (caller frees) */
 	double t_total_s;
 	pn_tp_stats tp_stats;

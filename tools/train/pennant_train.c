@@ -216,12 +216,11 @@ static void memif_options(const opts *o, uint32_t node_id, char *buf, size_t len
 {
 	size_t n = 0;
 	if (node_id == 0) {
-		n += (size_t)snprintf(buf + n, len - n, "vdev=");
-		for (int i = 0; i < o->n && n < len; i++)
+		for (int i = 0; i < o->n && n < len; i++) /* the vdev key repeats: one port each */
 			n += (size_t)snprintf(buf + n, len - n,
-					      "%snet_memif%d,role=server,id=0,socket=%s/m%d.sock,socket-abstract=no,bsize=9216",
-					      i ? "|" : "", i, o->memif_dir, i);
-		snprintf(buf + n, len - n, ";mem=no-huge:1024;mbufs=2047;prefix=pn-agg-%d;jumbo=on;ip=10.89.0.250;"
+					      "vdev=net_memif%d,role=server,id=0,socket=%s/m%d.sock,socket-abstract=no,bsize=9216;",
+					      i, o->memif_dir, i);
+		snprintf(buf + n, len - n, "mem=no-huge:1024;mbufs=2047;prefix=pn-agg-%d;jumbo=on;ip=10.89.0.250;"
 					   "udp=7000;idle_sleep_us=200", (int)getpid());
 	} else {
 		snprintf(buf, len,
@@ -368,6 +367,8 @@ static int run_aggregator(opts *o, fmnist_job *job, const bool *byz, const bool 
 		char gone[48] = "";
 		if (res.gone_at[i] >= 0)
 			snprintf(gone, sizeof gone, ", gone at round %lld", (long long)res.gone_at[i]);
+		else if (res.gone_at[i] == -2)
+			snprintf(gone, sizeof gone, ", never joined");
 		printf("%6d  %5.2f  %7d  %9d  %s%s\n", i, res.trust[i], res.flagged[i], res.straggled[i],
 		       byz ? (byz[i] ? "byzantine" : "honest") : "-", gone);
 	}
@@ -673,6 +674,12 @@ int main(int argc, char **argv)
 							       : "DPDK/memif not usable here, TCP fallback");
 	}
 	if (local && strcmp(o.backend, "dpdk") == 0 && !o.tp_options) {
+		if (o.n > 16) {
+			fprintf(stderr, "pennant-train: the local memif topology gives the aggregator one DPDK "
+					"port per worker, at most 16; use --backend tcp, or --tp-options for "
+					"another DPDK topology (e.g. af_packet)\n");
+			return 2;
+		}
 		snprintf(o.memif_dir, sizeof o.memif_dir, "/tmp/pennant-memif-XXXXXX");
 		if (!mkdtemp(o.memif_dir)) {
 			perror("pennant-train: memif socket directory");
