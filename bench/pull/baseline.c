@@ -2,8 +2,9 @@
  *
  * tcp: a plain loopback socket stream of the same bytes. A forked sender send()s each
  * message straight from its buffer (no user-space copy), the receiver recv()s it into a
- * landing buffer (the one copy the medium forces, as in our pull). No request/response:
- * this is the ceiling a pull over TCP could reach.
+ * landing buffer (the one copy the medium forces, as in our pull), rotating through the
+ * same landing slots as the pull. No request/response: this is the ceiling a pull over
+ * TCP could reach.
  *
  * Backends add a row to the table (e.g. dpdk: raw frame blast; verbs: ib_read_bw). */
 #include "bench_pull.h"
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Runs in a child forked from a threaded process: system calls only, then _exit. */
 static void stream_sender(int port, const uint8_t *buf, size_t size, int iters)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -43,19 +45,22 @@ static void stream_sender(int port, const uint8_t *buf, size_t size, int iters)
 
 static double socket_stream(const struct bench_opts *o, size_t size, int iters)
 {
-	(void)o;
+	size_t slots = bench_slots_for(o, size);
 	uint8_t *buf = malloc(size);
+	uint8_t *land = malloc(slots * size);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
-	if (!buf || lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 1) != 0 ||
+	if (!buf || !land || lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 1) != 0 ||
 	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0) {
 		free(buf);
+		free(land);
 		if (lfd >= 0)
 			close(lfd);
 		return -1;
 	}
 	memset(buf, 0x5c, size);
+	memset(land, 0, slots * size); /* first touch outside the timed part, as for the pull */
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0)
@@ -69,7 +74,7 @@ static double socket_stream(const struct bench_opts *o, size_t size, int iters)
 		int i = 0;
 		if (send(fd, "g", 1, MSG_NOSIGNAL) == 1)
 			for (; i < iters; i++)
-				if (recv(fd, buf, size, MSG_WAITALL) != (ssize_t)size)
+				if (recv(fd, land + ((size_t)i % slots) * size, size, MSG_WAITALL) != (ssize_t)size)
 					break;
 		double dt = bench_now_us() - t0;
 		if (i == iters)
@@ -82,6 +87,7 @@ static double socket_stream(const struct bench_opts *o, size_t size, int iters)
 	}
 	close(lfd);
 	free(buf);
+	free(land);
 	return mib;
 }
 

@@ -40,14 +40,24 @@ struct bench_row {
 /* options.c */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
 int bench_iters_for(const struct bench_opts *o, size_t size);
+/* Landing slots of `size` bytes that reads rotate through (same for pull and baseline, so
+ * both touch the same amount of memory). */
+#define BENCH_LANDING_MAX (64u << 20)
+size_t bench_landing_bytes(const struct bench_opts *o);
+size_t bench_slots_for(const struct bench_opts *o, size_t size);
 
 /* target.c: serve a region until the reader says quit. Returns process exit code. */
 int bench_target(const struct bench_opts *o, const char *listen_addr, int addr_fd);
 
-/* reader.c: connect and sweep. rows[] gets one entry per size. */
-int bench_reader(const struct bench_opts *o, const char *addr, struct bench_row *rows, int *nrows);
+struct bench_baseline;
+/* reader.c: connect and sweep. rows[] gets one entry per size. The baseline (if any) runs
+ * right before each size's pull, so both see the same machine load. */
+int bench_reader(const struct bench_opts *o, const char *addr, const struct bench_baseline *base,
+		 struct bench_row *rows, int *nrows);
 
-/* baseline.c: raw medium baseline for a backend; NULL name if none. */
+/* baseline.c: raw medium baseline for a backend; NULL name if none. It may run while the
+ * transport context is open (a fork from a threaded process: children must only make
+ * async-signal-safe calls). */
 struct bench_baseline {
 	const char *backend; /* backend it is the baseline for */
 	const char *name;    /* printed */

@@ -57,12 +57,6 @@ int main(int argc, char **argv)
 		rows[n++].bytes = s;
 
 	const struct bench_baseline *base = o.baseline ? bench_baseline_for(o.backend) : NULL;
-	for (int i = 0; base && i < n; i++) {
-		rows[i].base_mib = base->run(&o, rows[i].bytes, bench_iters_for(&o, rows[i].bytes));
-		if (rows[i].base_mib < 0)
-			fprintf(stderr, "pennant-bench-pull: baseline %s failed at %zu bytes\n", base->name,
-				rows[i].bytes);
-	}
 
 	char addr[256];
 	pid_t target = -1;
@@ -76,7 +70,7 @@ int main(int argc, char **argv)
 		}
 	}
 	int done = n;
-	int rc = bench_reader(&o, addr, rows, &done);
+	int rc = bench_reader(&o, addr, base, rows, &done);
 	if (target > 0) {
 		int st;
 		waitpid(target, &st, 0);

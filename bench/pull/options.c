@@ -52,6 +52,20 @@ int bench_iters_for(const struct bench_opts *o, size_t size)
 	return n;
 }
 
+size_t bench_landing_bytes(const struct bench_opts *o)
+{
+	size_t l = (size_t)o->outstanding * o->max_size;
+	if (l > BENCH_LANDING_MAX)
+		l = BENCH_LANDING_MAX;
+	return l < o->max_size ? o->max_size : l;
+}
+
+size_t bench_slots_for(const struct bench_opts *o, size_t size)
+{
+	size_t slots = bench_landing_bytes(o) / size;
+	return slots > (size_t)o->outstanding ? (size_t)o->outstanding : slots;
+}
+
 int bench_parse(int argc, char **argv, struct bench_opts *o)
 {
 	*o = (struct bench_opts){ .backend = "tcp", .options = "", .listen = "127.0.0.1:0",

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LANDING_MAX (64u << 20)
 #define STALL_MS 10000
 
 struct reader {
@@ -40,9 +39,7 @@ static int bw_pass(struct reader *r, const struct bench_opts *o, struct bench_ro
 {
 	size_t size = row->bytes;
 	int n = bench_iters_for(o, size);
-	size_t slots = r->landing / size;
-	if (slots > (size_t)o->outstanding)
-		slots = (size_t)o->outstanding;
+	size_t slots = bench_slots_for(o, size);
 	double *tdone = malloc((size_t)n * sizeof(double));
 	if (!tdone)
 		return -1;
@@ -151,7 +148,8 @@ static int wait_desc(struct reader *r)
 	return 0;
 }
 
-int bench_reader(const struct bench_opts *o, const char *addr, struct bench_row *rows, int *nrows)
+int bench_reader(const struct bench_opts *o, const char *addr, const struct bench_baseline *base,
+		 struct bench_row *rows, int *nrows)
 {
 	struct reader r = { 0 };
 	r.ctx = bench_open(o, 0);
@@ -159,11 +157,7 @@ int bench_reader(const struct bench_opts *o, const char *addr, struct bench_row 
 		return 1;
 	int rc = 1;
 	void *land;
-	r.landing = (size_t)o->outstanding * o->max_size;
-	if (r.landing > LANDING_MAX)
-		r.landing = LANDING_MAX;
-	if (r.landing < o->max_size)
-		r.landing = o->max_size;
+	r.landing = bench_landing_bytes(o);
 	if (pn_tp_connect(r.ctx, addr, &r.peer, 30000) != 0 ||
 	    pn_tp_alloc(r.ctx, r.landing, PN_ACCESS_LOCAL_WRITE, &land, &r.lmr) != 0) {
 		fprintf(stderr, "pennant-bench-pull: %s\n", pn_tp_errmsg(r.ctx));
@@ -177,6 +171,12 @@ int bench_reader(const struct bench_opts *o, const char *addr, struct bench_row 
 		goto out;
 	}
 	for (int i = 0; i < *nrows; i++) {
+		if (base) {
+			rows[i].base_mib = base->run(o, rows[i].bytes, bench_iters_for(o, rows[i].bytes));
+			if (rows[i].base_mib < 0)
+				fprintf(stderr, "pennant-bench-pull: baseline %s failed at %zu bytes\n",
+					base->name, rows[i].bytes);
+		}
 		/* Warm-up: first touch of landing pages and socket buffers. */
 		struct bench_opts warm = *o;
 		warm.iters = 8;

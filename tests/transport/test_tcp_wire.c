@@ -340,3 +340,70 @@ Test(tcp_wire, small_read_overtakes_large_one)
 	pn_tp_close(reader);
 	pn_tp_close(target);
 }
+
+/* A landing region with reads outstanding cannot be deregistered (the data would land in
+ * freed memory); once the reads are over it can. */
+Test(tcp_wire, landing_region_busy_while_reads_outstanding)
+{
+	struct rig r;
+	rig_open(&r);
+	rig_connect(&r);
+	void *buf;
+	pn_tp_mr *lmr;
+	cr_assert_eq(pn_tp_alloc(r.ctx, 4096, PN_ACCESS_LOCAL_WRITE, &buf, &lmr), 0);
+	/* The raw peer (node 9) claims a region it will never serve. */
+	pn_mr_desc d = { .len = 4096, .key = 5, .owner = 9, .access = PN_ACCESS_REMOTE_READ };
+	cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 4096, 1), 0);
+	struct tcp_wire_hdr h;
+	raw_recv_hdr(r.raw, &h);
+	cr_assert_eq(h.type, TCP_READ_REQ);
+	cr_assert_eq(h.len, 4096);
+	cr_assert_eq(pn_tp_deregister(lmr), -EBUSY);
+	close(r.raw); /* the peer goes away: the read fails, the region is free again */
+	pn_tp_completion c;
+	cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+	cr_assert_eq(c.event, PN_TP_READ_DONE);
+	cr_assert_lt(c.status, 0);
+	cr_assert_eq(pn_tp_deregister(lmr), 0);
+	pn_tp_close(r.ctx);
+}
+
+/* max_reads_in_flight caps posted, uncompleted reads per peer: beyond it -EAGAIN, and a
+ * completion makes room again. */
+Test(tcp_wire, reads_in_flight_cap_gives_eagain)
+{
+	char err[256];
+	pn_tp_config cfg = { .backend = "tcp", .job_token = TOKEN, .max_reads_in_flight = 4 };
+	struct rig r = { .ctx = pn_tp_open(&cfg, err, sizeof(err)) };
+	cr_assert_not_null(r.ctx, "%s", err);
+	cr_assert_eq(pn_tp_listen(r.ctx, "127.0.0.1:0"), 0);
+	rig_connect(&r);
+	void *buf;
+	pn_tp_mr *lmr;
+	cr_assert_eq(pn_tp_alloc(r.ctx, 4096, PN_ACCESS_LOCAL_WRITE, &buf, &lmr), 0);
+	pn_mr_desc d = { .len = 4096, .key = 5, .owner = 9, .access = PN_ACCESS_REMOTE_READ };
+	for (uint64_t i = 0; i < 4; i++)
+		cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 16, i), 0);
+	cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 16, 4), -EAGAIN);
+	/* The raw peer answers the first request with an error: one slot frees up. */
+	struct tcp_wire_hdr h;
+	raw_recv_hdr(r.raw, &h);
+	cr_assert_eq(h.req_id, 0);
+	struct tcp_wire_hdr resp = { .type = TCP_READ_RESP, .req_id = h.req_id, .status = -EACCES };
+	raw_send(r.raw, &resp);
+	pn_tp_completion c;
+	cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+	cr_assert_eq(c.cookie, 0);
+	cr_assert_eq(c.status, -EACCES);
+	cr_assert_eq(pn_tp_post_read(r.peer, lmr, 0, &d, 0, 16, 4), 0);
+	close(r.raw);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+		cr_assert_eq(c.event, PN_TP_READ_DONE);
+		cr_assert_lt(c.status, 0);
+	}
+	cr_assert_eq(pn_tp_poll(r.ctx, &c, 1, 5000), 1);
+	cr_assert_eq(c.event, PN_TP_PEER_DOWN);
+	pn_tp_deregister(lmr);
+	pn_tp_close(r.ctx);
+}

@@ -63,6 +63,7 @@ struct tcp_piece {
 
 struct tcp_op {
 	uint64_t cookie;
+	const struct pn_tp_mr *local; /* landing region: it may not be deregistered under us */
 	uint8_t *dst;
 	uint64_t remote_off;
 	uint32_t key;

@@ -264,7 +264,7 @@ int tcp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 }
 
 /* One connection attempt; -ECONNREFUSED lets the caller retry (listener not up yet). */
-static int connect_once(struct tcp_ctx *c, const struct addrinfo *ai, int64_t deadline, int *out)
+static int connect_once(const struct addrinfo *ai, int64_t deadline, int *out)
 {
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -292,7 +292,6 @@ static int connect_once(struct tcp_ctx *c, const struct addrinfo *ai, int64_t de
 			return -err;
 		}
 	}
-	(void)c;
 	*out = fd;
 	return 0;
 }
@@ -307,7 +306,7 @@ int tcp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout
 	int64_t deadline = deadline_after(timeout_ms);
 	int fd = -1;
 	for (;;) {
-		rc = connect_once(c, res, deadline, &fd);
+		rc = connect_once(res, deadline, &fd);
 		if (rc != -ECONNREFUSED || left_ms(deadline) == 0)
 			break;
 		struct timespec ts = { 0, 20 * 1000 * 1000 };

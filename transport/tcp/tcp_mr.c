@@ -92,11 +92,25 @@ static void retire_queued_serves(struct tcp_ctx *c, struct tcp_mr *m)
 	}
 }
 
+static bool reads_land_in(struct tcp_ctx *c, const struct tcp_mr *m)
+{
+	for (struct tcp_peer *p = c->peers; p; p = p->next)
+		for (struct tcp_op *op = p->ops; op; op = op->next)
+			if (op->local == &m->base)
+				return true;
+	return false;
+}
+
 int tcp_dereg(pn_tp_mr *mr)
 {
 	struct tcp_ctx *c = tcp_ctx_of(mr->ctx);
 	struct tcp_mr *m = (struct tcp_mr *)mr;
 	pthread_mutex_lock(&c->lock);
+	if (reads_land_in(c, m)) {
+		/* The progress thread would write into freed memory. */
+		pthread_mutex_unlock(&c->lock);
+		return pn_tp_fail(&c->base, EBUSY, "tcp: reads are still landing in this region");
+	}
 	struct tcp_mr **pp = &c->mrs;
 	while (*pp && *pp != m)
 		pp = &(*pp)->next;

@@ -128,6 +128,7 @@ int tcp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 	if (!op)
 		return pn_tp_fail(&c->base, ENOMEM, "tcp: out of memory for a read");
 	op->cookie = cookie;
+	op->local = local;
 	op->dst = (uint8_t *)local->addr + local_off;
 	op->remote_off = remote_off;
 	op->key = remote->key;
