@@ -198,6 +198,7 @@ struct verbs_ctx {
 	struct ibv_cq *cq;
 	uint32_t cq_depth, cq_reserved;
 	bool cq_armed;
+	int64_t cm_checked_us;      /* last look at the rdma_cm channel from poll */
 
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *listen_id;

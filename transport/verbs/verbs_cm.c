@@ -59,7 +59,7 @@ static void reject(struct rdma_cm_id *id, enum verbs_reject why)
 static void on_connect_request(struct verbs_ctx *c, const struct cm_event_copy *e)
 {
 	struct verbs_hello h;
-	if (verbs_hello_unpack(e->private_data, e->private_len, &h) != 0) {
+	if (verbs_hello_unpack(e->private_data, e->private_len, &h) != 0 || h.ctrl_depth < 4) {
 		c->base.stats.drop_malformed++;
 		reject(e->id, VERBS_REJ_MALFORMED);
 		return;
@@ -119,7 +119,7 @@ static void on_established(struct verbs_ctx *c, struct verbs_peer *p, const stru
 		return;
 	}
 	struct verbs_hello h;
-	if (verbs_hello_unpack(e->private_data, e->private_len, &h) != 0) {
+	if (verbs_hello_unpack(e->private_data, e->private_len, &h) != 0 || h.ctrl_depth < 4) {
 		c->base.stats.drop_malformed++;
 		verbs_peer_down(p, -EPROTO, false, "listener's accept carried no valid hello");
 		return;

@@ -205,23 +205,34 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 	repost_delivered(c);
 	int64_t start = now_us();
 	int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000;
-	for (unsigned iter = 0;; iter++) {
+	int64_t t = start;
+	for (unsigned spin = 0;; spin++) {
 		int n = deliver(c, out, max);
 		if (n > 0)
 			return n;
 		int rc = verbs_drain_cq(c);
 		if (rc < 0)
 			return rc;
-		/* rdma_cm events (disconnects, new requests) are rarer: look every 64 spins. */
-		if (rc == 0 && (iter % 64) == 0) {
-			rc = verbs_cm_pump(c, 0);
-			if (rc < 0)
-				return rc;
+		/* Reading the clock can be a system call (it is in the TCG guest, whose TSC is
+		 * unusable): do it, and what depends on it, every 32 spins only. rdma_cm events
+		 * (disconnects, new requests) are looked for at most every 500 us, however busy
+		 * the CQ is, so a steady flow of completions from one peer cannot hide another
+		 * peer's disconnect. */
+		bool tick = (spin & 31) == 0;
+		if (tick) {
+			t = now_us();
+			if (t - c->cm_checked_us >= 500) {
+				c->cm_checked_us = t;
+				rc = verbs_cm_pump(c, 0);
+				if (rc < 0)
+					return rc;
+			}
 		}
 		n = deliver(c, out, max);
 		if (n > 0 || timeout_ms == 0)
 			return n;
-		int64_t t = now_us();
+		if (!tick)
+			continue;
 		if (t >= deadline)
 			return 0;
 		if (c->channel && t - start >= (int64_t)c->spin_us) {
