@@ -42,7 +42,13 @@ Test(faults, killed_peer_fails_reads_then_goes_down, .timeout = 120)
 					     &job.desc[2][0], (uint64_t)i * (region / LIVE_READS),
 					     region / LIVE_READS, 200 + (uint64_t)i), 0);
 	cr_assert_eq(kill(job.pid[1], SIGKILL), 0);
-	int dead_done = 0, live_done = 0, down = 0;
+	/* A CPU responder is frozen: none of its reads can succeed. A NIC responder (verbs)
+	 * keeps serving the frozen process's registered memory until the kernel tears the
+	 * QP down after the kill (~1 s on rxe), so some of those reads legitimately land
+	 * with real data: one-sided semantics. Either way every read completes, then exactly
+	 * one PEER_DOWN, and nothing after it. */
+	const bool cpu = conf_responder_is_cpu();
+	int dead_done = 0, dead_ok = 0, live_done = 0, down = 0;
 	while (dead_done < DEAD_READS || live_done < LIVE_READS || !down) {
 		pn_tp_completion c;
 		conf_poll_one(job.ctx, &c);
@@ -61,14 +67,21 @@ Test(faults, killed_peer_fails_reads_then_goes_down, .timeout = 120)
 		} else {
 			cr_assert(c.cookie >= 100 && c.cookie < 100 + DEAD_READS);
 			cr_assert_eq(c.peer_id, 1);
-			cr_assert_lt(c.status, 0, "read %llu from a frozen, killed peer succeeded",
-				     (unsigned long long)c.cookie);
+			if (cpu)
+				cr_assert_lt(c.status, 0, "read %llu from a frozen, killed peer succeeded",
+					     (unsigned long long)c.cookie);
+			else
+				cr_assert_leq(c.status, 0);
 			cr_assert_eq(down, 0, "read completion after PEER_DOWN");
+			dead_ok += c.status == 0;
 			dead_done++;
 		}
 	}
 	cr_assert_eq(down, 1);
 	cr_assert_eq(pattern_check((uint8_t *)land + region, region, 2, 0), SIZE_MAX);
+	if (dead_ok) /* what the NIC served before the teardown is the peer's real data */
+		cr_assert_eq(pattern_check(land, region, 1, 0), SIZE_MAX,
+			     "a read served from the killed peer is not its data");
 	cr_assert_lt(pn_tp_post_read(job.peer[1], lmr, 0, &job.desc[1][0], 0, 8, 999), 0);
 	cr_assert_lt(pn_tp_send_ctrl(job.peer[1], "Q", 1), 0);
 	int st = conf_reap(&job, 1);
@@ -79,8 +92,8 @@ Test(faults, killed_peer_fails_reads_then_goes_down, .timeout = 120)
 	cr_assert_eq(pattern_check(land, region, 2, 0), SIZE_MAX);
 	pn_tp_stats s;
 	pn_tp_get_stats(job.ctx, &s);
-	cr_assert_eq(s.reads_failed, DEAD_READS);
-	cr_assert_eq(s.reads_completed, LIVE_READS + 1);
+	cr_assert_eq(s.reads_failed, (uint64_t)(DEAD_READS - dead_ok));
+	cr_assert_eq(s.reads_completed, (uint64_t)(LIVE_READS + 1 + dead_ok));
 	pn_tp_deregister(lmr);
 	conf_finish(&job);
 }
