@@ -76,5 +76,12 @@ typedef struct pn_kv_iter {
 	const char *p;
 } pn_kv_iter;
 int pn_kv_next(pn_kv_iter *it, char *key, size_t keylen, char *val, size_t vallen);
+/* A byte count with an optional K/M suffix (powers of 1024): "4096", "64K", "8M".
+ * 0, or -EINVAL for anything else (signs, junk, overflow). */
+int pn_kv_parse_size(const char *s, uint64_t *out);
+
+/* Splits "host:port" or "[v6]:port". 0, -EINVAL (no port / empty host), or
+ * -ENAMETOOLONG (host or port does not fit its buffer). */
+int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
 
 #endif

@@ -5,6 +5,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void trim(const char **s, const char **e)
@@ -49,4 +52,43 @@ int pn_kv_next(pn_kv_iter *it, char *key, size_t keylen, char *val, size_t valle
 		val[vn] = '\0';
 		return 1;
 	}
+}
+
+int pn_kv_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	int shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20, end++;
+	if (*end || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	if (!colon || colon == addr || !colon[1])
+		return -EINVAL;
+	size_t hl = (size_t)(colon - addr);
+	const char *h = addr;
+	if (addr[0] == '[' && colon[-1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl == 0)
+		return -EINVAL;
+	if (hl >= hostlen || strlen(colon + 1) >= portlen)
+		return -ENAMETOOLONG;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	snprintf(port, portlen, "%s", colon + 1);
+	return 0;
 }

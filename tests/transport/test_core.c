@@ -82,3 +82,31 @@ Test(core, tcp_rejects_unknown_option)
 	cr_assert_eq(pn_tp_preferred_chunk(ctx), 64 * 1024);
 	pn_tp_close(ctx);
 }
+
+Test(core, sizes_and_addresses_parse_strictly)
+{
+	uint64_t v = 0;
+	cr_expect_eq(pn_kv_parse_size("4096", &v), 0);
+	cr_expect_eq(v, 4096u);
+	cr_expect_eq(pn_kv_parse_size("64K", &v), 0);
+	cr_expect_eq(v, 65536u);
+	cr_expect_eq(pn_kv_parse_size("8m", &v), 0);
+	cr_expect_eq(v, 8u << 20);
+	cr_expect_eq(pn_kv_parse_size("-1", &v), -EINVAL);
+	cr_expect_eq(pn_kv_parse_size("12G", &v), -EINVAL);
+	cr_expect_eq(pn_kv_parse_size("", &v), -EINVAL);
+	cr_expect_eq(pn_kv_parse_size("99999999999999999999M", &v), -EINVAL);
+	cr_expect_eq(pn_kv_parse_size("17592186044416M", &v), -EINVAL, "overflow on the shift");
+	char host[16], port[8];
+	cr_expect_eq(pn_addr_split("10.0.0.1:7000", host, sizeof host, port, sizeof port), 0);
+	cr_expect_str_eq(host, "10.0.0.1");
+	cr_expect_str_eq(port, "7000");
+	cr_expect_eq(pn_addr_split("[::1]:0", host, sizeof host, port, sizeof port), 0);
+	cr_expect_str_eq(host, "::1");
+	cr_expect_eq(pn_addr_split("nohost", host, sizeof host, port, sizeof port), -EINVAL);
+	cr_expect_eq(pn_addr_split(":80", host, sizeof host, port, sizeof port), -EINVAL);
+	cr_expect_eq(pn_addr_split("h:", host, sizeof host, port, sizeof port), -EINVAL);
+	cr_expect_eq(pn_addr_split("[]:80", host, sizeof host, port, sizeof port), -EINVAL);
+	cr_expect_eq(pn_addr_split("a-very-long-host-name:1", host, sizeof host, port, sizeof port),
+		     -ENAMETOOLONG);
+}

@@ -46,23 +46,15 @@ static int64_t deadline_after(int timeout_ms)
 /* "host:port" or "[v6]:port" into a resolved address list. */
 static int resolve(struct tcp_ctx *c, const char *addr, bool passive, struct addrinfo **res)
 {
-	char host[256];
-	const char *colon = strrchr(addr, ':');
-	if (!colon || colon == addr || !colon[1])
-		return pn_tp_fail(&c->base, EINVAL, "tcp: address '%s' is not host:port", addr);
-	size_t hl = (size_t)(colon - addr);
-	const char *h = addr;
-	if (addr[0] == '[' && colon[-1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
+	char host[256], port[32];
+	int sr = pn_addr_split(addr, host, sizeof host, port, sizeof port);
+	if (sr == -ENAMETOOLONG)
 		return pn_tp_fail(&c->base, EINVAL, "tcp: host name too long in '%s'", addr);
-	memcpy(host, h, hl);
-	host[hl] = '\0';
+	if (sr)
+		return pn_tp_fail(&c->base, EINVAL, "tcp: address '%s' is not host:port", addr);
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) };
-	int rc = getaddrinfo(host, colon + 1, &hints, res);
+	int rc = getaddrinfo(host, port, &hints, res);
 	if (rc != 0)
 		return pn_tp_fail(&c->base, EINVAL, "tcp: cannot resolve '%s': %s", addr, gai_strerror(rc));
 	return 0;

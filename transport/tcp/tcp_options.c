@@ -14,23 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 int tcp_parse_options(struct tcp_ctx *c, const pn_tp_config *cfg, char *err, size_t errlen)
 {
 	c->piece = TCP_PIECE_DEFAULT;
@@ -44,7 +27,7 @@ int tcp_parse_options(struct tcp_ctx *c, const pn_tp_config *cfg, char *err, siz
 	int rc;
 	while ((rc = pn_kv_next(&it, key, sizeof(key), val, sizeof(val))) > 0) {
 		uint64_t v;
-		if (parse_size(val, &v) != 0) {
+		if (pn_kv_parse_size(val, &v) != 0) {
 			snprintf(err, errlen, "tcp: option %s: '%s' is not a number", key, val);
 			return -EINVAL;
 		}

@@ -36,20 +36,11 @@ static int remaining_ms(int64_t deadline)
 static int parse_addr(struct verbs_ctx *c, const char *addr, bool passive, struct sockaddr_storage *out)
 {
 	char host[256], port[16];
-	const char *colon = strrchr(addr, ':');
-	if (!colon || colon == addr || !colon[1] || strlen(colon + 1) >= sizeof(port))
-		return pn_tp_fail(&c->base, EINVAL, "verbs: address '%s' is not host:port", addr);
-	size_t hl = (size_t)(colon - addr);
-	const char *h = addr;
-	if (addr[0] == '[' && colon[-1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
+	int sr = pn_addr_split(addr, host, sizeof host, port, sizeof port);
+	if (sr == -ENAMETOOLONG)
 		return pn_tp_fail(&c->base, EINVAL, "verbs: host in '%s' is too long", addr);
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, sizeof(port), "%s", colon + 1);
+	if (sr)
+		return pn_tp_fail(&c->base, EINVAL, "verbs: address '%s' is not host:port", addr);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0 };
 	struct addrinfo *ai = NULL;
 	int rc = getaddrinfo(host, port, &hints, &ai);

@@ -18,28 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return -EINVAL;
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* Numeric option within [lo, hi]. */
 static int num(const char *key, const char *val, uint64_t lo, uint64_t hi, uint64_t *out,
 	       char *err, size_t errlen)
 {
-	if (parse_u64(val, out) != 0 || *out < lo || *out > hi) {
+	if (pn_kv_parse_size(val, out) != 0 || *out < lo || *out > hi) {
 		snprintf(err, errlen, "verbs: option %s=%s: want a number in [%llu, %llu]", key, val,
 			 (unsigned long long)lo, (unsigned long long)hi);
 		return -EINVAL;
