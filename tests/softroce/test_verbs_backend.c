@@ -464,7 +464,8 @@ Test(verbs_faults, work_completion_error_downs_one_peer_only, .timeout = 120)
 }
 
 /* Close with reads outstanding to a frozen target and control messages queued: the
- * context must come back (the QP is destroyed, not drained). */
+ * context must come back (the QP is destroyed, not drained). Their landing region
+ * cannot be deregistered meanwhile. */
 Test(verbs_faults, close_with_reads_outstanding_to_a_frozen_peer, .timeout = 120)
 {
 	static char opts[256];
@@ -482,6 +483,7 @@ Test(verbs_faults, close_with_reads_outstanding_to_a_frozen_peer, .timeout = 120
 	for (int i = 0; i < 32; i++)
 		cr_assert_eq(pn_tp_send_ctrl(j.peer[1], (uint8_t[]){ MSG_ECHO, 1, 2, 3, 4 }, 5), 0,
 			     "%s", pn_tp_errmsg(j.ctx));
+	cr_assert_eq(pn_tp_deregister(lmr), -EBUSY, "deregistered a region reads are landing in");
 	pn_tp_close(j.ctx); /* must return; the test's timeout is the hang guard */
 	kill(j.pid[1], SIGKILL);
 	int st = reap(j.pid[1]);

@@ -91,10 +91,24 @@ static void unlink_and_free(struct verbs_ctx *c, struct verbs_mr *m)
 	free(m);
 }
 
+/* True if a read still in flight lands in this region. */
+static bool reads_landing_in(struct verbs_ctx *c, const struct verbs_mr *m)
+{
+	for (uint32_t i = 0; i < c->npeers; i++)
+		for (const struct verbs_op *op = c->peers[i]->live_head; op; op = op->live_next)
+			if (op->lkey == m->mr->lkey)
+				return true;
+	return false;
+}
+
 int verbs_dereg(pn_tp_mr *mr)
 {
 	struct verbs_mr *m = (struct verbs_mr *)mr;
 	struct verbs_ctx *c = verbs_ctx_of(mr->ctx);
+	/* Pulling the registration from under the NIC would fail those reads with a local
+	 * protection error and take their peers down: refuse instead. */
+	if (reads_landing_in(c, m))
+		return pn_tp_fail(&c->base, EBUSY, "verbs: reads are still landing in this region");
 	if (m->base.access & PN_ACCESS_REMOTE_READ)
 		verbs_announce_mr(c, m, false);
 	int rc = ibv_dereg_mr(m->mr);
