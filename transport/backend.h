@@ -80,6 +80,10 @@ int pn_kv_next(pn_kv_iter *it, char *key, size_t keylen, char *val, size_t valle
  * 0, or -EINVAL for anything else (signs, junk, overflow). */
 int pn_kv_parse_size(const char *s, uint64_t *out);
 
+/* Zeroed, page-aligned memory of at least len bytes (rounded up to whole pages), for
+ * backends whose pn_tp_alloc needs no special allocator. free() it. NULL if impossible. */
+void *pn_tp_page_alloc(size_t len);
+
 /* Splits "host:port" or "[v6]:port". 0, -EINVAL (no port / empty host), or
  * -ENAMETOOLONG (host or port does not fit its buffer). */
 int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void trim(const char **s, const char **e)
 {
@@ -91,4 +92,18 @@ int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size
 	host[hl] = '\0';
 	snprintf(port, portlen, "%s", colon + 1);
 	return 0;
+}
+
+void *pn_tp_page_alloc(size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t align = page > 0 ? (size_t)page : 4096;
+	if (len > SIZE_MAX - align)
+		return NULL;
+	size_t rounded = (len + align - 1) / align * align;
+	void *p = NULL;
+	if (posix_memalign(&p, align, rounded) != 0)
+		return NULL;
+	memset(p, 0, rounded);
+	return p;
 }

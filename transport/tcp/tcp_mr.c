@@ -29,15 +29,9 @@ static int add_region(struct tcp_ctx *c, void *buf, void *alloc_base, pn_tp_mr *
 int tcp_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr)
 {
 	(void)access;
-	long page = sysconf(_SC_PAGESIZE);
-	size_t align = page > 0 ? (size_t)page : 4096;
-	if (len > SIZE_MAX - align)
-		return pn_tp_fail(ctx, ENOMEM, "tcp: alloc of %zu bytes", len);
-	size_t rounded = (len + align - 1) / align * align;
-	void *p = NULL;
-	if (posix_memalign(&p, align, rounded) != 0)
+	void *p = pn_tp_page_alloc(len);
+	if (!p)
 		return pn_tp_fail(ctx, ENOMEM, "tcp: cannot allocate %zu bytes", len);
-	memset(p, 0, rounded);
 	int rc = add_region(tcp_ctx_of(ctx), p, p, mr);
 	if (rc) {
 		free(p);

@@ -56,15 +56,9 @@ static int register_region(struct verbs_ctx *c, void *buf, size_t len, unsigned 
 int verbs_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr)
 {
 	struct verbs_ctx *c = verbs_ctx_of(ctx);
-	long page = sysconf(_SC_PAGESIZE);
-	size_t psz = page > 0 ? (size_t)page : 4096;
-	if (len > SIZE_MAX - psz)
-		return pn_tp_fail(ctx, ENOMEM, "verbs: alloc of %zu bytes", len);
-	size_t rounded = (len + psz - 1) / psz * psz;
-	void *p = NULL;
-	if (posix_memalign(&p, psz, rounded) != 0)
+	void *p = pn_tp_page_alloc(len); /* page-aligned: what ibv_reg_mr pins */
+	if (!p)
 		return pn_tp_fail(ctx, ENOMEM, "verbs: cannot allocate %zu bytes", len);
-	memset(p, 0, rounded);
 	int rc = register_region(c, p, len, access, p, mr);
 	if (rc) {
 		free(p);
