@@ -62,7 +62,13 @@ void pn_mr_desc_unpack(const uint8_t in[PN_MR_DESC_WIRE_SIZE], pn_mr_desc *d);
 typedef struct pn_tp_config {
 	const char *backend;   /* "tcp", "dpdk", "verbs" */
 	uint32_t node_id;      /* this process's id within the job (rank); unique */
-	uint64_t job_token;    /* every peer must present the same token */
+	uint64_t job_token;    /* LEGACY, being replaced by `secret` (issue 15): sent on the wire */
+	/* Job secret shared by every peer: any bytes (a string from PENNANT_JOB_TOKEN or a
+	 * token file). It never crosses the wire: peers prove they know it by challenge-
+	 * response (HMAC-SHA-256 over fresh nonces from both sides). The context keeps a
+	 * copy; the caller may free its buffer after pn_tp_open. */
+	const void *secret;
+	size_t secret_len;
 	/* Backend options as a semicolon-separated key=value list (values may contain
 	 * commas, e.g. a DPDK vdev string), parsed by the backend. Unknown keys are an
 	 * error. Examples:
