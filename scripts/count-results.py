@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Total the results of every suite from meson's testlog JSON files.
 
-A Criterion test binary counts as its individual tests (from its "Synthesis" line);
-any other test counts as one. A binary that failed without Criterion reporting a
+A Criterion test binary counts as its individual tests (from its "Synthesis" line), a
+multi-case script as its cases (from its "Summary: N passed, N failed" line); any other
+test counts as one. A binary that failed without Criterion reporting a
 failure (a crash at exit, a sanitizer report) adds one failure. Prints one line:
 'N passed, N failed' (plus ', N skipped' when any were skipped). Exit 1 on failures.
 """
@@ -11,6 +12,8 @@ import re
 import sys
 
 SYN = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)")
+# Our own multi-case scripts (tests/faults/fault_matrix.py) end with this line.
+CASES = re.compile(r"^Summary: (\d+) passed, (\d+) failed$", re.M)
 
 
 def main(paths):
@@ -33,6 +36,11 @@ def main(paths):
                 out = (t.get("stdout") or "") + (t.get("stderr") or "")
                 res = t.get("result", "")
                 m = SYN.findall(out)
+                if not m:
+                    c = CASES.findall(out)
+                    if c:
+                        p, fl = map(int, c[-1])
+                        m = [(p + fl, p, fl, 0)]
                 if res == "SKIP":
                     skipped += 1
                     print(f"  SKIPPED: {t.get('name')}", file=sys.stderr)
