@@ -43,11 +43,11 @@ import tempfile
 import time
 
 SECRET = "fault-matrix-" + os.urandom(8).hex()
-ROUNDS = 80
+ROUNDS = int(os.environ.get("PN_FM_ROUNDS", "80"))
 KILL_AT = 10  # round after which the fault is injected
 # Every worker takes at least this long per round, so that a fault injected from outside
 # lands while the job is still running on every medium (a round is ~1 ms on loopback).
-PACE_MS = 40
+PACE_MS = int(os.environ.get("PN_FM_PACE_MS", "40"))  # slow media (TCG guest) need less
 
 
 def log(msg):
@@ -462,115 +462,121 @@ def base_args(n, byzantine_ranks=None, rule="median"):
     return a
 
 
+class Ctx:
+    """What a case needs: where the tools are, the medium, a scratch folder, the env."""
+
+    def __init__(self, build, medium_cls, tmp, env):
+        self.build, self.medium_cls, self.tmp, self.env = build, medium_cls, tmp, env
+        self.jobs = []
+
+    def launch(self, case, name, n, args, reach_round):
+        job = Job(self.build, self.medium_cls(self.tmp, n), self.tmp, name, n, args, self.env)
+        self.jobs.append(job)
+        job.start()
+        if reach_round is not None:
+            case.check(job.wait_round(reach_round), f"job reached round {reach_round}")
+        return job
+
+
+def case_worker_kill(ctx, case, n=5):
+    job = ctx.launch(case, case.name, n, base_args(n), KILL_AT)
+    job.procs[2].send_signal(signal.SIGKILL)
+    rec = finished_all(case, job, job.finish())
+    if rec:
+        gone = rec["workers"][2].get("gone_at_round", -1)
+        case.check(gone >= KILL_AT, f"worker 2 reported gone at round {gone}")
+
+
+def case_worker_stop(ctx, case, n=5):
+    job = ctx.launch(case, case.name, n, base_args(n), KILL_AT)
+    job.procs[1].send_signal(signal.SIGSTOP)
+    r0 = job.rounds_seen()
+    time.sleep(5)
+    r1 = job.rounds_seen()
+    job.procs[1].send_signal(signal.SIGCONT)
+    case.check(r1 > r0 or job.agg.poll() is not None, f"rounds went on while worker 1 was stopped ({r0} -> {r1})")
+    finished_all(case, job, job.finish())
+
+
+def case_aggregator_kill(ctx, case, n=5):
+    job = ctx.launch(case, case.name, n, base_args(n), KILL_AT)
+    job.agg.send_signal(signal.SIGKILL)
+    job.agg.wait()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10 and any(p.poll() is None for p in job.procs.values()):
+        time.sleep(0.05)
+    alive = [r for r, p in job.procs.items() if p.poll() is None]
+    dt = time.monotonic() - t0
+    case.check(not alive, f"every worker gone {dt:.1f} s after the aggregator's death (alive: {alive})")
+    codes = {r: p.poll() for r, p in job.procs.items()}
+    case.check(all(c not in (None, 0) for c in codes.values()), f"workers exit non-zero (their job was lost): {codes}")
+    if alive:
+        log(open(os.path.join(ctx.tmp, f"{case.name}.w{alive[0]}.log")).read()[-1500:])
+    job.finish(timeout=1)
+
+
+def no_worker_lost(case, rec, why):
+    case.check(all(w.get("gone_at_round", -1) == -1 for w in rec["workers"]), f"no worker lost because of {why}")
+
+
+def case_garbage_client(ctx, case, n=5):
+    job = ctx.launch(case, case.name, n, base_args(n), 5)
+    log(f"      garbage client: {job.medium.garbage(2.0)}")
+    case.check(job.agg.poll() is None, "aggregator still running after the garbage")
+    rec = finished_all(case, job, job.finish())
+    if rec:
+        no_worker_lost(case, rec, "the garbage")
+
+
+def case_wrong_token(ctx, case, n=5):
+    job = ctx.launch(case, case.name, n, base_args(n), 5)
+    ienv = dict(ctx.env, PENNANT_JOB_TOKEN="not-" + SECRET)
+    iargs = job.medium.worker_prefix + [job.tool("worker"), "--workers", str(n), "--rank", str(n - 1)] + \
+        base_args(n) + job.medium.intruder_args()
+    t0 = time.monotonic()
+    p = subprocess.run(iargs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ienv, timeout=120)
+    dt = time.monotonic() - t0
+    last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    case.check(p.returncode != 0, f"intruder with another secret refused: exit {p.returncode} after {dt:.1f} s ({last})")
+    case.check(SECRET not in p.stdout, "the intruder's output holds nothing of the job secret")
+    case.check(job.agg.poll() is None, "aggregator still running after the intruder")
+    rec = finished_all(case, job, job.finish())
+    if rec:
+        no_worker_lost(case, rec, "the intruder")
+        tp = rec.get("final", {}).get("transport") or {}
+        case.check(tp.get("drop_bad_token", 0) >= 1, f"refusal counted (drop_bad_token {tp.get('drop_bad_token')})")
+
+
+def case_byzantine_death(ctx, case, n=6):
+    args = base_args(n, byzantine_ranks="1", rule="multi-krum")
+    clean = ctx.launch(case, case.name + "-nodeath", n, args, None)
+    rec0 = finished_all(case, clean, clean.finish())
+    job = ctx.launch(case, case.name, n, args, KILL_AT)
+    job.procs[3].send_signal(signal.SIGKILL)
+    rec1 = finished_all(case, job, job.finish())
+    if rec0 and rec1:
+        a0, a1 = rec0["final"]["test_acc"], rec1["final"]["test_acc"]
+        case.check(a0 is not None and a1 is not None and abs(a0 - a1) <= 0.05,
+                   f"accuracy with the death {a1} within 5 points of without {a0}")
+        used = [r.get("byzantine_used", 0) for r in rec1["rounds"] if r["round"] > KILL_AT + 1]
+        log(f"      Byzantine inputs used after the death: {sum(used)} over {len(used)} rounds")
+
+
+CASE_FUNCS = {"worker-kill": case_worker_kill, "worker-stop": case_worker_stop,
+              "aggregator-kill": case_aggregator_kill, "garbage-client": case_garbage_client,
+              "wrong-token": case_wrong_token, "byzantine-death": case_byzantine_death}
+
+
 def run_case(build, medium_cls, tmp, name, env):
     case = Case(name)
-    n = 5
-    medium = medium_cls(tmp, n)
+    ctx = Ctx(build, medium_cls, tmp, env)
     before = snapshot()
     try:
-        if name == "worker-kill":
-            job = Job(build, medium, tmp, name, n, base_args(n), env)
-            job.start()
-            case.check(job.wait_round(KILL_AT), f"job reached round {KILL_AT}")
-            job.procs[2].send_signal(signal.SIGKILL)
-            rc = job.finish()
-            rec = finished_all(case, job, rc)
-            if rec:
-                w2 = rec["workers"][2]
-                case.check(w2.get("gone_at_round", -1) >= KILL_AT, f"worker 2 reported gone at round {w2.get('gone_at_round')}")
-        elif name == "worker-stop":
-            job = Job(build, medium, tmp, name, n, base_args(n), env)
-            job.start()
-            case.check(job.wait_round(KILL_AT), f"job reached round {KILL_AT}")
-            job.procs[1].send_signal(signal.SIGSTOP)
-            r0 = job.rounds_seen()
-            time.sleep(5)
-            r1 = job.rounds_seen()
-            job.procs[1].send_signal(signal.SIGCONT)
-            case.check(r1 > r0 or job.agg.poll() is not None, f"rounds went on while worker 1 was stopped ({r0} -> {r1})")
-            rc = job.finish()
-            finished_all(case, job, rc)
-        elif name == "aggregator-kill":
-            job = Job(build, medium, tmp, name, n, base_args(n), env)
-            job.start()
-            case.check(job.wait_round(KILL_AT), f"job reached round {KILL_AT}")
-            job.agg.send_signal(signal.SIGKILL)
-            job.agg.wait()
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 10 and any(p.poll() is None for p in job.procs.values()):
-                time.sleep(0.05)
-            alive = [r for r, p in job.procs.items() if p.poll() is None]
-            dt = time.monotonic() - t0
-            case.check(not alive, f"every worker gone {dt:.1f} s after the aggregator's death (alive: {alive})")
-            codes = {r: p.poll() for r, p in job.procs.items()}
-            case.check(all(c not in (None, 0) for c in codes.values()),
-                       f"workers exit non-zero (their job was lost): {codes}")
-            if alive:
-                log(open(os.path.join(tmp, f"{name}.w{alive[0]}.log")).read()[-1500:])
-            job.finish(timeout=1)
-        elif name == "garbage-client":
-            job = Job(build, medium, tmp, name, n, base_args(n), env)
-            job.start()
-            case.check(job.wait_round(5), "job reached round 5")
-            what = medium.garbage(2.0)
-            log(f"      garbage client: {what}")
-            case.check(job.agg.poll() is None, "aggregator still running after the garbage")
-            rc = job.finish()
-            rec = finished_all(case, job, rc)
-            if rec:
-                case.check(all(w.get("gone_at_round", -1) == -1 for w in rec["workers"]),
-                           "no worker lost because of the garbage")
-        elif name == "wrong-token":
-            job = Job(build, medium, tmp, name, n, base_args(n), env)
-            job.start()
-            case.check(job.wait_round(5), "job reached round 5")
-            ienv = dict(env, PENNANT_JOB_TOKEN="not-" + SECRET)
-            iargs = medium.worker_prefix + [job.tool("worker"), "--workers", str(n), "--rank", str(n - 1)] + \
-                base_args(n) + medium.intruder_args()
-            t0 = time.monotonic()
-            p = subprocess.run(iargs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ienv,
-                               timeout=120)
-            dt = time.monotonic() - t0
-            last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
-            case.check(p.returncode != 0, f"intruder with another secret refused: exit {p.returncode} after {dt:.1f} s ({last})")
-            case.check(SECRET not in p.stdout, "the intruder's output holds nothing of the job secret")
-            case.check(job.agg.poll() is None, "aggregator still running after the intruder")
-            rc = job.finish()
-            rec = finished_all(case, job, rc)
-            if rec:
-                case.check(all(w.get("gone_at_round", -1) == -1 for w in rec["workers"]),
-                           "no worker displaced by the intruder")
-                tp = rec.get("final", {}).get("transport") or {}
-                if "drop_bad_token" in tp:
-                    case.check(tp["drop_bad_token"] >= 1, f"refusal counted (drop_bad_token {tp['drop_bad_token']})")
-        elif name == "byzantine-death":
-            args = base_args(6, byzantine_ranks="1", rule="multi-krum")
-            clean = Job(build, medium, tmp, name + "-nodeath", 6, args, env)
-            clean.n = 6
-            m6 = medium_cls(tmp, 6)
-            clean.medium = m6
-            clean.start()
-            rc = clean.finish()
-            rec0 = finished_all(case, clean, rc)
-            m6b = medium_cls(tmp, 6)
-            job = Job(build, m6b, tmp, name, 6, args, env)
-            job.start()
-            case.check(job.wait_round(KILL_AT), f"job reached round {KILL_AT}")
-            job.procs[3].send_signal(signal.SIGKILL)
-            rc = job.finish()
-            rec1 = finished_all(case, job, rc)
-            if rec0 and rec1:
-                a0, a1 = rec0["final"]["test_acc"], rec1["final"]["test_acc"]
-                case.check(a0 is not None and a1 is not None and abs(a0 - a1) <= 0.05,
-                           f"accuracy with the death {a1:.4f} within 5 points of without {a0:.4f}")
-                used = [r.get("byzantine_used", 0) for r in rec1["rounds"] if r["round"] > KILL_AT + 1]
-                log(f"      Byzantine inputs used after the death: {sum(used)} over {len(used)} rounds")
-        else:
-            raise SystemExit(f"unknown case {name}")
+        CASE_FUNCS[name](ctx, case)
     except Exception as e:  # a harness error fails the case, with the reason
         case.check(False, f"harness: {type(e).__name__}: {e}")
     finally:
-        for j in [v for v in locals().values() if isinstance(v, Job)]:
+        for j in ctx.jobs:
             j.kill_all()
     # leftovers
     time.sleep(0.5)
@@ -589,7 +595,7 @@ def run_case(build, medium_cls, tmp, name, env):
     return case
 
 
-CASES = ["worker-kill", "worker-stop", "aggregator-kill", "garbage-client", "wrong-token", "byzantine-death"]
+CASES = list(CASE_FUNCS)
 
 
 def main():
