@@ -1,5 +1,5 @@
 /* Small helpers for the runtime: clocks, CPU count, error formatting. */
-#include "agg_internal.h"
+#include "agg/agg_internal.h"
 
 #include <stdarg.h>
 #include <stdint.h>
