@@ -1,72 +1,10 @@
 /* Coordinate-wise rules, run per block of coordinates as soon as the block is present
  * for every participating worker: mean, median, trimmed mean, MeaMed, Phocas, and the
  * second (coordinate-wise) stage of Bulyan.
- *
- * For each coordinate the k values are sorted with their row index (insertion sort:
- * k is small, typically 8–64), so the rule can credit the rows it used. */
-#include "agg_internal.h"
+ * The sorting and the per-block loop are in coord_kernel.h. */
+#include "coord_kernel.h"
 
 #include <string.h>
-
-typedef struct val_idx {
-	float v;
-	int i;
-} val_idx;
-
-static void sort_vals(val_idx *a, int k)
-{
-	for (int x = 1; x < k; x++) {
-		val_idx t = a[x];
-		int y = x - 1;
-		while (y >= 0 && a[y].v > t.v) {
-			a[y + 1] = a[y];
-			y--;
-		}
-		a[y + 1] = t;
-	}
-}
-
-static double median_sorted(const val_idx *a, int k)
-{
-	return (k & 1) ? a[k / 2].v : 0.5 * ((double)a[k / 2 - 1].v + (double)a[k / 2].v);
-}
-
-/* Average of the `want` sorted values closest to `center` (a contiguous window of the
- * sorted array, grown outward from the centre); credits the rows used. */
-static double closest_mean(const val_idx *a, int k, double center, int want, uint64_t *used)
-{
-	int hi = 0;
-	while (hi < k && a[hi].v < center)
-		hi++;
-	int lo = hi - 1; /* window is (lo, hi) exclusive, grows both ways */
-	double sum = 0;
-	for (int taken = 0; taken < want; taken++) {
-		int pick;
-		if (lo < 0)
-			pick = hi++;
-		else if (hi >= k)
-			pick = lo--;
-		else if (center - a[lo].v <= a[hi].v - center)
-			pick = lo--;
-		else
-			pick = hi++;
-		sum += a[pick].v;
-		if (used)
-			used[a[pick].i]++;
-	}
-	return sum / want;
-}
-
-static double trimmed_mean_sorted(const val_idx *a, int k, int trim, uint64_t *used)
-{
-	double sum = 0;
-	for (int x = trim; x < k - trim; x++) {
-		sum += a[x].v;
-		if (used)
-			used[a[x].i]++;
-	}
-	return sum / (k - 2 * trim);
-}
 
 static void mean_block(const float *const *rows, int k, size_t n, float *out, uint64_t *used)
 {
@@ -86,44 +24,123 @@ static void mean_block(const float *const *rows, int k, size_t n, float *out, ui
 			used[i] += n;
 }
 
-void pn_coord_block(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
-		    float *out, uint64_t *used)
+size_t pn_coord_scratch_size(void)
 {
-	if (prm->rule == PN_RULE_MEAN) {
-		mean_block(rows, k, n, out, used);
-		return;
-	}
-	val_idx a[k];
-	for (size_t c = 0; c < n; c++) {
-		for (int i = 0; i < k; i++)
-			a[i] = (val_idx){rows[i][c], i};
-		sort_vals(a, k);
-		double r;
-		switch (prm->rule) {
-		case PN_RULE_MEDIAN:
-			r = median_sorted(a, k);
-			if (used) {
-				used[a[k / 2].i]++;
-				if (!(k & 1))
-					used[a[k / 2 - 1].i]++;
-			}
-			break;
-		case PN_RULE_TRIMMED_MEAN:
-			r = trimmed_mean_sorted(a, k, prm->trim, used);
-			break;
-		case PN_RULE_MEAMED:
-			r = closest_mean(a, k, median_sorted(a, k), k - prm->f, used);
-			break;
-		case PN_RULE_PHOCAS:
-			r = closest_mean(a, k, trimmed_mean_sorted(a, k, prm->trim, NULL), k - prm->f, used);
-			break;
-		case PN_RULE_BULYAN:
-			r = closest_mean(a, k, median_sorted(a, k), prm->keep, used);
-			break;
-		default:
-			r = 0;
-			break;
-		}
-		out[c] = (float)r;
-	}
+	return sizeof(val_idx);
 }
+
+static inline __attribute__((always_inline)) double
+pick_median(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	(void)prm;
+	if (used) {
+		used[a[k / 2].i]++;
+		if (!(k & 1))
+			used[a[k / 2 - 1].i]++;
+	}
+	return median_sorted(a, k);
+}
+
+static inline __attribute__((always_inline)) double
+pick_trimmed(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	return trimmed_mean_sorted(a, k, prm->trim, used);
+}
+
+static inline __attribute__((always_inline)) double
+pick_meamed(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	return closest_mean(a, k, median_sorted(a, k), k - prm->f, used);
+}
+
+static inline __attribute__((always_inline)) double
+pick_phocas(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	return closest_mean(a, k, trimmed_mean_sorted(a, k, prm->trim, NULL), k - prm->f, used);
+}
+
+static inline __attribute__((always_inline)) double
+pick_bulyan(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	return closest_mean(a, k, median_sorted(a, k), prm->keep, used);
+}
+
+void pn_coord_mean(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		   float *out, uint64_t *used)
+{
+	(void)prm;
+	mean_block(rows, k, n, out, used);
+}
+
+void pn_coord_median(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		     float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_median);
+}
+
+void pn_coord_trimmed_mean(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+			   float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_trimmed);
+}
+
+void pn_coord_meamed(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		     float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_meamed);
+}
+
+void pn_coord_phocas(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		     float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_phocas);
+}
+
+/* Bulyan's second stage: over the θ workers the Krum stage selected, the β values closest
+ * to the coordinate's median are averaged. */
+void pn_coord_bulyan(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		     float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_bulyan);
+}
+
+/* ---- descriptors (listed in rule_table.c) ----
+ * Values are taken coordinate by coordinate, so magnitude never matters (sums are in
+ * float64); a zero gradient is a row of zeros like any other. */
+static int one_min(const pn_agg_config *c)
+{
+	(void)c;
+	return 1;
+}
+
+static int f_plus_one(const pn_agg_config *c)
+{
+	return c->f + 1;
+}
+
+/* With beta = 0 the trim is f per side: 2f+1 values are needed. */
+static int trimmed_min(const pn_agg_config *c)
+{
+	return c->beta > 0 ? 1 : 2 * c->f + 1;
+}
+
+const pn_rule_desc pn_rule_desc_mean = {
+	.id = PN_RULE_MEAN, .name = "mean", .kind = PN_KIND_COORD,
+	.min_workers = one_min, .min_workers_text = "1", .block = pn_coord_mean,
+};
+const pn_rule_desc pn_rule_desc_median = {
+	.id = PN_RULE_MEDIAN, .name = "median", .kind = PN_KIND_COORD,
+	.min_workers = one_min, .min_workers_text = "1", .block = pn_coord_median,
+};
+const pn_rule_desc pn_rule_desc_trimmed_mean = {
+	.id = PN_RULE_TRIMMED_MEAN, .name = "trimmed-mean", .kind = PN_KIND_COORD,
+	.min_workers = trimmed_min, .min_workers_text = "2f+1 (beta 0)", .block = pn_coord_trimmed_mean,
+};
+const pn_rule_desc pn_rule_desc_meamed = {
+	.id = PN_RULE_MEAMED, .name = "meamed", .kind = PN_KIND_COORD,
+	.min_workers = f_plus_one, .min_workers_text = "f+1", .block = pn_coord_meamed,
+};
+const pn_rule_desc pn_rule_desc_phocas = {
+	.id = PN_RULE_PHOCAS, .name = "phocas", .kind = PN_KIND_COORD,
+	.min_workers = f_plus_one, .min_workers_text = "f+1", .block = pn_coord_phocas,
+};
