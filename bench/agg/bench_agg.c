@@ -7,7 +7,7 @@
  *   (c) Flag (reference mode) time vs the naive route: LAPACK SVD of the d×p matrix.
  * Nothing here asserts a timing. */
 #include "pennant/agg.h"
-#include "runtime/agg_internal.h"
+#include "agg/agg_internal.h"
 
 #include <cblas.h>
 #include <errno.h>

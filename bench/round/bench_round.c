@@ -6,7 +6,7 @@
  * the breakdown, and the overlap efficiency (pull + aggregation work) / round time:
  * 1.0 means the two ran back to back, up to 2.0 when they fully overlap. */
 #include "pennant/job.h"
-#include "runtime/agg_internal.h"
+#include "agg/agg_internal.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -350,3 +350,44 @@ int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int conve
 	free(acc), free(xn), free(A), free(Y), free(Yb), free(diff);
 	return iters;
 }
+
+const char *const magnitude_case_name[MAGNITUDE_CASES] = {
+	"subnormal row 0", "all-zero row 0", "tiny 1e-30 rows", "huge 1e30 rows", "huge 1e38 rows",
+	"mixed magnitudes"};
+
+void magnitude_case(int which, int p, int d, float *x)
+{
+	uint64_t r = 5 + (uint64_t)which;
+	for (int i = 0; i < p; i++)
+		for (int c = 0; c < d; c++)
+			x[i * d + c] = (float)(1.0 + 0.3 * rng_normal(&r));
+	switch (which) {
+	case MAG_SUBNORMAL_ROW:
+		for (int c = 0; c < d; c++)
+			x[c] = 1e-44f; /* row 0 all 1e-44 */
+		break;
+	case MAG_ZERO_ROW:
+		memset(x, 0, sizeof(float) * (size_t)d);
+		break;
+	case MAG_TINY_ROWS:
+		for (int k = 0; k < p * d; k++)
+			x[k] *= 1e-30f;
+		break;
+	case MAG_HUGE_ROWS:
+		for (int k = 0; k < p * d; k++)
+			x[k] *= 1e30f;
+		break;
+	case MAG_HUGEST_ROWS:
+		for (int k = 0; k < p * d; k++)
+			x[k] = x[k] > 0 ? 1e38f * fminf(x[k], 2.0f) : -1e38f;
+		break;
+	case MAG_MIXED:
+		for (int i = 0; i < p; i++)
+			for (int c = 0; c < d; c++)
+				x[i * d + c] *= (float)pow(10.0, (i % 4) * 20.0 - 30.0) * (i & 1 ? 1.0f : 1e-8f);
+		x[3 * d] = 1e-45f; /* one denormal element */
+		break;
+	default:
+		break;
+	}
+}

@@ -30,4 +30,12 @@ void naive_geomed(const float *x, int p, size_t d, int iters, float *out);
 int naive_flag(const float *x, int p, size_t d, int r, double lambda, int converged,
 	       int max_iters, double tol, float *out);
 
+/* Finite inputs of extreme magnitude (p×d into x), shared by the library and tool tests. */
+enum magnitude_case_id {
+	MAG_SUBNORMAL_ROW, MAG_ZERO_ROW, MAG_TINY_ROWS, MAG_HUGE_ROWS, MAG_HUGEST_ROWS, MAG_MIXED,
+	MAGNITUDE_CASES
+};
+extern const char *const magnitude_case_name[MAGNITUDE_CASES];
+void magnitude_case(int which, int p, int d, float *x);
+
 #endif

@@ -3,7 +3,7 @@
  * padded with spaces and a newline so the data starts 64-byte aligned. */
 #include "pennant/npy.h"
 
-#include "agg_internal.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>

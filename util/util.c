@@ -1,5 +1,5 @@
-/* Small helpers for the runtime: clocks, CPU count, error formatting. */
-#include "agg_internal.h"
+/* Leaf helpers: clock, CPU count, error formatting, finiteness check (see util.h). */
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdint.h>

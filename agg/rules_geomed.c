@@ -72,3 +72,23 @@ int pn_rule_geomed(const double *G, int k, int max_iters, double tol, pn_gram_re
 	free(gb), free(nb), free(ndist);
 	return 0;
 }
+
+/* ---- descriptor (listed in rule_table.c) ----
+ * A zero gradient is an ordinary point; Weiszfeld's smoothing nu keeps the weights
+ * finite when the iterate sits on a data point. */
+static int one_min(const pn_agg_config *c)
+{
+	(void)c;
+	return 1;
+}
+
+static int geomed_solve(const pn_agg_config *c, const double *G, int k, pn_gram_result *res,
+			char *err, size_t errlen)
+{
+	return pn_rule_geomed(G, k, c->max_iters, c->tol, res, err, errlen);
+}
+
+const pn_rule_desc pn_rule_desc_geomed = {
+	.id = PN_RULE_GEOMED, .name = "geomed", .kind = PN_KIND_GRAM,
+	.min_workers = one_min, .min_workers_text = "1", .solve = geomed_solve,
+};

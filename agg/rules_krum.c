@@ -24,9 +24,9 @@ static int cmp_double(const void *a, const void *b)
 
 /* Krum score of each member of `set` (n members) within that set: the sum of its
  * `nb` smallest distances to other members. */
-static void krum_scores(const double *D, int k, const int *set, int n, int nb, double *score)
+static void krum_scores(const double *D, int k, const int *set, int n, int nb, double *score,
+			double *tmp)
 {
-	double tmp[n > 1 ? n : 1];
 	for (int a = 0; a < n; a++) {
 		int m = 0;
 		for (int b = 0; b < n; b++)
@@ -50,16 +50,16 @@ int pn_rule_krum(const double *G, int k, int f, int m, pn_gram_result *res, char
 		pn_errf(err, errlen, "multi-krum: m=%d must be in [1, %d]", m, k);
 		return -EINVAL;
 	}
-	double *D = malloc(sizeof(double) * k * k);
+	double *D = malloc(sizeof(double) * k * k), *tmp = malloc(sizeof(double) * k);
 	int *set = calloc((size_t)k, sizeof(int)), *order = calloc((size_t)k, sizeof(int));
-	if (!D || !set || !order) {
-		free(D), free(set), free(order);
+	if (!D || !tmp || !set || !order) {
+		free(D), free(tmp), free(set), free(order);
 		return -ENOMEM;
 	}
 	pn_gram_distances(G, k, D);
 	for (int i = 0; i < k; i++)
 		set[i] = i;
-	krum_scores(D, k, set, k, k - f - 2, res->score);
+	krum_scores(D, k, set, k, k - f - 2, res->score, tmp);
 	/* Stable selection of the m lowest scores (ties: lower index). */
 	for (int i = 0; i < k; i++)
 		order[i] = i;
@@ -74,7 +74,7 @@ int pn_rule_krum(const double *G, int k, int f, int m, pn_gram_result *res, char
 	memset(res->alpha, 0, sizeof(double) * k);
 	for (int x = 0; x < m; x++)
 		res->alpha[order[x]] = 1.0 / m;
-	free(D), free(set), free(order);
+	free(D), free(tmp), free(set), free(order);
 	return 0;
 }
 
@@ -87,9 +87,10 @@ int pn_rule_bulyan_select(const double *G, int k, int f, pn_gram_result *res, ch
 	}
 	int theta = k - 2 * f;
 	double *D = malloc(sizeof(double) * k * k), *sc = malloc(sizeof(double) * k);
+	double *tmp = malloc(sizeof(double) * k);
 	int *rest = malloc(sizeof(int) * k);
-	if (!D || !sc || !rest) {
-		free(D), free(sc), free(rest);
+	if (!D || !sc || !tmp || !rest) {
+		free(D), free(sc), free(tmp), free(rest);
 		return -ENOMEM;
 	}
 	pn_gram_distances(G, k, D);
@@ -102,7 +103,7 @@ int pn_rule_bulyan_select(const double *G, int k, int f, pn_gram_result *res, ch
 	/* Recursive Krum: pick the best-scored worker among those left, θ times. */
 	for (int pick = 0; pick < theta; pick++) {
 		int nb = n - f - 2 > 1 ? n - f - 2 : 1;
-		krum_scores(D, k, rest, n, nb, sc);
+		krum_scores(D, k, rest, n, nb, sc, tmp);
 		int best = 0;
 		for (int a = 1; a < n; a++)
 			if (sc[a] < sc[best])
@@ -113,6 +114,57 @@ int pn_rule_bulyan_select(const double *G, int k, int f, pn_gram_result *res, ch
 	}
 	for (int i = 0; i < k; i++)
 		res->alpha[i] = 0.0; /* filled from coordinate usage by the engine */
-	free(D), free(sc), free(rest);
+	free(D), free(sc), free(tmp), free(rest);
 	return 0;
 }
+
+/* ---- descriptors (listed in rule_table.c) ----
+ * A zero gradient is an ordinary point for these rules (distances stay defined). */
+static int krum_min(const pn_agg_config *c)
+{
+	return 2 * c->f + 3;
+}
+
+static int bulyan_min(const pn_agg_config *c)
+{
+	return 4 * c->f + 3;
+}
+
+static int krum_solve(const pn_agg_config *c, const double *G, int k, pn_gram_result *res,
+		      char *err, size_t errlen)
+{
+	return pn_rule_krum(G, k, c->f, 1, res, err, errlen);
+}
+
+static int multi_krum_solve(const pn_agg_config *c, const double *G, int k, pn_gram_result *res,
+			    char *err, size_t errlen)
+{
+	int m = c->m > 0 ? c->m : k - c->f - 2;
+	if (m < 1)
+		m = 1;
+	if (m > k)
+		m = k;
+	return pn_rule_krum(G, k, c->f, m, res, err, errlen);
+}
+
+static int bulyan_solve(const pn_agg_config *c, const double *G, int k, pn_gram_result *res,
+			char *err, size_t errlen)
+{
+	return pn_rule_bulyan_select(G, k, c->f, res, err, errlen);
+}
+
+const pn_rule_desc pn_rule_desc_krum = {
+	.id = PN_RULE_KRUM, .name = "krum", .kind = PN_KIND_GRAM,
+	.min_workers = krum_min, .min_workers_text = "2f+3", .solve = krum_solve,
+};
+const pn_rule_desc pn_rule_desc_multi_krum = {
+	.id = PN_RULE_MULTI_KRUM, .name = "multi-krum", .kind = PN_KIND_GRAM,
+	.min_workers = krum_min, .min_workers_text = "2f+3", .solve = multi_krum_solve,
+};
+/* Krum-recursive selection of θ = k - 2f workers, then per coordinate the β = θ - 2f values
+ * closest to the median are averaged (pn_coord_bulyan). */
+const pn_rule_desc pn_rule_desc_bulyan = {
+	.id = PN_RULE_BULYAN, .name = "bulyan", .kind = PN_KIND_GRAM,
+	.min_workers = bulyan_min, .min_workers_text = "4f+3", .solve = bulyan_solve,
+	.block = pn_coord_bulyan,
+};

@@ -1,7 +1,8 @@
 /* Blocked streaming Gram kernel: G += XᵀX over a block of coordinates, float64 sums.
  *
  * Why not OpenBLAS dsyrk/ssyrk: on the tall, thin shape (p ≈ 8–32 rows, millions of
- * coordinates) syrk runs 5–10× below memory bandwidth and on one thread (DESIGN.md §4b).
+ * coordinates) syrk runs 5–10× below memory bandwidth and on one thread (measured with
+ * pennant-bench-agg).
  * This kernel walks an L1-sized slice of all participating rows at once and computes
  * tiles of row pairs with register-resident float64 accumulators, so each float is read
  * from memory once per block. The binary stays portable: variants are compiled with
@@ -175,14 +176,20 @@ widen(double *restrict dst, const float *restrict src, size_t n)
 void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
 {
 	const gram_variant *v = variant();
-	/* Compact the participating rows; pad to whole tiles with zero rows. */
-	int idx[p + MAX_TILE];
+	/* Compact the participating rows; pad to whole tiles with zero rows. Index and
+	 * pointer arrays live on the stack up to 64 rows, on the heap beyond. */
+	int idx_buf[64 + MAX_TILE];
+	const double *slice_buf[64 + MAX_TILE];
+	int *idx = p <= 64 ? idx_buf : malloc(sizeof(int) * (size_t)(p + MAX_TILE));
+	const double **slice = p <= 64 ? slice_buf : malloc(sizeof(double *) * (size_t)(p + MAX_TILE));
+	if (!idx || !slice)
+		abort(); /* a few bytes per row: nothing sensible is left to do */
 	int k = 0;
 	for (int i = 0; i < p; i++)
 		if (rows[i])
 			idx[k++] = i;
 	if (k == 0)
-		return;
+		goto out;
 	int tile = v->ti > v->tj ? v->ti : v->tj; /* both divide MAX_TILE */
 	int kp = (k + tile - 1) / tile * tile;
 	for (int i = k; i < kp; i++)
@@ -195,7 +202,6 @@ void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
 			       : malloc(sizeof(double) * (size_t)kp * SLICE);
 	if (!wide)
 		abort(); /* a few KiB per row: nothing sensible is left to do */
-	const double *slice[kp];
 	for (int i = 0; i < kp; i++)
 		slice[i] = wide + (size_t)i * SLICE;
 
@@ -225,4 +231,9 @@ void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
 	}
 	if (wide != stack_buf)
 		free(wide);
+out:
+	if (idx != idx_buf)
+		free(idx);
+	if (slice != slice_buf)
+		free(slice);
 }

@@ -1,6 +1,6 @@
 /* Flag Aggregator (Almasi et al., arXiv 2302.05865) on the Gram matrix.
  *
- * Notation (DESIGN.md §3): x_i = g_i/‖g_i‖, Ĝ = X̂ᵀX̂ (k×k). A subspace Y = X̂C (d×r) with
+ * Notation: x_i = g_i/‖g_i‖, Ĝ = X̂ᵀX̂ (k×k). A subspace Y = X̂C (d×r) with
  * CᵀĜC = I is represented by its k×r coefficient matrix C, so every quantity is k×k:
  *   ‖Yᵀx_i‖² = ‖CᵀĜe_i‖²,  output (1/r) Σ_i Y Yᵀ x_i = X̂ · (C CᵀĜ1)/r.
  * One IRLS step with weights (w_i; w_ij for λ > 0): A = X̂M, Y₁ = top-r left singular
@@ -169,8 +169,11 @@ int pn_rule_flag(const double *G, int k, int r, double lambda, pn_flag_mode mode
 	w.evals = w.B + kk;
 	w.proj = w.evals + k;
 
-	for (int i = 0; i < k; i++)
+	res->degenerate = 0;
+	for (int i = 0; i < k; i++) {
 		nrm[i] = sqrt(fmax(G[i * k + i], 0.0));
+		res->degenerate += !(nrm[i] > 0);
+	}
 	for (int i = 0; i < k; i++)
 		for (int j = 0; j < k; j++)
 			w.gh[i * k + j] = nrm[i] > 0 && nrm[j] > 0 ? G[i * k + j] / (nrm[i] * nrm[j]) : 0.0;
@@ -248,3 +251,27 @@ out:
 	free(nrm);
 	return rc;
 }
+
+/* ---- descriptor (listed in rule_table.c) ----
+ * Flag is scale-invariant: it looks only at directions x_i = g_i/‖g_i‖. A zero gradient
+ * has no direction: it gets weight 0 and is counted in the report's `degenerate`. A tiny
+ * (even subnormal) or huge gradient has a direction like any other; its coefficient
+ * α_i = α̂_i/‖g_i‖ may fall outside float32's range, which the combination pass applies
+ * in float64 (combine.c), so α_i·g_i stays finite. */
+static int flag_min(const pn_agg_config *c)
+{
+	(void)c;
+	return 1;
+}
+
+static int flag_solve(const pn_agg_config *c, const double *G, int k, pn_gram_result *res,
+		      char *err, size_t errlen)
+{
+	return pn_rule_flag(G, k, c->r, c->lambda, c->flag_mode, c->max_iters, c->tol, res, err,
+			    errlen);
+}
+
+const pn_rule_desc pn_rule_desc_flag = {
+	.id = PN_RULE_FLAG, .name = "flag", .kind = PN_KIND_GRAM,
+	.min_workers = flag_min, .min_workers_text = "1", .solve = flag_solve, .own_scale = true,
+};

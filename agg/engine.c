@@ -1,0 +1,458 @@
+/* The streaming aggregation engine: create (once per job: the pool starts here) →
+ * per round reset → landed/feed (any order, any chunk size) → finish.
+ *
+ * Coordinates are split into blocks of PN_AGG_BLOCK floats. A block becomes ready once
+ * every worker still taking part has landed all of it; ready blocks go to the pool
+ * (engine_pool.c), which accumulates the Gram matrix (Gram rules), runs the
+ * coordinate-wise rule (coordinate rules) or checks for NaN/Inf (fixed weights), so
+ * this work overlaps the pulls still in flight. Excluding a worker (straggler given up
+ * on, NaN/Inf found) can make blocks ready. finish (engine_finish.c) processes what is
+ * left, solves the k×k problem and runs one combination pass on the pool. */
+#include "engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pn_agg_config_init(pn_agg_config *cfg, int p, size_t d, pn_rule rule)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->p = p;
+	cfg->d = d;
+	cfg->rule = rule;
+	cfg->r = 0;
+	cfg->flag_mode = PN_FLAG_REFERENCE;
+	cfg->max_iters = 100;
+	cfg->tol = 1e-9;
+}
+
+int pn_agg_config_check(const pn_agg_config *c, char *err, size_t errlen)
+{
+	if (c->p < 1) {
+		pn_errf(err, errlen, "need at least one worker (p=%d)", c->p);
+		return -EINVAL;
+	}
+	if (c->d < 1) {
+		pn_errf(err, errlen, "dimension must be positive (d=%zu)", c->d);
+		return -EINVAL;
+	}
+	if (!pn_rule_desc_get((int)c->rule)) {
+		pn_errf(err, errlen, "unknown rule %d", (int)c->rule);
+		return -EINVAL;
+	}
+	if (c->f < 0 || c->f >= c->p) {
+		pn_errf(err, errlen, "f=%d must be in [0, p-1] (p=%d)", c->f, c->p);
+		return -EINVAL;
+	}
+	if (c->m < 0 || c->m > c->p) {
+		pn_errf(err, errlen, "m=%d must be in [0, p] (0: p-f-2)", c->m);
+		return -EINVAL;
+	}
+	if (!(c->beta >= 0 && c->beta < 0.5)) {
+		pn_errf(err, errlen, "beta=%g must be in [0, 0.5)", c->beta);
+		return -EINVAL;
+	}
+	if (c->r < 0) {
+		pn_errf(err, errlen, "r=%d must be >= 0 (0: default)", c->r);
+		return -EINVAL;
+	}
+	if (!(c->lambda >= 0) || isinf(c->lambda)) {
+		pn_errf(err, errlen, "lambda=%g must be finite and >= 0", c->lambda);
+		return -EINVAL;
+	}
+	if (c->flag_mode != PN_FLAG_REFERENCE && c->flag_mode != PN_FLAG_CONVERGED) {
+		pn_errf(err, errlen, "unknown flag mode %d", (int)c->flag_mode);
+		return -EINVAL;
+	}
+	if (c->max_iters < 0 || !(c->tol >= 0) || c->threads < 0) {
+		pn_errf(err, errlen, "max_iters, tol and threads must be >= 0");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+size_t pn_agg_block_len(const pn_agg *a, size_t b)
+{
+	size_t start = b * PN_AGG_BLOCK;
+	return a->d - start < PN_AGG_BLOCK ? a->d - start : PN_AGG_BLOCK;
+}
+
+static int task_kind(const pn_agg *a)
+{
+	static const int kinds[] = {[PN_KIND_COORD] = PN_TASK_COORD, [PN_KIND_GRAM] = PN_TASK_GRAM,
+				    [PN_KIND_FIXED] = PN_TASK_CHECK};
+	return kinds[a->rule->kind];
+}
+
+static void make_ready(pn_agg *a, size_t b)
+{
+	a->state[b] = 1;
+	uint64_t *m = pn_agg_block_mask(a, b);
+	memset(m, 0, sizeof(uint64_t) * a->words);
+	for (int i = 0; i < a->p; i++)
+		if (pn_agg_active(a, i))
+			pn_mask_set(m, i, true);
+	pn_pool_submit(a, task_kind(a), b);
+}
+
+void pn_agg_deactivate(pn_agg *a, int i, int why)
+{
+	if (!pn_agg_active(a, i))
+		return;
+	a->status[i] = why;
+	for (size_t b = 0; b < a->nblocks; b++) {
+		if (a->state[b] || a->landed[(size_t)i * a->nblocks + b] == pn_agg_block_len(a, b))
+			continue;
+		if (--a->missing[b] == 0)
+			make_ready(a, b);
+	}
+}
+
+void pn_agg_free(pn_agg *a)
+{
+	if (!a)
+		return;
+	pn_pool_stop(a);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv_work);
+	pthread_cond_destroy(&a->cv_done);
+	free(a->rows);
+	free(a->owned);
+	for (int i = 0; a->ranges && i < a->p; i++)
+		pn_range_set_free(&a->ranges[i]);
+	free(a->ranges);
+	free(a->landed), free(a->missing), free(a->state), free(a->mask), free(a->used);
+	free(a->status), free(a->nonfinite_seen), free(a->cout);
+	free(a->cf.a32), free(a->cf.a64), free(a->cf.wide), free(a->fixed_w);
+	free(a->ids), free(a->selected), free(a->alpha), free(a->score), free(a->Gk), free(a->norms);
+	free(a->usable), free(a->final_mask);
+	free(a->G), free(a->weights), free(a->scores);
+	free(a);
+}
+
+static bool alloc_state(pn_agg *a)
+{
+	size_t p = (size_t)a->p, nb = a->nblocks;
+	a->rows = calloc(p, sizeof *a->rows);
+	a->landed = calloc(p * nb, sizeof *a->landed);
+	a->ranges = calloc(p, sizeof *a->ranges);
+	a->missing = malloc(nb * sizeof *a->missing);
+	a->state = calloc(nb, 1);
+	a->mask = calloc(nb * (size_t)a->words, sizeof *a->mask);
+	a->status = calloc(p, sizeof *a->status);
+	a->nonfinite_seen = calloc(p, sizeof *a->nonfinite_seen);
+	a->G = calloc(p * p, sizeof *a->G);
+	a->weights = calloc(p, sizeof *a->weights);
+	a->scores = calloc(p, sizeof *a->scores);
+	a->cf.a32 = malloc(p * sizeof *a->cf.a32);
+	a->cf.a64 = malloc(p * sizeof *a->cf.a64);
+	a->cf.wide = malloc(p);
+	a->fixed_w = calloc(p, sizeof *a->fixed_w);
+	a->ids = malloc(p * sizeof *a->ids);
+	a->selected = malloc(p * sizeof *a->selected);
+	a->alpha = malloc(p * sizeof *a->alpha);
+	a->score = malloc(p * sizeof *a->score);
+	a->Gk = malloc(p * p * sizeof *a->Gk);
+	a->norms = malloc(p * sizeof *a->norms);
+	a->usable = malloc(p * sizeof *a->usable);
+	a->final_mask = malloc((size_t)a->words * sizeof *a->final_mask);
+	bool ok = a->rows && a->landed && a->ranges && a->missing && a->state && a->mask &&
+		  a->status && a->nonfinite_seen && a->G && a->weights && a->scores && a->cf.a32 &&
+		  a->cf.a64 && a->cf.wide && a->fixed_w && a->ids && a->selected && a->alpha &&
+		  a->score && a->Gk && a->norms && a->usable && a->final_mask;
+	if (ok && a->rule->block) {
+		a->cout = malloc(a->d * sizeof *a->cout);
+		a->used = calloc(p * nb, sizeof *a->used);
+		ok = a->cout && a->used;
+	}
+	return ok;
+}
+
+pn_agg *pn_agg_create(const pn_agg_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg) {
+		pn_errf(err, errlen, "no configuration");
+		return NULL;
+	}
+	if (pn_agg_config_check(cfg, err, errlen) != 0)
+		return NULL;
+	pn_agg *a = calloc(1, sizeof *a);
+	if (!a) {
+		pn_errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv_work, NULL);
+	pthread_cond_init(&a->cv_done, NULL);
+	a->cfg = *cfg;
+	a->rule = pn_rule_desc_get((int)cfg->rule);
+	a->p = cfg->p;
+	a->d = cfg->d;
+	a->nblocks = (cfg->d + PN_AGG_BLOCK - 1) / PN_AGG_BLOCK;
+	a->words = (cfg->p + 63) / 64;
+	if (a->cfg.threads == 0)
+		a->cfg.threads = pn_online_cpus();
+	if (a->cfg.max_iters == 0)
+		a->cfg.max_iters = 100;
+	if (a->cfg.r == 0)
+		a->cfg.r = cfg->p < 8 ? cfg->p : 8;
+	if (!alloc_state(a)) {
+		pn_errf(err, errlen, "out of memory for p=%d, d=%zu", a->p, a->d);
+		pn_agg_free(a);
+		return NULL;
+	}
+	/* One pool thread per CPU; with threads == 1 tasks run inline. */
+	if (pn_pool_start(a, err, errlen) != 0) {
+		pn_agg_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+int pn_agg_reset(pn_agg *a, float *const *rows)
+{
+	if (!a)
+		return -EINVAL;
+	if (!rows && !a->owned) {
+		a->owned = malloc((size_t)a->p * a->d * sizeof(float));
+		if (!a->owned) {
+			snprintf(a->err, sizeof a->err, "out of memory for p=%d, d=%zu", a->p, a->d);
+			return -ENOMEM;
+		}
+	}
+	pn_pool_reset(a);
+	size_t p = (size_t)a->p, nb = a->nblocks;
+	for (int i = 0; i < a->p; i++) {
+		a->rows[i] = rows ? rows[i] : a->owned + (size_t)i * a->d;
+		a->ranges[i].n = 0;
+	}
+	memset(a->landed, 0, p * nb * sizeof *a->landed);
+	for (size_t b = 0; b < nb; b++)
+		a->missing[b] = a->p;
+	memset(a->state, 0, nb);
+	memset(a->mask, 0, nb * (size_t)a->words * sizeof *a->mask);
+	memset(a->status, 0, p * sizeof *a->status);
+	memset(a->nonfinite_seen, 0, p * sizeof *a->nonfinite_seen);
+	memset(a->G, 0, p * p * sizeof *a->G);
+	memset(a->weights, 0, p * sizeof *a->weights);
+	memset(a->scores, 0, p * sizeof *a->scores);
+	if (a->used)
+		memset(a->used, 0, p * nb * sizeof *a->used);
+	memset(&a->coord, 0, sizeof a->coord);
+	memset(&a->rep, 0, sizeof a->rep);
+	a->have_fixed_w = false;
+	a->err[0] = 0;
+	a->finished = false;
+	a->open = true;
+	return 0;
+}
+
+pn_agg *pn_agg_begin(const pn_agg_config *cfg, float *const *rows, char *err, size_t errlen)
+{
+	pn_agg *a = pn_agg_create(cfg, err, errlen);
+	if (a && pn_agg_reset(a, rows) != 0) {
+		pn_errf(err, errlen, "%s", a->err);
+		pn_agg_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+int pn_agg_landed(pn_agg *a, int worker, size_t offset, size_t len)
+{
+	if (!a)
+		return -EINVAL;
+	if (!a->open || a->finished) {
+		snprintf(a->err, sizeof a->err, "landed() outside a round (after finish, or before reset)");
+		return -EINVAL;
+	}
+	if (worker < 0 || worker >= a->p) {
+		snprintf(a->err, sizeof a->err, "worker %d out of range [0, %d)", worker, a->p);
+		return -EINVAL;
+	}
+	if (len == 0 || offset >= a->d || len > a->d - offset) {
+		snprintf(a->err, sizeof a->err,
+			 "chunk [%zu, %zu+%zu) of worker %d is outside the gradient (d=%zu)", offset,
+			 offset, len, worker, a->d);
+		return -ERANGE;
+	}
+	size_t end = offset + len;
+	uint32_t *land = a->landed + (size_t)worker * a->nblocks;
+	if (pn_range_set_overlaps(&a->ranges[worker], offset, end)) {
+		snprintf(a->err, sizeof a->err, "worker %d: elements in [%zu, %zu) landed twice", worker,
+			 offset, end);
+		return -EEXIST;
+	}
+	if (pn_range_set_add(&a->ranges[worker], offset, end) != 0) {
+		snprintf(a->err, sizeof a->err, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t b = offset / PN_AGG_BLOCK; b * PN_AGG_BLOCK < end; b++) {
+		size_t bs = b * PN_AGG_BLOCK, be = bs + pn_agg_block_len(a, b);
+		size_t lo = offset > bs ? offset : bs, hi = end < be ? end : be;
+		land[b] += (uint32_t)(hi - lo);
+		if (land[b] == pn_agg_block_len(a, b) && pn_agg_active(a, worker) && !a->state[b] &&
+		    --a->missing[b] == 0)
+			make_ready(a, b);
+	}
+	return 0;
+}
+
+int pn_agg_feed(pn_agg *a, int worker, size_t offset, const float *data, size_t len)
+{
+	if (!a || !data)
+		return -EINVAL;
+	if (worker < 0 || worker >= a->p || len == 0 || offset >= a->d || len > a->d - offset)
+		return pn_agg_landed(a, worker, offset, len); /* same checks and message */
+	float *dst = a->rows[worker] + offset;
+	if (dst != data)
+		memmove(dst, data, len * sizeof(float));
+	return pn_agg_landed(a, worker, offset, len);
+}
+
+int pn_agg_exclude(pn_agg *a, int worker)
+{
+	if (!a || worker < 0 || worker >= a->p || !a->open || a->finished)
+		return -EINVAL;
+	pn_agg_deactivate(a, worker, PN_AGG_EXCLUDED);
+	return 0;
+}
+
+int pn_agg_set_consumer(pn_agg *a, pn_agg_consumer fn, void *ctx)
+{
+	if (!a || (a->open && a->finished))
+		return -EINVAL;
+	a->consume = fn;
+	a->consume_ctx = ctx;
+	return 0;
+}
+
+int pn_agg_set_weights(pn_agg *a, const double *w)
+{
+	if (!a || !w)
+		return -EINVAL;
+	if (a->rule->kind != PN_KIND_FIXED) {
+		snprintf(a->err, sizeof a->err, "weights are set only with rule 'weighted', not '%s'",
+			 a->rule->name);
+		return -EINVAL;
+	}
+	if (!a->open || a->finished) {
+		snprintf(a->err, sizeof a->err, "set_weights() outside a round (before reset or after finish)");
+		return -EINVAL;
+	}
+	for (int i = 0; i < a->p; i++)
+		if (!isfinite(w[i])) {
+			snprintf(a->err, sizeof a->err, "weight %d is not finite (%g)", i, w[i]);
+			return -EINVAL;
+		}
+	memcpy(a->fixed_w, w, sizeof(double) * (size_t)a->p);
+	a->have_fixed_w = true;
+	return 0;
+}
+
+int pn_agg_set_weight_fn(pn_agg *a, pn_agg_weight_fn fn, void *ctx)
+{
+	if (!a)
+		return -EINVAL;
+	if (a->rule->kind != PN_KIND_FIXED) {
+		snprintf(a->err, sizeof a->err, "a weight function needs rule 'weighted', not '%s'",
+			 a->rule->name);
+		return -EINVAL;
+	}
+	a->weight_fn = fn;
+	a->weight_ctx = ctx;
+	return 0;
+}
+
+const char *pn_agg_errmsg(const pn_agg *a)
+{
+	return a ? a->err : "no aggregation";
+}
+
+int pn_agg_finish(pn_agg *a, float *out)
+{
+	if (!a || !out)
+		return -EINVAL;
+	if (!a->open) {
+		snprintf(a->err, sizeof a->err, "finish() before reset()");
+		return -EINVAL;
+	}
+	if (a->finished) {
+		snprintf(a->err, sizeof a->err, "finish() called twice");
+		return -EINVAL;
+	}
+	a->finished = true;
+	int rc = pn_agg_finish_rule(a, out);
+	pn_pool_wait_idle(a);
+	a->rep.p = a->p;
+	a->rep.used = a->rep.nonfinite = a->rep.incomplete = 0;
+	for (int i = 0; i < a->p; i++) {
+		a->rep.used += a->status[i] == PN_AGG_USED;
+		a->rep.nonfinite += a->status[i] == PN_AGG_NONFINITE;
+		a->rep.incomplete += a->status[i] == PN_AGG_INCOMPLETE;
+	}
+	a->rep.t_gram_s = pn_pool_busy_seconds(a); /* thread-seconds in per-block work */
+	return rc;
+}
+
+void pn_agg_get_report(const pn_agg *a, pn_agg_report *rep)
+{
+	if (a && rep)
+		*rep = a->rep;
+}
+
+const double *pn_agg_weights(const pn_agg *a)
+{
+	return a ? a->weights : NULL;
+}
+
+const double *pn_agg_scores(const pn_agg *a)
+{
+	return a ? a->scores : NULL;
+}
+
+const int *pn_agg_status(const pn_agg *a)
+{
+	return a ? a->status : NULL;
+}
+
+const double *pn_agg_gram(const pn_agg *a)
+{
+	return a ? a->G : NULL;
+}
+
+int pn_aggregate(const pn_agg_config *cfg, const float *x, float *out, pn_agg_report *rep,
+		 double *weights, char *err, size_t errlen)
+{
+	if (!cfg || !x || !out) {
+		pn_errf(err, errlen, "null argument");
+		return -EINVAL;
+	}
+	if (pn_agg_config_check(cfg, err, errlen) != 0)
+		return -EINVAL;
+	float **rows = malloc(sizeof(float *) * (size_t)cfg->p);
+	pn_agg *a = NULL;
+	if (rows) {
+		for (int i = 0; i < cfg->p; i++)
+			rows[i] = (float *)x + (size_t)i * cfg->d; /* read only: the engine never writes rows */
+		a = pn_agg_begin(cfg, rows, err, errlen);
+	}
+	free(rows);
+	if (!a)
+		return -ENOMEM;
+	int rc = 0;
+	for (int i = 0; i < cfg->p && rc == 0; i++)
+		rc = pn_agg_landed(a, i, 0, cfg->d);
+	if (rc == 0)
+		rc = pn_agg_finish(a, out);
+	if (rc != 0)
+		pn_errf(err, errlen, "%s", pn_agg_errmsg(a));
+	if (rep)
+		pn_agg_get_report(a, rep);
+	if (weights && rc == 0)
+		memcpy(weights, pn_agg_weights(a), sizeof(double) * cfg->p);
+	pn_agg_free(a);
+	return rc;
+}

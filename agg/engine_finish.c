@@ -1,0 +1,287 @@
+/* finish: settle who takes part, run the rule's solve or coordinate stage, combine on the
+ * pool, and refuse to hand back an output that is not finite. What runs is decided by
+ * the rule's descriptor (rule_table.c), never by the rule's id. */
+#include "engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Blocks no one completed yet: every worker that did not land everything leaves. */
+static void exclude_incomplete(pn_agg *a)
+{
+	for (int i = 0; i < a->p; i++) {
+		if (!pn_agg_active(a, i))
+			continue;
+		const uint32_t *land = a->landed + (size_t)i * a->nblocks;
+		for (size_t b = 0; b < a->nblocks; b++)
+			if (land[b] != pn_agg_block_len(a, b)) {
+				pn_agg_deactivate(a, i, PN_AGG_INCOMPLETE);
+				break;
+			}
+	}
+}
+
+/* Workers the pool found NaN/Inf in leave the round. */
+static void exclude_nonfinite_seen(pn_agg *a)
+{
+	for (int i = 0; i < a->p; i++)
+		if (__atomic_load_n(&a->nonfinite_seen[i], __ATOMIC_RELAXED) && pn_agg_active(a, i))
+			pn_agg_deactivate(a, i, PN_AGG_NONFINITE);
+}
+
+static int usable_ids(const pn_agg *a, int *ids)
+{
+	int k = 0;
+	for (int i = 0; i < a->p; i++)
+		if (pn_agg_active(a, i))
+			ids[k++] = i;
+	return k;
+}
+
+/* The rule's minimum, from its descriptor; k usable workers. */
+static int check_enough(pn_agg *a, int k)
+{
+	if (k == 0) {
+		snprintf(a->err, sizeof a->err, "no usable worker: all were excluded");
+		return -ENODATA;
+	}
+	int need = a->rule->min_workers(&a->cfg);
+	if (k < need) {
+		snprintf(a->err, sizeof a->err,
+			 "%s needs p >= %s usable workers (have %d, f=%d: at least %d)", a->rule->name,
+			 a->rule->min_workers_text, k, a->cfg.f, need);
+		return -ENODATA;
+	}
+	return 0;
+}
+
+static int output_not_finite(pn_agg *a)
+{
+	a->rep.output_nonfinite = 1;
+	snprintf(a->err, sizeof a->err,
+		 "%s: the output is not finite (inputs were finite: overflow); round not usable",
+		 a->rule->name);
+	return -EDOM;
+}
+
+/* Coordinate stage output (a->cout) to out, checked before the consumer sees it. */
+static int deliver_cout(pn_agg *a, float *out)
+{
+	if (!pn_all_finite(a->cout, a->d))
+		return output_not_finite(a);
+	memcpy(out, a->cout, a->d * sizeof(float));
+	if (a->consume)
+		a->consume(a->consume_ctx, 0, out, a->d);
+	return 0;
+}
+
+static void coord_weights(pn_agg *a)
+{
+	double best = 0;
+	for (int i = 0; i < a->p; i++) {
+		uint64_t s = 0;
+		for (size_t b = 0; b < a->nblocks; b++)
+			s += a->used[b * (size_t)a->p + i];
+		a->weights[i] = pn_agg_active(a, i) ? (double)s / (double)a->d : 0.0;
+		if (a->weights[i] > best)
+			best = a->weights[i];
+	}
+	for (int i = 0; i < a->p; i++)
+		a->scores[i] = pn_agg_active(a, i) ? (best > 0 ? 1.0 - a->weights[i] / best : 0.0)
+						   : INFINITY;
+}
+
+/* Coordinate rules: a block processed with a row that has since left the round is
+ * recomputed with the final set. */
+static size_t recompute_coord_blocks(pn_agg *a)
+{
+	size_t mb = sizeof(uint64_t) * (size_t)a->words;
+	memset(a->final_mask, 0, mb);
+	for (int i = 0; i < a->p; i++)
+		if (pn_agg_active(a, i))
+			pn_mask_set(a->final_mask, i, true);
+	size_t redone = 0;
+	for (size_t b = 0; b < a->nblocks; b++)
+		if (memcmp(pn_agg_block_mask(a, b), a->final_mask, mb) != 0) {
+			memcpy(pn_agg_block_mask(a, b), a->final_mask, mb);
+			pn_pool_submit(a, PN_TASK_COORD, b);
+			redone++;
+		}
+	pn_pool_wait_idle(a);
+	return redone;
+}
+
+static int finish_coord(pn_agg *a, float *out)
+{
+	/* NaN/Inf found by the pool: those workers leave and blocks computed with them are
+	 * redone. A redo only removes rows, so this settles after a few passes. */
+	do {
+		pn_pool_wait_idle(a);
+		exclude_nonfinite_seen(a);
+		pn_pool_wait_idle(a);
+	} while (recompute_coord_blocks(a) > 0);
+	int rc = check_enough(a, usable_ids(a, a->ids));
+	if (rc != 0)
+		return rc;
+	double t0 = pn_now_s();
+	rc = deliver_cout(a, out);
+	coord_weights(a);
+	a->rep.t_combine_s = pn_now_s() - t0;
+	return rc;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* ‖Σ α_i g_i‖² = αᵀGα: the output's norm is known before the combination pass. */
+static void rescale_to_median_norm(pn_agg *a, const int *ids, int k)
+{
+	double *norms = a->norms, on2 = 0;
+	for (int x = 0; x < k; x++) {
+		norms[x] = sqrt(fmax(a->G[ids[x] * a->p + ids[x]], 0.0));
+		for (int y = 0; y < k; y++)
+			on2 += a->weights[ids[x]] * a->weights[ids[y]] * a->G[ids[x] * a->p + ids[y]];
+	}
+	qsort(norms, (size_t)k, sizeof *norms, cmp_double);
+	double target = (k & 1) ? norms[k / 2] : 0.5 * (norms[k / 2 - 1] + norms[k / 2]);
+	if (on2 > 0 && isfinite(on2) && target > 0)
+		for (int x = 0; x < k; x++)
+			a->weights[ids[x]] *= target / sqrt(on2);
+}
+
+/* Second stage on the workers solve selected (Bulyan): per block, coordinate-wise. */
+static int second_stage(pn_agg *a, const int *ids, int k, float *out)
+{
+	int theta = k - 2 * a->cfg.f;
+	a->coord.keep = theta - 2 * a->cfg.f;
+	for (size_t b = 0; b < a->nblocks; b++) {
+		uint64_t *m = pn_agg_block_mask(a, b);
+		memset(m, 0, sizeof(uint64_t) * a->words);
+		for (int x = 0; x < k; x++)
+			if (a->selected[x])
+				pn_mask_set(m, ids[x], true);
+		pn_pool_submit(a, PN_TASK_COORD, b);
+	}
+	pn_pool_wait_idle(a);
+	int rc = deliver_cout(a, out);
+	for (int i = 0; i < a->p; i++) {
+		uint64_t s = 0;
+		for (size_t b = 0; b < a->nblocks; b++)
+			s += a->used[b * (size_t)a->p + i];
+		a->weights[i] = (double)s / (double)a->d;
+	}
+	return rc;
+}
+
+static int combine(pn_agg *a, float *out)
+{
+	return pn_pool_combine(a, a->weights, out) ? 0 : output_not_finite(a);
+}
+
+static int finish_gram(pn_agg *a, float *out)
+{
+	pn_pool_wait_idle(a);
+	pn_pool_collect_gram(a);
+	/* G_ii is non-finite exactly when row i holds a NaN/Inf (a float32 square is below
+	 * 1.2e77 and d of them cannot overflow float64), so one look at the diagonal finds
+	 * every poisoned worker. */
+	for (int i = 0; i < a->p; i++)
+		if (pn_agg_active(a, i) && !isfinite(a->G[i * a->p + i]))
+			a->status[i] = PN_AGG_NONFINITE;
+	int *ids = a->ids;
+	int k = usable_ids(a, ids);
+	int rc = check_enough(a, k);
+	if (rc != 0)
+		return rc;
+	for (int x = 0; x < k; x++)
+		for (int y = 0; y < k; y++)
+			a->Gk[x * k + y] = a->G[ids[x] * a->p + ids[y]];
+	pn_gram_result res = {.alpha = a->alpha, .score = a->score, .selected = a->selected};
+	double t0 = pn_now_s();
+	rc = a->rule->solve(&a->cfg, a->Gk, k, &res, a->err, sizeof a->err);
+	a->rep.t_solve_s = pn_now_s() - t0;
+	a->rep.iterations = res.iterations;
+	a->rep.objective = res.objective;
+	a->rep.degenerate = res.degenerate;
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < a->p; i++) {
+		a->weights[i] = 0.0;
+		a->scores[i] = INFINITY;
+	}
+	for (int x = 0; x < k; x++) {
+		if (!isfinite(a->alpha[x])) {
+			snprintf(a->err, sizeof a->err, "%s: weight of worker %d is not finite",
+				 a->rule->name, ids[x]);
+			return -EDOM;
+		}
+		a->weights[ids[x]] = a->alpha[x];
+		a->scores[ids[x]] = a->score[x];
+	}
+	if (a->rule->own_scale && a->cfg.flag_rescale)
+		rescale_to_median_norm(a, ids, k);
+	t0 = pn_now_s();
+	rc = a->rule->block ? second_stage(a, ids, k, out) : combine(a, out);
+	a->rep.t_combine_s = pn_now_s() - t0;
+	return rc;
+}
+
+/* Fixed weights: the caller's w, checked against who is actually usable. */
+static int finish_fixed(pn_agg *a, float *out)
+{
+	pn_pool_wait_idle(a);
+	exclude_nonfinite_seen(a);
+	int k = usable_ids(a, a->ids);
+	int rc = check_enough(a, k);
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < a->p; i++)
+		a->usable[i] = pn_agg_active(a, i);
+	double t0 = pn_now_s();
+	if (a->weight_fn) {
+		char e[200] = "";
+		rc = a->weight_fn(a->weight_ctx, a->usable, a->p, a->weights, e, sizeof e);
+		if (rc != 0) {
+			snprintf(a->err, sizeof a->err, "weights: %s", e[0] ? e : "the weight function failed");
+			return rc < 0 ? rc : -EINVAL;
+		}
+	} else if (a->have_fixed_w) {
+		memcpy(a->weights, a->fixed_w, sizeof(double) * (size_t)a->p);
+	} else {
+		snprintf(a->err, sizeof a->err, "rule 'weighted' needs weights (pn_agg_set_weights)");
+		return -EINVAL;
+	}
+	a->rep.t_solve_s = pn_now_s() - t0;
+	for (int i = 0; i < a->p; i++) {
+		if (!isfinite(a->weights[i])) {
+			snprintf(a->err, sizeof a->err, "weight of worker %d is not finite", i);
+			return -EINVAL;
+		}
+		if (a->weights[i] != 0.0 && !a->usable[i]) {
+			snprintf(a->err, sizeof a->err, "worker %d has weight %g but is %s", i, a->weights[i],
+				 pn_agg_status_name(a->status[i]));
+			return -ENODATA;
+		}
+		a->scores[i] = a->usable[i] ? 0.0 : INFINITY;
+	}
+	t0 = pn_now_s();
+	rc = combine(a, out);
+	a->rep.t_combine_s = pn_now_s() - t0;
+	return rc;
+}
+
+int pn_agg_finish_rule(pn_agg *a, float *out)
+{
+	typedef int (*finish_fn)(pn_agg *, float *);
+	static const finish_fn by_kind[] = {[PN_KIND_COORD] = finish_coord,
+					    [PN_KIND_GRAM] = finish_gram,
+					    [PN_KIND_FIXED] = finish_fixed};
+	exclude_incomplete(a);
+	return by_kind[a->rule->kind](a, out);
+}

@@ -1,0 +1,146 @@
+/* Coordinate-wise rules, run per block of coordinates as soon as the block is present
+ * for every participating worker: mean, median, trimmed mean, MeaMed, Phocas, and the
+ * second (coordinate-wise) stage of Bulyan.
+ * The sorting and the per-block loop are in coord_kernel.h. */
+#include "coord_kernel.h"
+
+#include <string.h>
+
+static void mean_block(const float *const *rows, int k, size_t n, float *out, uint64_t *used)
+{
+	/* Row-at-a-time accumulation in float64 keeps rows streaming. */
+	double acc[PN_AGG_BLOCK];
+	for (size_t c0 = 0; c0 < n; c0 += PN_AGG_BLOCK) {
+		size_t m = n - c0 < PN_AGG_BLOCK ? n - c0 : PN_AGG_BLOCK;
+		memset(acc, 0, m * sizeof *acc);
+		for (int i = 0; i < k; i++)
+			for (size_t c = 0; c < m; c++)
+				acc[c] += rows[i][c0 + c];
+		for (size_t c = 0; c < m; c++)
+			out[c0 + c] = (float)(acc[c] / k);
+	}
+	if (used)
+		for (int i = 0; i < k; i++)
+			used[i] += n;
+}
+
+size_t pn_coord_scratch_size(void)
+{
+	return sizeof(val_idx);
+}
+
+static inline __attribute__((always_inline)) double
+pick_median(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	(void)prm;
+	if (used) {
+		used[a[k / 2].i]++;
+		if (!(k & 1))
+			used[a[k / 2 - 1].i]++;
+	}
+	return median_sorted(a, k);
+}
+
+static inline __attribute__((always_inline)) double
+pick_trimmed(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	return trimmed_mean_sorted(a, k, prm->trim, used);
+}
+
+static inline __attribute__((always_inline)) double
+pick_meamed(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	return closest_mean(a, k, median_sorted(a, k), k - prm->f, used);
+}
+
+static inline __attribute__((always_inline)) double
+pick_phocas(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	return closest_mean(a, k, trimmed_mean_sorted(a, k, prm->trim, NULL), k - prm->f, used);
+}
+
+static inline __attribute__((always_inline)) double
+pick_bulyan(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
+{
+	return closest_mean(a, k, median_sorted(a, k), prm->keep, used);
+}
+
+void pn_coord_mean(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		   float *out, uint64_t *used)
+{
+	(void)prm;
+	mean_block(rows, k, n, out, used);
+}
+
+void pn_coord_median(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		     float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_median);
+}
+
+void pn_coord_trimmed_mean(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+			   float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_trimmed);
+}
+
+void pn_coord_meamed(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		     float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_meamed);
+}
+
+void pn_coord_phocas(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		     float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_phocas);
+}
+
+/* Bulyan's second stage: over the θ workers the Krum stage selected, the β values closest
+ * to the coordinate's median are averaged. */
+void pn_coord_bulyan(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
+		     float *out, uint64_t *used)
+{
+	sorted_block(prm, rows, k, n, out, used, pick_bulyan);
+}
+
+/* ---- descriptors (listed in rule_table.c) ----
+ * Values are taken coordinate by coordinate, so magnitude never matters (sums are in
+ * float64); a zero gradient is a row of zeros like any other. */
+static int one_min(const pn_agg_config *c)
+{
+	(void)c;
+	return 1;
+}
+
+static int f_plus_one(const pn_agg_config *c)
+{
+	return c->f + 1;
+}
+
+/* With beta = 0 the trim is f per side: 2f+1 values are needed. */
+static int trimmed_min(const pn_agg_config *c)
+{
+	return c->beta > 0 ? 1 : 2 * c->f + 1;
+}
+
+const pn_rule_desc pn_rule_desc_mean = {
+	.id = PN_RULE_MEAN, .name = "mean", .kind = PN_KIND_COORD,
+	.min_workers = one_min, .min_workers_text = "1", .block = pn_coord_mean,
+};
+const pn_rule_desc pn_rule_desc_median = {
+	.id = PN_RULE_MEDIAN, .name = "median", .kind = PN_KIND_COORD,
+	.min_workers = one_min, .min_workers_text = "1", .block = pn_coord_median,
+};
+const pn_rule_desc pn_rule_desc_trimmed_mean = {
+	.id = PN_RULE_TRIMMED_MEAN, .name = "trimmed-mean", .kind = PN_KIND_COORD,
+	.min_workers = trimmed_min, .min_workers_text = "2f+1 (beta 0)", .block = pn_coord_trimmed_mean,
+};
+const pn_rule_desc pn_rule_desc_meamed = {
+	.id = PN_RULE_MEAMED, .name = "meamed", .kind = PN_KIND_COORD,
+	.min_workers = f_plus_one, .min_workers_text = "f+1", .block = pn_coord_meamed,
+};
+const pn_rule_desc pn_rule_desc_phocas = {
+	.id = PN_RULE_PHOCAS, .name = "phocas", .kind = PN_KIND_COORD,
+	.min_workers = f_plus_one, .min_workers_text = "f+1", .block = pn_coord_phocas,
+};
