@@ -516,19 +516,6 @@ static int run_round(job *j, pn_round_record *rec)
 				j->failed[i] = true;
 		double el = pn_now_s() - t0;
 		verdict = pn_straggler_decide(&j->pol, j->code, j->finished, j->failed, el, j->needed);
-		/* wait=all waits for everyone up to the deadline; past it, or once a worker has
-		 * failed, the round proceeds as soon as the code can decode what finished. */
-		if (j->pol.mode == PN_WAIT_ALL && verdict != PN_ROUND_ENOUGH &&
-		    (verdict == PN_ROUND_IMPOSSIBLE || el * 1e3 > c->deadline_ms)) {
-			if (pn_code_ready(j->code, j->finished)) {
-				verdict = PN_ROUND_ENOUGH;
-				memset(j->needed, 0, sizeof(bool) * (size_t)j->n);
-			} else {
-				verdict = PN_ROUND_WAIT;
-				for (int i = 0; i < j->n; i++)
-					j->needed[i] = !j->finished[i] && !j->failed[i];
-			}
-		}
 		pn_pull_set_needed(j->puller, j->needed, NULL, 0);
 		if (verdict != PN_ROUND_WAIT)
 			break;

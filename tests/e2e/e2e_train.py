@@ -7,6 +7,7 @@ Scenarios (each a separate meson test):
                      reference run's parameters to float tolerance
   robust-vs-mean     f Byzantine workers: flag and multi-krum keep the loss falling, mean does not
   killed-worker      a worker exits mid-job: the job finishes every round, the model improves
+  byzantine-death    a worker dies in a job with an attacker: accuracy stays within 5 points
   stragglers         slow workers with a fractional code: rounds proceed without waiting for them
 Exit 0 on success; failures print what was expected and what happened.
 """
@@ -99,6 +100,22 @@ def main():
             ok &= check(l1 < 0.8 * l0, f"loss falls: {l0:.4f} -> {l1:.4f}")
             ok &= check(rec["workers"][2]["gone_at_round"] == 10,
                         f"worker 2 is reported gone at round 10 ({rec['workers'][2]['gone_at_round']})")
+        elif scenario == "byzantine-death":
+            # A death must cost robustness nothing beyond the dead worker's absence: with
+            # wait=all the survivors are all still waited for (no fast honest worker is
+            # dropped as a straggler, which would hand the attacker a larger share).
+            args = base + ["--workers", "6", "--byzantine", "1", "--rounds", "30"]
+            accs = {}
+            for seed in ("1", "2"):
+                full, _ = run(build, args + ["--seed", seed], tmp, "full" + seed, extra)
+                kill, _ = run(build, args + ["--seed", seed, "--kill-rank", "3", "--kill-round", "10"],
+                              tmp, "kill" + seed, extra)
+                a0, a1 = full["final"]["test_acc"], kill["final"]["test_acc"]
+                ok &= check(a1 >= a0 - 0.05, f"seed {seed}: accuracy after a death {a1:.4f} within 5 points of {a0:.4f}")
+                later = [r for r in kill["rounds"] if r["round"] >= 11]
+                ok &= check(all(r["finished"] == 5 for r in later),
+                            f"seed {seed}: every survivor is used after the death "
+                            f"({sorted(set(r['finished'] for r in later))})")
         elif scenario == "stragglers":
             args = base + ["--workers", "6", "--rounds", "20", "--byzantine", "0", "--rule", "mean",
                            "--code", "fractional", "--s", "1", "--straggle", "3:fixed:400"]
