@@ -5,6 +5,7 @@
 #include "pennant/codes.h"
 #include "pennant/sched.h"
 #include "pennant/straggler.h"
+#include "pennant/train.h"
 #include "runtime/agg_internal.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ typedef struct wstate {
 	double trust;
 	int flagged, straggled;
 	int64_t gone_at;
+	double last_sent, last_heard; /* liveness (heartbeat) */
 } wstate;
 
 typedef struct job {
@@ -47,7 +49,7 @@ typedef struct job {
 	pn_tp_mr *model_mr, *land_mr;
 	float *model;          /* 2 slots */
 	float *land;           /* 2 parities × n × d */
-	float *velocity, *out;
+	float *velocity, *velocity_saved, *out;
 	wstate *w;
 	pn_code *code;
 	pn_chunk_plan plan;
@@ -55,6 +57,7 @@ typedef struct job {
 	pn_straggler_policy pol;
 	bool robust;           /* rule != mean */
 	bool stopping;         /* STOP sent: peers leaving is expected */
+	double heartbeat_s, silence_s;
 	double row_scale;      /* robust inputs: 1 / (row sum of B) */
 	FILE *log;
 	char *err;
@@ -62,15 +65,18 @@ typedef struct job {
 	/* per round */
 	int64_t round;
 	bool *finished, *failed, *needed;
-	int *chunks_left;
 	pn_agg *agg;
 	/* pipelining off: remember landed chunks, feed them after the pulls */
 	int *landed_list, nlanded;
 	/* step */
 	const float *cur;      /* model slot being stepped from */
 	float *next;
-	double step_scale;
 } job;
+
+static bool stop_requested(const job *j)
+{
+	return j->cfg->stop_requested && *j->cfg->stop_requested;
+}
 
 static void logf_(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(job *j, const char *fmt, ...)
@@ -98,6 +104,7 @@ static int send_msg(job *j, int i, const pn_job_msg *m)
 {
 	uint8_t buf[PN_TP_CTRL_MAX];
 	size_t len = pn_job_msg_pack(m, buf);
+	j->w[i].last_sent = pn_now_s();
 	int rc = pn_tp_send_ctrl(j->w[i].peer, buf, len);
 	if (rc) {
 		logf_(j, "worker %d: send failed (%s), marking it down\n", i, strerror(-rc));
@@ -109,6 +116,50 @@ static int send_msg(job *j, int i, const pn_job_msg *m)
 static float *land_row(job *j, int64_t round, int i)
 {
 	return j->land + ((size_t)(round & 1) * j->n + (size_t)i) * j->d;
+}
+
+/* A worker is gone (its link went down, it fell silent, or it owes reads too long). */
+static void worker_lost(job *j, int i)
+{
+	j->w[i].alive = false;
+	j->w[i].gone_at = j->round;
+	j->failed[i] = true;
+	j->w[i].inflight[0] = j->w[i].inflight[1] = 0;
+}
+
+/* Liveness over the job protocol: PING every worker we have said nothing to for a
+ * heartbeat period; a worker silent past the limit is gone (judged only when `drained`,
+ * i.e. the last poll left nothing queued: after a long busy stretch of ours, queued
+ * messages must be read before anyone is called silent). */
+static void heartbeat(job *j, bool drained)
+{
+	if (j->stopping)
+		return;
+	double now = pn_now_s();
+	for (int i = 0; i < j->n; i++) {
+		wstate *w = &j->w[i];
+		if (!w->alive)
+			continue;
+		if (drained && now - w->last_heard >= j->silence_s) {
+			logf_(j, "worker %d silent for %.1f s (limit %.1f s): treating it as gone\n", i,
+			      now - w->last_heard, j->silence_s);
+			pn_tp_disconnect(w->peer);
+			worker_lost(j, i);
+			continue;
+		}
+		if (now - w->last_sent >= j->heartbeat_s) {
+			pn_job_msg ping = {.type = PN_MSG_PING};
+			send_msg(j, i, &ping);
+		}
+	}
+}
+
+static int worker_of_peer(const job *j, const pn_tp_peer *p)
+{
+	for (int i = 0; i < j->n; i++)
+		if (j->w[i].alive && j->w[i].peer == p)
+			return i;
+	return -1;
 }
 
 /* ---- setup ---- */
@@ -127,6 +178,9 @@ static int accept_workers(job *j)
 	int joined = 0;
 	double t0 = pn_now_s(), limit = (c->accept_timeout_ms > 0 ? c->accept_timeout_ms : 60000) / 1e3;
 	while (joined < j->n) {
+		if (stop_requested(j))
+			return fail(j, -EINTR, "stopped on request while %d of %d workers had joined", joined,
+				    j->n);
 		double left = limit - (pn_now_s() - t0);
 		if (left <= 0)
 			return fail(j, -ETIMEDOUT, "only %d of %d workers joined within %.0f s", joined, j->n,
@@ -141,16 +195,20 @@ static int accept_workers(job *j)
 		for (int k = 0; k < nc; k++) {
 			if (comp[k].event == PN_TP_PEER_DOWN) {
 				/* a worker lost before the job started may come back with the same rank */
-				for (int i = 0; i < j->n; i++)
-					if (j->w[i].alive && j->w[i].peer == comp[k].peer) {
-						logf_(j, "worker %d dropped during setup; waiting for it to rejoin\n", i);
-						j->w[i].alive = false;
-						joined--;
-					}
+				int i = worker_of_peer(j, comp[k].peer);
+				if (i >= 0) {
+					logf_(j, "worker %d dropped during setup; waiting for it to rejoin\n", i);
+					j->w[i].alive = false;
+				}
 				continue;
 			}
 			if (comp[k].event != PN_TP_CTRL_RECV)
 				continue;
+			int known = worker_of_peer(j, comp[k].peer);
+			if (known >= 0) {
+				j->w[known].last_heard = pn_now_s();
+				continue; /* a joined worker's PING while the others join */
+			}
 			pn_job_msg m;
 			if (pn_job_msg_unpack(comp[k].data, comp[k].len, &m) || m.type != PN_MSG_HELLO) {
 				logf_(j, "dropped a malformed message from peer %u during setup\n", comp[k].peer_id);
@@ -172,11 +230,17 @@ static int accept_workers(job *j)
 			w->alive = true;
 			w->trust = 1.0;
 			w->gone_at = -1;
-			pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)j->n, .d = j->d};
+			w->last_heard = pn_now_s();
+			pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)j->n, .d = j->d,
+					  .heartbeat_ms = (uint32_t)(j->heartbeat_s * 1e3 + 0.5),
+					  .silence_ms = (uint32_t)(j->silence_s * 1e3 + 0.5)};
 			pn_tp_mr_get_desc(j->model_mr, &wel.region);
-			if (send_msg(j, (int)m.rank, &wel) == 0)
-				joined++;
+			send_msg(j, (int)m.rank, &wel);
 		}
+		heartbeat(j, nc < 16);
+		joined = 0;
+		for (int i = 0; i < j->n; i++)
+			joined += j->w[i].alive;
 	}
 	logf_(j, "all %d workers joined in %.2f s\n", j->n, pn_now_s() - t0);
 	return 0;
@@ -200,6 +264,7 @@ static int setup(job *j)
 	j->land = lb;
 	memcpy(j->model, c->init_model, j->d * sizeof(float));
 	j->velocity = calloc(j->d, sizeof(float));
+	j->velocity_saved = malloc(j->d * sizeof(float));
 	j->out = malloc(j->d * sizeof(float));
 	j->w = calloc((size_t)j->n, sizeof *j->w);
 	for (int i = 0; j->w && i < j->n; i++)
@@ -207,8 +272,7 @@ static int setup(job *j)
 	j->finished = calloc((size_t)j->n, sizeof(bool));
 	j->failed = calloc((size_t)j->n, sizeof(bool));
 	j->needed = calloc((size_t)j->n, sizeof(bool));
-	j->chunks_left = calloc((size_t)j->n, sizeof(int));
-	if (!j->velocity || !j->out || !j->w || !j->finished || !j->failed || !j->needed || !j->chunks_left)
+	if (!j->velocity || !j->velocity_saved || !j->out || !j->w || !j->finished || !j->failed || !j->needed)
 		return fail(j, -ENOMEM, "out of memory");
 
 	pn_code_params cp;
@@ -264,24 +328,34 @@ static int setup(job *j)
 	logf_(j, "code %s, wait=%s, rule %s, %d chunks of %zu floats per worker, pipelining %s\n",
 	      pn_code_describe(j->code), pn_wait_mode_name(j->pol.mode), pn_rule_name(c->rule.rule),
 	      j->plan.nchunks, j->plan.chunk_floats, c->pipelining ? "on" : "off");
+	j->heartbeat_s = (c->heartbeat_ms > 0 ? c->heartbeat_ms : 1000) / 1e3;
+	j->silence_s = (c->silence_ms > 0 ? c->silence_ms : 5000) / 1e3;
+	if (j->silence_s <= j->heartbeat_s || j->silence_s * 1e3 > PN_JOB_MAX_TIMER_MS)
+		return fail(j, -EINVAL, "silence limit (%.0f ms) must exceed the heartbeat (%.0f ms), at most a day",
+			    j->silence_s * 1e3, j->heartbeat_s * 1e3);
 	return accept_workers(j);
 }
 
-/* ---- the SGD step, fused with the combination pass ---- */
+/* ---- the optimizer step, guarded ---- */
 
-static void step_piece(void *ctx, size_t off, const float *g, size_t len)
+/* next = one SGD step from cur along scale·g. The aggregate is checked first and the
+ * result after: a step that is not finite is refused (model and momentum unchanged) and
+ * the reason returned, so the model never becomes non-finite. */
+static const char *take_step(job *j, float *g, double scale)
 {
-	job *j = ctx;
-	const pn_agg_job_config *c = j->cfg;
-	const float lr = (float)c->lr, mu = (float)c->momentum, wd = (float)c->weight_decay;
-	const float sc = (float)j->step_scale;
-	const float *w = j->cur + off;
-	float *v = j->velocity + off, *nw = j->next + off;
-	for (size_t k = 0; k < len; k++) {
-		float vk = mu * v[k] + sc * g[k] + wd * w[k];
-		v[k] = vk;
-		nw[k] = w[k] - lr * vk;
-	}
+	if (scale != 1.0)
+		for (size_t k = 0; k < j->d; k++)
+			g[k] *= (float)scale;
+	if (!pn_all_finite(g, j->d))
+		return "the aggregate is not finite";
+	const pn_sgd sgd = {.lr = j->cfg->lr, .momentum = j->cfg->momentum, .weight_decay = j->cfg->weight_decay};
+	memcpy(j->next, j->cur, j->d * sizeof(float));
+	memcpy(j->velocity_saved, j->velocity, j->d * sizeof(float));
+	pn_sgd_step(&sgd, j->next, j->velocity, g, j->d);
+	if (pn_all_finite(j->next, j->d) && pn_all_finite(j->velocity, j->d))
+		return NULL;
+	memcpy(j->velocity, j->velocity_saved, j->d * sizeof(float));
+	return "the step would make the model non-finite";
 }
 
 /* ---- one round ---- */
@@ -342,11 +416,13 @@ static void on_read_done(job *j, const pn_tp_completion *c)
 static void on_ctrl(job *j, const pn_tp_completion *c)
 {
 	pn_job_msg m;
-	int i = -1;
-	for (int k = 0; k < j->n; k++)
-		if (j->w[k].peer == c->peer)
-			i = k;
-	if (i < 0 || pn_job_msg_unpack(c->data, c->len, &m) != 0 || m.type != PN_MSG_READY) {
+	int i = worker_of_peer(j, c->peer);
+	if (i >= 0)
+		j->w[i].last_heard = pn_now_s();
+	int rc = pn_job_msg_unpack(c->data, c->len, &m);
+	if (i >= 0 && rc == 0 && m.type == PN_MSG_PING)
+		return;
+	if (i < 0 || rc != 0 || m.type != PN_MSG_READY) {
 		logf_(j, "dropped an unexpected control message from peer %u\n", c->peer_id);
 		return;
 	}
@@ -367,16 +443,12 @@ static void on_ctrl(job *j, const pn_tp_completion *c)
 
 static void on_peer_down(job *j, const pn_tp_completion *c)
 {
-	for (int i = 0; i < j->n; i++)
-		if (j->w[i].peer == c->peer && j->w[i].alive) {
-			if (!j->stopping)
-				logf_(j, "worker %d went away (round %lld); continuing without it\n", i,
-			      (long long)j->round);
-			j->w[i].alive = false;
-			j->w[i].gone_at = j->round;
-			j->failed[i] = true;
-			j->w[i].inflight[0] = j->w[i].inflight[1] = 0;
-		}
+	int i = worker_of_peer(j, c->peer);
+	if (i < 0)
+		return;
+	if (!j->stopping)
+		logf_(j, "worker %d went away (round %lld); continuing without it\n", i, (long long)j->round);
+	worker_lost(j, i);
 }
 
 static void drive(job *j, int timeout_ms)
@@ -390,6 +462,7 @@ static void drive(job *j, int timeout_ms)
 		case PN_TP_PEER_DOWN: on_peer_down(j, &c[k]); break;
 		}
 	}
+	heartbeat(j, n < 64);
 }
 
 /* Before reusing a landing parity, the reads of two rounds ago must be gone. */
@@ -517,6 +590,8 @@ static int run_round(job *j, pn_round_record *rec)
 		double el = pn_now_s() - t0;
 		verdict = pn_straggler_decide(&j->pol, j->code, j->finished, j->failed, el, j->needed);
 		pn_pull_set_needed(j->puller, j->needed, NULL, 0);
+		if (stop_requested(j))
+			return -EINTR; /* abandoned: the model stays the last completed one */
 		if (verdict != PN_ROUND_WAIT)
 			break;
 		bool any_hope = false;
@@ -552,7 +627,9 @@ static int run_round(job *j, pn_round_record *rec)
 	rec->finished = nuse;
 	rec->loss = nuse ? loss / nuse : NAN;
 	double ta = pn_now_s();
+	heartbeat(j, false); /* the aggregation below does not poll */
 	int rc = 0;
+	const char *skip = NULL;
 	if (nuse > 0 && verdict != PN_ROUND_IMPOSSIBLE) {
 		for (int i = 0; i < j->n; i++)
 			if (use[i] && !j->robust && !pn_all_finite(land_row(j, v, i), j->d)) {
@@ -576,8 +653,6 @@ static int run_round(job *j, pn_round_record *rec)
 						pn_agg_landed(j->agg, i, j->plan.chunks[ch].offset,
 							      j->plan.chunks[ch].len);
 				}
-			j->step_scale = j->row_scale;
-			pn_agg_set_consumer(j->agg, step_piece, j);
 			rc = pn_agg_finish(j->agg, j->out);
 			if (rc == 0) {
 				pn_agg_report rep;
@@ -601,6 +676,7 @@ static int run_round(job *j, pn_round_record *rec)
 				}
 			} else {
 				logf_(j, "round %lld: %s; model unchanged\n", (long long)v, pn_agg_errmsg(j->agg));
+				skip = "the rule failed";
 			}
 		} else {
 			/* mean = the code's decode: (1/n) Σ a_i c_i */
@@ -614,21 +690,26 @@ static int run_round(job *j, pn_round_record *rec)
 					if (c->byzantine_ranks && c->byzantine_ranks[i] && use[i] && a[i] != 0)
 						rec->byzantine_used++;
 				}
-				j->step_scale = 1.0;
 				double tc = pn_now_s();
-				pn_combine_consume(rows, a, j->n, j->d, j->out, pn_online_cpus(), step_piece, j);
+				pn_combine(rows, a, j->n, j->d, j->out, pn_online_cpus());
 				rec->solve_combine_s = pn_now_s() - tc;
+			} else {
+				skip = "the code could not decode what arrived";
 			}
 		}
 	} else {
 		rc = -ENODATA;
+		skip = "no usable gradient";
 		logf_(j, "round %lld: no usable gradient (%s); model unchanged\n", (long long)v,
 		      pn_round_verdict_name(verdict));
 	}
-	if (rc != 0) {
+	if (rc == 0 && (skip = take_step(j, j->out, j->robust ? j->row_scale : 1.0)) != NULL)
+		logf_(j, "round %lld: %s; model unchanged\n", (long long)v, skip);
+	if (skip) {
 		/* skip: the next round starts from the same model */
 		memcpy(j->next, j->cur, j->d * sizeof(float));
 		rec->skipped = true;
+		rec->skip_reason = skip;
 	}
 	rec->t_aggregate_s = pn_now_s() - ta;
 	if (j->agg) {
@@ -655,7 +736,10 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 		rc = fail(&j, -EINVAL, "too many chunks (%d)", j.plan.nchunks);
 	for (j.round = 0; rc == 0 && j.round < cfg->rounds; j.round++) {
 		pn_round_record rec;
-		rc = run_round(&j, &rec);
+		rc = stop_requested(&j) ? -EINTR : run_round(&j, &rec);
+		if (rc == -EINTR)
+			rc = fail(&j, rc, "stopped on request in round %lld; the model is the one after %lld rounds",
+				  (long long)j.round, (long long)res->rounds_done);
 		if (rc)
 			break;
 		res->rounds_done++;
@@ -677,7 +761,7 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 	res->straggled = calloc((size_t)j.n, sizeof(int));
 	res->gone_at = calloc((size_t)j.n, sizeof(int64_t));
 	if (res->model)
-		memcpy(res->model, j.model ? j.model + (size_t)(j.round & 1) * j.d : cfg->init_model,
+		memcpy(res->model, j.model ? j.model + (size_t)(res->rounds_done & 1) * j.d : cfg->init_model,
 		       j.d * sizeof(float));
 	j.stopping = true;
 	for (int i = 0; j.w && i < j.n; i++) {
@@ -707,7 +791,7 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 	pn_code_free(j.code);
 	pn_tp_close(j.ctx);
 	free(j.velocity), free(j.out), free(j.w), free(j.finished), free(j.failed), free(j.needed);
-	free(j.chunks_left), free(j.landed_list);
+	free(j.velocity_saved), free(j.landed_list);
 	return rc;
 }
 

@@ -8,15 +8,21 @@ Scenarios (each a separate meson test):
   robust-vs-mean     f Byzantine workers: flag and multi-krum keep the loss falling, mean does not
   killed-worker      a worker exits mid-job: the job finishes every round, the model improves
   byzantine-death    a worker dies in a job with an attacker: accuracy stays within 5 points
+  aggregator-killed  kill -9 the aggregator mid-job: every worker is gone within 10 s
+  aggregator-frozen  SIGSTOP the aggregator (links stay up): every worker notices the silence
+                     of the job protocol's heartbeat and is gone within 10 s
   stragglers         slow workers with a fractional code: rounds proceed without waiting for them
 Exit 0 on success; failures print what was expected and what happened.
 """
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 
 def load_npy(path):
@@ -41,6 +47,69 @@ def run(build, args, tmp, name, extra):
     with open(js) as f:
         rec = json.load(f)
     return rec, load_npy(model)
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def running(pid):
+    """Alive and not a zombie (an orphan's zombie may wait for a reaper that never comes)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def aggregator_dies(build, args, extra, how):
+    """Start a long job, wait until every worker joined and rounds run, then kill -9 (how
+    = "kill") or SIGSTOP (how = "freeze": the links stay up, only the heartbeat can tell)
+    the aggregator. Every worker must be gone within 10 s, saying why."""
+    cmd = [os.path.join(build, "tools", "pennant-train")] + extra + args
+    print("$", " ".join(cmd), flush=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    joined = threading.Event()
+
+    def reader():
+        for line in p.stderr:
+            lines.append(line)
+            if "workers joined" in line:
+                joined.set()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    ok = True
+    workers = []
+    try:
+        ok &= check(joined.wait(120), "every worker joined")
+        time.sleep(1.0)  # a few rounds run
+        workers = children(p.pid)
+        ok &= check(len(workers) >= 6, f"the 6 worker processes run under the aggregator ({len(workers)})")
+        os.kill(p.pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10 and any(running(w) for w in workers):
+            time.sleep(0.1)
+        left = [w for w in workers if running(w)]
+        ok &= check(not left, f"every worker gone {time.monotonic() - t0:.1f} s after the aggregator "
+                              f"was {'killed' if how == 'kill' else 'frozen'} (left: {left})")
+    finally:
+        for w in workers:
+            if running(w):
+                os.kill(w, signal.SIGKILL)
+        p.kill()
+        os.kill(p.pid, signal.SIGCONT) if p.poll() is None else None
+        p.wait()
+        t.join(5)
+    print("".join(lines[-15:]), flush=True)
+    if how == "freeze":
+        said = [l for l in lines if "nothing from the aggregator" in l]
+        ok &= check(len(said) == 6, f"each worker says the aggregator is gone ({len(said)} of 6)")
+    return ok
 
 
 def first_last_loss(rec, k=5):
@@ -116,6 +185,9 @@ def main():
                 ok &= check(all(r["finished"] == 5 for r in later),
                             f"seed {seed}: every survivor is used after the death "
                             f"({sorted(set(r['finished'] for r in later))})")
+        elif scenario in ("aggregator-killed", "aggregator-frozen"):
+            args = base + ["--workers", "6", "--rounds", "100000", "--byzantine", "0", "--rule", "mean"]
+            ok &= aggregator_dies(build, args, extra, {"aggregator-killed": "kill", "aggregator-frozen": "freeze"}[scenario])
         elif scenario == "stragglers":
             args = base + ["--workers", "6", "--rounds", "20", "--byzantine", "0", "--rule", "mean",
                            "--code", "fractional", "--s", "1", "--straggle", "3:fixed:400"]
