@@ -11,6 +11,7 @@ Scenarios (each a separate meson test):
   aggregator-killed  kill -9 the aggregator mid-job: every worker is gone within 10 s
   aggregator-frozen  SIGSTOP the aggregator (links stay up): every worker notices the silence
                      of the job protocol's heartbeat and is gone within 10 s
+  worker-frozen      SIGSTOP a worker for good: the aggregator finds it silent, goes on without it
   stragglers         slow workers with a fractional code: rounds proceed without waiting for them
 Exit 0 on success; failures print what was expected and what happened.
 """
@@ -112,6 +113,49 @@ def aggregator_dies(build, args, extra, how):
     return ok
 
 
+def worker_frozen(build, args, tmp, extra):
+    """SIGSTOP one worker for good (its link stays up): the aggregator's heartbeat finds
+    it silent, treats it as gone, and the job finishes every round without it."""
+    js = os.path.join(tmp, "frozen.json")
+    cmd = [os.path.join(build, "tools", "pennant-train"), "--quiet", "--json", js] + extra + args
+    print("$", " ".join(cmd), flush=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    joined = threading.Event()
+
+    def reader():
+        for line in p.stderr:
+            lines.append(line)
+            if "workers joined" in line:
+                joined.set()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    ok = check(joined.wait(120), "every worker joined")
+    time.sleep(0.5)
+    frozen = sorted(children(p.pid))[2:3]
+    for w in frozen:
+        os.kill(w, signal.SIGSTOP)
+    try:
+        rc = p.wait(300)
+    finally:
+        for w in frozen:
+            if running(w):
+                os.kill(w, signal.SIGKILL)
+        p.kill()
+        p.wait()
+        t.join(5)
+    print("".join(lines[-12:]), flush=True)
+    ok &= check(rc == 0, f"pennant-train exited {rc}")
+    with open(js) as f:
+        rec = json.load(f)
+    rounds = int(args[args.index("--rounds") + 1])
+    ok &= check(rec["final"]["rounds"] == rounds, f"all {rounds} rounds done ({rec['final']['rounds']})")
+    gone = [w["gone_at_round"] for w in rec["workers"]]
+    ok &= check(sum(g >= 0 for g in gone) == 1, f"exactly the frozen worker is reported gone ({gone})")
+    ok &= check(any("silent for" in l for l in lines), "the aggregator says which worker fell silent")
+    return ok
+
+
 def first_last_loss(rec, k=5):
     losses = [r["loss"] for r in rec["rounds"] if r["loss"] == r["loss"]]
     return sum(losses[:k]) / k, sum(losses[-k:]) / k
@@ -188,6 +232,9 @@ def main():
         elif scenario in ("aggregator-killed", "aggregator-frozen"):
             args = base + ["--workers", "6", "--rounds", "100000", "--byzantine", "0", "--rule", "mean"]
             ok &= aggregator_dies(build, args, extra, {"aggregator-killed": "kill", "aggregator-frozen": "freeze"}[scenario])
+        elif scenario == "worker-frozen":
+            args = base + ["--workers", "6", "--rounds", "300", "--byzantine", "0", "--rule", "median"]
+            ok &= worker_frozen(build, args, tmp, extra)
         elif scenario == "stragglers":
             args = base + ["--workers", "6", "--rounds", "20", "--byzantine", "0", "--rule", "mean",
                            "--code", "fractional", "--s", "1", "--straggle", "3:fixed:400"]
