@@ -5,7 +5,7 @@
  * a valid header (type from the byte, current version) so the fuzzer reaches the field
  * checks. Invariants on every accepted message: the fields are in range, and packing it
  * again gives the very bytes that were parsed (nothing is ignored or reinterpreted). */
-#include "runtime/job_proto.h"
+#include "job/proto.h"
 
 #include <math.h>
 #include <stdlib.h>

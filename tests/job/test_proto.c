@@ -1,7 +1,7 @@
 /* The job protocol's parser takes untrusted peer bytes: every message round-trips, and
  * anything truncated, padded, of an unknown type or version, or with a field out of its
  * range is -EBADMSG (never a crash, never accepted). */
-#include "runtime/job_proto.h"
+#include "job/proto.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

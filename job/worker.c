@@ -2,8 +2,9 @@
  * each round's model from the aggregator, compute the coded gradient, say READY.
  * Reads of the gradient are served by the transport (the NIC for verbs, the backend's
  * responder for dpdk/tcp) while this thread computes the next round. */
-#include "faults.h"
-#include "job_proto.h"
+#include "job/faults.h"
+#include "job/parity.h"
+#include "job/proto.h"
 #include "runtime/agg_internal.h"
 
 #include <errno.h>
@@ -92,7 +93,7 @@ static int finish_round(worker *w)
 {
 	const pn_job_msg *m = &w->pending;
 	w->reading = false;
-	uint32_t slot = (uint32_t)(m->round & 1);
+	uint32_t slot = pn_job_slot(m->round);
 	float *out = w->grad + (size_t)slot * w->d;
 	double t0 = pn_now_s(), loss = 0;
 	int st = w->src->compute(w->src->ctx, (uint64_t)m->round, w->model, m->parts, m->coefs,

@@ -2,8 +2,8 @@
  * Little-endian fixed layouts, packed and parsed field by field. The parser takes
  * untrusted peer bytes: anything that does not parse, or any field out of its range, is
  * -EBADMSG (the caller drops and counts it). */
-#ifndef PENNANT_RUNTIME_JOB_PROTO_H
-#define PENNANT_RUNTIME_JOB_PROTO_H
+#ifndef PENNANT_JOB_PROTO_H
+#define PENNANT_JOB_PROTO_H
 
 #include "pennant/job.h"
 #include "pennant/transport.h"

@@ -1,5 +1,5 @@
 /* Wire form of the job protocol (job_proto.h). */
-#include "job_proto.h"
+#include "job/proto.h"
 
 #include <errno.h>
 #include <math.h>
