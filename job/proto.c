@@ -1,4 +1,4 @@
-/* Wire form of the job protocol (job_proto.h). */
+/* Wire form of the job protocol (job/proto.h). */
 #include "job/proto.h"
 
 #include <errno.h>

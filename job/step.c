@@ -22,5 +22,6 @@ const char *pn_job_step(pn_job *j, float *g, double scale)
 	if (pn_all_finite(j->next, j->d) && pn_all_finite(j->velocity, j->d))
 		return NULL;
 	memcpy(j->velocity, j->velocity_saved, j->d * sizeof(float));
+	memcpy(j->next, j->cur, j->d * sizeof(float));
 	return "the step would make the model non-finite";
 }

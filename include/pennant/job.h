@@ -1,6 +1,6 @@
 /* Pennant job roles: one aggregator and n workers running rounds over a transport.
  *
- * Round v (DESIGN.md §1):
+ * Round v (the message sequence, with the heartbeat, is in job/README.md):
  *   aggregator: model v is in its model buffer slot v%2 (registered, remote-READ only);
  *               sends ROUND(v, slot, this worker's code row) to every live worker.
  *   worker:     READs the model slot, computes its coded gradient
