@@ -15,7 +15,7 @@ int pn_job_send(pn_job *j, int i, const pn_job_msg *m)
 	int rc = pn_tp_send_ctrl(j->w[i].peer, buf, len);
 	if (rc) {
 		pn_job_log(j, "worker %d: send failed (%s), marking it down\n", i, strerror(-rc));
-		j->w[i].alive = false;
+		pn_job_worker_lost(j, i);
 	}
 	return rc;
 }
@@ -37,6 +37,21 @@ void pn_job_worker_lost(pn_job *j, int i)
 	j->w[i].inflight[0] = j->w[i].inflight[1] = 0;
 }
 
+/* A full send queue is no reason to call a worker gone: the PING waits for next time. */
+static void send_ping(pn_job *j, int i)
+{
+	uint8_t buf[PN_TP_CTRL_MAX];
+	pn_job_msg ping = {.type = PN_MSG_PING};
+	size_t len = pn_job_msg_pack(&ping, buf);
+	int rc = pn_tp_send_ctrl(j->w[i].peer, buf, len);
+	if (rc == 0 || rc == -EAGAIN) {
+		j->w[i].last_sent = pn_now_s();
+		return;
+	}
+	pn_job_log(j, "worker %d: heartbeat failed (%s), marking it down\n", i, strerror(-rc));
+	pn_job_worker_lost(j, i);
+}
+
 /* PING every worker we have said nothing to for a heartbeat period; a worker silent past
  * the limit is gone. Silence is judged only when `drained` (the last poll left nothing
  * queued): after a long busy stretch of ours, queued messages are read first. */
@@ -56,10 +71,8 @@ void pn_job_heartbeat(pn_job *j, bool drained)
 			pn_job_worker_lost(j, i);
 			continue;
 		}
-		if (now - w->last_sent >= j->heartbeat_s) {
-			pn_job_msg ping = {.type = PN_MSG_PING};
-			pn_job_send(j, i, &ping);
-		}
+		if (now - w->last_sent >= j->heartbeat_s)
+			send_ping(j, i);
 	}
 }
 
