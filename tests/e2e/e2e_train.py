@@ -67,11 +67,10 @@ def running(pid):
         return False
 
 
-def aggregator_dies(build, args, extra, how):
-    """Start a long job, wait until every worker joined and rounds run, then kill -9 (how
-    = "kill") or SIGSTOP (how = "freeze": the links stay up, only the heartbeat can tell)
-    the aggregator. Every worker must be gone within 10 s, saying why."""
-    cmd = [os.path.join(build, "tools", "pennant-train")] + extra + args
+def start_job(cmd):
+    """Start pennant-train in the background, collecting its stderr (the aggregator's and
+    the workers' logs). Returns the process, the lines so far, an event set once every
+    worker joined, and the reader thread."""
     print("$", " ".join(cmd), flush=True)
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines = []
@@ -84,6 +83,14 @@ def aggregator_dies(build, args, extra, how):
                 joined.set()
     t = threading.Thread(target=reader, daemon=True)
     t.start()
+    return p, lines, joined, t
+
+
+def aggregator_dies(build, args, extra, how):
+    """Start a long job, wait until every worker joined and rounds run, then kill -9 (how
+    = "kill") or SIGSTOP (how = "freeze": the links stay up, only the heartbeat can tell)
+    the aggregator. Every worker must be gone within 10 s, saying why."""
+    p, lines, joined, t = start_job([os.path.join(build, "tools", "pennant-train")] + extra + args)
     ok = True
     workers = []
     try:
@@ -102,8 +109,7 @@ def aggregator_dies(build, args, extra, how):
         for w in workers:
             if running(w):
                 os.kill(w, signal.SIGKILL)
-        p.kill()
-        os.kill(p.pid, signal.SIGCONT) if p.poll() is None else None
+        p.kill()  # a stopped process dies of SIGKILL too
         p.wait()
         t.join(5)
     print("".join(lines[-15:]), flush=True)
@@ -118,19 +124,8 @@ def worker_frozen(build, args, tmp, extra):
     """SIGSTOP one worker for good (its link stays up): the aggregator's heartbeat finds
     it silent, treats it as gone, and the job finishes every round without it."""
     js = os.path.join(tmp, "frozen.json")
-    cmd = [os.path.join(build, "tools", "pennant-train"), "--quiet", "--json", js] + extra + args
-    print("$", " ".join(cmd), flush=True)
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines = []
-    joined = threading.Event()
-
-    def reader():
-        for line in p.stderr:
-            lines.append(line)
-            if "workers joined" in line:
-                joined.set()
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
+    p, lines, joined, t = start_job([os.path.join(build, "tools", "pennant-train"), "--quiet", "--json", js]
+                                    + extra + args)
     ok = check(joined.wait(120), "every worker joined")
     time.sleep(0.5)
     frozen = sorted(children(p.pid))[2:3]
