@@ -7,17 +7,24 @@
 #include <errno.h>
 #include <string.h>
 
-int pn_job_send(pn_job *j, int i, const pn_job_msg *m)
+/* A failed send means the worker is gone, except a full send queue when `may_wait` (a
+ * PING can wait for the next heartbeat). */
+static int send_to(pn_job *j, int i, const pn_job_msg *m, bool may_wait)
 {
 	uint8_t buf[PN_TP_CTRL_MAX];
 	size_t len = pn_job_msg_pack(m, buf);
 	j->w[i].last_sent = pn_now_s();
 	int rc = pn_tp_send_ctrl(j->w[i].peer, buf, len);
-	if (rc) {
+	if (rc && !(may_wait && rc == -EAGAIN)) {
 		pn_job_log(j, "worker %d: send failed (%s), marking it down\n", i, strerror(-rc));
 		pn_job_worker_lost(j, i);
 	}
 	return rc;
+}
+
+int pn_job_send(pn_job *j, int i, const pn_job_msg *m)
+{
+	return send_to(j, i, m, false);
 }
 
 int pn_job_worker_of_peer(const pn_job *j, const pn_tp_peer *p)
@@ -35,21 +42,6 @@ void pn_job_worker_lost(pn_job *j, int i)
 	j->w[i].gone_at = j->round;
 	j->failed[i] = true;
 	j->w[i].inflight[0] = j->w[i].inflight[1] = 0;
-}
-
-/* A full send queue is no reason to call a worker gone: the PING waits for next time. */
-static void send_ping(pn_job *j, int i)
-{
-	uint8_t buf[PN_TP_CTRL_MAX];
-	pn_job_msg ping = {.type = PN_MSG_PING};
-	size_t len = pn_job_msg_pack(&ping, buf);
-	int rc = pn_tp_send_ctrl(j->w[i].peer, buf, len);
-	if (rc == 0 || rc == -EAGAIN) {
-		j->w[i].last_sent = pn_now_s();
-		return;
-	}
-	pn_job_log(j, "worker %d: heartbeat failed (%s), marking it down\n", i, strerror(-rc));
-	pn_job_worker_lost(j, i);
 }
 
 /* PING every worker we have said nothing to for a heartbeat period; a worker silent past
@@ -72,7 +64,7 @@ void pn_job_heartbeat(pn_job *j, bool drained)
 			continue;
 		}
 		if (now - w->last_sent >= j->heartbeat_s)
-			send_ping(j, i);
+			send_to(j, i, &(pn_job_msg){.type = PN_MSG_PING}, true);
 	}
 }
 
