@@ -74,13 +74,21 @@ pn_round_verdict pn_straggler_decide(const pn_straggler_policy *pol, const pn_co
 	}
 	switch (pol->mode) {
 	case PN_WAIT_ALL:
-		if (done == n) {
+		/* A failed worker leaves the set waited for; it never lowers the bar to the
+		 * code's threshold for the others. */
+		if (done > 0 && done + dead == n) {
 			mark_none(n, needed);
 			return PN_ROUND_ENOUGH;
 		}
-		if (dead > 0) {
+		if (done == 0 && dead == n) {
 			mark_none(n, needed);
 			return PN_ROUND_IMPOSSIBLE;
+		}
+		/* Past the optional cap, stragglers (alive but late) are no longer waited for
+		 * once the code can decode what finished. */
+		if (pol->deadline > 0 && elapsed >= pol->deadline && pn_code_ready(code, finished)) {
+			mark_none(n, needed);
+			return PN_ROUND_DEADLINE;
 		}
 		break;
 	case PN_WAIT_COUNT:

@@ -1,6 +1,6 @@
 /* Pennant job roles: one aggregator and n workers running rounds over a transport.
  *
- * Round v (DESIGN.md §1):
+ * Round v (the message sequence, with the heartbeat, is in job/README.md):
  *   aggregator: model v is in its model buffer slot v%2 (registered, remote-READ only);
  *               sends ROUND(v, slot, this worker's code row) to every live worker.
  *   worker:     READs the model slot, computes its coded gradient
@@ -34,6 +34,7 @@
 #include "pennant/agg.h"
 #include "pennant/transport.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,22 +93,27 @@ typedef struct pn_worker_config {
 	int rank;               /* 0..n-1 */
 	pn_faults faults;
 	int connect_timeout_ms;
+	/* Silence from the aggregator this long means it is gone: the worker exits with a
+	 * message (-ETIMEDOUT). 0: the limit the aggregator sends in WELCOME. */
+	int silence_ms;
 	bool verbose;
 } pn_worker_config;
 
-/* Runs a worker until the aggregator says STOP or goes away. 0 on a clean stop. */
+/* Runs a worker until the aggregator says STOP (returns 0) or is gone: disconnected
+ * (-ECONNRESET) or silent past the silence limit (-ETIMEDOUT, whatever the medium). */
 int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src);
 
 typedef struct pn_round_record {
 	int64_t round;
 	double loss;            /* mean of the workers' reported batch losses */
 	double test_loss, test_acc; /* NAN when not evaluated this round */
-	double t_round_s, t_pull_s, t_aggregate_s, t_step_s, t_publish_s;
+	double t_round_s, t_pull_s, t_aggregate_s, t_publish_s;
 	double gram_busy_s;     /* engine thread-seconds of per-block work (Gram or coordinate) */
 	double solve_combine_s; /* k×k solve + combination pass with the fused step */
 	int finished, stragglers, failed, nonfinite, disagreeing;
 	int byzantine_used;     /* known-Byzantine workers among the rule's inputs (demo info) */
-	bool skipped;           /* the code could not decode: model unchanged */
+	bool skipped;           /* no step this round: model (and momentum) unchanged */
+	const char *skip_reason;/* why (a static string), NULL when not skipped */
 	double decode_residual;
 } pn_round_record;
 
@@ -127,6 +133,16 @@ typedef struct pn_agg_job_config {
 	bool pipelining;
 	double lr, momentum, weight_decay;
 	int accept_timeout_ms;
+	/* Liveness over the job protocol itself (whatever the medium says): the aggregator
+	 * sends PING to a worker it has sent nothing to for heartbeat_ms (0: 1000), and a
+	 * worker silent for silence_ms (0: 5000) is treated as gone. Workers get both in
+	 * WELCOME and apply the same limit to the aggregator, so silence_ms must exceed the
+	 * longest aggregation step and the longest gradient computation. */
+	int heartbeat_ms, silence_ms;
+	/* Optional (NULL: none): once *stop_requested is nonzero (e.g. set by a signal
+	 * handler), the round in progress is abandoned, every worker is told STOP, the result
+	 * holds the last completed model and pn_aggregator_run returns -EINTR. */
+	const volatile sig_atomic_t *stop_requested;
 	const bool *byzantine_ranks; /* optional (n flags), only for reporting */
 	/* Called after each round with the new model (for evaluation and progress). */
 	void (*on_round)(void *ctx, const float *model, pn_round_record *rec);

@@ -7,7 +7,10 @@
  *     if (v == PN_ROUND_ENOUGH || v == PN_ROUND_DEADLINE) decode with the finished set.
  *
  * Modes:
- *   WAIT_ALL       every worker (an uncoded, exact round). A failed worker makes it impossible.
+ *   WAIT_ALL       every worker that has not failed (an uncoded, exact round). A failed worker
+ *                  only leaves the set waited for; with `deadline` > 0, once it has passed,
+ *                  the round ends (DEADLINE) as soon as the code can decode what finished.
+ *                  IMPOSSIBLE only when every worker failed.
  *   WAIT_CODE      the code's threshold (pn_code_ready); workers the code no longer needs
  *                  (e.g. other replicas of a finished fractional group) are released early.
  *   WAIT_DEADLINE  as WAIT_CODE, but at `deadline` (same clock as elapsed) the round ends
@@ -35,7 +38,8 @@ typedef enum pn_wait_mode {
 
 typedef struct pn_straggler_policy {
 	pn_wait_mode mode;
-	double deadline; /* WAIT_DEADLINE: seconds (or the caller's unit) since the round began */
+	double deadline; /* WAIT_DEADLINE: seconds (or the caller's unit) since the round began;
+			  * WAIT_ALL: optional cap on waiting for stragglers (0: none) */
 	int count;       /* WAIT_COUNT: workers to wait for (1..n) */
 } pn_straggler_policy;
 

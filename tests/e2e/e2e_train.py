@@ -7,15 +7,23 @@ Scenarios (each a separate meson test):
                      reference run's parameters to float tolerance
   robust-vs-mean     f Byzantine workers: flag and multi-krum keep the loss falling, mean does not
   killed-worker      a worker exits mid-job: the job finishes every round, the model improves
+  byzantine-death    a worker dies in a job with an attacker: accuracy stays within 5 points
+  aggregator-killed  kill -9 the aggregator mid-job: every worker is gone within 10 s
+  aggregator-frozen  SIGSTOP the aggregator (links stay up): every worker notices the silence
+                     of the job protocol's heartbeat and is gone within 10 s
+  worker-frozen      SIGSTOP a worker for good: the aggregator finds it silent, goes on without it
   stragglers         slow workers with a fractional code: rounds proceed without waiting for them
 Exit 0 on success; failures print what was expected and what happened.
 """
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 
 def load_npy(path):
@@ -40,6 +48,108 @@ def run(build, args, tmp, name, extra):
     with open(js) as f:
         rec = json.load(f)
     return rec, load_npy(model)
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def running(pid):
+    """Alive and not a zombie (an orphan's zombie may wait for a reaper that never comes)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def start_job(cmd):
+    """Start pennant-train in the background, collecting its stderr (the aggregator's and
+    the workers' logs). Returns the process, the lines so far, an event set once every
+    worker joined, and the reader thread."""
+    print("$", " ".join(cmd), flush=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    joined = threading.Event()
+
+    def reader():
+        for line in p.stderr:
+            lines.append(line)
+            if "workers joined" in line:
+                joined.set()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    return p, lines, joined, t
+
+
+def aggregator_dies(build, args, extra, how):
+    """Start a long job, wait until every worker joined and rounds run, then kill -9 (how
+    = "kill") or SIGSTOP (how = "freeze": the links stay up, only the heartbeat can tell)
+    the aggregator. Every worker must be gone within 10 s, saying why."""
+    p, lines, joined, t = start_job([os.path.join(build, "tools", "pennant-train")] + extra + args)
+    ok = True
+    workers = []
+    try:
+        ok &= check(joined.wait(120), "every worker joined")
+        time.sleep(1.0)  # a few rounds run
+        workers = children(p.pid)
+        ok &= check(len(workers) >= 6, f"the 6 worker processes run under the aggregator ({len(workers)})")
+        os.kill(p.pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10 and any(running(w) for w in workers):
+            time.sleep(0.1)
+        left = [w for w in workers if running(w)]
+        ok &= check(not left, f"every worker gone {time.monotonic() - t0:.1f} s after the aggregator "
+                              f"was {'killed' if how == 'kill' else 'frozen'} (left: {left})")
+    finally:
+        for w in workers:
+            if running(w):
+                os.kill(w, signal.SIGKILL)
+        p.kill()  # a stopped process dies of SIGKILL too
+        p.wait()
+        t.join(5)
+    print("".join(lines[-15:]), flush=True)
+    if how == "freeze":
+        # the job's heartbeat, or a medium with its own liveness, may be first to tell
+        said = [l for l in lines if "nothing from the aggregator" in l or "went away without STOP" in l]
+        ok &= check(len(said) == 6, f"each worker says the aggregator is gone ({len(said)} of 6)")
+    return ok
+
+
+def worker_frozen(build, args, tmp, extra):
+    """SIGSTOP one worker for good (its link stays up): the aggregator's heartbeat finds
+    it silent, treats it as gone, and the job finishes every round without it."""
+    js = os.path.join(tmp, "frozen.json")
+    p, lines, joined, t = start_job([os.path.join(build, "tools", "pennant-train"), "--quiet", "--json", js]
+                                    + extra + args)
+    ok = check(joined.wait(120), "every worker joined")
+    time.sleep(0.5)
+    frozen = sorted(children(p.pid))[2:3]
+    for w in frozen:
+        os.kill(w, signal.SIGSTOP)
+    try:
+        rc = p.wait(300)
+    finally:
+        for w in frozen:
+            if running(w):
+                os.kill(w, signal.SIGKILL)
+        p.kill()
+        p.wait()
+        t.join(5)
+    print("".join(lines[-12:]), flush=True)
+    ok &= check(rc == 0, f"pennant-train exited {rc}")
+    with open(js) as f:
+        rec = json.load(f)
+    rounds = int(args[args.index("--rounds") + 1])
+    ok &= check(rec["final"]["rounds"] == rounds, f"all {rounds} rounds done ({rec['final']['rounds']})")
+    gone = [w["gone_at_round"] for w in rec["workers"]]
+    ok &= check(sum(g >= 0 for g in gone) == 1, f"exactly the frozen worker is reported gone ({gone})")
+    ok &= check(any("silent for" in l for l in lines), "the aggregator says which worker fell silent")
+    return ok
 
 
 def first_last_loss(rec, k=5):
@@ -99,6 +209,28 @@ def main():
             ok &= check(l1 < 0.8 * l0, f"loss falls: {l0:.4f} -> {l1:.4f}")
             ok &= check(rec["workers"][2]["gone_at_round"] == 10,
                         f"worker 2 is reported gone at round 10 ({rec['workers'][2]['gone_at_round']})")
+        elif scenario == "byzantine-death":
+            # A death must cost robustness nothing beyond the dead worker's absence: with
+            # wait=all the survivors are all still waited for (no fast honest worker is
+            # dropped as a straggler, which would hand the attacker a larger share).
+            args = base + ["--workers", "6", "--byzantine", "1", "--rounds", "30"]
+            accs = {}
+            for seed in ("1", "2"):
+                full, _ = run(build, args + ["--seed", seed], tmp, "full" + seed, extra)
+                kill, _ = run(build, args + ["--seed", seed, "--kill-rank", "3", "--kill-round", "10"],
+                              tmp, "kill" + seed, extra)
+                a0, a1 = full["final"]["test_acc"], kill["final"]["test_acc"]
+                ok &= check(a1 >= a0 - 0.05, f"seed {seed}: accuracy after a death {a1:.4f} within 5 points of {a0:.4f}")
+                later = [r for r in kill["rounds"] if r["round"] >= 11]
+                ok &= check(all(r["finished"] == 5 for r in later),
+                            f"seed {seed}: every survivor is used after the death "
+                            f"({sorted(set(r['finished'] for r in later))})")
+        elif scenario in ("aggregator-killed", "aggregator-frozen"):
+            args = base + ["--workers", "6", "--rounds", "100000", "--byzantine", "0", "--rule", "mean"]
+            ok &= aggregator_dies(build, args, extra, {"aggregator-killed": "kill", "aggregator-frozen": "freeze"}[scenario])
+        elif scenario == "worker-frozen":
+            args = base + ["--workers", "6", "--rounds", "300", "--byzantine", "0", "--rule", "median"]
+            ok &= worker_frozen(build, args, tmp, extra)
         elif scenario == "stragglers":
             args = base + ["--workers", "6", "--rounds", "20", "--byzantine", "0", "--rule", "mean",
                            "--code", "fractional", "--s", "1", "--straggle", "3:fixed:400"]

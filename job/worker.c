@@ -2,9 +2,10 @@
  * each round's model from the aggregator, compute the coded gradient, say READY.
  * Reads of the gradient are served by the transport (the NIC for verbs, the backend's
  * responder for dpdk/tcp) while this thread computes the next round. */
-#include "faults.h"
-#include "job_proto.h"
-#include "runtime/agg_internal.h"
+#include "job/faults.h"
+#include "job/parity.h"
+#include "job/proto.h"
+#include "agg/agg_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -27,6 +28,8 @@ typedef struct worker {
 	pn_job_msg pending;      /* ROUND whose model read is in flight */
 	bool reading;
 	pn_fault_state fst;
+	/* liveness: the aggregator's heartbeat and silence limit (from WELCOME) */
+	double heartbeat_s, silence_s, last_heard, last_sent;
 } worker;
 
 static void sleep_ms(double ms)
@@ -42,7 +45,28 @@ static int send_msg(worker *w, const pn_job_msg *m)
 {
 	uint8_t buf[PN_TP_CTRL_MAX];
 	size_t len = pn_job_msg_pack(m, buf);
+	w->last_sent = pn_now_s();
 	return pn_tp_send_ctrl(w->agg, buf, len);
+}
+
+/* Our side of the heartbeat: PING when we have said nothing for a heartbeat period. */
+static void keep_alive(worker *w)
+{
+	if (w->welcomed && pn_now_s() - w->last_sent >= w->heartbeat_s) {
+		pn_job_msg ping = {.type = PN_MSG_PING};
+		send_msg(w, &ping);
+	}
+}
+
+/* A fault-injection delay, keeping our heartbeat going (it stands for a slow
+ * computation, not for a dead worker). */
+static void delay_ms(worker *w, double ms)
+{
+	double until = pn_now_s() + ms / 1e3;
+	for (double left = ms / 1e3; left > 0; left = until - pn_now_s()) {
+		sleep_ms(1e3 * fmin(left, w->heartbeat_s / 2));
+		keep_alive(w);
+	}
 }
 
 static int start_round(worker *w, const pn_job_msg *m)
@@ -69,13 +93,13 @@ static int finish_round(worker *w)
 {
 	const pn_job_msg *m = &w->pending;
 	w->reading = false;
-	uint32_t slot = (uint32_t)(m->round & 1);
+	uint32_t slot = pn_job_slot(m->round);
 	float *out = w->grad + (size_t)slot * w->d;
 	double t0 = pn_now_s(), loss = 0;
 	int st = w->src->compute(w->src->ctx, (uint64_t)m->round, w->model, m->parts, m->coefs,
 				 m->nparts, out, &loss);
 	pn_faults_corrupt(&w->cfg->faults, &w->fst, out, w->d);
-	sleep_ms(pn_faults_delay_ms(&w->cfg->faults, &w->fst));
+	delay_ms(w, pn_faults_delay_ms(&w->cfg->faults, &w->fst));
 	pn_job_msg r = {.type = PN_MSG_READY, .round = m->round, .slot = slot, .status = st,
 			.loss = loss, .compute_s = pn_now_s() - t0};
 	return send_msg(w, &r);
@@ -97,6 +121,8 @@ static int handle_ctrl(worker *w, const pn_tp_completion *c, bool *stop)
 		}
 		w->model_desc = m.region;
 		w->welcomed = true;
+		w->heartbeat_s = m.heartbeat_ms / 1e3;
+		w->silence_s = (w->cfg->silence_ms > 0 ? (uint32_t)w->cfg->silence_ms : m.silence_ms) / 1e3;
 		return 0;
 	case PN_MSG_ROUND:
 		if (!w->welcomed || w->reading)
@@ -105,7 +131,7 @@ static int handle_ctrl(worker *w, const pn_tp_completion *c, bool *stop)
 	case PN_MSG_STOP:
 		*stop = true;
 		return 0;
-	default:
+	default: /* PING: hearing it is the point */
 		return 0;
 	}
 }
@@ -191,9 +217,22 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 	if ((rc = join(&w)) != 0)
 		goto out;
 	bool stop = false;
+	w.last_heard = pn_now_s();
 	while (!stop) {
 		pn_tp_completion c[16];
-		int n = pn_tp_poll(w.ctx, c, 16, 1000);
+		int n = pn_tp_poll(w.ctx, c, 16, (int)fmin(200, w.heartbeat_s * 500));
+		double now = pn_now_s();
+		if (n > 0)
+			w.last_heard = now; /* every completion here comes from the aggregator */
+		if (n < 16 && now - w.last_heard >= w.silence_s) {
+			/* (n < 16: nothing queued behind, so the silence is real) */
+			fprintf(stderr,
+				"pennant-worker %d: nothing from the aggregator for %.1f s (limit %.1f s): "
+				"it is gone, exiting\n", cfg->rank, now - w.last_heard, w.silence_s);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		keep_alive(&w);
 		if (n < 0) {
 			rc = n;
 			fprintf(stderr, "pennant-worker %d: poll: %s\n", cfg->rank, pn_tp_errmsg(w.ctx));
@@ -224,7 +263,7 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 			break;
 	}
 	/* Leave after the aggregator: a DPDK memif server polling a client that vanished
-	 * can crash (DESIGN.md §4), so give it a moment to close its side first. */
+	 * can crash, so give it a moment to close its side first. */
 	if (stop && rc == 0) {
 		double t_end = pn_now_s() + 2.0;
 		bool down = false;

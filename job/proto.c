@@ -1,6 +1,8 @@
-#include "job_proto.h"
+/* Wire form of the job protocol (job/proto.h). */
+#include "job/proto.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct wr {
@@ -43,6 +45,8 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		put(&w, &m->rank, 4);
 		put(&w, &m->n, 4);
 		put(&w, &m->d, 8);
+		put(&w, &m->heartbeat_ms, 4);
+		put(&w, &m->silence_ms, 4);
 		pn_mr_desc_pack(&m->region, desc);
 		put(&w, desc, sizeof desc);
 		break;
@@ -67,10 +71,52 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		put(&w, &m->compute_s, 8);
 		break;
 	}
-	default:
+	default: /* STOP, PING: the header only */
 		break;
 	}
 	return w.n;
+}
+
+/* A region a peer may READ: non-empty, no wrap-around, readable, known access bits. */
+static bool region_ok(const pn_mr_desc *r)
+{
+	const uint32_t known = PN_ACCESS_LOCAL_WRITE | PN_ACCESS_REMOTE_READ | PN_ACCESS_REMOTE_WRITE;
+	return r->len > 0 && r->addr + r->len > r->addr && (r->access & PN_ACCESS_REMOTE_READ) &&
+	       !(r->access & ~known);
+}
+
+static int check_session(const pn_job_msg *m)
+{
+	if (m->d < 1 || m->d > (UINT64_MAX / sizeof(float)) / 2 || !region_ok(&m->region))
+		return -EBADMSG;
+	if (m->type == PN_MSG_HELLO)
+		return m->rank < PN_JOB_MAX_WORKERS && m->n == 0 ? 0 : -EBADMSG;
+	/* WELCOME */
+	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS)
+		return -EBADMSG;
+	if (m->heartbeat_ms < 1 || m->silence_ms <= m->heartbeat_ms || m->silence_ms > PN_JOB_MAX_TIMER_MS)
+		return -EBADMSG;
+	return 0;
+}
+
+static int check_round(const pn_job_msg *m)
+{
+	if (m->round < 0)
+		return -EBADMSG;
+	for (int k = 0; k < m->nparts; k++)
+		if (m->parts[k] < 0 || m->parts[k] >= PN_JOB_MAX_WORKERS || !isfinite(m->coefs[k]))
+			return -EBADMSG;
+	return 0;
+}
+
+static int check_ready(const pn_job_msg *m)
+{
+	/* status: 0 or a negative errno; the loss is information only (NaN allowed: "not
+	 * computed"), but never infinite; the compute time is a duration */
+	if (m->round < 0 || m->status > 0 || m->status < -4095 || isinf(m->loss) ||
+	    !(m->compute_s >= 0) || isinf(m->compute_s))
+		return -EBADMSG;
+	return 0;
 }
 
 int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
@@ -83,14 +129,18 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 		return -EBADMSG;
 	m->type = hdr[0];
 	uint8_t desc[PN_MR_DESC_WIRE_SIZE];
+	int (*check)(const pn_job_msg *) = NULL;
 	switch (m->type) {
 	case PN_MSG_HELLO:
 	case PN_MSG_WELCOME:
 		get(&r, &m->rank, 4);
 		get(&r, &m->n, 4);
 		get(&r, &m->d, 8);
+		get(&r, &m->heartbeat_ms, 4);
+		get(&r, &m->silence_ms, 4);
 		get(&r, desc, sizeof desc);
 		pn_mr_desc_unpack(desc, &m->region);
+		check = check_session;
 		break;
 	case PN_MSG_ROUND: {
 		uint8_t np = 0;
@@ -106,6 +156,7 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 			m->parts[k] = part;
 			get(&r, &m->coefs[k], 8);
 		}
+		check = check_round;
 		break;
 	}
 	case PN_MSG_READY: {
@@ -116,14 +167,16 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 		get(&r, &m->round, 8);
 		get(&r, &m->loss, 8);
 		get(&r, &m->compute_s, 8);
+		check = check_ready;
 		break;
 	}
 	case PN_MSG_STOP:
+	case PN_MSG_PING:
 		break;
 	default:
 		return -EBADMSG;
 	}
 	if (r.bad || r.n != len || m->slot > 1)
 		return -EBADMSG;
-	return 0;
+	return check ? check(m) : 0;
 }

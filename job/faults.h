@@ -1,5 +1,5 @@
-#ifndef PENNANT_RUNTIME_FAULTS_H
-#define PENNANT_RUNTIME_FAULTS_H
+#ifndef PENNANT_JOB_FAULTS_H
+#define PENNANT_JOB_FAULTS_H
 
 #include "pennant/job.h"
 

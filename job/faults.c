@@ -1,6 +1,6 @@
 /* Fault injection for tests and demos: Byzantine transforms of what a worker exposes,
  * and straggler delays (fixed, exponential, two-state Markov). */
-#include "faults.h"
+#include "job/faults.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,0 +1,266 @@
+/* The aggregator role: set up (transport, registered memory, code, straggler policy,
+ * chunk plan, puller), accept n workers, run the rounds (job/round.c), then hand back
+ * the result and stop the workers. See include/pennant/job.h for what is computed and
+ * job/README.md for the files and the message sequence. */
+#include "job/aggregator_internal.h"
+#include "job/cookie.h"
+#include "agg/agg_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(PN_JOB_MAX_WORKERS < PN_COOKIE_MAX_WORKERS, "every rank fits the read cookie");
+
+void pn_job_log(pn_job *j, const char *fmt, ...)
+{
+	if (!j->log)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(j->log, fmt, ap);
+	va_end(ap);
+	fflush(j->log);
+}
+
+int pn_job_fail(pn_job *j, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->err, j->errlen, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+bool pn_job_stop_requested(const pn_job *j)
+{
+	return j->cfg->stop_requested && *j->cfg->stop_requested;
+}
+
+float *pn_job_land_row(pn_job *j, int64_t round, int i)
+{
+	return j->land + ((size_t)pn_job_slot(round) * j->n + (size_t)i) * j->d;
+}
+
+/* ---- setup ---- */
+
+static int setup_memory(pn_job *j)
+{
+	const pn_agg_job_config *c = j->cfg;
+	char e[512];
+	j->ctx = pn_tp_open(&c->tp, e, sizeof e);
+	if (!j->ctx)
+		return pn_job_fail(j, -EIO, "transport: %s", e);
+	void *mb, *lb;
+	int rc = pn_tp_alloc(j->ctx, 2 * j->d * sizeof(float), PN_ACCESS_REMOTE_READ, &mb, &j->model_mr);
+	if (!rc)
+		rc = pn_tp_alloc(j->ctx, 2 * (size_t)j->n * j->d * sizeof(float), PN_ACCESS_LOCAL_WRITE,
+				 &lb, &j->land_mr);
+	if (rc)
+		return pn_job_fail(j, rc, "registered memory: %s", pn_tp_errmsg(j->ctx));
+	j->model = mb;
+	j->land = lb;
+	memcpy(j->model, c->init_model, j->d * sizeof(float));
+	size_t n = (size_t)j->n;
+	j->velocity = calloc(j->d, sizeof(float));
+	j->velocity_saved = malloc(j->d * sizeof(float));
+	j->out = malloc(j->d * sizeof(float));
+	j->w = calloc(n, sizeof *j->w);
+	j->finished = calloc(n, sizeof(bool));
+	j->failed = calloc(n, sizeof(bool));
+	j->needed = calloc(n, sizeof(bool));
+	j->use = calloc(n, sizeof(bool));
+	j->late = calloc(n, sizeof(bool));
+	j->rows = calloc(n, sizeof *j->rows);
+	j->alpha = calloc(n, sizeof *j->alpha);
+	j->members = calloc(n, sizeof *j->members);
+	if (!j->velocity || !j->velocity_saved || !j->out || !j->w || !j->finished || !j->failed ||
+	    !j->needed || !j->use || !j->late || !j->rows || !j->alpha || !j->members)
+		return pn_job_fail(j, -ENOMEM, "out of memory");
+	for (int i = 0; i < j->n; i++)
+		j->w[i].gone_at = -2; /* never joined, until it does */
+	return 0;
+}
+
+/* Robust rules need every row to be a gradient estimate on the same scale. */
+static int setup_code(pn_job *j)
+{
+	const pn_agg_job_config *c = j->cfg;
+	char e[512];
+	pn_code_params cp;
+	pn_code_params_init(&cp, (pn_code_kind)c->code_kind, j->n, c->s);
+	cp.seed = c->seed;
+	int rc = pn_code_create(&cp, &j->code, e, sizeof e);
+	if (rc)
+		return pn_job_fail(j, rc, "code: %s", e);
+	j->robust = c->rule.rule != PN_RULE_MEAN;
+	const double *B = pn_code_matrix(j->code);
+	double s0 = 0;
+	for (int i = 0; i < j->n; i++) {
+		double s = 0;
+		bool nonneg = true;
+		for (int k = 0; k < j->n; k++) {
+			s += B[(size_t)i * j->n + k];
+			nonneg &= B[(size_t)i * j->n + k] >= 0;
+		}
+		if (i == 0)
+			s0 = s;
+		if (j->robust && (!nonneg || fabs(s - s0) > 1e-9 * fabs(s0) || s0 <= 0))
+			return pn_job_fail(j, -EINVAL,
+					   "rule %s needs a code whose rows are gradient estimates (uncoded, "
+					   "fractional, expander, bibd); %s rows mix partitions with signed "
+					   "coefficients: use --rule mean with it",
+					   pn_rule_name(c->rule.rule), pn_code_describe(j->code));
+	}
+	j->row_scale = 1.0 / s0;
+	return 0;
+}
+
+static int setup_schedule(pn_job *j)
+{
+	const pn_agg_job_config *c = j->cfg;
+	char e[512];
+	int mode = pn_wait_mode_from_name(c->wait ? c->wait : "code");
+	if (mode < 0)
+		return pn_job_fail(j, -EINVAL, "unknown wait policy '%s' (all, code, deadline)", c->wait);
+	j->pol.mode = (pn_wait_mode)mode;
+	j->pol.deadline = c->deadline_ms / 1e3;
+	int rc = pn_straggler_check(&j->pol, j->n, e, sizeof e);
+	if (rc)
+		return pn_job_fail(j, rc, "straggler policy: %s", e);
+	pn_chunk_params chp = {.d = j->d, .unit_bytes = pn_tp_preferred_chunk(j->ctx), .workers = j->n};
+	if ((rc = pn_chunk_plan_build(&chp, &j->plan, e, sizeof e)))
+		return pn_job_fail(j, rc, "chunk plan: %s", e);
+	if (j->plan.nchunks >= PN_COOKIE_MAX_CHUNKS)
+		return pn_job_fail(j, -EINVAL, "too many chunks (%d)", j->plan.nchunks);
+	pn_pull_config pc = {.workers = j->n, .plan = &j->plan,
+			     .window_per_worker = c->window_per_worker > 0 ? c->window_per_worker : 8,
+			     .window_total = c->window_total > 0 ? c->window_total : 64};
+	pc.policy = pn_pull_policy_by_name(c->pull_policy ? c->pull_policy : "round-robin");
+	if (!pc.policy)
+		return pn_job_fail(j, -EINVAL, "unknown pull policy '%s'", c->pull_policy);
+	j->puller = pn_pull_create(&pc, e, sizeof e);
+	if (!j->puller)
+		return pn_job_fail(j, -EINVAL, "puller: %s", e);
+	j->landed = malloc(sizeof *j->landed * 2 * (size_t)j->n * (size_t)j->plan.nchunks);
+	if (!j->landed)
+		return pn_job_fail(j, -ENOMEM, "out of memory");
+	j->heartbeat_s = (c->heartbeat_ms > 0 ? c->heartbeat_ms : 1000) / 1e3;
+	j->silence_s = (c->silence_ms > 0 ? c->silence_ms : 5000) / 1e3;
+	if (j->silence_s <= j->heartbeat_s || j->silence_s * 1e3 > PN_JOB_MAX_TIMER_MS)
+		return pn_job_fail(j, -EINVAL,
+				   "silence limit (%.0f ms) must exceed the heartbeat (%.0f ms), at most a day",
+				   j->silence_s * 1e3, j->heartbeat_s * 1e3);
+	pn_job_log(j, "code %s, wait=%s, rule %s, %d chunks of %zu floats per worker, pipelining %s\n",
+		   pn_code_describe(j->code), pn_wait_mode_name(j->pol.mode), pn_rule_name(c->rule.rule),
+		   j->plan.nchunks, j->plan.chunk_floats, c->pipelining ? "on" : "off");
+	return 0;
+}
+
+/* ---- the end: the result, STOP, teardown ---- */
+
+/* The model is never lost: the latest one is handed back even after an error. */
+static void fill_result(pn_job *j, pn_agg_job_result *res)
+{
+	res->model = malloc(j->d * sizeof(float));
+	res->trust = calloc((size_t)j->n, sizeof(double));
+	res->flagged = calloc((size_t)j->n, sizeof(int));
+	res->straggled = calloc((size_t)j->n, sizeof(int));
+	res->gone_at = calloc((size_t)j->n, sizeof(int64_t));
+	if (res->model)
+		memcpy(res->model,
+		       j->model ? j->model + (size_t)pn_job_slot(res->rounds_done) * j->d : j->cfg->init_model,
+		       j->d * sizeof(float));
+	for (int i = 0; j->w && i < j->n; i++) {
+		if (res->trust)
+			res->trust[i] = j->w[i].trust;
+		if (res->flagged)
+			res->flagged[i] = j->w[i].flagged;
+		if (res->straggled)
+			res->straggled[i] = j->w[i].straggled;
+		if (res->gone_at)
+			res->gone_at[i] = j->w[i].gone_at;
+	}
+}
+
+static void stop_workers(pn_job *j, pn_agg_job_result *res)
+{
+	j->stopping = true;
+	for (int i = 0; j->w && i < j->n; i++)
+		if (j->w[i].alive) {
+			pn_job_msg stop = {.type = PN_MSG_STOP};
+			pn_job_send(j, i, &stop);
+		}
+	if (!j->ctx)
+		return;
+	/* let STOP messages leave and late reads drain before tearing down */
+	for (int k = 0; k < 20; k++)
+		pn_job_drive(j, 5);
+	pn_tp_get_stats(j->ctx, &res->tp_stats);
+}
+
+static void teardown(pn_job *j)
+{
+	pn_agg_free(j->agg);
+	pn_pull_free(j->puller);
+	pn_chunk_plan_free(&j->plan);
+	pn_code_free(j->code);
+	pn_tp_close(j->ctx); /* frees registered memory */
+	free(j->velocity), free(j->velocity_saved), free(j->out), free(j->w);
+	free(j->finished), free(j->failed), free(j->needed), free(j->use), free(j->late);
+	free(j->rows), free(j->alpha), free(j->members), free(j->landed);
+}
+
+int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char *err, size_t errlen)
+{
+	memset(res, 0, sizeof *res);
+	pn_job j = {.cfg = cfg, .n = cfg->n, .d = cfg->d, .log = cfg->log, .err = err, .errlen = errlen};
+	if (cfg->n < 1 || cfg->n > PN_JOB_MAX_WORKERS || cfg->d < 1 || !cfg->init_model)
+		return pn_job_fail(&j, -EINVAL, "need 1 <= n <= %d workers and an initial model",
+				   PN_JOB_MAX_WORKERS);
+	double t0 = pn_now_s();
+	int rc = setup_memory(&j);
+	if (rc == 0)
+		rc = setup_code(&j);
+	if (rc == 0)
+		rc = setup_schedule(&j);
+	if (rc == 0)
+		rc = pn_job_accept_workers(&j);
+	for (j.round = 0; rc == 0 && j.round < cfg->rounds; j.round++) {
+		pn_round_record rec;
+		rc = pn_job_stop_requested(&j) ? -EINTR : pn_job_run_round(&j, &rec);
+		if (rc == -EINTR)
+			rc = pn_job_fail(&j, rc, "stopped on request in round %lld; the model is the one after %lld rounds",
+					 (long long)j.round, (long long)res->rounds_done);
+		if (rc)
+			break;
+		res->rounds_done++;
+		res->rounds_skipped += rec.skipped;
+		if (cfg->on_round)
+			cfg->on_round(cfg->on_round_ctx, j.next, &rec);
+		int alive = 0;
+		for (int i = 0; i < j.n; i++)
+			alive += j.w[i].alive;
+		if (alive == 0) {
+			rc = pn_job_fail(&j, -ENOTCONN, "every worker is gone after round %lld", (long long)j.round);
+			break;
+		}
+	}
+	fill_result(&j, res);
+	stop_workers(&j, res);
+	res->t_total_s = pn_now_s() - t0;
+	teardown(&j);
+	return rc;
+}
+
+void pn_agg_job_result_free(pn_agg_job_result *res)
+{
+	free(res->trust);
+	free(res->flagged);
+	free(res->straggled);
+	free(res->gone_at);
+	free(res->model);
+	memset(res, 0, sizeof *res);
+}

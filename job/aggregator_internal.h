@@ -1,0 +1,100 @@
+/* The aggregator role's state and the functions its files share (job/README.md says
+ * which file does what). One thread drives everything; the engine's pool does the
+ * per-block aggregation work. */
+#ifndef PENNANT_JOB_AGGREGATOR_INTERNAL_H
+#define PENNANT_JOB_AGGREGATOR_INTERNAL_H
+
+#include "job/parity.h"
+#include "job/proto.h"
+#include "pennant/codes.h"
+#include "pennant/job.h"
+#include "pennant/sched.h"
+#include "pennant/straggler.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct pn_job_worker {
+	pn_tp_peer *peer;
+	pn_mr_desc grad;
+	bool alive;
+	bool ready;           /* READY for the current round seen */
+	uint32_t slot;        /* gradient slot named by that READY */
+	double loss;
+	int inflight[2];      /* reads in flight into landing slot 0/1 */
+	double trust;
+	int flagged, straggled;
+	int64_t gone_at;
+	double last_sent, last_heard; /* liveness (heartbeat) */
+} pn_job_worker;
+
+typedef struct pn_job {
+	const pn_agg_job_config *cfg;
+	int n;
+	size_t d;
+	pn_tp_ctx *ctx;
+	pn_tp_mr *model_mr, *land_mr;
+	float *model;          /* 2 slots of d */
+	float *land;           /* 2 slots × n rows × d */
+	float *velocity, *velocity_saved, *out;
+	pn_job_worker *w;
+	pn_code *code;
+	pn_chunk_plan plan;
+	pn_puller *puller;
+	pn_straggler_policy pol;
+	bool robust;           /* rule != mean */
+	bool stopping;         /* STOP sent: peers leaving is expected */
+	double row_scale;      /* robust inputs: 1 / (row sum of B) */
+	double heartbeat_s, silence_s;
+	FILE *log;
+	char *err;
+	size_t errlen;
+	/* per round */
+	int64_t round;
+	bool *finished, *failed, *needed, *use, *late;
+	pn_agg *agg;
+	uint64_t *landed;      /* pipelining off: cookies of landed chunks, fed after the pulls */
+	int nlanded;
+	/* scratch of n entries each (no arrays sized by input on the stack) */
+	float **rows;
+	double *alpha;
+	int *members;
+	/* step */
+	const float *cur;      /* model slot being stepped from */
+	float *next;
+} pn_job;
+
+/* aggregator.c */
+void pn_job_log(pn_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pn_job_fail(pn_job *j, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool pn_job_stop_requested(const pn_job *j);
+float *pn_job_land_row(pn_job *j, int64_t round, int i);
+
+/* session.c: HELLO/WELCOME, sending, liveness */
+int pn_job_accept_workers(pn_job *j);
+int pn_job_send(pn_job *j, int i, const pn_job_msg *m);
+int pn_job_worker_of_peer(const pn_job *j, const pn_tp_peer *p);
+void pn_job_worker_lost(pn_job *j, int i);
+void pn_job_heartbeat(pn_job *j, bool drained);
+
+/* pull.c: reads, completions */
+void pn_job_post_reads(pn_job *j);
+void pn_job_drive(pn_job *j, int timeout_ms);
+void pn_job_drain_slot(pn_job *j, int64_t round);
+
+/* decide.c: pull until the straggler policy decides; -EINTR on a stop request */
+int pn_job_pull_until_decided(pn_job *j, double t_round0, pn_round_verdict *verdict);
+
+/* replicas.c: fractional repetition agreement; returns the number flagged */
+int pn_job_check_replicas(pn_job *j, bool *use);
+
+/* trust.c */
+void pn_job_trust_observe(pn_job_worker *w, double share);
+
+/* step.c: NULL when the step was taken, else why it was refused */
+const char *pn_job_step(pn_job *j, float *g, double scale);
+
+/* round.c */
+int pn_job_run_round(pn_job *j, pn_round_record *rec);
+
+#endif

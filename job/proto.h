@@ -1,0 +1,47 @@
+/* Control messages between aggregator and workers (each fits PN_TP_CTRL_MAX bytes).
+ * Little-endian fixed layouts, packed and parsed field by field. The parser takes
+ * untrusted peer bytes: anything that does not parse, or any field out of its range, is
+ * -EBADMSG (the caller drops and counts it). */
+#ifndef PENNANT_JOB_PROTO_H
+#define PENNANT_JOB_PROTO_H
+
+#include "pennant/job.h"
+#include "pennant/transport.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PN_JOB_PROTO_VERSION 2
+#define PN_JOB_MAX_WORKERS 4095      /* ranks 0..4094; also the read cookie's worker field */
+#define PN_JOB_MAX_TIMER_MS 86400000u /* heartbeat / silence limits: at most one day */
+
+enum pn_job_msg_type {
+	PN_MSG_HELLO = 1,   /* worker → aggregator: rank, d, gradient region */
+	PN_MSG_WELCOME = 2, /* aggregator → worker: n, d, model region, heartbeat, silence limit */
+	PN_MSG_ROUND = 3,   /* aggregator → worker: round, model slot, code row */
+	PN_MSG_READY = 4,   /* worker → aggregator: round, gradient slot, loss */
+	PN_MSG_STOP = 5,    /* aggregator → worker: leave (exit 0) */
+	PN_MSG_PING = 6,    /* either way: "still here", sent when nothing else was for a while */
+};
+
+typedef struct pn_job_msg {
+	uint8_t type;
+	uint32_t rank, n, slot;
+	int64_t round;
+	uint64_t d;
+	pn_mr_desc region;          /* HELLO: gradient region; WELCOME: model region */
+	uint32_t heartbeat_ms;      /* WELCOME: the aggregator pings at least this often */
+	uint32_t silence_ms;        /* WELCOME: silence this long means the peer is gone */
+	int status;                 /* READY: 0, or a negative errno from compute */
+	double loss, compute_s;     /* READY */
+	int nparts;                 /* ROUND */
+	int parts[PN_JOB_MAX_PARTS];
+	double coefs[PN_JOB_MAX_PARTS];
+} pn_job_msg;
+
+/* Returns the encoded length (<= PN_TP_CTRL_MAX). */
+size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf);
+/* 0, or -EBADMSG for anything malformed (length, version, type, a field out of range). */
+int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m);
+
+#endif

@@ -1,0 +1,184 @@
+/* The job protocol's parser takes untrusted peer bytes: every message round-trips, and
+ * anything truncated, padded, of an unknown type or version, or with a field out of its
+ * range is -EBADMSG (never a crash, never accepted). */
+#include "job/proto.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+static pn_mr_desc region(void)
+{
+	return (pn_mr_desc){.addr = 4096, .len = 1 << 20, .key = 7, .owner = 1, .access = PN_ACCESS_REMOTE_READ};
+}
+
+static pn_job_msg hello(void)
+{
+	return (pn_job_msg){.type = PN_MSG_HELLO, .rank = 3, .d = 1000, .region = region()};
+}
+
+static pn_job_msg welcome(void)
+{
+	return (pn_job_msg){.type = PN_MSG_WELCOME, .n = 6, .d = 1000, .region = region(),
+			    .heartbeat_ms = 1000, .silence_ms = 5000};
+}
+
+static pn_job_msg round_msg(void)
+{
+	pn_job_msg m = {.type = PN_MSG_ROUND, .round = 12, .slot = 0, .nparts = 2};
+	m.parts[0] = 4, m.coefs[0] = 1.0, m.parts[1] = 5, m.coefs[1] = -0.5;
+	return m;
+}
+
+static pn_job_msg ready(void)
+{
+	return (pn_job_msg){.type = PN_MSG_READY, .round = 12, .slot = 0, .status = 0, .loss = 0.7,
+			    .compute_s = 0.01};
+}
+
+static int roundtrip(const pn_job_msg *m)
+{
+	uint8_t buf[PN_TP_CTRL_MAX];
+	pn_job_msg out;
+	size_t len = pn_job_msg_pack(m, buf);
+	cr_assert_leq(len, PN_TP_CTRL_MAX);
+	return pn_job_msg_unpack(buf, len, &out);
+}
+
+Test(job_proto, every_type_round_trips)
+{
+	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
+			   {.type = PN_MSG_PING}};
+	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
+		uint8_t buf[PN_TP_CTRL_MAX];
+		size_t len = pn_job_msg_pack(&ms[i], buf);
+		pn_job_msg out;
+		cr_assert_eq(pn_job_msg_unpack(buf, len, &out), 0, "type %d", ms[i].type);
+		cr_expect_eq(out.type, ms[i].type);
+		cr_expect_eq(out.round, ms[i].round);
+		cr_expect_eq(out.rank, ms[i].rank);
+		cr_expect_eq(out.n, ms[i].n);
+		cr_expect_eq(out.d, ms[i].d);
+		cr_expect_eq(out.nparts, ms[i].nparts);
+		cr_expect_eq(out.heartbeat_ms, ms[i].heartbeat_ms);
+		cr_expect_eq(out.silence_ms, ms[i].silence_ms);
+		cr_expect_eq(memcmp(&out.region, &ms[i].region, sizeof out.region), 0);
+		for (int k = 0; k < out.nparts; k++)
+			cr_expect(out.parts[k] == ms[i].parts[k] && out.coefs[k] == ms[i].coefs[k]);
+	}
+}
+
+Test(job_proto, truncated_padded_unknown_or_wrong_version_is_refused)
+{
+	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP}};
+	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
+		uint8_t buf[PN_TP_CTRL_MAX + 1];
+		size_t len = pn_job_msg_pack(&ms[i], buf);
+		pn_job_msg out;
+		for (size_t cut = 0; cut < len; cut++)
+			cr_expect_eq(pn_job_msg_unpack(buf, cut, &out), -EBADMSG, "type %d cut at %zu",
+				     ms[i].type, cut);
+		buf[len] = 0;
+		cr_expect_eq(pn_job_msg_unpack(buf, len + 1, &out), -EBADMSG, "padded");
+		buf[1] = PN_JOB_PROTO_VERSION + 1;
+		cr_expect_eq(pn_job_msg_unpack(buf, len, &out), -EBADMSG, "version");
+	}
+	uint8_t bad[2] = {0, PN_JOB_PROTO_VERSION};
+	pn_job_msg out;
+	for (int t = 0; t < 256; t++) {
+		bad[0] = (uint8_t)t;
+		if (t != PN_MSG_STOP && t != PN_MSG_PING)
+			cr_expect_eq(pn_job_msg_unpack(bad, 2, &out), -EBADMSG, "type %d", t);
+	}
+	cr_expect_eq(pn_job_msg_unpack(NULL, 0, &out), -EBADMSG);
+}
+
+/* Each field pushed out of its range, one at a time, on an otherwise valid message. */
+Test(job_proto, every_field_out_of_range_is_refused)
+{
+	pn_job_msg m;
+	cr_assert_eq(roundtrip(&(pn_job_msg){.type = PN_MSG_HELLO, .rank = 0, .d = 1, .region = region()}), 0);
+#define BAD(base, field, value)                                                          \
+	do {                                                                             \
+		m = base();                                                              \
+		m.field = value;                                                         \
+		cr_expect_eq(roundtrip(&m), -EBADMSG, #base ": " #field " = " #value);  \
+	} while (0)
+	BAD(hello, rank, PN_JOB_MAX_WORKERS);
+	BAD(hello, rank, UINT32_MAX);
+	BAD(hello, n, 3); /* only WELCOME carries n */
+	BAD(hello, d, 0);
+	BAD(hello, d, UINT64_MAX);
+	BAD(hello, region.len, 0);
+	BAD(hello, region.addr, UINT64_MAX - 10); /* wraps around */
+	BAD(hello, region.access, PN_ACCESS_LOCAL_WRITE); /* not readable */
+	BAD(hello, region.access, PN_ACCESS_REMOTE_READ | 1u << 9); /* unknown bit */
+	BAD(welcome, rank, 1);
+	BAD(welcome, n, 0);
+	BAD(welcome, n, PN_JOB_MAX_WORKERS + 1);
+	BAD(welcome, d, 0);
+	BAD(welcome, heartbeat_ms, 0);
+	BAD(welcome, silence_ms, 1000); /* not above the heartbeat */
+	BAD(welcome, silence_ms, PN_JOB_MAX_TIMER_MS + 1);
+	BAD(welcome, region.len, 0);
+	BAD(round_msg, round, -1);
+	BAD(round_msg, slot, 2);
+	BAD(round_msg, parts[1], -1);
+	BAD(round_msg, parts[0], PN_JOB_MAX_WORKERS);
+	BAD(round_msg, coefs[1], NAN);
+	BAD(round_msg, coefs[0], INFINITY);
+	BAD(ready, round, INT64_MIN);
+	BAD(ready, slot, UINT32_MAX);
+	BAD(ready, status, 1);
+	BAD(ready, status, -100000);
+	BAD(ready, loss, INFINITY);
+	BAD(ready, loss, -INFINITY);
+	BAD(ready, compute_s, -1.0);
+	BAD(ready, compute_s, NAN);
+	BAD(ready, compute_s, INFINITY);
+#undef BAD
+	m = ready();
+	m.loss = NAN; /* "not computed": information only, allowed */
+	cr_expect_eq(roundtrip(&m), 0);
+	m = ready();
+	m.status = -EIO;
+	cr_expect_eq(roundtrip(&m), 0);
+	/* a ROUND whose part count exceeds the maximum */
+	uint8_t buf[PN_TP_CTRL_MAX];
+	m = round_msg();
+	size_t len = pn_job_msg_pack(&m, buf);
+	buf[2] = PN_JOB_MAX_PARTS + 1;
+	pn_job_msg out;
+	cr_expect_eq(pn_job_msg_unpack(buf, len, &out), -EBADMSG);
+}
+
+/* Random bytes (with a plausible header half the time) never crash the parser, and what
+ * it accepts is within range. */
+Test(job_proto, random_bytes_are_refused_or_in_range)
+{
+	uint64_t s = 88172645463325252ull;
+	uint8_t buf[PN_TP_CTRL_MAX];
+	int accepted = 0;
+	for (int it = 0; it < 200000; it++) {
+		size_t len = 0;
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		len = s % (PN_TP_CTRL_MAX + 1);
+		for (size_t k = 0; k < len; k++) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			buf[k] = (uint8_t)s;
+		}
+		if (len >= 2 && (it & 1)) {
+			buf[0] = (uint8_t)(1 + it % 6);
+			buf[1] = PN_JOB_PROTO_VERSION;
+		}
+		pn_job_msg m;
+		if (pn_job_msg_unpack(buf, len, &m) == 0) {
+			accepted++;
+			cr_assert(m.type >= PN_MSG_HELLO && m.type <= PN_MSG_PING);
+			cr_assert(m.slot <= 1 && m.nparts >= 0 && m.nparts <= PN_JOB_MAX_PARTS);
+			cr_assert(m.round >= 0);
+		}
+	}
+	cr_expect_gt(accepted, 0, "the header-only types are reachable");
+}
