@@ -1,8 +1,10 @@
 /* pennant-bench-stragglers: simulated round times of gradient-coding schemes under
  * straggler models, as ratios to a straggler-free uncoded round measured in the same run,
  * plus heterogeneity-aware sizing on vs off. Everything is seeded and deterministic. */
+#include "matmul_exp.h"
 #include "models.h"
 #include "sim.h"
+#include "uep_exp.h"
 
 #include "pennant/codes.h"
 #include "pennant/sched.h"
@@ -21,9 +23,11 @@ struct options {
 	int model; /* -1: all */
 	uint64_t seed;
 	double comm; /* link time of one whole gradient */
-	bool json;
+	bool json, matmul, uep;
 	const pn_pull_policy *policy;
 	model_params mp;
+	matmul_options mm;
+	uep_options ue;
 };
 
 struct scheme_def {
@@ -84,11 +88,39 @@ static void usage(FILE *f)
 		"  --slow-delay X   markov/adversarial slow delay (default 10)\n"
 		"  --jitter X       mean exponential jitter of every worker (default 0.1)\n"
 		"  --json           JSON output\n"
+		"  --uep            instead: unequal vs equal error protection at a deadline (Markov model,\n"
+		"                   same load budget D = 1..4), using --n --rounds --seed and the markov options\n"
+		"  --uep-slack X    deadline = D + X (default 1)\n"
+		"  --uep-norms L --uep-sizes L   per-block norms and coordinate shares, comma-separated\n"
+		"                   (default 0.2,0.5,1,2 and 0.4,0.3,0.2,0.1)\n"
+		"  --matmul         instead: MDS-coded A*x vs uncoded, n = 2,4,..,--mm-max-n (default 256)\n"
+		"  --mm-shift X --mm-rate X   worker time (shift + Exp(rate))/k (default 1 / 1)\n"
 		"  --help\n"
 		"Columns: load = partitions per worker; p50/p99/mean = round time / baseline;\n"
 		"resid = mean ‖B_Fᵀa − 1‖/√n per round (0 = exact sum); bias = ‖mean_t(B_Fᵀa) − 1‖/√n\n"
 		"(systematic under-weighting of some partitions); exact = rounds decoded exactly;\n"
 		"cond = worst decode condition number (comm-efficient: of the generator columns G_F).\n");
+}
+
+/* "a,b,c" into v (at most 8); *count must agree between the lists given. */
+static int parse_list(const char *str, double *v, int *count)
+{
+	int k = 0;
+	const char *p = str;
+	while (*p && k < 8) {
+		char *end;
+		double x = strtod(p, &end);
+		if (end == p || !isfinite(x) || x < 0)
+			return -EINVAL;
+		v[k++] = x;
+		p = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -EINVAL;
+	}
+	if (*p || k == 0)
+		return -EINVAL;
+	*count = k;
+	return 0;
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -97,6 +129,8 @@ static int parse(int argc, char **argv, struct options *o)
 			       .window_total = 8, .model = -1, .seed = 1, .comm = 0.05,
 			       .policy = &pn_policy_earliest_ready };
 	model_defaults(&o->mp);
+	uep_defaults(&o->ue);
+	o->mm = (matmul_options){ .max_n = 256, .shift = 1.0, .rate = 1.0 };
 	static const struct option longopts[] = {
 		{ "n", required_argument, 0, 'n' },          { "s", required_argument, 0, 's' },
 		{ "model", required_argument, 0, 'm' },      { "rounds", required_argument, 0, 'r' },
@@ -108,12 +142,16 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "slow-delay", required_argument, 0, 'd' }, { "jitter", required_argument, 0, 'j' },
 		{ "json", no_argument, 0, 'J' },             { "help", no_argument, 0, 'h' },
 		{ "comm-dim", required_argument, 0, 'M' },
+		{ "uep", no_argument, 0, 'U' },              { "uep-slack", required_argument, 0, 'S' },
+		{ "uep-norms", required_argument, 0, 'N' },  { "uep-sizes", required_argument, 0, 'Z' },
+		{ "matmul", no_argument, 0, 'X' },           { "mm-max-n", required_argument, 0, 'G' },
+		{ "mm-shift", required_argument, 0, 'H' },   { "mm-rate", required_argument, 0, 'R' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
 	char *end;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		bool numeric = optarg && c != 'm' && c != 'o';
+		bool numeric = optarg && c != 'm' && c != 'o' && c != 'N' && c != 'Z';
 		double v = numeric ? strtod(optarg, &end) : 0;
 		if (numeric && (*end || end == optarg || !isfinite(v))) {
 			fprintf(stderr, "bad number '%s'\n", optarg);
@@ -128,6 +166,19 @@ static int parse(int argc, char **argv, struct options *o)
 		case 'k': o->chunks = (int)v; break;
 		case 'c': o->comm = v; break;
 		case 'M': o->comm_dim = (int)v; break;
+		case 'U': o->uep = true; break;
+		case 'S': o->ue.slack = v; break;
+		case 'X': o->matmul = true; break;
+		case 'G': o->mm.max_n = (int)v; break;
+		case 'H': o->mm.shift = v; break;
+		case 'R': o->mm.rate = v; break;
+		case 'N':
+		case 'Z':
+			if (parse_list(optarg, c == 'N' ? o->ue.norm : o->ue.size, &o->ue.blocks) < 0) {
+				fprintf(stderr, "bad list '%s' (1..8 comma-separated numbers >= 0)\n", optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'w': o->window_worker = (int)v; break;
 		case 'W': o->window_total = (int)v; break;
 		case 'e': o->mp.exp_mean = v; break;
@@ -171,6 +222,8 @@ static int parse(int argc, char **argv, struct options *o)
 		why = "--rounds must be in [1, 1e7]";
 	else if (o->chunks < 1 || o->chunks > 4096)
 		why = "--chunks must be in [1, 4096]";
+	else if (o->mm.max_n < 2 || o->mm.max_n > 4096 || !(o->mm.rate > 0))
+		why = "--mm-max-n must be in [2, 4096], --mm-rate > 0";
 	else if (o->comm_dim < 1 || o->comm_dim > o->n)
 		why = "--comm-dim must be in [1, n]";
 	else if (o->window_worker < 1 || o->window_total < 1)
@@ -555,6 +608,27 @@ int main(int argc, char **argv)
 	struct options o;
 	if (parse(argc, argv, &o) < 0)
 		return 2;
+	if (o.matmul || o.uep) {
+		int rc;
+		if (o.matmul) {
+			o.mm.rounds = o.rounds;
+			o.mm.seed = o.seed;
+			o.mm.json = o.json;
+			rc = run_matmul(&o.mm);
+		} else {
+			o.ue.n = o.n;
+			o.ue.rounds = o.rounds;
+			o.ue.seed = o.seed;
+			o.ue.json = o.json;
+			o.ue.mp = o.mp;
+			rc = run_uep(&o.ue);
+		}
+		if (rc < 0) {
+			fprintf(stderr, "pennant-bench-stragglers: failed (%d)\n", rc);
+			return 1;
+		}
+		return 0;
+	}
 	pn_chunk_params cp = { .d = (size_t)o.chunks * 1024, .unit_bytes = 4096, .workers = 1,
 			       .target_pulls = o.chunks };
 	pn_chunk_plan plan;
