@@ -263,8 +263,13 @@ out:
 
 int pn_code_decode(pn_code *c, const bool *finished, double *a, pn_decode_info *info)
 {
-	if (c->comm_dim > 1)
+	if (c->comm_dim > 1) {
+		if (!c->warned)
+			fprintf(stderr, "pennant: %s: messages are d/m long, the decoder is a matrix; the vector "
+					"decode does not apply (use pn_code_ce_decode / pn_code_ce_combine)\n", c->desc);
+		c->warned = true;
 		return -ENOTSUP;
+	}
 	int k = pn_code_count_finished(c, finished);
 	if (k == 0)
 		return -ENODATA;
