@@ -366,8 +366,8 @@ int pn_code_ce_decode(pn_code *c, const bool *finished, double *A, pn_decode_inf
 	return put < 0 ? put : 0;
 }
 
-/* Coefficient of block u of the worker's k-th held partition. */
-static int held_coefs(const pn_code *c, int worker, int *parts, int cap)
+/* The partitions a worker holds (all of them, or -EINVAL if more than cap). */
+static int held_partitions(const pn_code *c, int worker, int *parts, int cap)
 {
 	int np = pn_code_partitions(c, worker, parts, NULL, cap);
 	return np > cap ? -EINVAL : np;
@@ -378,7 +378,7 @@ static int held_coefs(const pn_code *c, int worker, int *parts, int cap)
 		if (worker < 0 || worker >= c->n || !grads || !out)                                     \
 			return -EINVAL;                                                                 \
 		int parts[PN_CODE_MAX_N];                                                               \
-		int np = held_coefs(c, worker, parts, PN_CODE_MAX_N);                                   \
+		int np = held_partitions(c, worker, parts, PN_CODE_MAX_N);                                   \
 		if (np < 0)                                                                             \
 			return np;                                                                      \
 		int m = c->comm_dim;                                                                    \

@@ -40,7 +40,8 @@ static void usage(FILE *f)
 		"  --steps S        q grid 0..1 in S steps (default 10)\n"
 		"  --requests R     requests simulated per q, 10%% more as warm-up (default 200000)\n"
 		"  --seed X         RNG seed (default 1)\n"
-		"  --json           JSON output (null for a value that is not defined: unstable)\n"
+		"  --json           JSON output; null for a value that is not defined: the approximation\n"
+		"                   when rho >= 1, the simulation when the backlog reached 2^20 requests\n"
 		"  --version, --help\n",
 		KOFN_MAX_N);
 }
