@@ -20,6 +20,8 @@ typedef struct kofn_result {
 	bool stable;          /* false: the metric is not defined (approximation: rho >= 1;
 			       * simulation: the backlog hit its cap) */
 	double mean_in_system, mean_response, energy_per_request, rho;
+	double stage_mean_in_system; /* approximation only: the stage model (kofn_model.c), a lower
+				      * bound for q = 0 or 1; NAN if some stage is overloaded */
 } kofn_result;
 
 /* Split-merge M/G/1 approximation (see kofn_model.c). */

@@ -107,5 +107,6 @@ int kofn_simulate(const kofn_params *p, long requests, long warmup, uint64_t see
 	r->mean_response = r->stable ? resp / (double)counted : NAN;
 	r->energy_per_request = r->stable ? energy / (double)counted : NAN;
 	r->rho = NAN;
+	r->stage_mean_in_system = NAN;
 	return 0;
 }

@@ -31,7 +31,8 @@ static void usage(FILE *f)
 		"the high speed (rate mu-high, power p-high) with probability q, else at the low one.\n"
 		"For q = 0, 1/steps, ..., 1: simulated mean number in system E[N] and energy per request,\n"
 		"beside the split-merge M/G/1 approximation (service = k-th order statistic of n mixed\n"
-		"exponentials) and the relative error |approx - sim| / sim.\n"
+		"exponentials; an upper bound on E[N]) and the relative error |approx - sim| / sim, and\n"
+		"the stage approximation of E[N] (a lower bound with one speed) with its error.\n"
 		"  --n N            servers per request (default 10, at most %d)\n"
 		"  --k K            tasks needed (default 5)\n"
 		"  --lambda X       arrival rate (default 1.0)\n"
@@ -126,11 +127,11 @@ int main(int argc, char **argv)
 	else
 		printf("pennant-bench-kofn: n=%d k=%d lambda=%g mu=%g/%g power=%g/%g, %ld requests per q (+10%% "
 		       "warm-up), seed %llu\napproximation: split-merge M/G/1, service = k-th of n mixed "
-		       "exponentials (an upper bound on E[N])\n"
-		       "%5s %6s | %9s %9s %7s | %9s %9s %7s | %9s\n",
+		       "exponentials (an upper bound on E[N]); stage: M/M/1 per stage (a lower bound with one speed)\n"
+		       "%5s %6s | %9s %9s %7s %9s %7s | %9s %9s %7s | %9s\n",
 		       o.p.n, o.p.k, o.p.lambda, o.p.mu_low, o.p.mu_high, o.p.p_low, o.p.p_high, o.requests,
-		       (unsigned long long)o.seed, "q", "rho", "E[N] sim", "approx", "err", "E/req sim", "approx",
-		       "err", "E[T] sim");
+		       (unsigned long long)o.seed, "q", "rho", "E[N] sim", "approx", "err", "stage", "err",
+		       "E/req sim", "approx", "err", "E[T] sim");
 	for (int i = 0; i <= o.steps; i++) {
 		o.p.q = (double)i / o.steps;
 		kofn_result sim, ap;
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
 		}
 		double en = rel_err(ap.mean_in_system, sim.mean_in_system);
 		double ee = rel_err(ap.energy_per_request, sim.energy_per_request);
+		double es = rel_err(ap.stage_mean_in_system, sim.mean_in_system);
 		if (o.json) {
 			printf("%s{", i ? "," : "");
 			jnum("q", o.p.q, false);
@@ -148,15 +150,17 @@ int main(int argc, char **argv)
 			jnum("sim_mean_in_system", sim.mean_in_system, false);
 			jnum("approx_mean_in_system", ap.mean_in_system, false);
 			jnum("rel_err_mean_in_system", en, false);
+			jnum("stage_mean_in_system", ap.stage_mean_in_system, false);
+			jnum("rel_err_stage_mean_in_system", es, false);
 			jnum("sim_energy_per_request", sim.energy_per_request, false);
 			jnum("approx_energy_per_request", ap.energy_per_request, false);
 			jnum("rel_err_energy", ee, false);
 			jnum("sim_mean_response", sim.mean_response, true);
 			printf("}");
 		} else {
-			printf("%5.2f %6.3f | %9.4f %9.4f %6.1f%% | %9.4f %9.4f %6.1f%% | %9.4f\n", o.p.q, ap.rho,
-			       sim.mean_in_system, ap.mean_in_system, 100 * en, sim.energy_per_request,
-			       ap.energy_per_request, 100 * ee, sim.mean_response);
+			printf("%5.2f %6.3f | %9.4f %9.4f %6.1f%% %9.4f %6.1f%% | %9.4f %9.4f %6.1f%% | %9.4f\n", o.p.q,
+			       ap.rho, sim.mean_in_system, ap.mean_in_system, 100 * en, ap.stage_mean_in_system,
+			       100 * es, sim.energy_per_request, ap.energy_per_request, 100 * ee, sim.mean_response);
 		}
 	}
 	if (o.json)

@@ -34,11 +34,13 @@ for r in rows:
     check(abs(r["sim_energy_per_request"] / r["approx_energy_per_request"] - 1) < 0.05, f"energy sim vs model {r}")
     check(r["approx_mean_in_system"] >= r["sim_mean_in_system"] * 0.98, f"split-merge is an upper bound {r}")
     check(0 < r["rho_approx"] < 1, f"stable {r}")
+    if r["q"] in (0, 1):  # one speed: Joshi et al.'s stage lower bound holds
+        check(r["stage_mean_in_system"] <= r["sim_mean_in_system"] * 1.02, f"stage lower bound {r}")
 
 # k = 1: every request needs one task, fork-join with cancellation is M/M/1 at rate n*mu.
 one = json.loads(run("--k", "1", "--lambda", "5", "--requests", "60000", "--steps", "1", "--json").stdout)
 for r in one["rows"]:
-    check(r["rel_err_mean_in_system"] < 0.05, f"k=1 is M/M/1: {r}")
+    check(r["rel_err_mean_in_system"] < 0.05 and r["rel_err_stage_mean_in_system"] < 0.05, f"k=1 is M/M/1: {r}")
 
 # Overload: the approximation is undefined (null), the JSON still valid.
 hot = run("--lambda", "3", "--requests", "2000", "--steps", "1", "--json").stdout
