@@ -1,6 +1,8 @@
 /* pennant-bench-stragglers: simulated round times of gradient-coding schemes under
  * straggler models, as ratios to a straggler-free uncoded round measured in the same run,
- * plus heterogeneity-aware sizing on vs off. Everything is seeded and deterministic. */
+ * plus heterogeneity-aware sizing on vs off. --uep (uep_exp.c) and --matmul
+ * (matmul_exp.c) run the other two experiments instead. Everything is seeded and
+ * deterministic. */
 #include "matmul_exp.h"
 #include "models.h"
 #include "sim.h"
