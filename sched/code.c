@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *const kind_names[PN_CODE_KIND_COUNT_] = {
-	"uncoded", "fractional", "cyclic", "expander", "bibd", "gcdc",
+	"uncoded", "fractional", "cyclic", "expander", "bibd", "gcdc", "comm-efficient",
 };
 
 void pn_code_params_init(pn_code_params *p, pn_code_kind kind, int n, int s)
@@ -59,17 +59,25 @@ int pn_code_create(const pn_code_params *p, pn_code **out, char *err, size_t err
 	if (p->s < 0 || p->s >= p->n)
 		return fail(err, errlen, "code %s: need 0 <= s < n (s=%d, n=%d)",
 			    kind_names[p->kind], p->s, p->n);
+	int m = p->kind == PN_CODE_COMM_EFFICIENT ? (p->comm_dim ? p->comm_dim : 2) : 1;
+	if (p->kind != PN_CODE_COMM_EFFICIENT && p->comm_dim > 1)
+		return fail(err, errlen, "code %s: comm_dim=%d needs the comm-efficient code",
+			    kind_names[p->kind], p->comm_dim);
+	if (m < 1 || p->s + m > p->n)
+		return fail(err, errlen, "code %s: need comm_dim m >= 1 and s+m <= n (m=%d, s=%d, n=%d)",
+			    kind_names[p->kind], m, p->s, p->n);
 	pn_code *c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
 	c->kind = p->kind;
 	c->n = p->n;
 	c->s = p->s;
+	c->comm_dim = m;
 	c->warn_cond = p->warn_cond == 0 ? 1e6 : p->warn_cond;
 	c->B = calloc((size_t)p->n * (size_t)p->n, sizeof(double));
 	int rc = c->B ? 0 : -ENOMEM;
 	if (rc == 0)
-		rc = pn_decode_cache_init(&c->cache, p->n, p->cache_entries == 0 ? 1024 : p->cache_entries);
+		rc = pn_decode_cache_init(&c->cache, p->n, p->n * m, p->cache_entries == 0 ? 1024 : p->cache_entries);
 	if (rc == 0) {
 		switch (p->kind) {
 		case PN_CODE_UNCODED: rc = pn_code_build_uncoded(c, p, err, errlen); break;
@@ -78,6 +86,7 @@ int pn_code_create(const pn_code_params *p, pn_code **out, char *err, size_t err
 		case PN_CODE_EXPANDER: rc = pn_code_build_expander(c, p, err, errlen); break;
 		case PN_CODE_BIBD: rc = pn_code_build_bibd(c, p, err, errlen); break;
 		case PN_CODE_GCDC: rc = pn_code_build_gcdc(c, p, err, errlen); break;
+		case PN_CODE_COMM_EFFICIENT: rc = pn_code_build_comm_efficient(c, p, err, errlen); break;
 		default: rc = -EINVAL; break;
 		}
 	} else if (err && errlen) {
@@ -99,6 +108,7 @@ void pn_code_free(pn_code *c)
 		c->ops->free_impl(c->impl);
 	pn_decode_cache_fini(&c->cache);
 	free(c->B);
+	free(c->E);
 	free(c->group);
 	free(c);
 }
@@ -125,6 +135,8 @@ int pn_code_partitions(const pn_code *c, int worker, int *parts, double *coefs, 
 {
 	if (worker < 0 || worker >= c->n || cap < 0)
 		return -EINVAL;
+	if (c->ops->partitions)
+		return c->ops->partitions(c, worker, parts, coefs, cap);
 	const double *row = c->B + (size_t)worker * (size_t)c->n;
 	int nz = 0;
 	for (int j = 0; j < c->n; j++) {
@@ -251,6 +263,13 @@ out:
 
 int pn_code_decode(pn_code *c, const bool *finished, double *a, pn_decode_info *info)
 {
+	if (c->comm_dim > 1) {
+		if (!c->warned)
+			fprintf(stderr, "pennant: %s: messages are d/m long, the decoder is a matrix; the vector "
+					"decode does not apply (use pn_code_ce_decode / pn_code_ce_combine)\n", c->desc);
+		c->warned = true;
+		return -ENOTSUP;
+	}
 	int k = pn_code_count_finished(c, finished);
 	if (k == 0)
 		return -ENODATA;
@@ -284,3 +303,130 @@ int pn_code_decode(pn_code *c, const bool *finished, double *a, pn_decode_info *
 		c->stats.cache_clears++;
 	return put < 0 ? put : 0;
 }
+
+bool pn_code_rows_are_estimates(const pn_code *c)
+{
+	if (c->comm_dim != 1 || c->kind == PN_CODE_COMM_EFFICIENT)
+		return false;
+	int n = c->n;
+	double s0 = 0;
+	for (int i = 0; i < n; i++) {
+		double s = 0;
+		for (int j = 0; j < n; j++) {
+			double b = c->B[(size_t)i * (size_t)n + (size_t)j];
+			if (b < 0)
+				return false;
+			s += b;
+		}
+		if (i == 0)
+			s0 = s;
+		if (!(s0 > 0) || fabs(s - s0) > 1e-9 * s0)
+			return false;
+	}
+	return true;
+}
+
+int pn_code_comm_dim(const pn_code *c) { return c->comm_dim; }
+const double *pn_code_ce_matrix(const pn_code *c) { return c->E ? c->E : c->B; }
+
+size_t pn_code_message_len(const pn_code *c, size_t d)
+{
+	return (d + (size_t)c->comm_dim - 1) / (size_t)c->comm_dim;
+}
+
+int pn_code_ce_decode(pn_code *c, const bool *finished, double *A, pn_decode_info *info)
+{
+	if (!c->ops->decode_matrix)
+		return pn_code_decode(c, finished, A, info); /* m = 1: A is the decode vector */
+	int k = pn_code_count_finished(c, finished);
+	if (k == 0)
+		return -ENODATA;
+	c->stats.decodes++;
+	uint64_t keybuf[PN_CODE_MAX_N / 64];
+	pn_decode_cache_key(&c->cache, finished, keybuf);
+	const pn_decode_entry *e = pn_decode_cache_find(&c->cache, keybuf);
+	size_t alen = (size_t)c->comm_dim * (size_t)c->n;
+	if (e) {
+		memcpy(A, e->a, sizeof(double) * alen);
+		*info = e->info;
+		info->from_cache = true;
+		c->stats.cache_hits++;
+		return 0;
+	}
+	int rc = c->ops->decode_matrix(c, finished, k, A, info);
+	if (rc < 0)
+		return rc;
+	info->ill_conditioned = c->warn_cond > 0 && info->cond > c->warn_cond;
+	info->from_cache = false;
+	if (info->ill_conditioned)
+		c->stats.ill_conditioned++;
+	int put = pn_decode_cache_put(&c->cache, keybuf, A, info);
+	if (put > 0)
+		c->stats.cache_clears++;
+	return put < 0 ? put : 0;
+}
+
+/* The partitions a worker holds (all of them, or -EINVAL if more than cap). */
+static int held_partitions(const pn_code *c, int worker, int *parts, int cap)
+{
+	int np = pn_code_partitions(c, worker, parts, NULL, cap);
+	return np > cap ? -EINVAL : np;
+}
+
+#define CE_ENCODE(T)                                                                                    \
+	{                                                                                               \
+		if (worker < 0 || worker >= c->n || !grads || !out)                                     \
+			return -EINVAL;                                                                 \
+		int parts[PN_CODE_MAX_N];                                                               \
+		int np = held_partitions(c, worker, parts, PN_CODE_MAX_N);                                   \
+		if (np < 0)                                                                             \
+			return np;                                                                      \
+		int m = c->comm_dim;                                                                    \
+		size_t L = pn_code_message_len(c, d), nm = (size_t)c->n * (size_t)m;                    \
+		const double *row = pn_code_ce_matrix(c) + (size_t)worker * nm;                         \
+		for (size_t t = 0; t < L; t++) {                                                        \
+			double v = 0;                                                                   \
+			for (int k = 0; k < np; k++)                                                    \
+				for (int u = 0; u < m; u++) {                                           \
+					size_t x = (size_t)u * L + t;                                   \
+					if (x < d)                                                      \
+						v += row[(size_t)parts[k] * (size_t)m + (size_t)u] *    \
+						     (double)grads[k][x];                               \
+				}                                                                       \
+			out[t] = (T)v;                                                                  \
+		}                                                                                       \
+		return 0;                                                                               \
+	}
+
+int pn_code_ce_encode(const pn_code *c, int worker, const float *const *grads, size_t d, float *out)
+CE_ENCODE(float)
+int pn_code_ce_encode_f64(const pn_code *c, int worker, const double *const *grads, size_t d, double *out)
+CE_ENCODE(double)
+
+#define CE_COMBINE(T)                                                                                   \
+	{                                                                                               \
+		if (!A || !msgs || !out)                                                                \
+			return -EINVAL;                                                                 \
+		int n = c->n, m = c->comm_dim;                                                          \
+		size_t L = pn_code_message_len(c, d);                                                   \
+		for (int u = 0; u < m; u++)                                                             \
+			for (int i = 0; i < n; i++)                                                     \
+				if (A[(size_t)u * (size_t)n + (size_t)i] != 0 && !msgs[i])              \
+					return -EINVAL;                                                 \
+		for (int u = 0; u < m; u++) {                                                           \
+			const double *Au = A + (size_t)u * (size_t)n;                                   \
+			for (size_t t = 0; t < L && (size_t)u * L + t < d; t++) {                       \
+				double v = 0;                                                           \
+				for (int i = 0; i < n; i++)                                             \
+					if (Au[i] != 0)                                                 \
+						v += Au[i] * (double)msgs[i][t];                        \
+				out[(size_t)u * L + t] = (T)v;                                          \
+			}                                                                               \
+		}                                                                                       \
+		return 0;                                                                               \
+	}
+
+int pn_code_ce_combine(const pn_code *c, const double *A, const float *const *msgs, size_t d, float *out)
+CE_COMBINE(float)
+int pn_code_ce_combine_f64(const pn_code *c, const double *A, const double *const *msgs, size_t d, double *out)
+CE_COMBINE(double)

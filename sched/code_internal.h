@@ -16,11 +16,17 @@ struct pn_code_ops {
 	/* Straggler feedback (GC-DC); NULL: ignored. Returns workers moved or -errno. */
 	int (*observe)(pn_code *c, const bool *straggled);
 	void (*free_impl)(void *impl);
+	/* Partition list when it is not the non-zeros of B (comm-efficient); NULL: B. */
+	int (*partitions)(const pn_code *c, int worker, int *parts, double *coefs, int cap);
+	/* Matrix decode (comm-efficient): A is comm_dim × n. NULL: vector decode of B. */
+	int (*decode_matrix)(pn_code *c, const bool *finished, int k, double *A, pn_decode_info *info);
 };
 
 struct pn_code {
 	pn_code_kind kind;
 	int n, s;
+	int comm_dim;         /* m: messages are ceil(d/m) long (1 for every code but one) */
+	double *E;            /* comm_dim > 1: n × (n·m) row-major encode matrix; else NULL (= B) */
 	bool exact;           /* decode exact once ready */
 	double *B;            /* n×n row-major */
 	int *group;           /* n: replica group / cluster per worker (may be NULL) */
@@ -45,6 +51,7 @@ int pn_code_build_cyclic(pn_code *c, const pn_code_params *p, char *err, size_t 
 int pn_code_build_expander(pn_code *c, const pn_code_params *p, char *err, size_t errlen);
 int pn_code_build_bibd(pn_code *c, const pn_code_params *p, char *err, size_t errlen);
 int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t errlen);
+int pn_code_build_comm_efficient(pn_code *c, const pn_code_params *p, char *err, size_t errlen);
 
 /* Cyclic-repetition matrix for m workers tolerating s (row-major m×m into out, stride
  * ld), from a seeded Gaussian H; the best conditioned of `candidates` draws (by the worst

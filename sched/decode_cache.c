@@ -4,10 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pn_decode_cache_init(pn_decode_cache *dc, int n, int capacity)
+int pn_decode_cache_init(pn_decode_cache *dc, int n, int alen, int capacity)
 {
 	memset(dc, 0, sizeof *dc);
 	dc->n = n;
+	dc->alen = alen;
 	dc->words = (n + 63) / 64;
 	if (capacity <= 0)
 		return 0;
@@ -90,7 +91,7 @@ int pn_decode_cache_put(pn_decode_cache *dc, const uint64_t *key, const double *
 	pn_decode_entry *e = &dc->slots[i];
 	if (!e->key) {
 		e->key = malloc(sizeof(uint64_t) * (size_t)dc->words);
-		e->a = malloc(sizeof(double) * (size_t)dc->n);
+		e->a = malloc(sizeof(double) * (size_t)dc->alen);
 		if (!e->key || !e->a) {
 			free(e->key);
 			free(e->a);
@@ -101,7 +102,7 @@ int pn_decode_cache_put(pn_decode_cache *dc, const uint64_t *key, const double *
 		memcpy(e->key, key, sizeof(uint64_t) * (size_t)dc->words);
 		dc->used++;
 	}
-	memcpy(e->a, a, sizeof(double) * (size_t)dc->n);
+	memcpy(e->a, a, sizeof(double) * (size_t)dc->alen);
 	e->info = *info;
 	return cleared;
 }

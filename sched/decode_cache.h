@@ -11,17 +11,17 @@
 
 typedef struct pn_decode_entry {
 	uint64_t *key;      /* words bitset words; NULL = empty slot */
-	double *a;          /* n */
+	double *a;          /* alen values (n for a decode vector) */
 	pn_decode_info info;
 } pn_decode_entry;
 
 typedef struct pn_decode_cache {
-	int n, words, capacity, used;
+	int n, alen, words, capacity, used;
 	pn_decode_entry *slots;
 } pn_decode_cache;
 
-/* capacity <= 0 disables caching. */
-int pn_decode_cache_init(pn_decode_cache *dc, int n, int capacity);
+/* Keys are sets of n workers; values hold alen doubles. capacity <= 0 disables caching. */
+int pn_decode_cache_init(pn_decode_cache *dc, int n, int alen, int capacity);
 void pn_decode_cache_fini(pn_decode_cache *dc);
 void pn_decode_cache_clear(pn_decode_cache *dc);
 /* Key from n flags into words (caller buffer of dc->words). */

@@ -8,7 +8,12 @@
 
 int pn_lsq_solve(int m, int k, double *A, double *b, double *sv, int *rank)
 {
-	int nrhs = 1, lda = m > 0 ? m : 1, ldb = m > k ? m : k, info = 0, lwork = -1;
+	return pn_lsq_solve_nrhs(m, k, 1, A, b, sv, rank);
+}
+
+int pn_lsq_solve_nrhs(int m, int k, int nrhs, double *A, double *b, double *sv, int *rank)
+{
+	int lda = m > 0 ? m : 1, ldb = m > k ? m : k, info = 0, lwork = -1;
 	double rcond = PN_LSQ_RCOND, wq = 0;
 	int iwq = 0;
 	if (ldb < 1)

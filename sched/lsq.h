@@ -11,6 +11,10 @@
  * the numerical rank. Returns 0 or -ENOMEM / -EIO. */
 int pn_lsq_solve(int m, int k, double *A, double *b, double *sv, int *rank);
 
+/* The same for nrhs right-hand sides: b is column-major max(m,k)×nrhs; on return the
+ * solutions are in its first k rows. */
+int pn_lsq_solve_nrhs(int m, int k, int nrhs, double *A, double *b, double *sv, int *rank);
+
 /* Singular values of a column-major m×k matrix (copied, not modified). */
 int pn_singular_values(int m, int k, const double *A, double *sv);
 

@@ -1,7 +1,10 @@
 /* pennant-agg-demo: the offline aggregation demo. Builds p synthetic gradients around
  * a common direction, lets f of them attack, and shows how every rule fares against
- * the honest mean (cosine, relative error, time). */
+ * the honest mean (cosine, relative error, time). The attacks are the job's fault
+ * injection (runtime/faults.c); the colluding ones (alie, ipm, mimic) are handed the
+ * actual honest gradients, the omniscient setting of their papers. */
 #include "pennant/agg.h"
+#include "runtime/faults.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -25,12 +28,18 @@ static double normal(void)
 	return sqrt(-2.0 * log(uniform01() + 1e-300)) * cos(2 * M_PI * uniform01());
 }
 
-static const char *const attacks[] = {"uniform", "reverse", "huge", "nan", NULL};
+/* "huge" is the demo's own (1e6·N(0,1)); the rest are pn_byzantine attacks. labelflip needs
+ * labels, so it only exists in the training job. */
+static const char *const attacks[] = {"uniform", "reverse", "huge", "nan", "scaled", "signflip",
+				      "gaussian", "alie", "ipm", "mimic", NULL};
 
 static void usage(FILE *o)
 {
-	fprintf(o, "usage: pennant-agg-demo [--p 15] [--f 3] [--d 1000000] [--attack uniform|reverse|huge|nan]\n"
-		   "                        [--noise 0.1] [--seed N] [--json]\n"
+	fprintf(o, "usage: pennant-agg-demo [--p 15] [--f 3] [--d 1000000] [--attack A] [--noise 0.1] [--seed N]\n"
+		   "                        [--json]\n"
+		   "attacks: uniform, reverse (-10g), huge (1e6 N(0,1)), nan, scaled (100g), signflip, gaussian\n"
+		   "(g + N(0,1)), alie (mean - z std of the honest), ipm (-0.1 mean of the honest), mimic (a\n"
+		   "copy of one honest worker)\n"
 		   "Generates p gradients (honest = common direction + noise), turns f into attackers\n"
 		   "and aggregates with every rule, reporting agreement with the honest mean.\n");
 }
@@ -70,6 +79,11 @@ int main(int argc, char **argv)
 	int known = 0;
 	for (int i = 0; attacks[i]; i++)
 		known |= strcmp(attack, attacks[i]) == 0;
+	if (attack && strcmp(attack, "labelflip") == 0) {
+		fprintf(stderr, "pennant-agg-demo: labelflip needs labelled data; it exists in pennant-train "
+				"(--attack labelflip), not on synthetic gradients\n");
+		return 2;
+	}
 	if (!known || p < 1 || f < 0 || f >= p || d < 1 || !(noise >= 0)) {
 		fprintf(stderr, "pennant-agg-demo: need 0 <= f < p, d >= 1, noise >= 0 and a known attack\n");
 		usage(stderr);
@@ -81,27 +95,40 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pennant-agg-demo: cannot allocate %zu MB\n", (size_t)p * d * 4 >> 20);
 		return 1;
 	}
+	/* Every worker's honest gradient first (the attackers' too: theirs is what they replace). */
 	for (size_t k = 0; k < d; k++) {
 		double g = normal();
 		double m = 0;
 		for (int i = 0; i < p; i++) {
 			float v = (float)(g + noise * normal());
-			if (i < f) {
-				if (!strcmp(attack, "uniform"))
-					v = (float)uniform01();
-				else if (!strcmp(attack, "reverse"))
-					v = -10.0f * v;
-				else if (!strcmp(attack, "huge"))
-					v = (float)(1e6 * normal());
-				else if (k % 1000 == 0)
-					v = NAN;
-			} else {
-				m += v;
-			}
 			x[(size_t)i * d + k] = v;
+			if (i >= f)
+				m += v;
 		}
 		hm[k] = (float)(m / (p - f));
 	}
+	const float **honest = malloc(sizeof(float *) * (size_t)p);
+	if (!honest)
+		return 1;
+	for (int i = f; i < p; i++)
+		honest[i - f] = x + (size_t)i * d;
+	for (int i = 0; i < f; i++) {
+		float *row = x + (size_t)i * d;
+		if (!strcmp(attack, "huge")) {
+			for (size_t k = 0; k < d; k++)
+				row[k] = (float)(1e6 * normal());
+			continue;
+		}
+		pn_faults fl = {.byzantine = (pn_byzantine)pn_byzantine_from_name(attack),
+				.seed = rng_state + (uint64_t)i};
+		pn_fault_state st;
+		pn_faults_init_state(&st, &fl);
+		if (pn_faults_corrupt_colluding(&fl, &st, row, d, honest, p - f, p, f) < 0) {
+			fprintf(stderr, "pennant-agg-demo: %s needs at least one honest worker\n", attack);
+			return 2;
+		}
+	}
+	free(honest);
 	if (!json)
 		printf("p=%d workers, f=%d attacking (%s), d=%zu, honest noise %.2f\n\n"
 		       "%-13s %9s %11s %9s  %s\n", p, f, attack, d, noise, "rule", "cosine", "rel.error",

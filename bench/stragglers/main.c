@@ -1,8 +1,12 @@
 /* pennant-bench-stragglers: simulated round times of gradient-coding schemes under
  * straggler models, as ratios to a straggler-free uncoded round measured in the same run,
- * plus heterogeneity-aware sizing on vs off. Everything is seeded and deterministic. */
+ * plus heterogeneity-aware sizing on vs off. --uep (uep_exp.c) and --matmul
+ * (matmul_exp.c) run the other two experiments instead. Everything is seeded and
+ * deterministic. */
+#include "matmul_exp.h"
 #include "models.h"
 #include "sim.h"
+#include "uep_exp.h"
 
 #include "pennant/codes.h"
 #include "pennant/sched.h"
@@ -17,13 +21,15 @@
 #include <string.h>
 
 struct options {
-	int n, s, rounds, chunks, clusters, window_worker, window_total;
+	int n, s, rounds, chunks, clusters, window_worker, window_total, comm_dim;
 	int model; /* -1: all */
 	uint64_t seed;
 	double comm; /* link time of one whole gradient */
-	bool json;
+	bool json, matmul, uep;
 	const pn_pull_policy *policy;
 	model_params mp;
+	matmul_options mm;
+	uep_options ue;
 };
 
 struct scheme_def {
@@ -40,6 +46,7 @@ static const struct scheme_def scheme_defs[] = {
 	{ "cyclic", PN_CODE_CYCLIC, PN_WAIT_CODE, false },
 	{ "expander", PN_CODE_EXPANDER, PN_WAIT_COUNT, false },
 	{ "gcdc", PN_CODE_GCDC, PN_WAIT_CODE, false },
+	{ "comm-efficient", PN_CODE_COMM_EFFICIENT, PN_WAIT_CODE, false },
 };
 #define NSCHEMES (int)(sizeof scheme_defs / sizeof scheme_defs[0])
 
@@ -51,6 +58,8 @@ struct scheme {
 	double *load;          /* partitions per worker */
 	double *ratio;         /* per round */
 	double *wsum;          /* Σ over rounds of the effective partition weights */
+	double *A;             /* decode matrix (comm_dim × n) */
+	double link_scale;     /* message length / gradient length (1/m for comm-efficient) */
 	double resid_sum, max_cond;
 	long exact, ill, cancelled, moves;
 	char skip[200];        /* non-empty: not applicable for these parameters */
@@ -63,7 +72,8 @@ static void usage(FILE *f)
 		"Simulates aggregation rounds with n workers and reports round time p50/p99 as ratios\n"
 		"to a straggler-free uncoded round (same run) for: uncoded wait-for-all, uncoded\n"
 		"ignore-stragglers (and its gradient bias), fractional, cyclic, expander (approximate)\n"
-		"and GC-DC codes; then heterogeneity-aware sizing on vs off.\n"
+		"GC-DC and communication-efficient codes (messages of d/m: link time / m, load s+m);\n"
+		"then heterogeneity-aware sizing on vs off.\n"
 		"  --n N            workers (default 16)\n"
 		"  --s S            stragglers to tolerate (default 2)\n"
 		"  --model M        exp | markov | adversarial | all (default all)\n"
@@ -72,6 +82,7 @@ static void usage(FILE *f)
 		"  --clusters P     GC-DC clusters (default: automatic)\n"
 		"  --chunks K       chunks per gradient (default 8)\n"
 		"  --comm T         link time of one gradient, in partition-compute units (default 0.05)\n"
+		"  --comm-dim M     comm-efficient code: messages of d/M values (default 2)\n"
 		"  --policy NAME    pull order: round-robin | earliest-ready | layer-priority\n"
 		"  --window-worker W / --window-total W   reads in flight (default 2 / 8)\n"
 		"  --exp-mean X     exp model: mean delay (default 1.0)\n"
@@ -79,19 +90,49 @@ static void usage(FILE *f)
 		"  --slow-delay X   markov/adversarial slow delay (default 10)\n"
 		"  --jitter X       mean exponential jitter of every worker (default 0.1)\n"
 		"  --json           JSON output\n"
+		"  --uep            instead: unequal vs equal error protection at a deadline (Markov model,\n"
+		"                   same load budget D = 1..4), using --n --rounds --seed and the markov options\n"
+		"  --uep-slack X    deadline = D + X (default 1)\n"
+		"  --uep-norms L --uep-sizes L   per-block norms and coordinate shares, comma-separated\n"
+		"                   (default 0.2,0.5,1,2 and 0.4,0.3,0.2,0.1)\n"
+		"  --matmul         instead: MDS-coded A*x vs uncoded, n = 2,4,..,--mm-max-n (default 256)\n"
+		"  --mm-shift X --mm-rate X   worker time (shift + Exp(rate))/k (default 1 / 1)\n"
 		"  --help\n"
 		"Columns: load = partitions per worker; p50/p99/mean = round time / baseline;\n"
 		"resid = mean ‖B_Fᵀa − 1‖/√n per round (0 = exact sum); bias = ‖mean_t(B_Fᵀa) − 1‖/√n\n"
 		"(systematic under-weighting of some partitions); exact = rounds decoded exactly;\n"
-		"cond = worst decode condition number.\n");
+		"cond = worst decode condition number (comm-efficient: of the generator columns G_F).\n");
+}
+
+/* "a,b,c" into v (at most 8); *count must agree between the lists given. */
+static int parse_list(const char *str, double *v, int *count)
+{
+	int k = 0;
+	const char *p = str;
+	while (*p && k < 8) {
+		char *end;
+		double x = strtod(p, &end);
+		if (end == p || !isfinite(x) || x < 0)
+			return -EINVAL;
+		v[k++] = x;
+		p = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -EINVAL;
+	}
+	if (*p || k == 0)
+		return -EINVAL;
+	*count = k;
+	return 0;
 }
 
 static int parse(int argc, char **argv, struct options *o)
 {
-	*o = (struct options){ .n = 16, .s = 2, .rounds = 1000, .chunks = 8, .window_worker = 2,
+	*o = (struct options){ .n = 16, .s = 2, .rounds = 1000, .chunks = 8, .window_worker = 2, .comm_dim = 2,
 			       .window_total = 8, .model = -1, .seed = 1, .comm = 0.05,
 			       .policy = &pn_policy_earliest_ready };
 	model_defaults(&o->mp);
+	uep_defaults(&o->ue);
+	o->mm = (matmul_options){ .max_n = 256, .shift = 1.0, .rate = 1.0 };
 	static const struct option longopts[] = {
 		{ "n", required_argument, 0, 'n' },          { "s", required_argument, 0, 's' },
 		{ "model", required_argument, 0, 'm' },      { "rounds", required_argument, 0, 'r' },
@@ -102,12 +143,17 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "p-slow", required_argument, 0, 'a' },     { "p-recover", required_argument, 0, 'b' },
 		{ "slow-delay", required_argument, 0, 'd' }, { "jitter", required_argument, 0, 'j' },
 		{ "json", no_argument, 0, 'J' },             { "help", no_argument, 0, 'h' },
+		{ "comm-dim", required_argument, 0, 'M' },
+		{ "uep", no_argument, 0, 'U' },              { "uep-slack", required_argument, 0, 'S' },
+		{ "uep-norms", required_argument, 0, 'N' },  { "uep-sizes", required_argument, 0, 'Z' },
+		{ "matmul", no_argument, 0, 'X' },           { "mm-max-n", required_argument, 0, 'G' },
+		{ "mm-shift", required_argument, 0, 'H' },   { "mm-rate", required_argument, 0, 'R' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
 	char *end;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		bool numeric = optarg && c != 'm' && c != 'o';
+		bool numeric = optarg && c != 'm' && c != 'o' && c != 'N' && c != 'Z';
 		double v = numeric ? strtod(optarg, &end) : 0;
 		if (numeric && (*end || end == optarg || !isfinite(v))) {
 			fprintf(stderr, "bad number '%s'\n", optarg);
@@ -121,6 +167,20 @@ static int parse(int argc, char **argv, struct options *o)
 		case 'P': o->clusters = (int)v; break;
 		case 'k': o->chunks = (int)v; break;
 		case 'c': o->comm = v; break;
+		case 'M': o->comm_dim = (int)v; break;
+		case 'U': o->uep = true; break;
+		case 'S': o->ue.slack = v; break;
+		case 'X': o->matmul = true; break;
+		case 'G': o->mm.max_n = (int)v; break;
+		case 'H': o->mm.shift = v; break;
+		case 'R': o->mm.rate = v; break;
+		case 'N':
+		case 'Z':
+			if (parse_list(optarg, c == 'N' ? o->ue.norm : o->ue.size, &o->ue.blocks) < 0) {
+				fprintf(stderr, "bad list '%s' (1..8 comma-separated numbers >= 0)\n", optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'w': o->window_worker = (int)v; break;
 		case 'W': o->window_total = (int)v; break;
 		case 'e': o->mp.exp_mean = v; break;
@@ -164,6 +224,10 @@ static int parse(int argc, char **argv, struct options *o)
 		why = "--rounds must be in [1, 1e7]";
 	else if (o->chunks < 1 || o->chunks > 4096)
 		why = "--chunks must be in [1, 4096]";
+	else if (o->mm.max_n < 2 || o->mm.max_n > 4096 || !(o->mm.rate > 0))
+		why = "--mm-max-n must be in [2, 4096], --mm-rate > 0";
+	else if (o->comm_dim < 1 || o->comm_dim > o->n)
+		why = "--comm-dim must be in [1, n]";
 	else if (o->window_worker < 1 || o->window_total < 1)
 		why = "windows must be >= 1";
 	else if (!(o->comm >= 0) || !(o->mp.p_slow <= 1) || !(o->mp.p_recover <= 1) ||
@@ -203,6 +267,8 @@ static int scheme_init(struct scheme *sc, const struct scheme_def *def, const st
 		p.s++;
 	p.seed = o->seed;
 	p.clusters = o->clusters;
+	if (def->kind == PN_CODE_COMM_EFFICIENT)
+		p.comm_dim = o->comm_dim;
 	p.warn_cond = -1; /* counted and reported in the table instead */
 	char err[200] = "";
 	int rc = pn_code_create(&p, &sc->code, err, sizeof err);
@@ -214,7 +280,9 @@ static int scheme_init(struct scheme *sc, const struct scheme_def *def, const st
 	sc->load = calloc((size_t)n, sizeof(double));
 	sc->ratio = calloc((size_t)o->rounds, sizeof(double));
 	sc->wsum = calloc((size_t)n, sizeof(double));
-	if (!sc->load || !sc->ratio || !sc->wsum)
+	sc->A = calloc((size_t)n * (size_t)pn_code_comm_dim(sc->code), sizeof(double));
+	sc->link_scale = 1.0 / pn_code_comm_dim(sc->code);
+	if (!sc->load || !sc->ratio || !sc->wsum || !sc->A)
 		return -ENOMEM;
 	for (int w = 0; w < n; w++)
 		sc->load[w] = pn_code_partitions(sc->code, w, NULL, NULL, 0);
@@ -228,11 +296,38 @@ static void scheme_free(struct scheme *sc)
 	free(sc->load);
 	free(sc->ratio);
 	free(sc->wsum);
+	free(sc->A);
+}
+
+/* Comm-efficient: w_j = mean over blocks u of (A·E_F)[u, (j,u)]; error over all blocks. */
+static double account_matrix_decode(struct scheme *sc, const bool *finished, double *w)
+{
+	int n = pn_code_n(sc->code), m = pn_code_comm_dim(sc->code);
+	pn_decode_info info;
+	if (pn_code_ce_decode(sc->code, finished, sc->A, &info) < 0)
+		return NAN;
+	sc->exact += info.exact;
+	sc->ill += info.ill_conditioned;
+	if (info.cond > sc->max_cond)
+		sc->max_cond = info.cond;
+	const double *E = pn_code_ce_matrix(sc->code);
+	size_t nm = (size_t)n * (size_t)m;
+	for (int j = 0; j < n; j++) {
+		w[j] = 0;
+		for (int u = 0; u < m; u++)
+			for (int i = 0; i < n; i++)
+				w[j] += sc->A[(size_t)u * n + i] * E[(size_t)i * nm + (size_t)j * m + u];
+		w[j] /= m;
+		sc->wsum[j] += w[j];
+	}
+	return info.residual / sqrt((double)nm);
 }
 
 /* Effective weight of every partition, w = B_Fᵀa, and its relative error. */
 static double account_decode(struct scheme *sc, const bool *finished, double *a, double *w)
 {
+	if (pn_code_comm_dim(sc->code) > 1)
+		return account_matrix_decode(sc, finished, w);
 	int n = pn_code_n(sc->code), k = 0;
 	const double *B = pn_code_matrix(sc->code);
 	for (int i = 0; i < n; i++)
@@ -350,7 +445,9 @@ static int run_model(const struct options *o, model_kind mk, const pn_chunk_plan
 				continue;
 			for (int i = 0; i < n; i++)
 				ready[i] = s->load[i] + delay[i];
-			sim_link link = { .chunk_time = chunk_time, .nchunks = plan->nchunks, .puller = s->puller };
+			/* A message of d/m values takes 1/m of the link time. */
+			sim_link link = { .chunk_time = chunk_time * s->link_scale, .nchunks = plan->nchunks,
+					  .puller = s->puller };
 			sim_round_out out = { .finished = fin };
 			rc = sim_round(&link, s->code, &s->wait, ready, &out);
 			if (rc < 0) {
@@ -513,6 +610,27 @@ int main(int argc, char **argv)
 	struct options o;
 	if (parse(argc, argv, &o) < 0)
 		return 2;
+	if (o.matmul || o.uep) {
+		int rc;
+		if (o.matmul) {
+			o.mm.rounds = o.rounds;
+			o.mm.seed = o.seed;
+			o.mm.json = o.json;
+			rc = run_matmul(&o.mm);
+		} else {
+			o.ue.n = o.n;
+			o.ue.rounds = o.rounds;
+			o.ue.seed = o.seed;
+			o.ue.json = o.json;
+			o.ue.mp = o.mp;
+			rc = run_uep(&o.ue);
+		}
+		if (rc < 0) {
+			fprintf(stderr, "pennant-bench-stragglers: failed (%d)\n", rc);
+			return 1;
+		}
+		return 0;
+	}
 	pn_chunk_params cp = { .d = (size_t)o.chunks * 1024, .unit_bytes = 4096, .workers = 1,
 			       .target_pulls = o.chunks };
 	pn_chunk_plan plan;
@@ -529,15 +647,15 @@ int main(int argc, char **argv)
 	}
 	if (o.json)
 		printf("{\"n\":%d,\"s\":%d,\"rounds\":%d,\"seed\":%llu,\"chunks\":%d,\"comm\":%g,\"policy\":\"%s\","
-		       "\"window_worker\":%d,\"window_total\":%d,\"baseline_time\":%.6g,\"models\":[",
-		       o.n, o.s, o.rounds, (unsigned long long)o.seed, plan.nchunks, o.comm, o.policy->name,
+		       "\"comm_dim\":%d,\"window_worker\":%d,\"window_total\":%d,\"baseline_time\":%.6g,\"models\":[",
+		       o.n, o.s, o.rounds, (unsigned long long)o.seed, plan.nchunks, o.comm, o.policy->name, o.comm_dim,
 		       o.window_worker, o.window_total, base);
 	else
-		printf("pennant-bench-stragglers: n=%d s=%d rounds=%d seed=%llu chunks=%d comm=%g policy=%s "
+		printf("pennant-bench-stragglers: n=%d s=%d rounds=%d seed=%llu chunks=%d comm=%g comm-dim=%d policy=%s "
 		       "windows=%d/%d\nbaseline: straggler-free uncoded round = %.4f time units (1 unit = one "
 		       "partition's gradient); all times below are ratios to it\n",
-		       o.n, o.s, o.rounds, (unsigned long long)o.seed, plan.nchunks, o.comm, o.policy->name,
-		       o.window_worker, o.window_total, base);
+		       o.n, o.s, o.rounds, (unsigned long long)o.seed, plan.nchunks, o.comm, o.comm_dim,
+		       o.policy->name, o.window_worker, o.window_total, base);
 	bool first = true;
 	for (int mk = 0; mk < MODEL_COUNT_ && rc == 0; mk++) {
 		if (o.model >= 0 && o.model != mk)

@@ -65,6 +65,11 @@ typedef enum pn_byzantine {
 	PN_BYZ_SIGNFLIP,  /* -g */
 	PN_BYZ_LABELFLIP, /* computed on flipped labels (the grad source implements it) */
 	PN_BYZ_NAN,       /* NaN in every 1000th coordinate */
+	PN_BYZ_GAUSSIAN,  /* g + N(0, 1) per coordinate */
+	/* Colluding attacks that need honest gradients (pn_byzantine_needs_honest): */
+	PN_BYZ_ALIE,      /* "a little is enough": mean − z·std per coordinate of the honest ones */
+	PN_BYZ_IPM,       /* inner-product manipulation: −ε·mean of the honest ones (ε = 0.1) */
+	PN_BYZ_MIMIC,     /* a copy of one honest worker's gradient */
 } pn_byzantine;
 
 typedef enum pn_delay_kind {
