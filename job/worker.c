@@ -25,6 +25,7 @@ typedef struct worker {
 	size_t d;
 	pn_mr_desc model_desc;
 	bool welcomed;
+	int n;                   /* workers in the job (from WELCOME) */
 	pn_job_msg pending;      /* ROUND whose model read is in flight */
 	bool reading;
 	pn_fault_state fst;
@@ -98,7 +99,12 @@ static int finish_round(worker *w)
 	double t0 = pn_now_s(), loss = 0;
 	int st = w->src->compute(w->src->ctx, (uint64_t)m->round, w->model, m->parts, m->coefs,
 				 m->nparts, out, &loss);
-	pn_faults_corrupt(&w->cfg->faults, &w->fst, out, w->d);
+	if (st == 0) {
+		/* colluding attacks (ALIE, IPM, mimic) compute the honest gradients themselves */
+		const pn_faults *f = &w->cfg->faults;
+		st = pn_faults_corrupt_job(f, &w->fst, out, w->d, w->src, (uint64_t)m->round, w->model,
+					   m->coefs, m->nparts, w->n, f->colluders > 0 ? f->colluders : 1);
+	}
 	delay_ms(w, pn_faults_delay_ms(&w->cfg->faults, &w->fst));
 	pn_job_msg r = {.type = PN_MSG_READY, .round = m->round, .slot = slot, .status = st,
 			.loss = loss, .compute_s = pn_now_s() - t0};
@@ -121,6 +127,7 @@ static int handle_ctrl(worker *w, const pn_tp_completion *c, bool *stop)
 		}
 		w->model_desc = m.region;
 		w->welcomed = true;
+		w->n = (int)m.n;
 		w->heartbeat_s = m.heartbeat_ms / 1e3;
 		w->silence_s = (w->cfg->silence_ms > 0 ? (uint32_t)w->cfg->silence_ms : m.silence_ms) / 1e3;
 		return 0;

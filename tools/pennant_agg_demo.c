@@ -4,7 +4,7 @@
  * injection (runtime/faults.c); the colluding ones (alie, ipm, mimic) are handed the
  * actual honest gradients, the omniscient setting of their papers. */
 #include "pennant/agg.h"
-#include "runtime/faults.h"
+#include "job/faults.h"
 
 #include <errno.h>
 #include <getopt.h>

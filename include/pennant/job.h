@@ -84,6 +84,7 @@ typedef struct pn_faults {
 	pn_delay_kind delay;
 	double delay_ms, p_slow, p_fast;
 	int64_t exit_at_round;   /* worker exits abruptly at this round (-1: never) */
+	int colluders;           /* attackers in the job (ALIE's z); 0: this worker alone */
 	uint64_t seed;
 } pn_faults;
 

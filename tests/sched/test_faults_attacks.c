@@ -1,6 +1,6 @@
 /* The attack suite of the fault injection: names, the single-gradient attacks and the
  * colluding ones (ALIE, IPM, mimic) against hand-computed values. */
-#include "runtime/faults.h"
+#include "job/faults.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
