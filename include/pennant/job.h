@@ -34,6 +34,7 @@
 #include "pennant/agg.h"
 #include "pennant/transport.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,6 +139,7 @@ typedef struct pn_agg_job_config {
 	/* Called once listening, with the bound address (e.g. to tell forked workers). */
 	void (*on_listen)(void *ctx, const char *addr);
 	void *on_listen_ctx;
+	const volatile sig_atomic_t *stop_requested;
 } pn_agg_job_config;
 
 typedef struct pn_agg_job_result {
