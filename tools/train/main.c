@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (o.role != TRAIN_WORKER)
 		install_stop_handlers();
-	if (o.role != TRAIN_REFERENCE && (rc = topology_prepare(&o)) >= 0) {
+	if (o.role != TRAIN_REFERENCE && !o.check_only && (rc = topology_prepare(&o)) >= 0) {
 		train_options_free(&o);
 		return rc;
 	}
@@ -67,7 +67,14 @@ int main(int argc, char **argv)
 		train_options_free(&o);
 		return 2; /* a bad --model or --data: a configuration error, nothing forked */
 	}
-	if (stop_signal)
+	static const char *const roles[] = {"local", "aggregator", "worker", "reference"};
+	if (o.check_only)
+		fprintf(stderr, "%s: configuration ok: %s, %d workers, rule %s (f=%d), code %s (s=%d), "
+			"backend %s, secret %s\n", o.prog, roles[o.role], o.n, o.rule, o.f, o.code, o.s,
+			o.backend, o.secret.len ? o.secret.source : "none (loopback only)");
+	if (o.check_only)
+		rc = 0;
+	else if (stop_signal)
 		rc = 128 + stop_signal;
 	else if (o.role == TRAIN_REFERENCE)
 		rc = train_run_reference(&o, &job, &stop_signal);

@@ -199,7 +199,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_SEED, O_RULE, O_F, O_R, O_LAMBDA, O_MODE, O_M, O_BETA, O_CODE, O_S, O_WAIT,
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
-	       O_QUIET, O_REF, O_SAVE, O_VERSION };
+	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -215,7 +215,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"token", 1, 0, O_TOKEN},
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"json", 1, 0, O_JSON}, {"save-model", 1, 0, O_SAVE},
 		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
-		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"check", 0, 0, O_CHECK}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
 	int c, idx = 0;
@@ -301,6 +301,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_JSON: o->json = optarg; break;
 		case O_SAVE: o->save_model = optarg; break;
 		case O_QUIET: o->quiet = true; break;
+		case O_CHECK: o->check_only = true; break;
 		case O_VERSION: pn_tools_print_version(stdout, o->prog); return 0;
 		case 'h': *help = true; break;
 		default: return pn_cli_bad_option(o->prog, c, argv);

@@ -34,6 +34,7 @@ typedef struct train_opts {
 	pn_secret secret;          /* len 0: none (a loopback-only job without a secret) */
 	uint64_t seed;
 	bool pipelining, quiet;
+	bool check_only;           /* --check: validate everything, run nothing */
 	const char *json;          /* path, "-" for stdout */
 	const char *save_model;
 	const char *straggle_ranks, *straggle_spec;

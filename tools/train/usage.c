@@ -65,6 +65,8 @@ static const char out_opts[] =
 "  --json FILE         full record as JSON ('-': stdout, human lines then go to stderr)\n"
 "  --save-model FILE   final parameters as a float32 .npy (checked writable up front)\n"
 "  --quiet             no per-round lines\n"
+"  --check             check the whole configuration (options, data, paths, secret)\n"
+"                      and exit 0 without running anything\n"
 "  --version           print the version and commit\n"
 "  -h, --help\n";
 
@@ -81,7 +83,8 @@ void train_usage(FILE *f, const char *prog, train_role role)
 		      "  --rank N            this worker's rank (or OMPI_COMM_WORLD_RANK, SLURM_PROCID,\n"
 		      "                      PMIX_RANK, minus 1)\n", f);
 		fputs(fault_opts, f), fputs(tp_opts, f), fputs(secret_opts, f);
-		fputs("output:\n  --version\n  -h, --help\n", f);
+		fputs("output:\n  --check             check the configuration, run nothing\n"
+		      "  --version\n  -h, --help\n", f);
 		return;
 	case TRAIN_AGGREGATOR:
 		fprintf(f, "usage: %s [--listen ADDR] --workers N [options]\n"
