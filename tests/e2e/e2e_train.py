@@ -43,7 +43,7 @@ def run(build, args, tmp, name, extra):
 
 
 def first_last_loss(rec, k=5):
-    losses = [r["loss"] for r in rec["rounds"] if r["loss"] == r["loss"]]
+    losses = [r["loss"] for r in rec["rounds"] if r["loss"] is not None]  # null: no usable gradient
     return sum(losses[:k]) / k, sum(losses[-k:]) / k
 
 

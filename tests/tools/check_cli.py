@@ -313,19 +313,20 @@ def signal_run(sig, reference=False):
     cmd = [TRAIN, "--model", "softmax", "--batch", "8", "--rounds", "100000000", "--eval-every", "0",
            "--json", js, "--save-model", model]
     cmd += ["--reference"] if reference else ["--backend", "tcp", "--workers", "4", "--byzantine", "1"]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    # the JSON goes to a file: the round lines come on stdout
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          env=env_without_secret())
     seen, deadline = "", time.time() + 120
     while "round   20" not in seen and time.time() < deadline and p.poll() is None:
-        r, _, _ = select.select([p.stderr], [], [], 1)
+        r, _, _ = select.select([p.stdout], [], [], 1)
         if r:
-            seen += p.stderr.readline()
+            seen += p.stdout.readline()
+    check("round   20" in seen, f"the run reached round 20 ({seen[-300:]!r})")
     workers = children_of(p.pid)
     check(reference or len(workers) == 4, f"4 forked workers before the signal ({workers})")
     p.send_signal(sig)
     try:
-        p.stderr.read()
-        rc = p.wait(timeout=120)
+        rc = p.wait(timeout=120) if p.stdout.read() is not None else None
     except subprocess.TimeoutExpired:
         p.kill()
         rc = p.wait()
