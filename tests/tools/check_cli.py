@@ -307,6 +307,25 @@ def alive(pid):
         return False
 
 
+def read_until(stream, pattern, seconds, proc):
+    """Reads a child's pipe (unbuffered: select and Python's buffering do not mix) until
+    `pattern` matches the text so far, EOF, or `seconds` pass. Returns (match, text)."""
+    fd, text, deadline = stream.fileno(), "", time.time() + seconds
+    while time.time() < deadline:
+        m = re.search(pattern, text) if pattern else None
+        if m:
+            return m, text
+        r, _, _ = select.select([fd], [], [], 1)
+        if r:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            text += chunk.decode(errors="replace")
+        elif proc.poll() is not None:
+            break
+    return (re.search(pattern, text) if pattern else None), text
+
+
 def signal_run(sig, reference=False):
     tmp = tempfile.mkdtemp(prefix="pn-cli-")
     js, model = os.path.join(tmp, "run.json"), os.path.join(tmp, "model.npy")
@@ -316,17 +335,14 @@ def signal_run(sig, reference=False):
     # the JSON goes to a file: the round lines come on stdout
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          env=env_without_secret())
-    seen, deadline = "", time.time() + 120
-    while "round   20" not in seen and time.time() < deadline and p.poll() is None:
-        r, _, _ = select.select([p.stdout], [], [], 1)
-        if r:
-            seen += p.stdout.readline()
-    check("round   20" in seen, f"the run reached round 20 ({seen[-300:]!r})")
+    m, seen = read_until(p.stdout, r"round   20 ", 120, p)
+    check(m is not None, f"the run reached round 20 ({seen[-300:]!r})")
     workers = children_of(p.pid)
     check(reference or len(workers) == 4, f"4 forked workers before the signal ({workers})")
     p.send_signal(sig)
+    read_until(p.stdout, None, 120, p)  # drain the output until the run ends (EOF)
     try:
-        rc = p.wait(timeout=120) if p.stdout.read() is not None else None
+        rc = p.wait(timeout=10)
     except subprocess.TimeoutExpired:
         p.kill()
         rc = p.wait()
@@ -356,14 +372,8 @@ def token_mismatch():
         agg = subprocess.Popen([os.path.join(TOOLS, "pennant-aggregator"), "--listen", "127.0.0.1:0"] + common,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env=env_without_secret(PENNANT_JOB_TOKEN=agg_secret))
-        addr, seen, deadline = None, "", time.time() + 60
-        while addr is None and time.time() < deadline and agg.poll() is None:
-            r, _, _ = select.select([agg.stderr], [], [], 1)
-            if r:
-                line = agg.stderr.readline()
-                seen += line
-                m = re.search(r"listening on (\S+)", line)
-                addr = m.group(1) if m else None
+        m, seen = read_until(agg.stderr, r"listening on (\S+)", 60, agg)
+        addr = m.group(1) if m else None
         if addr is None:
             agg.kill()
             agg.wait()
@@ -372,7 +382,8 @@ def token_mismatch():
         w = run([os.path.join(TOOLS, "pennant-worker"), "--connect", addr, "--rank", "0"] + common,
                 env=env_without_secret(PENNANT_JOB_TOKEN=worker_secret), timeout=120)
         try:
-            arc = agg.wait(timeout=20)
+            read_until(agg.stderr, None, 20, agg)
+            arc = agg.wait(timeout=5)
         except subprocess.TimeoutExpired:
             agg.kill()
             arc = None
