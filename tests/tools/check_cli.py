@@ -13,6 +13,7 @@ usage: check_cli.py BUILD_DIR SCENARIO
                 complete JSON with stopped_by, the model saved, every worker gone
   signal-reference            SIGINT to a --reference run: exit 130, complete JSON
   token-mismatch  a worker with another PENNANT_JOB_TOKEN cannot join; the same one can
+  large-p       pennant-agg on a (2^20, 2) array: a clean answer or refusal, never a crash
 Exit 0 on success, 77 when a needed tool is missing (meson reports SKIP).
 """
 import json
@@ -338,7 +339,8 @@ def signal_run(sig, reference=False):
     m, seen = read_until(p.stdout, r"round   20 ", 120, p)
     check(m is not None, f"the run reached round 20 ({seen[-300:]!r})")
     workers = children_of(p.pid)
-    check(reference or len(workers) == 4, f"4 forked workers before the signal ({workers})")
+    if not reference:
+        check(len(workers) == 4, f"4 forked workers before the signal ({workers})")
     p.send_signal(sig)
     read_until(p.stdout, None, 120, p)  # drain the output until the run ends (EOF)
     try:
@@ -350,6 +352,10 @@ def signal_run(sig, reference=False):
     want = 128 + sig
     name = ("reference " if reference else "") + sig.name
     check(rc == want, f"{name}: exit {want} (got {rc})")
+    for _ in range(150):  # a worker whose aggregator is gone exits within 10 s at most
+        if not [w for w in workers if alive(w)]:
+            break
+        time.sleep(0.1)
     check(not [w for w in workers if alive(w)], f"{name}: every worker is gone")
     try:
         with open(js) as f:
@@ -397,13 +403,30 @@ def token_mismatch():
           f"another PENNANT_JOB_TOKEN cannot join (worker {wrc}, aggregator {arc})")
 
 
+def large_p():
+    tmp = tempfile.mkdtemp(prefix="pn-cli-")
+    npy = os.path.join(tmp, "big.npy")
+    p, d = 1 << 20, 2
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }" % (p, d)
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(npy, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(struct.pack("<f", 1.0) * (p * d))
+    for rule in ("mean", "median"):
+        r = run([os.path.join(TOOLS, "pennant-agg"), "--rule", rule, npy, "-o", os.path.join(tmp, "o.npy")],
+                timeout=600)
+        check(r.returncode in (0, 1) and (r.returncode == 0 or r.stderr.strip()),
+              f"pennant-agg --rule {rule} with p = 2^20: exit {r.returncode} ({r.stderr.strip()[:200]})")
+    shutil.rmtree(tmp)
+
+
 def main():
     scenario = sys.argv[2]
     {"refusals": refusals, "accepts": accepts, "version": version, "json-benches": json_benches,
      "json-train": json_train, "signal-int": lambda: signal_run(signal.SIGINT),
      "signal-term": lambda: signal_run(signal.SIGTERM),
      "signal-reference": lambda: signal_run(signal.SIGINT, reference=True),
-     "token-mismatch": token_mismatch}[scenario]()
+     "token-mismatch": token_mismatch, "large-p": large_p}[scenario]()
     if FAILS:
         print(f"{len(FAILS)} check(s) failed")
         return 1
