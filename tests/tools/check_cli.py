@@ -13,6 +13,7 @@ usage: check_cli.py BUILD_DIR SCENARIO
                 complete JSON with stopped_by, the model saved, every worker gone
   signal-reference            SIGINT to a --reference run: exit 130, complete JSON
   token-mismatch  a worker with another PENNANT_JOB_TOKEN cannot join; the same one can
+  all-skipped   a run whose every round is skipped exits 1 and reports no accuracy
   large-p       pennant-agg on a (2^20, 2) array: a clean answer or refusal, never a crash
 Exit 0 on success, 77 when a needed tool is missing (meson reports SKIP).
 """
@@ -403,6 +404,21 @@ def token_mismatch():
           f"another PENNANT_JOB_TOKEN cannot join (worker {wrc}, aggregator {arc})")
 
 
+def all_skipped():
+    # the only worker that could make the uncoded decode whole dies in round 0
+    p = run([TRAIN, "--backend", "tcp", "--workers", "2", "--byzantine", "0", "--s", "0", "--code", "uncoded",
+             "--rule", "mean", "--rounds", "3", "--model", "softmax", "--batch", "8", "--kill-rank", "0",
+             "--kill-round", "0", "--deadline-ms", "200", "--json", "-"], timeout=300)
+    check(p.returncode == 1, f"every round skipped: exit 1 (got {p.returncode})")
+    doc = strict_json(p.stdout, "all-skipped --json -")
+    if doc:
+        f = doc["final"]
+        check(f["skipped"] == f["rounds"] == 3 and f["trained"] is False, f"final says nothing trained ({f})")
+        check(f["test_acc"] is None and f["test_loss"] is None, "no accuracy for a run that did not train")
+    check("no accuracy to report" in p.stderr and "test accuracy" not in p.stderr,
+          "the summary reports no accuracy")
+
+
 def large_p():
     tmp = tempfile.mkdtemp(prefix="pn-cli-")
     npy = os.path.join(tmp, "big.npy")
@@ -426,7 +442,7 @@ def main():
      "json-train": json_train, "signal-int": lambda: signal_run(signal.SIGINT),
      "signal-term": lambda: signal_run(signal.SIGTERM),
      "signal-reference": lambda: signal_run(signal.SIGINT, reference=True),
-     "token-mismatch": token_mismatch, "large-p": large_p}[scenario]()
+     "token-mismatch": token_mismatch, "large-p": large_p, "all-skipped": all_skipped}[scenario]()
     if FAILS:
         print(f"{len(FAILS)} check(s) failed")
         return 1

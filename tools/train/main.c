@@ -67,10 +67,9 @@ int main(int argc, char **argv)
 		train_options_free(&o);
 		return 2; /* a bad --model or --data: a configuration error, nothing forked */
 	}
-	static const char *const roles[] = {"local", "aggregator", "worker", "reference"};
 	if (o.check_only)
 		fprintf(stderr, "%s: configuration ok: %s, %d workers, rule %s (f=%d), code %s (s=%d), "
-			"backend %s, secret %s\n", o.prog, roles[o.role], o.n, o.rule, o.f, o.code, o.s,
+			"backend %s, secret %s\n", o.prog, train_role_name(o.role), o.n, o.rule, o.f, o.code, o.s,
 			o.backend, o.secret.len ? o.secret.source : "none (loopback only)");
 	if (o.check_only)
 		rc = 0;

@@ -25,6 +25,11 @@ static const char *const role_names[] = {
 	[TRAIN_WORKER] = "worker", [TRAIN_REFERENCE] = "reference",
 };
 
+const char *train_role_name(train_role role)
+{
+	return role_names[role];
+}
+
 static int role_from_name(const char *s)
 {
 	for (int i = 0; i < (int)(sizeof role_names / sizeof *role_names); i++)
@@ -171,7 +176,7 @@ static int check_code(const train_opts *o, char *err, size_t errlen)
 	char e[256];
 	int rc = pn_code_create(&cp, &code, e, sizeof e);
 	if (rc) {
-		snprintf(err, errlen, "--code %s: %s", o->code, e);
+		snprintf(err, errlen, "--code %s with --s %d and %d workers: %s", o->code, o->s, o->n, e);
 		return rc;
 	}
 	const double *B = pn_code_matrix(code);

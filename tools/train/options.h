@@ -50,6 +50,7 @@ typedef struct train_opts {
 /* Parses and validates argv. Returns -1 when the job should run, else the exit status:
  * 0 after --help or --version, 2 after a one-line reason on stderr. */
 int train_options(int argc, char **argv, train_opts *o);
+const char *train_role_name(train_role role);
 void train_options_free(train_opts *o);
 
 #endif

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const role_name[] = {"local", "aggregator", "worker", "reference"};
-
 void report_eval(train_report *r, const float *model, double *loss, double *acc)
 {
 	if (!r->eval_ws)
@@ -31,7 +29,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_provenance(j, o->prog);
 	pn_json_key(j, "config");
 	pn_json_begin_object(j);
-	pn_json_kstring(j, "role", role_name[o->role]);
+	pn_json_kstring(j, "role", train_role_name(o->role));
 	pn_json_kint(j, "workers", o->n);
 	pn_json_kstring(j, "rule", o->rule);
 	pn_json_kint(j, "f", o->f);
