@@ -115,6 +115,8 @@ def refusals():
         ([agg, "--token-file", shared], "chmod 600"),
         ([agg, "--token-file", os.path.join(tmp, "missing")], "No such file"),
         ([TRAIN, "unexpected"], "unexpected argument"),
+        ([agg, "--listen", "nohost"], "not HOST:PORT"),
+        ([wrk, "--connect", "127.0.0.1:99999", "--rank", "0"], "not HOST:PORT"),
     ]
     strace = shutil.which("strace")
     if not strace:

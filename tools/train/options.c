@@ -118,6 +118,14 @@ static bool loopback_address(const char *addr)
 	return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0;
 }
 
+/* HOST:PORT (HOST may be [v6]); the backend resolves the host when it starts. */
+static bool valid_address(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	long long port;
+	return colon && colon != addr && parse_long(colon + 1, 0, 65535, &port);
+}
+
 /* A file that --save-model will create: its folder must exist and be writable now. */
 static bool writable_path(const char *path, char *why, size_t len)
 {
@@ -418,6 +426,10 @@ static int validate(train_opts *o)
 		return refuse(o, "%s", err);
 	if (!o->listen)
 		o->listen = local ? "127.0.0.1:0" : "0.0.0.0:7470";
+	if (!valid_address(o->listen))
+		return refuse(o, "--listen %s is not HOST:PORT", o->listen);
+	if (o->connect && !valid_address(o->connect))
+		return refuse(o, "--connect %s is not HOST:PORT", o->connect);
 	if (!got && o->role == TRAIN_AGGREGATOR && !loopback_address(o->listen))
 		return refuse(o, "an aggregator listening on %s (not loopback) needs the job secret: set "
 				 "%s or give --token-file FILE", o->listen, PN_SECRET_ENV);
