@@ -2,6 +2,9 @@
  *
  *   pennant-agg --rule flag --r 8 grads.npy -o out.npy --json
  */
+#include "cli.h"
+#include "json.h"
+#include "version.h"
 #include "pennant/agg.h"
 #include "pennant/npy.h"
 
@@ -34,6 +37,7 @@ static void usage(FILE *o)
 		"  --threads N          threads (default: all CPUs)\n"
 		"  -o, --output FILE    output .npy (required)\n"
 		"  --json               print per-worker weights, scores and timings as JSON\n"
+		"  --version            print the version and commit\n"
 		"  -h, --help           this help\n");
 }
 
@@ -63,32 +67,50 @@ static int parse_double(const char *s, const char *name, double *out)
 	return 0;
 }
 
-static void print_json(const pn_agg_config *cfg, pn_agg *a, double t_total)
+static int print_json(const pn_agg_config *cfg, pn_agg *a, double t_total)
 {
 	pn_agg_report r;
 	pn_agg_get_report(a, &r);
 	const double *w = pn_agg_weights(a), *s = pn_agg_scores(a);
 	const int *st = pn_agg_status(a);
 	static const char *const names[] = {"used", "nonfinite", "incomplete", "excluded"};
-	printf("{\"rule\":\"%s\",\"p\":%d,\"d\":%zu,\"f\":%d,", pn_rule_name(cfg->rule), cfg->p, cfg->d,
-	       cfg->f);
-	if (cfg->rule == PN_RULE_FLAG)
-		printf("\"r\":%d,\"lambda\":%g,\"mode\":\"%s\",", cfg->r, cfg->lambda,
-		       cfg->flag_mode == PN_FLAG_CONVERGED ? "converged" : "reference");
-	printf("\"used\":%d,\"nonfinite\":%d,\"iterations\":%d,\"objective\":%.10g,", r.used,
-	       r.nonfinite, r.iterations, r.objective);
-	printf("\"time_s\":{\"total\":%.6f,\"gram_or_blocks\":%.6f,\"solve\":%.6f,\"combine\":%.6f},",
-	       t_total, r.t_gram_s, r.t_solve_s, r.t_combine_s);
-	printf("\"workers\":[");
-	for (int i = 0; i < cfg->p; i++) {
-		printf("%s{\"rank\":%d,\"status\":\"%s\",\"weight\":%.10g,", i ? "," : "", i,
-		       names[st[i] & 3], w[i]);
-		if (isfinite(s[i]))
-			printf("\"score\":%.10g}", s[i]);
-		else
-			printf("\"score\":null}");
+	pn_json j;
+	pn_json_init(&j, stdout);
+	pn_json_begin_object(&j);
+	pn_json_provenance(&j, "pennant-agg");
+	pn_json_kstring(&j, "rule", pn_rule_name(cfg->rule));
+	pn_json_kint(&j, "p", cfg->p);
+	pn_json_kuint(&j, "d", cfg->d);
+	pn_json_kint(&j, "f", cfg->f);
+	if (cfg->rule == PN_RULE_FLAG) {
+		pn_json_kint(&j, "r", cfg->r);
+		pn_json_knumber(&j, "lambda", cfg->lambda);
+		pn_json_kstring(&j, "mode", cfg->flag_mode == PN_FLAG_CONVERGED ? "converged" : "reference");
 	}
-	printf("]}\n");
+	pn_json_kint(&j, "used", r.used);
+	pn_json_kint(&j, "nonfinite", r.nonfinite);
+	pn_json_kint(&j, "iterations", r.iterations);
+	pn_json_knumber(&j, "objective", r.objective);
+	pn_json_key(&j, "time_s");
+	pn_json_begin_object(&j);
+	pn_json_knumber(&j, "total", t_total);
+	pn_json_knumber(&j, "gram_or_blocks", r.t_gram_s);
+	pn_json_knumber(&j, "solve", r.t_solve_s);
+	pn_json_knumber(&j, "combine", r.t_combine_s);
+	pn_json_end_object(&j);
+	pn_json_key(&j, "workers");
+	pn_json_begin_array(&j);
+	for (int i = 0; i < cfg->p; i++) {
+		pn_json_begin_object(&j);
+		pn_json_kint(&j, "rank", i);
+		pn_json_kstring(&j, "status", names[st[i] & 3]);
+		pn_json_knumber(&j, "weight", w[i]);
+		pn_json_knumber(&j, "score", s[i]); /* null when not finite */
+		pn_json_end_object(&j);
+	}
+	pn_json_end_array(&j);
+	pn_json_end_object(&j);
+	return pn_json_close(&j);
 }
 
 int main(int argc, char **argv)
@@ -97,7 +119,8 @@ int main(int argc, char **argv)
 	pn_agg_config_init(&cfg, 1, 1, PN_RULE_MEAN);
 	const char *out_path = NULL, *rule = NULL;
 	int json = 0;
-	enum { O_RULE = 256, O_F, O_M, O_BETA, O_R, O_LAMBDA, O_MODE, O_ITERS, O_THREADS, O_JSON };
+	enum { O_RULE = 256, O_F, O_M, O_BETA, O_R, O_LAMBDA, O_MODE, O_ITERS, O_THREADS, O_JSON,
+	       O_VERSION };
 	static const struct option opts[] = {
 		{"rule", required_argument, 0, O_RULE},     {"f", required_argument, 0, O_F},
 		{"m", required_argument, 0, O_M},           {"beta", required_argument, 0, O_BETA},
@@ -105,10 +128,12 @@ int main(int argc, char **argv)
 		{"mode", required_argument, 0, O_MODE},     {"max-iters", required_argument, 0, O_ITERS},
 		{"threads", required_argument, 0, O_THREADS}, {"output", required_argument, 0, 'o'},
 		{"json", no_argument, 0, O_JSON},           {"help", no_argument, 0, 'h'},
+		{"version", no_argument, 0, O_VERSION},
 		{0, 0, 0, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
 		int bad = 0;
 		switch (c) {
 		case O_RULE: rule = optarg; break;
@@ -132,14 +157,14 @@ int main(int argc, char **argv)
 		case 'o': out_path = optarg; break;
 		case O_JSON: json = 1; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case O_VERSION: pn_tools_print_version(stdout, "pennant-agg"); return 0;
+		default: return pn_cli_bad_option("pennant-agg", c, argv);
 		}
 		if (bad)
 			return 2;
 	}
 	if (!rule || !out_path || optind != argc - 1) {
-		fprintf(stderr, "pennant-agg: need --rule, one input file and -o OUT.npy\n");
-		usage(stderr);
+		fprintf(stderr, "pennant-agg: need --rule, one input file and -o OUT.npy (see pennant-agg --help)\n");
 		return 2;
 	}
 	int r = pn_rule_from_name(rule);
@@ -170,10 +195,15 @@ int main(int argc, char **argv)
 		free(x);
 		return 2;
 	}
-	float *rows[cfg.p];
-	for (int i = 0; i < cfg.p; i++)
-		rows[i] = x + (size_t)i * cfg.d;
+	/* p comes from the file (up to 2^20 rows): on the heap, never the stack */
+	float **rows = malloc(sizeof(float *) * (size_t)cfg.p);
 	float *out = malloc(cfg.d * sizeof *out);
+	for (int i = 0; rows && i < cfg.p; i++)
+		rows[i] = x + (size_t)i * cfg.d;
+	if (!rows) {
+		free(out);
+		out = NULL;
+	}
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pn_agg *a = out ? pn_agg_begin(&cfg, rows, err, sizeof err) : NULL;
@@ -186,6 +216,7 @@ int main(int argc, char **argv)
 	if (rc != 0) {
 		fprintf(stderr, "pennant-agg: %s\n", a ? pn_agg_errmsg(a) : (out ? err : "out of memory"));
 		pn_agg_free(a);
+		free(rows);
 		free(out);
 		free(x);
 		return 1;
@@ -198,10 +229,13 @@ int main(int argc, char **argv)
 	if (pn_npy_write_f32(out_path, out, oshape, 1, err, sizeof err) != 0) {
 		fprintf(stderr, "pennant-agg: %s\n", err);
 		rc = 1;
-	} else if (json) {
-		print_json(&cfg, a, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+	} else if (json &&
+		   print_json(&cfg, a, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec))) {
+		fprintf(stderr, "pennant-agg: writing the JSON to stdout failed\n");
+		rc = 1;
 	}
 	pn_agg_free(a);
+	free(rows);
 	free(out);
 	free(x);
 	return rc ? 1 : 0;

@@ -1,8 +1,11 @@
 /* pennant-agg-demo: the offline aggregation demo. Builds p synthetic gradients around
  * a common direction, lets f of them attack, and shows how every rule fares against
  * the honest mean (cosine, relative error, time). The attacks are the job's fault
- * injection (runtime/faults.c); the colluding ones (alie, ipm, mimic) are handed the
+ * injection (job/faults.c); the colluding ones (alie, ipm, mimic) are handed the
  * actual honest gradients, the omniscient setting of their papers. */
+#include "cli.h"
+#include "json.h"
+#include "version.h"
 #include "pennant/agg.h"
 #include "job/faults.h"
 
@@ -36,7 +39,7 @@ static const char *const attacks[] = {"uniform", "reverse", "huge", "nan", "scal
 static void usage(FILE *o)
 {
 	fprintf(o, "usage: pennant-agg-demo [--p 15] [--f 3] [--d 1000000] [--attack A] [--noise 0.1] [--seed N]\n"
-		   "                        [--json]\n"
+		   "                        [--json] [--version]\n"
 		   "attacks: uniform, reverse (-10g), huge (1e6 N(0,1)), nan, scaled (100g), signflip, gaussian\n"
 		   "(g + N(0,1)), alie (mean - z std of the honest), ipm (-0.1 mean of the honest), mimic (a\n"
 		   "copy of one honest worker)\n"
@@ -55,10 +58,11 @@ int main(int argc, char **argv)
 		{"d", required_argument, 0, 'd'},     {"attack", required_argument, 0, 'a'},
 		{"noise", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
 		{"json", no_argument, 0, 'j'},        {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
+		{"version", no_argument, 0, 'V'},     {0, 0, 0, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
 		case 'p': p = (int)strtol(optarg, &end, 10); break;
@@ -69,9 +73,10 @@ int main(int argc, char **argv)
 		case 'a': attack = optarg; break;
 		case 'j': json = 1; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'V': pn_tools_print_version(stdout, "pennant-agg-demo"); return 0;
+		default: return pn_cli_bad_option("pennant-agg-demo", c, argv);
 		}
-		if (end && *end) {
+		if (end && (*end || end == optarg)) {
 			fprintf(stderr, "pennant-agg-demo: bad value '%s'\n", optarg);
 			return 2;
 		}
@@ -85,13 +90,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!known || p < 1 || f < 0 || f >= p || d < 1 || !(noise >= 0)) {
-		fprintf(stderr, "pennant-agg-demo: need 0 <= f < p, d >= 1, noise >= 0 and a known attack\n");
-		usage(stderr);
+		fprintf(stderr, "pennant-agg-demo: need 0 <= f < p, d >= 1, noise >= 0 and a known attack "
+				"(see pennant-agg-demo --help)\n");
 		return 2;
 	}
 	float *x = malloc(sizeof(float) * p * d), *hm = malloc(sizeof(float) * d),
 	      *out = malloc(sizeof(float) * d);
-	if (!x || !hm || !out) {
+	double *w = malloc(sizeof(double) * (size_t)p);
+	if (!x || !hm || !out || !w) {
 		fprintf(stderr, "pennant-agg-demo: cannot allocate %zu MB\n", (size_t)p * d * 4 >> 20);
 		return 1;
 	}
@@ -133,14 +139,23 @@ int main(int argc, char **argv)
 		printf("p=%d workers, f=%d attacking (%s), d=%zu, honest noise %.2f\n\n"
 		       "%-13s %9s %11s %9s  %s\n", p, f, attack, d, noise, "rule", "cosine", "rel.error",
 		       "time ms", "workers used, attackers' share of the weight");
-	else
-		printf("{\"p\":%d,\"f\":%d,\"d\":%zu,\"attack\":\"%s\",\"rules\":[", p, f, d, attack);
+	pn_json j;
+	pn_json_init(&j, stdout);
+	if (json) {
+		pn_json_begin_object(&j);
+		pn_json_provenance(&j, "pennant-agg-demo");
+		pn_json_kint(&j, "p", p);
+		pn_json_kint(&j, "f", f);
+		pn_json_kuint(&j, "d", d);
+		pn_json_kstring(&j, "attack", attack);
+		pn_json_key(&j, "rules");
+		pn_json_begin_array(&j);
+	}
 	for (int r = 0; r < PN_RULE_COUNT_; r++) {
 		pn_agg_config cfg;
 		pn_agg_config_init(&cfg, p, d, (pn_rule)r);
 		cfg.f = f;
 		pn_agg_report rep;
-		double w[p];
 		char err[256];
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -148,8 +163,14 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 		if (rc != 0) {
-			if (!json)
+			if (!json) {
 				printf("%-13s  skipped: %s\n", pn_rule_name((pn_rule)r), err);
+			} else {
+				pn_json_begin_object(&j);
+				pn_json_kstring(&j, "rule", pn_rule_name((pn_rule)r));
+				pn_json_kstring(&j, "skipped", err);
+				pn_json_end_object(&j);
+			}
 			continue;
 		}
 		double ab = 0, aa = 0, bb = 0, ee = 0;
@@ -171,13 +192,23 @@ int main(int argc, char **argv)
 			printf("%-13s %9.4f %11.4f %9.1f  %d used, attackers hold %.0f%%%s\n",
 			       pn_rule_name((pn_rule)r), cosv, rel, ms, rep.used, wt > 0 ? 100 * wa / wt : 0,
 			       r == PN_RULE_FLAG ? " (flag: judge by cosine, its scale is its own)" : "");
-		else
-			printf("%s{\"rule\":\"%s\",\"cosine\":%.6f,\"rel_error\":%.6f,\"time_ms\":%.3f,"
-			       "\"used\":%d,\"attacker_weight_share\":%.4f}", r ? "," : "",
-			       pn_rule_name((pn_rule)r), cosv, rel, ms, rep.used, wt > 0 ? wa / wt : 0);
+		else {
+			pn_json_begin_object(&j);
+			pn_json_kstring(&j, "rule", pn_rule_name((pn_rule)r));
+			pn_json_knumber(&j, "cosine", cosv);
+			pn_json_knumber(&j, "rel_error", rel);
+			pn_json_knumber(&j, "time_ms", ms);
+			pn_json_kint(&j, "used", rep.used);
+			pn_json_knumber(&j, "attacker_weight_share", wt > 0 ? wa / wt : NAN);
+			pn_json_end_object(&j);
+		}
 	}
-	if (json)
-		printf("]}\n");
-	free(x), free(hm), free(out);
-	return 0;
+	int rc = 0;
+	if (json) {
+		pn_json_end_array(&j);
+		pn_json_end_object(&j);
+		rc = pn_json_close(&j) ? 1 : 0;
+	}
+	free(x), free(hm), free(out), free(w);
+	return rc;
 }

@@ -6,6 +6,9 @@
  *   (b) combination pass GB/s vs a multi-threaded memory-read loop over the same data,
  *   (c) Flag (reference mode) time vs the naive route: LAPACK SVD of the d×p matrix.
  * Nothing here asserts a timing. */
+#include "cli.h"
+#include "json.h"
+#include "version.h"
 #include "pennant/agg.h"
 #include "agg/agg_internal.h"
 
@@ -22,6 +25,8 @@ extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int
 		    const int *lda, double *s, double *u, const int *ldu, double *vt,
 		    const int *ldvt, double *work, const int *lwork, int *info, size_t, size_t);
 extern void openblas_set_num_threads(int);
+
+#define PN_BENCH_MAX_P 1024 /* --p upper bound (parse_list_int) */
 
 typedef struct opts {
 	int ps[8], np;
@@ -49,19 +54,29 @@ static stats summarize(double *t, int n)
 	return s;
 }
 
+/* Times `body` reps times after warmup runs; the samples live on the heap (reps is
+ * user input). An allocation failure gives NaN statistics (reported as null). */
 #define MEASURE(reps, warmup, body)                                                                \
 	({                                                                                         \
-		double _t[(reps)];                                                                 \
-		for (int _w = 0; _w < (warmup); _w++) {                                            \
-			body;                                                                      \
+		double *_t = malloc(sizeof(double) * (size_t)(reps));                              \
+		stats _s = {NAN, NAN};                                                             \
+		if (_t) {                                                                          \
+			for (int _w = 0; _w < (warmup); _w++) {                                    \
+				body;                                                              \
+			}                                                                          \
+			for (int _r = 0; _r < (reps); _r++) {                                      \
+				double _t0 = pn_now_s();                                           \
+				body;                                                              \
+				_t[_r] = pn_now_s() - _t0;                                         \
+			}                                                                          \
+			_s = summarize(_t, (reps));                                                \
+			free(_t);                                                                  \
 		}                                                                                  \
-		for (int _r = 0; _r < (reps); _r++) {                                              \
-			double _t0 = pn_now_s();                                                   \
-			body;                                                                      \
-			_t[_r] = pn_now_s() - _t0;                                                 \
-		}                                                                                  \
-		summarize(_t, (reps));                                                             \
+		_s;                                                                                \
 	})
+
+/* Thread counts are bounded (--threads is checked against this). */
+#define MAX_THREADS 256
 
 /* ---- memory-read baseline: sum every float, split over threads ---- */
 typedef struct read_job {
@@ -97,8 +112,8 @@ static double read_all(const float *x, size_t n, int threads)
 {
 	if (threads < 1)
 		threads = 1;
-	pthread_t tid[threads];
-	read_job job[threads];
+	pthread_t tid[MAX_THREADS];
+	read_job job[MAX_THREADS];
 	size_t per = n / (size_t)threads;
 	for (int t = 0; t < threads; t++) {
 		job[t] = (read_job){x + (size_t)t * per, t == threads - 1 ? n - (size_t)t * per : per, 0};
@@ -125,7 +140,7 @@ typedef struct gram_job {
 static void *gram_range(void *arg)
 {
 	gram_job *j = arg;
-	const float *rows[j->p];
+	const float *rows[PN_BENCH_MAX_P];
 	for (size_t b = j->b0; b < j->b1; b += PN_AGG_BLOCK) {
 		size_t n = j->b1 - b < PN_AGG_BLOCK ? j->b1 - b : PN_AGG_BLOCK;
 		for (int i = 0; i < j->p; i++)
@@ -139,8 +154,8 @@ static void gram_threads(const float *x, int p, size_t d, int threads, double *G
 {
 	if (threads < 1)
 		threads = 1;
-	pthread_t tid[threads];
-	gram_job job[threads];
+	pthread_t tid[MAX_THREADS];
+	gram_job job[MAX_THREADS];
 	size_t blocks = (d + PN_AGG_BLOCK - 1) / PN_AGG_BLOCK, per = (blocks + threads - 1) / threads;
 	for (int t = 0; t < threads; t++) {
 		size_t b0 = (size_t)t * per * PN_AGG_BLOCK, b1 = b0 + per * PN_AGG_BLOCK;
@@ -175,7 +190,7 @@ static void naive_flag(const float *x, int p, size_t d, int r, double *A, float 
 		for (size_t c = 0; c < d; c++)
 			A[(size_t)i * d + c] = x[(size_t)i * d + c] * inv;
 	}
-	double *U = malloc(sizeof(double) * d * p), sv[64], vt, wq;
+	double *U = malloc(sizeof(double) * d * p), *sv = malloc(sizeof(double) * (size_t)p), vt, wq;
 	double *Acopy = malloc(sizeof(double) * d * p);
 	memcpy(Acopy, A, sizeof(double) * d * p);
 	dgesvd_("S", "N", &m, &n, Acopy, &m, sv, U, &m, &vt, &one, &wq, &lwork, &info, 1, 1);
@@ -196,7 +211,7 @@ static void naive_flag(const float *x, int p, size_t d, int r, double *A, float 
 			v += U[(size_t)c * d + q] * sum_c[c];
 		out[q] = (float)(v / r);
 	}
-	free(U), free(Acopy), free(work);
+	free(U), free(Acopy), free(work), free(sv);
 }
 
 static int parse_list_int(const char *s, int *v, int max)
@@ -235,6 +250,7 @@ static void usage(FILE *o)
 {
 	fprintf(o, "usage: pennant-bench-agg [--p 8,15,32] [--d 1e6,1e7] [--rules flag,krum,...]\n"
 		   "                         [--reps N] [--warmup N] [--threads N] [--no-naive] [--json]\n"
+		   "                         [--version]\n"
 		   "Times every rule and prints same-run baselines: OpenBLAS syrk for the Gram pass,\n"
 		   "a memory-read loop for the combination pass, a LAPACK SVD for Flag.\n"
 		   "defaults: --p 8,15,32 --d 1e6,1e7 --reps 5 --warmup 1, all rules, all CPUs.\n"
@@ -251,10 +267,12 @@ int main(int argc, char **argv)
 		{"rules", required_argument, 0, 'R'},  {"reps", required_argument, 0, 'n'},
 		{"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
 		{"no-naive", no_argument, 0, 'N'},     {"json", no_argument, 0, 'j'},
-		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+		{"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
+		{0, 0, 0, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if ((o.np = parse_list_int(optarg, o.ps, 8)) < 1)
@@ -281,23 +299,37 @@ int main(int argc, char **argv)
 		}
 		case 'n': o.reps = atoi(optarg); if (o.reps < 1) goto bad; break;
 		case 'w': o.warmup = atoi(optarg); if (o.warmup < 0) goto bad; break;
-		case 't': o.threads = atoi(optarg); if (o.threads < 1) goto bad; break;
+		case 't': o.threads = atoi(optarg); if (o.threads < 1 || o.threads > MAX_THREADS) goto bad; break;
 		case 'N': o.naive = 0; break;
 		case 'j': o.json = 1; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': pn_tools_print_version(stdout, "pennant-bench-agg"); return 0;
+		case '?':
+		case ':': return pn_cli_bad_option("pennant-bench-agg", c, argv);
 		default: goto bad;
 		}
 	}
 	if (optind != argc)
 		goto bad;
 	int threads = o.threads ? o.threads : pn_online_cpus();
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
 	openblas_set_num_threads(threads);
 	FILE *tab = o.json ? stderr : stdout;
 	fprintf(tab, "# pennant-bench-agg: %d thread(s), Gram kernel %s, %d reps after %d warm-up\n",
 		threads, pn_gram_kernel_name(), o.reps, o.warmup);
-	if (o.json)
-		printf("[");
-	int first = 1;
+	pn_json j;
+	pn_json_init(&j, stdout);
+	if (o.json) {
+		pn_json_begin_object(&j);
+		pn_json_provenance(&j, "pennant-bench-agg");
+		pn_json_kint(&j, "threads", threads);
+		pn_json_kstring(&j, "kernel", pn_gram_kernel_name());
+		pn_json_kint(&j, "reps", o.reps);
+		pn_json_kint(&j, "warmup", o.warmup);
+		pn_json_key(&j, "results");
+		pn_json_begin_array(&j);
+	}
 	for (int ip = 0; ip < o.np; ip++)
 		for (int id = 0; id < o.nd; id++) {
 			int p = o.ps[ip];
@@ -313,7 +345,13 @@ int main(int argc, char **argv)
 				x[k] = (float)((double)(s >> 40) / (double)(1ull << 24) - 0.5);
 			}
 			double gflop = (double)p * (p + 1) / 2.0 * (double)d * 2.0 / 1e9;
-			double G[p * p];
+			double *G = malloc(sizeof(double) * (size_t)p * p);
+			double *alpha = malloc(sizeof(double) * (size_t)p);
+			const float **rows = malloc(sizeof(float *) * (size_t)p);
+			if (!G || !alpha || !rows) {
+				fprintf(stderr, "pennant-bench-agg: cannot allocate p=%d\n", p);
+				return 1;
+			}
 			stats t_gram = MEASURE(o.reps, o.warmup, gram_threads(x, p, d, threads, G));
 			float *Cs = malloc(sizeof(float) * p * p);
 			stats t_ssyrk = MEASURE(o.reps, o.warmup,
@@ -328,10 +366,8 @@ int main(int argc, char **argv)
 						  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, p,
 							      (int)d, 1.0, xd, (int)d, 0.0, G, p));
 			}
-			double alpha[p];
 			for (int i = 0; i < p; i++)
 				alpha[i] = 1.0 / p;
-			const float *rows[p];
 			for (int i = 0; i < p; i++)
 				rows[i] = x + (size_t)i * d;
 			stats t_comb = MEASURE(o.reps, o.warmup, pn_combine(rows, alpha, p, d, out, threads));
@@ -407,29 +443,46 @@ int main(int argc, char **argv)
 				free(nout);
 			}
 			if (o.json) {
-				printf("%s{\"p\":%d,\"d\":%zu,\"threads\":%d,\"kernel\":\"%s\","
-				       "\"gram_s\":%.6g,\"ssyrk_s\":%.6g,\"dsyrk_s\":%.6g,\"gram_gflops\":%.4g,"
-				       "\"ratio_gram_vs_syrk\":%.4g,\"combine_s\":%.6g,\"combine_gbs\":%.4g,"
-				       "\"read_gbs\":%.4g,\"ratio_combine_vs_read\":%.4g,\"flag_naive_s\":%.6g,"
-				       "\"ratio_naive_vs_flag\":%.4g,\"naive_rel_diff\":%.3g,\"rules\":{",
-				       first ? "" : ",", p, d, threads, pn_gram_kernel_name(), t_gram.p50,
-				       t_ssyrk.p50, t_dsyrk.p50, gflop / t_gram.p50, ratio_gram, t_comb.p50,
-				       bytes_comb / t_comb.p50 / 1e9, bytes_read / t_read.p50 / 1e9, ratio_comb,
-				       t_naive, t_naive / t_rule[PN_RULE_FLAG], naive_diff);
-				int fr = 1;
+				/* not measured (no naive run, a rule left out or failing) is null */
+				pn_json_begin_object(&j);
+				pn_json_kint(&j, "p", p);
+				pn_json_kuint(&j, "d", d);
+				pn_json_knumber(&j, "gram_s", t_gram.p50);
+				pn_json_knumber(&j, "ssyrk_s", t_ssyrk.p50);
+				pn_json_knumber(&j, "dsyrk_s", t_dsyrk.p50);
+				pn_json_knumber(&j, "gram_gflops", gflop / t_gram.p50);
+				pn_json_knumber(&j, "ratio_gram_vs_syrk", ratio_gram);
+				pn_json_knumber(&j, "combine_s", t_comb.p50);
+				pn_json_knumber(&j, "combine_gbs", bytes_comb / t_comb.p50 / 1e9);
+				pn_json_knumber(&j, "read_gbs", bytes_read / t_read.p50 / 1e9);
+				pn_json_knumber(&j, "ratio_combine_vs_read", ratio_comb);
+				pn_json_knumber(&j, "flag_naive_s", t_naive);
+				pn_json_knumber(&j, "ratio_naive_vs_flag", t_naive / t_rule[PN_RULE_FLAG]);
+				pn_json_knumber(&j, "naive_rel_diff", naive_diff);
+				pn_json_key(&j, "rules");
+				pn_json_begin_object(&j);
 				for (int r = 0; r < PN_RULE_COUNT_; r++)
 					if (!isnan(t_rule[r])) {
-						printf("%s\"%s\":{\"p50_s\":%.6g,\"p99_s\":%.6g}", fr ? "" : ",",
-						       pn_rule_name((pn_rule)r), t_rule[r], t_rule99[r]);
-						fr = 0;
+						pn_json_key(&j, pn_rule_name((pn_rule)r));
+						pn_json_begin_object(&j);
+						pn_json_knumber(&j, "p50_s", t_rule[r]);
+						pn_json_knumber(&j, "p99_s", t_rule99[r]);
+						pn_json_end_object(&j);
 					}
-				printf("}}");
-				first = 0;
+				pn_json_end_object(&j);
+				pn_json_end_object(&j);
 			}
+			free(G), free(alpha), free(rows);
 			free(x), free(out), free(Cs), free(xd);
 		}
-	if (o.json)
-		printf("]\n");
+	if (o.json) {
+		pn_json_end_array(&j);
+		pn_json_end_object(&j);
+		if (pn_json_close(&j)) {
+			fprintf(stderr, "pennant-bench-agg: writing the JSON failed\n");
+			return 1;
+		}
+	}
 	return 0;
 bad:
 	usage(stderr);

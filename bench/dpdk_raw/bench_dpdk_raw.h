@@ -3,12 +3,12 @@
 #ifndef PN_BENCH_DPDK_RAW_H
 #define PN_BENCH_DPDK_RAW_H
 
+#include "secret.h"
 #include "pennant/transport.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define BENCH_TOKEN 0x62656e6368ull
 
 struct bench_opts {
 	const char *role;      /* "reader" or "target" */
@@ -19,10 +19,12 @@ struct bench_opts {
 	int rounds;
 	int outstanding;       /* reads in flight */
 	size_t chunk;          /* bytes per read; 0 = 4 x preferred chunk */
-	const char *json;
+	const char *json;      /* path, "-" for stdout (the table then goes to stderr) */
 	const char *label;
+	pn_secret secret;      /* PENNANT_JOB_TOKEN or --token-file: both roles need the same */
 };
 
+/* -1 to run, else the exit status (0 after --help/--version, 2 when refused) */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
 int bench_target(const struct bench_opts *o);
 int bench_reader(const struct bench_opts *o);

@@ -6,7 +6,8 @@
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	if (bench_parse(argc, argv, &o))
-		return 2;
+	int st = bench_parse(argc, argv, &o);
+	if (st >= 0)
+		return st;
 	return strcmp(o.role, "target") ? bench_reader(&o) : bench_target(&o);
 }

@@ -1,6 +1,9 @@
 /* Command line, parsed once, up front. */
 #include "bench_dpdk_raw.h"
 
+#include "cli.h"
+#include "version.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +17,13 @@ double bench_now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: pennant-bench-dpdk-raw --role reader|target --options DPDK_OPTS --addr IP:PORT\n"
 		"         [--node N] [--size BYTES (64M)] [--rounds N (5)] [--outstanding N (32)]\n"
-		"         [--chunk BYTES] [--label TEXT] [--json PATH]\n"
+		"         [--chunk BYTES] [--label TEXT] [--json PATH|-] [--token-file FILE] [--version]\n"
+		"Both roles need the same job secret: PENNANT_JOB_TOKEN or --token-file FILE.\n"
 		"The target exposes a region and blasts RAW frames on request; the reader alternates a\n"
 		"raw round (frames with no protocol, counted on arrival) and a pull round (the full\n"
 		"protocol: READ requests, DATA, copy into the landing buffer) and prints pull/raw.\n"
@@ -45,8 +49,11 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 	static const struct option lo[] = {
 		{"role", 1, 0, 'r'}, {"options", 1, 0, 'o'}, {"addr", 1, 0, 'a'}, {"node", 1, 0, 'n'},
 		{"size", 1, 0, 's'}, {"rounds", 1, 0, 'R'}, {"outstanding", 1, 0, 'q'}, {"chunk", 1, 0, 'c'},
-		{"json", 1, 0, 'j'}, {"label", 1, 0, 'l'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-	for (int ch; (ch = getopt_long(argc, argv, "h", lo, NULL)) != -1;) {
+		{"json", 1, 0, 'j'}, {"label", 1, 0, 'l'}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'},
+		{"token-file", 1, 0, 'T'}, {0, 0, 0, 0}};
+	const char *token_file = NULL;
+	opterr = 0;
+	for (int ch; (ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1;) {
 		switch (ch) {
 		case 'r': o->role = optarg; break;
 		case 'o': o->options = optarg; break;
@@ -58,13 +65,24 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 		case 'c': o->chunk = parse_size(optarg); break;
 		case 'j': o->json = optarg; break;
 		case 'l': o->label = optarg; break;
-		default: usage(); return -1;
+		case 'T': token_file = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': pn_tools_print_version(stdout, "pennant-bench-dpdk-raw"); return 0;
+		default: return pn_cli_bad_option("pennant-bench-dpdk-raw", ch, argv);
 		}
 	}
 	if (!o->role || !o->options || !o->addr || !o->size || o->rounds < 1 || o->outstanding < 1 ||
 	    (strcmp(o->role, "reader") && strcmp(o->role, "target"))) {
-		usage();
-		return -1;
+		fprintf(stderr, "pennant-bench-dpdk-raw: need --role reader|target, --options and --addr "
+				"(see pennant-bench-dpdk-raw --help)\n");
+		return 2;
 	}
-	return 0;
+	char err[256];
+	int got = pn_secret_load(&o->secret, token_file, err, sizeof err);
+	if (got <= 0) {
+		fprintf(stderr, "pennant-bench-dpdk-raw: %s\n",
+			got < 0 ? err : "no job secret: set " PN_SECRET_ENV " or give --token-file FILE");
+		return 2;
+	}
+	return -1;
 }

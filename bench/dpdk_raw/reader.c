@@ -3,6 +3,8 @@
  * arrives (no request, no window, no retransmission, no copy). Pull: the full protocol
  * moves the same bytes into our landing buffer (READ requests, DATA, one copy). */
 #include "bench_dpdk_raw.h"
+
+#include "json.h"
 #include "transport/dpdk/dpdk_debug.h"
 
 #include <errno.h>
@@ -122,7 +124,8 @@ static double median(double *v, int n)
 int bench_reader(const struct bench_opts *o)
 {
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 0, .job_token = BENCH_TOKEN, .options = o->options};
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 0, .options = o->options,
+			    .secret = o->secret.bytes, .secret_len = o->secret.len};
 	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof err);
 	if (!ctx) {
 		fprintf(stderr, "reader: %s\n", err);
@@ -147,9 +150,10 @@ int bench_reader(const struct bench_opts *o)
 	size_t chunk = o->chunk ? o->chunk : 4 * pn_tp_preferred_chunk(ctx);
 	uint32_t payload;
 	pn_dp_debug_payload(ctx, &payload);
-	printf("# pennant-bench-dpdk-raw %s: %zu bytes per round, %d rounds, payload %u B/frame, "
+	FILE *tab = o->json && strcmp(o->json, "-") == 0 ? stderr : stdout;
+	fprintf(tab, "# pennant-bench-dpdk-raw %s: %zu bytes per round, %d rounds, payload %u B/frame, "
 	       "reads of %zu B, %d outstanding\n", o->label, o->size, o->rounds, payload, chunk, o->outstanding);
-	printf("%-6s %12s %10s %9s %12s %10s\n", "round", "raw Gbit/s", "raw Mpps", "raw loss", "pull Gbit/s", "pull/raw");
+	fprintf(tab, "%-6s %12s %10s %9s %12s %10s\n", "round", "raw Gbit/s", "raw Mpps", "raw loss", "pull Gbit/s", "pull/raw");
 	struct round *r = calloc((size_t)o->rounds, sizeof *r);
 	double ratio[64], raw[64], pull[64];
 	int n = o->rounds < 64 ? o->rounds : 64;
@@ -171,25 +175,41 @@ int bench_reader(const struct bench_opts *o)
 		raw[i] = r[i].raw_gbps;
 		pull[i] = r[i].pull_gbps;
 		ratio[i] = r[i].pull_gbps / r[i].raw_gbps;
-		printf("%-6d %12.2f %10.3f %8.2f%% %12.2f %10.3f\n", i, r[i].raw_gbps, r[i].raw_mpps,
+		fprintf(tab, "%-6d %12.2f %10.3f %8.2f%% %12.2f %10.3f\n", i, r[i].raw_gbps, r[i].raw_mpps,
 		       100 * r[i].raw_loss, r[i].pull_gbps, ratio[i]);
 	}
 	pn_tp_stats st;
 	pn_tp_get_stats(ctx, &st);
 	double mr = median(ratio, n), mraw = median(raw, n), mpull = median(pull, n);
-	printf("median: raw %.2f Gbit/s, pull %.2f Gbit/s, pull/raw %.3f (re-requests %llu, duplicates %llu)\n",
+	fprintf(tab, "median: raw %.2f Gbit/s, pull %.2f Gbit/s, pull/raw %.3f (re-requests %llu, duplicates %llu)\n",
 	       mraw, mpull, mr, (unsigned long long)st.retransmits, (unsigned long long)st.drop_duplicate);
 	if (o->json) {
-		FILE *f = fopen(o->json, "w");
-		if (f) {
-			fprintf(f, "{\"label\":\"%s\",\"bytes_per_round\":%zu,\"payload\":%u,\"rounds\":[", o->label, o->size, payload);
-			for (int i = 0; i < n; i++)
-				fprintf(f, "%s{\"raw_gbps\":%.4f,\"raw_mpps\":%.4f,\"raw_loss\":%.5f,\"pull_gbps\":%.4f}",
-					i ? "," : "", r[i].raw_gbps, r[i].raw_mpps, r[i].raw_loss, r[i].pull_gbps);
-			fprintf(f, "],\"median_raw_gbps\":%.4f,\"median_pull_gbps\":%.4f,\"median_pull_over_raw\":%.4f,"
-				   "\"retransmits\":%llu}\n", mraw, mpull, mr, (unsigned long long)st.retransmits);
-			fclose(f);
+		pn_json j = {0};
+		if (pn_json_open(&j, o->json) == 0) {
+			pn_json_begin_object(&j);
+			pn_json_provenance(&j, "pennant-bench-dpdk-raw");
+			pn_json_kstring(&j, "label", o->label);
+			pn_json_kuint(&j, "bytes_per_round", o->size);
+			pn_json_kuint(&j, "payload", payload);
+			pn_json_key(&j, "rounds");
+			pn_json_begin_array(&j);
+			for (int i = 0; i < n; i++) {
+				pn_json_begin_object(&j);
+				pn_json_knumber(&j, "raw_gbps", r[i].raw_gbps);
+				pn_json_knumber(&j, "raw_mpps", r[i].raw_mpps);
+				pn_json_knumber(&j, "raw_loss", r[i].raw_loss);
+				pn_json_knumber(&j, "pull_gbps", r[i].pull_gbps);
+				pn_json_end_object(&j);
+			}
+			pn_json_end_array(&j);
+			pn_json_knumber(&j, "median_raw_gbps", mraw);
+			pn_json_knumber(&j, "median_pull_gbps", mpull);
+			pn_json_knumber(&j, "median_pull_over_raw", mr);
+			pn_json_kuint(&j, "retransmits", st.retransmits);
+			pn_json_end_object(&j);
 		}
+		if (pn_json_close(&j))
+			fprintf(stderr, "reader: cannot write %s\n", o->json);
 	}
 	free(r);
 	pn_tp_send_ctrl(peer, "BYE", 3);

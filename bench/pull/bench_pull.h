@@ -3,6 +3,7 @@
 #ifndef PENNANT_BENCH_PULL_H
 #define PENNANT_BENCH_PULL_H
 
+#include "secret.h"
 #include "pennant/transport.h"
 
 #include <stdbool.h>
@@ -10,7 +11,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define BENCH_TOKEN 0x62656e6368707531ull
 #define BENCH_MAX_SIZES 40
 
 struct bench_opts {
@@ -24,8 +24,9 @@ struct bench_opts {
 	int lat_iters;
 	uint64_t max_bytes;    /* cap on bytes moved per size (iterations shrink for big sizes) */
 	int outstanding;
-	const char *json;      /* path, or NULL */
+	const char *json;      /* path ("-": stdout, the tables then go to stderr), or NULL */
 	bool baseline;
+	pn_secret secret;      /* forked mode: random per run; split roles: environment or file */
 };
 
 /* One row of results. */
@@ -37,7 +38,7 @@ struct bench_row {
 	double base_mib;   /* baseline average, 0 if none */
 };
 
-/* options.c */
+/* options.c: -1 to run, else the exit status (0 after --help/--version, 2 when refused) */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
 int bench_iters_for(const struct bench_opts *o, size_t size);
 /* Landing slots of `size` bytes that reads rotate through (same for pull and baseline, so

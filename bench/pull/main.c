@@ -46,8 +46,9 @@ static pid_t fork_target(const struct bench_opts *o, char *addr, size_t len)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	if (bench_parse(argc, argv, &o) != 0)
-		return 2;
+	int st = bench_parse(argc, argv, &o);
+	if (st >= 0)
+		return st;
 	if (o.server)
 		return bench_target(&o, o.server, -1);
 
@@ -77,7 +78,8 @@ int main(int argc, char **argv)
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			rc = 1;
 	}
-	bench_print(stdout, &o, base ? base->name : NULL, rows, done);
+	bool json_stdout = o.json && strcmp(o.json, "-") == 0;
+	bench_print(json_stdout ? stderr : stdout, &o, base ? base->name : NULL, rows, done);
 	if (o.json && bench_write_json(o.json, &o, base ? base->name : NULL, rows, done) != 0) {
 		fprintf(stderr, "pennant-bench-pull: cannot write %s\n", o.json);
 		rc = 1;

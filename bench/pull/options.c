@@ -1,6 +1,9 @@
 /* pennant-bench-pull: command line, parsed once, up front. */
 #include "bench_pull.h"
 
+#include "cli.h"
+#include "version.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +20,14 @@ static void usage(FILE *f)
 		"  --lat-iters N       sequential reads per size for the latency table (default 1000)\n"
 		"  --max-bytes SIZE    bytes moved per size at most (default 1G)\n"
 		"  --outstanding N     reads in flight in the bandwidth pass (default 16)\n"
-		"  --json PATH         also write results as JSON\n"
+		"  --json PATH         also write results as JSON ('-': stdout, tables to stderr)\n"
 		"  --no-baseline       skip the same-run raw baseline\n"
 		"  --listen ADDR       forked mode: where the target listens (default 127.0.0.1:0)\n"
 		"  --server ADDR       run only the target: listen at ADDR, serve one reader\n"
 		"  --connect ADDR      run only the reader against a --server at ADDR\n"
+		"  --token-file FILE   split roles: the job secret (else PENNANT_JOB_TOKEN; forked\n"
+		"                      mode draws a random one)\n"
+		"  --version\n"
 		"Without --server/--connect the target is a forked child process.\n");
 }
 
@@ -78,10 +84,13 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 		{ "outstanding", required_argument, 0, 'q' }, { "json", required_argument, 0, 'j' },
 		{ "no-baseline", no_argument, 0, 'B' },   { "listen", required_argument, 0, 'l' },
 		{ "server", required_argument, 0, 'S' },  { "connect", required_argument, 0, 'C' },
-		{ "help", no_argument, 0, 'h' },          { 0, 0, 0, 0 },
+		{ "help", no_argument, 0, 'h' },          { "version", no_argument, 0, 'V' },
+		{ "token-file", required_argument, 0, 'T' }, { 0, 0, 0, 0 },
 	};
+	const char *token_file = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		size_t v;
 		char *colon;
 		switch (c) {
@@ -112,15 +121,34 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 					goto bad;
 			}
 			break;
-		case 'h': usage(stdout); exit(0);
+		case 'T': token_file = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': pn_tools_print_version(stdout, "pennant-bench-pull"); return 0;
+		case '?':
+		case ':': return pn_cli_bad_option("pennant-bench-pull", c, argv);
 		default: goto bad;
 		}
 	}
 	if (optind != argc || o->min_size == 0 || o->max_size < o->min_size || o->iters <= 0 ||
 	    o->lat_iters < 0 || o->outstanding <= 0 || (o->server && o->connect))
 		goto bad;
-	return 0;
-bad:
-	usage(stderr);
+	char err[256];
+	int got = pn_secret_load(&o->secret, token_file, err, sizeof err);
+	if (got < 0) {
+		fprintf(stderr, "pennant-bench-pull: %s\n", err);
+		return 2;
+	}
+	if (!got && (o->server || o->connect)) {
+		fprintf(stderr, "pennant-bench-pull: --server/--connect need the job secret: set %s or "
+				"give --token-file FILE\n", PN_SECRET_ENV);
+		return 2;
+	}
+	if (!got && pn_secret_random(&o->secret, 32, err, sizeof err)) {
+		fprintf(stderr, "pennant-bench-pull: %s\n", err);
+		return 2;
+	}
 	return -1;
+bad:
+	fprintf(stderr, "pennant-bench-pull: bad arguments (see pennant-bench-pull --help)\n");
+	return 2;
 }

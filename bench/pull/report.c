@@ -1,6 +1,10 @@
 /* pennant-bench-pull: perftest-style tables and JSON. */
 #include "bench_pull.h"
 
+#include "json.h"
+
+#include <math.h>
+
 void bench_print(FILE *f, const struct bench_opts *o, const char *baseline_name,
 		 const struct bench_row *rows, int n)
 {
@@ -37,27 +41,42 @@ void bench_print(FILE *f, const struct bench_opts *o, const char *baseline_name,
 int bench_write_json(const char *path, const struct bench_opts *o, const char *baseline_name,
 		     const struct bench_row *rows, int n)
 {
-	FILE *f = fopen(path, "w");
-	if (!f)
+	pn_json j;
+	if (pn_json_open(&j, path))
 		return -1;
-	fprintf(f, "{\"bench\":\"pull\",\"backend\":\"%s\",\"outstanding\":%d,\"baseline\":", o->backend,
-		o->outstanding);
-	if (baseline_name)
-		fprintf(f, "\"%s\"", baseline_name);
-	else
-		fprintf(f, "null");
-	fprintf(f, ",\"results\":[");
+	pn_json_begin_object(&j);
+	pn_json_provenance(&j, "pennant-bench-pull");
+	pn_json_kstring(&j, "bench", "pull");
+	pn_json_kstring(&j, "backend", o->backend);
+	pn_json_kint(&j, "outstanding", o->outstanding);
+	pn_json_kstring(&j, "baseline", baseline_name); /* null: none for this backend */
+	pn_json_key(&j, "results");
+	pn_json_begin_array(&j);
 	for (int i = 0; i < n; i++) {
 		const struct bench_row *r = &rows[i];
-		fprintf(f,
-			"%s\n{\"bytes\":%zu,\"iterations\":%d,\"bw_peak_mib\":%.3f,\"bw_avg_mib\":%.3f,"
-			"\"bw_avg_gbit\":%.4f,\"msg_rate_mpps\":%.6f,\"baseline_mib\":%.3f,\"ratio\":%.4f,"
-			"\"lat_iterations\":%d,\"lat_us\":{\"min\":%.3f,\"median\":%.3f,\"avg\":%.3f,"
-			"\"p99\":%.3f,\"p99.9\":%.3f}}",
-			i ? "," : "", r->bytes, r->iters, r->bw_peak_mib, r->bw_avg_mib, r->bw_avg_gbit, r->mpps,
-			r->base_mib, r->base_mib > 0 ? r->bw_avg_mib / r->base_mib : 0.0, r->lat_iters,
-			r->lat_min, r->lat_med, r->lat_avg, r->lat_p99, r->lat_p999);
+		bool base = r->base_mib > 0; /* not measured: null */
+		pn_json_begin_object(&j);
+		pn_json_kuint(&j, "bytes", r->bytes);
+		pn_json_kint(&j, "iterations", r->iters);
+		pn_json_knumber(&j, "bw_peak_mib", r->bw_peak_mib);
+		pn_json_knumber(&j, "bw_avg_mib", r->bw_avg_mib);
+		pn_json_knumber(&j, "bw_avg_gbit", r->bw_avg_gbit);
+		pn_json_knumber(&j, "msg_rate_mpps", r->mpps);
+		pn_json_knumber(&j, "baseline_mib", base ? r->base_mib : NAN);
+		pn_json_knumber(&j, "ratio", base ? r->bw_avg_mib / r->base_mib : NAN);
+		pn_json_kint(&j, "lat_iterations", r->lat_iters);
+		pn_json_key(&j, "lat_us");
+		pn_json_begin_object(&j);
+		bool lat = r->lat_iters > 0;
+		pn_json_knumber(&j, "min", lat ? r->lat_min : NAN);
+		pn_json_knumber(&j, "median", lat ? r->lat_med : NAN);
+		pn_json_knumber(&j, "avg", lat ? r->lat_avg : NAN);
+		pn_json_knumber(&j, "p99", lat ? r->lat_p99 : NAN);
+		pn_json_knumber(&j, "p99.9", lat ? r->lat_p999 : NAN);
+		pn_json_end_object(&j);
+		pn_json_end_object(&j);
 	}
-	fprintf(f, "\n]}\n");
-	return fclose(f) == 0 ? 0 : -1;
+	pn_json_end_array(&j);
+	pn_json_end_object(&j);
+	return pn_json_close(&j);
 }

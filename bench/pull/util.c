@@ -31,8 +31,8 @@ pn_tp_ctx *bench_open(const struct bench_opts *o, unsigned rank)
 {
 	char opts[1024], err[512];
 	bench_template(opts, sizeof(opts), o->options, rank);
-	pn_tp_config cfg = { .backend = o->backend, .node_id = rank, .job_token = BENCH_TOKEN,
-			     .options = opts };
+	pn_tp_config cfg = { .backend = o->backend, .node_id = rank, .options = opts,
+			     .secret = o->secret.bytes, .secret_len = o->secret.len };
 	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof(err));
 	if (!ctx)
 		fprintf(stderr, "pennant-bench-pull: open %s: %s\n", o->backend, err);

@@ -5,6 +5,10 @@
  * fused SGD step, publish). For each (n, d) and pipelining off/on: round p50/p99 and
  * the breakdown, and the overlap efficiency (pull + aggregation work) / round time:
  * 1.0 means the two ran back to back, up to 2.0 when they fully overlap. */
+#include "cli.h"
+#include "json.h"
+#include "secret.h"
+#include "version.h"
 #include "pennant/job.h"
 #include "agg/agg_internal.h"
 
@@ -51,6 +55,7 @@ typedef struct bench_opts {
 } bench_opts;
 
 static const bench_opts *g_opts;
+static pn_secret g_secret; /* random per run; the forked workers inherit it in memory */
 
 static int worker_main(void *ctx, int rank, const char *addr)
 {
@@ -60,7 +65,8 @@ static int worker_main(void *ctx, int rank, const char *addr)
 	synth s = {.d = d, .seed = (uint64_t)rank + 1};
 	pn_grad_source src = {.ctx = &s, .d = d, .compute = synth_compute};
 	pn_worker_config wc = {.tp = {.backend = g_opts->backend, .node_id = (uint32_t)rank + 1,
-				      .job_token = 42, .options = g_opts->tp_options},
+				      .secret = g_secret.bytes, .secret_len = g_secret.len,
+				      .options = g_opts->tp_options},
 			       .connect = addr, .rank = rank, .connect_timeout_ms = 60000};
 	wc.faults.exit_at_round = -1;
 	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
@@ -87,12 +93,16 @@ static int cmp_d(const void *a, const void *b)
 
 static double pct(const collect *c, size_t field_off, double q)
 {
-	double v[c->count];
+	double *v = malloc(sizeof(double) * (size_t)c->count);
+	if (!v)
+		return NAN;
 	for (int i = 0; i < c->count; i++)
 		v[i] = *(const double *)((const char *)&c->rec[i] + field_off);
 	qsort(v, (size_t)c->count, sizeof *v, cmp_d);
 	int k = (int)ceil(q * c->count) - 1;
-	return v[k < 0 ? 0 : k];
+	double x = v[k < 0 ? 0 : k];
+	free(v);
+	return x;
 }
 
 #define P50(c, f) pct(c, offsetof(pn_round_record, f), 0.5)
@@ -129,11 +139,13 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"n", 1, 0, 'n'}, {"d", 1, 0, 'd'}, {"rounds", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
 		{"rule", 1, 0, 'R'}, {"agg-threads", 1, 0, 't'}, {"backend", 1, 0, 'b'},
-		{"tp-options", 1, 0, 'o'}, {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"tp-options", 1, 0, 'o'}, {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'},
+		{"version", 0, 0, 'V'}, {0, 0, 0, 0},
 	};
 	int c;
 	double tmp[4];
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if ((o.nn = parse_list(optarg, tmp, 4)) < 1)
@@ -150,11 +162,19 @@ int main(int argc, char **argv)
 		case 'o': o.tp_options = optarg; break;
 		case 'j': o.json = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': pn_tools_print_version(stdout, "pennant-bench-round"); return 0;
+		case '?':
+		case ':': return pn_cli_bad_option("pennant-bench-round", c, argv);
 		default: goto bad;
 		}
 	}
 	if (optind != argc)
 		goto bad;
+	char serr[256];
+	if (pn_secret_random(&g_secret, 32, serr, sizeof serr)) {
+		fprintf(stderr, "pennant-bench-round: %s\n", serr);
+		return 1;
+	}
 	g_opts = &o;
 	signal(SIGPIPE, SIG_IGN);
 	openblas_set_num_threads(1);
@@ -163,9 +183,19 @@ int main(int argc, char **argv)
 		o.backend, o.rule, o.rounds, o.warmup, o.agg_threads);
 	fprintf(tab, "%4s %10s %5s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n", "n", "d", "pipe", "round50",
 		"round99", "pull50", "blocks50", "solve+c", "aggr50", "publish", "overlap", "GB/s in");
-	if (o.json)
-		printf("[");
-	int first = 1;
+	pn_json j;
+	pn_json_init(&j, stdout);
+	if (o.json) {
+		pn_json_begin_object(&j);
+		pn_json_provenance(&j, "pennant-bench-round");
+		pn_json_kstring(&j, "backend", o.backend);
+		pn_json_kstring(&j, "rule", o.rule);
+		pn_json_kint(&j, "rounds", o.rounds);
+		pn_json_kint(&j, "warmup", o.warmup);
+		pn_json_kint(&j, "agg_threads", o.agg_threads);
+		pn_json_key(&j, "results");
+		pn_json_begin_array(&j);
+	}
 	for (int a = 0; a < o.nn; a++)
 		for (int b = 0; b < o.nd; b++)
 			for (int pipe = 0; pipe <= 1; pipe++) {
@@ -174,7 +204,9 @@ int main(int argc, char **argv)
 				float *init = calloc(d, sizeof(float));
 				collect col = {.cap = o.rounds, .warmup = o.warmup,
 					       .rec = calloc((size_t)o.rounds, sizeof(pn_round_record))};
-				pn_agg_job_config jc = {.tp = {.backend = o.backend, .node_id = 0, .job_token = 42,
+				pn_agg_job_config jc = {.tp = {.backend = o.backend, .node_id = 0,
+							       .secret = g_secret.bytes,
+							       .secret_len = g_secret.len,
 							       .options = o.tp_options},
 							.listen = "127.0.0.1:0", .n = n, .rounds = o.rounds + o.warmup,
 							.seed = 1, .wait = "all", .deadline_ms = 60000,
@@ -206,20 +238,33 @@ int main(int argc, char **argv)
 					d, pipe ? "on" : "off", r50 * 1e3, r99 * 1e3, pull * 1e3, blk * 1e3, sc * 1e3,
 					agg * 1e3, pub * 1e3, overlap, gbs);
 				if (o.json) {
-					printf("%s{\"n\":%d,\"d\":%zu,\"pipelining\":%s,\"round_p50_s\":%.6g,"
-					       "\"round_p99_s\":%.6g,\"pull_p50_s\":%.6g,\"blocks_p50_s\":%.6g,"
-					       "\"solve_combine_p50_s\":%.6g,\"aggregate_p50_s\":%.6g,\"publish_p50_s\":%.6g,"
-					       "\"overlap_efficiency\":%.4f,\"ingress_gbs\":%.4f}",
-					       first ? "" : ",", n, d, pipe ? "true" : "false", r50, r99, pull, blk, sc, agg,
-					       pub, overlap, gbs);
-					first = 0;
+					pn_json_begin_object(&j);
+					pn_json_kint(&j, "n", n);
+					pn_json_kuint(&j, "d", d);
+					pn_json_kbool(&j, "pipelining", pipe);
+					pn_json_knumber(&j, "round_p50_s", r50);
+					pn_json_knumber(&j, "round_p99_s", r99);
+					pn_json_knumber(&j, "pull_p50_s", pull);
+					pn_json_knumber(&j, "blocks_p50_s", blk);
+					pn_json_knumber(&j, "solve_combine_p50_s", sc);
+					pn_json_knumber(&j, "aggregate_p50_s", agg);
+					pn_json_knumber(&j, "publish_p50_s", pub);
+					pn_json_knumber(&j, "overlap_efficiency", overlap);
+					pn_json_knumber(&j, "ingress_gbs", gbs);
+					pn_json_end_object(&j);
 				}
 				fflush(tab);
 				pn_agg_job_result_free(&res);
 				free(init), free(col.rec);
 			}
-	if (o.json)
-		printf("]\n");
+	if (o.json) {
+		pn_json_end_array(&j);
+		pn_json_end_object(&j);
+		if (pn_json_close(&j)) {
+			fprintf(stderr, "pennant-bench-round: writing the JSON failed\n");
+			return 1;
+		}
+	}
 	return 0;
 bad:
 	usage(stderr);

@@ -8,6 +8,10 @@
 #include "sim.h"
 #include "uep_exp.h"
 
+#include "cli.h"
+#include "json.h"
+#include "version.h"
+
 #include "pennant/codes.h"
 #include "pennant/sched.h"
 #include "pennant/sizing.h"
@@ -19,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static pn_json js; /* the --json record, written as the models run */
 
 struct options {
 	int n, s, rounds, chunks, clusters, window_worker, window_total, comm_dim;
@@ -148,11 +154,12 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "uep-norms", required_argument, 0, 'N' },  { "uep-sizes", required_argument, 0, 'Z' },
 		{ "matmul", no_argument, 0, 'X' },           { "mm-max-n", required_argument, 0, 'G' },
 		{ "mm-shift", required_argument, 0, 'H' },   { "mm-rate", required_argument, 0, 'R' },
-		{ 0, 0, 0, 0 },
+		{ "version", no_argument, 0, 'V' },          { 0, 0, 0, 0 },
 	};
 	int c;
 	char *end;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		bool numeric = optarg && c != 'm' && c != 'o' && c != 'N' && c != 'Z';
 		double v = numeric ? strtod(optarg, &end) : 0;
 		if (numeric && (*end || end == optarg || !isfinite(v))) {
@@ -190,6 +197,9 @@ static int parse(int argc, char **argv, struct options *o)
 		case 'j': o->mp.jitter = v; break;
 		case 'J': o->json = true; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': pn_tools_print_version(stdout, "pennant-bench-stragglers"); exit(0);
+		case '?':
+		case ':': pn_cli_bad_option("pennant-bench-stragglers", c, argv); return -EINVAL;
 		case 'm':
 			if (strcmp(optarg, "all") == 0) {
 				o->model = -1;
@@ -465,8 +475,12 @@ static int run_model(const struct options *o, model_kind mk, const pn_chunk_plan
 		}
 	}
 	if (rc == 0) {
+		(void)first; /* the writer places the commas */
 		if (o->json) {
-			printf("%s{\"model\":\"%s\",\"schemes\":[", first ? "" : ",", model_name(mk));
+			pn_json_begin_object(&js);
+			pn_json_kstring(&js, "model", model_name(mk));
+			pn_json_key(&js, "schemes");
+			pn_json_begin_array(&js);
 		} else {
 			printf("\nmodel %s", model_name(mk));
 			if (mk == MODEL_EXP)
@@ -480,33 +494,48 @@ static int run_model(const struct options *o, model_kind mk, const pn_chunk_plan
 			printf("%-15s %4s %7s %7s %7s %8s %8s %6s %9s %9s\n", "scheme", "load", "p50", "p99", "mean",
 			       "resid", "bias", "exact", "cond", "cancelled");
 		}
-		int printed = 0;
 		for (int k = 0; k < NSCHEMES; k++) {
 			struct scheme *s = &sc[k];
 			if (s->skip[0]) {
-				if (o->json)
-					printf("%s{\"scheme\":\"%s\",\"skipped\":\"%s\"}", printed++ ? "," : "",
-					       s->def->name, s->skip);
-				else
+				if (o->json) {
+					pn_json_begin_object(&js);
+					pn_json_kstring(&js, "scheme", s->def->name);
+					pn_json_kstring(&js, "skipped", s->skip);
+					pn_json_end_object(&js);
+				} else {
 					printf("%-15s (not applicable: %s)\n", s->def->name, s->skip);
+				}
 				continue;
 			}
 			struct summary su;
 			summarize(s, o, &su);
-			if (o->json)
-				printf("%s{\"scheme\":\"%s\",\"code\":\"%s\",\"wait\":\"%s\",\"load\":%g,\"p50\":%.6g,"
-				       "\"p99\":%.6g,\"mean\":%.6g,\"resid\":%.6g,\"bias\":%.6g,\"exact_frac\":%.6g,"
-				       "\"max_cond\":%.6g,\"ill_conditioned\":%ld,\"cancelled\":%ld,\"gcdc_moves\":%ld}",
-				       printed++ ? "," : "", s->def->name, pn_code_describe(s->code),
-				       pn_wait_mode_name(s->wait.mode), su.load, su.p50, su.p99, su.mean, su.resid,
-				       su.bias, su.exact_frac, su.max_cond, s->ill, su.cancelled, su.moves);
+			if (o->json) {
+				pn_json_begin_object(&js);
+				pn_json_kstring(&js, "scheme", s->def->name);
+				pn_json_kstring(&js, "code", pn_code_describe(s->code));
+				pn_json_kstring(&js, "wait", pn_wait_mode_name(s->wait.mode));
+				pn_json_knumber(&js, "load", su.load);
+				pn_json_knumber(&js, "p50", su.p50);
+				pn_json_knumber(&js, "p99", su.p99);
+				pn_json_knumber(&js, "mean", su.mean);
+				pn_json_knumber(&js, "resid", su.resid);
+				pn_json_knumber(&js, "bias", su.bias);
+				pn_json_knumber(&js, "exact_frac", su.exact_frac);
+				pn_json_knumber(&js, "max_cond", su.max_cond);
+				pn_json_kint(&js, "ill_conditioned", s->ill);
+				pn_json_kint(&js, "cancelled", su.cancelled);
+				pn_json_kint(&js, "gcdc_moves", su.moves);
+				pn_json_end_object(&js);
+			}
 			else
 				printf("%-15s %4g %7.3f %7.3f %7.3f %8.4f %8.4f %5.1f%% %9.3g %9ld\n", s->def->name,
 				       su.load, su.p50, su.p99, su.mean, su.resid, su.bias, 100 * su.exact_frac,
 				       su.max_cond, su.cancelled);
 		}
-		if (o->json)
-			printf("]}");
+		if (o->json) {
+			pn_json_end_array(&js);
+			pn_json_end_object(&js);
+		}
 	}
 	for (int k = 0; k < NSCHEMES; k++)
 		scheme_free(&sc[k]);
@@ -581,9 +610,18 @@ static int run_sizing(const struct options *o, const pn_chunk_plan *plan, double
 	double p50[2] = { pct(ratio[0], R, 0.5), pct(ratio[1], R, 0.5) };
 	double p99[2] = { pct(ratio[0], R, 0.99), pct(ratio[1], R, 0.99) };
 	if (o->json) {
-		printf(",\"sizing\":{\"off\":{\"p50\":%.6g,\"p99\":%.6g},\"on\":{\"p50\":%.6g,\"p99\":%.6g},"
-		       "\"replans\":%llu,\"speedup_p50\":%.6g}",
-		       p50[0], p99[0], p50[1], p99[1], (unsigned long long)st.replans, p50[0] / p50[1]);
+		pn_json_key(&js, "sizing");
+		pn_json_begin_object(&js);
+		for (int on = 0; on < 2; on++) {
+			pn_json_key(&js, on ? "on" : "off");
+			pn_json_begin_object(&js);
+			pn_json_knumber(&js, "p50", p50[on]);
+			pn_json_knumber(&js, "p99", p99[on]);
+			pn_json_end_object(&js);
+		}
+		pn_json_kuint(&js, "replans", st.replans);
+		pn_json_knumber(&js, "speedup_p50", p50[0] / p50[1]);
+		pn_json_end_object(&js);
 	} else {
 		printf("\nsizing (uncoded wait-for-all; speeds GPU 4x / CPU 1x / slow 0.5x, two CPUs 3x slower "
 		       "from round %d; jitter only)\n", R / 2);
@@ -645,11 +683,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pennant-bench-stragglers: baseline failed (%d)\n", rc);
 		return 1;
 	}
-	if (o.json)
-		printf("{\"n\":%d,\"s\":%d,\"rounds\":%d,\"seed\":%llu,\"chunks\":%d,\"comm\":%g,\"policy\":\"%s\","
-		       "\"comm_dim\":%d,\"window_worker\":%d,\"window_total\":%d,\"baseline_time\":%.6g,\"models\":[",
-		       o.n, o.s, o.rounds, (unsigned long long)o.seed, plan.nchunks, o.comm, o.policy->name, o.comm_dim,
-		       o.window_worker, o.window_total, base);
+	pn_json_init(&js, stdout);
+	if (o.json) {
+		pn_json_begin_object(&js);
+		pn_json_provenance(&js, "pennant-bench-stragglers");
+		pn_json_kint(&js, "n", o.n);
+		pn_json_kint(&js, "s", o.s);
+		pn_json_kint(&js, "rounds", o.rounds);
+		pn_json_kuint(&js, "seed", o.seed);
+		pn_json_kint(&js, "chunks", plan.nchunks);
+		pn_json_knumber(&js, "comm", o.comm);
+		pn_json_kstring(&js, "policy", o.policy->name);
+		pn_json_kint(&js, "comm_dim", o.comm_dim);
+		pn_json_kint(&js, "window_worker", o.window_worker);
+		pn_json_kint(&js, "window_total", o.window_total);
+		pn_json_knumber(&js, "baseline_time", base);
+		pn_json_key(&js, "models");
+		pn_json_begin_array(&js);
+	}
 	else
 		printf("pennant-bench-stragglers: n=%d s=%d rounds=%d seed=%llu chunks=%d comm=%g comm-dim=%d policy=%s "
 		       "windows=%d/%d\nbaseline: straggler-free uncoded round = %.4f time units (1 unit = one "
@@ -664,11 +715,16 @@ int main(int argc, char **argv)
 		first = false;
 	}
 	if (o.json && rc == 0)
-		printf("]");
+		pn_json_end_array(&js);
 	if (rc == 0)
 		rc = run_sizing(&o, &plan, chunk_time, base);
-	if (o.json)
-		printf("}\n");
+	if (o.json && rc == 0) {
+		pn_json_end_object(&js);
+		if (pn_json_close(&js)) {
+			fprintf(stderr, "pennant-bench-stragglers: writing the JSON failed\n");
+			rc = -EIO;
+		}
+	}
 	pn_chunk_plan_free(&plan);
 	if (rc < 0) {
 		fprintf(stderr, "pennant-bench-stragglers: failed (%d)\n", rc);

@@ -1,6 +1,7 @@
 #include "helpers.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,9 +95,19 @@ static double mean_of_closest(float *v, int k, double center, int want)
 	return s / want;
 }
 
+/* The naive references keep their scratch on the stack with a fixed bound. */
+static void naive_check_p(int p)
+{
+	if (p < 0 || p > NAIVE_MAX_P) {
+		fprintf(stderr, "naive reference: p=%d exceeds NAIVE_MAX_P=%d\n", p, NAIVE_MAX_P);
+		abort();
+	}
+}
+
 void naive_coordinate(pn_rule rule, const float *x, int p, size_t d, int f, int trim, float *out)
 {
-	float v[p];
+	naive_check_p(p);
+	float v[NAIVE_MAX_P];
 	for (size_t c = 0; c < d; c++) {
 		for (int i = 0; i < p; i++)
 			v[i] = x[(size_t)i * d + c];
@@ -140,7 +151,7 @@ static int cmp_d(const void *a, const void *b)
 /* Krum scores of the members of set (n of them) within the set. */
 static void krum_scores(const float *x, size_t d, const int *set, int n, int nb, double *score)
 {
-	double t[n];
+	double t[NAIVE_MAX_P];
 	for (int a = 0; a < n; a++) {
 		int m = 0;
 		for (int b = 0; b < n; b++)
@@ -155,14 +166,15 @@ static void krum_scores(const float *x, size_t d, const int *set, int n, int nb,
 
 int naive_krum_select(const float *x, int p, size_t d, int f, int m, int *chosen)
 {
+	naive_check_p(p);
 	if (p < 1)
 		return 0;
-	int set[p];
-	double sc[p];
+	int set[NAIVE_MAX_P];
+	double sc[NAIVE_MAX_P];
 	for (int i = 0; i < p; i++)
 		set[i] = i;
 	krum_scores(x, d, set, p, p - f - 2, sc);
-	int used[p];
+	int used[NAIVE_MAX_P];
 	memset(used, 0, sizeof used);
 	for (int q = 0; q < m; q++) {
 		int best = -1;
@@ -177,7 +189,8 @@ int naive_krum_select(const float *x, int p, size_t d, int f, int m, int *chosen
 
 void naive_multi_krum(const float *x, int p, size_t d, int f, int m, float *out)
 {
-	int ch[p];
+	naive_check_p(p);
+	int ch[NAIVE_MAX_P];
 	naive_krum_select(x, p, d, f, m, ch);
 	for (size_t c = 0; c < d; c++) {
 		double s = 0;
@@ -189,14 +202,15 @@ void naive_multi_krum(const float *x, int p, size_t d, int f, int m, float *out)
 
 void naive_bulyan(const float *x, int p, size_t d, int f, float *out)
 {
+	naive_check_p(p);
 	if (p < 1)
 		return;
 	int theta = p - 2 * f, beta = theta - 2 * f;
-	int rest[p], n = p, sel[theta];
+	int rest[NAIVE_MAX_P], n = p, sel[NAIVE_MAX_P];
 	for (int i = 0; i < p; i++)
 		rest[i] = i;
 	for (int q = 0; q < theta; q++) {
-		double sc[n];
+		double sc[NAIVE_MAX_P];
 		int nb = n - f - 2 > 1 ? n - f - 2 : 1;
 		krum_scores(x, d, rest, n, nb, sc);
 		int best = 0;
@@ -206,7 +220,7 @@ void naive_bulyan(const float *x, int p, size_t d, int f, float *out)
 		sel[q] = rest[best];
 		rest[best] = rest[--n];
 	}
-	float v[theta];
+	float v[NAIVE_MAX_P];
 	for (size_t c = 0; c < d; c++) {
 		for (int q = 0; q < theta; q++)
 			v[q] = x[(size_t)sel[q] * d + c];
@@ -274,12 +288,13 @@ static double proj2(const double *Y, int d, int r, const double *v)
 int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int converged,
 	       int max_iters, double tol, float *out)
 {
+	naive_check_p(p);
 	int d = (int)dd;
 	int K = p + (lambda > 0 ? p * (p - 1) : 0);
 	double *xn = malloc(sizeof(double) * (size_t)p * d), *A = malloc(sizeof(double) * (size_t)d * K);
 	double *Y = malloc(sizeof(double) * (size_t)d * r), *Yb = malloc(sizeof(double) * (size_t)d * r);
 	double *diff = malloc(sizeof(double) * d);
-	double wi[p], wij[p * p];
+	double wi[NAIVE_MAX_P], wij[NAIVE_MAX_P * NAIVE_MAX_P];
 	for (int i = 0; i < p; i++) {
 		double n = 0;
 		for (int q = 0; q < d; q++)
@@ -309,7 +324,7 @@ int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int conve
 					col++;
 				}
 		top_left_sv(A, d, K, r, Y);
-		double E = 0, pr[p];
+		double E = 0, pr[NAIVE_MAX_P];
 		for (int i = 0; i < p; i++) {
 			pr[i] = proj2(Y, d, r, xn + (size_t)i * d);
 			E += sqrt(fmax(0, 1 - pr[i]));

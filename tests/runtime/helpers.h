@@ -3,6 +3,8 @@
 #ifndef PN_TEST_RUNTIME_HELPERS_H
 #define PN_TEST_RUNTIME_HELPERS_H
 
+#define NAIVE_MAX_P 64 /* largest p the naive reference rules accept */
+
 #include "pennant/agg.h"
 
 #include <stddef.h>

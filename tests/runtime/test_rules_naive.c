@@ -167,7 +167,7 @@ Test(rules_naive, gram_matrix_matches_direct_dot_products)
 	size_t d = 10007;
 	float *center = malloc(sizeof(float) * d);
 	float *x = make_gradients(p, d, 1.0, 5, center);
-	float *rows[p];
+	float *rows[NAIVE_MAX_P];
 	for (int i = 0; i < p; i++)
 		rows[i] = x + (size_t)i * d;
 	pn_agg_config cfg;

@@ -92,7 +92,7 @@ Test(streaming, excluded_straggler_equals_one_shot_without_it)
 		/* reference: the first p-1 rows only */
 		cr_assert_eq(pn_aggregate(&cfg, x, ref, NULL, NULL, err, sizeof err), 0, "%s", err);
 		cfg.p = p;
-		float *rows[p];
+		float *rows[NAIVE_MAX_P];
 		for (int i = 0; i < p; i++)
 			rows[i] = x + (size_t)i * d;
 		pn_agg *a = pn_agg_begin(&cfg, rows, err, sizeof err);
@@ -120,7 +120,7 @@ Test(streaming, worker_that_never_completes_is_reported_incomplete)
 	float *out = malloc(sizeof(float) * d);
 	pn_agg_config cfg;
 	pn_agg_config_init(&cfg, p, d, PN_RULE_MEDIAN);
-	float *rows[p];
+	float *rows[NAIVE_MAX_P];
 	for (int i = 0; i < p; i++)
 		rows[i] = x + (size_t)i * d;
 	char err[256];

@@ -1,0 +1,488 @@
+/* pennant-train's command line: parsing, then the whole configuration checked up front
+ * (rule against the workers it will see, code, policies, fault specs, output paths, the
+ * job secret) so that nothing is forked for a job that cannot run. */
+#include "options.h"
+
+#include "cli.h"
+#include "usage.h"
+#include "version.h"
+#include "pennant/codes.h"
+#include "pennant/sched.h"
+#include "pennant/straggler.h"
+#include "pennant/train.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const role_names[] = {
+	[TRAIN_LOCAL] = "local", [TRAIN_AGGREGATOR] = "aggregator",
+	[TRAIN_WORKER] = "worker", [TRAIN_REFERENCE] = "reference",
+};
+
+const char *train_role_name(train_role role)
+{
+	return role_names[role];
+}
+
+static int role_from_name(const char *s)
+{
+	for (int i = 0; i < (int)(sizeof role_names / sizeof *role_names); i++)
+		if (strcmp(s, role_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* One line on stderr, exit status 2. */
+__attribute__((format(printf, 2, 3))) static int refuse(const train_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", o->prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 2;
+}
+
+static bool parse_long(const char *s, long long lo, long long hi, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_real(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v))
+		return false;
+	*out = v;
+	return true;
+}
+
+static int parse_ranks(const char *s, int n, bool *flags, char *err, size_t errlen)
+{
+	char *dup = strdup(s), *save = NULL;
+	int count = 0;
+	if (!dup)
+		return -ENOMEM;
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		long long r;
+		if (!parse_long(t, 0, n - 1, &r)) {
+			snprintf(err, errlen, "rank '%s' is not in [0, %d)", t, n);
+			free(dup);
+			return -EINVAL;
+		}
+		count += !flags[r];
+		flags[r] = true;
+	}
+	free(dup);
+	return count;
+}
+
+static int env_int(const char *name, int *out)
+{
+	const char *v = getenv(name);
+	long long x;
+	if (!v || !parse_long(v, 0, 1 << 30, &x))
+		return 0;
+	*out = (int)x;
+	return 1;
+}
+
+/* Loopback only: 127.0.0.0/8, ::1, localhost. An empty host or 0.0.0.0 is every address. */
+static bool loopback_address(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+	char host[256];
+	if (hl >= sizeof host)
+		return false;
+	memcpy(host, addr, hl);
+	host[hl] = 0;
+	char *h = host;
+	if (h[0] == '[' && hl > 1 && h[hl - 1] == ']')
+		h[hl - 1] = 0, h++;
+	return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0;
+}
+
+/* HOST:PORT (HOST may be [v6]); the backend resolves the host when it starts. */
+static bool valid_address(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	long long port;
+	return colon && colon != addr && parse_long(colon + 1, 0, 65535, &port);
+}
+
+/* A file that --save-model will create: its folder must exist and be writable now. */
+static bool writable_path(const char *path, char *why, size_t len)
+{
+	if (access(path, F_OK) == 0) {
+		if (access(path, W_OK) != 0) {
+			snprintf(why, len, "%s", strerror(errno));
+			return false;
+		}
+		return true;
+	}
+	char *dup = strdup(path);
+	if (!dup)
+		return false;
+	const char *dir = dirname(dup);
+	bool ok = access(dir, W_OK | X_OK) == 0;
+	if (!ok)
+		snprintf(why, len, "folder %s: %s", dir, strerror(errno));
+	free(dup);
+	return ok;
+}
+
+/* The rule must be able to run on every worker count a round can hand it: n when all
+ * finish, n - s when the code lets s stragglers go. Tried on small synthetic rows through
+ * the library itself, so the requirements (krum p >= 2f+3, bulyan p >= 4f+3, m <= p, ...)
+ * are the library's and never restated here. */
+static int check_rule_fits(const train_opts *o, int p, char *err, size_t errlen)
+{
+	enum { D = 64 };
+	pn_agg_config c;
+	pn_agg_config_init(&c, p, D, (pn_rule)pn_rule_from_name(o->rule));
+	c.f = o->f, c.m = o->m, c.beta = o->beta, c.r = o->r, c.lambda = o->lambda;
+	c.flag_mode = strcmp(o->mode, "converged") == 0 ? PN_FLAG_CONVERGED : PN_FLAG_REFERENCE;
+	c.threads = 1;
+	float *x = malloc(sizeof(float) * (size_t)p * D), out[D];
+	if (!x) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	uint64_t s = 0x9e3779b97f4a7c15ull;
+	for (size_t k = 0; k < (size_t)p * D; k++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		x[k] = (float)((double)(s >> 40) / (double)(1 << 24)) + (float)(k % D) * 0.01f;
+	}
+	int rc = pn_aggregate(&c, x, out, NULL, NULL, err, errlen);
+	free(x);
+	return rc;
+}
+
+/* The code exists for (n, s), and a robust rule gets rows that are gradient estimates. */
+static int check_code(const train_opts *o, char *err, size_t errlen)
+{
+	pn_code_params cp;
+	pn_code_params_init(&cp, (pn_code_kind)pn_code_kind_from_name(o->code), o->n, o->s);
+	cp.seed = o->seed;
+	pn_code *code = NULL;
+	char e[256];
+	int rc = pn_code_create(&cp, &code, e, sizeof e);
+	if (rc) {
+		snprintf(err, errlen, "--code %s with --s %d and %d workers: %s", o->code, o->s, o->n, e);
+		return rc;
+	}
+	const double *B = pn_code_matrix(code);
+	double s0 = 0;
+	for (int i = 0; rc == 0 && strcmp(o->rule, "mean") && i < o->n; i++) {
+		double sum = 0;
+		bool nonneg = true;
+		for (int k = 0; k < o->n; k++)
+			sum += B[(size_t)i * o->n + k], nonneg &= B[(size_t)i * o->n + k] >= 0;
+		s0 = i ? s0 : sum;
+		if (!nonneg || fabs(sum - s0) > 1e-9 * fabs(s0) || s0 <= 0) {
+			snprintf(err, errlen, "--rule %s needs a code whose rows are gradient estimates "
+				 "(uncoded, fractional, expander, bibd); %s is not: use --rule mean with it",
+				 o->rule, o->code);
+			rc = -EINVAL;
+		}
+	}
+	pn_code_free(code);
+	return rc;
+}
+
+static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
+{
+	enum { O_ROLE = 256, O_N, O_ROUNDS, O_MODEL, O_BATCH, O_LR, O_MOM, O_WD, O_DATA, O_EVAL,
+	       O_SEED, O_RULE, O_F, O_R, O_LAMBDA, O_MODE, O_M, O_BETA, O_CODE, O_S, O_WAIT,
+	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
+	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
+	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK };
+	static const struct option lo[] = {
+		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
+		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
+		{"momentum", 1, 0, O_MOM}, {"weight-decay", 1, 0, O_WD}, {"data", 1, 0, O_DATA},
+		{"eval-every", 1, 0, O_EVAL}, {"seed", 1, 0, O_SEED}, {"rule", 1, 0, O_RULE},
+		{"f", 1, 0, O_F}, {"r", 1, 0, O_R}, {"lambda", 1, 0, O_LAMBDA}, {"mode", 1, 0, O_MODE},
+		{"m", 1, 0, O_M}, {"beta", 1, 0, O_BETA}, {"code", 1, 0, O_CODE}, {"s", 1, 0, O_S},
+		{"wait", 1, 0, O_WAIT}, {"deadline-ms", 1, 0, O_DEADLINE}, {"pull-policy", 1, 0, O_PULL},
+		{"window", 1, 0, O_WIN}, {"window-total", 1, 0, O_WINT}, {"pipelining", 1, 0, O_PIPE},
+		{"byzantine", 1, 0, O_BYZ}, {"byzantine-ranks", 1, 0, O_BYZR}, {"attack", 1, 0, O_ATTACK},
+		{"straggle", 1, 0, O_STRAG}, {"kill-rank", 1, 0, O_KILLR}, {"kill-round", 1, 0, O_KILLN},
+		{"backend", 1, 0, O_BACKEND}, {"tp-options", 1, 0, O_TPO}, {"listen", 1, 0, O_LISTEN},
+		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"token", 1, 0, O_TOKEN},
+		{"token-file", 1, 0, O_TOKEN_FILE}, {"json", 1, 0, O_JSON}, {"save-model", 1, 0, O_SAVE},
+		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
+		{"check", 0, 0, O_CHECK}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+	};
+	opterr = 0;
+	int c, idx = 0;
+	long long v;
+	double x;
+	/* integer options: field, lower and upper bound */
+#define INT(field, lo_, hi_)                                                                         \
+	do {                                                                                         \
+		if (!parse_long(optarg, lo_, hi_, &v))                                               \
+			return refuse(o, "--%s expects an integer in [%lld, %lld], got '%s'",        \
+				      lo[idx].name, (long long)(lo_), (long long)(hi_), optarg);     \
+		o->field = v;                                                                        \
+	} while (0)
+#define REAL(field)                                                                                  \
+	do {                                                                                         \
+		if (!parse_real(optarg, &x))                                                         \
+			return refuse(o, "--%s expects a finite number, got '%s'", lo[idx].name,     \
+				      optarg);                                                       \
+		o->field = x;                                                                        \
+	} while (0)
+	while ((c = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
+		switch (c) {
+		case O_ROLE:
+			if (role_from_name(optarg) < 0)
+				return refuse(o, "unknown role '%s' (local, aggregator, worker, reference)",
+					      optarg);
+			o->role = (train_role)role_from_name(optarg);
+			break;
+		case O_REF: o->role = TRAIN_REFERENCE; break;
+		case O_N: INT(n, 1, 1000); break;
+		case O_ROUNDS: INT(rounds, 1, INT64_MAX); break;
+		case O_MODEL: o->model = optarg; break;
+		case O_BATCH: INT(batch, 1, 1 << 20); break;
+		case O_LR: REAL(lr); break;
+		case O_MOM: REAL(momentum); break;
+		case O_WD: REAL(wd); break;
+		case O_DATA: o->data = optarg; break;
+		case O_EVAL: INT(eval_every, 0, INT32_MAX); break;
+		case O_SEED: INT(seed, 0, INT64_MAX); break;
+		case O_RULE: o->rule = optarg; break;
+		case O_F: INT(f, 0, 1000); break;
+		case O_R: INT(r, 0, 1000); break;
+		case O_LAMBDA: REAL(lambda); break;
+		case O_MODE: o->mode = optarg; break;
+		case O_M: INT(m, 0, 1000); break;
+		case O_BETA: REAL(beta); break;
+		case O_CODE: o->code = optarg; break;
+		case O_S: INT(s, 0, 1000); break;
+		case O_WAIT: o->wait = optarg; break;
+		case O_DEADLINE: REAL(deadline_ms); break;
+		case O_PULL: o->pull_policy = optarg; break;
+		case O_WIN: INT(window_per_worker, 0, 1 << 16); break;
+		case O_WINT: INT(window_total, 0, 1 << 20); break;
+		case O_PIPE:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return refuse(o, "--pipelining is on or off, got '%s'", optarg);
+			o->pipelining = strcmp(optarg, "on") == 0;
+			break;
+		case O_BYZ: INT(byz_count, 0, 1000); break;
+		case O_BYZR: o->byz_ranks = optarg; break;
+		case O_ATTACK: o->attack = optarg; break;
+		case O_STRAG: {
+			char *colon = strchr(optarg, ':');
+			if (!colon)
+				return refuse(o, "--straggle RANKS:SPEC (e.g. 4,7:exp:200), got '%s'", optarg);
+			*colon = 0;
+			o->straggle_ranks = optarg;
+			o->straggle_spec = colon + 1;
+			break;
+		}
+		case O_KILLR: INT(kill_rank, 0, 999); break;
+		case O_KILLN: INT(kill_round, 0, INT64_MAX); break;
+		case O_BACKEND: o->backend = optarg; break;
+		case O_TPO: o->tp_options = optarg; break;
+		case O_LISTEN: o->listen = optarg; break;
+		case O_CONNECT: o->connect = optarg; break;
+		case O_RANK: INT(rank, 0, 999); break;
+		case O_TOKEN:
+			return refuse(o, "--token is refused: the command line is visible to every user "
+					 "(ps, /proc); put the secret in %s or in a file given with "
+					 "--token-file FILE (chmod 600)", PN_SECRET_ENV);
+		case O_TOKEN_FILE: o->token_file = optarg; break;
+		case O_JSON: o->json = optarg; break;
+		case O_SAVE: o->save_model = optarg; break;
+		case O_QUIET: o->quiet = true; break;
+		case O_CHECK: o->check_only = true; break;
+		case O_VERSION: pn_tools_print_version(stdout, o->prog); return 0;
+		case 'h': *help = true; break;
+		default: return pn_cli_bad_option(o->prog, c, argv);
+		}
+	}
+#undef INT
+#undef REAL
+	if (optind != argc)
+		return refuse(o, "unexpected argument '%s' (see %s --help)", argv[optind], o->prog);
+	return -1;
+}
+
+/* Everything that can be known before the job starts. */
+static int validate(train_opts *o)
+{
+	char err[512];
+	bool local = o->role == TRAIN_LOCAL;
+	if (!(o->lr > 0) || !(o->momentum >= 0 && o->momentum < 1) || !(o->wd >= 0))
+		return refuse(o, "need --lr > 0, --momentum in [0, 1), --weight-decay >= 0");
+	if (!(o->deadline_ms > 0))
+		return refuse(o, "--deadline-ms must be > 0");
+	if (pn_rule_from_name(o->rule) < 0)
+		return refuse(o, "unknown rule '%s' (see %s --help)", o->rule, o->prog);
+	if (pn_byzantine_from_name(o->attack) <= 0)
+		return refuse(o, "unknown attack '%s' (see %s --help)", o->attack, o->prog);
+	if (strcmp(o->mode, "reference") && strcmp(o->mode, "converged"))
+		return refuse(o, "--mode is reference or converged, got '%s'", o->mode);
+	/* Robust rules want every honest message: wait for all up to the deadline, then
+	 * decode what the code allows. The mean is the code's decode: stop at its threshold. */
+	if (!o->wait)
+		o->wait = strcmp(o->rule, "mean") == 0 ? "code" : "all";
+	if (pn_wait_mode_from_name(o->wait) < 0)
+		return refuse(o, "unknown --wait '%s' (all, code, deadline)", o->wait);
+	if (!pn_pull_policy_by_name(o->pull_policy))
+		return refuse(o, "unknown --pull-policy '%s' (round-robin, earliest-ready, "
+				 "layer-priority)", o->pull_policy);
+	if (!o->code)
+		o->code = o->s > 0 && o->n % (o->s + 1) == 0 ? "fractional" : "uncoded";
+	if (pn_code_kind_from_name(o->code) < 0)
+		return refuse(o, "unknown code '%s' (see %s --help)", o->code, o->prog);
+	if (strcmp(o->code, "uncoded") == 0 && strcmp(o->wait, "code") == 0)
+		o->s = 0;
+
+	o->byz = calloc((size_t)o->n, sizeof(bool));
+	o->slow = calloc((size_t)o->n, sizeof(bool));
+	if (!o->byz || !o->slow)
+		return refuse(o, "out of memory");
+	if (o->byz_ranks) {
+		int k = parse_ranks(o->byz_ranks, o->n, o->byz, err, sizeof err);
+		if (k < 0)
+			return refuse(o, "--byzantine-ranks: %s", err);
+		o->byz_count = k;
+	} else if (local) {
+		if (o->byz_count >= o->n)
+			return refuse(o, "--byzantine must be in [0, %d) with %d workers", o->n, o->n);
+		uint64_t s = o->seed * 7919 + 17;
+		for (int k = 0; k < o->byz_count;) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			int r = (int)(s % (uint64_t)o->n);
+			if (!o->byz[r])
+				o->byz[r] = true, k++;
+		}
+	} else {
+		o->byz_count = 0;
+	}
+	if (o->straggle_ranks) {
+		if (parse_ranks(o->straggle_ranks, o->n, o->slow, err, sizeof err) < 0)
+			return refuse(o, "--straggle: %s", err);
+		if (pn_delay_parse(o->straggle_spec, &o->straggle, err, sizeof err))
+			return refuse(o, "--straggle: %s", err);
+	}
+	if (o->kill_rank >= o->n)
+		return refuse(o, "--kill-rank %d is not a worker (0..%d)", o->kill_rank, o->n - 1);
+	if ((o->kill_rank >= 0) != (o->kill_round >= 0))
+		return refuse(o, "--kill-rank and --kill-round go together");
+	/* The rule assumes f attackers: the injected ones in a local demo, else none unless
+	 * told (a real job does not know its attackers). */
+	if (o->f < 0)
+		o->f = local ? o->byz_count : 0;
+
+	if (o->role != TRAIN_REFERENCE && o->role != TRAIN_WORKER) {
+		if (check_code(o, err, sizeof err))
+			return refuse(o, "%s", err);
+		if (o->f >= o->n)
+			return refuse(o, "--f %d must be below the %d workers", o->f, o->n);
+		int counts[2] = {o->n, o->n - o->s}; /* all finished; s stragglers let go */
+		for (int k = 0; k < (o->s > 0 ? 2 : 1); k++) {
+			int p = counts[k];
+			if (check_rule_fits(o, p, err, sizeof err))
+				return refuse(o, "--rule %s cannot aggregate the %d workers a round may have "
+						 "(%d workers, --s %d stragglers let go, --f %d): %s",
+					      o->rule, p, o->n, o->s, o->f, err);
+		}
+	}
+	if (o->role == TRAIN_WORKER && !o->connect)
+		return refuse(o, "a worker needs --connect ADDR and --rank in [0, %d)", o->n);
+	if (o->role == TRAIN_WORKER && (o->rank < 0 || o->rank >= o->n))
+		return refuse(o, "a worker needs --rank in [0, %d) (or a launcher's rank)", o->n);
+	if (o->save_model && !writable_path(o->save_model, err, sizeof err))
+		return refuse(o, "--save-model %s cannot be written: %s", o->save_model, err);
+	if (o->json && strcmp(o->json, "-") && !writable_path(o->json, err, sizeof err))
+		return refuse(o, "--json %s cannot be written: %s", o->json, err);
+
+	/* The secret: a file or the environment; a job of forked processes draws its own. */
+	int got = pn_secret_load(&o->secret, o->token_file, err, sizeof err);
+	if (got < 0)
+		return refuse(o, "%s", err);
+	if (!got && local && pn_secret_random(&o->secret, 32, err, sizeof err))
+		return refuse(o, "%s", err);
+	if (!o->listen)
+		o->listen = local ? "127.0.0.1:0" : "0.0.0.0:7470";
+	if (!valid_address(o->listen))
+		return refuse(o, "--listen %s is not HOST:PORT", o->listen);
+	if (o->connect && !valid_address(o->connect))
+		return refuse(o, "--connect %s is not HOST:PORT", o->connect);
+	if (!got && o->role == TRAIN_AGGREGATOR && !loopback_address(o->listen))
+		return refuse(o, "an aggregator listening on %s (not loopback) needs the job secret: set "
+				 "%s or give --token-file FILE", o->listen, PN_SECRET_ENV);
+	if (!got && o->role == TRAIN_WORKER && !loopback_address(o->connect))
+		return refuse(o, "a worker joining %s (not loopback) needs the job secret: set %s or "
+				 "give --token-file FILE", o->connect, PN_SECRET_ENV);
+	return -1;
+}
+
+int train_options(int argc, char **argv, train_opts *o)
+{
+	*o = (train_opts){.role = TRAIN_LOCAL, .n = 15, .byz_count = 3, .attack = "uniform",
+			  .rule = "flag", .mode = "reference", .pull_policy = "round-robin", .f = -1,
+			  .r = 8, .s = 2, .rounds = 150, .batch = 32, .eval_every = 10, .lr = 0.05,
+			  .momentum = 0.9, .wd = 1e-4, .deadline_ms = 1000, .model = "mlp",
+			  .data = PN_FMNIST_DIR, .backend = "auto", .seed = 1, .pipelining = true,
+			  .kill_rank = -1, .kill_round = -1, .rank = -1, .out = stdout};
+	o->prog = "pennant-train";
+	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (strcmp(base, "pennant-aggregator") == 0)
+		o->prog = base, o->role = TRAIN_AGGREGATOR;
+	else if (strcmp(base, "pennant-worker") == 0)
+		o->prog = base, o->role = TRAIN_WORKER;
+	bool help = false;
+	int rc = parse_argv(argc, argv, o, &help);
+	if (rc >= 0)
+		return rc;
+	if (help) {
+		train_usage(stdout, o->prog, o->role);
+		return 0;
+	}
+	/* Launchers: rank 0 is the aggregator, rank k the worker k-1. */
+	int lrank, lsize;
+	if ((env_int("OMPI_COMM_WORLD_RANK", &lrank) && env_int("OMPI_COMM_WORLD_SIZE", &lsize)) ||
+	    (env_int("SLURM_PROCID", &lrank) && env_int("SLURM_NTASKS", &lsize)) ||
+	    (env_int("PMIX_RANK", &lrank) && env_int("PMIX_SIZE", &lsize))) {
+		if (o->role == TRAIN_LOCAL)
+			o->role = lrank == 0 ? TRAIN_AGGREGATOR : TRAIN_WORKER;
+		if (o->rank < 0)
+			o->rank = lrank - 1;
+		if (lsize < 2 || lsize > 1001)
+			return refuse(o, "the launcher's job size %d leaves no worker in [1, 1000]", lsize);
+		o->n = lsize - 1;
+	}
+	if (o->json && strcmp(o->json, "-") == 0)
+		o->out = stderr; /* stdout carries the JSON alone */
+	return validate(o);
+}
+
+void train_options_free(train_opts *o)
+{
+	pn_secret_wipe(&o->secret);
+	free(o->byz);
+	free(o->slow);
+	o->byz = o->slow = NULL;
+}

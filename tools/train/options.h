@@ -1,0 +1,56 @@
+/* pennant-train's command line: parsing and the whole validation, done before anything
+ * is forked, opened or loaded, so a bad configuration costs one line and exit status 2. */
+#ifndef PENNANT_TOOLS_TRAIN_OPTIONS_H
+#define PENNANT_TOOLS_TRAIN_OPTIONS_H
+
+#include "secret.h"
+#include "pennant/job.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum train_role {
+	TRAIN_LOCAL,      /* aggregator + n forked workers on this host */
+	TRAIN_AGGREGATOR,
+	TRAIN_WORKER,
+	TRAIN_REFERENCE,  /* one process, no distribution */
+} train_role;
+
+typedef struct train_opts {
+	const char *prog;          /* program name, for messages */
+	train_role role;
+	int n, byz_count, rank;
+	const char *byz_ranks, *attack;
+	const char *rule, *mode, *code, *wait, *pull_policy;
+	int f, r, m, s;
+	double lambda, beta;
+	int64_t rounds;
+	int batch, eval_every;
+	double lr, momentum, wd, deadline_ms;
+	const char *model, *data;
+	const char *backend, *tp_options, *listen, *connect;
+	const char *token_file;
+	pn_secret secret;          /* len 0: none (a loopback-only job without a secret) */
+	uint64_t seed;
+	bool pipelining, quiet;
+	bool check_only;           /* --check: validate everything, run nothing */
+	const char *json;          /* path, "-" for stdout */
+	const char *save_model;
+	const char *straggle_ranks, *straggle_spec;
+	pn_faults straggle;        /* the parsed --straggle delay */
+	int kill_rank;
+	int64_t kill_round;
+	int window_per_worker, window_total;
+	bool *byz, *slow;          /* n flags each: Byzantine ranks, straggling ranks */
+	FILE *out;                 /* human lines: stdout, or stderr when the JSON goes to stdout */
+	char memif_dir[64];        /* the local DPDK memif topology's socket folder, if built */
+} train_opts;
+
+/* Parses and validates argv. Returns -1 when the job should run, else the exit status:
+ * 0 after --help or --version, 2 after a one-line reason on stderr. */
+int train_options(int argc, char **argv, train_opts *o);
+const char *train_role_name(train_role role);
+void train_options_free(train_opts *o);
+
+#endif

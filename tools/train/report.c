@@ -1,0 +1,190 @@
+/* pennant-train's output (see report.h). */
+#include "report.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+void report_eval(train_report *r, const float *model, double *loss, double *acc)
+{
+	if (!r->eval_ws)
+		r->eval_ws = pn_model_ws_new(&r->job->model, 500);
+	*loss = pn_model_eval(&r->job->model, model, &r->job->test, acc, r->eval_ws);
+}
+
+int report_open(train_report *r, const train_opts *o, fmnist_job *job)
+{
+	*r = (train_report){.o = o, .job = job};
+	if (!o->json)
+		return 0;
+	int rc = pn_json_open(&r->json, o->json);
+	if (rc) {
+		fprintf(stderr, "%s: cannot write %s: %s\n", o->prog, o->json, strerror(-rc));
+		return -1;
+	}
+	r->json_on = true;
+	pn_json *j = &r->json;
+	pn_json_begin_object(j);
+	pn_json_provenance(j, o->prog);
+	pn_json_key(j, "config");
+	pn_json_begin_object(j);
+	pn_json_kstring(j, "role", train_role_name(o->role));
+	pn_json_kint(j, "workers", o->n);
+	pn_json_kstring(j, "rule", o->rule);
+	pn_json_kint(j, "f", o->f);
+	pn_json_kstring(j, "code", o->code);
+	pn_json_kint(j, "s", o->s);
+	pn_json_kstring(j, "wait", o->wait);
+	pn_json_kstring(j, "attack", o->attack);
+	pn_json_kint(j, "byzantine", o->byz_count);
+	pn_json_kstring(j, "backend", o->backend);
+	pn_json_kstring(j, "model", o->model);
+	pn_json_kint(j, "rounds", o->rounds);
+	pn_json_kint(j, "batch", o->batch);
+	pn_json_knumber(j, "lr", o->lr);
+	pn_json_kuint(j, "seed", o->seed);
+	pn_json_kbool(j, "pipelining", o->pipelining);
+	pn_json_end_object(j);
+	pn_json_key(j, "rounds");
+	pn_json_begin_array(j);
+	fflush(j->f);
+	return 0;
+}
+
+void report_round(void *ctx, const float *model, pn_round_record *rec)
+{
+	train_report *r = ctx;
+	const train_opts *o = r->o;
+	if (o->eval_every > 0 && ((rec->round + 1) % o->eval_every == 0 || rec->round + 1 == o->rounds))
+		report_eval(r, model, &rec->test_loss, &rec->test_acc);
+	if (!o->quiet) {
+		char acc[32] = "      -";
+		if (!isnan(rec->test_acc))
+			snprintf(acc, sizeof acc, "%7.4f", rec->test_acc);
+		fprintf(o->out, "round %4lld  loss %7.4f  test-acc %s  round %6.1f ms (pull %6.1f, agg+step %5.1f)"
+			"  used %2d  strag %d  failed %d  flagged %d  byz-used %d%s\n",
+			(long long)rec->round, rec->loss, acc, rec->t_round_s * 1e3, rec->t_pull_s * 1e3,
+			rec->t_aggregate_s * 1e3, rec->finished - rec->nonfinite - rec->disagreeing,
+			rec->stragglers, rec->failed, rec->nonfinite + rec->disagreeing, rec->byzantine_used,
+			rec->skipped ? "  SKIPPED" : "");
+		fflush(o->out);
+	}
+	if (!r->json_on)
+		return;
+	pn_json *j = &r->json;
+	pn_json_begin_object(j);
+	pn_json_kint(j, "round", rec->round);
+	pn_json_knumber(j, "loss", rec->loss);
+	pn_json_knumber(j, "test_loss", rec->test_loss);
+	pn_json_knumber(j, "test_acc", rec->test_acc);
+	pn_json_knumber(j, "t_round_s", rec->t_round_s);
+	pn_json_knumber(j, "t_pull_s", rec->t_pull_s);
+	pn_json_knumber(j, "t_aggregate_s", rec->t_aggregate_s);
+	pn_json_knumber(j, "t_publish_s", rec->t_publish_s);
+	pn_json_knumber(j, "gram_busy_s", rec->gram_busy_s);
+	pn_json_kint(j, "finished", rec->finished);
+	pn_json_kint(j, "stragglers", rec->stragglers);
+	pn_json_kint(j, "failed", rec->failed);
+	pn_json_kint(j, "nonfinite", rec->nonfinite);
+	pn_json_kint(j, "disagreeing", rec->disagreeing);
+	pn_json_kint(j, "byzantine_used", rec->byzantine_used);
+	pn_json_kbool(j, "skipped", rec->skipped);
+	pn_json_end_object(j);
+}
+
+static void print_workers(const train_opts *o, const train_outcome *out)
+{
+	const pn_agg_job_result *res = out->res;
+	if (!res || !res->trust)
+		return;
+	fprintf(o->out, "worker  trust  flagged  straggled  role\n");
+	for (int i = 0; i < o->n; i++) {
+		char gone[48] = "";
+		if (res->gone_at[i] >= 0)
+			snprintf(gone, sizeof gone, ", gone at round %lld", (long long)res->gone_at[i]);
+		else if (res->gone_at[i] == -2)
+			snprintf(gone, sizeof gone, ", never joined");
+		fprintf(o->out, "%6d  %5.2f  %7d  %9d  %s%s\n", i, res->trust[i], res->flagged[i],
+			res->straggled[i], out->byz ? (out->byz[i] ? "byzantine" : "honest") : "-", gone);
+	}
+	const pn_tp_stats *s = &res->tp_stats;
+	fprintf(o->out, "transport: %llu reads, %.1f MB pulled, %llu retransmits, %llu dropped frames/requests\n",
+		(unsigned long long)s->reads_completed, s->bytes_read / 1e6,
+		(unsigned long long)s->retransmits,
+		(unsigned long long)(s->drop_malformed + s->drop_bad_token + s->drop_unknown_peer +
+				     s->drop_bad_key + s->drop_out_of_bounds + s->drop_duplicate));
+}
+
+int report_final(train_report *r, const train_outcome *out)
+{
+	const train_opts *o = r->o;
+	int64_t trained = out->rounds_done - out->rounds_skipped;
+	double loss = NAN, acc = NAN;
+	if (out->model && trained > 0)
+		report_eval(r, out->model, &loss, &acc);
+	const char *sig = out->stop_signal == SIGINT ? "SIGINT" : out->stop_signal == SIGTERM ? "SIGTERM" : NULL;
+	const char *what = o->role == TRAIN_REFERENCE ? "reference" : "final";
+	if (trained > 0)
+		fprintf(o->out, "\n%s: %lld rounds (%lld skipped) in %.1f s, test loss %.4f, test accuracy %.4f%s%s\n",
+			what, (long long)out->rounds_done, (long long)out->rounds_skipped, out->time_s, loss,
+			acc, sig ? ", stopped by " : "", sig ? sig : "");
+	else
+		fprintf(o->out, "\n%s: %lld rounds, none trained (%lld skipped) in %.1f s: the model is the "
+			"initial one, no accuracy to report%s%s\n", what, (long long)out->rounds_done,
+			(long long)out->rounds_skipped, out->time_s, sig ? "; stopped by " : "", sig ? sig : "");
+	print_workers(o, out);
+	if (!r->json_on)
+		return 0;
+	pn_json *j = &r->json;
+	pn_json_end_array(j); /* rounds */
+	pn_json_key(j, "final");
+	pn_json_begin_object(j);
+	pn_json_kint(j, "rounds", out->rounds_done);
+	pn_json_kint(j, "skipped", out->rounds_skipped);
+	pn_json_kbool(j, "trained", trained > 0);
+	pn_json_knumber(j, "time_s", out->time_s);
+	pn_json_knumber(j, "test_loss", loss);
+	pn_json_knumber(j, "test_acc", acc);
+	pn_json_kstring(j, "error", out->error);
+	pn_json_kstring(j, "stopped_by", sig);
+	pn_json_end_object(j);
+	pn_json_key(j, "workers");
+	pn_json_begin_array(j);
+	const pn_agg_job_result *res = out->res;
+	for (int i = 0; res && res->trust && i < o->n; i++) {
+		pn_json_begin_object(j);
+		pn_json_kint(j, "rank", i);
+		pn_json_knumber(j, "trust", res->trust[i]);
+		pn_json_kint(j, "flagged", res->flagged[i]);
+		pn_json_kint(j, "straggled", res->straggled[i]);
+		pn_json_kint(j, "gone_at_round", res->gone_at[i]);
+		pn_json_kbool(j, "byzantine", out->byz && out->byz[i]);
+		pn_json_end_object(j);
+	}
+	pn_json_end_array(j);
+	if (res) {
+		pn_json_key(j, "transport");
+		pn_json_begin_object(j);
+		pn_json_kuint(j, "reads", res->tp_stats.reads_completed);
+		pn_json_kuint(j, "bytes_read", res->tp_stats.bytes_read);
+		pn_json_kuint(j, "retransmits", res->tp_stats.retransmits);
+		pn_json_end_object(j);
+	}
+	pn_json_end_object(j);
+	r->json_on = false;
+	if (pn_json_close(j)) {
+		fprintf(stderr, "%s: the JSON record %s could not be completed\n", o->prog, o->json);
+		return -1;
+	}
+	return 0;
+}
+
+void report_free(train_report *r)
+{
+	if (r->json_on) /* a path that never reached report_final still ends the document */
+		pn_json_close(&r->json);
+	r->json_on = false;
+	pn_model_ws_free(r->eval_ws);
+	r->eval_ws = NULL;
+}

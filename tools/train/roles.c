@@ -1,0 +1,189 @@
+/* The training job's roles (see roles.h). */
+#include "roles.h"
+
+#include "report.h"
+#include "topology.h"
+#include "pennant/codes.h"
+#include "pennant/npy.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+extern void openblas_set_num_threads(int);
+
+static int save_model(const train_opts *o, const float *w, size_t d)
+{
+	if (!o->save_model)
+		return 0;
+	char err[256];
+	size_t shape[1] = {d};
+	if (pn_npy_write_f32(o->save_model, w, shape, 1, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+		return 1;
+	}
+	return 0;
+}
+
+int train_run_worker(train_opts *o, fmnist_job *job, int64_t kill_round)
+{
+	openblas_set_num_threads(1);
+	char optbuf[4096];
+	bool byz = o->byz[o->rank];
+	pn_worker_config wc = {.tp = topology_tp_config(o, (uint32_t)o->rank + 1, optbuf, sizeof optbuf),
+			       .connect = o->connect, .rank = o->rank, .connect_timeout_ms = 60000};
+	if (o->slow[o->rank])
+		wc.faults = o->straggle;
+	wc.faults.exit_at_round = kill_round;
+	wc.faults.seed = o->seed * 1000 + (uint64_t)o->rank;
+	if (byz)
+		wc.faults.byzantine = (pn_byzantine)pn_byzantine_from_name(o->attack);
+	if (fmnist_job_prepare(job, byz && wc.faults.byzantine == PN_BYZ_LABELFLIP)) {
+		fprintf(stderr, "%s: out of memory\n", o->prog);
+		return 1;
+	}
+	pn_grad_source src = fmnist_job_source(job);
+	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
+}
+
+typedef struct local_ctx {
+	train_opts *o;
+	fmnist_job *job;
+} local_ctx;
+
+/* In each forked worker: the terminal's Ctrl-C reaches the whole process group, but a
+ * local worker is stopped by its aggregator (which handles the signal), not by it. */
+static int local_worker(void *ctx, int rank, const char *addr)
+{
+	local_ctx *lc = ctx;
+	struct sigaction ign = {.sa_handler = SIG_IGN}, dfl = {.sa_handler = SIG_DFL};
+	sigaction(SIGINT, &ign, NULL);
+	sigaction(SIGTERM, &dfl, NULL);
+	lc->o->rank = rank;
+	lc->o->connect = addr;
+	return train_run_worker(lc->o, lc->job, lc->o->kill_rank == rank ? lc->o->kill_round : -1);
+}
+
+static void describe_byzantine(const train_opts *o)
+{
+	if (!o->byz_count || o->role != TRAIN_LOCAL)
+		return;
+	fprintf(stderr, "%s: byzantine workers (%s):", o->prog, o->attack);
+	for (int i = 0; i < o->n; i++)
+		if (o->byz[i])
+			fprintf(stderr, " %d", i);
+	fprintf(stderr, "\n");
+}
+
+/* local: aggregator + n forked workers on this host; otherwise the aggregator alone */
+int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atomic_t *stop)
+{
+	openblas_set_num_threads(1);
+	bool local = o->role == TRAIN_LOCAL;
+	const bool *byz = local || o->byz_ranks ? o->byz : NULL;
+	size_t d = job->model.nparams;
+	float *init = malloc(sizeof(float) * d);
+	if (!init)
+		return 1;
+	pn_model_init_params(&job->model, init, o->seed);
+	static char optbuf[65536];
+	char err[512] = "";
+	train_report rep;
+	if (report_open(&rep, o, job)) {
+		free(init);
+		return 1;
+	}
+	pn_agg_job_config jc = {.tp = topology_tp_config(o, 0, optbuf, sizeof optbuf),
+				.listen = o->listen, .n = o->n, .rounds = o->rounds, .seed = o->seed,
+				.wait = o->wait, .deadline_ms = o->deadline_ms, .pull_policy = o->pull_policy,
+				.window_per_worker = o->window_per_worker, .window_total = o->window_total,
+				.pipelining = o->pipelining, .lr = o->lr, .momentum = o->momentum,
+				.weight_decay = o->wd, .accept_timeout_ms = 120000, .byzantine_ranks = byz,
+				.init_model = init, .d = d, .log = stderr, .on_round = report_round,
+				.on_round_ctx = &rep, .stop_requested = stop};
+	pn_agg_config_init(&jc.rule, o->n, d, (pn_rule)pn_rule_from_name(o->rule));
+	jc.rule.f = o->f;
+	jc.rule.m = o->m;
+	jc.rule.beta = o->beta;
+	jc.rule.r = o->r;
+	jc.rule.lambda = o->lambda;
+	jc.rule.flag_mode = strcmp(o->mode, "converged") == 0 ? PN_FLAG_CONVERGED : PN_FLAG_REFERENCE;
+	jc.rule.threads = 1; /* 2 cores shared with n workers */
+	jc.code_kind = pn_code_kind_from_name(o->code);
+	jc.s = o->s;
+	char desc[128];
+	pn_model_describe(&job->model, desc, sizeof desc);
+	fprintf(stderr, "%s: %s, %d workers over %s, rule %s (f=%d), code %s(s=%d), %lld rounds\n",
+		o->prog, desc, o->n, o->backend, o->rule, o->f, o->code, o->s, (long long)o->rounds);
+	describe_byzantine(o);
+	pn_agg_job_result res;
+	memset(&res, 0, sizeof res);
+	int rc, bad = 0;
+	if (local) {
+		local_ctx lc = {o, job};
+		rc = pn_run_local(&jc, local_worker, &lc, &res, &bad, err, sizeof err);
+		if (bad > (o->kill_rank >= 0))
+			fprintf(stderr, "%s: %d worker(s) did not exit cleanly\n", o->prog, bad);
+	} else {
+		rc = pn_aggregator_run(&jc, &res, err, sizeof err);
+	}
+	bool stopped = rc == -EINTR || *stop;
+	if (rc && rc != -EINTR)
+		fprintf(stderr, "%s: aggregator: %s\n", o->prog, err);
+	int status = rc && rc != -EINTR ? 1 : 0;
+	if (res.model)
+		status |= save_model(o, res.model, d);
+	train_outcome out = {.rounds_done = res.rounds_done, .rounds_skipped = res.rounds_skipped,
+			     .time_s = res.t_total_s, .model = res.model,
+			     .error = rc && rc != -EINTR ? err : NULL, .stop_signal = stopped ? *stop : 0,
+			     .res = &res, .byz = byz};
+	if (report_final(&rep, &out))
+		status = 1;
+	if (!stopped && status == 0 && res.rounds_done - res.rounds_skipped <= 0) {
+		fprintf(stderr, "%s: no round trained (every round was skipped)\n", o->prog);
+		status = 1;
+	}
+	report_free(&rep);
+	pn_agg_job_result_free(&res);
+	free(init);
+	return stopped && status == 0 ? 128 + *stop : status;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int train_run_reference(train_opts *o, fmnist_job *job, const volatile sig_atomic_t *stop)
+{
+	size_t d = job->model.nparams;
+	float *w = malloc(sizeof(float) * d), *v = calloc(d, sizeof(float)), *g = malloc(sizeof(float) * d);
+	train_report rep;
+	if (!w || !v || !g || fmnist_job_prepare(job, false) || report_open(&rep, o, job)) {
+		free(w), free(v), free(g);
+		return 1;
+	}
+	pn_model_init_params(&job->model, w, o->seed);
+	pn_sgd sgd = {.lr = o->lr, .momentum = o->momentum, .weight_decay = o->wd};
+	double t0 = now_s();
+	int64_t r = 0;
+	for (; r < o->rounds && !*stop; r++) {
+		pn_round_record rec = {.round = r, .test_acc = NAN, .test_loss = NAN};
+		rec.loss = fmnist_full_gradient(job, (uint64_t)r, w, g);
+		pn_sgd_step(&sgd, w, v, g, d);
+		rec.finished = o->n;
+		report_round(&rep, w, &rec);
+	}
+	int status = save_model(o, w, d);
+	train_outcome out = {.rounds_done = r, .time_s = now_s() - t0, .model = w,
+			     .stop_signal = *stop};
+	if (report_final(&rep, &out))
+		status = 1;
+	report_free(&rep);
+	free(w), free(v), free(g);
+	return *stop && status == 0 ? 128 + *stop : status;
+}

@@ -1,0 +1,16 @@
+/* The roles of the training job: a worker, the aggregator (alone, or with n forked local
+ * workers), and the single-process reference. Each returns the process's exit status. */
+#ifndef PENNANT_TOOLS_TRAIN_ROLES_H
+#define PENNANT_TOOLS_TRAIN_ROLES_H
+
+#include "fmnist_job.h"
+#include "options.h"
+
+#include <signal.h>
+
+/* `stop` holds the signal (SIGINT/SIGTERM) that asked the job to stop, 0 until then. */
+int train_run_worker(train_opts *o, fmnist_job *job, int64_t kill_round);
+int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atomic_t *stop);
+int train_run_reference(train_opts *o, fmnist_job *job, const volatile sig_atomic_t *stop);
+
+#endif

@@ -1,0 +1,121 @@
+/* --help of each role, built from the sections that role reads. */
+#include "usage.h"
+
+#include "pennant/train.h"
+
+static const char model_opts[] =
+"model and data (identical on every process of a job):\n"
+"  --workers N         workers (default 15; under mpirun/srun/PMIx: the job size - 1)\n"
+"  --model M           mlp (784-256-128-10, default), softmax, mlp:H1,H2,...\n"
+"  --batch B           examples per partition per round (default 32)\n"
+"  --data DIR          Fashion-MNIST IDX files (default " PN_FMNIST_DIR ")\n"
+"  --seed N            (default 1)\n";
+
+static const char job_opts[] =
+"job:\n"
+"  --rounds N          rounds (default 150)\n"
+"  --lr X --momentum X --weight-decay X   SGD (defaults 0.05, 0.9, 1e-4)\n"
+"  --eval-every N      test-set evaluation period in rounds (default 10, 0: only at the end)\n";
+
+static const char agg_opts[] =
+"aggregation:\n"
+"  --rule R            flag (default), mean, median, trimmed-mean, meamed, phocas, krum,\n"
+"                      multi-krum, bulyan, geomed; checked up front against the workers\n"
+"                      a round may have (krum: p >= 2f+3, bulyan: p >= 4f+3)\n"
+"  --f N               Byzantine workers the rule assumes (default: the injected\n"
+"                      --byzantine count in a local run, else 0)\n"
+"  --r N --lambda X --mode reference|converged   flag options (defaults 8, 0, reference)\n"
+"  --m N --beta X      multi-krum / trimmed-mean options\n"
+"  --code C            uncoded, fractional, cyclic, expander, bibd, gcdc\n"
+"                      (default fractional when (s+1) divides n, else uncoded)\n"
+"  --s N               stragglers the code tolerates (default 2)\n"
+"  --wait W            all: every worker until --deadline-ms, then whatever the code\n"
+"                      decodes (default for robust rules); code: the code's threshold\n"
+"                      (default for mean); deadline: code threshold or deadline\n"
+"  --deadline-ms X     straggler deadline (default 1000)\n"
+"  --pull-policy P     round-robin (default), earliest-ready, layer-priority\n"
+"  --window N --window-total N   reads in flight per worker / overall (8, 64)\n"
+"  --pipelining on|off feed chunks to the engine as they land (default on)\n";
+
+static const char fault_opts[] =
+"faults (injected by a local run's workers; --byzantine-ranks/--attack/--straggle also\n"
+"apply to a pennant-worker of that rank):\n"
+"  --byzantine N       N random workers attack (default 3 in a local run)\n"
+"  --byzantine-ranks L explicit comma-separated ranks instead\n"
+"  --attack A          uniform (default), reverse, scaled, signflip, labelflip, nan\n"
+"  --straggle L:SPEC   ranks L are slow: SPEC fixed:MS, exp:MEAN_MS, markov:MS,P_SLOW,P_FAST\n"
+"  --kill-rank R --kill-round N   worker R exits abruptly at round N\n";
+
+static const char tp_opts[] =
+"transport:\n"
+"  --backend B         auto (default: dpdk over memif for a local run when usable, else\n"
+"                      tcp), tcp, dpdk (local: memif topology built for you), verbs\n"
+"  --tp-options S      backend options; {rank} is replaced by the process's node id\n";
+
+static const char secret_opts[] =
+"job secret (every peer proves it knows it; it never crosses the wire):\n"
+"  --token-file FILE   the secret is FILE's content (one trailing newline stripped;\n"
+"                      the file must be non-empty and chmod 600)\n"
+"  PENNANT_JOB_TOKEN   environment variable: the secret as any string\n"
+"                      (a local run draws a random secret when neither is given;\n"
+"                      --token on the command line is refused: ps shows it to everyone)\n";
+
+static const char out_opts[] =
+"output:\n"
+"  --json FILE         full record as JSON ('-': stdout, human lines then go to stderr)\n"
+"  --save-model FILE   final parameters as a float32 .npy (checked writable up front)\n"
+"  --quiet             no per-round lines\n"
+"  --check             check the whole configuration (options, data, paths, secret)\n"
+"                      and exit 0 without running anything\n"
+"  --version           print the version and commit\n"
+"  -h, --help\n";
+
+void train_usage(FILE *f, const char *prog, train_role role)
+{
+	switch (role) {
+	case TRAIN_WORKER:
+		fprintf(f, "usage: %s --connect HOST:PORT --rank R [options]\n"
+			   "One worker of a Pennant training job: reads each round's model from the\n"
+			   "aggregator, computes its coded gradient and serves it to be pulled.\n"
+			   "Exits 0 when the aggregator says STOP.\n\n", prog);
+		fputs(model_opts, f);
+		fputs("  --connect ADDR      the aggregator's address\n"
+		      "  --rank N            this worker's rank (or OMPI_COMM_WORLD_RANK, SLURM_PROCID,\n"
+		      "                      PMIX_RANK, minus 1)\n", f);
+		fputs(fault_opts, f), fputs(tp_opts, f), fputs(secret_opts, f);
+		fputs("output:\n  --check             check the configuration, run nothing\n"
+		      "  --version\n  -h, --help\n", f);
+		return;
+	case TRAIN_AGGREGATOR:
+		fprintf(f, "usage: %s [--listen ADDR] --workers N [options]\n"
+			   "The aggregator of a multi-host Pennant training job: waits for N workers,\n"
+			   "then runs the rounds (pull, robust aggregation, SGD step, publish).\n"
+			   "Listening beyond loopback needs the job secret (below).\n\n", prog);
+		fputs(model_opts, f), fputs(job_opts, f), fputs(agg_opts, f);
+		fputs("  --byzantine-ranks L ranks known to attack (only reported, never trusted less)\n", f);
+		fputs(tp_opts, f);
+		fputs("  --listen ADDR       address to listen on (default 0.0.0.0:7470)\n", f);
+		fputs(secret_opts, f), fputs(out_opts, f);
+		fputs("SIGINT/SIGTERM: the round is abandoned, the model saved, the JSON completed,\n"
+		      "the workers stopped; exit 130/143.\n", f);
+		return;
+	case TRAIN_LOCAL:
+	case TRAIN_REFERENCE:
+		break;
+	}
+	fprintf(f, "usage: %s [options]\n"
+		   "Trains a model on Fashion-MNIST with one aggregator and n workers that pull/serve\n"
+		   "gradients over a transport, with robust aggregation and gradient coding.\n"
+		   "  --role R            local (default: aggregator + n forked workers), aggregator,\n"
+		   "                      worker, reference (single process, no distribution); also\n"
+		   "                      chosen by the program name pennant-aggregator/pennant-worker\n"
+		   "  --reference         same as --role reference\n\n", prog);
+	fputs(model_opts, f), fputs(job_opts, f), fputs(agg_opts, f), fputs(fault_opts, f);
+	fputs(tp_opts, f);
+	fputs("  --listen ADDR       aggregator address (default 127.0.0.1:0 for local)\n"
+	      "  --connect ADDR      worker: aggregator address\n"
+	      "  --rank N            worker rank\n", f);
+	fputs(secret_opts, f), fputs(out_opts, f);
+	fputs("SIGINT/SIGTERM to the aggregator: the round is abandoned, the model saved, the\n"
+	      "JSON completed, the workers stopped; exit 130/143 (a second signal kills at once).\n", f);
+}
