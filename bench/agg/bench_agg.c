@@ -261,7 +261,7 @@ static void usage(FILE *o)
 int main(int argc, char **argv)
 {
 	opts o = {.ps = {8, 15, 32}, .np = 3, .ds = {1e6, 1e7}, .nd = 2, .reps = 5, .warmup = 1,
-		  .threads = 0, .json = 0, .naive = 1, .rules = (1u << PN_RULE_COUNT_) - 1};
+		  .threads = 0, .json = 0, .naive = 1, .rules = ((1u << PN_RULE_COUNT_) - 1) & ~(1u << PN_RULE_WEIGHTED)};  /* weighted needs weights */
 	static const struct option lo[] = {
 		{"p", required_argument, 0, 'p'},      {"d", required_argument, 0, 'd'},
 		{"rules", required_argument, 0, 'R'},  {"reps", required_argument, 0, 'n'},

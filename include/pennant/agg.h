@@ -171,7 +171,8 @@ const int *pn_agg_status(const pn_agg *a);
 /* The accumulated Gram matrix (p×p row-major, float64), valid after finish. */
 const double *pn_agg_gram(const pn_agg *a);
 
-/* One shot over a row-major p×d array. */
+/* One shot over a row-major p×d array (any rule but PN_RULE_WEIGHTED, which needs the
+ * caller's weights: use pn_agg_begin + pn_agg_set_weights). */
 int pn_aggregate(const pn_agg_config *cfg, const float *x, float *out, pn_agg_report *rep,
 		 double *weights, char *err, size_t errlen);
 
