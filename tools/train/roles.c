@@ -38,8 +38,10 @@ int train_run_worker(train_opts *o, fmnist_job *job, int64_t kill_round)
 		wc.faults = o->straggle;
 	wc.faults.exit_at_round = kill_round;
 	wc.faults.seed = o->seed * 1000 + (uint64_t)o->rank;
-	if (byz)
+	if (byz) {
 		wc.faults.byzantine = (pn_byzantine)pn_byzantine_from_name(o->attack);
+		wc.faults.colluders = o->byz_count; /* ALIE's z depends on how many attack */
+	}
 	if (fmnist_job_prepare(job, byz && wc.faults.byzantine == PN_BYZ_LABELFLIP)) {
 		fprintf(stderr, "%s: out of memory\n", o->prog);
 		return 1;

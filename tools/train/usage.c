@@ -42,7 +42,9 @@ static const char fault_opts[] =
 "apply to a pennant-worker of that rank):\n"
 "  --byzantine N       N random workers attack (default 3 in a local run)\n"
 "  --byzantine-ranks L explicit comma-separated ranks instead\n"
-"  --attack A          uniform (default), reverse, scaled, signflip, labelflip, nan\n"
+"  --attack A          uniform (default), reverse, scaled, signflip, labelflip, nan,\n"
+"                      gaussian, alie, ipm, mimic (the last three collude: each attacker\n"
+"                      computes the honest gradients of every partition itself)\n"
 "  --straggle L:SPEC   ranks L are slow: SPEC fixed:MS, exp:MEAN_MS, markov:MS,P_SLOW,P_FAST\n"
 "  --kill-rank R --kill-round N   worker R exits abruptly at round N\n";
 
