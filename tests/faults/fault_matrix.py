@@ -453,7 +453,7 @@ def finished_all(case, job, rc):
 
 def base_args(n, byzantine_ranks=None, rule="median"):
     a = ["--model", "softmax", "--batch", "16", "--eval-every", "0", "--seed", "3", "--rule", rule,
-         "--code", "uncoded", "--deadline-ms", "500",
+         "--code", "uncoded", "--s", "1", "--deadline-ms", "500",
          "--straggle", "%s:fixed:%d" % (",".join(str(r) for r in range(n)), PACE_MS)]
     if byzantine_ranks:
         a += ["--byzantine-ranks", byzantine_ranks, "--attack", "reverse", "--f", "1"]
