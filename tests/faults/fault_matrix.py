@@ -543,7 +543,7 @@ def case_wrong_token(ctx, case, n=5):
     rec = finished_all(case, job, job.finish())
     if rec:
         no_worker_lost(case, rec, "the intruder")
-        tp = rec.get("final", {}).get("transport") or {}
+        tp = rec.get("transport") or {}
         case.check(tp.get("drop_bad_token", 0) >= 1, f"refusal counted (drop_bad_token {tp.get('drop_bad_token')})")
 
 

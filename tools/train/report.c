@@ -169,6 +169,16 @@ int report_final(train_report *r, const train_outcome *out)
 		pn_json_kuint(j, "reads", res->tp_stats.reads_completed);
 		pn_json_kuint(j, "bytes_read", res->tp_stats.bytes_read);
 		pn_json_kuint(j, "retransmits", res->tp_stats.retransmits);
+		/* dropped input by reason (pn_tp_stats): what the transport refused or discarded */
+		const pn_tp_stats *t = &res->tp_stats;
+		pn_json_kuint(j, "drop_malformed", t->drop_malformed);
+		pn_json_kuint(j, "drop_bad_token", t->drop_bad_token);
+		pn_json_kuint(j, "drop_unknown_peer", t->drop_unknown_peer);
+		pn_json_kuint(j, "drop_bad_key", t->drop_bad_key);
+		pn_json_kuint(j, "drop_out_of_bounds", t->drop_out_of_bounds);
+		pn_json_kuint(j, "drop_no_access", t->drop_no_access);
+		pn_json_kuint(j, "drop_duplicate", t->drop_duplicate);
+		pn_json_kuint(j, "drop_no_buffer", t->drop_no_buffer);
 		pn_json_end_object(j);
 	}
 	pn_json_end_object(j);
