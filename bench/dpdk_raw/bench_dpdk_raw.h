@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BENCH_TOKEN 0x62656e6368ull
+#define BENCH_SECRET "pennant-bench-dpdk-raw"
 
 struct bench_opts {
 	const char *role;      /* "reader" or "target" */

@@ -122,7 +122,7 @@ static double median(double *v, int n)
 int bench_reader(const struct bench_opts *o)
 {
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 0, .job_token = BENCH_TOKEN, .options = o->options};
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 0, .secret = BENCH_SECRET, .secret_len = sizeof BENCH_SECRET - 1, .options = o->options};
 	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof err);
 	if (!ctx) {
 		fprintf(stderr, "reader: %s\n", err);

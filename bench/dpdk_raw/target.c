@@ -9,7 +9,7 @@
 int bench_target(const struct bench_opts *o)
 {
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = o->node, .job_token = BENCH_TOKEN, .options = o->options};
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = o->node, .secret = BENCH_SECRET, .secret_len = sizeof BENCH_SECRET - 1, .options = o->options};
 	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof err);
 	if (!ctx) {
 		fprintf(stderr, "target: %s\n", err);

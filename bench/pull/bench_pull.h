@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define BENCH_TOKEN 0x62656e6368707531ull
+#define BENCH_SECRET "pennant-bench-pull"
 #define BENCH_MAX_SIZES 40
 
 struct bench_opts {

@@ -31,7 +31,7 @@ pn_tp_ctx *bench_open(const struct bench_opts *o, unsigned rank)
 {
 	char opts[1024], err[512];
 	bench_template(opts, sizeof(opts), o->options, rank);
-	pn_tp_config cfg = { .backend = o->backend, .node_id = rank, .job_token = BENCH_TOKEN,
+	pn_tp_config cfg = { .backend = o->backend, .node_id = rank, .secret = BENCH_SECRET, .secret_len = sizeof BENCH_SECRET - 1,
 			     .options = opts };
 	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof(err));
 	if (!ctx)

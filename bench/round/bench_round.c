@@ -60,7 +60,7 @@ static int worker_main(void *ctx, int rank, const char *addr)
 	synth s = {.d = d, .seed = (uint64_t)rank + 1};
 	pn_grad_source src = {.ctx = &s, .d = d, .compute = synth_compute};
 	pn_worker_config wc = {.tp = {.backend = g_opts->backend, .node_id = (uint32_t)rank + 1,
-				      .job_token = 42, .options = g_opts->tp_options},
+				      .secret = "pennant-bench-round", .secret_len = sizeof "pennant-bench-round" - 1, .options = g_opts->tp_options},
 			       .connect = addr, .rank = rank, .connect_timeout_ms = 60000};
 	wc.faults.exit_at_round = -1;
 	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
@@ -174,7 +174,7 @@ int main(int argc, char **argv)
 				float *init = calloc(d, sizeof(float));
 				collect col = {.cap = o.rounds, .warmup = o.warmup,
 					       .rec = calloc((size_t)o.rounds, sizeof(pn_round_record))};
-				pn_agg_job_config jc = {.tp = {.backend = o.backend, .node_id = 0, .job_token = 42,
+				pn_agg_job_config jc = {.tp = {.backend = o.backend, .node_id = 0, .secret = "pennant-bench-round", .secret_len = sizeof "pennant-bench-round" - 1,
 							       .options = o.tp_options},
 							.listen = "127.0.0.1:0", .n = n, .rounds = o.rounds + o.warmup,
 							.seed = 1, .wait = "all", .deadline_ms = 60000,

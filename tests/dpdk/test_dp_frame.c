@@ -11,7 +11,7 @@ static const struct pn_dp_addr addr = {
 static struct pn_dp_hdr hdr(uint8_t type, uint32_t length)
 {
 	struct pn_dp_hdr h = {.magic = PN_DP_MAGIC, .version = PN_DP_VERSION, .type = type,
-			      .flags = 1, .token = 0x1122334455667788ull, .src_id = 4, .dst_id = 9,
+			      .flags = 1, .tag = 0x1122334455667788ull, .src_id = 4, .dst_id = 9,
 			      .req_id = 0xabcdef0123ull, .key = 0x77, .length = length,
 			      .offset = 1ull << 40, .seq = 17, .aux = 1424};
 	return h;

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKEN 0x5eed1234abcdull
+#define SECRET "dpdk-loop-secret"
+#define SECRET_CFG .secret = SECRET, .secret_len = sizeof SECRET - 1
 #define TIMEOUT_MS 10000
 
 static pn_tp_ctx *ctx;
@@ -22,7 +23,7 @@ static void open_loop(const char *extra)
 {
 	char opts[512], err[512] = "";
 	snprintf(opts, sizeof opts, "vdev=net_ring0;mem=no-huge:256;ip=10.9.0.1;udp=7000;%s", extra);
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, .job_token = TOKEN, .options = opts};
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, SECRET_CFG, .options = opts};
 	ctx = pn_tp_open(&cfg, err, sizeof err);
 	cr_assert_not_null(ctx, "open failed: %s", err);
 	cr_assert_eq(pn_tp_listen(ctx, "10.9.0.1:7000"), 0, "%s", pn_tp_errmsg(ctx));
@@ -200,12 +201,14 @@ Test(dpdk_loop, refused_reads_fail_and_are_counted)
 	cr_assert_eq(pn_tp_post_read(peer, dmr, 0, &good, 65530, 10, 1), -ERANGE);
 }
 
-/* Frame templates aimed at ourselves. */
+/* Frame templates aimed at ourselves, as if sent by our connecting side (flag 1), with
+ * its session tag. */
 static struct pn_dp_addr self;
+static uint64_t self_tag;
 static struct pn_dp_hdr base_hdr(uint8_t type)
 {
 	struct pn_dp_hdr h = {.magic = PN_DP_MAGIC, .version = PN_DP_VERSION, .type = type,
-			      .flags = 1, .token = TOKEN, .src_id = 3, .dst_id = 3};
+			      .flags = 1, .tag = self_tag, .src_id = 3, .dst_id = 3};
 	return h;
 }
 static void inject(const struct pn_dp_hdr *h, uint32_t payload, size_t cut)
@@ -219,6 +222,8 @@ static void inject(const struct pn_dp_hdr *h, uint32_t payload, size_t cut)
 Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 {
 	cr_assert_eq(pn_dp_debug_self_addr(ctx, &self), 0);
+	cr_assert_eq(pn_dp_debug_peer_tag(peer, &self_tag), 0);
+	cr_assert_neq(self_tag, 0);
 	void *src, *dst;
 	pn_tp_mr *smr, *dmr;
 	cr_assert_eq(pn_tp_alloc(ctx, 100000, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
@@ -242,8 +247,8 @@ Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 	cr_assert_eq(pn_dp_debug_inject(ctx, garbage, sizeof garbage), 0);
 	/* well-formed but refused */
 	h = base_hdr(PN_DP_READ); h.key = d.key; h.length = 100; h.aux = 1024;
-	h.token = TOKEN + 1; inject(&h, 0, 0);              /* bad token */
-	h.token = TOKEN; h.src_id = 77; inject(&h, 0, 0);   /* unknown peer */
+	h.tag = self_tag + 1; inject(&h, 0, 0);             /* bad session tag */
+	h.tag = self_tag; h.src_id = 77; inject(&h, 0, 0);  /* unknown peer */
 	h.src_id = 3; h.key = d.key + (1u << 11); inject(&h, 0, 0);      /* wrong key */
 	h.key = d.key; h.offset = 99950; inject(&h, 0, 0);  /* past the end */
 	h = base_hdr(PN_DP_DATA); h.req_id = 12345ull << 20; h.length = 64; inject(&h, 64, 0); /* stale */
@@ -336,7 +341,7 @@ TestSuite(dpdk_loop_cap, .fini = teardown, .timeout = 60);
 Test(dpdk_loop_cap, max_reads_in_flight_gives_eagain_until_a_read_completes)
 {
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, .job_token = TOKEN, .max_reads_in_flight = 4,
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, SECRET_CFG, .max_reads_in_flight = 4,
 			    .options = "vdev=net_ring0;mem=no-huge:256;ip=10.9.0.1;udp=7000"};
 	ctx = pn_tp_open(&cfg, err, sizeof err);
 	cr_assert_not_null(ctx, "%s", err);
@@ -373,7 +378,7 @@ Test(dpdk_options, bad_options_fail_open_with_a_reason)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char err[512] = "";
-		pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, .job_token = 1, .options = cases[i].opts};
+		pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, SECRET_CFG, .options = cases[i].opts};
 		pn_tp_ctx *c = pn_tp_open(&cfg, err, sizeof err);
 		cr_assert_null(c, "'%s' opened", cases[i].opts);
 		cr_assert(strstr(err, cases[i].want), "'%s': message '%s' lacks '%s'", cases[i].opts, err, cases[i].want);
@@ -385,7 +390,7 @@ Test(dpdk_options, bad_options_fail_open_with_a_reason)
 Test(dpdk_options, failed_vdev_probe_is_reported)
 {
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, .job_token = 1,
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, SECRET_CFG,
 			    .options = "vdev=net_af_packet0,iface=pn-no-such-if;mem=no-huge:64"};
 	pn_tp_ctx *c = pn_tp_open(&cfg, err, sizeof err);
 	cr_assert_null(c);

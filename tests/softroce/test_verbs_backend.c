@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TOKEN 0x7665726273746573ull
+#define SECRET "pennant-verbs-test-secret"
 #define WAIT_MS 60000
 
 static const char *dev(void)
@@ -40,7 +40,7 @@ static const char *addr(void)
 
 static pn_tp_ctx *open_ctx(uint32_t rank, const char *opts, uint32_t reads_in_flight, char *err, size_t errlen)
 {
-	pn_tp_config cfg = { .backend = "verbs", .node_id = rank, .job_token = TOKEN, .options = opts,
+	pn_tp_config cfg = { .backend = "verbs", .node_id = rank, .secret = SECRET, .secret_len = sizeof SECRET - 1, .options = opts,
 			     .max_reads_in_flight = reads_in_flight };
 	return pn_tp_open(&cfg, err, errlen);
 }

@@ -39,7 +39,7 @@ typedef struct opts {
 	double lr, momentum, wd, deadline_ms;
 	const char *model, *data;
 	const char *backend, *tp_options, *listen, *connect;
-	uint64_t token, seed;
+	uint64_t seed;
 	bool pipelining, quiet;
 	const char *json;
 	const char *save_model;
@@ -98,7 +98,7 @@ static void usage(FILE *o)
 "  --listen ADDR       aggregator address (default 127.0.0.1:0 for local)\n"
 "  --connect ADDR      worker: aggregator address\n"
 "  --rank N            worker rank (or OMPI_COMM_WORLD_RANK, SLURM_PROCID, PMIX_RANK - 1)\n"
-"  --token N           job token (or PENNANT_JOB_TOKEN); every peer must present it\n"
+"  --token S           job secret (or PENNANT_JOB_TOKEN); every peer must know it\n"
 "output:\n"
 "  --json FILE         full record as JSON ('-' for stdout)\n"
 "  --save-model FILE   final parameters as a float32 .npy\n"
@@ -230,12 +230,20 @@ static void memif_options(const opts *o, uint32_t node_id, char *buf, size_t len
 	}
 }
 
+/* The job secret, as a raw string (PENNANT_JOB_TOKEN or --token). */
+static char job_secret[4097] = "pennant-local";
+
+static void set_secret(const char *s)
+{
+	snprintf(job_secret, sizeof job_secret, "%s", s);
+}
+
 static pn_tp_config tp_config(const opts *o, uint32_t node_id, char *optbuf, size_t optlen)
 {
 	if (o->memif_dir[0]) {
 		memif_options(o, node_id, optbuf, optlen);
-		return (pn_tp_config){.backend = "dpdk", .node_id = node_id, .job_token = o->token,
-				      .options = optbuf};
+		return (pn_tp_config){.backend = "dpdk", .node_id = node_id, .secret = job_secret,
+				      .secret_len = strlen(job_secret), .options = optbuf};
 	}
 	/* {rank} in the options template becomes this process's node id */
 	const char *t = o->tp_options ? o->tp_options : "";
@@ -249,8 +257,8 @@ static pn_tp_config tp_config(const opts *o, uint32_t node_id, char *optbuf, siz
 		}
 	}
 	optbuf[n] = 0;
-	return (pn_tp_config){.backend = o->backend, .node_id = node_id, .job_token = o->token,
-			      .options = optbuf};
+	return (pn_tp_config){.backend = o->backend, .node_id = node_id, .secret = job_secret,
+			      .secret_len = strlen(job_secret), .options = optbuf};
 }
 
 static int run_worker(opts *o, fmnist_job *job, bool byz, bool straggle, int kill_round)
@@ -459,7 +467,8 @@ static bool dpdk_usable(void)
 		snprintf(opt, sizeof opt,
 			 "vdev=net_memif0,role=server,id=0,socket=%s/p.sock,socket-abstract=no;mem=no-huge:128;"
 			 "mbufs=1023;prefix=pn-probe-%d", dir, (int)getpid());
-		pn_tp_config c = {.backend = "dpdk", .node_id = 0, .job_token = 1, .options = opt};
+		pn_tp_config c = {.backend = "dpdk", .node_id = 0, .secret = "probe", .secret_len = 5,
+				  .options = opt};
 		char err[256];
 		pn_tp_ctx *ctx = pn_tp_open(&c, err, sizeof err);
 		pn_tp_close(ctx);
@@ -489,7 +498,8 @@ int main(int argc, char **argv)
 	else if (strcmp(prog, "pennant-worker") == 0)
 		o.role = "worker";
 	const char *tok = getenv("PENNANT_JOB_TOKEN");
-	o.token = tok ? strtoull(tok, NULL, 0) : 0x50454e4eULL;
+	if (tok && tok[0])
+		set_secret(tok);
 	enum { O_ROLE = 256, O_N, O_ROUNDS, O_MODEL, O_BATCH, O_LR, O_MOM, O_WD, O_DATA, O_EVAL, O_SEED,
 	       O_RULE, O_F, O_R, O_LAMBDA, O_MODE, O_M, O_BETA, O_CODE, O_S, O_WAIT, O_DEADLINE, O_PULL,
 	       O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR, O_KILLN, O_BACKEND,
@@ -569,7 +579,7 @@ int main(int argc, char **argv)
 		case O_LISTEN: o.listen = optarg; break;
 		case O_CONNECT: o.connect = optarg; break;
 		case O_RANK: NUM(rank, (int)strtol(optarg, &end, 10)); break;
-		case O_TOKEN: NUM(token, strtoull(optarg, &end, 0)); break;
+		case O_TOKEN: set_secret(optarg); break;
 		case O_JSON: o.json = optarg; break;
 		case O_SAVE: o.save_model = optarg; break;
 		case O_QUIET: o.quiet = true; break;
