@@ -184,7 +184,7 @@ static void on_peer_event(struct verbs_ctx *c, struct verbs_peer *p, const struc
 				p->state == PEER_UP, why);
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
-		if (p->state == PEER_AUTH) /* it left without proving itself: a failed handshake */
+		if (!p->active && !p->proven) /* it left after our accept without proving itself */
 			c->base.stats.drop_bad_token++;
 		verbs_peer_down(p, -ECONNRESET, p->state == PEER_UP, "peer disconnected");
 		break;

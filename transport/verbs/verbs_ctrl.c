@@ -164,9 +164,12 @@ static void on_proof(struct verbs_peer *p, uint16_t type, const uint8_t *data, u
 		verbs_peer_down(p, -EACCES, false, "the requester's proof of the job secret did not check");
 		return;
 	}
+	/* A message on the QP means the connection is established, even if rdma_cm has not
+	 * told us yet (the requester may send as soon as it sees the accept). Waiting for
+	 * the event would leave what follows the proof on a peer that is not up. */
 	p->proven = true;
-	if (p->established)
-		verbs_peer_proven_up(p);
+	p->established = true;
+	verbs_peer_proven_up(p);
 }
 
 /* Listener: the peer proved itself and is established. Its regions are announced now,
