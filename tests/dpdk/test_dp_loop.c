@@ -3,6 +3,7 @@
  * the real frame path (headers + zero-copy payload segments, parser, responder,
  * requester, control channel). Malformed frames are injected on the wire. */
 #include "pennant/transport.h"
+#include "transport/auth.h"
 #include "transport/dpdk/dpdk_debug.h"
 #include "dp_test_util.h"
 
@@ -267,6 +268,55 @@ Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 	cr_assert_eq(st.drop_out_of_bounds - before.drop_out_of_bounds, 1);
 	/* the stale DATA, plus the two ERROR replies our refusals provoked for unknown reads */
 	cr_assert_geq(st.drop_duplicate - before.drop_duplicate, 1);
+}
+
+/* A requester that cannot prove the job secret is never accepted and never served: a
+ * HELLO opens a half-open entry (not a peer), then a CONFIRM whose proof was made for
+ * another listener nonce (a replayed or guessed one) is refused and counted; nothing
+ * reaches accept, and a READ in its name is not served. */
+static void inject_payload(const struct pn_dp_hdr *h, const void *data, uint32_t len)
+{
+	uint8_t f[PN_DP_ALL_HDRS + 256] = {0};
+	pn_dp_build(f, &self, h, len);
+	memcpy(f + PN_DP_ALL_HDRS, data, len);
+	cr_assert_eq(pn_dp_debug_inject(ctx, f, PN_DP_ALL_HDRS + len), 0);
+}
+
+Test(dpdk_loop, unproven_requester_is_refused_and_never_accepted)
+{
+	cr_assert_eq(pn_dp_debug_self_addr(ctx, &self), 0);
+	pn_tp_stats before;
+	pn_tp_get_stats(ctx, &before);
+	struct pn_auth_transcript t = {.label = "dpdk", .id_req = 5, .id_lis = 3};
+	memset(t.nonce_req, 0x5a, sizeof t.nonce_req);
+	memset(t.nonce_lis, 0, sizeof t.nonce_lis); /* not the nonce the listener draws */
+	struct pn_dp_hdr h = {.magic = PN_DP_MAGIC, .version = PN_DP_VERSION, .type = PN_DP_HELLO, .flags = 1,
+			      .src_id = 5, .dst_id = UINT32_MAX, .req_id = 0xabcdef, .length = PN_DP_HELLO_LEN};
+	inject_payload(&h, t.nonce_req, PN_DP_HELLO_LEN);
+	uint8_t proof[PN_DP_PROOF_LEN];
+	cr_assert_eq(pn_auth_prove(ctx, PN_AUTH_REQUESTER, &t, proof), 0); /* right key, stale nonce */
+	h.type = PN_DP_CONFIRM;
+	h.dst_id = 3;
+	h.length = PN_DP_CONFIRM_LEN;
+	inject_payload(&h, proof, PN_DP_CONFIRM_LEN);
+	h = (struct pn_dp_hdr){.magic = PN_DP_MAGIC, .version = PN_DP_VERSION, .type = PN_DP_READ, .flags = 1,
+			       .src_id = 5, .dst_id = 3, .key = 1, .length = 64};
+	inject_payload(&h, NULL, 0);
+	pn_tp_peer *p = NULL;
+	cr_assert_eq(pn_tp_accept(ctx, &p, 500), -ETIMEDOUT, "an unproven requester was accepted");
+	cr_assert_null(p);
+	pn_tp_stats st;
+	pn_tp_get_stats(ctx, &st);
+	cr_assert_eq(st.drop_bad_token - before.drop_bad_token, 1);
+	cr_assert_eq(st.bytes_served, before.bytes_served);
+	/* our own ACCEPT and refusal came back to us (no requester of ours waits for them),
+	 * and the READ from node 5: no such peer */
+	cr_assert_geq(st.drop_unknown_peer - before.drop_unknown_peer, 3);
+	/* the real connection is untouched */
+	cr_assert_eq(pn_tp_send_ctrl(peer, "x", 1), 0);
+	pn_tp_completion c;
+	cr_assert_eq(dpt_wait(ctx, &c, TIMEOUT_MS), 1);
+	cr_assert_eq(c.event, PN_TP_CTRL_RECV);
 }
 
 TestSuite(dpdk_loop_silent, .fini = teardown, .timeout = 60);
