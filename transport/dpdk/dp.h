@@ -121,6 +121,7 @@ struct dp_peer {
 	/* authentication (handshake.c) */
 	bool auth_failed;         /* requester: the listener's proof did not check */
 	uint8_t hs_stage;         /* requester: 0 = sending HELLO, 1 = sending CONFIRM */
+	uint8_t hs_tries;         /* requester: CONFIRMs sent without READY */
 	uint8_t nonce_r[PN_DP_NONCE_LEN], nonce_l[PN_DP_NONCE_LEN];
 	uint8_t proof_r[PN_DP_PROOF_LEN]; /* requester: what CONFIRM carries */
 	uint64_t tx_tag, rx_tag;  /* session tags: put on our frames / required on theirs */

@@ -10,8 +10,9 @@
  * pair is a random 64-bit id that matches the frames of one attempt. The listener keeps
  * what an unproven requester sent in a small half-open table (not a peer): it creates
  * the peer, queues it for pn_tp_accept and serves it only after proof_r checks. Lost
- * frames are covered by resending HELLO (until ACCEPT) and CONFIRM (until READY); the
- * listener answers duplicates with the same ACCEPT/READY. Every later frame carries the
+ * frames are covered by resending HELLO (until ACCEPT) and CONFIRM (until READY, else
+ * back to HELLO after a few); the listener answers duplicates with the same
+ * ACCEPT/READY. Every later frame carries the
  * session tag of its direction (auth.h); a wrong tag is dropped and counted in
  * drop_bad_token. Refusals carry nothing of the listener's state but the pair id the
  * requester chose. All of this runs on the service thread, under ctx->lock. */
@@ -21,6 +22,8 @@
 #include <string.h>
 
 static const char label[] = "dpdk";
+
+#define DP_CONFIRM_TRIES 8 /* CONFIRMs without READY before the requester says HELLO again */
 
 static void learn_route(struct dp_peer *p, uint16_t port_idx, const struct pn_dp_frame *f)
 {
@@ -277,6 +280,7 @@ void dp_on_accept(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame 
 	p->tx_tag = tags.from_req;
 	p->rx_tag = tags.from_lis;
 	p->hs_stage = 1;
+	p->hs_tries = 0;
 	p->hello_next_ns = 0; /* CONFIRM at the next timer tick */
 }
 
@@ -321,6 +325,13 @@ void dp_hello_timers(struct dp_ctx *c, uint64_t now)
 				memset(p->mac, 0xff, 6);
 				dp_send_hdr(c, p, &h, p->nonce_r, PN_DP_HELLO_LEN);
 			}
+		} else if (++p->hs_tries > DP_CONFIRM_TRIES) {
+			/* The listener may have lost our half-open entry (evicted by a flood of
+			 * HELLOs): start over with HELLO; it answers with a fresh ACCEPT. */
+			p->hs_stage = 0;
+			p->hs_tries = 0;
+			p->tx_tag = p->rx_tag = 0;
+			continue;
 		} else {
 			dp_hdr_init(c, p, &h, PN_DP_CONFIRM);
 			h.req_id = p->nonce;
