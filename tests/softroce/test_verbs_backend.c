@@ -4,7 +4,8 @@
  * completion error taking one peer down while another keeps working, and teardown
  * with reads outstanding to a frozen peer; the handshake: 100 connections in a row each
  * deliver their first message to a listener polling accept with short timeouts (issue
- * 15 item 12), a client with garbage private data is rejected with nothing but a reason.
+ * 15 item 12), a client with garbage private data is rejected with nothing but a reason,
+ * a client that sends a made-up proof is disconnected and never accepted.
  *
  * Runs where PN_RDMA_DEV / PN_RDMA_ADDR name a device (tests/softroce/run-in-guest).
  * Without them every test fails with that reason. Targets are forked before any
@@ -726,5 +727,97 @@ Test(verbs_auth, garbage_connect_is_rejected_and_counted_then_a_good_peer_connec
 	pn_tp_get_stats(ctx, &s);
 	cr_assert_eq(s.drop_malformed, 1);
 	cr_assert_eq(s.drop_bad_token, 0);
+	pn_tp_close(ctx);
+}
+
+/* A client that gets through rdma_cm with a well-formed hello, then sends a proof that
+ * is not one (it does not know the secret): the listener must disconnect it, count it,
+ * and never hand it out. */
+static int bad_proof_main(const char *to)
+{
+	char host[96], port[16];
+	if (pn_addr_split(to, host, sizeof(host), port, sizeof(port)) != 0)
+		return 2;
+	struct rdma_event_channel *ec = rdma_create_event_channel();
+	struct rdma_cm_id *id;
+	struct addrinfo *ai;
+	if (!ec || rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) || getaddrinfo(host, port, NULL, &ai))
+		return 2;
+	struct rdma_cm_event *ev;
+	if (rdma_resolve_addr(id, NULL, ai->ai_addr, 5000) || rdma_get_cm_event(ec, &ev) ||
+	    ev->event != RDMA_CM_EVENT_ADDR_RESOLVED)
+		return 3;
+	rdma_ack_cm_event(ev);
+	if (rdma_resolve_route(id, 5000) || rdma_get_cm_event(ec, &ev) || ev->event != RDMA_CM_EVENT_ROUTE_RESOLVED)
+		return 4;
+	rdma_ack_cm_event(ev);
+	struct ibv_qp_init_attr qa = { .cap = { .max_send_wr = 4, .max_recv_wr = 4, .max_send_sge = 1, .max_recv_sge = 1 },
+				       .qp_type = IBV_QPT_RC, .sq_sig_all = 1 };
+	if (rdma_create_qp(id, NULL, &qa))
+		return 5;
+	struct verbs_hello h = { .magic = VERBS_HELLO_MAGIC, .version = VERBS_HELLO_VERSION, .ctrl_depth = 4,
+				 .node_id = 7 };
+	memset(h.nonce, 0x33, sizeof(h.nonce));
+	uint8_t pd[VERBS_ACCEPT_SIZE];
+	verbs_hello_pack(&h, false, pd);
+	struct rdma_conn_param cp = { .private_data = pd, .private_data_len = VERBS_HELLO_SIZE,
+				      .responder_resources = 1, .initiator_depth = 1, .retry_count = 7,
+				      .rnr_retry_count = 7 };
+	if (rdma_connect(id, &cp) || rdma_get_cm_event(ec, &ev))
+		return 6;
+	int est = ev->event == RDMA_CM_EVENT_ESTABLISHED;
+	rdma_ack_cm_event(ev);
+	if (!est)
+		return 7;
+	/* the proof message: type AUTH, 32 bytes, no credits; the bytes are made up */
+	static uint8_t msg[VERBS_CTRL_HDR + VERBS_PROOF_LEN];
+	msg[0] = VERBS_MSG_AUTH;
+	msg[2] = VERBS_PROOF_LEN;
+	memset(msg + VERBS_CTRL_HDR, 0x44, VERBS_PROOF_LEN);
+	struct ibv_mr *mr = ibv_reg_mr(id->pd, msg, sizeof(msg), IBV_ACCESS_LOCAL_WRITE);
+	if (!mr)
+		return 8;
+	struct ibv_sge sge = { .addr = (uintptr_t)msg, .length = sizeof(msg), .lkey = mr->lkey };
+	struct ibv_send_wr wr = { .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_send_wr *bad;
+	if (ibv_post_send(id->qp, &wr, &bad))
+		return 9;
+	/* the listener must hang up on us */
+	int rc = rdma_get_cm_event(ec, &ev);
+	int disconnected = rc == 0 && ev->event == RDMA_CM_EVENT_DISCONNECTED;
+	if (rc == 0)
+		rdma_ack_cm_event(ev);
+	if (!disconnected)
+		fprintf(stderr, "child: expected DISCONNECTED, got %s\n", rc ? "nothing" : rdma_event_str(ev->event));
+	rdma_disconnect(id);
+	rdma_destroy_qp(id);
+	ibv_dereg_mr(mr);
+	rdma_destroy_id(id);
+	rdma_destroy_event_channel(ec);
+	freeaddrinfo(ai);
+	return disconnected ? 0 : 10;
+}
+
+Test(verbs_auth, wrong_proof_is_disconnected_counted_and_never_accepted, .timeout = 120)
+{
+	pn_tp_ctx *ctx;
+	pid_t pid = fork_child(bad_proof_main, &ctx);
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int st = 0;
+	for (;;) {
+		pn_tp_peer *p = NULL;
+		int rc = pn_tp_accept(ctx, &p, 100);
+		cr_assert_lt(rc, 0, "a peer with a wrong proof was accepted (id %u)", pn_tp_peer_id(p));
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		cr_assert_lt(t.tv_sec - t0.tv_sec, 90, "hang guard");
+	}
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bad-proof client: status 0x%x", st);
+	pn_tp_stats s;
+	pn_tp_get_stats(ctx, &s);
+	cr_assert_eq(s.drop_bad_token, 1);
+	cr_assert_eq(s.ctrl_recv, 0);
 	pn_tp_close(ctx);
 }
