@@ -7,6 +7,7 @@
 #define PENNANT_TRANSPORT_BACKEND_H
 
 #include "pennant/transport.h"
+#include "transport/auth.h"
 
 #include <stdarg.h>
 
@@ -14,10 +15,13 @@ struct pn_tp_ops;
 
 struct pn_tp_ctx {
 	const struct pn_tp_ops *ops;
-	pn_tp_config cfg;        /* copy; cfg.options points at options_buf */
+	pn_tp_config cfg;        /* copy; cfg.options points at options_buf; cfg.secret is NULL */
 	char options_buf[16384]; /* an aggregator lists one vdev per worker */
 	char err[512];
 	pn_tp_stats stats;       /* backends update these counters */
+	/* Derived from the job secret by pn_tp_open (the secret itself is not kept). Only
+	 * transport/auth.c reads it; backends call the pn_auth_* helpers. */
+	uint8_t auth_key[PN_AUTH_KEY_LEN];
 };
 
 struct pn_tp_mr {

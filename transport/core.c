@@ -102,10 +102,29 @@ pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 			 sizeof(((pn_tp_ctx *)0)->options_buf) - 1);
 		return NULL;
 	}
+	if (!cfg->secret || cfg->secret_len == 0) {
+		snprintf(err, errlen, "pn_tp_open: no job secret (every peer of a job must share one; "
+			 "it never travels on the wire)");
+		return NULL;
+	}
+	if (cfg->secret_len > PN_AUTH_SECRET_MAX) {
+		snprintf(err, errlen, "pn_tp_open: job secret of %zu bytes (max %d)", cfg->secret_len,
+			 PN_AUTH_SECRET_MAX);
+		return NULL;
+	}
+	/* Only the derived key is kept; backends never see the secret. */
+	uint8_t key[PN_AUTH_KEY_LEN];
+	if (pn_auth_key_from_secret(cfg->secret, cfg->secret_len, key) != 0) {
+		snprintf(err, errlen, "pn_tp_open: cannot derive the job key (libcrypto failed)");
+		return NULL;
+	}
 	pn_tp_config copy = *cfg;
 	copy.options = options;
+	copy.secret = NULL;
+	copy.secret_len = 0;
 	pn_tp_ctx *ctx = ops->open(&copy, err, errlen);
 	if (!ctx) {
+		pn_auth_wipe(key, sizeof(key));
 		if (!err[0])
 			snprintf(err, errlen, "pn_tp_open: backend '%s' failed to open", cfg->backend);
 		return NULL;
@@ -114,13 +133,17 @@ pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 	snprintf(ctx->options_buf, sizeof(ctx->options_buf), "%s", options);
 	ctx->cfg = copy;
 	ctx->cfg.options = ctx->options_buf;
+	memcpy(ctx->auth_key, key, sizeof(key));
+	pn_auth_wipe(key, sizeof(key));
 	return ctx;
 }
 
 void pn_tp_close(pn_tp_ctx *ctx)
 {
-	if (ctx)
+	if (ctx) {
+		pn_auth_wipe(ctx->auth_key, sizeof(ctx->auth_key));
 		ctx->ops->close(ctx);
+	}
 }
 
 const char *pn_tp_errmsg(const pn_tp_ctx *ctx)

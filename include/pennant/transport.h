@@ -62,11 +62,11 @@ void pn_mr_desc_unpack(const uint8_t in[PN_MR_DESC_WIRE_SIZE], pn_mr_desc *d);
 typedef struct pn_tp_config {
 	const char *backend;   /* "tcp", "dpdk", "verbs" */
 	uint32_t node_id;      /* this process's id within the job (rank); unique */
-	uint64_t job_token;    /* LEGACY, being replaced by `secret` (issue 15): sent on the wire */
-	/* Job secret shared by every peer: any bytes (a string from PENNANT_JOB_TOKEN or a
-	 * token file). It never crosses the wire: peers prove they know it by challenge-
-	 * response (HMAC-SHA-256 over fresh nonces from both sides). The context keeps a
-	 * copy; the caller may free its buffer after pn_tp_open. */
+	/* Job secret shared by every peer: any bytes, 1..4096 (a string from PENNANT_JOB_TOKEN
+	 * or a token file); required. It never crosses the wire: peers prove they know it by
+	 * challenge-response (HMAC-SHA-256 over fresh nonces from both sides, see
+	 * transport/AUTH.md). The context keeps only a key derived from it; the caller may
+	 * free its buffer after pn_tp_open. */
 	const void *secret;
 	size_t secret_len;
 	/* Backend options as a semicolon-separated key=value list (values may contain
@@ -106,7 +106,7 @@ typedef struct pn_tp_stats {
 	uint64_t ctrl_sent, ctrl_recv;
 	uint64_t retransmits;           /* re-requested ranges / resent ctrl */
 	uint64_t drop_malformed;        /* truncated, bad header, bad lengths, garbage */
-	uint64_t drop_bad_token;        /* job token mismatch */
+	uint64_t drop_bad_token;        /* failed job authentication: bad proof or session tag */
 	uint64_t drop_unknown_peer;
 	uint64_t drop_bad_key;          /* no such region or key mismatch */
 	uint64_t drop_out_of_bounds;    /* offset/length outside the region */
@@ -139,8 +139,9 @@ size_t pn_tp_mr_len(const pn_tp_mr *mr);
 
 /* Connections. Addresses are "host:port" (tcp, verbs via rdma_cm) or backend-specific
  * (dpdk: "ip:udp_port" of the peer on the port's network). listen() binds; accept()
- * waits up to timeout_ms (-1: forever) for one peer. A peer presenting another job
- * token is rejected and never returned. */
+ * waits up to timeout_ms (-1: forever) for one peer. Both sides prove they know the job
+ * secret; a peer that fails is never returned by accept or connect and learns nothing
+ * about the secret. A handshake in progress survives an accept that times out. */
 int pn_tp_listen(pn_tp_ctx *ctx, const char *addr);
 /* The bound address after listen (useful with port 0). */
 int pn_tp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len);

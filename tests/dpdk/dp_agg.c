@@ -30,19 +30,18 @@ void dpt_spawn(struct dpt_worker *w, const char *prefix, const char *options)
 		snprintf(pre, sizeof pre, "%s", prefix);
 	for (char *save = NULL, *t = strtok_r(pre, " ", &save); t && n < 16; t = strtok_r(NULL, " ", &save))
 		argv[n++] = t;
-	char node[16], token[32], size[32], seed[32];
+	char node[16], size[32], seed[32];
 	snprintf(node, sizeof node, "%u", w->node);
-	snprintf(token, sizeof token, "%llu", (unsigned long long)DPT_TOKEN);
 	snprintf(size, sizeof size, "%zu", w->size);
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)w->seed);
 	argv[n++] = (char *)peer;
 	argv[n++] = "--options"; argv[n++] = (char *)options;
 	argv[n++] = "--listen"; argv[n++] = w->addr;
 	argv[n++] = "--node"; argv[n++] = node;
-	argv[n++] = "--token"; argv[n++] = token;
 	argv[n++] = "--size"; argv[n++] = size;
 	argv[n++] = "--seed"; argv[n++] = seed;
 	argv[n] = NULL;
+	setenv("PN_DPT_SECRET", DPT_SECRET, 1);
 	int rc = posix_spawnp(&w->pid, argv[0], NULL, NULL, argv, environ);
 	cr_assert_eq(rc, 0, "cannot start %s: %s", argv[0], strerror(rc));
 	live[nlive++] = w->pid;

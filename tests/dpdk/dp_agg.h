@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define DPT_TOKEN 0x70656e6e616e74ull
+/* The job secret of these tests; the workers get it from the environment (PN_DPT_SECRET),
+ * never on their command line. */
+#define DPT_SECRET "pennant-dpdk-test-secret"
 #define DPT_MAX_WORKERS 4
 
 struct dpt_worker {

@@ -30,22 +30,21 @@ int main(int argc, char **argv)
 {
 	const char *opts = NULL, *listen = NULL;
 	unsigned node = 1;
-	uint64_t token = 0, seed = 1;
+	uint64_t seed = 1;
 	size_t size = 1 << 20;
 	double deadline_s = 240;
 	static const struct option lo[] = {
-		{"options", 1, 0, 'o'}, {"listen", 1, 0, 'l'}, {"node", 1, 0, 'n'}, {"token", 1, 0, 't'},
+		{"options", 1, 0, 'o'}, {"listen", 1, 0, 'l'}, {"node", 1, 0, 'n'},
 		{"size", 1, 0, 's'}, {"seed", 1, 0, 'S'}, {"deadline", 1, 0, 'd'}, {0, 0, 0, 0}};
 	for (int ch; (ch = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
 		switch (ch) {
 		case 'o': opts = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'n': node = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 't': token = strtoull(optarg, NULL, 0); break;
 		case 's': size = strtoull(optarg, NULL, 0); break;
 		case 'S': seed = strtoull(optarg, NULL, 0); break;
 		case 'd': deadline_s = atof(optarg); break;
-		default: fprintf(stderr, "usage: pn-dpdk-peer --options S --listen ip:port --node N --token T --size B --seed S\n"); return 1;
+		default: fprintf(stderr, "usage: pn-dpdk-peer --options S --listen ip:port --node N --size B (job secret in PN_DPT_SECRET) --seed S\n"); return 1;
 		}
 	}
 	if (!opts || !listen) {
@@ -53,7 +52,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = node, .job_token = token, .options = opts};
+	const char *secret = getenv("PN_DPT_SECRET");
+	if (!secret || !secret[0]) {
+		fprintf(stderr, "pn-dpdk-peer: PN_DPT_SECRET (the job secret) is not set\n");
+		return 1;
+	}
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = node, .secret = secret, .secret_len = strlen(secret),
+			    .options = opts};
 	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof err);
 	if (!ctx) {
 		fprintf(stderr, "pn-dpdk-peer %u: open: %s\n", node, err);

@@ -11,7 +11,7 @@ static const struct pn_dp_addr addr = {
 static struct pn_dp_hdr hdr(uint8_t type, uint32_t length)
 {
 	struct pn_dp_hdr h = {.magic = PN_DP_MAGIC, .version = PN_DP_VERSION, .type = type,
-			      .flags = 1, .token = 0x1122334455667788ull, .src_id = 4, .dst_id = 9,
+			      .flags = 1, .tag = 0x1122334455667788ull, .src_id = 4, .dst_id = 9,
 			      .req_id = 0xabcdef0123ull, .key = 0x77, .length = length,
 			      .offset = 1ull << 40, .seq = 17, .aux = 1424};
 	return h;
@@ -97,7 +97,7 @@ Test(dpdk_frame, header_damage_is_rejected)
 	struct pn_dp_hdr h = hdr(PN_DP_READ, 100);
 	h.magic ^= 1;
 	cr_assert_eq(pn_dp_parse(buf, make(buf, &h, 0), &f), PN_DP_E_MAGIC);
-	h = hdr(PN_DP_READ, 100); h.version = 2;
+	h = hdr(PN_DP_READ, 100); h.version = 1; /* the unauthenticated protocol */
 	cr_assert_eq(pn_dp_parse(buf, make(buf, &h, 0), &f), PN_DP_E_VERSION);
 	h = hdr(0, 0);
 	cr_assert_eq(pn_dp_parse(buf, make(buf, &h, 0), &f), PN_DP_E_TYPE);
@@ -128,6 +128,23 @@ Test(dpdk_frame, per_type_length_rules)
 	cr_assert_eq(pn_dp_parse(buf, make(buf, &h, PN_DP_CTRL_MAX), &f), PN_DP_OK);
 	h = hdr(PN_DP_HELLO, 0);
 	cr_assert_eq(pn_dp_parse(buf, make(buf, &h, 3), &f), PN_DP_E_LENGTH);
+	/* handshake frames: exact payloads, length field equal to it */
+	const struct { uint8_t type; uint32_t len; } hs[] = {
+		{ PN_DP_HELLO, PN_DP_HELLO_LEN }, { PN_DP_ACCEPT, PN_DP_ACCEPT_LEN },
+		{ PN_DP_CONFIRM, PN_DP_CONFIRM_LEN }, { PN_DP_READY, 0 } };
+	for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+		h = hdr(hs[i].type, hs[i].len);
+		cr_assert_eq(pn_dp_parse(buf, make(buf, &h, hs[i].len), &f), PN_DP_OK, "type %u", hs[i].type);
+		cr_assert_eq(f.payload_len, hs[i].len);
+		h = hdr(hs[i].type, hs[i].len + 1);
+		cr_assert_eq(pn_dp_parse(buf, make(buf, &h, hs[i].len + 1), &f), PN_DP_E_LENGTH, "type %u", hs[i].type);
+		if (hs[i].len) {
+			h = hdr(hs[i].type, hs[i].len);
+			cr_assert_eq(pn_dp_parse(buf, make(buf, &h, hs[i].len - 1), &f), PN_DP_E_LENGTH);
+			h = hdr(hs[i].type, 0);
+			cr_assert_eq(pn_dp_parse(buf, make(buf, &h, hs[i].len), &f), PN_DP_E_LENGTH);
+		}
+	}
 	h = hdr(PN_DP_CTRL_ACK, 0);
 	cr_assert_eq(pn_dp_parse(buf, make(buf, &h, 0), &f), PN_DP_OK);
 }

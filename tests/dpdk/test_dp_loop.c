@@ -3,6 +3,7 @@
  * the real frame path (headers + zero-copy payload segments, parser, responder,
  * requester, control channel). Malformed frames are injected on the wire. */
 #include "pennant/transport.h"
+#include "transport/auth.h"
 #include "transport/dpdk/dpdk_debug.h"
 #include "dp_test_util.h"
 
@@ -12,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKEN 0x5eed1234abcdull
+#define SECRET "dpdk-loop-secret"
+#define SECRET_CFG .secret = SECRET, .secret_len = sizeof SECRET - 1
 #define TIMEOUT_MS 10000
 
 static pn_tp_ctx *ctx;
@@ -22,7 +24,7 @@ static void open_loop(const char *extra)
 {
 	char opts[512], err[512] = "";
 	snprintf(opts, sizeof opts, "vdev=net_ring0;mem=no-huge:256;ip=10.9.0.1;udp=7000;%s", extra);
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, .job_token = TOKEN, .options = opts};
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, SECRET_CFG, .options = opts};
 	ctx = pn_tp_open(&cfg, err, sizeof err);
 	cr_assert_not_null(ctx, "open failed: %s", err);
 	cr_assert_eq(pn_tp_listen(ctx, "10.9.0.1:7000"), 0, "%s", pn_tp_errmsg(ctx));
@@ -200,12 +202,14 @@ Test(dpdk_loop, refused_reads_fail_and_are_counted)
 	cr_assert_eq(pn_tp_post_read(peer, dmr, 0, &good, 65530, 10, 1), -ERANGE);
 }
 
-/* Frame templates aimed at ourselves. */
+/* Frame templates aimed at ourselves, as if sent by our connecting side (flag 1), with
+ * its session tag. */
 static struct pn_dp_addr self;
+static uint64_t self_tag;
 static struct pn_dp_hdr base_hdr(uint8_t type)
 {
 	struct pn_dp_hdr h = {.magic = PN_DP_MAGIC, .version = PN_DP_VERSION, .type = type,
-			      .flags = 1, .token = TOKEN, .src_id = 3, .dst_id = 3};
+			      .flags = 1, .tag = self_tag, .src_id = 3, .dst_id = 3};
 	return h;
 }
 static void inject(const struct pn_dp_hdr *h, uint32_t payload, size_t cut)
@@ -219,6 +223,8 @@ static void inject(const struct pn_dp_hdr *h, uint32_t payload, size_t cut)
 Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 {
 	cr_assert_eq(pn_dp_debug_self_addr(ctx, &self), 0);
+	cr_assert_eq(pn_dp_debug_peer_tag(peer, &self_tag), 0);
+	cr_assert_neq(self_tag, 0);
 	void *src, *dst;
 	pn_tp_mr *smr, *dmr;
 	cr_assert_eq(pn_tp_alloc(ctx, 100000, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
@@ -242,8 +248,8 @@ Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 	cr_assert_eq(pn_dp_debug_inject(ctx, garbage, sizeof garbage), 0);
 	/* well-formed but refused */
 	h = base_hdr(PN_DP_READ); h.key = d.key; h.length = 100; h.aux = 1024;
-	h.token = TOKEN + 1; inject(&h, 0, 0);              /* bad token */
-	h.token = TOKEN; h.src_id = 77; inject(&h, 0, 0);   /* unknown peer */
+	h.tag = self_tag + 1; inject(&h, 0, 0);             /* bad session tag */
+	h.tag = self_tag; h.src_id = 77; inject(&h, 0, 0);  /* unknown peer */
 	h.src_id = 3; h.key = d.key + (1u << 11); inject(&h, 0, 0);      /* wrong key */
 	h.key = d.key; h.offset = 99950; inject(&h, 0, 0);  /* past the end */
 	h = base_hdr(PN_DP_DATA); h.req_id = 12345ull << 20; h.length = 64; inject(&h, 64, 0); /* stale */
@@ -262,6 +268,55 @@ Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 	cr_assert_eq(st.drop_out_of_bounds - before.drop_out_of_bounds, 1);
 	/* the stale DATA, plus the two ERROR replies our refusals provoked for unknown reads */
 	cr_assert_geq(st.drop_duplicate - before.drop_duplicate, 1);
+}
+
+/* A requester that cannot prove the job secret is never accepted and never served: a
+ * HELLO opens a half-open entry (not a peer), then a CONFIRM whose proof was made for
+ * another listener nonce (a replayed or guessed one) is refused and counted; nothing
+ * reaches accept, and a READ in its name is not served. */
+static void inject_payload(const struct pn_dp_hdr *h, const void *data, uint32_t len)
+{
+	uint8_t f[PN_DP_ALL_HDRS + 256] = {0};
+	pn_dp_build(f, &self, h, len);
+	memcpy(f + PN_DP_ALL_HDRS, data, len);
+	cr_assert_eq(pn_dp_debug_inject(ctx, f, PN_DP_ALL_HDRS + len), 0);
+}
+
+Test(dpdk_loop, unproven_requester_is_refused_and_never_accepted)
+{
+	cr_assert_eq(pn_dp_debug_self_addr(ctx, &self), 0);
+	pn_tp_stats before;
+	pn_tp_get_stats(ctx, &before);
+	struct pn_auth_transcript t = {.label = "dpdk", .id_req = 5, .id_lis = 3};
+	memset(t.nonce_req, 0x5a, sizeof t.nonce_req);
+	memset(t.nonce_lis, 0, sizeof t.nonce_lis); /* not the nonce the listener draws */
+	struct pn_dp_hdr h = {.magic = PN_DP_MAGIC, .version = PN_DP_VERSION, .type = PN_DP_HELLO, .flags = 1,
+			      .src_id = 5, .dst_id = UINT32_MAX, .req_id = 0xabcdef, .length = PN_DP_HELLO_LEN};
+	inject_payload(&h, t.nonce_req, PN_DP_HELLO_LEN);
+	uint8_t proof[PN_DP_PROOF_LEN];
+	cr_assert_eq(pn_auth_prove(ctx, PN_AUTH_REQUESTER, &t, proof), 0); /* right key, stale nonce */
+	h.type = PN_DP_CONFIRM;
+	h.dst_id = 3;
+	h.length = PN_DP_CONFIRM_LEN;
+	inject_payload(&h, proof, PN_DP_CONFIRM_LEN);
+	h = (struct pn_dp_hdr){.magic = PN_DP_MAGIC, .version = PN_DP_VERSION, .type = PN_DP_READ, .flags = 1,
+			       .src_id = 5, .dst_id = 3, .key = 1, .length = 64};
+	inject_payload(&h, NULL, 0);
+	pn_tp_peer *p = NULL;
+	cr_assert_eq(pn_tp_accept(ctx, &p, 500), -ETIMEDOUT, "an unproven requester was accepted");
+	cr_assert_null(p);
+	pn_tp_stats st;
+	pn_tp_get_stats(ctx, &st);
+	cr_assert_eq(st.drop_bad_token - before.drop_bad_token, 1);
+	cr_assert_eq(st.bytes_served, before.bytes_served);
+	/* our own ACCEPT and refusal came back to us (no requester of ours waits for them),
+	 * and the READ from node 5: no such peer */
+	cr_assert_geq(st.drop_unknown_peer - before.drop_unknown_peer, 3);
+	/* the real connection is untouched */
+	cr_assert_eq(pn_tp_send_ctrl(peer, "x", 1), 0);
+	pn_tp_completion c;
+	cr_assert_eq(dpt_wait(ctx, &c, TIMEOUT_MS), 1);
+	cr_assert_eq(c.event, PN_TP_CTRL_RECV);
 }
 
 TestSuite(dpdk_loop_silent, .fini = teardown, .timeout = 60);
@@ -336,7 +391,7 @@ TestSuite(dpdk_loop_cap, .fini = teardown, .timeout = 60);
 Test(dpdk_loop_cap, max_reads_in_flight_gives_eagain_until_a_read_completes)
 {
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, .job_token = TOKEN, .max_reads_in_flight = 4,
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 3, SECRET_CFG, .max_reads_in_flight = 4,
 			    .options = "vdev=net_ring0;mem=no-huge:256;ip=10.9.0.1;udp=7000"};
 	ctx = pn_tp_open(&cfg, err, sizeof err);
 	cr_assert_not_null(ctx, "%s", err);
@@ -373,7 +428,7 @@ Test(dpdk_options, bad_options_fail_open_with_a_reason)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char err[512] = "";
-		pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, .job_token = 1, .options = cases[i].opts};
+		pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, SECRET_CFG, .options = cases[i].opts};
 		pn_tp_ctx *c = pn_tp_open(&cfg, err, sizeof err);
 		cr_assert_null(c, "'%s' opened", cases[i].opts);
 		cr_assert(strstr(err, cases[i].want), "'%s': message '%s' lacks '%s'", cases[i].opts, err, cases[i].want);
@@ -385,7 +440,7 @@ Test(dpdk_options, bad_options_fail_open_with_a_reason)
 Test(dpdk_options, failed_vdev_probe_is_reported)
 {
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, .job_token = 1,
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 1, SECRET_CFG,
 			    .options = "vdev=net_af_packet0,iface=pn-no-such-if;mem=no-huge:64"};
 	pn_tp_ctx *c = pn_tp_open(&cfg, err, sizeof err);
 	cr_assert_null(c);

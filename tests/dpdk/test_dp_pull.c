@@ -38,7 +38,7 @@ static const char *need_env(const char *name)
 static pn_tp_ctx *open_agg(const char *opts)
 {
 	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 100, .job_token = DPT_TOKEN, .options = opts};
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = 100, .secret = DPT_SECRET, .secret_len = sizeof DPT_SECRET - 1, .options = opts};
 	pn_tp_ctx *c = pn_tp_open(&cfg, err, sizeof err);
 	cr_assert_not_null(c, "aggregator open: %s", err);
 	return c;

@@ -34,6 +34,22 @@ static void check_accepted(const uint8_t *buf, size_t len, const struct pn_dp_fr
 		if (f->hdr.length != f->payload_len || f->payload_len > PN_DP_CTRL_MAX)
 			abort();
 		break;
+	case PN_DP_HELLO: /* handshake frames: exactly their fixed payload */
+		if (f->payload_len != PN_DP_HELLO_LEN || f->hdr.length != PN_DP_HELLO_LEN)
+			abort();
+		break;
+	case PN_DP_ACCEPT:
+		if (f->payload_len != PN_DP_ACCEPT_LEN || f->hdr.length != PN_DP_ACCEPT_LEN)
+			abort();
+		break;
+	case PN_DP_CONFIRM:
+		if (f->payload_len != PN_DP_CONFIRM_LEN || f->hdr.length != PN_DP_CONFIRM_LEN)
+			abort();
+		break;
+	case PN_DP_READY:
+		if (f->payload_len)
+			abort();
+		break;
 	default:
 		break;
 	}

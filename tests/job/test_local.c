@@ -53,7 +53,7 @@ static int compute(void *ctx, uint64_t round, const float *model, const int *par
 static int worker_main(void *ctx, int rank, const char *addr)
 {
 	pn_grad_source src = {.ctx = ctx, .d = D, .compute = compute};
-	pn_worker_config wc = {.tp = {.backend = "tcp", .node_id = (uint32_t)rank + 1, .job_token = 0x7e57,
+	pn_worker_config wc = {.tp = {.backend = "tcp", .node_id = (uint32_t)rank + 1,
 				      .secret = "test-secret", .secret_len = 11},
 			       .connect = addr, .rank = rank, .connect_timeout_ms = 20000};
 	wc.faults.exit_at_round = -1;
@@ -73,7 +73,7 @@ static void on_round(void *ctx, const float *model, pn_round_record *rec)
 
 static pn_agg_job_config config(test_job *t, const float *init, const char *rule_name)
 {
-	pn_agg_job_config c = {.tp = {.backend = "tcp", .node_id = 0, .job_token = 0x7e57,
+	pn_agg_job_config c = {.tp = {.backend = "tcp", .node_id = 0,
 				      .secret = "test-secret", .secret_len = 11},
 			       .listen = "127.0.0.1:0", .n = N, .rounds = 20, .seed = 1, .wait = "all",
 			       .deadline_ms = 2000, .pipelining = true, .lr = 0.1, .momentum = 0.9,

@@ -61,11 +61,12 @@ void conf_listen_addr(char *out, size_t len, uint32_t rank)
 	apply_template(out, len, env_or("PN_CONF_LISTEN", "127.0.0.1:0"), rank);
 }
 
-pn_tp_ctx *conf_open(uint32_t rank, uint64_t token)
+pn_tp_ctx *conf_open(uint32_t rank, const char *secret)
 {
 	char opts[1024], err[512];
 	apply_template(opts, sizeof(opts), env_or("PN_CONF_OPTIONS", ""), rank);
-	pn_tp_config cfg = { .backend = conf_backend(), .node_id = rank, .job_token = token,
+	pn_tp_config cfg = { .backend = conf_backend(), .node_id = rank, .secret = secret,
+			     .secret_len = strlen(secret),
 			     .options = opts };
 	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof(err));
 	if (!ctx)
@@ -187,7 +188,7 @@ static int read_back(pn_tp_ctx *ctx, pn_tp_peer *peer, const uint8_t *packed, in
 int conf_target_main(uint32_t rank, const char *addr, const void *arg)
 {
 	const struct conf_target_spec *spec = arg;
-	pn_tp_ctx *ctx = conf_open(rank, CONF_TOKEN);
+	pn_tp_ctx *ctx = conf_open(rank, CONF_SECRET);
 	if (!ctx)
 		return 2;
 	pn_tp_peer *peer;
@@ -329,7 +330,7 @@ void conf_spawn_roles(struct conf_job *job, int nchildren, const conf_child_fn *
 		job->addr_fd[r] = fds[1];
 	}
 	/* Only now: a DPDK EAL must not be initialised before fork. */
-	job->ctx = conf_open(0, CONF_TOKEN);
+	job->ctx = conf_open(0, CONF_SECRET);
 	cr_assert(job->ctx, "rank 0 could not open backend %s", conf_backend());
 	char listen[256];
 	conf_listen_addr(listen, sizeof(listen), 0);

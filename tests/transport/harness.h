@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 #define CONF_MAX_RANKS 8
-#define CONF_TOKEN 0x70656e6e616e7431ull
+#define CONF_SECRET "pennant-conformance-secret"
 #define CONF_MAX_DESCS 2
 
 /* Environment, read once. */
@@ -24,8 +24,9 @@ uint64_t conf_seed(void);
 
 /* Rank's listen address from PN_CONF_LISTEN (default 127.0.0.1:0). */
 void conf_listen_addr(char *out, size_t len, uint32_t rank);
-/* Open a context for a rank with the option template applied. NULL + message on stderr on failure. */
-pn_tp_ctx *conf_open(uint32_t rank, uint64_t token);
+/* Open a context for a rank with the option template applied and this job secret (a
+ * string). NULL + message on stderr on failure. */
+pn_tp_ctx *conf_open(uint32_t rank, const char *secret);
 
 /* Deterministic payload: byte at region offset off for a seed. */
 void pattern_fill(void *buf, size_t len, uint64_t seed, uint64_t off0);

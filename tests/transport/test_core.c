@@ -73,13 +73,41 @@ Test(core, registry_lists_tcp_and_rejects_unknown_backend)
 Test(core, tcp_rejects_unknown_option)
 {
 	char err[256] = "";
-	pn_tp_config cfg = { .backend = "tcp", .options = "piece=64K;bogus=1" };
+	pn_tp_config cfg = { .backend = "tcp", .options = "piece=64K;bogus=1", .secret = "s", .secret_len = 1 };
 	cr_assert_null(pn_tp_open(&cfg, err, sizeof(err)));
 	cr_assert(strstr(err, "bogus") != NULL, "error message: %s", err);
 	cfg.options = "piece=64K;window=1M";
 	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof(err));
 	cr_assert_not_null(ctx, "%s", err);
 	cr_assert_eq(pn_tp_preferred_chunk(ctx), 64 * 1024);
+	pn_tp_close(ctx);
+}
+
+/* The job secret is required, bounded, any bytes; the context keeps no pointer to it. */
+Test(core, open_requires_a_bounded_secret_and_keeps_no_pointer_to_it)
+{
+	char err[256] = "";
+	pn_tp_config cfg = { .backend = "tcp" };
+	cr_assert_null(pn_tp_open(&cfg, err, sizeof(err)));
+	cr_assert(strstr(err, "secret") != NULL, "error message: %s", err);
+	cfg.secret = "";
+	cr_assert_null(pn_tp_open(&cfg, err, sizeof(err)), "an empty secret was taken");
+	static char big[4097];
+	memset(big, 'x', sizeof(big));
+	cfg.secret = big;
+	cfg.secret_len = sizeof(big);
+	cr_assert_null(pn_tp_open(&cfg, err, sizeof(err)), "a 4097-byte secret was taken");
+	cr_assert(strstr(err, "4096") != NULL, "error message: %s", err);
+	cfg.secret_len = 4096;
+	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof(err));
+	cr_assert_not_null(ctx, "%s", err);
+	memset(big, 0, sizeof(big)); /* the caller may reuse its buffer at once */
+	pn_tp_close(ctx);
+	/* any bytes, NUL included */
+	cfg.secret = "a\0b";
+	cfg.secret_len = 3;
+	ctx = pn_tp_open(&cfg, err, sizeof(err));
+	cr_assert_not_null(ctx, "%s", err);
 	pn_tp_close(ctx);
 }
 

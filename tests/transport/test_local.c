@@ -9,7 +9,7 @@
 
 Test(local, registration_rules)
 {
-	pn_tp_ctx *ctx = conf_open(0, CONF_TOKEN);
+	pn_tp_ctx *ctx = conf_open(0, CONF_SECRET);
 	cr_assert_not_null(ctx);
 	cr_assert_str_eq(pn_tp_backend_name(ctx), conf_backend());
 	static uint8_t buf[4096];
@@ -50,7 +50,7 @@ Test(local, registration_rules)
 
 Test(local, argument_errors_without_peers)
 {
-	pn_tp_ctx *ctx = conf_open(0, CONF_TOKEN);
+	pn_tp_ctx *ctx = conf_open(0, CONF_SECRET);
 	cr_assert_not_null(ctx);
 	pn_tp_completion c[4];
 	cr_assert_eq(pn_tp_poll(ctx, NULL, 4, 0), -EINVAL);
@@ -74,7 +74,7 @@ Test(local, argument_errors_without_peers)
 
 Test(local, poll_and_accept_honour_timeouts)
 {
-	pn_tp_ctx *ctx = conf_open(0, CONF_TOKEN);
+	pn_tp_ctx *ctx = conf_open(0, CONF_SECRET);
 	cr_assert_not_null(ctx);
 	pn_tp_completion c[4];
 	/* Nothing can arrive: each call must come back (with 0), not block. */

@@ -430,12 +430,16 @@ static int validate(train_opts *o)
 		return refuse(o, "--listen %s is not HOST:PORT", o->listen);
 	if (o->connect && !valid_address(o->connect))
 		return refuse(o, "--connect %s is not HOST:PORT", o->connect);
-	if (!got && o->role == TRAIN_AGGREGATOR && !loopback_address(o->listen))
-		return refuse(o, "an aggregator listening on %s (not loopback) needs the job secret: set "
-				 "%s or give --token-file FILE", o->listen, PN_SECRET_ENV);
-	if (!got && o->role == TRAIN_WORKER && !loopback_address(o->connect))
-		return refuse(o, "a worker joining %s (not loopback) needs the job secret: set %s or "
-				 "give --token-file FILE", o->connect, PN_SECRET_ENV);
+	/* Split roles share a secret only if the user gives one; on loopback too, since any
+	 * local user could otherwise join (the transport refuses an empty secret). */
+	if (!got && o->role == TRAIN_AGGREGATOR)
+		return refuse(o, "an aggregator listening on %s%s needs the job secret its workers share: "
+				 "set %s or give --token-file FILE", o->listen,
+			      loopback_address(o->listen) ? "" : " (not loopback)", PN_SECRET_ENV);
+	if (!got && o->role == TRAIN_WORKER)
+		return refuse(o, "a worker joining %s%s needs the job secret: set %s or give "
+				 "--token-file FILE", o->connect,
+			      loopback_address(o->connect) ? "" : " (not loopback)", PN_SECRET_ENV);
 	return -1;
 }
 

@@ -39,6 +39,17 @@ int pn_dp_debug_self_addr(pn_tp_ctx *ctx, struct pn_dp_addr *out)
 	return 0;
 }
 
+int pn_dp_debug_peer_tag(pn_tp_peer *peer, uint64_t *tag)
+{
+	struct dp_ctx *c = peer ? as_dp(peer->ctx) : NULL;
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	*tag = ((struct dp_peer *)peer)->tx_tag;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 int pn_dp_debug_inject(pn_tp_ctx *ctx, const void *frame, size_t len)
 {
 	struct dp_ctx *c = as_dp(ctx);

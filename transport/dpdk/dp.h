@@ -28,6 +28,8 @@
 #define DP_BURST 32
 #define DP_CTRL_WINDOW 64   /* unacknowledged control messages per peer */
 #define DP_MAX_FRAMES_PER_REQ 64
+#define DP_MAX_HALF_OPEN 64             /* listener: handshakes waiting for the requester's proof */
+#define DP_HALF_OPEN_NS 5000000000ull   /* how long one may wait */
 
 /* Frame flag: set by the side that called connect(), so two connections between the same
  * pair of nodes (or a node and itself) are never confused. */
@@ -113,9 +115,16 @@ struct dp_peer {
 	uint8_t mac[6];
 	uint32_t ip;
 	uint16_t udp_port;
-	uint64_t nonce;           /* HELLO/ACCEPT pairing */
+	uint64_t nonce;           /* pairs the handshake frames of this connection */
 	uint64_t hello_next_ns, hello_deadline_ns;
-	bool refused;             /* the listener turned our HELLO away */
+	bool refused;             /* the handshake failed (refused, or a proof did not check) */
+	/* authentication (handshake.c) */
+	bool auth_failed;         /* requester: the listener's proof did not check */
+	uint8_t hs_stage;         /* requester: 0 = sending HELLO, 1 = sending CONFIRM */
+	uint8_t hs_tries;         /* requester: CONFIRMs sent without READY */
+	uint8_t nonce_r[PN_DP_NONCE_LEN], nonce_l[PN_DP_NONCE_LEN];
+	uint8_t proof_r[PN_DP_PROOF_LEN]; /* requester: what CONFIRM carries */
+	uint64_t tx_tag, rx_tag;  /* session tags: put on our frames / required on theirs */
 	/* control messages: ring of unacked messages [ctrl_acked, ctrl_next) */
 	struct dp_ctrl_msg ctrl_q[DP_CTRL_WINDOW];
 	uint32_t ctrl_next, ctrl_acked, ctrl_sent;
@@ -133,6 +142,20 @@ struct dp_peer {
 	uint64_t delivered_seq;     /* highest xmit_seq of a request that got a frame */
 	uint64_t last_cut_ns;       /* last window decrease (at most one per RTT) */
 	double reo_rtts;            /* RACK reordering allowance, in round trips */
+};
+
+/* Listener: a requester that sent HELLO and has not proven itself yet (not a peer). */
+struct dp_half_open {
+	bool used;
+	uint32_t src_id;
+	uint64_t pair;
+	uint64_t expires_ns;
+	uint16_t port_idx;
+	uint8_t mac[6];
+	uint32_t ip;
+	uint16_t udp_port;
+	uint8_t nonce_r[PN_DP_NONCE_LEN], nonce_l[PN_DP_NONCE_LEN];
+	uint8_t proof_l[PN_DP_PROOF_LEN];
 };
 
 struct dp_cqe {
@@ -183,6 +206,7 @@ struct dp_ctx {
 	struct dp_peer *accept_q[DP_MAX_PEERS];
 	int accept_len;
 	bool listening;
+	struct dp_half_open half_open[DP_MAX_HALF_OPEN]; /* handshake.c */
 
 	/* per-port transmit staging, flushed by the service thread */
 	struct rte_mbuf *txq[DP_MAX_PORTS][DP_BURST];
@@ -238,11 +262,14 @@ void dp_fail_peer_ops(struct dp_ctx *c, struct dp_peer *p, int status);
 struct dp_peer *dp_peer_lookup(struct dp_ctx *c, uint32_t id, bool frame_from_connector);
 struct dp_peer *dp_peer_new(struct dp_ctx *c);
 void dp_peer_down(struct dp_ctx *c, struct dp_peer *p, int status);
-void dp_on_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
-void dp_on_accept(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
+
+/* handshake.c */
+void dp_on_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f, const struct rte_mbuf *m);
+void dp_on_accept(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f, const struct rte_mbuf *m);
+void dp_on_confirm(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f, const struct rte_mbuf *m);
+void dp_on_ready(struct dp_ctx *c, const struct pn_dp_frame *f);
+bool dp_on_handshake_error(struct dp_ctx *c, const struct pn_dp_frame *f);
 void dp_hello_timers(struct dp_ctx *c, uint64_t now);
-void dp_reject_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f);
-bool dp_on_connect_refused(struct dp_ctx *c, const struct pn_dp_frame *f);
 
 /* ctrl.c */
 void dp_on_ctrl(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f, const struct rte_mbuf *m);

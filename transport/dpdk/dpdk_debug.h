@@ -18,6 +18,9 @@ int pn_dp_debug_pools(pn_tp_ctx *ctx, struct pn_dp_pool_counts *out);
 int pn_dp_debug_self_addr(pn_tp_ctx *ctx, struct pn_dp_addr *out);
 /* Queue a raw frame (any bytes) for transmission on port 0 by the service thread. */
 int pn_dp_debug_inject(pn_tp_ctx *ctx, const void *frame, size_t len);
+/* The session tag this peer connection puts on the frames it sends (to craft frames
+ * that pass or fail the tag check). */
+int pn_dp_debug_peer_tag(pn_tp_peer *peer, uint64_t *tag);
 /* Stop answering READs (simulates a peer that stopped serving). */
 int pn_dp_debug_mute_responder(pn_tp_ctx *ctx, int mute);
 /* Payload bytes per DATA frame. */

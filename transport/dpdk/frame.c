@@ -73,7 +73,7 @@ void pn_dp_build(uint8_t out[PN_DP_ALL_HDRS], const struct pn_dp_addr *a,
 	ph[4] = h->version;
 	ph[5] = h->type;
 	st_le16(ph + 6, h->flags);
-	st_le64(ph + 8, h->token);
+	st_le64(ph + 8, h->tag);
 	st_le32(ph + 16, h->src_id);
 	st_le32(ph + 20, h->dst_id);
 	st_le64(ph + 24, h->req_id);
@@ -89,7 +89,12 @@ static int check_lengths(const struct pn_dp_hdr *h, uint32_t payload_len)
 {
 	switch (h->type) {
 	case PN_DP_HELLO:
+		return h->length == PN_DP_HELLO_LEN && payload_len == PN_DP_HELLO_LEN ? PN_DP_OK : PN_DP_E_LENGTH;
 	case PN_DP_ACCEPT:
+		return h->length == PN_DP_ACCEPT_LEN && payload_len == PN_DP_ACCEPT_LEN ? PN_DP_OK : PN_DP_E_LENGTH;
+	case PN_DP_CONFIRM:
+		return h->length == PN_DP_CONFIRM_LEN && payload_len == PN_DP_CONFIRM_LEN ? PN_DP_OK : PN_DP_E_LENGTH;
+	case PN_DP_READY:
 	case PN_DP_ERROR:
 	case PN_DP_CTRL_ACK:
 		return payload_len == 0 ? PN_DP_OK : PN_DP_E_LENGTH;
@@ -157,7 +162,7 @@ int pn_dp_parse_split(const uint8_t *buf, size_t avail, size_t len, struct pn_dp
 		return PN_DP_E_VERSION;
 	h->type = ph[5];
 	h->flags = ld_le16(ph + 6);
-	h->token = ld_le64(ph + 8);
+	h->tag = ld_le64(ph + 8);
 	h->src_id = ld_le32(ph + 16);
 	h->dst_id = ld_le32(ph + 20);
 	h->req_id = ld_le64(ph + 24);

@@ -12,18 +12,29 @@
 #include <stdint.h>
 
 #define PN_DP_MAGIC 0x50444e50u /* "PNDP" read as little-endian */
-#define PN_DP_VERSION 1
+#define PN_DP_VERSION 2 /* 2: authenticated handshake, session tags */
 
 enum pn_dp_type {
-	PN_DP_HELLO = 1,    /* requester -> listener: "I am src_id, token T"; req_id = nonce */
-	PN_DP_ACCEPT = 2,   /* listener -> requester: echoes the nonce in req_id */
+	/* Handshake (transport/AUTH.md). req_id pairs the frames of one attempt; tag is 0. */
+	PN_DP_HELLO = 1,    /* requester -> listener: src_id, payload = nonce_r */
+	PN_DP_ACCEPT = 2,   /* listener -> requester: payload = nonce_l | proof_l */
 	PN_DP_READ = 3,     /* read [offset, offset+length) of region `key` */
 	PN_DP_DATA = 4,     /* length payload bytes of region `key` at offset */
-	PN_DP_ERROR = 5,    /* the READ req_id was refused; aux = positive errno */
+	PN_DP_ERROR = 5,    /* the READ req_id was refused; aux = positive errno. Untagged in
+			     * the handshake: a refused proof, or the requester's abort */
 	PN_DP_CTRL = 6,     /* control message, seq = per-peer sequence, payload = message */
 	PN_DP_CTRL_ACK = 7, /* cumulative: aux = next sequence expected */
 	PN_DP_RAW = 8,      /* benchmark filler: counted, otherwise ignored */
+	PN_DP_CONFIRM = 9,  /* requester -> listener: payload = proof_r; tagged */
+	PN_DP_READY = 10,   /* listener -> requester: proof accepted, peer created; tagged */
 };
+
+/* Handshake payloads. */
+#define PN_DP_NONCE_LEN 16
+#define PN_DP_PROOF_LEN 32
+#define PN_DP_HELLO_LEN PN_DP_NONCE_LEN
+#define PN_DP_ACCEPT_LEN (PN_DP_NONCE_LEN + PN_DP_PROOF_LEN)
+#define PN_DP_CONFIRM_LEN PN_DP_PROOF_LEN
 
 /* Sizes of the headers on the wire. */
 #define PN_DP_ETH_LEN 14
@@ -36,7 +47,7 @@ enum pn_dp_type {
 #define PN_DP_READ_MAX (64u << 20)
 
 /* Header fields, host order. Layout on the wire (offsets in bytes):
- *  0 magic u32 | 4 version u8 | 5 type u8 | 6 flags u16 | 8 token u64 | 16 src u32 |
+ *  0 magic u32 | 4 version u8 | 5 type u8 | 6 flags u16 | 8 tag u64 | 16 src u32 |
  * 20 dst u32 | 24 req_id u64 | 32 key u32 | 36 length u32 | 40 offset u64 | 48 seq u32 |
  * 52 aux u32 */
 struct pn_dp_hdr {
@@ -44,7 +55,7 @@ struct pn_dp_hdr {
 	uint8_t version;
 	uint8_t type;
 	uint16_t flags;
-	uint64_t token;
+	uint64_t tag;             /* the connection's session tag for this direction; 0 in HELLO/ACCEPT */
 	uint32_t src_id;
 	uint32_t dst_id;
 	uint64_t req_id;

@@ -275,18 +275,27 @@ static int dp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int t
 	p->ip = ip;
 	p->udp_port = port;
 	p->nonce = rte_rand() | 1;
+	if (pn_auth_nonce(p->nonce_r)) {
+		p->state = DP_PEER_DOWN;
+		pthread_mutex_unlock(&c->lock);
+		return pn_tp_fail(ctx, EIO, "dpdk: no random nonce (libcrypto)");
+	}
 	p->state = DP_PEER_CONNECTING;
 	uint64_t now = dp_now_ns();
 	p->hello_next_ns = 0;
 	p->hello_deadline_ns = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000;
 	int rc = wait_until(c, -1, connect_done, p);
-	bool up = !rc && p->state == DP_PEER_UP, refused = p->refused;
+	bool up = !rc && p->state == DP_PEER_UP, refused = p->refused, bad_listener = p->auth_failed;
+	uint8_t stage = p->hs_stage;
 	pthread_mutex_unlock(&c->lock);
+	if (bad_listener)
+		return pn_tp_fail(ctx, EACCES, "dpdk: %s could not prove it knows the job secret (the two "
+				  "sides were given different secrets)", addr);
 	if (refused)
-		return pn_tp_fail(ctx, ECONNREFUSED, "dpdk: %s refused the connection (job token mismatch)", addr);
+		return pn_tp_fail(ctx, ECONNREFUSED, "dpdk: %s refused our proof of the job secret", addr);
 	if (!up)
-		return pn_tp_fail(ctx, ETIMEDOUT, "dpdk: no ACCEPT from %s within %d ms (wrong address/token, or link down)",
-				  addr, timeout_ms);
+		return pn_tp_fail(ctx, ETIMEDOUT, "dpdk: %s from %s within %d ms (wrong address, or link down)",
+				  stage ? "no READY" : "no ACCEPT", addr, timeout_ms);
 	*peer = &p->base;
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* Responder: serves READs from registered memory. Only regions registered with
- * REMOTE_READ, only within bounds, only with the region's key; the token and the peer
+ * REMOTE_READ, only within bounds, only with the region's key; the session tag and the peer
  * were checked by the dispatcher. Anything else is dropped and counted; a known peer
  * also gets an ERROR so its read fails fast instead of timing out. */
 #include "dp.h"

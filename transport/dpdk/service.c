@@ -44,25 +44,25 @@ void dp_rx_frame(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m)
 		atomic_fetch_add(&c->raw_rx_bytes, f.payload_len);
 		return;
 	}
-	if (f.hdr.token != c->base.cfg.job_token) {
-		c->base.stats.drop_bad_token++;
-		if (f.hdr.type == PN_DP_HELLO)
-			dp_reject_hello(c, port_idx, &f);
-		return;
-	}
 	if (f.addr.dst_port != c->o.udp_port) {
 		c->base.stats.drop_unknown_peer++;
 		return;
 	}
 	switch (f.hdr.type) {
 	case PN_DP_HELLO:
-		dp_on_hello(c, port_idx, &f);
+		dp_on_hello(c, port_idx, &f, m);
 		return;
 	case PN_DP_ACCEPT:
-		dp_on_accept(c, port_idx, &f);
+		dp_on_accept(c, port_idx, &f, m);
+		return;
+	case PN_DP_CONFIRM:
+		dp_on_confirm(c, port_idx, &f, m);
+		return;
+	case PN_DP_READY:
+		dp_on_ready(c, &f);
 		return;
 	case PN_DP_ERROR:
-		if (dp_on_connect_refused(c, &f))
+		if (dp_on_handshake_error(c, &f))
 			return;
 		break;
 	default:
@@ -72,6 +72,10 @@ void dp_rx_frame(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m)
 	if (!p || f.hdr.dst_id != c->base.cfg.node_id || f.addr.src_ip != p->ip ||
 	    f.addr.dst_ip != c->o.ip) {
 		c->base.stats.drop_unknown_peer++;
+		return;
+	}
+	if (f.hdr.tag != p->rx_tag) { /* not from the party that proved itself */
+		c->base.stats.drop_bad_token++;
 		return;
 	}
 	switch (f.hdr.type) {

@@ -23,7 +23,7 @@ void dp_hdr_init(const struct dp_ctx *c, const struct dp_peer *p, struct pn_dp_h
 	h->version = PN_DP_VERSION;
 	h->type = type;
 	h->flags = p->connector ? DP_FLAG_FROM_CONNECTOR : 0;
-	h->token = c->base.cfg.job_token;
+	h->tag = p->tx_tag;
 	h->src_id = c->base.cfg.node_id;
 	h->dst_id = p->base.id;
 }

@@ -23,6 +23,7 @@
 #define TCP_READS_IN_FLIGHT_DEFAULT 1024u   /* posted, uncompleted reads per peer */
 #define TCP_TXQ_HARD_CAP 65536u             /* queued frames per peer before it is cut off */
 #define TCP_HANDSHAKE_MS 5000               /* per-connection handshake deadline */
+#define TCP_HS_SLOTS 64                     /* handshakes in progress on a listener */
 #define TCP_PEER_TIMEOUT_DEFAULT 30000u     /* ms without acks before a peer is declared down */
 
 struct tcp_mr {
@@ -128,6 +129,7 @@ struct tcp_ctx {
 	int poll_data_cap;
 
 	pn_tp_stats live; /* counters, under lock; copied to base.stats on refresh */
+	struct tcp_hs *hs; /* TCP_HS_SLOTS handshakes in progress (tcp_auth.c), on the caller's thread */
 };
 
 static inline struct tcp_ctx *tcp_ctx_of(pn_tp_ctx *c) { return (struct tcp_ctx *)c; }
@@ -160,6 +162,13 @@ int tcp_disconnect(pn_tp_peer *peer);
  * announce. Idempotent. */
 void tcp_peer_down(struct tcp_peer *p, int err, bool announce);
 void tcp_peer_free(struct tcp_peer *p);
+/* An authenticated socket becomes a peer (takes fd, closes it on failure). */
+int tcp_make_peer(struct tcp_ctx *c, int fd, uint32_t id, pn_tp_peer **out);
+
+/* tcp_auth.c: the handshake (transport/AUTH.md) */
+int tcp_auth_connect(struct tcp_ctx *c, int fd, const char *addr, int64_t deadline, uint32_t *peer_id);
+int tcp_auth_accept(struct tcp_ctx *c, pn_tp_peer **peer, int timeout_ms);
+void tcp_auth_free(struct tcp_ctx *c);
 
 /* tcp_requester.c (under lock) */
 int tcp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,

@@ -1,10 +1,7 @@
 /* tcp backend: listening, connecting, the handshake, and taking a peer down.
  *
- * Handshake (blocking on the caller's thread, bounded by deadlines): the connecting side
- * sends HELLO(node id, job token); the accepting side checks magic, version and token
- * and answers HELLO_ACK(status, its node id, its token). A wrong token is counted,
- * answered with -EPERM and closed; it never becomes a peer. Only then does the socket
- * join the progress thread's epoll set. */
+ * The authenticated handshake itself is in tcp_auth.c; only a connection that completed
+ * it becomes a peer and joins the progress thread's epoll set. */
 #include "transport/tcp/tcp.h"
 
 #include <arpa/inet.h>
@@ -107,64 +104,6 @@ int tcp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
 	return 0;
 }
 
-static int io_all(int fd, void *buf, size_t len, bool writing, int64_t deadline)
-{
-	uint8_t *p = buf;
-	while (len > 0) {
-		struct pollfd pfd = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
-		int pr = poll(&pfd, 1, left_ms(deadline));
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0)
-			return -errno;
-		if (pr == 0)
-			return -ETIMEDOUT;
-		ssize_t n = writing ? send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)
-				    : recv(fd, p, len, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int send_hdr(int fd, uint8_t type, struct tcp_ctx *c, int status, int64_t deadline)
-{
-	struct tcp_wire_hdr h = { .type = type, .key = c->base.cfg.node_id,
-				  .req_id = c->base.cfg.job_token, .offset = TCP_WIRE_MAGIC,
-				  .status = status };
-	uint8_t b[TCP_WIRE_HDR_SIZE];
-	tcp_wire_encode(&h, b);
-	return io_all(fd, b, sizeof(b), true, deadline);
-}
-
-static int recv_hdr(int fd, struct tcp_wire_hdr *h, int64_t deadline)
-{
-	uint8_t b[TCP_WIRE_HDR_SIZE];
-	int rc = io_all(fd, b, sizeof(b), false, deadline);
-	if (rc == 0)
-		tcp_wire_decode(b, h);
-	return rc;
-}
-
-static bool hello_well_formed(const struct tcp_wire_hdr *h, uint8_t type)
-{
-	return h->type == type && h->version == TCP_WIRE_VERSION && h->offset == TCP_WIRE_MAGIC &&
-	       h->len == 0;
-}
-
-static void count(struct tcp_ctx *c, uint64_t *counter)
-{
-	pthread_mutex_lock(&c->lock);
-	(*counter)++;
-	pthread_mutex_unlock(&c->lock);
-}
-
 /* Small frames go out at once; a vanished host is detected within peer_timeout_ms even
  * when the connection is idle (keepalive) or stuck with unacknowledged data. */
 static void set_socket_options(struct tcp_ctx *c, int fd)
@@ -185,7 +124,7 @@ static void set_socket_options(struct tcp_ctx *c, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
 }
 
-static int make_peer(struct tcp_ctx *c, int fd, uint32_t id, pn_tp_peer **out)
+int tcp_make_peer(struct tcp_ctx *c, int fd, uint32_t id, pn_tp_peer **out)
 {
 	struct tcp_peer *p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -214,45 +153,7 @@ int tcp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 	struct tcp_ctx *c = tcp_ctx_of(ctx);
 	if (c->listen_fd < 0)
 		return pn_tp_fail(ctx, EINVAL, "tcp: accept before listen");
-	int64_t deadline = deadline_after(timeout_ms);
-	for (;;) {
-		struct pollfd pfd = { .fd = c->listen_fd, .events = POLLIN };
-		int pr = poll(&pfd, 1, left_ms(deadline));
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0)
-			return pn_tp_fail(ctx, errno, "tcp: poll: %s", strerror(errno));
-		if (pr == 0)
-			return pn_tp_fail(ctx, ETIMEDOUT, "tcp: no peer within %d ms", timeout_ms);
-		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return pn_tp_fail(ctx, errno, "tcp: accept: %s", strerror(errno));
-		}
-		/* A silent or slow client must not hold the listener past its own deadline. */
-		int64_t hs = now_ms() + TCP_HANDSHAKE_MS;
-		if (deadline >= 0 && deadline < hs)
-			hs = deadline;
-		struct tcp_wire_hdr h;
-		int rc = recv_hdr(fd, &h, hs);
-		if (rc != 0 || !hello_well_formed(&h, TCP_HELLO)) {
-			count(c, &c->live.drop_malformed);
-			close(fd);
-			continue;
-		}
-		if (h.req_id != c->base.cfg.job_token) {
-			count(c, &c->live.drop_bad_token);
-			send_hdr(fd, TCP_HELLO_ACK, c, -EPERM, hs);
-			close(fd);
-			continue;
-		}
-		if (send_hdr(fd, TCP_HELLO_ACK, c, 0, hs) != 0) {
-			close(fd);
-			continue;
-		}
-		return make_peer(c, fd, h.key, peer);
-	}
+	return tcp_auth_accept(c, peer, timeout_ms);
 }
 
 /* One connection attempt; -ECONNREFUSED lets the caller retry (listener not up yet). */
@@ -310,26 +211,13 @@ int tcp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout
 	int64_t hs = now_ms() + TCP_HANDSHAKE_MS;
 	if (deadline >= 0 && deadline < hs)
 		hs = deadline;
-	struct tcp_wire_hdr h;
-	rc = send_hdr(fd, TCP_HELLO, c, 0, hs);
-	if (rc == 0)
-		rc = recv_hdr(fd, &h, hs);
-	if (rc != 0) {
+	uint32_t id;
+	rc = tcp_auth_connect(c, fd, addr, hs, &id);
+	if (rc) {
 		close(fd);
-		return pn_tp_fail(ctx, -rc, "tcp: handshake with %s: %s", addr, strerror(-rc));
+		return rc;
 	}
-	if (!hello_well_formed(&h, TCP_HELLO_ACK)) {
-		count(c, &c->live.drop_malformed);
-		close(fd);
-		return pn_tp_fail(ctx, EPROTO, "tcp: %s is not a pennant tcp peer", addr);
-	}
-	if (h.status != 0 || h.req_id != c->base.cfg.job_token) {
-		if (h.status == 0)
-			count(c, &c->live.drop_bad_token);
-		close(fd);
-		return pn_tp_fail(ctx, EPERM, "tcp: %s rejected the handshake (job token mismatch)", addr);
-	}
-	return make_peer(c, fd, h.key, peer);
+	return tcp_make_peer(c, fd, id, peer);
 }
 
 void tcp_peer_down(struct tcp_peer *p, int err, bool announce)

@@ -68,6 +68,7 @@ static void tcp_close(pn_tp_ctx *ctx)
 	}
 	tcp_mr_free_all(c);
 	tcp_cq_free(c);
+	tcp_auth_free(c);
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);
 	if (c->epfd >= 0)

@@ -7,8 +7,10 @@
  *   context  one device (chosen by name or by bind address), one PD, ONE CQ shared by
  *            every QP (send and receive), an optional completion channel, one rdma_cm
  *            event channel, an optional listening cm_id.
- *   peer     one RC QP set up through rdma_cm. Private data of the connection carries
- *            the job token and node id; a peer with another token is rejected.
+ *   peer     one RC QP set up through rdma_cm. The connection's private data carries
+ *            node ids and nonces, the listener's accept also its proof; the requester's
+ *            proof is its first control message (transport/AUTH.md). A listener returns
+ *            a peer from accept only once that proof checked.
  *            Send queue: pieces of reads (RDMA READ) and control sends, retired in order
  *            by signalled completions (selective signalling). Receive side: a ring of
  *            pre-posted buffers; the sender spends credits, the receiver returns them.
@@ -48,15 +50,23 @@ enum verbs_ctrl_type {
 	VERBS_MSG_CREDIT = 2,   /* credits only */
 	VERBS_MSG_MR_ADD = 3,   /* region announcement: addr u64, len u64, rkey u32 */
 	VERBS_MSG_MR_DEL = 4,   /* region withdrawn: rkey u32 */
+	VERBS_MSG_AUTH = 5,     /* requester's proof (32 bytes): its first message, always */
 };
 
-/* Connection private data (verbs_hello.c), both directions. */
+/* Connection private data (verbs_hello.c). Little endian:
+ *   0 magic u32 | 4 version u16 | 6 ctrl_depth u16 | 8 node_id u32 | 12 reject u32 |
+ *  16 nonce[16] | 32 proof[32] (ACCEPT only)
+ * CONNECT carries 32 bytes (rdma_cm leaves 56 for RDMA_PS_TCP), ACCEPT 64, REJECT 32 with
+ * only magic, version and the reason set. */
 #define VERBS_HELLO_MAGIC 0x50524e50u /* "PNRP" */
-#define VERBS_HELLO_VERSION 1
-#define VERBS_HELLO_SIZE 24
+#define VERBS_HELLO_VERSION 2
+#define VERBS_HELLO_SIZE 32
+#define VERBS_ACCEPT_SIZE 64
+#define VERBS_NONCE_LEN 16
+#define VERBS_PROOF_LEN 32
+#define VERBS_HANDSHAKE_MS 10000 /* a listener waits this long for an accepted peer's proof */
 enum verbs_reject {
 	VERBS_REJ_NONE = 0,
-	VERBS_REJ_TOKEN = 1,
 	VERBS_REJ_MALFORMED = 2,
 	VERBS_REJ_DEVICE = 3,
 	VERBS_REJ_RESOURCES = 4,
@@ -65,13 +75,16 @@ struct verbs_hello {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t ctrl_depth; /* receives the sender keeps posted = initial credits */
-	uint64_t token;
 	uint32_t node_id;
 	uint32_t reject;     /* enum verbs_reject, in a REJECT's private data */
+	uint8_t nonce[VERBS_NONCE_LEN];
+	uint8_t proof[VERBS_PROOF_LEN]; /* ACCEPT only */
 };
-void verbs_hello_pack(const struct verbs_hello *h, uint8_t out[VERBS_HELLO_SIZE]);
-/* 0 if valid (magic and version), -EPROTO otherwise. */
-int verbs_hello_unpack(const void *in, size_t len, struct verbs_hello *h);
+/* Writes VERBS_ACCEPT_SIZE bytes when with_proof, else VERBS_HELLO_SIZE. */
+void verbs_hello_pack(const struct verbs_hello *h, bool with_proof, uint8_t out[VERBS_ACCEPT_SIZE]);
+/* 0 if len holds a record (with its proof when with_proof) of our magic and version,
+ * -EPROTO otherwise. */
+int verbs_hello_unpack(const void *in, size_t len, bool with_proof, struct verbs_hello *h);
 
 /* What an rdma_cm_id's context points at. */
 enum verbs_obj_kind { VERBS_OBJ_PEER = 1, VERBS_OBJ_REQUEST = 2 };
@@ -111,7 +124,8 @@ struct verbs_remote_region {
 	uint32_t rkey;
 };
 
-enum verbs_peer_state { PEER_CONNECTING, PEER_ADDR_OK, PEER_ROUTE_OK, PEER_UP, PEER_DOWN };
+/* PEER_AUTH: listener side, connection established, requester's proof not seen yet. */
+enum verbs_peer_state { PEER_CONNECTING, PEER_ADDR_OK, PEER_ROUTE_OK, PEER_AUTH, PEER_UP, PEER_DOWN };
 
 enum verbs_rbuf_state { RBUF_POSTED, RBUF_HELD, RBUF_DELIVERED };
 
@@ -131,6 +145,12 @@ struct verbs_peer {
 	int down_err;               /* why it went down (negative errno) */
 	char why[512];
 	uint8_t initiator_depth, responder_resources; /* negotiated */
+	/* handshake (verbs_conn.c, verbs_cm.c, verbs_ctrl.c) */
+	struct pn_auth_transcript auth;
+	bool established;           /* rdma_cm ESTABLISHED seen */
+	bool proven;                /* listener: the requester's proof checked */
+	bool returned;              /* listener: handed out by pn_tp_accept */
+	int64_t hs_deadline_ms;     /* listener: proof due by then */
 
 	/* send queue, in posting order */
 	struct verbs_sq_entry *sq;
@@ -260,6 +280,8 @@ int verbs_access_flags(unsigned access); /* pn_access -> IBV_ACCESS_* */
 /* verbs_cm.c: rdma_cm events, dispatched by the object their id points at */
 int verbs_cm_pump(struct verbs_ctx *c, int timeout_ms); /* handle events; <0 on channel error */
 int verbs_cm_fd(const struct verbs_ctx *c);
+/* rdma_reject with a reason and nothing else (the id is not destroyed). */
+void verbs_reject(struct rdma_cm_id *id, enum verbs_reject why);
 
 /* verbs_conn.c */
 int verbs_listen(pn_tp_ctx *ctx, const char *addr);
@@ -296,6 +318,7 @@ int verbs_post_recv(struct verbs_peer *p, uint32_t slot);
 void verbs_on_recv(struct verbs_peer *p, uint32_t slot, uint32_t byte_len);
 void verbs_announce_mr(struct verbs_ctx *c, struct verbs_mr *m, bool add);
 void verbs_announce_all(struct verbs_peer *p);
+void verbs_peer_proven_up(struct verbs_peer *p);
 
 /* verbs_poll.c */
 int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms);

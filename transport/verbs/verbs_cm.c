@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PRIVATE 64
+#define MAX_PRIVATE 96 /* we use at most VERBS_ACCEPT_SIZE */
 
 struct cm_event_copy {
 	enum rdma_cm_event_type type;
@@ -45,28 +45,30 @@ static struct verbs_request *request_of(struct rdma_cm_id *id)
 	return (struct verbs_request *)((char *)o - offsetof(struct verbs_request, obj));
 }
 
-static void reject(struct rdma_cm_id *id, enum verbs_reject why)
+/* A refusal carries the reason only: nothing of ours (no node id, no nonce). */
+void verbs_reject(struct rdma_cm_id *id, enum verbs_reject why)
 {
 	struct verbs_hello h = { .magic = VERBS_HELLO_MAGIC, .version = VERBS_HELLO_VERSION,
 				 .reject = (uint32_t)why };
-	uint8_t pd[VERBS_HELLO_SIZE];
-	verbs_hello_pack(&h, pd);
-	rdma_reject(id, pd, sizeof(pd));
+	uint8_t pd[VERBS_ACCEPT_SIZE];
+	verbs_hello_pack(&h, false, pd);
+	rdma_reject(id, pd, VERBS_HELLO_SIZE);
+}
+
+static void reject(struct rdma_cm_id *id, enum verbs_reject why)
+{
+	verbs_reject(id, why);
 	rdma_destroy_id(id);
 }
 
-/* A worker knocks: check its hello now, keep it for pn_tp_accept if it is one of ours. */
+/* A worker knocks: check its hello now, keep it for pn_tp_accept if it is well formed.
+ * Whether it knows the job secret is only known once its proof arrives. */
 static void on_connect_request(struct verbs_ctx *c, const struct cm_event_copy *e)
 {
 	struct verbs_hello h;
-	if (verbs_hello_unpack(e->private_data, e->private_len, &h) != 0 || h.ctrl_depth < 4) {
+	if (verbs_hello_unpack(e->private_data, e->private_len, false, &h) != 0 || h.ctrl_depth < 4) {
 		c->base.stats.drop_malformed++;
 		reject(e->id, VERBS_REJ_MALFORMED);
-		return;
-	}
-	if (h.token != c->base.cfg.job_token) {
-		c->base.stats.drop_bad_token++;
-		reject(e->id, VERBS_REJ_TOKEN);
 		return;
 	}
 	if (e->id->verbs != c->verbs) {
@@ -97,9 +99,8 @@ static void on_connect_request(struct verbs_ctx *c, const struct cm_event_copy *
 static const char *reject_text(const struct cm_event_copy *e)
 {
 	struct verbs_hello h;
-	if (verbs_hello_unpack(e->private_data, e->private_len, &h) == 0) {
+	if (verbs_hello_unpack(e->private_data, e->private_len, false, &h) == 0) {
 		switch (h.reject) {
-		case VERBS_REJ_TOKEN: return "rejected by the listener: job token mismatch";
 		case VERBS_REJ_MALFORMED: return "rejected by the listener: malformed hello";
 		case VERBS_REJ_DEVICE: return "rejected by the listener: request arrived on another device";
 		case VERBS_REJ_RESOURCES: return "rejected by the listener: out of resources or closing";
@@ -109,24 +110,38 @@ static const char *reject_text(const struct cm_event_copy *e)
 	return "connection refused (nothing listening there, or not a pennant verbs listener)";
 }
 
-/* Active side: the listener accepted; its hello names it. */
+/* Active side: the listener accepted; its hello names it and carries its proof. We check
+ * it, then our own proof goes out as our first control message. Passive side: the
+ * peer is up once its proof (possibly already received) checked. */
 static void on_established(struct verbs_ctx *c, struct verbs_peer *p, const struct cm_event_copy *e)
 {
-	if (p->state == PEER_UP || p->state == PEER_DOWN)
+	if (p->state == PEER_UP || p->state == PEER_DOWN || p->established)
 		return;
+	p->established = true;
 	if (!p->active) {
-		p->state = PEER_UP; /* passive side: accept() waits for this */
+		if (p->proven)
+			verbs_peer_proven_up(p);
+		else
+			p->state = PEER_AUTH;
 		return;
 	}
 	struct verbs_hello h;
-	if (verbs_hello_unpack(e->private_data, e->private_len, &h) != 0 || h.ctrl_depth < 4) {
+	if (verbs_hello_unpack(e->private_data, e->private_len, true, &h) != 0 || h.ctrl_depth < 4) {
 		c->base.stats.drop_malformed++;
 		verbs_peer_down(p, -EPROTO, false, "listener's accept carried no valid hello");
 		return;
 	}
-	if (h.token != c->base.cfg.job_token) {
+	p->auth.id_lis = h.node_id;
+	memcpy(p->auth.nonce_lis, h.nonce, VERBS_NONCE_LEN);
+	uint8_t proof[VERBS_PROOF_LEN];
+	if (!pn_auth_check(&c->base, PN_AUTH_LISTENER, &p->auth, h.proof)) {
 		c->base.stats.drop_bad_token++;
-		verbs_peer_down(p, -EACCES, false, "listener presented another job token");
+		verbs_peer_down(p, -EACCES, false, "the listener could not prove it knows the job secret "
+			       "(the two sides were given different secrets)");
+		return;
+	}
+	if (pn_auth_prove(&c->base, PN_AUTH_REQUESTER, &p->auth, proof)) {
+		verbs_peer_down(p, -EIO, false, "cannot compute our proof (libcrypto)");
 		return;
 	}
 	p->base.id = h.node_id;
@@ -134,6 +149,12 @@ static void on_established(struct verbs_ctx *c, struct verbs_peer *p, const stru
 	p->initiator_depth = e->initiator_depth;
 	p->responder_resources = e->responder_resources;
 	p->state = PEER_UP;
+	/* First in the send order: nothing else of ours reaches the listener before it. */
+	if (verbs_ctrl_enqueue(p, VERBS_MSG_AUTH, proof, sizeof(proof)) != 0) {
+		verbs_peer_down(p, -ENOMEM, false, "cannot queue our proof");
+		return;
+	}
+	verbs_ctrl_flush(p);
 }
 
 static void on_peer_event(struct verbs_ctx *c, struct verbs_peer *p, const struct cm_event_copy *e)
@@ -163,6 +184,8 @@ static void on_peer_event(struct verbs_ctx *c, struct verbs_peer *p, const struc
 				p->state == PEER_UP, why);
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
+		if (!p->active && !p->proven) /* it left after our accept without proving itself */
+			c->base.stats.drop_bad_token++;
 		verbs_peer_down(p, -ECONNRESET, p->state == PEER_UP, "peer disconnected");
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:

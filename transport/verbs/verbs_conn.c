@@ -1,9 +1,12 @@
 /* verbs backend: connections through rdma_cm (listen, accept, connect, disconnect).
  *
- * The connecting side offers its hello (job token, node id, receive depth) and the
- * read depths it can use; the listener checks the token when the request arrives (a
- * stranger is rejected at once, never queued), and pn_tp_accept answers with its own
- * hello and the negotiated depths:
+ * The connecting side offers its hello (node id, receive depth, nonce) and the read
+ * depths it can use; a malformed request is rejected at once, never queued.
+ * pn_tp_accept answers with its own hello (node id, depth, nonce, proof) and the
+ * negotiated depths, and returns the peer only once the requester's proof, its first
+ * control message, checked (transport/AUTH.md). Handshakes in progress outlive an
+ * accept call that times out, so a caller polling accept with short timeouts never
+ * tears down a connection the requester already considers up. Depths:
  *   responder_resources = min(our max_qp_rd_atom, requester's initiator_depth)
  *   initiator_depth     = min(our max_qp_init_rd_atom, requester's responder_resources)
  * so as many READs are outstanding per QP as both devices allow. */
@@ -52,12 +55,15 @@ static int parse_addr(struct verbs_ctx *c, const char *addr, bool passive, struc
 	return 0;
 }
 
-static void fill_hello(const struct verbs_ctx *c, uint8_t out[VERBS_HELLO_SIZE])
+static void fill_hello(const struct verbs_ctx *c, const uint8_t nonce[VERBS_NONCE_LEN],
+		       const uint8_t *proof, uint8_t out[VERBS_ACCEPT_SIZE])
 {
 	struct verbs_hello h = { .magic = VERBS_HELLO_MAGIC, .version = VERBS_HELLO_VERSION,
-				 .ctrl_depth = (uint16_t)c->ctrl_depth, .token = c->base.cfg.job_token,
-				 .node_id = c->base.cfg.node_id };
-	verbs_hello_pack(&h, out);
+				 .ctrl_depth = (uint16_t)c->ctrl_depth, .node_id = c->base.cfg.node_id };
+	memcpy(h.nonce, nonce, VERBS_NONCE_LEN);
+	if (proof)
+		memcpy(h.proof, proof, VERBS_PROOF_LEN);
+	verbs_hello_pack(&h, proof != NULL, out);
 }
 
 static uint8_t depth_cap(int v) { return v <= 0 ? 1 : v > 255 ? 255 : (uint8_t)v; }
@@ -119,13 +125,8 @@ void verbs_request_drop(struct verbs_ctx *c, struct verbs_request *r, enum verbs
 		c->req_tail = NULL;
 	c->nreq--;
 	if (r->id) {
-		if (!r->gone) {
-			struct verbs_hello h = { .magic = VERBS_HELLO_MAGIC, .version = VERBS_HELLO_VERSION,
-						 .reject = (uint32_t)why };
-			uint8_t pd[VERBS_HELLO_SIZE];
-			verbs_hello_pack(&h, pd);
-			rdma_reject(r->id, pd, sizeof(pd));
-		}
+		if (!r->gone)
+			verbs_reject(r->id, why);
 		rdma_destroy_id(r->id);
 	}
 	free(r);
@@ -145,7 +146,11 @@ static int wait_state(struct verbs_ctx *c, struct verbs_peer *p, enum verbs_peer
 	return p->state == PEER_DOWN ? p->down_err : 0;
 }
 
-static int accept_request(struct verbs_ctx *c, struct verbs_request *r, pn_tp_peer **out, int64_t deadline)
+/* Answer one queued request: QP (receives posted first), our nonce and proof in the
+ * accept. The peer then waits, across accept calls, for ESTABLISHED and the requester's
+ * proof (its first control message) until hs_deadline_ms. 0, or <0 with the request
+ * gone (rejected). */
+static int accept_request(struct verbs_ctx *c, struct verbs_request *r)
 {
 	/* Take the request off the queue; its cm_id becomes the peer's. */
 	c->req_head = r->next;
@@ -169,21 +174,23 @@ static int accept_request(struct verbs_ctx *c, struct verbs_request *r, pn_tp_pe
 						   ? c->dev_attr.max_qp_rd_atom : r->initiator_depth);
 	p->initiator_depth = depth_cap(c->dev_attr.max_qp_init_rd_atom < r->responder_resources
 					       ? c->dev_attr.max_qp_init_rd_atom : r->responder_resources);
+	p->auth = (struct pn_auth_transcript){ .label = "verbs", .id_req = r->hello.node_id,
+					       .id_lis = c->base.cfg.node_id };
+	memcpy(p->auth.nonce_req, r->hello.nonce, VERBS_NONCE_LEN);
 	free(r);
+	uint8_t proof[VERBS_PROOF_LEN];
 	int rc = verbs_peer_setup_qp(p);
+	if (rc == 0 && (pn_auth_nonce(p->auth.nonce_lis) || pn_auth_prove(&c->base, PN_AUTH_LISTENER, &p->auth, proof)))
+		rc = pn_tp_fail(&c->base, EIO, "verbs: no nonce or proof (libcrypto)");
 	if (rc) {
 		char why[sizeof(((struct verbs_peer *)0)->why) + 128];
 		snprintf(why, sizeof(why), "%s", c->base.err);
-		struct verbs_hello h = { .magic = VERBS_HELLO_MAGIC, .version = VERBS_HELLO_VERSION,
-					 .reject = VERBS_REJ_RESOURCES };
-		uint8_t pd[VERBS_HELLO_SIZE];
-		verbs_hello_pack(&h, pd);
-		rdma_reject(p->id, pd, sizeof(pd));
+		verbs_reject(p->id, VERBS_REJ_RESOURCES);
 		verbs_peer_down(p, rc, false, why);
 		return pn_tp_fail(&c->base, rc, "%s", why);
 	}
-	uint8_t hello[VERBS_HELLO_SIZE];
-	fill_hello(c, hello);
+	uint8_t hello[VERBS_ACCEPT_SIZE];
+	fill_hello(c, p->auth.nonce_lis, proof, hello);
 	struct rdma_conn_param cp = { .private_data = hello, .private_data_len = sizeof(hello),
 				      .responder_resources = p->responder_resources,
 				      .initiator_depth = p->initiator_depth, .rnr_retry_count = 6 };
@@ -194,16 +201,40 @@ static int accept_request(struct verbs_ctx *c, struct verbs_request *r, pn_tp_pe
 		verbs_peer_down(p, -rc, false, why);
 		return pn_tp_fail(&c->base, rc, "verbs: %s", why);
 	}
-	rc = wait_state(c, p, PEER_UP, deadline);
-	if (rc) {
-		char why[sizeof(((struct verbs_peer *)0)->why) + 128];
-		snprintf(why, sizeof(why), "%s", rc == -ETIMEDOUT ? "no ESTABLISHED after accept" : p->why);
-		verbs_peer_down(p, rc, false, why);
-		return pn_tp_fail(&c->base, rc, "verbs: accepting node %u: %s", p->base.id, why);
-	}
-	verbs_announce_all(p);
-	*out = &p->base;
+	p->hs_deadline_ms = now_ms() + VERBS_HANDSHAKE_MS;
 	return 0;
+}
+
+/* Accepted peers whose handshake ended: return one that proved itself, drop those out
+ * of time. */
+static struct verbs_peer *handshakes_done(struct verbs_ctx *c)
+{
+	int64_t t = now_ms();
+	for (uint32_t i = 0; i < c->npeers; i++) {
+		struct verbs_peer *p = c->peers[i];
+		if (p->active || p->returned || p->state == PEER_DOWN)
+			continue;
+		if (p->state == PEER_UP) {
+			p->returned = true;
+			return p;
+		}
+		if (t >= p->hs_deadline_ms) {
+			c->base.stats.drop_malformed++;
+			verbs_peer_down(p, -ETIMEDOUT, false, p->established ? "no proof from the requester in time"
+									     : "no ESTABLISHED after accept");
+		}
+	}
+	return NULL;
+}
+
+static bool handshakes_pending(const struct verbs_ctx *c)
+{
+	for (uint32_t i = 0; i < c->npeers; i++) {
+		const struct verbs_peer *p = c->peers[i];
+		if (!p->active && !p->returned && p->state != PEER_DOWN)
+			return true;
+	}
+	return false;
 }
 
 int verbs_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
@@ -218,11 +249,23 @@ int verbs_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 			return rc;
 		while (c->req_head && c->req_head->gone)
 			verbs_request_drop(c, c->req_head, VERBS_REJ_NONE);
-		if (c->req_head)
-			return accept_request(c, c->req_head, peer, deadline);
+		while (c->req_head)
+			if ((rc = accept_request(c, c->req_head)) != 0)
+				return rc;
+		/* proofs arrive as receives */
+		if ((rc = verbs_drain_cq(c)) < 0)
+			return rc;
+		struct verbs_peer *p = handshakes_done(c);
+		if (p) {
+			*peer = &p->base;
+			return 0;
+		}
 		int left = remaining_ms(deadline);
 		if (left == 0)
 			return pn_tp_fail(ctx, ETIMEDOUT, "verbs: no peer connected within %d ms", timeout_ms);
+		/* a proof shows up in the CQ, not on the rdma_cm channel: look often then */
+		if (handshakes_pending(c) && (left < 0 || left > 1))
+			left = 1;
 		rc = verbs_cm_pump(c, left);
 		if (rc < 0)
 			return rc;
@@ -283,9 +326,16 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 		stage = NULL;
 		goto fail;
 	}
-	uint8_t hello[VERBS_HELLO_SIZE];
-	fill_hello(c, hello);
-	struct rdma_conn_param cp = { .private_data = hello, .private_data_len = sizeof(hello),
+	p->auth = (struct pn_auth_transcript){ .label = "verbs", .id_req = c->base.cfg.node_id };
+	if (pn_auth_nonce(p->auth.nonce_req)) {
+		rc = -EIO;
+		snprintf(p->why, sizeof(p->why), "no random nonce (libcrypto)");
+		stage = NULL;
+		goto fail;
+	}
+	uint8_t hello[VERBS_ACCEPT_SIZE];
+	fill_hello(c, p->auth.nonce_req, NULL, hello);
+	struct rdma_conn_param cp = { .private_data = hello, .private_data_len = VERBS_HELLO_SIZE,
 				      .responder_resources = depth_cap(c->dev_attr.max_qp_rd_atom),
 				      .initiator_depth = depth_cap(c->dev_attr.max_qp_init_rd_atom),
 				      .retry_count = 7, .rnr_retry_count = 6 };

@@ -148,6 +148,38 @@ int verbs_send_ctrl(pn_tp_peer *peer, const void *msg, size_t len)
 	return 0;
 }
 
+/* Listener: the requester's first message must be its proof. Until it checks, nothing
+ * else is accepted; a wrong proof or anything else first takes the connection down
+ * (disconnected, counted, never returned by accept). */
+static void on_proof(struct verbs_peer *p, uint16_t type, const uint8_t *data, uint16_t len, bool malformed)
+{
+	struct verbs_ctx *c = verbs_peer_ctx(p);
+	if (malformed || type != VERBS_MSG_AUTH || len != VERBS_PROOF_LEN) {
+		c->base.stats.drop_malformed++;
+		verbs_peer_down(p, -EPROTO, false, "the requester's first message was not its proof");
+		return;
+	}
+	if (!pn_auth_check(&c->base, PN_AUTH_REQUESTER, &p->auth, data)) {
+		c->base.stats.drop_bad_token++;
+		verbs_peer_down(p, -EACCES, false, "the requester's proof of the job secret did not check");
+		return;
+	}
+	/* A message on the QP means the connection is established, even if rdma_cm has not
+	 * told us yet (the requester may send as soon as it sees the accept). Waiting for
+	 * the event would leave what follows the proof on a peer that is not up. */
+	p->proven = true;
+	p->established = true;
+	verbs_peer_proven_up(p);
+}
+
+/* Listener: the peer proved itself and is established. Its regions are announced now,
+ * before anything the caller may send it (even before accept hands it out). */
+void verbs_peer_proven_up(struct verbs_peer *p)
+{
+	p->state = PEER_UP;
+	verbs_announce_all(p);
+}
+
 /* A receive completed: account credits, then deliver or consume it. */
 void verbs_on_recv(struct verbs_peer *p, uint32_t slot, uint32_t byte_len)
 {
@@ -161,6 +193,14 @@ void verbs_on_recv(struct verbs_peer *p, uint32_t slot, uint32_t byte_len)
 		p->credits += get16(b + 4);
 	const uint8_t *data = b + VERBS_CTRL_HDR;
 	bool malformed = byte_len < VERBS_CTRL_HDR || len > PN_TP_CTRL_MAX || byte_len != (uint32_t)VERBS_CTRL_HDR + len;
+	if (!p->active && !p->proven) {
+		on_proof(p, type, data, len, malformed);
+		if (p->state == PEER_DOWN)
+			return;
+		if (verbs_post_recv(p, slot) == 0)
+			p->owed++;
+		return;
+	}
 	if (!malformed && type == VERBS_MSG_USER && len > 0) {
 		pn_tp_completion comp = { .event = PN_TP_CTRL_RECV, .peer = &p->base, .peer_id = p->base.id,
 					  .len = len, .data = data };

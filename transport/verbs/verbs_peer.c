@@ -101,7 +101,7 @@ void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *w
 	if (p->id) {
 		/* Tell the other side (non-blocking), then destroy the QP: once it is gone the
 		 * NIC can no longer write into our memory for this peer's reads. */
-		if (was_up)
+		if (was_up || p->established)
 			rdma_disconnect(p->id);
 		if (p->qp) {
 			rdma_destroy_qp(p->id);

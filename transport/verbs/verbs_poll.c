@@ -82,7 +82,9 @@ static void on_wc(struct verbs_ctx *c, const struct ibv_wc *wc)
 	if (idx >= c->npeers)
 		return;
 	struct verbs_peer *p = c->peers[idx];
-	if (p->state != PEER_UP)
+	/* A listener's peer still in its handshake has a live QP too: its first receive
+	 * (the proof) may complete before rdma_cm reports ESTABLISHED. */
+	if (p->state == PEER_DOWN || !p->qp)
 		return; /* left over from a QP that is gone */
 	if (wc->status != IBV_WC_SUCCESS) {
 		/* The QP is in the error state now: the peer is lost, the context is not. */
@@ -90,7 +92,7 @@ static void on_wc(struct verbs_ctx *c, const struct ibv_wc *wc)
 		snprintf(why, sizeof(why), "%s completion: %s (vendor error 0x%x)",
 			 kind == WR_RECV ? "receive" : "send queue", ibv_wc_status_str(wc->status),
 			 wc->vendor_err);
-		verbs_peer_down(p, wc_errno(wc->status), true, why);
+		verbs_peer_down(p, wc_errno(wc->status), p->state == PEER_UP, why);
 		return;
 	}
 	if (kind == WR_SQ && slot < p->sq_cap)
