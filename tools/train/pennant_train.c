@@ -211,20 +211,21 @@ static int save_model(const opts *o, const float *w, size_t d)
 /* ---- roles ---- */
 
 /* One memif server port per worker on the aggregator, one client port per worker; each
- * process its own DPDK memory (no hugepages needed) and file prefix. */
+ * process its own DPDK memory (no hugepages needed) and file prefix. The sockets are
+ * abstract (o->memif_dir is a name, not a directory). */
 static void memif_options(const opts *o, uint32_t node_id, char *buf, size_t len)
 {
 	size_t n = 0;
 	if (node_id == 0) {
 		for (int i = 0; i < o->n && n < len; i++) /* the vdev key repeats: one port each */
 			n += (size_t)snprintf(buf + n, len - n,
-					      "vdev=net_memif%d,role=server,id=0,socket=%s/m%d.sock,socket-abstract=no,bsize=9216;",
+					      "vdev=net_memif%d,role=server,id=0,socket=%s/m%d.sock,socket-abstract=yes,bsize=9216;",
 					      i, o->memif_dir, i);
 		snprintf(buf + n, len - n, "mem=no-huge:1024;mbufs=2047;prefix=pn-agg-%d;jumbo=on;ip=10.89.0.250;"
 					   "udp=7000;idle_sleep_us=200", (int)getpid());
 	} else {
 		snprintf(buf, len,
-			 "vdev=net_memif0,role=client,id=0,socket=%s/m%u.sock,socket-abstract=no,bsize=9216;"
+			 "vdev=net_memif0,role=client,id=0,socket=%s/m%u.sock,socket-abstract=yes,bsize=9216;"
 			 "mem=no-huge:256;mbufs=2047;prefix=pn-w%u-%d;jumbo=on;ip=10.89.%u.%u;idle_sleep_us=200",
 			 o->memif_dir, node_id - 1, node_id, (int)getppid(), node_id / 200, node_id % 200 + 1);
 	}
@@ -680,11 +681,8 @@ int main(int argc, char **argv)
 					"another DPDK topology (e.g. af_packet)\n");
 			return 2;
 		}
-		snprintf(o.memif_dir, sizeof o.memif_dir, "/tmp/pennant-memif-XXXXXX");
-		if (!mkdtemp(o.memif_dir)) {
-			perror("pennant-train: memif socket directory");
-			return 1;
-		}
+		/* abstract socket names: nothing on disk, gone with the process even if killed */
+		snprintf(o.memif_dir, sizeof o.memif_dir, "pennant-memif-%d", (int)getpid());
 		o.listen = "10.89.0.250:7000";
 	}
 	fmnist_job job;
@@ -710,11 +708,5 @@ int main(int argc, char **argv)
 		rc = run_aggregator(&o, &job, byz, slow);
 	}
 	fmnist_job_free(&job);
-	if (o.memif_dir[0]) {
-		char cmd[128];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", o.memif_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "pennant-train: could not remove %s\n", o.memif_dir);
-	}
 	return rc;
 }
