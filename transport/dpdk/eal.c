@@ -197,6 +197,12 @@ void dp_eal_stop(struct dp_ctx *c)
 	rte_mempool_free(c->pkt_pool);
 	rte_mempool_free(c->ext_pool);
 	c->pkt_pool = c->ext_pool = NULL;
+	/* cleanup unmaps DPDK memory that the interrupt thread may still read: retire it
+	 * first; if that fails, leave the memory mapped (the process frees it at exit) */
+	if (!dp_intr_thread_retire()) {
+		c->eal_up = false;
+		return;
+	}
 	rte_eal_cleanup();
 	c->eal_up = false;
 }
