@@ -14,6 +14,7 @@
 #include "transport/backend.h"
 #include "frame.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -149,6 +150,7 @@ struct dp_raw_job {               /* benchmark: blast RAW frames (no protocol) *
 	uint32_t payload;
 };
 
+#define DP_GATE_MAX_FDS 64
 /* intr_gate.c: keeps the PMD's control path (EAL interrupt thread) out while we burst */
 struct dp_gate {
 	bool enabled, initialised, armed;
@@ -158,6 +160,11 @@ struct dp_gate {
 	pthread_cond_t cv;
 	bool parked;              /* the interrupt thread waits in our alarm callback */
 	bool release, closing, broken;
+	/* the process's unix sockets: readable = the PMD has control work pending */
+	struct pollfd watch[DP_GATE_MAX_FDS];
+	int nwatch;               /* -1: unknown (too many, or no /proc) */
+	bool rescan;
+	uint64_t next_scan_ns;
 };
 int dp_gate_init(struct dp_gate *g, bool enabled);
 bool dp_gate_acquire(struct dp_gate *g, uint64_t now);

@@ -99,7 +99,7 @@ static void set_defaults(struct dp_opts *o, uint32_t node_id)
 	o->retries = 12;
 	o->connect_retry_ms = 50;
 	o->idle_sleep_us = 10;
-	o->lossless_rto_us = 200000;
+	o->lossless_rto_us = 500000;
 	o->lossless = -1;
 	o->nb_mbufs = 8191;
 }

@@ -124,6 +124,8 @@ static void watch_links(struct dp_ctx *c)
 		if (rte_eth_link_get_nowait(c->port_ids[i], &l))
 			continue;
 		bool up = l.link_status == RTE_ETH_LINK_UP;
+		if (c->port_link_up[i] != up)
+			c->gate.rescan = true; /* a control channel came or went */
 		if (c->port_link_up[i] && !up)
 			for (int k = 0; k < c->npeers; k++)
 				if (c->peers[k]->port_idx == i && c->peers[k]->state == DP_PEER_UP)
