@@ -171,7 +171,7 @@ bool dp_gate_acquire(struct dp_gate *g, uint64_t now);
 void dp_gate_release(struct dp_gate *g);
 void dp_gate_maybe_release(struct dp_gate *g, uint64_t now);
 void dp_gate_close(struct dp_gate *g);
-/* Park the EAL interrupt thread for good, before rte_eal_cleanup() (intr_gate.c). */
+/* intr_retire.c: park the EAL interrupt thread for good, before rte_eal_cleanup() */
 bool dp_intr_thread_retire(void);
 
 struct dp_ctx {
