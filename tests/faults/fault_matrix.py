@@ -142,26 +142,28 @@ class VerbsMedium(TcpMedium):
 class MemifMedium(Medium):
     name = "memif"
     AGG_IP = "10.89.0.250"
+    jobs = 0
 
     def __init__(self, tmp, n):
         super().__init__(tmp, n)
-        self.dir = os.path.join(tmp, "memif")
-        os.makedirs(self.dir, exist_ok=True)
+        MemifMedium.jobs += 1
+        # abstract socket names (as pennant-train's own topology uses): nothing on disk
         self.tag = "pnfm%d" % os.getpid()
+        self.sockname = "%s-j%d" % (self.tag, MemifMedium.jobs)
         self.addr = f"{self.AGG_IP}:7000"
 
     def _sock(self, i):
-        return os.path.join(self.dir, f"m{i}.sock")
+        return f"{self.sockname}-m{i}.sock"
 
     def agg_args(self):
-        ports = "".join(f"vdev=net_memif{i},role=server,id=0,socket={self._sock(i)},socket-abstract=no,"
+        ports = "".join(f"vdev=net_memif{i},role=server,id=0,socket={self._sock(i)},socket-abstract=yes,"
                         f"bsize=9216;" for i in range(self.n + 1))  # + one spare port for intruders
         opts = ports + (f"mem=no-huge:1024;mbufs=2047;prefix={self.tag}a;jumbo=on;ip={self.AGG_IP};"
                         "udp=7000;idle_sleep_us=200")
         return ["--backend", "dpdk", "--tp-options", opts, "--listen", self.addr]
 
     def _client(self, port, ip_last, prefix):
-        opts = (f"vdev=net_memif0,role=client,id=0,socket={self._sock(port)},socket-abstract=no,bsize=9216;"
+        opts = (f"vdev=net_memif0,role=client,id=0,socket={self._sock(port)},socket-abstract=yes,bsize=9216;"
                 f"mem=no-huge:256;mbufs=2047;prefix={prefix};jumbo=on;ip=10.89.1.{ip_last};"
                 "idle_sleep_us=200")
         return ["--backend", "dpdk", "--tp-options", opts, "--connect", self.addr]
