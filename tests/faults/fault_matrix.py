@@ -580,6 +580,15 @@ def run_case(build, medium_cls, tmp, name, env):
     finally:
         for j in ctx.jobs:
             j.kill_all()
+        if not case.ok:  # what every process said, for the log
+            for j in ctx.jobs:
+                for r in range(j.n):
+                    try:
+                        with open(os.path.join(j.tmp, f"{j.name}.w{r}.log")) as f:
+                            tail = f.read().splitlines()[-6:]
+                        log(f"      {j.name} worker {r}: " + " | ".join(tail))
+                    except OSError:
+                        pass
     # leftovers
     time.sleep(0.5)
     left = tagged_processes(env["PN_FM_TAG"])
