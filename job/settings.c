@@ -48,7 +48,7 @@ static int settle_workers(const pn_agg_job_config *c, pn_job_settings *s, char *
 		pn_errf(err, errlen,
 			"rule %s cannot aggregate the %d workers a round may have (%d workers, %d "
 			"stragglers let go): %s needs p >= %s usable workers (f=%d: at least %d)",
-			pn_rule_name(c->rule.rule), fewest, c->n, c->s, desc->name,
+			pn_rule_name(c->rule.rule), c->n < need ? c->n : fewest, c->n, c->s, desc->name,
 			desc->min_workers_text, c->rule.f, need);
 		return -EINVAL;
 	}
