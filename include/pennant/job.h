@@ -193,7 +193,8 @@ void pn_agg_job_result_free(pn_agg_job_result *res);
  * forbids fork after EAL init), runs the aggregator here, hands each worker the bound
  * address, and reaps them (a worker that hangs after STOP is killed). worker_main runs
  * in the child and its return value is the child's exit status. Returns the
- * aggregator's result; *bad_exits counts workers that did not exit 0 (may be NULL). */
+ * aggregator's result; *bad_exits counts workers that did not exit 0 (may be NULL).
+ * A configuration pn_agg_job_config_check refuses forks nothing (same error). */
 typedef int (*pn_worker_main)(void *ctx, int rank, const char *aggregator_addr);
 int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
 		 pn_agg_job_result *res, int *bad_exits, char *err, size_t errlen);

@@ -1,11 +1,12 @@
 /* pn_agg_job_config_check: what the aggregator would otherwise find only once it runs is
  * refused up front, with a one-line reason; what runs is accepted. pn_aggregator_run
- * gives the same answer before it opens anything. */
+ * gives the same answer before it opens anything, and pn_run_local before it forks. */
 #include "pennant/codes.h"
 #include "pennant/job.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 static pn_agg_job_config base(int n, int s, const char *rule, const char *code)
@@ -141,5 +142,40 @@ Test(job_config, the_aggregator_checks_first)
 	cr_expect(strstr(err, "krum needs p >= 2f+3") != NULL, "%s", err);
 	cr_assert(res.model != NULL, "the model is handed back even after a refusal");
 	cr_expect_eq(res.rounds_done, 0);
+	pn_agg_job_result_free(&res);
+}
+
+static int forks_seen;
+static void count_fork(void)
+{
+	forks_seen++;
+}
+
+static int never_runs(void *ctx, int rank, const char *addr)
+{
+	(void)ctx, (void)rank, (void)addr;
+	return 1;
+}
+
+/* The local launcher checks before it forks: a refused job starts no worker process. */
+Test(job_config, a_refused_local_job_forks_nothing)
+{
+	cr_assert_eq(pthread_atfork(NULL, count_fork, NULL), 0);
+	pn_agg_job_config c = base(6, 2, "flag", "cyclic");
+	c.tp.backend = "tcp";
+	c.listen = "127.0.0.1:0";
+	float init[4] = {0};
+	c.init_model = init;
+	c.d = 4;
+	c.rounds = 1;
+	pn_agg_job_result res;
+	int bad = -1;
+	char err[512] = "";
+	forks_seen = 0;
+	int rc = pn_run_local(&c, never_runs, NULL, &res, &bad, err, sizeof err);
+	cr_expect_eq(rc, -EINVAL, "rc %d: %s", rc, err);
+	cr_expect(strstr(err, "gradient estimates") != NULL, "%s", err);
+	cr_expect_eq(forks_seen, 0, "%d worker processes forked", forks_seen);
+	cr_expect_eq(bad, 0);
 	pn_agg_job_result_free(&res);
 }
