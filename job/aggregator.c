@@ -4,7 +4,7 @@
  * job/README.md for the files and the message sequence. */
 #include "job/aggregator_internal.h"
 #include "job/cookie.h"
-#include "agg/agg_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -84,75 +84,56 @@ static int setup_memory(pn_job *j)
 	return 0;
 }
 
-/* Robust rules need every row to be a gradient estimate on the same scale. */
-static int setup_code(pn_job *j)
+/* What was settled before anything opened: the code, the policies, the timers. A robust
+ * rule's inputs are the rows scaled to one gradient estimate each (the rows' common sum). */
+static void adopt_settings(pn_job *j, pn_job_settings *s)
 {
-	const pn_agg_job_config *c = j->cfg;
-	char e[512];
-	pn_code_params cp;
-	pn_code_params_init(&cp, (pn_code_kind)c->code_kind, j->n, c->s);
-	cp.seed = c->seed;
-	int rc = pn_code_create(&cp, &j->code, e, sizeof e);
-	if (rc)
-		return pn_job_fail(j, rc, "code: %s", e);
-	j->robust = c->rule.rule != PN_RULE_MEAN;
+	j->code = s->code;
+	s->code = NULL;
+	j->robust = s->robust;
+	j->pol = s->wait;
+	j->heartbeat_s = s->heartbeat_s;
+	j->silence_s = s->silence_s;
 	const double *B = pn_code_matrix(j->code);
 	double s0 = 0;
-	for (int i = 0; i < j->n; i++) {
-		double s = 0;
-		bool nonneg = true;
-		for (int k = 0; k < j->n; k++) {
-			s += B[(size_t)i * j->n + k];
-			nonneg &= B[(size_t)i * j->n + k] >= 0;
-		}
-		if (i == 0)
-			s0 = s;
-		if (j->robust && (!nonneg || fabs(s - s0) > 1e-9 * fabs(s0) || s0 <= 0))
-			return pn_job_fail(j, -EINVAL,
-					   "rule %s needs a code whose rows are gradient estimates (uncoded, "
-					   "fractional, expander, bibd); %s rows mix partitions with signed "
-					   "coefficients: use --rule mean with it",
-					   pn_rule_name(c->rule.rule), pn_code_describe(j->code));
-	}
-	j->row_scale = 1.0 / s0;
+	for (int k = 0; k < j->n; k++)
+		s0 += B[k];
+	j->row_scale = j->robust ? 1.0 / s0 : 1.0;
+}
+
+/* One engine for the job: its pool starts here, once; each round resets it. */
+static int setup_engine(pn_job *j, const pn_job_settings *s)
+{
+	pn_agg_config ac = s->engine;
+	ac.d = j->d;
+	char e[256];
+	j->agg = pn_agg_create(&ac, e, sizeof e);
+	if (!j->agg)
+		return pn_job_fail(j, -EINVAL, "aggregation: %s", e);
+	if (!j->robust && pn_agg_set_weight_fn(j->agg, pn_job_decode_weights, j) != 0)
+		return pn_job_fail(j, -EINVAL, "aggregation: %s", pn_agg_errmsg(j->agg));
 	return 0;
 }
 
-static int setup_schedule(pn_job *j)
+static int setup_schedule(pn_job *j, const pn_job_settings *s)
 {
 	const pn_agg_job_config *c = j->cfg;
 	char e[512];
-	int mode = pn_wait_mode_from_name(c->wait ? c->wait : "code");
-	if (mode < 0)
-		return pn_job_fail(j, -EINVAL, "unknown wait policy '%s' (all, code, deadline)", c->wait);
-	j->pol.mode = (pn_wait_mode)mode;
-	j->pol.deadline = c->deadline_ms / 1e3;
-	int rc = pn_straggler_check(&j->pol, j->n, e, sizeof e);
-	if (rc)
-		return pn_job_fail(j, rc, "straggler policy: %s", e);
 	pn_chunk_params chp = {.d = j->d, .unit_bytes = pn_tp_preferred_chunk(j->ctx), .workers = j->n};
-	if ((rc = pn_chunk_plan_build(&chp, &j->plan, e, sizeof e)))
+	int rc = pn_chunk_plan_build(&chp, &j->plan, e, sizeof e);
+	if (rc)
 		return pn_job_fail(j, rc, "chunk plan: %s", e);
 	if (j->plan.nchunks >= PN_COOKIE_MAX_CHUNKS)
 		return pn_job_fail(j, -EINVAL, "too many chunks (%d)", j->plan.nchunks);
-	pn_pull_config pc = {.workers = j->n, .plan = &j->plan,
+	pn_pull_config pc = {.workers = j->n, .plan = &j->plan, .policy = s->pull,
 			     .window_per_worker = c->window_per_worker > 0 ? c->window_per_worker : 8,
 			     .window_total = c->window_total > 0 ? c->window_total : 64};
-	pc.policy = pn_pull_policy_by_name(c->pull_policy ? c->pull_policy : "round-robin");
-	if (!pc.policy)
-		return pn_job_fail(j, -EINVAL, "unknown pull policy '%s'", c->pull_policy);
 	j->puller = pn_pull_create(&pc, e, sizeof e);
 	if (!j->puller)
 		return pn_job_fail(j, -EINVAL, "puller: %s", e);
 	j->landed = malloc(sizeof *j->landed * 2 * (size_t)j->n * (size_t)j->plan.nchunks);
 	if (!j->landed)
 		return pn_job_fail(j, -ENOMEM, "out of memory");
-	j->heartbeat_s = (c->heartbeat_ms > 0 ? c->heartbeat_ms : 1000) / 1e3;
-	j->silence_s = (c->silence_ms > 0 ? c->silence_ms : 5000) / 1e3;
-	if (j->silence_s <= j->heartbeat_s || j->silence_s * 1e3 > PN_JOB_MAX_TIMER_MS)
-		return pn_job_fail(j, -EINVAL,
-				   "silence limit (%.0f ms) must exceed the heartbeat (%.0f ms), at most a day",
-				   j->silence_s * 1e3, j->heartbeat_s * 1e3);
 	pn_job_log(j, "code %s, wait=%s, rule %s, %d chunks of %zu floats per worker, pipelining %s\n",
 		   pn_code_describe(j->code), pn_wait_mode_name(j->pol.mode), pn_rule_name(c->rule.rule),
 		   j->plan.nchunks, j->plan.chunk_floats, c->pipelining ? "on" : "off");
@@ -221,11 +202,16 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 		return pn_job_fail(&j, -EINVAL, "need 1 <= n <= %d workers and an initial model",
 				   PN_JOB_MAX_WORKERS);
 	double t0 = pn_now_s();
-	int rc = setup_memory(&j);
+	pn_job_settings set;
+	int rc = pn_job_settle(cfg, &set, err, errlen);
+	if (rc == 0) {
+		adopt_settings(&j, &set);
+		rc = setup_memory(&j);
+	}
 	if (rc == 0)
-		rc = setup_code(&j);
+		rc = setup_engine(&j, &set);
 	if (rc == 0)
-		rc = setup_schedule(&j);
+		rc = setup_schedule(&j, &set);
 	if (rc == 0)
 		rc = pn_job_accept_workers(&j);
 	for (j.round = 0; rc == 0 && j.round < cfg->rounds; j.round++) {

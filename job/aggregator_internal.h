@@ -42,17 +42,18 @@ typedef struct pn_job {
 	pn_chunk_plan plan;
 	pn_puller *puller;
 	pn_straggler_policy pol;
-	bool robust;           /* rule != mean */
+	bool robust;           /* the rule picks its own weights (pn_job_settings.robust) */
 	bool stopping;         /* STOP sent: peers leaving is expected */
 	double row_scale;      /* robust inputs: 1 / (row sum of B) */
 	double heartbeat_s, silence_s;
 	FILE *log;
 	char *err;
 	size_t errlen;
+	pn_agg *agg;           /* one engine (and its pool) for the whole job, reset per round */
 	/* per round */
 	int64_t round;
+	pn_round_record *rec;  /* the round's record (the decode's weight function fills in) */
 	bool *finished, *failed, *needed, *use, *late;
-	pn_agg *agg;
 	uint64_t *landed;      /* pipelining off: cookies of landed chunks, fed after the pulls */
 	int nlanded;
 	/* scratch of n entries each (no arrays sized by input on the stack) */
@@ -63,6 +64,26 @@ typedef struct pn_job {
 	const float *cur;      /* model slot being stepped from */
 	float *next;
 } pn_job;
+
+/* What a configuration means for the job, settled once before anything is opened (the
+ * same function backs pn_agg_job_config_check, so the check and the job cannot drift). */
+typedef struct pn_job_settings {
+	pn_code *code;                /* the job's code; the caller frees it */
+	pn_agg_config engine;         /* the engine's configuration: p = n, the rule it runs */
+	bool robust;                  /* the rule picks its own weights from the data: its
+				       * inputs must be gradient estimates (code rows checked) */
+	pn_straggler_policy wait;
+	const pn_pull_policy *pull;
+	double heartbeat_s, silence_s;
+} pn_job_settings;
+
+/* settings.c: 0, or -errno with the reason in err (code freed on error). */
+int pn_job_settle(const pn_agg_job_config *c, pn_job_settings *s, char *err, size_t errlen);
+
+/* decode.c: the job's mean as the engine's weight function (pn_agg_weight_fn): fractional
+ * replicas that disagree are left out, the code decodes the rest, w_i = a_i / n. */
+int pn_job_decode_weights(void *ctx, const bool *usable, int p, double *w, char *err,
+			  size_t errlen);
 
 /* aggregator.c */
 void pn_job_log(pn_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

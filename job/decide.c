@@ -2,7 +2,7 @@
  * policy) says the round has enough, or nothing more can come. A worker that failed
  * leaves the set waited for; this file never overrides the policy's verdict. */
 #include "job/aggregator_internal.h"
-#include "agg/agg_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>

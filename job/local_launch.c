@@ -35,9 +35,11 @@ static void tell_children(void *ctx, const char *addr)
 int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
 		 pn_agg_job_result *res, int *bad_exits, char *err, size_t errlen)
 {
-	int n = cfg->n;
-	int *pipes = malloc(sizeof(int) * (size_t)n);
-	pid_t *pids = malloc(sizeof(pid_t) * (size_t)n);
+	/* A configuration the aggregator would refuse forks nothing: the aggregator below then
+	 * refuses it with the same reason (and fills res as it always does). */
+	int n = pn_agg_job_config_check(cfg, err, errlen) == 0 ? cfg->n : 0;
+	int *pipes = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+	pid_t *pids = malloc(sizeof(pid_t) * (size_t)(n > 0 ? n : 1));
 	if (!pipes || !pids) {
 		free(pipes), free(pids);
 		snprintf(err, errlen, "out of memory");

@@ -3,7 +3,7 @@
  * going down). Every read carries the one cookie encoding (job/cookie.h). */
 #include "job/aggregator_internal.h"
 #include "job/cookie.h"
-#include "agg/agg_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>

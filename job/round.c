@@ -1,9 +1,10 @@
-/* One round, start to end: publish model v, pull until the straggler policy decides,
- * choose the inputs, aggregate (the robust rule through the engine, or the mean as the
- * code's decode), take the guarded step into model v+1, and record what happened. */
+/* One round, start to end: reset the job's engine onto this round's landing rows, publish
+ * model v, pull until the straggler policy decides, choose the inputs, aggregate through
+ * the engine (a robust rule, or the mean as the code's decode), take the guarded step
+ * into model v+1, and record what happened. */
 #include "job/aggregator_internal.h"
 #include "job/cookie.h"
-#include "agg/agg_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -22,18 +23,11 @@ static int begin_round(pn_job *j)
 		j->failed[i] = !j->w[i].alive;
 		j->w[i].ready = false;
 	}
-	if (!j->robust)
-		return 0;
-	/* The engine reads the landing rows in place, chunk by chunk as they land. */
-	pn_agg_config ac = j->cfg->rule;
-	ac.p = j->n;
-	ac.d = j->d;
-	ac.flag_rescale = 1;
+	/* The engine reads this round's landing rows in place, chunk by chunk as they land. */
 	for (int i = 0; i < j->n; i++)
 		j->rows[i] = pn_job_land_row(j, v, i);
-	char e[256];
-	j->agg = pn_agg_begin(&ac, j->rows, e, sizeof e);
-	return j->agg ? 0 : pn_job_fail(j, -EINVAL, "aggregation: %s", e);
+	int rc = pn_agg_reset(j->agg, j->rows);
+	return rc ? pn_job_fail(j, rc, "aggregation: %s", pn_agg_errmsg(j->agg)) : 0;
 }
 
 static int publish(pn_job *j)
@@ -53,8 +47,9 @@ static int publish(pn_job *j)
 	return 0;
 }
 
-/* The finished workers take part; the mean (no other defence) drops non-finite rows,
- * and fractional replicas that disagree with their group's majority are left out. */
+/* The finished workers take part. A robust rule's inputs are also checked for fractional
+ * replicas that disagree with their group's majority here; the decode does the same
+ * check on the rows the engine found finite (pn_job_decode_weights). */
 static int choose_inputs(pn_job *j, pn_round_record *rec)
 {
 	int nuse = 0;
@@ -73,16 +68,8 @@ static int choose_inputs(pn_job *j, pn_round_record *rec)
 	}
 	rec->finished = nuse;
 	rec->loss = nuse ? loss / nuse : NAN;
-	if (nuse == 0)
-		return 0;
-	for (int i = 0; i < j->n; i++)
-		if (j->use[i] && !j->robust && !pn_all_finite(pn_job_land_row(j, j->round, i), j->d)) {
-			j->use[i] = false;
-			rec->nonfinite++;
-			j->w[i].flagged++;
-			pn_job_trust_observe(&j->w[i], 0);
-		}
-	rec->disagreeing = pn_job_check_replicas(j, j->use);
+	if (nuse > 0 && j->robust)
+		rec->disagreeing = pn_job_check_replicas(j, j->use);
 	return nuse;
 }
 
@@ -91,8 +78,32 @@ static bool known_byzantine(const pn_job *j, int i)
 	return j->cfg->byzantine_ranks && j->cfg->byzantine_ranks[i];
 }
 
-/* Robust rule: the engine's result in j->out; trust follows each worker's weight share. */
-static const char *aggregate_robust(pn_job *j, pn_round_record *rec)
+/* After finish: workers the engine found NaN/Inf in are flagged and judged at share 0;
+ * with a robust rule every judged worker's trust follows its share of the weight. */
+static void judge(pn_job *j, pn_round_record *rec, const pn_agg_report *rep)
+{
+	const double *wt = pn_agg_weights(j->agg);
+	const int *st = pn_agg_status(j->agg);
+	double tot = 0;
+	for (int i = 0; i < j->n; i++)
+		tot += fabs(wt[i]);
+	for (int i = 0; i < j->n; i++) {
+		bool used = st[i] == PN_AGG_USED, rejected = st[i] == PN_AGG_NONFINITE;
+		if (rejected) {
+			j->w[i].flagged++;
+			pn_job_trust_observe(&j->w[i], 0);
+		} else if (j->robust && j->use[i]) {
+			pn_job_trust_observe(&j->w[i], tot > 0 && used ? fabs(wt[i]) / tot * rep->used : 0);
+		}
+		if (known_byzantine(j, i) && used && wt[i] != 0)
+			rec->byzantine_used++;
+	}
+}
+
+/* The round's aggregate into j->out, through the engine whatever the rule: a robust rule
+ * picks its weights, the mean takes the code's decode (pn_job_decode_weights). Returns
+ * NULL, or why the round is skipped. */
+static const char *aggregate(pn_job *j, pn_round_record *rec)
 {
 	for (int i = 0; i < j->n; i++)
 		if (!j->use[i])
@@ -103,51 +114,22 @@ static const char *aggregate_robust(pn_job *j, pn_round_record *rec)
 			if (j->use[i])
 				pn_agg_landed(j->agg, i, j->plan.chunks[ch].offset, j->plan.chunks[ch].len);
 		}
-	if (pn_agg_finish(j->agg, j->out) != 0) {
-		pn_job_log(j, "round %lld: %s\n", (long long)j->round, pn_agg_errmsg(j->agg));
-		return "the rule failed";
-	}
+	j->rec = rec;
+	int rc = pn_agg_finish(j->agg, j->out);
 	pn_agg_report rep;
 	pn_agg_get_report(j->agg, &rep);
-	rec->nonfinite += rep.nonfinite;
 	rec->gram_busy_s = rep.t_gram_s;
 	rec->solve_combine_s = rep.t_solve_s + rep.t_combine_s;
-	const double *wt = pn_agg_weights(j->agg);
-	const int *st = pn_agg_status(j->agg);
-	double tot = 0;
-	for (int i = 0; i < j->n; i++)
-		tot += fabs(wt[i]);
-	for (int i = 0; i < j->n; i++) {
-		bool used = st[i] == PN_WORKER_USED, rejected = st[i] == PN_WORKER_NONFINITE;
-		double share = tot > 0 && used ? fabs(wt[i]) / tot * rep.used : 0;
-		if (j->use[i] || rejected) /* judged by the rule this round */
-			pn_job_trust_observe(&j->w[i], share);
-		if (rejected)
-			j->w[i].flagged++;
-		if (known_byzantine(j, i) && used && wt[i] != 0)
-			rec->byzantine_used++;
+	if (rc == 0 || !j->robust) { /* the decode's inputs are judged even if it then fails */
+		rec->nonfinite += rep.nonfinite;
+		judge(j, rec, &rep);
 	}
-	return NULL;
-}
-
-/* Mean = the code's decode: (1/n) Σ a_i c_i over the inputs, into j->out. */
-static const char *aggregate_mean(pn_job *j, pn_round_record *rec)
-{
-	pn_decode_info info;
-	int rc = pn_code_decode(j->code, j->use, j->alpha, &info);
-	rec->decode_residual = info.residual;
-	if (rc != 0)
-		return "the code could not decode what arrived";
-	for (int i = 0; i < j->n; i++) {
-		j->alpha[i] = j->use[i] ? j->alpha[i] / j->n : 0.0;
-		if (known_byzantine(j, i) && j->use[i] && j->alpha[i] != 0)
-			rec->byzantine_used++;
-		j->rows[i] = pn_job_land_row(j, j->round, i);
-	}
-	double tc = pn_now_s();
-	pn_combine((const float *const *)j->rows, j->alpha, j->n, j->d, j->out, pn_online_cpus());
-	rec->solve_combine_s = pn_now_s() - tc;
-	return NULL;
+	if (rc == 0)
+		return NULL;
+	pn_job_log(j, "round %lld: %s\n", (long long)j->round, pn_agg_errmsg(j->agg));
+	if (j->robust)
+		return "the rule failed";
+	return rc == -EDOM ? "the aggregate is not finite" : "the code could not decode what arrived";
 }
 
 int pn_job_run_round(pn_job *j, pn_round_record *rec)
@@ -174,9 +156,9 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 	pn_job_heartbeat(j, false); /* the aggregation below does not poll */
 	const char *skip = NULL;
 	if (choose_inputs(j, rec) > 0 && verdict != PN_ROUND_IMPOSSIBLE) {
-		skip = j->robust ? aggregate_robust(j, rec) : aggregate_mean(j, rec);
+		skip = aggregate(j, rec);
 		if (!skip)
-			skip = pn_job_step(j, j->out, j->robust ? j->row_scale : 1.0);
+			skip = pn_job_step(j, j->out, j->row_scale);
 	} else {
 		skip = "no usable gradient";
 		pn_job_log(j, "round %lld: straggler policy: %s\n", (long long)v, pn_round_verdict_name(verdict));
@@ -188,8 +170,7 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 		rec->skip_reason = skip;
 	}
 	rec->t_aggregate_s = pn_now_s() - ta;
-	pn_agg_free(j->agg);
-	j->agg = NULL;
+	j->rec = NULL;
 	for (int i = 0; i < j->n; i++)
 		j->late[i] = !j->finished[i];
 	pn_code_observe_round(j->code, j->late);

@@ -2,7 +2,7 @@
  * control messages, and liveness over the job protocol itself (heartbeat PINGs, and a
  * worker silent past the limit is gone), whatever the medium reports. */
 #include "job/aggregator_internal.h"
-#include "agg/agg_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <string.h>

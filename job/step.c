@@ -4,7 +4,7 @@
  * so the model never becomes non-finite whatever the rule produced. */
 #include "job/aggregator_internal.h"
 #include "pennant/train.h"
-#include "agg/agg_internal.h"
+#include "util/util.h"
 
 #include <string.h>
 

@@ -5,7 +5,7 @@
 #include "job/faults.h"
 #include "job/parity.h"
 #include "job/proto.h"
-#include "agg/agg_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>

@@ -73,7 +73,6 @@ static int print_json(const pn_agg_config *cfg, pn_agg *a, double t_total)
 	pn_agg_get_report(a, &r);
 	const double *w = pn_agg_weights(a), *s = pn_agg_scores(a);
 	const int *st = pn_agg_status(a);
-	static const char *const names[] = {"used", "nonfinite", "incomplete", "excluded"};
 	pn_json j;
 	pn_json_init(&j, stdout);
 	pn_json_begin_object(&j);
@@ -103,7 +102,7 @@ static int print_json(const pn_agg_config *cfg, pn_agg *a, double t_total)
 	for (int i = 0; i < cfg->p; i++) {
 		pn_json_begin_object(&j);
 		pn_json_kint(&j, "rank", i);
-		pn_json_kstring(&j, "status", names[st[i] & 3]);
+		pn_json_kstring(&j, "status", pn_agg_status_name(st[i]));
 		pn_json_knumber(&j, "weight", w[i]);
 		pn_json_knumber(&j, "score", s[i]); /* null when not finite */
 		pn_json_end_object(&j);

@@ -9,14 +9,18 @@
  *   aggregator: plans chunk pulls with the scheduler, READs chunks into its landing
  *               buffers and feeds each landed chunk to the aggregation engine at once
  *               (pipelining on), stops when the straggler policy says the code has
- *               enough, aggregates, takes the SGD step fused with the combination pass,
+ *               enough, aggregates, takes the SGD step (refused if not finite),
  *               publishes model v+1.
  *
- * What is aggregated (the exact semantics):
- *   rule = mean: the gradient-coding decode. With a the decode vector of the finished
- *     set F (aᵀB_F = 1ᵀ), the step direction is (1/n)·Σ_{i∈F} a_i c_i: the average of the
- *     n partition gradients, exactly (fractional/cyclic once decodable), or its least-
- *     squares approximation (approximate codes, uncoded with stragglers ignored).
+ * What is aggregated (the exact semantics). Every rule goes through one aggregation
+ * engine (agg.h), created once per job and reset each round; workers whose gradient holds
+ * NaN/Inf are found by the engine as their chunks land and are left out (flagged).
+ *   rule = mean (or weighted): the gradient-coding decode. With a the decode vector of the
+ *     set F of finished workers with finite gradients (aᵀB_F = 1ᵀ), the step direction is
+ *     (1/n)·Σ_{i∈F} a_i c_i: the average of the n partition gradients, exactly
+ *     (fractional/cyclic once decodable), or its least-squares approximation (approximate
+ *     codes, uncoded with stragglers ignored). The engine runs it as its fixed-weights
+ *     rule with w_i = a_i / n, decoded at finish once F is known.
  *   robust rules: their inputs are the messages m_i = c_i / Σ_j B[i,j] for i ∈ F; each m_i
  *     is one worker's estimate of the average partition gradient. Codes whose rows have
  *     the same positive sum (uncoded, fractional, expander, BIBD) qualify; cyclic and
@@ -24,7 +28,8 @@
  *     not a gradient estimate and robust rules refuse them.
  *   fractional repetition: replicas of a group compute the same partitions and must
  *     agree bit-for-bit; a replica that differs from the majority of its arrived group is
- *     flagged as disagreeing and left out of the rule's inputs.
+ *     flagged as disagreeing and left out of the rule's inputs (for the mean, among the
+ *     replicas with finite gradients).
  *   Flag's output is a direction with its own scale; the step rescales it to the median
  *   norm of the messages it used, so the learning rate means the same for every rule.
  */
@@ -115,7 +120,7 @@ typedef struct pn_round_record {
 	double test_loss, test_acc; /* NAN when not evaluated this round */
 	double t_round_s, t_pull_s, t_aggregate_s, t_publish_s;
 	double gram_busy_s;     /* engine thread-seconds of per-block work (Gram or coordinate) */
-	double solve_combine_s; /* k×k solve + combination pass with the fused step */
+	double solve_combine_s; /* the engine's k×k solve (or decode) + combination pass */
 	int finished, stragglers, failed, nonfinite, disagreeing;
 	int byzantine_used;     /* known-Byzantine workers among the rule's inputs (demo info) */
 	bool skipped;           /* no step this round: model (and momentum) unchanged */
@@ -173,6 +178,14 @@ typedef struct pn_agg_job_result {
 	pn_tp_stats tp_stats;
 } pn_agg_job_result;
 
+/* Checks, without opening anything, what the aggregator would otherwise find only once it
+ * runs: n in range; the rule's parameters (cfg->rule with p = n) and its minimum of usable
+ * workers against n and against n - s (the rounds where the code lets s stragglers go);
+ * that the code exists for (code_kind, n, s) and, for a robust rule, that its rows are
+ * gradient estimates; the wait and pull policy names; the heartbeat and silence limits.
+ * The model (d, init_model) and the transport are not looked at. Returns 0, or -errno
+ * with one line in err. pn_aggregator_run calls it first. */
+int pn_agg_job_config_check(const pn_agg_job_config *cfg, char *err, size_t errlen);
 int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char *err, size_t errlen);
 void pn_agg_job_result_free(pn_agg_job_result *res);
 
@@ -180,7 +193,8 @@ void pn_agg_job_result_free(pn_agg_job_result *res);
  * forbids fork after EAL init), runs the aggregator here, hands each worker the bound
  * address, and reaps them (a worker that hangs after STOP is killed). worker_main runs
  * in the child and its return value is the child's exit status. Returns the
- * aggregator's result; *bad_exits counts workers that did not exit 0 (may be NULL). */
+ * aggregator's result; *bad_exits counts workers that did not exit 0 (may be NULL).
+ * A configuration pn_agg_job_config_check refuses forks nothing (same error). */
 typedef int (*pn_worker_main)(void *ctx, int rank, const char *aggregator_addr);
 int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
 		 pn_agg_job_result *res, int *bad_exits, char *err, size_t errlen);

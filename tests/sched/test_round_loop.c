@@ -1,4 +1,4 @@
-/* The aggregator's round loop as the lead will write it, end to end on real float32 data:
+/* The aggregator's round loop, end to end on real float32 data:
  * code -> workers compute c_i from their partition lists -> chunk plan -> puller with a
  * policy and windows -> completions copy chunks into landing buffers -> straggler policy
  * cancels what is not needed -> decode -> Σ a_i c_i equals the sum of all partitions. */

@@ -1,6 +1,6 @@
 /* pennant-train's command line: parsing, then the whole configuration checked up front
- * (rule against the workers it will see, code, policies, fault specs, output paths, the
- * job secret) so that nothing is forked for a job that cannot run. */
+ * (the job configuration through the library's pn_agg_job_config_check, fault specs,
+ * output paths, the job secret) so that nothing is forked for a job that cannot run. */
 #include "options.h"
 
 #include "cli.h"
@@ -147,63 +147,22 @@ static bool writable_path(const char *path, char *why, size_t len)
 	return ok;
 }
 
-/* The rule must be able to run on every worker count a round can hand it: n when all
- * finish, n - s when the code lets s stragglers go. Tried on small synthetic rows through
- * the library itself, so the requirements (krum p >= 2f+3, bulyan p >= 4f+3, m <= p, ...)
- * are the library's and never restated here. */
-static int check_rule_fits(const train_opts *o, int p, char *err, size_t errlen)
+void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 {
-	enum { D = 64 };
-	pn_agg_config c;
-	pn_agg_config_init(&c, p, D, (pn_rule)pn_rule_from_name(o->rule));
-	c.f = o->f, c.m = o->m, c.beta = o->beta, c.r = o->r, c.lambda = o->lambda;
-	c.flag_mode = strcmp(o->mode, "converged") == 0 ? PN_FLAG_CONVERGED : PN_FLAG_REFERENCE;
-	c.threads = 1;
-	float *x = malloc(sizeof(float) * (size_t)p * D), out[D];
-	if (!x) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	uint64_t s = 0x9e3779b97f4a7c15ull;
-	for (size_t k = 0; k < (size_t)p * D; k++) {
-		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-		x[k] = (float)((double)(s >> 40) / (double)(1 << 24)) + (float)(k % D) * 0.01f;
-	}
-	int rc = pn_aggregate(&c, x, out, NULL, NULL, err, errlen);
-	free(x);
-	return rc;
-}
-
-/* The code exists for (n, s), and a robust rule gets rows that are gradient estimates. */
-static int check_code(const train_opts *o, char *err, size_t errlen)
-{
-	pn_code_params cp;
-	pn_code_params_init(&cp, (pn_code_kind)pn_code_kind_from_name(o->code), o->n, o->s);
-	cp.seed = o->seed;
-	pn_code *code = NULL;
-	char e[256];
-	int rc = pn_code_create(&cp, &code, e, sizeof e);
-	if (rc) {
-		snprintf(err, errlen, "--code %s with --s %d and %d workers: %s", o->code, o->s, o->n, e);
-		return rc;
-	}
-	const double *B = pn_code_matrix(code);
-	double s0 = 0;
-	for (int i = 0; rc == 0 && strcmp(o->rule, "mean") && i < o->n; i++) {
-		double sum = 0;
-		bool nonneg = true;
-		for (int k = 0; k < o->n; k++)
-			sum += B[(size_t)i * o->n + k], nonneg &= B[(size_t)i * o->n + k] >= 0;
-		s0 = i ? s0 : sum;
-		if (!nonneg || fabs(sum - s0) > 1e-9 * fabs(s0) || s0 <= 0) {
-			snprintf(err, errlen, "--rule %s needs a code whose rows are gradient estimates "
-				 "(uncoded, fractional, expander, bibd); %s is not: use --rule mean with it",
-				 o->rule, o->code);
-			rc = -EINVAL;
-		}
-	}
-	pn_code_free(code);
-	return rc;
+	*jc = (pn_agg_job_config){.listen = o->listen, .n = o->n, .rounds = o->rounds, .seed = o->seed,
+				  .wait = o->wait, .deadline_ms = o->deadline_ms,
+				  .pull_policy = o->pull_policy, .window_per_worker = o->window_per_worker,
+				  .window_total = o->window_total, .pipelining = o->pipelining, .lr = o->lr,
+				  .momentum = o->momentum, .weight_decay = o->wd, .d = d,
+				  .code_kind = pn_code_kind_from_name(o->code), .s = o->s};
+	pn_agg_config_init(&jc->rule, o->n, d, (pn_rule)pn_rule_from_name(o->rule));
+	jc->rule.f = o->f;
+	jc->rule.m = o->m;
+	jc->rule.beta = o->beta;
+	jc->rule.r = o->r;
+	jc->rule.lambda = o->lambda;
+	jc->rule.flag_mode = strcmp(o->mode, "converged") == 0 ? PN_FLAG_CONVERGED : PN_FLAG_REFERENCE;
+	jc->rule.threads = 1; /* 2 cores shared with n workers */
 }
 
 static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
@@ -395,19 +354,15 @@ static int validate(train_opts *o)
 	if (o->f < 0)
 		o->f = local ? o->byz_count : 0;
 
+	/* The rule against the workers a round may have, the code, the policies: the
+	 * library's own check of the job configuration that will run. */
 	if (o->role != TRAIN_REFERENCE && o->role != TRAIN_WORKER) {
-		if (check_code(o, err, sizeof err))
-			return refuse(o, "%s", err);
 		if (o->f >= o->n)
 			return refuse(o, "--f %d must be below the %d workers", o->f, o->n);
-		int counts[2] = {o->n, o->n - o->s}; /* all finished; s stragglers let go */
-		for (int k = 0; k < (o->s > 0 ? 2 : 1); k++) {
-			int p = counts[k];
-			if (check_rule_fits(o, p, err, sizeof err))
-				return refuse(o, "--rule %s cannot aggregate the %d workers a round may have "
-						 "(%d workers, --s %d stragglers let go, --f %d): %s",
-					      o->rule, p, o->n, o->s, o->f, err);
-		}
+		pn_agg_job_config jc;
+		train_job_config(o, 0, &jc);
+		if (pn_agg_job_config_check(&jc, err, sizeof err))
+			return refuse(o, "%s", err);
 	}
 	if (o->role == TRAIN_WORKER && !o->connect)
 		return refuse(o, "a worker needs --connect ADDR and --rank in [0, %d)", o->n);

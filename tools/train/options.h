@@ -51,6 +51,10 @@ typedef struct train_opts {
  * 0 after --help or --version, 2 after a one-line reason on stderr. */
 int train_options(int argc, char **argv, train_opts *o);
 const char *train_role_name(train_role role);
+/* The aggregator's job configuration from the options (rule, code, policies, optimizer),
+ * for a model of d parameters (0: not known yet, as when validating). The caller adds the
+ * transport, the model and the callbacks. */
+void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc);
 void train_options_free(train_opts *o);
 
 #endif

@@ -97,24 +97,16 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 		free(init);
 		return 1;
 	}
-	pn_agg_job_config jc = {.tp = topology_tp_config(o, 0, optbuf, sizeof optbuf),
-				.listen = o->listen, .n = o->n, .rounds = o->rounds, .seed = o->seed,
-				.wait = o->wait, .deadline_ms = o->deadline_ms, .pull_policy = o->pull_policy,
-				.window_per_worker = o->window_per_worker, .window_total = o->window_total,
-				.pipelining = o->pipelining, .lr = o->lr, .momentum = o->momentum,
-				.weight_decay = o->wd, .accept_timeout_ms = 120000, .byzantine_ranks = byz,
-				.init_model = init, .d = d, .log = stderr, .on_round = report_round,
-				.on_round_ctx = &rep, .stop_requested = stop};
-	pn_agg_config_init(&jc.rule, o->n, d, (pn_rule)pn_rule_from_name(o->rule));
-	jc.rule.f = o->f;
-	jc.rule.m = o->m;
-	jc.rule.beta = o->beta;
-	jc.rule.r = o->r;
-	jc.rule.lambda = o->lambda;
-	jc.rule.flag_mode = strcmp(o->mode, "converged") == 0 ? PN_FLAG_CONVERGED : PN_FLAG_REFERENCE;
-	jc.rule.threads = 1; /* 2 cores shared with n workers */
-	jc.code_kind = pn_code_kind_from_name(o->code);
-	jc.s = o->s;
+	pn_agg_job_config jc;
+	train_job_config(o, d, &jc);
+	jc.tp = topology_tp_config(o, 0, optbuf, sizeof optbuf);
+	jc.accept_timeout_ms = 120000;
+	jc.byzantine_ranks = byz;
+	jc.init_model = init;
+	jc.log = stderr;
+	jc.on_round = report_round;
+	jc.on_round_ctx = &rep;
+	jc.stop_requested = stop;
 	char desc[128];
 	pn_model_describe(&job->model, desc, sizeof desc);
 	fprintf(stderr, "%s: %s, %d workers over %s, rule %s (f=%d), code %s(s=%d), %lld rounds\n",
