@@ -3,7 +3,7 @@
  * One API, several backends (verbs, dpdk, tcp). A backend is a table of functions
  * (transport/backend.h); callers never branch on which backend is in use.
  *
- * Model (DESIGN.md §2):
+ * Model (ARCHITECTURE.md, "Folders and layer rules"):
  *   - A context owns a device/port/socket set and one completion queue.
  *   - Memory is registered with explicit access. Remote peers can only READ regions
  *     registered with PN_ACCESS_REMOTE_READ, within bounds, with the right key.

@@ -23,7 +23,7 @@ static int build_argv(const struct dp_opts *o, char store[MAX_ARGS][300], char *
 	int n = 0;
 #define ARG(...) do { if (n < MAX_ARGS - 1) snprintf(store[n], 300, __VA_ARGS__), argv[n] = store[n], n++; } while (0)
 	ARG("pennant");
-	ARG("--no-pci"); /* the VM's own NIC must not be probed (DESIGN.md §4) */
+	ARG("--no-pci"); /* only vdevs: probing the host's own PCI NICs would fail or take them over */
 	ARG("--no-telemetry");
 	ARG("--log-level=%s", o->log_level);
 	/* without shared config memif warns at every probe that secondary processes could
