@@ -59,11 +59,12 @@ int pn_cq_push_ref(struct pn_cq *q, const pn_tp_completion *comp, void *ref, uin
 
 int pn_cq_pop(struct pn_cq *q, pn_tp_completion *out, int max, pn_cq_ref_fn on_ref, void *arg)
 {
-	if (max > q->out_cap) {
-		void *n = realloc(q->out, (size_t)max * PN_TP_CTRL_MAX);
-		if (!n)
+	if (max > q->out_cap && pn_ring_count(&q->q) > 0) {
+		/* room for a whole pop of copied payloads (never moved during a pop) */
+		void *o = realloc(q->out, (size_t)max * PN_TP_CTRL_MAX);
+		if (!o)
 			return -ENOMEM;
-		q->out = n;
+		q->out = o;
 		q->out_cap = max;
 	}
 	int n = 0;

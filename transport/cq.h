@@ -44,7 +44,7 @@ int pn_cq_push_ref(struct pn_cq *q, const pn_tp_completion *comp, void *ref, uin
 typedef bool (*pn_cq_ref_fn)(void *arg, void *ref, uint32_t slot);
 
 /* Move up to max completions to out. Returns how many, or -ENOMEM when no buffer for
- * copied payloads could be had. */
+ * a copied payload could be had (the entries stay queued). */
 int pn_cq_pop(struct pn_cq *q, pn_tp_completion *out, int max, pn_cq_ref_fn on_ref, void *arg);
 
 #endif

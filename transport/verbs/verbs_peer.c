@@ -25,6 +25,7 @@ struct verbs_peer *verbs_peer_new(struct verbs_ctx *c, struct rdma_cm_id *id)
 	p->index = c->npeers;
 	p->id = id;
 	p->state = PEER_CONNECTING;
+	pn_ring_init(&p->pend, sizeof(struct verbs_pending_msg), 16, VERBS_BACKLOG_MAX);
 	id->context = &p->obj;
 	c->peers[c->npeers++] = p;
 	return p;
@@ -113,7 +114,7 @@ void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *w
 	}
 	verbs_fail_all_ops(p, err);
 	p->sq_head = p->sq_count = p->sq_reads = 0;
-	p->pend_count = 0;
+	pn_ring_clear(&p->pend);
 	if (announce) {
 		pn_tp_completion comp = { .event = PN_TP_PEER_DOWN, .status = err, .peer = &p->base,
 					  .peer_id = p->base.id };
@@ -131,7 +132,7 @@ void verbs_peer_free(struct verbs_peer *p)
 	free(p->rbuf_state);
 	free(p->sq);
 	free(p->op_pool);
-	free(p->pend);
+	pn_ring_free(&p->pend);
 	free(p->regions);
 	free(p);
 }
