@@ -30,4 +30,10 @@ int bench_target(const struct bench_opts *o);
 int bench_reader(const struct bench_opts *o);
 double bench_now_s(void);
 
+/* copy_limit.c: single-core memcpy of frame-sized blocks into a landing buffer */
+struct copy_limit;
+struct copy_limit *copy_limit_new(size_t size, uint32_t payload);
+void copy_limit_free(struct copy_limit *c);
+double copy_limit_round(struct copy_limit *c); /* Gbit/s */
+
 #endif

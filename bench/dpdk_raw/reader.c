@@ -13,7 +13,7 @@
 #include <string.h>
 
 struct round {
-	double raw_gbps, raw_mpps, raw_loss, pull_gbps;
+	double raw_gbps, raw_mpps, raw_loss, pull_gbps, copy_gbps;
 };
 
 static int wait_ctrl(pn_tp_ctx *ctx, char *out, size_t cap, int timeout_ms)
@@ -151,38 +151,53 @@ int bench_reader(const struct bench_opts *o)
 	uint32_t payload;
 	pn_dp_debug_payload(ctx, &payload);
 	FILE *tab = o->json && strcmp(o->json, "-") == 0 ? stderr : stdout;
+	struct copy_limit *cl = copy_limit_new(o->size, payload);
+	if (!cl) {
+		fprintf(stderr, "reader: out of memory for the copy baseline\n");
+		goto out;
+	}
 	fprintf(tab, "# pennant-bench-dpdk-raw %s: %zu bytes per round, %d rounds, payload %u B/frame, "
 	       "reads of %zu B, %d outstanding\n", o->label, o->size, o->rounds, payload, chunk, o->outstanding);
-	fprintf(tab, "%-6s %12s %10s %9s %12s %10s\n", "round", "raw Gbit/s", "raw Mpps", "raw loss", "pull Gbit/s", "pull/raw");
+	fprintf(tab, "# copy = one core memcpy()ing %u-byte blocks into a landing buffer (the one-copy limit)\n", payload);
+	fprintf(tab, "%-6s %12s %10s %9s %12s %10s %12s %10s\n", "round", "raw Gbit/s", "raw Mpps", "raw loss",
+	       "pull Gbit/s", "pull/raw", "copy Gbit/s", "pull/copy");
 	struct round *r = calloc((size_t)o->rounds, sizeof *r);
-	double ratio[64], raw[64], pull[64];
+	double ratio[64], raw[64], pull[64], copy[64], pcopy[64];
 	int n = o->rounds < 64 ? o->rounds : 64;
 	for (int i = 0; i < n; i++) {
 		if (raw_round(ctx, peer, o->size, &r[i]) || pull_round(ctx, peer, land, &d, o, chunk, &r[i])) {
 			fprintf(stderr, "reader: round %d failed\n", i);
 			free(r);
+			copy_limit_free(cl);
 			goto out;
 		}
+		r[i].copy_gbps = copy_limit_round(cl);
 		if (i == 0) {
 			const uint8_t *b = buf;
 			for (size_t k = 0; k < o->size; k++)
 				if (b[k] != 0xa5) {
 					fprintf(stderr, "reader: landed data differs at %zu\n", k);
 					free(r);
+					copy_limit_free(cl);
 					goto out;
 				}
 		}
 		raw[i] = r[i].raw_gbps;
 		pull[i] = r[i].pull_gbps;
 		ratio[i] = r[i].pull_gbps / r[i].raw_gbps;
-		fprintf(tab, "%-6d %12.2f %10.3f %8.2f%% %12.2f %10.3f\n", i, r[i].raw_gbps, r[i].raw_mpps,
-		       100 * r[i].raw_loss, r[i].pull_gbps, ratio[i]);
+		copy[i] = r[i].copy_gbps;
+		pcopy[i] = r[i].pull_gbps / r[i].copy_gbps;
+		fprintf(tab, "%-6d %12.2f %10.3f %8.2f%% %12.2f %10.3f %12.2f %10.3f\n", i, r[i].raw_gbps, r[i].raw_mpps,
+		       100 * r[i].raw_loss, r[i].pull_gbps, ratio[i], r[i].copy_gbps, pcopy[i]);
 	}
+	copy_limit_free(cl);
 	pn_tp_stats st;
 	pn_tp_get_stats(ctx, &st);
 	double mr = median(ratio, n), mraw = median(raw, n), mpull = median(pull, n);
+	double mcopy = median(copy, n), mpc = median(pcopy, n);
 	fprintf(tab, "median: raw %.2f Gbit/s, pull %.2f Gbit/s, pull/raw %.3f (re-requests %llu, duplicates %llu)\n",
 	       mraw, mpull, mr, (unsigned long long)st.retransmits, (unsigned long long)st.drop_duplicate);
+	fprintf(tab, "median: one-copy limit %.2f Gbit/s (%.2f GB/s), pull/copy %.3f\n", mcopy, mcopy / 8, mpc);
 	if (o->json) {
 		pn_json j = {0};
 		if (pn_json_open(&j, o->json) == 0) {
@@ -199,12 +214,15 @@ int bench_reader(const struct bench_opts *o)
 				pn_json_knumber(&j, "raw_mpps", r[i].raw_mpps);
 				pn_json_knumber(&j, "raw_loss", r[i].raw_loss);
 				pn_json_knumber(&j, "pull_gbps", r[i].pull_gbps);
+				pn_json_knumber(&j, "copy_gbps", r[i].copy_gbps);
 				pn_json_end_object(&j);
 			}
 			pn_json_end_array(&j);
 			pn_json_knumber(&j, "median_raw_gbps", mraw);
 			pn_json_knumber(&j, "median_pull_gbps", mpull);
 			pn_json_knumber(&j, "median_pull_over_raw", mr);
+			pn_json_knumber(&j, "median_copy_gbps", mcopy);
+			pn_json_knumber(&j, "median_pull_over_copy", mpc);
 			pn_json_kuint(&j, "retransmits", st.retransmits);
 			pn_json_end_object(&j);
 		}

@@ -1,7 +1,6 @@
 /* The job's transport topology (see topology.h). */
 #include "topology.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,20 +9,22 @@
 #include <unistd.h>
 
 /* One memif server port per worker on the aggregator, one client port per worker; each
- * process its own DPDK memory (no hugepages needed) and file prefix. */
+ * process its own DPDK memory (no hugepages needed) and file prefix. The sockets are
+ * abstract (o->memif_dir is a name, not a folder): nothing on disk, gone with the
+ * process even if it is killed. */
 static void memif_options(const train_opts *o, uint32_t node_id, char *buf, size_t len)
 {
 	size_t n = 0;
 	if (node_id == 0) {
 		for (int i = 0; i < o->n && n < len; i++) /* the vdev key repeats: one port each */
 			n += (size_t)snprintf(buf + n, len - n,
-					      "vdev=net_memif%d,role=server,id=0,socket=%s/m%d.sock,socket-abstract=no,bsize=9216;",
+					      "vdev=net_memif%d,role=server,id=0,socket=%s/m%d.sock,socket-abstract=yes,bsize=9216;",
 					      i, o->memif_dir, i);
 		snprintf(buf + n, len - n, "mem=no-huge:1024;mbufs=2047;prefix=pn-agg-%d;jumbo=on;ip=10.89.0.250;"
 					   "udp=7000;idle_sleep_us=200", (int)getpid());
 	} else {
 		snprintf(buf, len,
-			 "vdev=net_memif0,role=client,id=0,socket=%s/m%u.sock,socket-abstract=no,bsize=9216;"
+			 "vdev=net_memif0,role=client,id=0,socket=%s/m%u.sock,socket-abstract=yes,bsize=9216;"
 			 "mem=no-huge:256;mbufs=2047;prefix=pn-w%u-%d;jumbo=on;ip=10.89.%u.%u;idle_sleep_us=200",
 			 o->memif_dir, node_id - 1, node_id, (int)getppid(), node_id / 200, node_id % 200 + 1);
 	}
@@ -59,9 +60,6 @@ static bool dpdk_usable(void)
 {
 	if (!strstr(pn_tp_backends_available(), "dpdk"))
 		return false;
-	char dir[] = "/tmp/pennant-probe-XXXXXX";
-	if (!mkdtemp(dir))
-		return false;
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -72,8 +70,8 @@ static bool dpdk_usable(void)
 		}
 		char opt[512];
 		snprintf(opt, sizeof opt,
-			 "vdev=net_memif0,role=server,id=0,socket=%s/p.sock,socket-abstract=no;mem=no-huge:128;"
-			 "mbufs=1023;prefix=pn-probe-%d", dir, (int)getpid());
+			 "vdev=net_memif0,role=server,id=0,socket=pennant-probe-%d.sock,socket-abstract=yes;"
+			 "mem=no-huge:128;mbufs=1023;prefix=pn-probe-%d", (int)getpid(), (int)getpid());
 		static const char probe_secret[] = "probe";
 		pn_tp_config c = {.backend = "dpdk", .node_id = 0, .options = opt,
 				  .secret = probe_secret, .secret_len = sizeof probe_secret - 1};
@@ -85,10 +83,6 @@ static bool dpdk_usable(void)
 	int st = 1;
 	if (pid > 0)
 		waitpid(pid, &st, 0);
-	char sock[96];
-	snprintf(sock, sizeof sock, "%s/p.sock", dir);
-	unlink(sock);
-	rmdir(dir);
 	return pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
@@ -111,28 +105,13 @@ int topology_prepare(train_opts *o)
 				"topology (e.g. af_packet)\n", o->prog);
 		return 2;
 	}
-	snprintf(o->memif_dir, sizeof o->memif_dir, "/tmp/pennant-memif-XXXXXX");
-	if (!mkdtemp(o->memif_dir)) {
-		fprintf(stderr, "%s: memif socket folder: %m\n", o->prog);
-		o->memif_dir[0] = 0;
-		return 1;
-	}
+	snprintf(o->memif_dir, sizeof o->memif_dir, "pennant-memif-%d", (int)getpid());
 	o->listen = "10.89.0.250:7000";
 	return -1;
 }
 
-/* The memif socket folder holds only the sockets the ports created. */
+/* Abstract memif sockets leave nothing on disk: only forget the name. */
 void topology_cleanup(train_opts *o)
 {
-	if (!o->memif_dir[0])
-		return;
-	DIR *d = opendir(o->memif_dir);
-	for (struct dirent *e; d && (e = readdir(d));)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlinkat(dirfd(d), e->d_name, 0);
-	if (d)
-		closedir(d);
-	if (rmdir(o->memif_dir) != 0)
-		fprintf(stderr, "%s: could not remove %s: %m\n", o->prog, o->memif_dir);
 	o->memif_dir[0] = 0;
 }

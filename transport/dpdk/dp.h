@@ -14,6 +14,7 @@
 #include "transport/backend.h"
 #include "frame.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -60,6 +61,8 @@ struct dp_opts {
 	uint32_t retries;         /* re-requests of one range before the peer is declared down */
 	uint32_t connect_retry_ms;
 	uint32_t idle_sleep_us;   /* service thread nap when idle; 0 = pure busy polling */
+	uint32_t lossless_rto_us; /* RTO floor on lossless ports (memif, ring) */
+	int lossless;             /* -1 auto (by driver), 0 off, 1 on: every port */
 	uint32_t nb_mbufs;
 	bool single_file;         /* --single-file-segments (memif zero-copy needs it) */
 };
@@ -170,6 +173,30 @@ struct dp_raw_job {               /* benchmark: blast RAW frames (no protocol) *
 	uint32_t payload;
 };
 
+#define DP_GATE_MAX_FDS 64
+/* intr_gate.c: keeps the PMD's control path (EAL interrupt thread) out while we burst */
+struct dp_gate {
+	bool enabled, initialised, armed;
+	bool held;                /* service thread side: we may burst */
+	uint64_t held_since_ns;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool parked;              /* the interrupt thread waits in our alarm callback */
+	bool release, closing, broken;
+	/* the process's unix sockets: readable = the PMD has control work pending */
+	struct pollfd watch[DP_GATE_MAX_FDS];
+	int nwatch;               /* -1: unknown (too many, or no /proc) */
+	bool rescan;
+	uint64_t next_scan_ns;
+};
+int dp_gate_init(struct dp_gate *g, bool enabled);
+bool dp_gate_acquire(struct dp_gate *g, uint64_t now);
+void dp_gate_release(struct dp_gate *g);
+void dp_gate_maybe_release(struct dp_gate *g, uint64_t now);
+void dp_gate_close(struct dp_gate *g);
+/* intr_retire.c: park the EAL interrupt thread for good, before rte_eal_cleanup() */
+bool dp_intr_thread_retire(void);
+
 struct dp_ctx {
 	struct pn_tp_ctx base;
 	struct dp_opts o;
@@ -178,6 +205,12 @@ struct dp_ctx {
 	uint16_t port_ids[DP_MAX_PORTS];
 	uint8_t port_mac[DP_MAX_PORTS][6];
 	bool any_memif_zc;
+	bool any_memif;
+	bool port_lossless[DP_MAX_PORTS];  /* memif/ring: no loss, in order, back-pressure */
+	bool port_watch_link[DP_MAX_PORTS];/* link down = the peer process is gone (memif) */
+	bool port_link_up[DP_MAX_PORTS];   /* last seen status (service thread) */
+	int memif_down;                    /* memif ports not connected (yet, or any more) */
+	struct dp_gate gate;
 	struct rte_mempool *pkt_pool;  /* rx, headers, copied payloads */
 	struct rte_mempool *ext_pool;  /* payload segments attached to registered memory */
 	uint32_t payload_max;          /* DATA payload bytes per frame */

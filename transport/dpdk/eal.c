@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -25,13 +26,21 @@ static int build_argv(const struct dp_opts *o, char store[MAX_ARGS][300], char *
 	ARG("--no-pci"); /* the VM's own NIC must not be probed (DESIGN.md §4) */
 	ARG("--no-telemetry");
 	ARG("--log-level=%s", o->log_level);
+	/* without shared config memif warns at every probe that secondary processes could
+	 * not get its regions: we run none (an explicit `eal` option can raise it again) */
+	ARG("--log-level=pmd.net.memif:error");
 	if (o->lcores[0])
 		ARG("--lcores=%s", o->lcores);
 	else
 		ARG("-l0");
+	/* Nothing on disk outlives the process, even when it is killed: no shared config
+	 * (we never run secondary processes), hugepage files unlinked once mapped, and the
+	 * (then empty) runtime folder is removed right after init (dp_eal_start). */
+	ARG("--no-shconf");
 	switch (o->mem) {
 	case DP_MEM_HUGE:
 		ARG("--file-prefix=%s", o->prefix);
+		ARG("--huge-unlink");
 		if (o->mem_mb_set)
 			ARG("-m%u", o->mem_mb);
 		break;
@@ -69,6 +78,14 @@ static int setup_port(struct dp_ctx *c, uint16_t idx, char *err, size_t errlen)
 		snprintf(err, errlen, "dpdk: port %u: info: %s", port, rte_strerror(-rc));
 		return rc;
 	}
+	/* memif and ring ports neither lose nor reorder frames (a full ring pushes back);
+	 * memif's link follows its peer process, and its control path runs on the EAL
+	 * interrupt thread (intr_gate.c). */
+	bool memif = info.driver_name && strstr(info.driver_name, "memif");
+	bool ring = info.driver_name && strstr(info.driver_name, "ring");
+	c->port_lossless[idx] = c->o.lossless < 0 ? memif || ring : c->o.lossless;
+	c->port_watch_link[idx] = memif;
+	c->any_memif |= memif;
 	memset(&conf, 0, sizeof conf);
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
@@ -122,6 +139,9 @@ int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen)
 		return -ENODEV;
 	}
 	c->eal_up = true;
+	/* EAL creates its runtime folder even without shared config; it is empty (nothing
+	 * else may be in it: rmdir removes only an empty one) */
+	rmdir(rte_eal_get_runtime_dir());
 	/* A vdev that failed to probe does not fail EAL init: count the ports. */
 	uint16_t port;
 	c->nports = 0;
@@ -158,11 +178,15 @@ int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen)
 
 void dp_ports_close(struct dp_ctx *c)
 {
+	/* memif tears a port down in dev_stop; the interrupt thread must not do the same for
+	 * a peer leaving at this very moment (two teardowns of one port crash): hold it off */
+	dp_gate_acquire(&c->gate, dp_now_ns());
 	for (uint16_t i = 0; i < c->nports; i++) {
 		rte_eth_dev_stop(c->port_ids[i]);
 		rte_eth_dev_close(c->port_ids[i]);
 	}
 	c->nports = 0;
+	dp_gate_close(&c->gate);
 }
 
 void dp_eal_stop(struct dp_ctx *c)
@@ -173,6 +197,12 @@ void dp_eal_stop(struct dp_ctx *c)
 	rte_mempool_free(c->pkt_pool);
 	rte_mempool_free(c->ext_pool);
 	c->pkt_pool = c->ext_pool = NULL;
+	/* cleanup unmaps DPDK memory that the interrupt thread may still read: retire it
+	 * first; if that fails, leave the memory mapped (the process frees it at exit) */
+	if (!dp_intr_thread_retire()) {
+		c->eal_up = false;
+		return;
+	}
 	rte_eal_cleanup();
 	c->eal_up = false;
 }

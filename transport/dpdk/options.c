@@ -99,6 +99,8 @@ static void set_defaults(struct dp_opts *o, uint32_t node_id)
 	o->retries = 12;
 	o->connect_retry_ms = 50;
 	o->idle_sleep_us = 10;
+	o->lossless_rto_us = 500000;
+	o->lossless = -1;
 	o->nb_mbufs = 8191;
 }
 
@@ -164,7 +166,12 @@ int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char
 			bad = parse_u64(val, 1, 100, &u), o->retries = (uint32_t)u;
 		else if (!strcmp(key, "idle_sleep_us"))
 			bad = parse_u64(val, 0, 100000, &u), o->idle_sleep_us = (uint32_t)u;
-		else if (!strcmp(key, "mbufs"))
+		else if (!strcmp(key, "lossless_rto_us"))
+			bad = parse_u64(val, 10, 10000000, &u), o->lossless_rto_us = (uint32_t)u;
+		else if (!strcmp(key, "lossless")) {
+			bad = strcmp(val, "auto") && strcmp(val, "on") && strcmp(val, "off");
+			o->lossless = !strcmp(val, "auto") ? -1 : !strcmp(val, "on");
+		} else if (!strcmp(key, "mbufs"))
 			bad = parse_u64(val, 1023, 1u << 20, &u), o->nb_mbufs = (uint32_t)u;
 		else if (!strcmp(key, "single_file"))
 			bad = parse_bool(val, &o->single_file);

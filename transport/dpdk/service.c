@@ -116,6 +116,30 @@ static void send_injected(struct dp_ctx *c)
 	c->ninject = 0;
 }
 
+/* A memif port whose link went down has lost its peer process: the peers reached
+ * through it are down now, not after a chain of read timeouts. */
+static void watch_links(struct dp_ctx *c)
+{
+	int down = 0;
+	for (uint16_t i = 0; i < c->nports; i++) {
+		if (!c->port_watch_link[i])
+			continue;
+		struct rte_eth_link l;
+		if (rte_eth_link_get_nowait(c->port_ids[i], &l))
+			continue;
+		bool up = l.link_status == RTE_ETH_LINK_UP;
+		if (c->port_link_up[i] != up)
+			c->gate.rescan = true; /* a control channel came or went */
+		if (c->port_link_up[i] && !up)
+			for (int k = 0; k < c->npeers; k++)
+				if (c->peers[k]->port_idx == i && c->peers[k]->state == DP_PEER_UP)
+					dp_peer_down(c, c->peers[k], -ECONNRESET);
+		c->port_link_up[i] = up;
+		down += !up;
+	}
+	c->memif_down = down;
+}
+
 static void *service_main(void *arg)
 {
 	struct dp_ctx *c = arg;
@@ -125,6 +149,12 @@ static void *service_main(void *arg)
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
 		unsigned got = 0;
+		/* no burst (and nothing that may transmit) unless the PMD's control path is
+		 * kept out (intr_gate.c) */
+		if (!dp_gate_acquire(&c->gate, dp_now_ns())) {
+			usleep(1000); /* the interrupt thread is busy (or the gate broke: stay off) */
+			continue;
+		}
 		for (uint16_t i = 0; i < c->nports; i++) {
 			uint16_t n = rte_eth_rx_burst(c->port_ids[i], 0, pkts, DP_BURST);
 			if (!n)
@@ -141,6 +171,7 @@ static void *service_main(void *arg)
 		if (c->ninject)
 			send_injected(c);
 		if (now >= c->next_timer_ns) {
+			watch_links(c);
 			dp_hello_timers(c, now);
 			dp_requester_timers(c, now);
 			c->next_timer_ns = now + 200000; /* 200 us timer granularity */
@@ -166,18 +197,33 @@ static void *service_main(void *arg)
 				rte_eth_tx_burst(c->port_ids[i], 0, pkts, 0);
 		}
 		if (!got && c->o.idle_sleep_us && idle > 2000) {
-			/* polling is the fast path; when nothing moves, yield the shared CPU */
+			/* polling is the fast path; when nothing moves, yield the shared CPU (and
+			 * the interrupt thread: connects and disconnects are handled meanwhile) */
+			if (c->memif_down)
+				dp_gate_release(&c->gate); /* a handshake may be under way */
+			else
+				dp_gate_maybe_release(&c->gate, now);
 			usleep(c->o.idle_sleep_us);
+		} else {
+			dp_gate_maybe_release(&c->gate, now);
 		}
 	}
+	/* the gate stays held: whoever joins this thread closes the ports under it */
 	return NULL;
 }
 
 int dp_service_start(struct dp_ctx *c)
 {
-	int rc = pthread_create(&c->svc, NULL, service_main, c);
-	if (rc)
+	int rc = dp_gate_init(&c->gate, c->any_memif);
+	if (rc) {
+		dp_gate_close(&c->gate);
+		return rc;
+	}
+	rc = pthread_create(&c->svc, NULL, service_main, c);
+	if (rc) {
+		dp_gate_close(&c->gate);
 		return -rc;
+	}
 	pthread_setname_np(c->svc, "pn-dpdk-svc");
 	c->svc_started = true;
 	return 0;
