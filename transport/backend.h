@@ -125,5 +125,7 @@ void *pn_tp_page_alloc(size_t len);
 /* Splits "host:port" or "[v6]:port". 0, -EINVAL (no port / empty host), or
  * -ENAMETOOLONG (host or port does not fit its buffer). */
 int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
+/* Dotted-quad IPv4 "a.b.c.d" into host byte order. 0 or -EINVAL. */
+int pn_parse_ipv4(const char *s, uint32_t *ip);
 
 #endif

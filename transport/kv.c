@@ -94,6 +94,17 @@ int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size
 	return 0;
 }
 
+int pn_parse_ipv4(const char *s, uint32_t *ip)
+{
+	unsigned a, b, c, d;
+	char tail;
+	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
+	    c > 255 || d > 255)
+		return -EINVAL;
+	*ip = a << 24 | b << 16 | c << 8 | d;
+	return 0;
+}
+
 void *pn_tp_page_alloc(size_t len)
 {
 	long page = sysconf(_SC_PAGESIZE);

@@ -6,17 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dp_parse_ipv4(const char *s, uint32_t *ip)
-{
-	unsigned a, b, c, d;
-	char tail;
-	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
-	    c > 255 || d > 255)
-		return -EINVAL;
-	*ip = a << 24 | b << 16 | c << 8 | d;
-	return 0;
-}
-
 static int parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
@@ -141,7 +130,7 @@ int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char
 		else if (!strcmp(key, "eal"))
 			bad = copy_str(o->eal_extra, sizeof o->eal_extra, val);
 		else if (!strcmp(key, "ip"))
-			bad = dp_parse_ipv4(val, &o->ip);
+			bad = pn_parse_ipv4(val, &o->ip);
 		else if (!strcmp(key, "udp"))
 			bad = parse_u64(val, 1, 65535, &u), o->udp_port = (uint16_t)u;
 		else if (!strcmp(key, "mac"))
