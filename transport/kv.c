@@ -174,11 +174,11 @@ int pn_kv_apply(const char *options, const struct pn_tp_option *table, void *set
 		if (o->parse(o, val, settings) == 0)
 			continue;
 		if (o->parse == pn_opt_num)
-			return pn_tp_fail_buf(err, errlen, EINVAL, "%s: option %s=%s: want a number in "
-					      "[%llu, %llu]", backend, key, val, (unsigned long long)o->lo,
-					      (unsigned long long)o->hi);
-		return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value for option %s: '%s'%s%s%s",
-				      backend, key, val, o->want ? " (want " : "", o->want ? o->want : "",
+			return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value '%s' for option '%s' (want "
+					      "a number in [%llu, %llu])", backend, val, key,
+					      (unsigned long long)o->lo, (unsigned long long)o->hi);
+		return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value '%s' for option '%s'%s%s%s",
+				      backend, val, key, o->want ? " (want " : "", o->want ? o->want : "",
 				      o->want ? ")" : "");
 	}
 	if (rc < 0)

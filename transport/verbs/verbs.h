@@ -298,7 +298,8 @@ struct verbs_peer *verbs_peer_new(struct verbs_ctx *c, struct rdma_cm_id *id);
 int verbs_peer_setup_qp(struct verbs_peer *p);
 /* Take a peer down: outstanding reads complete with err, then PEER_DOWN if announce.
  * The QP is destroyed (no DMA into our memory after this returns). Idempotent. */
-void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *why);
+void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 void verbs_peer_free(struct verbs_peer *p);
 
 /* verbs_read.c */

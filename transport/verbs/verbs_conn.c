@@ -167,11 +167,9 @@ static int accept_request(struct verbs_ctx *c, struct verbs_request *r)
 	if (rc == 0 && (pn_auth_nonce(p->auth.nonce_lis) || pn_auth_prove(&c->base, PN_AUTH_LISTENER, &p->auth, proof)))
 		rc = pn_tp_fail(&c->base, EIO, "verbs: no nonce or proof (libcrypto)");
 	if (rc) {
-		char why[sizeof(((struct verbs_peer *)0)->why) + 128];
-		snprintf(why, sizeof(why), "%s", c->base.err);
 		verbs_reject(p->id, VERBS_REJ_RESOURCES);
-		verbs_peer_down(p, rc, false, why);
-		return pn_tp_fail(&c->base, rc, "%s", why);
+		verbs_peer_down(p, rc, false, "%s", c->base.err);
+		return pn_tp_fail(&c->base, rc, "%s", p->why);
 	}
 	uint8_t hello[VERBS_ACCEPT_SIZE];
 	fill_hello(c, p->auth.nonce_lis, proof, hello);
@@ -180,10 +178,8 @@ static int accept_request(struct verbs_ctx *c, struct verbs_request *r)
 				      .initiator_depth = p->initiator_depth, .rnr_retry_count = 6 };
 	if (rdma_accept(p->id, &cp) != 0) {
 		rc = errno;
-		char why[120];
-		snprintf(why, sizeof(why), "rdma_accept: %s", strerror(rc));
-		verbs_peer_down(p, -rc, false, why);
-		return pn_tp_fail(&c->base, rc, "verbs: %s", why);
+		verbs_peer_down(p, -rc, false, "rdma_accept: %s", strerror(rc));
+		return pn_tp_fail(&c->base, rc, "verbs: %s", p->why);
 	}
 	p->hs_deadline_ms = pn_tp_deadline(VERBS_HANDSHAKE_MS);
 	return 0;
@@ -336,19 +332,17 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 fail:
 	if (rc == 0)
 		rc = -EIO;
-	{
-		char why[sizeof(((struct verbs_peer *)0)->why) + 128];
-		if (!stage)
-			snprintf(why, sizeof(why), "%s", p->why);
-		else if (rc == -ETIMEDOUT)
-			snprintf(why, sizeof(why), "timed out %s (%d ms)", stage, timeout_ms);
-		else if (p->state == PEER_DOWN)
-			snprintf(why, sizeof(why), "%s: %s", stage, p->why);
-		else
-			snprintf(why, sizeof(why), "%s: %s", stage, strerror(-rc));
-		verbs_peer_down(p, rc, false, why);
-		return pn_tp_fail(ctx, -rc, "verbs: connect %s: %s", addr, why);
-	}
+	if (stage && rc == -ETIMEDOUT && p->state == PEER_DOWN)
+		return pn_tp_fail(ctx, ETIMEDOUT, "verbs: connect %s: timed out %s (%d ms)", addr, stage, timeout_ms);
+	if (stage && p->state == PEER_DOWN) /* down already: its reason stays, say at which stage */
+		return pn_tp_fail(ctx, -rc, "verbs: connect %s: %s: %s", addr, stage, p->why);
+	if (!stage)
+		verbs_peer_down(p, rc, false, "%s", p->why);
+	else if (rc == -ETIMEDOUT)
+		verbs_peer_down(p, rc, false, "timed out %s (%d ms)", stage, timeout_ms);
+	else
+		verbs_peer_down(p, rc, false, "%s: %s", stage, strerror(-rc));
+	return pn_tp_fail(ctx, -rc, "verbs: connect %s: %s", addr, p->why);
 }
 
 int verbs_disconnect(pn_tp_peer *peer)

@@ -29,8 +29,7 @@ static pn_tp_ctx *verbs_open(const pn_tp_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "verbs: out of memory");
 		return NULL;
 	}
-	c->base.ops = &pn_tp_verbs_ops;
-	c->base.cfg = *cfg;
+	c->base.cfg = *cfg; /* the core sets ops and rewrites cfg after open */
 	pn_cq_init(&c->comps);
 	const char *t = getenv("PN_VERBS_TRACE");
 	c->trace = t && t[0] == '1';

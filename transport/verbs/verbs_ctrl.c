@@ -105,9 +105,7 @@ void verbs_ctrl_flush(struct verbs_peer *p)
 	if (rc == 0 && p->owed >= (p->rq_depth + 1) / 2 && can_send(p, 1))
 		rc = post_send(p, VERBS_MSG_CREDIT, NULL, 0);
 	if (rc) {
-		char why[160];
-		snprintf(why, sizeof(why), "ibv_post_send (SEND): %s", strerror(rc));
-		verbs_peer_down(p, -EIO, true, why);
+		verbs_peer_down(p, -EIO, true, "ibv_post_send (SEND): %s", strerror(rc));
 	}
 }
 

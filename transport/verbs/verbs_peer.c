@@ -2,6 +2,7 @@
 #include "transport/verbs/verbs.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,17 +87,22 @@ int verbs_peer_setup_qp(struct verbs_peer *p)
 	return 0;
 }
 
-void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *why)
+void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *fmt, ...)
 {
 	if (p->state == PEER_DOWN)
 		return;
 	struct verbs_ctx *c = verbs_peer_ctx(p);
 	bool was_up = p->state == PEER_UP;
+	char why[sizeof(p->why)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap); /* fmt may name p->why itself: format first */
+	va_end(ap);
 	verbs_trace(c, "peer %u down (%d): %s", p->base.id, err, why);
 	p->state = PEER_DOWN;
 	p->base.failed = 1;
 	p->down_err = err;
-	snprintf(p->why, sizeof(p->why), "%s", why);
+	memcpy(p->why, why, sizeof(why));
 	if (was_up)
 		pn_tp_fail(&c->base, err, "verbs: peer %u down: %s", p->base.id, why);
 	if (p->id) {

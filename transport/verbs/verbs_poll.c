@@ -72,11 +72,9 @@ static void on_wc(struct verbs_ctx *c, const struct ibv_wc *wc)
 		return; /* left over from a QP that is gone */
 	if (wc->status != IBV_WC_SUCCESS) {
 		/* The QP is in the error state now: the peer is lost, the context is not. */
-		char why[200];
-		snprintf(why, sizeof(why), "%s completion: %s (vendor error 0x%x)",
-			 kind == WR_RECV ? "receive" : "send queue", ibv_wc_status_str(wc->status),
-			 wc->vendor_err);
-		verbs_peer_down(p, wc_errno(wc->status), p->state == PEER_UP, why);
+		verbs_peer_down(p, wc_errno(wc->status), p->state == PEER_UP, "%s completion: %s (vendor error 0x%x)",
+				kind == WR_RECV ? "receive" : "send queue", ibv_wc_status_str(wc->status),
+				wc->vendor_err);
 		return;
 	}
 	if (kind == WR_SQ && slot < p->sq_cap)
