@@ -10,6 +10,7 @@
 #include "transport/auth.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 
 struct pn_tp_ops;
 
@@ -62,7 +63,8 @@ struct pn_tp_ops {
 	void (*refresh_stats)(const pn_tp_ctx *ctx);
 };
 
-/* Backends compiled in (defined in each backend's ops file). */
+/* Backends compiled in (each defined in its backend's context file), listed in the
+ * NULL-terminated table of transport/core.c. */
 extern const struct pn_tp_ops pn_tp_tcp_ops;
 #if PN_HAVE_DPDK
 extern const struct pn_tp_ops pn_tp_dpdk_ops;
@@ -71,8 +73,12 @@ extern const struct pn_tp_ops pn_tp_dpdk_ops;
 extern const struct pn_tp_ops pn_tp_verbs_ops;
 #endif
 
-/* Record an error message on the context and return -err (negative errno). */
+/* Record an error message on the context and return -err (negative errno; err may be
+ * given either sign). */
 int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same into a caller's buffer (open, before a context exists); buf may be NULL. */
+int pn_tp_fail_buf(char *buf, size_t len, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Option parsing helper shared by backends: iterate "k=v;k=v" entries (values may contain commas).
  * Returns 1 with key/value filled, 0 at the end, -EINVAL on a malformed entry. */
@@ -84,6 +90,34 @@ int pn_kv_next(pn_kv_iter *it, char *key, size_t keylen, char *val, size_t valle
  * 0, or -EINVAL for anything else (signs, junk, overflow). */
 int pn_kv_parse_size(const char *s, uint64_t *out);
 
+/* A backend's options are a table: one row per key, with the parser that stores its
+ * value into the backend's settings (a struct, at offset off, of width bytes).
+ * pn_opt_num takes a pn_kv_parse_size number in [lo, hi] into an unsigned or int field
+ * of 1, 2, 4 or 8 bytes; pn_opt_str copies a non-empty string that fits the char array.
+ * A backend's own parser returns 0 or -EINVAL and may use want for its message. */
+struct pn_tp_option;
+typedef int (*pn_opt_parser)(const struct pn_tp_option *o, const char *val, void *settings);
+struct pn_tp_option {
+	const char *key;
+	pn_opt_parser parse;
+	uint64_t lo, hi;
+	size_t off, width;
+	const char *want; /* what a good value looks like, for the error message */
+};
+int pn_opt_num(const struct pn_tp_option *o, const char *val, void *settings);
+int pn_opt_str(const struct pn_tp_option *o, const char *val, void *settings);
+#define PN_OPT_NUM(k, type, field, lo_, hi_)                                                  \
+	{ .key = (k), .parse = pn_opt_num, .lo = (lo_), .hi = (hi_), .off = offsetof(type, field), \
+	  .width = sizeof(((type *)0)->field) }
+#define PN_OPT_STR(k, type, field)                                                            \
+	{ .key = (k), .parse = pn_opt_str, .off = offsetof(type, field),                         \
+	  .width = sizeof(((type *)0)->field), .want = "a name that fits" }
+/* Parse "k=v;..." against a table ending with a row whose key is NULL. 0, or -EINVAL
+ * with a message naming the backend, the key and what was wanted (an unknown key lists
+ * the known ones). */
+int pn_kv_apply(const char *options, const struct pn_tp_option *table, void *settings,
+		const char *backend, char *err, size_t errlen);
+
 /* Zeroed, page-aligned memory of at least len bytes (rounded up to whole pages), for
  * backends whose pn_tp_alloc needs no special allocator. free() it. NULL if impossible. */
 void *pn_tp_page_alloc(size_t len);
@@ -91,5 +125,7 @@ void *pn_tp_page_alloc(size_t len);
 /* Splits "host:port" or "[v6]:port". 0, -EINVAL (no port / empty host), or
  * -ENAMETOOLONG (host or port does not fit its buffer). */
 int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
+/* Dotted-quad IPv4 "a.b.c.d" into host byte order. 0 or -EINVAL. */
+int pn_parse_ipv4(const char *s, uint32_t *ip);
 
 #endif

@@ -11,39 +11,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Backends are referenced weakly: a build where a backend's sources are not present yet
- * (parallel development, or a partial merge) still links, and that backend is simply
- * reported as unavailable. */
+/* Every backend compiled into this build, NULL-terminated. Adding a backend is one line
+ * here (and its folder); a name not in the table is an error listing the ones that are. */
+static const struct pn_tp_ops *const backends[] = {
+	&pn_tp_tcp_ops,
 #if PN_HAVE_DPDK
-#pragma weak pn_tp_dpdk_ops
+	&pn_tp_dpdk_ops,
 #endif
 #if PN_HAVE_VERBS
-#pragma weak pn_tp_verbs_ops
+	&pn_tp_verbs_ops,
 #endif
-
-static const struct pn_tp_ops *backend_at(size_t i)
-{
-	const struct pn_tp_ops *table[] = {
-		&pn_tp_tcp_ops,
-#if PN_HAVE_DPDK
-		&pn_tp_dpdk_ops,
-#endif
-#if PN_HAVE_VERBS
-		&pn_tp_verbs_ops,
-#endif
-	};
-	return i < sizeof(table) / sizeof(table[0]) ? table[i] : NULL;
-}
-
-#define BACKEND_SLOTS 3
+	NULL,
+};
 
 static const struct pn_tp_ops *find_backend(const char *name)
 {
-	for (size_t i = 0; i < BACKEND_SLOTS; i++) {
-		const struct pn_tp_ops *ops = backend_at(i);
-		if (ops && ops->name && strcmp(ops->name, name) == 0)
-			return ops;
-	}
+	for (const struct pn_tp_ops *const *b = backends; *b; b++)
+		if (strcmp((*b)->name, name) == 0)
+			return *b;
 	return NULL;
 }
 
@@ -53,11 +38,8 @@ const char *pn_tp_backends_available(void)
 	if (list[0])
 		return list;
 	size_t used = 0;
-	for (size_t i = 0; i < BACKEND_SLOTS; i++) {
-		const struct pn_tp_ops *ops = backend_at(i);
-		if (!ops || !ops->name)
-			continue;
-		int n = snprintf(list + used, sizeof(list) - used, "%s%s", used ? "," : "", ops->name);
+	for (const struct pn_tp_ops *const *b = backends; *b; b++) {
+		int n = snprintf(list + used, sizeof(list) - used, "%s%s", used ? "," : "", (*b)->name);
 		if (n < 0 || (size_t)n >= sizeof(list) - used)
 			break;
 		used += (size_t)n;
@@ -65,17 +47,30 @@ const char *pn_tp_backends_available(void)
 	return list;
 }
 
+/* The one error formatter of the transport: a message into buf, -err back. */
+static int vfail(char *buf, size_t len, int err, const char *fmt, va_list ap)
+{
+	if (buf && len)
+		vsnprintf(buf, len, fmt, ap);
+	return err < 0 ? err : -err;
+}
+
 int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...)
 {
-	if (err < 0)
-		err = -err;
-	if (ctx) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
-		va_end(ap);
-	}
-	return -err;
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vfail(ctx ? ctx->err : NULL, ctx ? sizeof(ctx->err) : 0, err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int pn_tp_fail_buf(char *buf, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vfail(buf, len, err, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)

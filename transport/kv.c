@@ -94,6 +94,17 @@ int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size
 	return 0;
 }
 
+int pn_parse_ipv4(const char *s, uint32_t *ip)
+{
+	unsigned a, b, c, d;
+	char tail;
+	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
+	    c > 255 || d > 255)
+		return -EINVAL;
+	*ip = a << 24 | b << 16 | c << 8 | d;
+	return 0;
+}
+
 void *pn_tp_page_alloc(size_t len)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -106,4 +117,72 @@ void *pn_tp_page_alloc(size_t len)
 		return NULL;
 	memset(p, 0, rounded);
 	return p;
+}
+
+int pn_opt_num(const struct pn_tp_option *o, const char *val, void *settings)
+{
+	uint64_t v;
+	if (pn_kv_parse_size(val, &v) != 0 || v < o->lo || v > o->hi)
+		return -EINVAL;
+	unsigned char *dst = (unsigned char *)settings + o->off;
+	switch (o->width) {
+	case 1: { uint8_t x = (uint8_t)v; memcpy(dst, &x, 1); return 0; }
+	case 2: { uint16_t x = (uint16_t)v; memcpy(dst, &x, 2); return 0; }
+	case 4: { uint32_t x = (uint32_t)v; memcpy(dst, &x, 4); return 0; }
+	case 8: memcpy(dst, &v, 8); return 0;
+	default: return -EINVAL;
+	}
+}
+
+int pn_opt_str(const struct pn_tp_option *o, const char *val, void *settings)
+{
+	size_t n = strlen(val);
+	if (n == 0 || n >= o->width)
+		return -EINVAL;
+	memcpy((char *)settings + o->off, val, n + 1);
+	return 0;
+}
+
+static void list_keys(const struct pn_tp_option *table, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (const struct pn_tp_option *o = table; o->key && used < len; o++) {
+		int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", o->key);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+int pn_kv_apply(const char *options, const struct pn_tp_option *table, void *settings,
+		const char *backend, char *err, size_t errlen)
+{
+	pn_kv_iter it = { options ? options : "" };
+	char key[64], val[1024];
+	int rc;
+	while ((rc = pn_kv_next(&it, key, sizeof(key), val, sizeof(val))) > 0) {
+		const struct pn_tp_option *o = table;
+		while (o->key && strcmp(o->key, key) != 0)
+			o++;
+		if (!o->key) {
+			char known[512];
+			list_keys(table, known, sizeof(known));
+			return pn_tp_fail_buf(err, errlen, EINVAL, "%s: unknown option '%s' (known: %s)",
+					      backend, key, known);
+		}
+		if (o->parse(o, val, settings) == 0)
+			continue;
+		if (o->parse == pn_opt_num)
+			return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value '%s' for option '%s' (want "
+					      "a number in [%llu, %llu])", backend, val, key,
+					      (unsigned long long)o->lo, (unsigned long long)o->hi);
+		return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value '%s' for option '%s'%s%s%s",
+				      backend, val, key, o->want ? " (want " : "", o->want ? o->want : "",
+				      o->want ? ")" : "");
+	}
+	if (rc < 0)
+		return pn_tp_fail_buf(err, errlen, EINVAL, "%s: malformed options '%s' (want key=value;...)",
+				      backend, options);
+	return 0;
 }

@@ -8,11 +8,16 @@
 #include <time.h>
 #include <unistd.h>
 
-double pn_now_s(void)
+uint64_t pn_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double pn_now_s(void)
+{
+	return 1e-9 * (double)pn_now_ns();
 }
 
 int pn_online_cpus(void)

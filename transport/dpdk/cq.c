@@ -1,50 +1,49 @@
-/* Completion queue: a ring that grows instead of losing completions. */
+/* dpdk backend: completions go into the core's queue (transport/cq.h) from the service
+ * thread and leave it through poll, under ctx->lock. */
 #include "dp.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include <errno.h>
 
-struct dp_cqe *dp_cq_push(struct dp_ctx *c)
+int dp_cq_push(struct dp_ctx *c, const pn_tp_completion *comp, const void *data)
 {
-	if (c->cq_len == c->cq_cap) {
-		size_t cap = c->cq_cap ? c->cq_cap * 2 : 256;
-		struct dp_cqe *q = malloc(cap * sizeof *q);
-		if (!q)
-			return NULL;
-		for (size_t i = 0; i < c->cq_len; i++)
-			q[i] = c->cq[(c->cq_head + i) % c->cq_cap];
-		free(c->cq);
-		c->cq = q;
-		c->cq_cap = cap;
-		c->cq_head = 0;
+	if (pn_cq_push(&c->cq, comp, data) != 0) {
+		c->base.stats.drop_no_buffer++; /* cannot record it: say so */
+		return -ENOMEM;
 	}
-	struct dp_cqe *e = &c->cq[(c->cq_head + c->cq_len++) % c->cq_cap];
-	memset(&e->c, 0, sizeof e->c);
-	return e;
+	pthread_cond_broadcast(&c->cond);
+	return 0;
 }
 
-/* Pops up to max completions; control payloads are copied to ctx->poll_data, which
- * stays valid until the next poll. */
-int dp_cq_pop(struct dp_ctx *c, pn_tp_completion *out, int max)
+struct wait_arg {
+	struct dp_ctx *c;
+	bool (*pred)(struct dp_ctx *, void *);
+	void *arg;
+};
+
+static bool wait_pred(void *p)
 {
-	int n = 0;
-	if ((size_t)max > c->poll_data_cap) {
-		void *d = realloc(c->poll_data, (size_t)max * PN_DP_CTRL_MAX);
-		if (!d)
-			return 0;
-		c->poll_data = d;
-		c->poll_data_cap = (size_t)max;
-	}
-	while (n < max && c->cq_len) {
-		struct dp_cqe *e = &c->cq[c->cq_head];
-		out[n] = e->c;
-		if (e->c.event == PN_TP_CTRL_RECV) {
-			memcpy(c->poll_data[n], e->data, e->c.len);
-			out[n].data = c->poll_data[n];
-		}
-		c->cq_head = (c->cq_head + 1) % c->cq_cap;
-		c->cq_len--;
-		n++;
-	}
-	return n;
+	struct wait_arg *w = p;
+	return w->pred(w->c, w->arg);
+}
+
+int dp_wait_until(struct dp_ctx *c, int timeout_ms, bool (*pred)(struct dp_ctx *, void *), void *arg)
+{
+	struct wait_arg w = { c, pred, arg };
+	return pn_tp_wait_until(&c->cond, &c->lock, timeout_ms, wait_pred, &w);
+}
+
+static bool have_completion(struct dp_ctx *c, void *arg)
+{
+	(void)arg;
+	return pn_cq_len(&c->cq) > 0;
+}
+
+int dp_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
+{
+	struct dp_ctx *c = dp_ctx(ctx);
+	pthread_mutex_lock(&c->lock);
+	dp_wait_until(c, timeout_ms, have_completion, NULL);
+	int n = pn_cq_pop(&c->cq, out, max, NULL, NULL);
+	pthread_mutex_unlock(&c->lock);
+	return n < 0 ? pn_tp_fail(ctx, ENOMEM, "dpdk: no memory for poll") : n;
 }

@@ -24,16 +24,12 @@ void dp_on_ctrl(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f
 		send_ack(c, p);
 		return;
 	}
-	struct dp_cqe *e = dp_cq_push(c);
-	if (!e) {
-		c->base.stats.drop_no_buffer++;
-		return;
-	}
-	e->c.event = PN_TP_CTRL_RECV;
-	e->c.peer = &p->base;
-	e->c.peer_id = p->base.id;
-	e->c.len = f->payload_len;
-	dp_mbuf_copy(e->data, m, PN_DP_ALL_HDRS, f->payload_len);
+	uint8_t data[PN_DP_CTRL_MAX];
+	dp_mbuf_copy(data, m, PN_DP_ALL_HDRS, f->payload_len);
+	pn_tp_completion comp = { .event = PN_TP_CTRL_RECV, .peer = &p->base, .peer_id = p->base.id,
+				  .len = f->payload_len };
+	if (dp_cq_push(c, &comp, data) != 0)
+		return; /* not acknowledged: the sender resends it */
 	p->ctrl_rx_next++;
 	c->base.stats.ctrl_recv++;
 	send_ack(c, p);
@@ -91,4 +87,25 @@ void dp_ctrl_progress(struct dp_ctx *c, uint64_t now)
 			p->ctrl_deadline_ns = now + (backoff < cap ? backoff : cap);
 		}
 	}
+}
+
+/* Queued for the service thread (dp_ctrl_progress); the core has checked the length. */
+int dp_send_ctrl(pn_tp_peer *peer, const void *msg, size_t len)
+{
+	struct dp_peer *p = (struct dp_peer *)peer;
+	struct dp_ctx *c = dp_ctx(peer->ctx);
+	pthread_mutex_lock(&c->lock);
+	int rc = 0;
+	if (p->state != DP_PEER_UP)
+		rc = pn_tp_fail(&c->base, ENOTCONN, "dpdk: peer %u is down", p->base.id);
+	else if (p->ctrl_next - p->ctrl_acked >= DP_CTRL_WINDOW)
+		rc = pn_tp_fail(&c->base, EAGAIN, "dpdk: %d control messages unacknowledged", DP_CTRL_WINDOW);
+	else {
+		struct dp_ctrl_msg *m = &p->ctrl_q[p->ctrl_next % DP_CTRL_WINDOW];
+		m->seq = p->ctrl_next++;
+		m->len = (uint16_t)len;
+		memcpy(m->data, msg, len);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }

@@ -12,6 +12,8 @@
 #endif
 #include "pennant_config.h"
 #include "transport/backend.h"
+#include "transport/clock.h"
+#include "transport/cq.h"
 #include "frame.h"
 
 #include <poll.h>
@@ -161,11 +163,6 @@ struct dp_half_open {
 	uint8_t proof_l[PN_DP_PROOF_LEN];
 };
 
-struct dp_cqe {
-	pn_tp_completion c;
-	uint8_t data[PN_DP_CTRL_MAX];
-};
-
 struct dp_raw_job {               /* benchmark: blast RAW frames (no protocol) */
 	struct dp_peer *peer;
 	struct dp_mr *mr;
@@ -231,10 +228,7 @@ struct dp_ctx {
 	int ops_used;
 	uint64_t total_inflight;
 
-	struct dp_cqe *cq;             /* ring, grows on demand */
-	size_t cq_cap, cq_head, cq_len;
-	uint8_t (*poll_data)[PN_DP_CTRL_MAX];
-	size_t poll_data_cap;
+	struct pn_cq cq;               /* the core's completion queue, under lock */
 
 	struct dp_peer *accept_q[DP_MAX_PEERS];
 	int accept_len;
@@ -257,11 +251,11 @@ struct dp_ctx {
 
 static inline struct dp_ctx *dp_ctx(pn_tp_ctx *c) { return (struct dp_ctx *)c; }
 
-uint64_t dp_now_ns(void);
+/* The library's monotonic clock (util/util.h), in nanoseconds. */
+static inline uint64_t dp_now_ns(void) { return pn_now_ns(); }
 
 /* options.c */
 int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char *err, size_t errlen);
-int dp_parse_ipv4(const char *s, uint32_t *ip);
 
 /* eal.c */
 int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen);
@@ -309,9 +303,26 @@ void dp_on_ctrl(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f
 void dp_on_ctrl_ack(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f);
 void dp_ctrl_progress(struct dp_ctx *c, uint64_t now);
 
-/* cq.c */
-struct dp_cqe *dp_cq_push(struct dp_ctx *c);
-int dp_cq_pop(struct dp_ctx *c, pn_tp_completion *out, int max);
+/* context.c, mr.c, connect.c, read.c: the ops (dp_open/dp_close stay in context.c) */
+int dp_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr);
+int dp_reg(pn_tp_ctx *ctx, void *buf, size_t len, unsigned access, pn_tp_mr **mr);
+int dp_dereg(pn_tp_mr *m);
+void dp_region_free(struct dp_mr *mr);
+int dp_listen(pn_tp_ctx *ctx, const char *addr);
+int dp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len);
+int dp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms);
+int dp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout_ms);
+int dp_disconnect(pn_tp_peer *peer);
+int dp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
+		 const pn_mr_desc *remote, uint64_t remote_off, size_t len, uint64_t cookie);
+int dp_send_ctrl(pn_tp_peer *peer, const void *msg, size_t len);
+
+/* cq.c (lock held): queue a completion (data: a CTRL_RECV payload, copied), wake the
+ * caller. 0, or -ENOMEM counted in drop_no_buffer. */
+int dp_cq_push(struct dp_ctx *c, const pn_tp_completion *comp, const void *data);
+int dp_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms);
+/* With the lock held: wait on ctx->cond until pred(c, arg) or timeout_ms (0 or -ETIMEDOUT). */
+int dp_wait_until(struct dp_ctx *c, int timeout_ms, bool (*pred)(struct dp_ctx *, void *), void *arg);
 
 /* service.c */
 int dp_service_start(struct dp_ctx *c);

@@ -2,20 +2,10 @@
 #include "dp.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int dp_parse_ipv4(const char *s, uint32_t *ip)
-{
-	unsigned a, b, c, d;
-	char tail;
-	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
-	    c > 255 || d > 255)
-		return -EINVAL;
-	*ip = a << 24 | b << 16 | c << 8 | d;
-	return 0;
-}
 
 static int parse_mac(const char *s, uint8_t mac[6])
 {
@@ -104,90 +94,135 @@ static void set_defaults(struct dp_opts *o, uint32_t node_id)
 	o->nb_mbufs = 8191;
 }
 
+/* Table parsers: a number (parse_u64: base prefixes and k/m suffixes) or a string that
+ * fits (may be empty), stored at the row's offset by its width. */
+static int opt_num(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	uint64_t v;
+	if (parse_u64(val, t->lo, t->hi, &v))
+		return -EINVAL;
+	unsigned char *dst = (unsigned char *)settings + t->off;
+	if (t->width == 2) {
+		uint16_t x = (uint16_t)v;
+		memcpy(dst, &x, 2);
+	} else if (t->width == 4) {
+		uint32_t x = (uint32_t)v;
+		memcpy(dst, &x, 4);
+	} else {
+		memcpy(dst, &v, 8);
+	}
+	return 0;
+}
+
+static int opt_str(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	return copy_str((char *)settings + t->off, t->width, val);
+}
+
+static int opt_bool(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	return parse_bool(val, (bool *)((char *)settings + t->off));
+}
+
+static int opt_vdev(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	(void)t;
+	return add_vdevs(settings, val);
+}
+
+static int opt_mem(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	(void)t;
+	struct dp_opts *o = settings;
+	uint64_t u;
+	if (!strcmp(val, "hugepages"))
+		o->mem = DP_MEM_HUGE;
+	else if (!strcmp(val, "in-memory"))
+		o->mem = DP_MEM_INMEM;
+	else if (!strcmp(val, "no-huge"))
+		o->mem = DP_MEM_NOHUGE;
+	else if (!strncmp(val, "no-huge:", 8) && !parse_u64(val + 8, 16, 1u << 20, &u))
+		o->mem = DP_MEM_NOHUGE, o->mem_mb = (unsigned)u;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int opt_mem_mb(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	struct dp_opts *o = settings;
+	o->mem_mb_set = true;
+	return opt_num(t, val, settings);
+}
+
+static int opt_ip(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	(void)t;
+	return pn_parse_ipv4(val, &((struct dp_opts *)settings)->ip);
+}
+
+static int opt_mac(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	(void)t;
+	struct dp_opts *o = settings;
+	int bad = parse_mac(val, o->mac);
+	o->have_mac = !bad;
+	return bad;
+}
+
+static int opt_lossless(const struct pn_tp_option *t, const char *val, void *settings)
+{
+	(void)t;
+	struct dp_opts *o = settings;
+	if (strcmp(val, "auto") && strcmp(val, "on") && strcmp(val, "off"))
+		return -EINVAL;
+	o->lossless = !strcmp(val, "auto") ? -1 : !strcmp(val, "on");
+	return 0;
+}
+
+#define NUM(k, field, lo_, hi_)                                                                 \
+	{ .key = (k), .parse = opt_num, .lo = (lo_), .hi = (hi_), .off = offsetof(struct dp_opts, field), \
+	  .width = sizeof(((struct dp_opts *)0)->field) }
+#define STR(k, field)                                                                           \
+	{ .key = (k), .parse = opt_str, .off = offsetof(struct dp_opts, field),                        \
+	  .width = sizeof(((struct dp_opts *)0)->field) }
+#define BOOL(k, field) { .key = (k), .parse = opt_bool, .off = offsetof(struct dp_opts, field) }
+
+static const struct pn_tp_option options[] = {
+	{ .key = "vdev", .parse = opt_vdev },
+	{ .key = "mem", .parse = opt_mem, .want = "hugepages, in-memory, no-huge or no-huge:MB" },
+	{ .key = "mem_mb", .parse = opt_mem_mb, .lo = 16, .hi = 1u << 20, .off = offsetof(struct dp_opts, mem_mb),
+	  .width = sizeof(unsigned) },
+	STR("prefix", prefix),
+	STR("lcores", lcores),
+	STR("log", log_level),
+	STR("eal", eal_extra),
+	{ .key = "ip", .parse = opt_ip, .want = "a.b.c.d" },
+	NUM("udp", udp_port, 1, 65535),
+	{ .key = "mac", .parse = opt_mac, .want = "xx:xx:xx:xx:xx:xx" },
+	BOOL("jumbo", jumbo),
+	NUM("mtu", mtu, 576, 9000),
+	NUM("frames_per_req", frames_per_req, 1, DP_MAX_FRAMES_PER_REQ),
+	NUM("window", peer_window, 1024, 1ull << 32),
+	NUM("total_window", total_window, 1024, 1ull << 34),
+	NUM("rto_init_us", rto_init_us, 10, 10000000),
+	NUM("rto_min_us", rto_min_us, 10, 10000000),
+	NUM("rto_max_us", rto_max_us, 10, 60000000),
+	NUM("retries", retries, 1, 100),
+	NUM("idle_sleep_us", idle_sleep_us, 0, 100000),
+	NUM("lossless_rto_us", lossless_rto_us, 10, 10000000),
+	{ .key = "lossless", .parse = opt_lossless, .want = "auto, on or off" },
+	NUM("mbufs", nb_mbufs, 1023, 1u << 20),
+	BOOL("single_file", single_file),
+	{ .key = NULL },
+};
+
 int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char *err, size_t errlen)
 {
 	set_defaults(o, node_id);
-	pn_kv_iter it = {opts ? opts : ""};
-	char key[64], val[1024];
-	int rc;
-	while ((rc = pn_kv_next(&it, key, sizeof key, val, sizeof val)) == 1) {
-		uint64_t u = 0;
-		int bad = 0;
-		if (!strcmp(key, "vdev"))
-			bad = add_vdevs(o, val);
-		else if (!strcmp(key, "mem")) {
-			if (!strcmp(val, "hugepages"))
-				o->mem = DP_MEM_HUGE;
-			else if (!strcmp(val, "in-memory"))
-				o->mem = DP_MEM_INMEM;
-			else if (!strncmp(val, "no-huge", 7)) {
-				o->mem = DP_MEM_NOHUGE;
-				if (val[7] == ':')
-					bad = parse_u64(val + 8, 16, 1u << 20, &u), o->mem_mb = (unsigned)u;
-				else if (val[7])
-					bad = -EINVAL;
-			} else
-				bad = -EINVAL;
-		} else if (!strcmp(key, "mem_mb")) {
-			bad = parse_u64(val, 16, 1u << 20, &u), o->mem_mb = (unsigned)u;
-			o->mem_mb_set = true;
-		}
-		else if (!strcmp(key, "prefix"))
-			bad = copy_str(o->prefix, sizeof o->prefix, val);
-		else if (!strcmp(key, "lcores"))
-			bad = copy_str(o->lcores, sizeof o->lcores, val);
-		else if (!strcmp(key, "log"))
-			bad = copy_str(o->log_level, sizeof o->log_level, val);
-		else if (!strcmp(key, "eal"))
-			bad = copy_str(o->eal_extra, sizeof o->eal_extra, val);
-		else if (!strcmp(key, "ip"))
-			bad = dp_parse_ipv4(val, &o->ip);
-		else if (!strcmp(key, "udp"))
-			bad = parse_u64(val, 1, 65535, &u), o->udp_port = (uint16_t)u;
-		else if (!strcmp(key, "mac"))
-			bad = parse_mac(val, o->mac), o->have_mac = !bad;
-		else if (!strcmp(key, "jumbo"))
-			bad = parse_bool(val, &o->jumbo);
-		else if (!strcmp(key, "mtu"))
-			bad = parse_u64(val, 576, 9000, &u), o->mtu = (uint32_t)u;
-		else if (!strcmp(key, "frames_per_req"))
-			bad = parse_u64(val, 1, DP_MAX_FRAMES_PER_REQ, &u), o->frames_per_req = (uint32_t)u;
-		else if (!strcmp(key, "window"))
-			bad = parse_u64(val, 1024, 1ull << 32, &o->peer_window);
-		else if (!strcmp(key, "total_window"))
-			bad = parse_u64(val, 1024, 1ull << 34, &o->total_window);
-		else if (!strcmp(key, "rto_init_us"))
-			bad = parse_u64(val, 10, 10000000, &u), o->rto_init_us = (uint32_t)u;
-		else if (!strcmp(key, "rto_min_us"))
-			bad = parse_u64(val, 10, 10000000, &u), o->rto_min_us = (uint32_t)u;
-		else if (!strcmp(key, "rto_max_us"))
-			bad = parse_u64(val, 10, 60000000, &u), o->rto_max_us = (uint32_t)u;
-		else if (!strcmp(key, "retries"))
-			bad = parse_u64(val, 1, 100, &u), o->retries = (uint32_t)u;
-		else if (!strcmp(key, "idle_sleep_us"))
-			bad = parse_u64(val, 0, 100000, &u), o->idle_sleep_us = (uint32_t)u;
-		else if (!strcmp(key, "lossless_rto_us"))
-			bad = parse_u64(val, 10, 10000000, &u), o->lossless_rto_us = (uint32_t)u;
-		else if (!strcmp(key, "lossless")) {
-			bad = strcmp(val, "auto") && strcmp(val, "on") && strcmp(val, "off");
-			o->lossless = !strcmp(val, "auto") ? -1 : !strcmp(val, "on");
-		} else if (!strcmp(key, "mbufs"))
-			bad = parse_u64(val, 1023, 1u << 20, &u), o->nb_mbufs = (uint32_t)u;
-		else if (!strcmp(key, "single_file"))
-			bad = parse_bool(val, &o->single_file);
-		else {
-			snprintf(err, errlen, "dpdk: unknown option '%s'", key);
-			return -EINVAL;
-		}
-		if (bad) {
-			snprintf(err, errlen, "dpdk: bad value '%s' for option '%s'", val, key);
-			return -EINVAL;
-		}
-	}
-	if (rc < 0) {
-		snprintf(err, errlen, "dpdk: malformed option string '%s'", opts);
-		return -EINVAL;
-	}
+	int rc = pn_kv_apply(opts, options, o, "dpdk", err, errlen);
+	if (rc)
+		return rc;
 	if (o->nvdev == 0) {
 		snprintf(err, errlen, "dpdk: option vdev=... is required (e.g. net_memif0,role=client,socket=/tmp/x.sock)");
 		return -EINVAL;

@@ -44,13 +44,9 @@ void dp_peer_down(struct dp_ctx *c, struct dp_peer *p, int status)
 	dp_fail_peer_ops(c, p, status);
 	p->ctrl_acked = p->ctrl_sent = p->ctrl_next;
 	if (was_up) {
-		struct dp_cqe *e = dp_cq_push(c);
-		if (e) {
-			e->c.event = PN_TP_PEER_DOWN;
-			e->c.status = status;
-			e->c.peer = &p->base;
-			e->c.peer_id = p->base.id;
-		}
+		pn_tp_completion comp = { .event = PN_TP_PEER_DOWN, .status = status, .peer = &p->base,
+					  .peer_id = p->base.id };
+		dp_cq_push(c, &comp, NULL);
 	}
 	pthread_cond_broadcast(&c->cond);
 }

@@ -32,15 +32,10 @@ static void finish_op(struct dp_ctx *c, struct dp_op *op, int status)
 			p->inflight -= op->subs[i].len;
 			c->total_inflight -= op->subs[i].len;
 		}
-	struct dp_cqe *e = dp_cq_push(c);
-	if (e) {
-		e->c.event = PN_TP_READ_DONE;
-		e->c.status = status;
-		e->c.cookie = op->cookie;
-		e->c.peer = &p->base;
-		e->c.peer_id = p->base.id;
-		e->c.len = status ? 0 : (uint32_t)(op->len > UINT32_MAX ? UINT32_MAX : op->len);
-	}
+	pn_tp_completion comp = { .event = PN_TP_READ_DONE, .status = status, .cookie = op->cookie,
+				  .peer = &p->base, .peer_id = p->base.id,
+				  .len = status ? 0 : (uint32_t)(op->len > UINT32_MAX ? UINT32_MAX : op->len) };
+	dp_cq_push(c, &comp, NULL);
 	if (status)
 		c->base.stats.reads_failed++;
 	else

@@ -12,13 +12,6 @@
 
 #include <rte_ethdev.h>
 
-uint64_t dp_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void dp_rx_frame(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m)
 {
 	uint8_t tmp[PN_DP_ALL_HDRS];

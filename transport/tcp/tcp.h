@@ -10,6 +10,9 @@
 #define PENNANT_TRANSPORT_TCP_H
 
 #include "transport/backend.h"
+#include "transport/clock.h"
+#include "transport/cq.h"
+#include "transport/ring.h"
 #include "transport/tcp/wire.h"
 
 #include <pthread.h>
@@ -45,11 +48,6 @@ struct tcp_tx_item {
 	uint8_t inline_data[PN_TP_CTRL_MAX];
 };
 
-struct tcp_txq {
-	struct tcp_tx_item *items;
-	uint32_t cap, head, count;
-};
-
 struct tcp_op; /* one posted read */
 
 /* A piece of a read that has been requested on the wire and awaits its response. Responses
@@ -83,7 +81,7 @@ struct tcp_peer {
 	bool down, epollout;
 	struct tcp_peer *next; /* ctx list */
 
-	struct tcp_txq txq;
+	struct pn_ring txq; /* of struct tcp_tx_item, at most TCP_TXQ_HARD_CAP */
 
 	/* receive state machine */
 	enum tcp_rx_mode rx_mode;
@@ -95,17 +93,11 @@ struct tcp_peer {
 
 	/* requester */
 	uint64_t next_req_id;
-	struct tcp_piece *pend;
-	uint32_t pend_cap, pend_head, pend_count;
+	struct pn_ring pend; /* of struct tcp_piece: requested, response not yet landed */
 	uint64_t pend_bytes;
 	struct tcp_op *issue_head, *issue_tail;
 	struct tcp_op *ops; /* all live ops */
 	uint32_t ops_live;
-};
-
-struct tcp_cqe {
-	pn_tp_completion c;
-	uint8_t data[PN_TP_CTRL_MAX];
 };
 
 struct tcp_ctx {
@@ -123,10 +115,7 @@ struct tcp_ctx {
 	uint32_t next_key;
 	struct tcp_peer *peers;
 
-	struct tcp_cqe *cq;
-	uint32_t cq_cap, cq_head, cq_count;
-	uint8_t (*poll_data)[PN_TP_CTRL_MAX]; /* CTRL_RECV payloads handed to the caller */
-	int poll_data_cap;
+	struct pn_cq cq;
 
 	pn_tp_stats live; /* counters, under lock; copied to base.stats on refresh */
 	struct tcp_hs *hs; /* TCP_HS_SLOTS handshakes in progress (tcp_auth.c), on the caller's thread */
@@ -148,7 +137,6 @@ void tcp_mr_free_all(struct tcp_ctx *c);
 
 /* tcp_txq.c (under lock) */
 struct tcp_tx_item *tcp_txq_push(struct tcp_peer *p); /* NULL when at the hard cap */
-void tcp_txq_free(struct tcp_txq *q);
 int tcp_flush(struct tcp_peer *p); /* write what the socket takes; <0 on a dead socket */
 void tcp_peer_kick(struct tcp_peer *p); /* flush, arm/disarm EPOLLOUT, take a dead peer down */
 
@@ -189,7 +177,6 @@ void tcp_on_ctrl(struct tcp_peer *p);
 /* tcp_cq.c */
 void tcp_cq_push(struct tcp_ctx *c, const pn_tp_completion *comp, const void *data);
 int tcp_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms);
-void tcp_cq_free(struct tcp_ctx *c);
 
 /* tcp_progress.c */
 int tcp_progress_start(struct tcp_ctx *c, char *err, size_t errlen);

@@ -21,25 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char label[] = "tcp";
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int left_ms(int64_t deadline)
-{
-	if (deadline < 0)
-		return -1;
-	int64_t d = deadline - now_ms();
-	return d < 0 ? 0 : (int)(d > 1000000 ? 1000000 : d);
-}
 
 static void count(struct tcp_ctx *c, uint64_t *counter)
 {
@@ -54,7 +38,7 @@ static int io_all(int fd, void *buf, size_t len, bool writing, int64_t deadline)
 	uint8_t *p = buf;
 	while (len > 0) {
 		struct pollfd pfd = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
-		int pr = poll(&pfd, 1, left_ms(deadline));
+		int pr = poll(&pfd, 1, pn_tp_left_ms(deadline));
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr < 0)
@@ -272,7 +256,7 @@ int tcp_auth_accept(struct tcp_ctx *c, pn_tp_peer **peer, int timeout_ms)
 		for (int i = 0; i < TCP_HS_SLOTS; i++)
 			c->hs[i].fd = -1;
 	}
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = pn_tp_deadline(timeout_ms);
 	for (;;) {
 		struct pollfd pfd[TCP_HS_SLOTS + 1];
 		int slot_of[TCP_HS_SLOTS + 1];
@@ -286,7 +270,7 @@ int tcp_auth_accept(struct tcp_ctx *c, pn_tp_peer **peer, int timeout_ms)
 			}
 			pfd[n] = (struct pollfd){ .fd = s->fd, .events = POLLIN };
 			slot_of[n++] = i;
-			if (wake < 0 || s->deadline < wake)
+			if (s->deadline < wake)
 				wake = s->deadline;
 		}
 		int listen_at = -1;
@@ -294,10 +278,10 @@ int tcp_auth_accept(struct tcp_ctx *c, pn_tp_peer **peer, int timeout_ms)
 			listen_at = n;
 			pfd[n++] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
 		}
-		int pr = poll(pfd, (nfds_t)n, left_ms(wake));
+		int pr = poll(pfd, (nfds_t)n, pn_tp_left_ms(wake));
 		if (pr < 0 && errno != EINTR)
 			return pn_tp_fail(&c->base, errno, "tcp: poll: %s", strerror(errno));
-		int64_t t = now_ms();
+		int64_t t = pn_tp_now_ms();
 		for (int k = 0; k < n; k++) {
 			if (k == listen_at)
 				continue;
@@ -326,10 +310,10 @@ int tcp_auth_accept(struct tcp_ctx *c, pn_tp_peer **peer, int timeout_ms)
 					return pn_tp_fail(&c->base, errno, "tcp: accept: %s", strerror(errno));
 				}
 				c->hs[i].fd = fd;
-				c->hs[i].deadline = now_ms() + TCP_HANDSHAKE_MS;
+				c->hs[i].deadline = pn_tp_deadline(TCP_HANDSHAKE_MS);
 			}
 		}
-		if (deadline >= 0 && now_ms() >= deadline)
+		if (pn_tp_now_ms() >= deadline)
 			return pn_tp_fail(&c->base, ETIMEDOUT, "tcp: no peer within %d ms", timeout_ms);
 	}
 }

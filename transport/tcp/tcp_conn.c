@@ -19,27 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds left until deadline (-1 = none) for poll(). */
-static int left_ms(int64_t deadline)
-{
-	if (deadline < 0)
-		return -1;
-	int64_t d = deadline - now_ms();
-	return d < 0 ? 0 : (int)(d > 1000000 ? 1000000 : d);
-}
-
-static int64_t deadline_after(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-}
-
 /* "host:port" or "[v6]:port" into a resolved address list. */
 static int resolve(struct tcp_ctx *c, const char *addr, bool passive, struct addrinfo **res)
 {
@@ -135,6 +114,8 @@ int tcp_make_peer(struct tcp_ctx *c, int fd, uint32_t id, pn_tp_peer **out)
 	p->base.ctx = &c->base;
 	p->base.id = id;
 	p->fd = fd;
+	pn_ring_init(&p->txq, sizeof(struct tcp_tx_item), 64, TCP_TXQ_HARD_CAP);
+	pn_ring_init(&p->pend, sizeof(struct tcp_piece), 64, 0);
 	pthread_mutex_lock(&c->lock);
 	p->next = c->peers;
 	c->peers = p;
@@ -171,7 +152,7 @@ static int connect_once(const struct addrinfo *ai, int64_t deadline, int *out)
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		int pr;
 		do
-			pr = poll(&pfd, 1, left_ms(deadline));
+			pr = poll(&pfd, 1, pn_tp_left_ms(deadline));
 		while (pr < 0 && errno == EINTR);
 		if (pr <= 0) {
 			close(fd);
@@ -196,11 +177,11 @@ int tcp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout
 	int rc = resolve(c, addr, false, &res);
 	if (rc)
 		return rc;
-	int64_t deadline = deadline_after(timeout_ms);
+	int64_t deadline = pn_tp_deadline(timeout_ms);
 	int fd = -1;
 	for (;;) {
 		rc = connect_once(res, deadline, &fd);
-		if (rc != -ECONNREFUSED || left_ms(deadline) == 0)
+		if (rc != -ECONNREFUSED || pn_tp_left_ms(deadline) == 0)
 			break;
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
@@ -208,8 +189,8 @@ int tcp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout
 	freeaddrinfo(res);
 	if (rc)
 		return pn_tp_fail(ctx, -rc, "tcp: connect to %s: %s", addr, strerror(-rc));
-	int64_t hs = now_ms() + TCP_HANDSHAKE_MS;
-	if (deadline >= 0 && deadline < hs)
+	int64_t hs = pn_tp_deadline(TCP_HANDSHAKE_MS);
+	if (deadline < hs)
 		hs = deadline;
 	uint32_t id;
 	rc = tcp_auth_connect(c, fd, addr, hs, &id);
@@ -231,7 +212,7 @@ void tcp_peer_down(struct tcp_peer *p, int err, bool announce)
 	close(p->fd);
 	p->fd = -1;
 	tcp_fail_all_ops(p, err);
-	tcp_txq_free(&p->txq);
+	pn_ring_free(&p->txq);
 	p->rx_mode = RX_HEADER;
 	p->rx_got = 0;
 	if (announce) {
@@ -243,8 +224,8 @@ void tcp_peer_down(struct tcp_peer *p, int err, bool announce)
 
 void tcp_peer_free(struct tcp_peer *p)
 {
-	tcp_txq_free(&p->txq);
-	free(p->pend);
+	pn_ring_free(&p->txq);
+	pn_ring_free(&p->pend);
 	free(p);
 }
 

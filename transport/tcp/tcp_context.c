@@ -26,11 +26,8 @@ static pn_tp_ctx *tcp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cq_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pn_tp_cond_init(&c->cq_cond);
+	pn_cq_init(&c->cq);
 	/* Keys start at a random point so a stale descriptor from an earlier run of the job
 	 * is unlikely to name a live region. */
 	if (getrandom(&c->next_key, sizeof(c->next_key), GRND_NONBLOCK) != sizeof(c->next_key))
@@ -67,7 +64,7 @@ static void tcp_close(pn_tp_ctx *ctx)
 		tcp_peer_free(p);
 	}
 	tcp_mr_free_all(c);
-	tcp_cq_free(c);
+	pn_cq_free(&c->cq);
 	tcp_auth_free(c);
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);

@@ -66,8 +66,8 @@ static void retire_queued_serves(struct tcp_ctx *c, struct tcp_mr *m)
 		if (p->down)
 			continue;
 		bool cut = false;
-		for (uint32_t i = 0; i < p->txq.count; i++) {
-			struct tcp_tx_item *it = &p->txq.items[(p->txq.head + i) % p->txq.cap];
+		for (uint32_t i = 0; i < pn_ring_count(&p->txq); i++) {
+			struct tcp_tx_item *it = pn_ring_at(&p->txq, i);
 			if (it->mr != m)
 				continue;
 			if (it->sent == 0) {

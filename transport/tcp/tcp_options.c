@@ -9,10 +9,13 @@
  * SIZE accepts K/M suffixes (powers of 1024). Unknown keys are an error. */
 #include "transport/tcp/tcp.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+static const struct pn_tp_option options[] = {
+	PN_OPT_NUM("piece", struct tcp_ctx, piece, 4096, 16u << 20),
+	PN_OPT_NUM("window", struct tcp_ctx, window_bytes, 4096, 1u << 30),
+	PN_OPT_NUM("window_pieces", struct tcp_ctx, window_pieces, 1, 4096),
+	PN_OPT_NUM("peer_timeout", struct tcp_ctx, peer_timeout_ms, 0, 3600u * 1000u),
+	{ .key = NULL },
+};
 
 int tcp_parse_options(struct tcp_ctx *c, const pn_tp_config *cfg, char *err, size_t errlen)
 {
@@ -22,31 +25,5 @@ int tcp_parse_options(struct tcp_ctx *c, const pn_tp_config *cfg, char *err, siz
 	c->peer_timeout_ms = TCP_PEER_TIMEOUT_DEFAULT;
 	c->reads_in_flight = cfg->max_reads_in_flight ? cfg->max_reads_in_flight
 						      : TCP_READS_IN_FLIGHT_DEFAULT;
-	pn_kv_iter it = { cfg->options };
-	char key[64], val[256];
-	int rc;
-	while ((rc = pn_kv_next(&it, key, sizeof(key), val, sizeof(val))) > 0) {
-		uint64_t v;
-		if (pn_kv_parse_size(val, &v) != 0) {
-			snprintf(err, errlen, "tcp: option %s: '%s' is not a number", key, val);
-			return -EINVAL;
-		}
-		if (strcmp(key, "piece") == 0 && v >= 4096 && v <= (16u << 20))
-			c->piece = (uint32_t)v;
-		else if (strcmp(key, "window") == 0 && v >= 4096 && v <= (1u << 30))
-			c->window_bytes = (uint32_t)v;
-		else if (strcmp(key, "window_pieces") == 0 && v >= 1 && v <= 4096)
-			c->window_pieces = (uint32_t)v;
-		else if (strcmp(key, "peer_timeout") == 0 && v <= 3600u * 1000u)
-			c->peer_timeout_ms = (uint32_t)v;
-		else {
-			snprintf(err, errlen, "tcp: unknown option or value out of range: %s=%s", key, val);
-			return -EINVAL;
-		}
-	}
-	if (rc < 0) {
-		snprintf(err, errlen, "tcp: malformed options '%s' (want key=value;...)", cfg->options);
-		return -EINVAL;
-	}
-	return 0;
+	return pn_kv_apply(cfg->options, options, c, "tcp", err, errlen);
 }

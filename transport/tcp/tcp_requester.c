@@ -72,20 +72,10 @@ static void op_finish(struct tcp_peer *p, struct tcp_op *op)
 
 static int pend_push(struct tcp_peer *p, const struct tcp_piece *pc)
 {
-	if (p->pend_count == p->pend_cap) {
-		uint32_t ncap = p->pend_cap ? p->pend_cap * 2 : 64;
-		struct tcp_piece *n = malloc((size_t)ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < p->pend_count; i++)
-			n[i] = p->pend[(p->pend_head + i) % p->pend_cap];
-		free(p->pend);
-		p->pend = n;
-		p->pend_cap = ncap;
-		p->pend_head = 0;
-	}
-	p->pend[(p->pend_head + p->pend_count) % p->pend_cap] = *pc;
-	p->pend_count++;
+	struct tcp_piece *slot = pn_ring_push(&p->pend);
+	if (!slot)
+		return -ENOMEM;
+	*slot = *pc;
 	p->pend_bytes += pc->len;
 	return 0;
 }
@@ -93,8 +83,8 @@ static int pend_push(struct tcp_peer *p, const struct tcp_piece *pc)
 void tcp_pump_requests(struct tcp_peer *p)
 {
 	struct tcp_ctx *c = tcp_peer_ctx(p);
-	while (!p->down && p->issue_head && p->pend_count < c->window_pieces &&
-	       (p->pend_count == 0 || p->pend_bytes < c->window_bytes)) {
+	while (!p->down && p->issue_head && pn_ring_count(&p->pend) < c->window_pieces &&
+	       (pn_ring_count(&p->pend) == 0 || p->pend_bytes < c->window_bytes)) {
 		struct tcp_op *op = p->issue_head;
 		uint32_t n = op->len - op->issued;
 		if (n > c->piece)
@@ -105,7 +95,7 @@ void tcp_pump_requests(struct tcp_peer *p)
 		struct tcp_piece pc = { .req_id = p->next_req_id++, .op = op,
 					.dst = op->dst + op->issued, .len = n };
 		if (pend_push(p, &pc) != 0) {
-			p->txq.count--; /* undo the push */
+			pn_ring_unpush(&p->txq);
 			break;
 		}
 		it->h = (struct tcp_wire_hdr){ .type = TCP_READ_REQ, .key = op->key, .req_id = pc.req_id,
@@ -161,11 +151,11 @@ int tcp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 int tcp_on_read_resp(struct tcp_peer *p, const struct tcp_wire_hdr *h)
 {
 	struct tcp_ctx *c = tcp_peer_ctx(p);
-	if (p->pend_count == 0 || p->pend[p->pend_head].req_id != h->req_id) {
+	struct tcp_piece *pc = pn_ring_count(&p->pend) ? pn_ring_front(&p->pend) : NULL;
+	if (!pc || pc->req_id != h->req_id) {
 		c->live.drop_malformed++;
 		return -EPROTO; /* responses must come back in request order */
 	}
-	struct tcp_piece *pc = &p->pend[p->pend_head];
 	if (h->status != 0) {
 		if (h->len != 0) {
 			c->live.drop_malformed++;
@@ -191,9 +181,8 @@ int tcp_on_read_resp(struct tcp_peer *p, const struct tcp_wire_hdr *h)
 void tcp_on_piece_landed(struct tcp_peer *p)
 {
 	struct tcp_ctx *c = tcp_peer_ctx(p);
-	struct tcp_piece pc = p->pend[p->pend_head];
-	p->pend_head = (p->pend_head + 1) % p->pend_cap;
-	p->pend_count--;
+	struct tcp_piece pc = *(struct tcp_piece *)pn_ring_front(&p->pend);
+	pn_ring_pop(&p->pend);
 	p->pend_bytes -= pc.len;
 	struct tcp_op *op = pc.op;
 	op->pieces_out--;
@@ -212,7 +201,7 @@ void tcp_on_piece_landed(struct tcp_peer *p)
 void tcp_fail_all_ops(struct tcp_peer *p, int err)
 {
 	p->issue_head = p->issue_tail = NULL;
-	p->pend_count = 0;
+	pn_ring_clear(&p->pend);
 	p->pend_bytes = 0;
 	while (p->ops) {
 		struct tcp_op *op = p->ops;

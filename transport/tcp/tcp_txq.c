@@ -13,31 +13,10 @@
 
 struct tcp_tx_item *tcp_txq_push(struct tcp_peer *p)
 {
-	struct tcp_txq *q = &p->txq;
-	if (q->count == q->cap) {
-		if (q->cap >= TCP_TXQ_HARD_CAP)
-			return NULL;
-		uint32_t ncap = q->cap ? q->cap * 2 : 64;
-		struct tcp_tx_item *n = malloc((size_t)ncap * sizeof(*n));
-		if (!n)
-			return NULL;
-		for (uint32_t i = 0; i < q->count; i++)
-			n[i] = q->items[(q->head + i) % q->cap];
-		free(q->items);
-		q->items = n;
-		q->cap = ncap;
-		q->head = 0;
-	}
-	struct tcp_tx_item *it = &q->items[(q->head + q->count) % q->cap];
-	q->count++;
-	memset(it, 0, offsetof(struct tcp_tx_item, inline_data));
+	struct tcp_tx_item *it = pn_ring_push(&p->txq);
+	if (it)
+		memset(it, 0, offsetof(struct tcp_tx_item, inline_data));
 	return it;
-}
-
-void tcp_txq_free(struct tcp_txq *q)
-{
-	free(q->items);
-	memset(q, 0, sizeof(*q));
 }
 
 static const uint8_t *item_payload(const struct tcp_tx_item *it)
@@ -54,12 +33,12 @@ static void item_done(struct tcp_peer *p, struct tcp_tx_item *it)
 
 int tcp_flush(struct tcp_peer *p)
 {
-	struct tcp_txq *q = &p->txq;
-	while (q->count > 0) {
+	struct pn_ring *q = &p->txq;
+	while (pn_ring_count(q) > 0) {
 		struct iovec iov[2 * TX_BATCH];
 		int n = 0;
-		for (uint32_t i = 0; i < q->count && n < 2 * TX_BATCH; i++) {
-			struct tcp_tx_item *it = &q->items[(q->head + i) % q->cap];
+		for (uint32_t i = 0; i < pn_ring_count(q) && n < 2 * TX_BATCH; i++) {
+			struct tcp_tx_item *it = pn_ring_at(q, i);
 			uint32_t off = it->sent;
 			if (off < TCP_WIRE_HDR_SIZE) {
 				iov[n].iov_base = it->hdr + off;
@@ -85,8 +64,8 @@ int tcp_flush(struct tcp_peer *p)
 			return -errno;
 		}
 		size_t left = (size_t)w;
-		while (left > 0 && q->count > 0) {
-			struct tcp_tx_item *it = &q->items[q->head];
+		while (left > 0 && pn_ring_count(q) > 0) {
+			struct tcp_tx_item *it = pn_ring_front(q);
 			size_t remain = TCP_WIRE_HDR_SIZE + (size_t)it->data_len - it->sent;
 			if (left < remain) {
 				it->sent += (uint32_t)left;
@@ -95,8 +74,7 @@ int tcp_flush(struct tcp_peer *p)
 			}
 			left -= remain;
 			item_done(p, it);
-			q->head = (q->head + 1) % q->cap;
-			q->count--;
+			pn_ring_pop(q);
 		}
 	}
 	return 0;
@@ -112,7 +90,7 @@ void tcp_peer_kick(struct tcp_peer *p)
 		tcp_peer_down(p, rc, true);
 		return;
 	}
-	bool want_out = p->txq.count > 0;
+	bool want_out = pn_ring_count(&p->txq) > 0;
 	if (want_out != p->epollout) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (want_out ? EPOLLOUT : 0),
 					  .data.ptr = p };

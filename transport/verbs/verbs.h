@@ -29,6 +29,9 @@
 
 #include "pennant_config.h" /* before backend.h: it declares backends by PN_HAVE_* */
 #include "transport/backend.h"
+#include "transport/clock.h"
+#include "transport/cq.h"
+#include "transport/ring.h"
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
@@ -170,8 +173,7 @@ struct verbs_peer {
 	uint32_t sbuf_next, sbuf_used;
 	uint32_t credits;           /* receives the remote has posted for us */
 	uint32_t owed;              /* receives we reposted and not yet told the remote */
-	struct verbs_pending_msg *pend; /* ring of messages waiting for credits */
-	uint32_t pend_cap, pend_head, pend_count;
+	struct pn_ring pend;         /* of struct verbs_pending_msg: waiting for credits */
 
 	struct verbs_remote_region *regions;
 	uint32_t nregions, regions_cap;
@@ -187,10 +189,9 @@ struct verbs_request {
 	bool gone;                  /* requester gave up before we accepted */
 };
 
-/* A completion produced in software (read done, cancelled, peer down, ctrl received). */
-struct verbs_cqe {
-	pn_tp_completion c;
-	struct verbs_peer *rbuf_peer; /* CTRL_RECV: whose receive buffer holds the data */
+/* A receive buffer whose message the caller took at the last poll (reposted at the next). */
+struct verbs_held {
+	struct verbs_peer *peer;
 	uint32_t rbuf;
 };
 
@@ -229,11 +230,11 @@ struct verbs_ctx {
 	uint32_t npeers, peers_cap;
 	struct verbs_mr *mrs;
 
-	/* software completion ring */
-	struct verbs_cqe *cqe;
-	uint32_t cqe_cap, cqe_head, cqe_count;
+	/* software completions (read done, cancelled, peer down, ctrl received); a CTRL_RECV
+	 * points into the peer's receive buffer, held until the caller has seen it */
+	struct pn_cq comps;
 	/* receive buffers handed out by the last poll, reposted at the next */
-	struct verbs_cqe *delivered;
+	struct verbs_held *delivered;
 	uint32_t ndelivered, delivered_cap;
 };
 
@@ -297,7 +298,8 @@ struct verbs_peer *verbs_peer_new(struct verbs_ctx *c, struct rdma_cm_id *id);
 int verbs_peer_setup_qp(struct verbs_peer *p);
 /* Take a peer down: outstanding reads complete with err, then PEER_DOWN if announce.
  * The QP is destroyed (no DMA into our memory after this returns). Idempotent. */
-void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *why);
+void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 void verbs_peer_free(struct verbs_peer *p);
 
 /* verbs_read.c */

@@ -159,7 +159,6 @@ static void on_established(struct verbs_ctx *c, struct verbs_peer *p, const stru
 
 static void on_peer_event(struct verbs_ctx *c, struct verbs_peer *p, const struct cm_event_copy *e)
 {
-	char why[160];
 	switch (e->type) {
 	case RDMA_CM_EVENT_ADDR_RESOLVED:
 		if (p->state == PEER_CONNECTING)
@@ -173,15 +172,14 @@ static void on_peer_event(struct verbs_ctx *c, struct verbs_peer *p, const struc
 		on_established(c, p, e);
 		break;
 	case RDMA_CM_EVENT_REJECTED:
-		verbs_peer_down(p, -ECONNREFUSED, p->state == PEER_UP, reject_text(e));
+		verbs_peer_down(p, -ECONNREFUSED, p->state == PEER_UP, "%s", reject_text(e));
 		break;
 	case RDMA_CM_EVENT_ADDR_ERROR:
 	case RDMA_CM_EVENT_ROUTE_ERROR:
 	case RDMA_CM_EVENT_UNREACHABLE:
 	case RDMA_CM_EVENT_CONNECT_ERROR:
-		snprintf(why, sizeof(why), "rdma_cm: %s (status %d)", rdma_event_str(e->type), e->status);
 		verbs_peer_down(p, e->type == RDMA_CM_EVENT_UNREACHABLE ? -EHOSTUNREACH : -ECONNABORTED,
-				p->state == PEER_UP, why);
+				p->state == PEER_UP, "rdma_cm: %s (status %d)", rdma_event_str(e->type), e->status);
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
 		if (!p->active && !p->proven) /* it left after our accept without proving itself */

@@ -18,22 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int remaining_ms(int64_t deadline)
-{
-	if (deadline == INT64_MAX)
-		return -1;
-	int64_t left = deadline - now_ms();
-	return left <= 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
-}
 
 /* "host:port" or "[v6]:port" -> address. */
 static int parse_addr(struct verbs_ctx *c, const char *addr, bool passive, struct sockaddr_storage *out)
@@ -136,7 +120,7 @@ void verbs_request_drop(struct verbs_ctx *c, struct verbs_request *r, enum verbs
 static int wait_state(struct verbs_ctx *c, struct verbs_peer *p, enum verbs_peer_state want, int64_t deadline)
 {
 	while (p->state < want) {
-		int left = remaining_ms(deadline);
+		int left = pn_tp_left_ms(deadline);
 		if (left == 0)
 			return -ETIMEDOUT;
 		int rc = verbs_cm_pump(c, left);
@@ -183,11 +167,9 @@ static int accept_request(struct verbs_ctx *c, struct verbs_request *r)
 	if (rc == 0 && (pn_auth_nonce(p->auth.nonce_lis) || pn_auth_prove(&c->base, PN_AUTH_LISTENER, &p->auth, proof)))
 		rc = pn_tp_fail(&c->base, EIO, "verbs: no nonce or proof (libcrypto)");
 	if (rc) {
-		char why[sizeof(((struct verbs_peer *)0)->why) + 128];
-		snprintf(why, sizeof(why), "%s", c->base.err);
 		verbs_reject(p->id, VERBS_REJ_RESOURCES);
-		verbs_peer_down(p, rc, false, why);
-		return pn_tp_fail(&c->base, rc, "%s", why);
+		verbs_peer_down(p, rc, false, "%s", c->base.err);
+		return pn_tp_fail(&c->base, rc, "%s", p->why);
 	}
 	uint8_t hello[VERBS_ACCEPT_SIZE];
 	fill_hello(c, p->auth.nonce_lis, proof, hello);
@@ -196,12 +178,10 @@ static int accept_request(struct verbs_ctx *c, struct verbs_request *r)
 				      .initiator_depth = p->initiator_depth, .rnr_retry_count = 6 };
 	if (rdma_accept(p->id, &cp) != 0) {
 		rc = errno;
-		char why[120];
-		snprintf(why, sizeof(why), "rdma_accept: %s", strerror(rc));
-		verbs_peer_down(p, -rc, false, why);
-		return pn_tp_fail(&c->base, rc, "verbs: %s", why);
+		verbs_peer_down(p, -rc, false, "rdma_accept: %s", strerror(rc));
+		return pn_tp_fail(&c->base, rc, "verbs: %s", p->why);
 	}
-	p->hs_deadline_ms = now_ms() + VERBS_HANDSHAKE_MS;
+	p->hs_deadline_ms = pn_tp_deadline(VERBS_HANDSHAKE_MS);
 	return 0;
 }
 
@@ -209,7 +189,7 @@ static int accept_request(struct verbs_ctx *c, struct verbs_request *r)
  * of time. */
 static struct verbs_peer *handshakes_done(struct verbs_ctx *c)
 {
-	int64_t t = now_ms();
+	int64_t t = pn_tp_now_ms();
 	for (uint32_t i = 0; i < c->npeers; i++) {
 		struct verbs_peer *p = c->peers[i];
 		if (p->active || p->returned || p->state == PEER_DOWN)
@@ -242,7 +222,7 @@ int verbs_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 	struct verbs_ctx *c = verbs_ctx_of(ctx);
 	if (!c->listen_id)
 		return pn_tp_fail(ctx, EINVAL, "verbs: accept before listen");
-	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	int64_t deadline = pn_tp_deadline(timeout_ms);
 	for (;;) {
 		int rc = verbs_cm_pump(c, 0);
 		if (rc < 0)
@@ -260,7 +240,7 @@ int verbs_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 			*peer = &p->base;
 			return 0;
 		}
-		int left = remaining_ms(deadline);
+		int left = pn_tp_left_ms(deadline);
 		if (left == 0)
 			return pn_tp_fail(ctx, ETIMEDOUT, "verbs: no peer connected within %d ms", timeout_ms);
 		/* a proof shows up in the CQ, not on the rdma_cm channel: look often then */
@@ -285,7 +265,7 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 		if ((rc = parse_addr(c, s, true, &src)) != 0)
 			return rc;
 	}
-	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	int64_t deadline = pn_tp_deadline(timeout_ms);
 	struct rdma_cm_id *id;
 	if (rdma_create_id(c->ec, &id, NULL, RDMA_PS_TCP) != 0)
 		return pn_tp_fail(ctx, errno, "verbs: rdma_create_id: %s", strerror(errno));
@@ -295,7 +275,7 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 		return pn_tp_fail(ctx, ENOMEM, "verbs: out of memory for a peer");
 	}
 	p->active = true;
-	int step_ms = remaining_ms(deadline);
+	int step_ms = pn_tp_left_ms(deadline);
 	if (step_ms < 0 || step_ms > 5000)
 		step_ms = 5000;
 	const char *stage = "resolving the address";
@@ -352,19 +332,17 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 fail:
 	if (rc == 0)
 		rc = -EIO;
-	{
-		char why[sizeof(((struct verbs_peer *)0)->why) + 128];
-		if (!stage)
-			snprintf(why, sizeof(why), "%s", p->why);
-		else if (rc == -ETIMEDOUT)
-			snprintf(why, sizeof(why), "timed out %s (%d ms)", stage, timeout_ms);
-		else if (p->state == PEER_DOWN)
-			snprintf(why, sizeof(why), "%s: %s", stage, p->why);
-		else
-			snprintf(why, sizeof(why), "%s: %s", stage, strerror(-rc));
-		verbs_peer_down(p, rc, false, why);
-		return pn_tp_fail(ctx, -rc, "verbs: connect %s: %s", addr, why);
-	}
+	if (stage && rc == -ETIMEDOUT && p->state == PEER_DOWN)
+		return pn_tp_fail(ctx, ETIMEDOUT, "verbs: connect %s: timed out %s (%d ms)", addr, stage, timeout_ms);
+	if (stage && p->state == PEER_DOWN) /* down already: its reason stays, say at which stage */
+		return pn_tp_fail(ctx, -rc, "verbs: connect %s: %s: %s", addr, stage, p->why);
+	if (!stage)
+		verbs_peer_down(p, rc, false, "%s", p->why);
+	else if (rc == -ETIMEDOUT)
+		verbs_peer_down(p, rc, false, "timed out %s (%d ms)", stage, timeout_ms);
+	else
+		verbs_peer_down(p, rc, false, "%s: %s", stage, strerror(-rc));
+	return pn_tp_fail(ctx, -rc, "verbs: connect %s: %s", addr, p->why);
 }
 
 int verbs_disconnect(pn_tp_peer *peer)

@@ -5,21 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void verbs_trace(const struct verbs_ctx *c, const char *fmt, ...)
 {
 	if (!c->trace)
 		return;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t us = pn_tp_now_us();
 	char line[600];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "[verbs %u %ld.%06ld] %s\n", c->base.cfg.node_id, (long)ts.tv_sec,
-		ts.tv_nsec / 1000, line);
+	fprintf(stderr, "[verbs %u %lld.%06lld] %s\n", c->base.cfg.node_id, (long long)(us / 1000000),
+		(long long)(us % 1000000), line);
 }
 
 static void verbs_close(pn_tp_ctx *ctx);
@@ -31,8 +29,8 @@ static pn_tp_ctx *verbs_open(const pn_tp_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "verbs: out of memory");
 		return NULL;
 	}
-	c->base.ops = &pn_tp_verbs_ops;
-	c->base.cfg = *cfg;
+	c->base.cfg = *cfg; /* the core sets ops and rewrites cfg after open */
+	pn_cq_init(&c->comps);
 	const char *t = getenv("PN_VERBS_TRACE");
 	c->trace = t && t[0] == '1';
 	if (verbs_parse_options(c, cfg, err, errlen) != 0 || verbs_device_open(c, err, errlen) != 0) {
@@ -58,7 +56,7 @@ static void verbs_close(pn_tp_ctx *ctx)
 		rdma_destroy_id(c->listen_id);
 	verbs_mr_free_all(c);
 	verbs_device_close(c);
-	free(c->cqe);
+	pn_cq_free(&c->comps);
 	free(c->delivered);
 	free(c);
 }

@@ -46,26 +46,13 @@ int verbs_post_recv(struct verbs_peer *p, uint32_t slot)
 
 int verbs_ctrl_enqueue(struct verbs_peer *p, uint16_t type, const void *msg, size_t len)
 {
-	if (p->pend_count == p->pend_cap) {
-		if (p->pend_cap >= VERBS_BACKLOG_MAX)
-			return -EAGAIN;
-		uint32_t ncap = p->pend_cap ? 2 * p->pend_cap : 16;
-		struct verbs_pending_msg *n = malloc(ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < p->pend_count; i++)
-			n[i] = p->pend[(p->pend_head + i) % p->pend_cap];
-		free(p->pend);
-		p->pend = n;
-		p->pend_cap = ncap;
-		p->pend_head = 0;
-	}
-	struct verbs_pending_msg *m = &p->pend[(p->pend_head + p->pend_count) % p->pend_cap];
+	struct verbs_pending_msg *m = pn_ring_push(&p->pend);
+	if (!m)
+		return pn_ring_full(&p->pend) ? -EAGAIN : -ENOMEM;
 	m->type = type;
 	m->len = (uint16_t)len;
 	if (len)
 		memcpy(m->data, msg, len);
-	p->pend_count++;
 	return 0;
 }
 
@@ -109,20 +96,16 @@ void verbs_ctrl_flush(struct verbs_peer *p)
 {
 	int rc = 0;
 	/* Messages keep one credit in reserve for credit returns. */
-	while (rc == 0 && p->pend_count && can_send(p, 2)) {
-		struct verbs_pending_msg *m = &p->pend[p->pend_head];
+	while (rc == 0 && pn_ring_count(&p->pend) && can_send(p, 2)) {
+		struct verbs_pending_msg *m = pn_ring_front(&p->pend);
 		rc = post_send(p, m->type, m->data, m->len);
-		if (rc == 0) {
-			p->pend_head = (p->pend_head + 1) % p->pend_cap;
-			p->pend_count--;
-		}
+		if (rc == 0)
+			pn_ring_pop(&p->pend);
 	}
 	if (rc == 0 && p->owed >= (p->rq_depth + 1) / 2 && can_send(p, 1))
 		rc = post_send(p, VERBS_MSG_CREDIT, NULL, 0);
 	if (rc) {
-		char why[160];
-		snprintf(why, sizeof(why), "ibv_post_send (SEND): %s", strerror(rc));
-		verbs_peer_down(p, -EIO, true, why);
+		verbs_peer_down(p, -EIO, true, "ibv_post_send (SEND): %s", strerror(rc));
 	}
 }
 
@@ -132,7 +115,7 @@ int verbs_send_ctrl(pn_tp_peer *peer, const void *msg, size_t len)
 	struct verbs_ctx *c = verbs_peer_ctx(p);
 	if (p->state != PEER_UP)
 		return pn_tp_fail(&c->base, ENOTCONN, "verbs: peer %u is not connected", p->base.id);
-	if (p->pend_count && !can_send(p, 2)) {
+	if (pn_ring_count(&p->pend) && !can_send(p, 2)) {
 		verbs_drain_cq(c); /* credits or send buffers may be waiting in the CQ */
 		if (p->state != PEER_UP)
 			return pn_tp_fail(&c->base, ENOTCONN, "verbs: peer %u went down: %s", p->base.id, p->why);
@@ -140,7 +123,7 @@ int verbs_send_ctrl(pn_tp_peer *peer, const void *msg, size_t len)
 	int rc = verbs_ctrl_enqueue(p, VERBS_MSG_USER, msg, len);
 	if (rc == -EAGAIN)
 		return pn_tp_fail(&c->base, EAGAIN, "verbs: %u control messages queued for peer %u "
-				  "(it returns no credits; poll, then retry)", p->pend_count, p->base.id);
+				  "(it returns no credits; poll, then retry)", pn_ring_count(&p->pend), p->base.id);
 	if (rc)
 		return pn_tp_fail(&c->base, -rc, "verbs: cannot queue a control message: %s", strerror(-rc));
 	c->base.stats.ctrl_sent++;

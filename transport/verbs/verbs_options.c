@@ -15,20 +15,42 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-/* Numeric option within [lo, hi]. */
-static int num(const char *key, const char *val, uint64_t lo, uint64_t hi, uint64_t *out,
-	       char *err, size_t errlen)
+/* poll=hybrid|busy|event */
+static int parse_poll(const struct pn_tp_option *o, const char *val, void *settings)
 {
-	if (pn_kv_parse_size(val, out) != 0 || *out < lo || *out > hi) {
-		snprintf(err, errlen, "verbs: option %s=%s: want a number in [%llu, %llu]", key, val,
-			 (unsigned long long)lo, (unsigned long long)hi);
+	(void)o;
+	struct verbs_ctx *c = settings;
+	if (strcmp(val, "hybrid") == 0) {
+		c->event_wait = true;
+		c->busy_only = false;
+	} else if (strcmp(val, "busy") == 0) {
+		c->event_wait = false;
+		c->busy_only = true;
+	} else if (strcmp(val, "event") == 0) {
+		c->event_wait = true;
+		c->busy_only = false;
+		c->spin_us = 0;
+	} else {
 		return -EINVAL;
 	}
 	return 0;
 }
+
+static const struct pn_tp_option options[] = {
+	PN_OPT_STR("dev", struct verbs_ctx, dev_name),
+	PN_OPT_STR("addr", struct verbs_ctx, bind_ip),
+	PN_OPT_NUM("port", struct verbs_ctx, port_num, 1, 255),
+	PN_OPT_NUM("gid_index", struct verbs_ctx, gid_index, 0, 65535),
+	PN_OPT_NUM("ctrl_depth", struct verbs_ctx, ctrl_depth, 4, 4096),
+	PN_OPT_NUM("sq_reads", struct verbs_ctx, sq_reads, 1, 16384),
+	PN_OPT_NUM("max_msg", struct verbs_ctx, max_msg_opt, 4096, 1u << 30),
+	PN_OPT_NUM("chunk", struct verbs_ctx, chunk, 4096, 1u << 30),
+	PN_OPT_NUM("spin_us", struct verbs_ctx, spin_us, 0, 10000000),
+	{ .key = "poll", .parse = parse_poll, .want = "hybrid, busy or event" },
+	{ .key = NULL },
+};
 
 int verbs_parse_options(struct verbs_ctx *c, const pn_tp_config *cfg, char *err, size_t errlen)
 {
@@ -42,76 +64,8 @@ int verbs_parse_options(struct verbs_ctx *c, const pn_tp_config *cfg, char *err,
 	c->spin_us = VERBS_SPIN_US_DEFAULT;
 	c->event_wait = true;
 	c->cq_depth = cfg->cq_depth;
-	if (c->reads_in_flight > (1u << 20)) {
-		snprintf(err, errlen, "verbs: max_reads_in_flight %u is too large (max %u)",
-			 c->reads_in_flight, 1u << 20);
-		return -EINVAL;
-	}
-
-	pn_kv_iter it = { cfg->options };
-	char key[64], val[256];
-	int rc;
-	while ((rc = pn_kv_next(&it, key, sizeof(key), val, sizeof(val))) > 0) {
-		uint64_t v = 0;
-		int bad = 0;
-		if (strcmp(key, "dev") == 0) {
-			if (!val[0] || strlen(val) >= sizeof(c->dev_name))
-				bad = -EINVAL;
-			else
-				snprintf(c->dev_name, sizeof(c->dev_name), "%s", val);
-		} else if (strcmp(key, "addr") == 0) {
-			if (!val[0] || strlen(val) >= sizeof(c->bind_ip))
-				bad = -EINVAL;
-			else
-				snprintf(c->bind_ip, sizeof(c->bind_ip), "%s", val);
-		} else if (strcmp(key, "port") == 0) {
-			if (!(bad = num(key, val, 1, 255, &v, err, errlen)))
-				c->port_num = (uint8_t)v;
-		} else if (strcmp(key, "gid_index") == 0) {
-			if (!(bad = num(key, val, 0, 65535, &v, err, errlen)))
-				c->gid_index = (int)v;
-		} else if (strcmp(key, "ctrl_depth") == 0) {
-			if (!(bad = num(key, val, 4, 4096, &v, err, errlen)))
-				c->ctrl_depth = (uint32_t)v;
-		} else if (strcmp(key, "sq_reads") == 0) {
-			if (!(bad = num(key, val, 1, 16384, &v, err, errlen)))
-				c->sq_reads = (uint32_t)v;
-		} else if (strcmp(key, "max_msg") == 0) {
-			if (!(bad = num(key, val, 4096, 1u << 30, &v, err, errlen)))
-				c->max_msg_opt = (uint32_t)v;
-		} else if (strcmp(key, "chunk") == 0) {
-			if (!(bad = num(key, val, 4096, 1u << 30, &v, err, errlen)))
-				c->chunk = (uint32_t)v;
-		} else if (strcmp(key, "spin_us") == 0) {
-			if (!(bad = num(key, val, 0, 10000000, &v, err, errlen)))
-				c->spin_us = (uint32_t)v;
-		} else if (strcmp(key, "poll") == 0) {
-			if (strcmp(val, "hybrid") == 0) {
-				c->event_wait = true;
-				c->busy_only = false;
-			} else if (strcmp(val, "busy") == 0) {
-				c->event_wait = false;
-				c->busy_only = true;
-			} else if (strcmp(val, "event") == 0) {
-				c->event_wait = true;
-				c->busy_only = false;
-				c->spin_us = 0;
-			} else {
-				bad = -EINVAL;
-			}
-		} else {
-			snprintf(err, errlen, "verbs: unknown option '%s' (see transport/verbs/README.md)", key);
-			return -EINVAL;
-		}
-		if (bad) {
-			if (!err[0])
-				snprintf(err, errlen, "verbs: bad value for option %s: '%s'", key, val);
-			return -EINVAL;
-		}
-	}
-	if (rc < 0) {
-		snprintf(err, errlen, "verbs: malformed options '%s' (want key=value;...)", cfg->options);
-		return -EINVAL;
-	}
-	return 0;
+	if (c->reads_in_flight > (1u << 20))
+		return pn_tp_fail_buf(err, errlen, EINVAL, "verbs: max_reads_in_flight %u is too large (max %u)",
+				      c->reads_in_flight, 1u << 20);
+	return pn_kv_apply(cfg->options, options, c, "verbs", err, errlen);
 }

@@ -2,6 +2,7 @@
 #include "transport/verbs/verbs.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct verbs_peer *verbs_peer_new(struct verbs_ctx *c, struct rdma_cm_id *id)
 	p->index = c->npeers;
 	p->id = id;
 	p->state = PEER_CONNECTING;
+	pn_ring_init(&p->pend, sizeof(struct verbs_pending_msg), 16, VERBS_BACKLOG_MAX);
 	id->context = &p->obj;
 	c->peers[c->npeers++] = p;
 	return p;
@@ -85,17 +87,22 @@ int verbs_peer_setup_qp(struct verbs_peer *p)
 	return 0;
 }
 
-void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *why)
+void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *fmt, ...)
 {
 	if (p->state == PEER_DOWN)
 		return;
 	struct verbs_ctx *c = verbs_peer_ctx(p);
 	bool was_up = p->state == PEER_UP;
+	char why[sizeof(p->why)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap); /* fmt may name p->why itself: format first */
+	va_end(ap);
 	verbs_trace(c, "peer %u down (%d): %s", p->base.id, err, why);
 	p->state = PEER_DOWN;
 	p->base.failed = 1;
 	p->down_err = err;
-	snprintf(p->why, sizeof(p->why), "%s", why);
+	memcpy(p->why, why, sizeof(why));
 	if (was_up)
 		pn_tp_fail(&c->base, err, "verbs: peer %u down: %s", p->base.id, why);
 	if (p->id) {
@@ -113,7 +120,7 @@ void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *w
 	}
 	verbs_fail_all_ops(p, err);
 	p->sq_head = p->sq_count = p->sq_reads = 0;
-	p->pend_count = 0;
+	pn_ring_clear(&p->pend);
 	if (announce) {
 		pn_tp_completion comp = { .event = PN_TP_PEER_DOWN, .status = err, .peer = &p->base,
 					  .peer_id = p->base.id };
@@ -131,7 +138,7 @@ void verbs_peer_free(struct verbs_peer *p)
 	free(p->rbuf_state);
 	free(p->sq);
 	free(p->op_pool);
-	free(p->pend);
+	pn_ring_free(&p->pend);
 	free(p->regions);
 	free(p);
 }

@@ -1,5 +1,5 @@
-/* verbs backend: completions. One hardware CQ per context feeds a software ring of
- * pn_tp_completion (reads are reported per pn_tp_post_read, not per piece; peer-down
+/* verbs backend: completions. One hardware CQ per context feeds the core's completion
+ * queue (transport/cq.h; reads are reported per pn_tp_post_read, not per piece; peer-down
  * and refusals are produced in software). poll() busy-polls, and in the default hybrid
  * mode sleeps on the completion channel and the rdma_cm channel once spinning ends. */
 #include "transport/verbs/verbs.h"
@@ -9,30 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void verbs_cqe_push(struct verbs_ctx *c, const pn_tp_completion *comp, struct verbs_peer *rbuf_peer,
 		    uint32_t rbuf)
 {
-	if (c->cqe_count == c->cqe_cap) {
-		uint32_t ncap = c->cqe_cap ? 2 * c->cqe_cap : 256;
-		struct verbs_cqe *n = malloc((size_t)ncap * sizeof(*n));
-		if (!n) {
-			c->base.stats.drop_no_buffer++; /* cannot record it: say so */
-			return;
-		}
-		for (uint32_t i = 0; i < c->cqe_count; i++)
-			n[i] = c->cqe[(c->cqe_head + i) % c->cqe_cap];
-		free(c->cqe);
-		c->cqe = n;
-		c->cqe_cap = ncap;
-		c->cqe_head = 0;
-	}
-	struct verbs_cqe *e = &c->cqe[(c->cqe_head + c->cqe_count) % c->cqe_cap];
-	e->c = *comp;
-	e->rbuf_peer = rbuf_peer;
-	e->rbuf = rbuf;
-	c->cqe_count++;
+	int rc = rbuf_peer ? pn_cq_push_ref(&c->comps, comp, rbuf_peer, rbuf)
+			   : pn_cq_push(&c->comps, comp, NULL);
+	if (rc)
+		c->base.stats.drop_no_buffer++; /* cannot record it: say so */
 }
 
 /* Retire the send queue up to and including slot (in-order completion of an RC QP). */
@@ -88,11 +72,9 @@ static void on_wc(struct verbs_ctx *c, const struct ibv_wc *wc)
 		return; /* left over from a QP that is gone */
 	if (wc->status != IBV_WC_SUCCESS) {
 		/* The QP is in the error state now: the peer is lost, the context is not. */
-		char why[200];
-		snprintf(why, sizeof(why), "%s completion: %s (vendor error 0x%x)",
-			 kind == WR_RECV ? "receive" : "send queue", ibv_wc_status_str(wc->status),
-			 wc->vendor_err);
-		verbs_peer_down(p, wc_errno(wc->status), p->state == PEER_UP, why);
+		verbs_peer_down(p, wc_errno(wc->status), p->state == PEER_UP, "%s completion: %s (vendor error 0x%x)",
+				kind == WR_RECV ? "receive" : "send queue", ibv_wc_status_str(wc->status),
+				wc->vendor_err);
 		return;
 	}
 	if (kind == WR_SQ && slot < p->sq_cap)
@@ -132,46 +114,38 @@ int verbs_drain_cq(struct verbs_ctx *c)
 static void repost_delivered(struct verbs_ctx *c)
 {
 	for (uint32_t i = 0; i < c->ndelivered; i++) {
-		struct verbs_peer *p = c->delivered[i].rbuf_peer;
+		struct verbs_peer *p = c->delivered[i].peer;
 		if (p->state == PEER_UP && verbs_post_recv(p, c->delivered[i].rbuf) == 0)
 			p->owed++;
 	}
 	for (uint32_t i = 0; i < c->ndelivered; i++) {
-		struct verbs_peer *p = c->delivered[i].rbuf_peer;
+		struct verbs_peer *p = c->delivered[i].peer;
 		if (p->state == PEER_UP && p->owed)
 			verbs_ctrl_flush(p);
 	}
 	c->ndelivered = 0;
 }
 
-static int deliver(struct verbs_ctx *c, pn_tp_completion *out, int max)
+/* A CTRL_RECV is being handed out: remember its receive buffer for the next poll. */
+static bool hold_rbuf(void *arg, void *ref, uint32_t slot)
 {
-	int n = 0;
-	while (n < max && c->cqe_count > 0) {
-		struct verbs_cqe *e = &c->cqe[c->cqe_head];
-		if (e->rbuf_peer) {
-			if (c->ndelivered == c->delivered_cap) {
-				uint32_t ncap = c->delivered_cap ? 2 * c->delivered_cap : 64;
-				void *m = realloc(c->delivered, ncap * sizeof(*c->delivered));
-				if (!m)
-					break; /* deliver it next time */
-				c->delivered = m;
-				c->delivered_cap = ncap;
-			}
-			c->delivered[c->ndelivered++] = *e;
-		}
-		out[n++] = e->c;
-		c->cqe_head = (c->cqe_head + 1) % c->cqe_cap;
-		c->cqe_count--;
+	struct verbs_ctx *c = arg;
+	if (c->ndelivered == c->delivered_cap) {
+		uint32_t ncap = c->delivered_cap ? 2 * c->delivered_cap : 64;
+		void *m = realloc(c->delivered, ncap * sizeof(*c->delivered));
+		if (!m)
+			return false; /* deliver it next time */
+		c->delivered = m;
+		c->delivered_cap = ncap;
 	}
-	return n;
+	c->delivered[c->ndelivered++] = (struct verbs_held){ .peer = ref, .rbuf = slot };
+	return true;
 }
 
-static int64_t now_us(void)
+static int deliver(struct verbs_ctx *c, pn_tp_completion *out, int max)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	int n = pn_cq_pop(&c->comps, out, max, hold_rbuf, c);
+	return n < 0 ? pn_tp_fail(&c->base, ENOMEM, "verbs: no memory for poll") : n;
 }
 
 /* Sleep until the CQ or the rdma_cm channel has something, or until wait_ms passes. */
@@ -182,7 +156,7 @@ static int sleep_for_events(struct verbs_ctx *c, int wait_ms)
 			return pn_tp_fail(&c->base, EIO, "verbs: ibv_req_notify_cq failed");
 		c->cq_armed = true;
 		/* Anything that completed before arming would not wake us: look once more. */
-		if (verbs_drain_cq(c) > 0 || c->cqe_count > 0)
+		if (verbs_drain_cq(c) > 0 || pn_cq_len(&c->comps) > 0)
 			return 0;
 	}
 	struct pollfd pfd[2] = { { .fd = c->channel->fd, .events = POLLIN },
@@ -205,12 +179,12 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 {
 	struct verbs_ctx *c = verbs_ctx_of(ctx);
 	repost_delivered(c);
-	int64_t start = now_us();
+	int64_t start = pn_tp_now_us();
 	int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000;
 	int64_t t = start;
 	for (unsigned spin = 0;; spin++) {
 		int n = deliver(c, out, max);
-		if (n > 0)
+		if (n != 0)
 			return n;
 		int rc = verbs_drain_cq(c);
 		if (rc < 0)
@@ -222,7 +196,7 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 		 * peer's disconnect. */
 		bool tick = (spin & 31) == 0;
 		if (tick) {
-			t = now_us();
+			t = pn_tp_now_us();
 			if (t - c->cm_checked_us >= 500) {
 				c->cm_checked_us = t;
 				rc = verbs_cm_pump(c, 0);
@@ -231,7 +205,7 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 			}
 		}
 		n = deliver(c, out, max);
-		if (n > 0 || timeout_ms == 0)
+		if (n != 0 || timeout_ms == 0)
 			return n;
 		if (!tick)
 			continue;

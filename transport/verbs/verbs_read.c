@@ -222,9 +222,7 @@ void verbs_issue_reads(struct verbs_peer *p)
 		struct ibv_send_wr *bad_wr = NULL;
 		int rc = ibv_post_send(p->qp, wr, &bad_wr);
 		if (rc) {
-			char why[160];
-			snprintf(why, sizeof(why), "ibv_post_send (RDMA READ): %s", strerror(rc));
-			verbs_peer_down(p, -EIO, true, why);
+			verbs_peer_down(p, -EIO, true, "ibv_post_send (RDMA READ): %s", strerror(rc));
 			return;
 		}
 	}
