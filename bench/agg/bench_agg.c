@@ -11,6 +11,7 @@
 #include "version.h"
 #include "pennant/agg.h"
 #include "agg/agg_internal.h"
+#include "agg/gram_variants.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -316,15 +317,21 @@ int main(int argc, char **argv)
 		threads = MAX_THREADS;
 	openblas_set_num_threads(threads);
 	FILE *tab = o.json ? stderr : stdout;
-	fprintf(tab, "# pennant-bench-agg: %d thread(s), Gram kernel %s, %d reps after %d warm-up\n",
-		threads, pn_gram_kernel_name(), o.reps, o.warmup);
+	char kernel[32];
+	snprintf(kernel, sizeof kernel, "%s", pn_gram_kernel_name());
+	/* main's default before the 3×4 tiles: AVX-512 4×4 where available, else AVX2 2×4 */
+	const char *prev_kernel = pn_gram_use_kernel("avx512") == 0 ? "avx512" : "avx2";
+	pn_gram_use_kernel(kernel);
+	fprintf(tab, "# pennant-bench-agg: %d thread(s), Gram kernel %s (previous: %s), %d reps after %d warm-up\n",
+		threads, kernel, prev_kernel, o.reps, o.warmup);
 	pn_json j;
 	pn_json_init(&j, stdout);
 	if (o.json) {
 		pn_json_begin_object(&j);
 		pn_json_provenance(&j, "pennant-bench-agg");
 		pn_json_kint(&j, "threads", threads);
-		pn_json_kstring(&j, "kernel", pn_gram_kernel_name());
+		pn_json_kstring(&j, "kernel", kernel);
+		pn_json_kstring(&j, "previous_kernel", prev_kernel);
 		pn_json_kint(&j, "reps", o.reps);
 		pn_json_kint(&j, "warmup", o.warmup);
 		pn_json_key(&j, "results");
@@ -353,6 +360,14 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			stats t_gram = MEASURE(o.reps, o.warmup, gram_threads(x, p, d, threads, G));
+			/* The previous default kernel (float64 2×4 tiles, or AVX-512 4×4) and the
+			 * opt-in float32-product kernel, same data, same run. */
+			stats t_gram_prev = {NAN, NAN}, t_gram_f32 = {NAN, NAN};
+			if (pn_gram_use_kernel(prev_kernel) == 0)
+				t_gram_prev = MEASURE(o.reps, o.warmup, gram_threads(x, p, d, threads, G));
+			if (pn_gram_use_kernel("avx2-f32") == 0)
+				t_gram_f32 = MEASURE(o.reps, o.warmup, gram_threads(x, p, d, threads, G));
+			pn_gram_use_kernel(kernel);
 			float *Cs = malloc(sizeof(float) * p * p);
 			stats t_ssyrk = MEASURE(o.reps, o.warmup,
 						cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, p, (int)d,
@@ -380,6 +395,12 @@ int main(int argc, char **argv)
 			fprintf(tab, "%-34s %10s %10s %12s\n", "pass", "p50 ms", "p99 ms", "rate");
 			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s  %.2f GB/s\n", "gram (pennant kernel)",
 				t_gram.p50 * 1e3, t_gram.p99 * 1e3, gflop / t_gram.p50, bytes_read / t_gram.p50 / 1e9);
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s  %.2f GB/s\n", "gram (previous kernel)",
+				t_gram_prev.p50 * 1e3, t_gram_prev.p99 * 1e3, gflop / t_gram_prev.p50,
+				bytes_read / t_gram_prev.p50 / 1e9);
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s  %.2f GB/s\n", "gram (opt-in f32 products)",
+				t_gram_f32.p50 * 1e3, t_gram_f32.p99 * 1e3, gflop / t_gram_f32.p50,
+				bytes_read / t_gram_f32.p50 / 1e9);
 			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s\n", "gram (OpenBLAS ssyrk)",
 				t_ssyrk.p50 * 1e3, t_ssyrk.p99 * 1e3, gflop / t_ssyrk.p50);
 			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s\n", "gram (OpenBLAS dsyrk, double copy)",
@@ -392,6 +413,12 @@ int main(int argc, char **argv)
 			double ratio_comb = (bytes_comb / t_comb.p50) / (bytes_read / t_read.p50);
 			fprintf(tab, "ratio (a) gram vs best OpenBLAS syrk: %.2fx   (b) combine vs memory read: %.2f\n",
 				ratio_gram, ratio_comb);
+			double gbs_read = bytes_read / t_read.p50;
+			double rg_read = bytes_read / t_gram.p50 / gbs_read,
+			       rg_prev = bytes_read / t_gram_prev.p50 / gbs_read,
+			       rg_f32 = bytes_read / t_gram_f32.p50 / gbs_read;
+			fprintf(tab, "ratio gram vs memory read: %.2f (previous kernel %.2f, opt-in f32 %.2f)\n",
+				rg_read, rg_prev, rg_f32);
 
 			double t_rule[PN_RULE_COUNT_], t_rule99[PN_RULE_COUNT_];
 			fprintf(tab, "%-14s %10s %10s %12s\n", "rule", "p50 ms", "p99 ms", "GB/s in");
@@ -452,6 +479,11 @@ int main(int argc, char **argv)
 				pn_json_knumber(&j, "dsyrk_s", t_dsyrk.p50);
 				pn_json_knumber(&j, "gram_gflops", gflop / t_gram.p50);
 				pn_json_knumber(&j, "ratio_gram_vs_syrk", ratio_gram);
+				pn_json_knumber(&j, "gram_prev_s", t_gram_prev.p50);
+				pn_json_knumber(&j, "gram_f32_s", t_gram_f32.p50);
+				pn_json_knumber(&j, "ratio_gram_vs_read", rg_read);
+				pn_json_knumber(&j, "ratio_gram_prev_vs_read", rg_prev);
+				pn_json_knumber(&j, "ratio_gram_f32_vs_read", rg_f32);
 				pn_json_knumber(&j, "combine_s", t_comb.p50);
 				pn_json_knumber(&j, "combine_gbs", bytes_comb / t_comb.p50 / 1e9);
 				pn_json_knumber(&j, "read_gbs", bytes_read / t_read.p50 / 1e9);
