@@ -75,25 +75,25 @@ void pn_coord_mean(const pn_coord_params *prm, const float *const *rows, int k, 
 void pn_coord_median(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 		     float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_median);
+	sorted_block(prm, rows, k, n, out, used, pick_median, PN_PICK_MEDIAN);
 }
 
 void pn_coord_trimmed_mean(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 			   float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_trimmed);
+	sorted_block(prm, rows, k, n, out, used, pick_trimmed, PN_PICK_TRIMMED);
 }
 
 void pn_coord_meamed(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 		     float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_meamed);
+	sorted_block(prm, rows, k, n, out, used, pick_meamed, PN_PICK_MEAMED);
 }
 
 void pn_coord_phocas(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 		     float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_phocas);
+	sorted_block(prm, rows, k, n, out, used, pick_phocas, PN_PICK_PHOCAS);
 }
 
 /* Bulyan's second stage: over the θ workers the Krum stage selected, the β values closest
@@ -101,7 +101,7 @@ void pn_coord_phocas(const pn_coord_params *prm, const float *const *rows, int k
 void pn_coord_bulyan(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 		     float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_bulyan);
+	sorted_block(prm, rows, k, n, out, used, pick_bulyan, PN_PICK_BULYAN);
 }
 
 /* ---- descriptors (listed in rule_table.c) ----
