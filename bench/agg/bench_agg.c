@@ -4,7 +4,10 @@
  * after warm-up), and three ratios against baselines measured in the same run:
  *   (a) Gram pass GFLOP/s vs OpenBLAS ssyrk and dsyrk on the same shape,
  *   (b) combination pass GB/s vs a multi-threaded memory-read loop over the same data,
- *   (c) Flag (reference mode) time vs the naive route: LAPACK SVD of the d×p matrix.
+ *   (c) Flag (reference mode) time vs the naive route: LAPACK SVD of the d×p matrix,
+ * and every pass and rule as a ratio to the memory-read loop, next to the previous
+ * kernels timed in the same run (Gram: float64 2×4 tiles; sorting rules: the scalar
+ * insertion sort) and the opt-in float32-product Gram kernel.
  * Nothing here asserts a timing. */
 #include "cli.h"
 #include "json.h"
@@ -12,6 +15,7 @@
 #include "pennant/agg.h"
 #include "agg/agg_internal.h"
 #include "agg/gram_variants.h"
+#include "agg/coord_simd.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -34,7 +38,7 @@ typedef struct opts {
 	double ds[8];
 	int nd;
 	int reps, warmup, threads;
-	int json, naive;
+	int json, naive, prev;
 	unsigned rules; /* bit per pn_rule */
 } opts;
 
@@ -250,10 +254,13 @@ static int parse_list_double(const char *s, double *v, int max)
 static void usage(FILE *o)
 {
 	fprintf(o, "usage: pennant-bench-agg [--p 8,15,32] [--d 1e6,1e7] [--rules flag,krum,...]\n"
-		   "                         [--reps N] [--warmup N] [--threads N] [--no-naive] [--json]\n"
+		   "                         [--reps N] [--warmup N] [--threads N] [--no-naive] [--no-previous]\n"
+		   "                         [--json]\n"
 		   "                         [--version]\n"
 		   "Times every rule and prints same-run baselines: OpenBLAS syrk for the Gram pass,\n"
-		   "a memory-read loop for the combination pass, a LAPACK SVD for Flag.\n"
+		   "a memory-read loop for the combination pass, a LAPACK SVD for Flag, and every\n"
+		   "pass and rule as a ratio to the memory-read loop. The previous kernels (Gram\n"
+		   "float64 2x4 tiles, scalar sorting) are timed in the same run unless --no-previous.\n"
 		   "defaults: --p 8,15,32 --d 1e6,1e7 --reps 5 --warmup 1, all rules, all CPUs.\n"
 		   "d goes up to 2.5e7 (--d 2.5e7); memory needed ≈ p·d·4 bytes (+ p·d·16 for the\n"
 		   "naive SVD and dsyrk copies).\n");
@@ -262,12 +269,13 @@ static void usage(FILE *o)
 int main(int argc, char **argv)
 {
 	opts o = {.ps = {8, 15, 32}, .np = 3, .ds = {1e6, 1e7}, .nd = 2, .reps = 5, .warmup = 1,
-		  .threads = 0, .json = 0, .naive = 1, .rules = ((1u << PN_RULE_COUNT_) - 1) & ~(1u << PN_RULE_WEIGHTED)};  /* weighted needs weights */
+		  .threads = 0, .json = 0, .naive = 1, .prev = 1, .rules = ((1u << PN_RULE_COUNT_) - 1) & ~(1u << PN_RULE_WEIGHTED)};  /* weighted needs weights */
 	static const struct option lo[] = {
 		{"p", required_argument, 0, 'p'},      {"d", required_argument, 0, 'd'},
 		{"rules", required_argument, 0, 'R'},  {"reps", required_argument, 0, 'n'},
 		{"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
 		{"no-naive", no_argument, 0, 'N'},     {"json", no_argument, 0, 'j'},
+		{"no-previous", no_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
@@ -302,6 +310,7 @@ int main(int argc, char **argv)
 		case 'w': o.warmup = atoi(optarg); if (o.warmup < 0) goto bad; break;
 		case 't': o.threads = atoi(optarg); if (o.threads < 1 || o.threads > MAX_THREADS) goto bad; break;
 		case 'N': o.naive = 0; break;
+		case 'P': o.prev = 0; break;
 		case 'j': o.json = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': pn_tools_print_version(stdout, "pennant-bench-agg"); return 0;
@@ -420,10 +429,11 @@ int main(int argc, char **argv)
 			fprintf(tab, "ratio gram vs memory read: %.2f (previous kernel %.2f, opt-in f32 %.2f)\n",
 				rg_read, rg_prev, rg_f32);
 
-			double t_rule[PN_RULE_COUNT_], t_rule99[PN_RULE_COUNT_];
-			fprintf(tab, "%-14s %10s %10s %12s\n", "rule", "p50 ms", "p99 ms", "GB/s in");
+			double t_rule[PN_RULE_COUNT_], t_rule99[PN_RULE_COUNT_], t_prev[PN_RULE_COUNT_];
+			fprintf(tab, "%-14s %10s %10s %12s %9s %18s\n", "rule", "p50 ms", "p99 ms", "GB/s in",
+				"vs read", "previous kernel");
 			for (int r = 0; r < PN_RULE_COUNT_; r++) {
-				t_rule[r] = NAN;
+				t_rule[r] = t_prev[r] = NAN;
 				if (!(o.rules >> r & 1))
 					continue;
 				pn_agg_config cfg;
@@ -440,8 +450,21 @@ int main(int argc, char **argv)
 				}
 				t_rule[r] = t.p50;
 				t_rule99[r] = t.p99;
-				fprintf(tab, "%-14s %10.2f %10.2f %12.2f\n", pn_rule_name((pn_rule)r), t.p50 * 1e3,
-					t.p99 * 1e3, bytes_read / t.p50 / 1e9);
+				/* The sorting rules again with the scalar insertion sort (the previous
+				 * kernel), once: it is slow. */
+				bool sorting = r == PN_RULE_MEDIAN || r == PN_RULE_TRIMMED_MEAN ||
+					       r == PN_RULE_MEAMED || r == PN_RULE_PHOCAS || r == PN_RULE_BULYAN;
+				if (sorting && o.prev) {
+					pn_coord_simd_enable(false);
+					stats tp = MEASURE(1, 0, rc |= pn_aggregate(&cfg, x, out, NULL, NULL, err, sizeof err));
+					pn_coord_simd_enable(true);
+					t_prev[r] = tp.p50;
+				}
+				fprintf(tab, "%-14s %10.2f %10.2f %12.2f %9.2f", pn_rule_name((pn_rule)r), t.p50 * 1e3,
+					t.p99 * 1e3, bytes_read / t.p50 / 1e9, t_read.p50 / t.p50);
+				if (!isnan(t_prev[r]))
+					fprintf(tab, " %7.2f GB/s %4.2f", bytes_read / t_prev[r] / 1e9, t_read.p50 / t_prev[r]);
+				fprintf(tab, "\n");
 			}
 			double t_naive = NAN, naive_diff = NAN;
 			if (o.naive && (o.rules >> PN_RULE_FLAG & 1)) {
@@ -499,6 +522,10 @@ int main(int argc, char **argv)
 						pn_json_begin_object(&j);
 						pn_json_knumber(&j, "p50_s", t_rule[r]);
 						pn_json_knumber(&j, "p99_s", t_rule99[r]);
+						pn_json_knumber(&j, "gbs_in", bytes_read / t_rule[r] / 1e9);
+						pn_json_knumber(&j, "ratio_vs_read", t_read.p50 / t_rule[r]);
+						pn_json_knumber(&j, "prev_kernel_s", t_prev[r]);
+						pn_json_knumber(&j, "prev_ratio_vs_read", t_read.p50 / t_prev[r]);
 						pn_json_end_object(&j);
 					}
 				pn_json_end_object(&j);
