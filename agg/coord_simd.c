@@ -163,6 +163,8 @@ __attribute__((target("avx2"))) static size_t simd_avx2(const pn_coord_params *p
 	size_t nv = n & ~(size_t)7;
 	int want = pick == PN_PICK_BULYAN ? prm->keep : k - prm->f;
 	int trim = prm->trim;
+	if (want < 1 || want > k || trim < 0 || 2 * trim >= k)
+		return 0; /* parameters the engine never passes: the scalar path decides */
 	lanes s;
 	int lo_end[8], hi_end[8], ids[PN_COORD_SIMD_MAX_K][8];
 	bool rank_credit = pick == PN_PICK_TRIMMED || pick == PN_PICK_MEAMED ||

@@ -56,22 +56,6 @@ __attribute__((target("avx2"))) static float max_abs_avx2(const float *x, size_t
 	return m;
 }
 
-static float max_abs_scalar(const float *x, size_t n)
-{
-	float m = 0;
-	for (size_t c = 0; c < n; c++) {
-		float a = fabsf(x[c]);
-		m = a > m ? a : m;
-	}
-	return m;
-}
-
-float pn_gram_max_abs(const float *x, size_t n)
-{
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") ? max_abs_avx2(x, n) : max_abs_scalar(x, n);
-}
-
 __attribute__((target("avx2,fma"))) static inline double hsum8_wide(__m256 v)
 {
 	__m256d s = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),

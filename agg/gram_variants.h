@@ -14,7 +14,5 @@ bool pn_gram_block_f32_avx2(const float *const *rows, int p, size_t n, double *G
 /* Forces the variant named ("avx2-f32", "avx512", "avx2", "generic") for every later
  * pn_gram_block; -1 if unknown or this CPU lacks its instructions. */
 int pn_gram_use_kernel(const char *name);
-/* Largest |x| over n floats, +Inf if any is Inf (NaN is ignored). */
-float pn_gram_max_abs(const float *x, size_t n);
 
 #endif
