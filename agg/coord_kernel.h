@@ -1,11 +1,13 @@
 /* Shared pieces of the coordinate-wise rules: values of one coordinate sorted with their
  * row index (insertion sort: k is small, typically 8-64) so a rule can credit the rows
- * it used, and the per-block loop. A new coordinate-wise rule includes this header,
+ * it used, and the per-block loop (which hands groups of 8 coordinates to the sorting
+ * networks of coord_simd.c first). A new coordinate-wise rule includes this header,
  * writes a pick function and calls sorted_block() with it (see rules_coord.c). */
 #ifndef PENNANT_AGG_COORD_KERNEL_H
 #define PENNANT_AGG_COORD_KERNEL_H
 
 #include "agg_internal.h"
+#include "coord_simd.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -75,12 +77,15 @@ static inline double trimmed_mean_sorted(const val_idx *a, int k, int trim, uint
  * into each rule with `pick` known, so no indirect call per coordinate. */
 typedef double (*pick_fn)(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used);
 
+/* The SIMD networks (coord_simd.c) take whole groups of 8 coordinates when they can,
+ * this loop the rest; both give the same result (see coord_simd.c). */
 static inline __attribute__((always_inline)) void
 sorted_block(const pn_coord_params *prm, const float *const *rows, int k, size_t n, float *out,
-	     uint64_t *used, pick_fn pick)
+	     uint64_t *used, pick_fn pick, pn_coord_pick kind)
 {
 	val_idx *a = prm->scratch;
-	for (size_t c = 0; c < n; c++) {
+	size_t done = pn_coord_simd(prm, rows, k, n, out, used, kind);
+	for (size_t c = done; c < n; c++) {
 		for (int i = 0; i < k; i++)
 			a[i] = (val_idx){rows[i][c], i};
 		sort_vals(a, k);

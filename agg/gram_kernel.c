@@ -6,8 +6,12 @@
  * This kernel walks an L1-sized slice of all participating rows at once and computes
  * tiles of row pairs with register-resident float64 accumulators, so each float is read
  * from memory once per block. The binary stays portable: variants are compiled with
- * target attributes and chosen at run time from CPUID (as OpenBLAS does). */
+ * target attributes and chosen at run time from CPUID (as OpenBLAS does).
+ * On AVX2+FMA the default is the float32-product path (gram_kernel_f32.c: twice the
+ * lanes, error bound stated there); the float64 tiles below take the blocks it refuses
+ * (extreme magnitudes) and are what a CPU without AVX2 runs. */
 #include "agg_internal.h"
+#include "gram_variants.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -16,6 +20,7 @@
 /* Coordinates per slice: 16 rows × 256 doubles = 32 KiB, inside a 48 KiB L1d. */
 #define SLICE 256
 #define MAX_TILE 4
+#define PAD (2 * MAX_TILE) /* padding rows: below either tile side */
 
 typedef void (*tile_fn)(const double *const *ri, const double *const *rj, size_t n,
 			double acc[MAX_TILE][MAX_TILE]);
@@ -112,6 +117,50 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const double *const *r
 				acc[a][b] += ri[a][c] * rj[b][c];
 }
 
+/* ---- AVX2+FMA: 3×4 tiles (12 ymm accumulators + 3 row registers + 1 column register:
+ * 7 loads per 12 FMAs, so FMA-bound rather than load-bound like 2×4). ---- */
+__attribute__((target("avx2,fma"))) static void tile_avx2_3x4(const double *const *ri,
+							      const double *const *rj, size_t n,
+							      double acc[MAX_TILE][MAX_TILE])
+{
+	const double *x0p = ri[0], *x1p = ri[1], *x2p = ri[2];
+	const double *y0p = rj[0], *y1p = rj[1], *y2p = rj[2], *y3p = rj[3];
+	__m256d a00 = _mm256_setzero_pd(), a01 = a00, a02 = a00, a03 = a00;
+	__m256d a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+	__m256d a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+	size_t c = 0;
+	for (; c + 4 <= n; c += 4) {
+		__m256d x0 = _mm256_loadu_pd(x0p + c), x1 = _mm256_loadu_pd(x1p + c),
+			x2 = _mm256_loadu_pd(x2p + c);
+		__m256d y = _mm256_loadu_pd(y0p + c);
+		a00 = _mm256_fmadd_pd(x0, y, a00);
+		a10 = _mm256_fmadd_pd(x1, y, a10);
+		a20 = _mm256_fmadd_pd(x2, y, a20);
+		y = _mm256_loadu_pd(y1p + c);
+		a01 = _mm256_fmadd_pd(x0, y, a01);
+		a11 = _mm256_fmadd_pd(x1, y, a11);
+		a21 = _mm256_fmadd_pd(x2, y, a21);
+		y = _mm256_loadu_pd(y2p + c);
+		a02 = _mm256_fmadd_pd(x0, y, a02);
+		a12 = _mm256_fmadd_pd(x1, y, a12);
+		a22 = _mm256_fmadd_pd(x2, y, a22);
+		y = _mm256_loadu_pd(y3p + c);
+		a03 = _mm256_fmadd_pd(x0, y, a03);
+		a13 = _mm256_fmadd_pd(x1, y, a13);
+		a23 = _mm256_fmadd_pd(x2, y, a23);
+	}
+	acc[0][0] += hsum256(a00); acc[0][1] += hsum256(a01);
+	acc[0][2] += hsum256(a02); acc[0][3] += hsum256(a03);
+	acc[1][0] += hsum256(a10); acc[1][1] += hsum256(a11);
+	acc[1][2] += hsum256(a12); acc[1][3] += hsum256(a13);
+	acc[2][0] += hsum256(a20); acc[2][1] += hsum256(a21);
+	acc[2][2] += hsum256(a22); acc[2][3] += hsum256(a23);
+	for (; c < n; c++)
+		for (int a = 0; a < 3; a++)
+			for (int b = 0; b < 4; b++)
+				acc[a][b] += ri[a][c] * rj[b][c];
+}
+
 /* ---- Portable fallback: 2×2 tiles, scalar float64. ---- */
 static void tile_generic(const double *const *ri, const double *const *rj, size_t n,
 			 double acc[MAX_TILE][MAX_TILE])
@@ -130,31 +179,70 @@ static void tile_generic(const double *const *ri, const double *const *rj, size_
 	acc[1][1] += s11;
 }
 
+/* A variant: float64 tiles (`tile`, exact products), or the float32-product path
+ * (`f32`, gram_kernel_f32.c) with a float64 variant for blocks outside its range. */
 typedef struct gram_variant {
 	const char *name;
 	tile_fn tile;
 	int ti, tj; /* tile shape: rows × columns */
+	bool f32;
+	const char *cpu1, *cpu2; /* CPU features needed (NULL: none) */
 } gram_variant;
 
-static const gram_variant *pick_variant(void)
+/* In order of preference; the first the CPU supports is the default, except the
+ * float32-product path, which is opt-in (PENNANT_GRAM_KERNEL=avx2-f32 or
+ * pn_gram_use_kernel): its error bound is float32-class per chain (gram_kernel_f32.c),
+ * enough for distances but not for rules iterated to tight tolerances (Flag converged,
+ * geomed). */
+static const gram_variant variants[] = {
+	{"avx512", tile_avx512, 4, 4, false, "avx512f", NULL},
+	{"avx2-3x4", tile_avx2_3x4, 3, 4, false, "avx2", "fma"},
+	{"avx2", tile_avx2, 2, 4, false, "avx2", "fma"},
+	{"avx2-f32", NULL, 0, 0, true, "avx2", "fma"},
+	{"generic", tile_generic, 2, 2, false, NULL, NULL},
+};
+#define NVARIANTS (sizeof variants / sizeof *variants)
+
+static bool supported(const gram_variant *v)
 {
-	static const gram_variant v512 = {"avx512", tile_avx512, 4, 4};
-	static const gram_variant v2 = {"avx2", tile_avx2, 2, 4};
-	static const gram_variant vgen = {"generic", tile_generic, 2, 2};
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f"))
-		return &v512;
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return &v2;
-	return &vgen;
+	/* __builtin_cpu_supports needs a literal: compare against the names used above */
+	bool ok = true;
+	const char *f[2] = {v->cpu1, v->cpu2};
+	for (int i = 0; i < 2; i++) {
+		if (!f[i])
+			continue;
+		if (strcmp(f[i], "avx2") == 0)
+			ok = ok && __builtin_cpu_supports("avx2");
+		else if (strcmp(f[i], "fma") == 0)
+			ok = ok && __builtin_cpu_supports("fma");
+		else if (strcmp(f[i], "avx512f") == 0)
+			ok = ok && __builtin_cpu_supports("avx512f");
+		else
+			ok = false;
+	}
+	return ok;
 }
+
+/* The first supported variant in table order from `from` on, float64 only if asked. */
+static const gram_variant *first_supported(size_t from, bool f64_only)
+{
+	for (size_t i = from; i < NVARIANTS; i++)
+		if (supported(&variants[i]) && !(f64_only && variants[i].f32))
+			return &variants[i];
+	return &variants[NVARIANTS - 1];
+}
+
+static const gram_variant *chosen;
 
 static const gram_variant *variant(void)
 {
-	static const gram_variant *chosen;
 	const gram_variant *v = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
 	if (!v) {
-		v = pick_variant();
+		const char *env = getenv("PENNANT_GRAM_KERNEL");
+		if (env && *env && pn_gram_use_kernel(env) == 0)
+			return __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+		v = first_supported(0, true);
 		__atomic_store_n(&chosen, v, __ATOMIC_RELEASE);
 	}
 	return v;
@@ -165,6 +253,18 @@ const char *pn_gram_kernel_name(void)
 	return variant()->name;
 }
 
+int pn_gram_use_kernel(const char *name)
+{
+	for (size_t i = 0; i < NVARIANTS; i++)
+		if (strcmp(variants[i].name, name) == 0) {
+			if (!supported(&variants[i]))
+				return -1;
+			__atomic_store_n(&chosen, &variants[i], __ATOMIC_RELEASE);
+			return 0;
+		}
+	return -1;
+}
+
 /* float32 → float64 for one slice of a row (vectorised by the compiler per clone). */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static void
 widen(double *restrict dst, const float *restrict src, size_t n)
@@ -173,15 +273,15 @@ widen(double *restrict dst, const float *restrict src, size_t n)
 		dst[c] = src[c];
 }
 
-void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
+static void gram_block_f64(const gram_variant *v, const float *const *rows, int p, size_t n,
+			   double *G)
 {
-	const gram_variant *v = variant();
 	/* Compact the participating rows; pad to whole tiles with zero rows. Index and
 	 * pointer arrays live on the stack up to 64 rows, on the heap beyond. */
-	int idx_buf[64 + MAX_TILE];
-	const double *slice_buf[64 + MAX_TILE];
-	int *idx = p <= 64 ? idx_buf : malloc(sizeof(int) * (size_t)(p + MAX_TILE));
-	const double **slice = p <= 64 ? slice_buf : malloc(sizeof(double *) * (size_t)(p + MAX_TILE));
+	int idx_buf[64 + PAD];
+	const double *slice_buf[64 + PAD];
+	int *idx = p <= 64 ? idx_buf : malloc(sizeof(int) * (size_t)(p + PAD));
+	const double **slice = p <= 64 ? slice_buf : malloc(sizeof(double *) * (size_t)(p + PAD));
 	if (!idx || !slice)
 		abort(); /* a few bytes per row: nothing sensible is left to do */
 	int k = 0;
@@ -190,33 +290,36 @@ void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
 			idx[k++] = i;
 	if (k == 0)
 		goto out;
-	int tile = v->ti > v->tj ? v->ti : v->tj; /* both divide MAX_TILE */
-	int kp = (k + tile - 1) / tile * tile;
+	/* rows padded to whole row tiles (ki) and whole column tiles (kj) */
+	int ki = (k + v->ti - 1) / v->ti * v->ti, kj = (k + v->tj - 1) / v->tj * v->tj;
+	int kp = ki > kj ? ki : kj;
 	for (int i = k; i < kp; i++)
 		idx[i] = -1;
-	/* Each slice is widened to float64 once (kp × SLICE doubles: 32 KiB for 16 rows),
-	 * so the tiles below are pure loads + FMAs. */
+	/* Each slice is widened to float64 once, so the tiles below are pure loads + FMAs;
+	 * the slice is sized so kp rows of it (≤ 32 KiB) stay in L1. */
+	size_t sl = (size_t)(16 * SLICE) / (size_t)kp & ~(size_t)3;
+	sl = sl > SLICE ? SLICE : sl < 32 ? 32 : sl;
 	double stack_buf[16 * SLICE];
-	double *wide = (size_t)kp * SLICE <= sizeof stack_buf / sizeof *stack_buf
+	double *wide = (size_t)kp * sl <= sizeof stack_buf / sizeof *stack_buf
 			       ? stack_buf
-			       : malloc(sizeof(double) * (size_t)kp * SLICE);
+			       : malloc(sizeof(double) * (size_t)kp * sl);
 	if (!wide)
 		abort(); /* a few KiB per row: nothing sensible is left to do */
 	for (int i = 0; i < kp; i++)
-		slice[i] = wide + (size_t)i * SLICE;
+		slice[i] = wide + (size_t)i * sl;
 
-	for (size_t c0 = 0; c0 < n; c0 += SLICE) {
-		size_t len = n - c0 < SLICE ? n - c0 : SLICE;
+	for (size_t c0 = 0; c0 < n; c0 += sl) {
+		size_t len = n - c0 < sl ? n - c0 : sl;
 		for (int i = 0; i < kp; i++) {
-			double *dst = wide + (size_t)i * SLICE;
+			double *dst = wide + (size_t)i * sl;
 			if (idx[i] >= 0)
 				widen(dst, rows[idx[i]] + c0, len);
 			else
 				memset(dst, 0, len * sizeof *dst);
 		}
-		for (int a = 0; a < kp; a += v->ti) {
+		for (int a = 0; a < ki; a += v->ti) {
 			/* Column tiles from the one holding row a onward cover i <= j. */
-			for (int b = a / v->tj * v->tj; b < kp; b += v->tj) {
+			for (int b = a / v->tj * v->tj; b < kj; b += v->tj) {
 				double acc[MAX_TILE][MAX_TILE];
 				memset(acc, 0, sizeof acc);
 				v->tile(slice + a, slice + b, len, acc);
@@ -236,4 +339,15 @@ out:
 		free(idx);
 	if (slice != slice_buf)
 		free(slice);
+}
+
+void pn_gram_block(const float *const *rows, int p, size_t n, double *G)
+{
+	const gram_variant *v = variant();
+	if (v->f32) {
+		if (pn_gram_block_f32_avx2(rows, p, n, G))
+			return;
+		v = first_supported(0, true); /* a magnitude float32 products cannot take */
+	}
+	gram_block_f64(v, rows, p, n, G);
 }

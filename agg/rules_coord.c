@@ -6,16 +6,36 @@
 
 #include <string.h>
 
+/* acc[c] += r[c] in float64, four rows per sweep, in row order (the same sums as one
+ * row at a time). */
+__attribute__((target_clones("avx2", "default"))) static void
+add4_wide(double *restrict acc, const float *restrict r0, const float *restrict r1,
+	  const float *restrict r2, const float *restrict r3, size_t n)
+{
+	for (size_t c = 0; c < n; c++)
+		acc[c] = (((acc[c] + r0[c]) + r1[c]) + r2[c]) + r3[c];
+}
+
+__attribute__((target_clones("avx2", "default"))) static void
+add1_wide(double *restrict acc, const float *restrict r, size_t n)
+{
+	for (size_t c = 0; c < n; c++)
+		acc[c] += r[c];
+}
+
+#define MEAN_PIECE 1024 /* 8 KiB of float64 sums: stays in L1 while the rows stream */
+
 static void mean_block(const float *const *rows, int k, size_t n, float *out, uint64_t *used)
 {
-	/* Row-at-a-time accumulation in float64 keeps rows streaming. */
-	double acc[PN_AGG_BLOCK];
-	for (size_t c0 = 0; c0 < n; c0 += PN_AGG_BLOCK) {
-		size_t m = n - c0 < PN_AGG_BLOCK ? n - c0 : PN_AGG_BLOCK;
+	double acc[MEAN_PIECE];
+	for (size_t c0 = 0; c0 < n; c0 += MEAN_PIECE) {
+		size_t m = n - c0 < MEAN_PIECE ? n - c0 : MEAN_PIECE;
 		memset(acc, 0, m * sizeof *acc);
-		for (int i = 0; i < k; i++)
-			for (size_t c = 0; c < m; c++)
-				acc[c] += rows[i][c0 + c];
+		int i = 0;
+		for (; i + 4 <= k; i += 4)
+			add4_wide(acc, rows[i] + c0, rows[i + 1] + c0, rows[i + 2] + c0, rows[i + 3] + c0, m);
+		for (; i < k; i++)
+			add1_wide(acc, rows[i] + c0, m);
 		for (size_t c = 0; c < m; c++)
 			out[c0 + c] = (float)(acc[c] / k);
 	}
@@ -75,25 +95,25 @@ void pn_coord_mean(const pn_coord_params *prm, const float *const *rows, int k, 
 void pn_coord_median(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 		     float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_median);
+	sorted_block(prm, rows, k, n, out, used, pick_median, PN_PICK_MEDIAN);
 }
 
 void pn_coord_trimmed_mean(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 			   float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_trimmed);
+	sorted_block(prm, rows, k, n, out, used, pick_trimmed, PN_PICK_TRIMMED);
 }
 
 void pn_coord_meamed(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 		     float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_meamed);
+	sorted_block(prm, rows, k, n, out, used, pick_meamed, PN_PICK_MEAMED);
 }
 
 void pn_coord_phocas(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 		     float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_phocas);
+	sorted_block(prm, rows, k, n, out, used, pick_phocas, PN_PICK_PHOCAS);
 }
 
 /* Bulyan's second stage: over the θ workers the Krum stage selected, the β values closest
@@ -101,7 +121,7 @@ void pn_coord_phocas(const pn_coord_params *prm, const float *const *rows, int k
 void pn_coord_bulyan(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
 		     float *out, uint64_t *used)
 {
-	sorted_block(prm, rows, k, n, out, used, pick_bulyan);
+	sorted_block(prm, rows, k, n, out, used, pick_bulyan, PN_PICK_BULYAN);
 }
 
 /* ---- descriptors (listed in rule_table.c) ----

@@ -174,31 +174,33 @@ int main(int argc, char **argv)
 	cfg.rule = (pn_rule)r;
 
 	char err[512];
-	float *x = NULL;
-	size_t shape[PN_NPY_MAX_DIMS];
-	int ndim = 0;
-	if (pn_npy_read_f32(argv[optind], &x, shape, &ndim, err, sizeof err) != 0) {
+	/* The input is mapped, not copied: the rows point into the page cache. */
+	pn_npy_map in;
+	if (pn_npy_map_f32(argv[optind], &in, err, sizeof err) != 0) {
 		fprintf(stderr, "pennant-agg: %s\n", err);
 		return 1;
 	}
+	const float *x = in.data;
+	const size_t *shape = in.shape;
+	int ndim = in.ndim;
 	if (ndim != 2 || shape[0] == 0 || shape[1] == 0 || shape[0] > (1u << 20)) {
 		fprintf(stderr, "pennant-agg: %s: expected a non-empty 2-D array (p, d), got %d-D\n",
 			argv[optind], ndim);
-		free(x);
+		pn_npy_unmap(&in);
 		return 1;
 	}
 	cfg.p = (int)shape[0];
 	cfg.d = shape[1];
 	if (pn_agg_config_check(&cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "pennant-agg: %s\n", err);
-		free(x);
+		pn_npy_unmap(&in);
 		return 2;
 	}
 	/* p comes from the file (up to 2^20 rows): on the heap, never the stack */
 	float **rows = malloc(sizeof(float *) * (size_t)cfg.p);
 	float *out = malloc(cfg.d * sizeof *out);
 	for (int i = 0; rows && i < cfg.p; i++)
-		rows[i] = x + (size_t)i * cfg.d;
+		rows[i] = (float *)x + (size_t)i * cfg.d; /* read only: the engine never writes rows */
 	if (!rows) {
 		free(out);
 		out = NULL;
@@ -217,7 +219,7 @@ int main(int argc, char **argv)
 		pn_agg_free(a);
 		free(rows);
 		free(out);
-		free(x);
+		pn_npy_unmap(&in);
 		return 1;
 	}
 	pn_agg_report rep;
@@ -236,6 +238,6 @@ int main(int argc, char **argv)
 	pn_agg_free(a);
 	free(rows);
 	free(out);
-	free(x);
+	pn_npy_unmap(&in);
 	return rc ? 1 : 0;
 }

@@ -4,13 +4,18 @@
  * after warm-up), and three ratios against baselines measured in the same run:
  *   (a) Gram pass GFLOP/s vs OpenBLAS ssyrk and dsyrk on the same shape,
  *   (b) combination pass GB/s vs a multi-threaded memory-read loop over the same data,
- *   (c) Flag (reference mode) time vs the naive route: LAPACK SVD of the d×p matrix.
+ *   (c) Flag (reference mode) time vs the naive route: LAPACK SVD of the d×p matrix,
+ * and every pass and rule as a ratio to the memory-read loop, next to the previous
+ * kernels timed in the same run (Gram: float64 2×4 tiles; sorting rules: the scalar
+ * insertion sort) and the opt-in float32-product Gram kernel.
  * Nothing here asserts a timing. */
 #include "cli.h"
 #include "json.h"
 #include "version.h"
 #include "pennant/agg.h"
 #include "agg/agg_internal.h"
+#include "agg/gram_variants.h"
+#include "agg/coord_simd.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -33,7 +38,7 @@ typedef struct opts {
 	double ds[8];
 	int nd;
 	int reps, warmup, threads;
-	int json, naive;
+	int json, naive, prev;
 	unsigned rules; /* bit per pn_rule */
 } opts;
 
@@ -249,10 +254,13 @@ static int parse_list_double(const char *s, double *v, int max)
 static void usage(FILE *o)
 {
 	fprintf(o, "usage: pennant-bench-agg [--p 8,15,32] [--d 1e6,1e7] [--rules flag,krum,...]\n"
-		   "                         [--reps N] [--warmup N] [--threads N] [--no-naive] [--json]\n"
+		   "                         [--reps N] [--warmup N] [--threads N] [--no-naive] [--no-previous]\n"
+		   "                         [--json]\n"
 		   "                         [--version]\n"
 		   "Times every rule and prints same-run baselines: OpenBLAS syrk for the Gram pass,\n"
-		   "a memory-read loop for the combination pass, a LAPACK SVD for Flag.\n"
+		   "a memory-read loop for the combination pass, a LAPACK SVD for Flag, and every\n"
+		   "pass and rule as a ratio to the memory-read loop. The previous kernels (Gram\n"
+		   "float64 2x4 tiles, scalar sorting) are timed in the same run unless --no-previous.\n"
 		   "defaults: --p 8,15,32 --d 1e6,1e7 --reps 5 --warmup 1, all rules, all CPUs.\n"
 		   "d goes up to 2.5e7 (--d 2.5e7); memory needed ≈ p·d·4 bytes (+ p·d·16 for the\n"
 		   "naive SVD and dsyrk copies).\n");
@@ -261,12 +269,13 @@ static void usage(FILE *o)
 int main(int argc, char **argv)
 {
 	opts o = {.ps = {8, 15, 32}, .np = 3, .ds = {1e6, 1e7}, .nd = 2, .reps = 5, .warmup = 1,
-		  .threads = 0, .json = 0, .naive = 1, .rules = ((1u << PN_RULE_COUNT_) - 1) & ~(1u << PN_RULE_WEIGHTED)};  /* weighted needs weights */
+		  .threads = 0, .json = 0, .naive = 1, .prev = 1, .rules = ((1u << PN_RULE_COUNT_) - 1) & ~(1u << PN_RULE_WEIGHTED)};  /* weighted needs weights */
 	static const struct option lo[] = {
 		{"p", required_argument, 0, 'p'},      {"d", required_argument, 0, 'd'},
 		{"rules", required_argument, 0, 'R'},  {"reps", required_argument, 0, 'n'},
 		{"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
 		{"no-naive", no_argument, 0, 'N'},     {"json", no_argument, 0, 'j'},
+		{"no-previous", no_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
@@ -301,6 +310,7 @@ int main(int argc, char **argv)
 		case 'w': o.warmup = atoi(optarg); if (o.warmup < 0) goto bad; break;
 		case 't': o.threads = atoi(optarg); if (o.threads < 1 || o.threads > MAX_THREADS) goto bad; break;
 		case 'N': o.naive = 0; break;
+		case 'P': o.prev = 0; break;
 		case 'j': o.json = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': pn_tools_print_version(stdout, "pennant-bench-agg"); return 0;
@@ -316,15 +326,21 @@ int main(int argc, char **argv)
 		threads = MAX_THREADS;
 	openblas_set_num_threads(threads);
 	FILE *tab = o.json ? stderr : stdout;
-	fprintf(tab, "# pennant-bench-agg: %d thread(s), Gram kernel %s, %d reps after %d warm-up\n",
-		threads, pn_gram_kernel_name(), o.reps, o.warmup);
+	char kernel[32];
+	snprintf(kernel, sizeof kernel, "%s", pn_gram_kernel_name());
+	/* main's default before the 3×4 tiles: AVX-512 4×4 where available, else AVX2 2×4 */
+	const char *prev_kernel = pn_gram_use_kernel("avx512") == 0 ? "avx512" : "avx2";
+	pn_gram_use_kernel(kernel);
+	fprintf(tab, "# pennant-bench-agg: %d thread(s), Gram kernel %s (previous: %s), %d reps after %d warm-up\n",
+		threads, kernel, prev_kernel, o.reps, o.warmup);
 	pn_json j;
 	pn_json_init(&j, stdout);
 	if (o.json) {
 		pn_json_begin_object(&j);
 		pn_json_provenance(&j, "pennant-bench-agg");
 		pn_json_kint(&j, "threads", threads);
-		pn_json_kstring(&j, "kernel", pn_gram_kernel_name());
+		pn_json_kstring(&j, "kernel", kernel);
+		pn_json_kstring(&j, "previous_kernel", prev_kernel);
 		pn_json_kint(&j, "reps", o.reps);
 		pn_json_kint(&j, "warmup", o.warmup);
 		pn_json_key(&j, "results");
@@ -353,6 +369,14 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			stats t_gram = MEASURE(o.reps, o.warmup, gram_threads(x, p, d, threads, G));
+			/* The previous default kernel (float64 2×4 tiles, or AVX-512 4×4) and the
+			 * opt-in float32-product kernel, same data, same run. */
+			stats t_gram_prev = {NAN, NAN}, t_gram_f32 = {NAN, NAN};
+			if (pn_gram_use_kernel(prev_kernel) == 0)
+				t_gram_prev = MEASURE(o.reps, o.warmup, gram_threads(x, p, d, threads, G));
+			if (pn_gram_use_kernel("avx2-f32") == 0)
+				t_gram_f32 = MEASURE(o.reps, o.warmup, gram_threads(x, p, d, threads, G));
+			pn_gram_use_kernel(kernel);
 			float *Cs = malloc(sizeof(float) * p * p);
 			stats t_ssyrk = MEASURE(o.reps, o.warmup,
 						cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, p, (int)d,
@@ -380,6 +404,12 @@ int main(int argc, char **argv)
 			fprintf(tab, "%-34s %10s %10s %12s\n", "pass", "p50 ms", "p99 ms", "rate");
 			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s  %.2f GB/s\n", "gram (pennant kernel)",
 				t_gram.p50 * 1e3, t_gram.p99 * 1e3, gflop / t_gram.p50, bytes_read / t_gram.p50 / 1e9);
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s  %.2f GB/s\n", "gram (previous kernel)",
+				t_gram_prev.p50 * 1e3, t_gram_prev.p99 * 1e3, gflop / t_gram_prev.p50,
+				bytes_read / t_gram_prev.p50 / 1e9);
+			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s  %.2f GB/s\n", "gram (opt-in f32 products)",
+				t_gram_f32.p50 * 1e3, t_gram_f32.p99 * 1e3, gflop / t_gram_f32.p50,
+				bytes_read / t_gram_f32.p50 / 1e9);
 			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s\n", "gram (OpenBLAS ssyrk)",
 				t_ssyrk.p50 * 1e3, t_ssyrk.p99 * 1e3, gflop / t_ssyrk.p50);
 			fprintf(tab, "%-34s %10.2f %10.2f %9.2f GFLOP/s\n", "gram (OpenBLAS dsyrk, double copy)",
@@ -392,11 +422,18 @@ int main(int argc, char **argv)
 			double ratio_comb = (bytes_comb / t_comb.p50) / (bytes_read / t_read.p50);
 			fprintf(tab, "ratio (a) gram vs best OpenBLAS syrk: %.2fx   (b) combine vs memory read: %.2f\n",
 				ratio_gram, ratio_comb);
+			double gbs_read = bytes_read / t_read.p50;
+			double rg_read = bytes_read / t_gram.p50 / gbs_read,
+			       rg_prev = bytes_read / t_gram_prev.p50 / gbs_read,
+			       rg_f32 = bytes_read / t_gram_f32.p50 / gbs_read;
+			fprintf(tab, "ratio gram vs memory read: %.2f (previous kernel %.2f, opt-in f32 %.2f)\n",
+				rg_read, rg_prev, rg_f32);
 
-			double t_rule[PN_RULE_COUNT_], t_rule99[PN_RULE_COUNT_];
-			fprintf(tab, "%-14s %10s %10s %12s\n", "rule", "p50 ms", "p99 ms", "GB/s in");
+			double t_rule[PN_RULE_COUNT_], t_rule99[PN_RULE_COUNT_], t_prev[PN_RULE_COUNT_];
+			fprintf(tab, "%-14s %10s %10s %12s %9s %18s\n", "rule", "p50 ms", "p99 ms", "GB/s in",
+				"vs read", "previous kernel");
 			for (int r = 0; r < PN_RULE_COUNT_; r++) {
-				t_rule[r] = NAN;
+				t_rule[r] = t_prev[r] = NAN;
 				if (!(o.rules >> r & 1))
 					continue;
 				pn_agg_config cfg;
@@ -413,8 +450,21 @@ int main(int argc, char **argv)
 				}
 				t_rule[r] = t.p50;
 				t_rule99[r] = t.p99;
-				fprintf(tab, "%-14s %10.2f %10.2f %12.2f\n", pn_rule_name((pn_rule)r), t.p50 * 1e3,
-					t.p99 * 1e3, bytes_read / t.p50 / 1e9);
+				/* The sorting rules again with the scalar insertion sort (the previous
+				 * kernel), once: it is slow. */
+				bool sorting = r == PN_RULE_MEDIAN || r == PN_RULE_TRIMMED_MEAN ||
+					       r == PN_RULE_MEAMED || r == PN_RULE_PHOCAS || r == PN_RULE_BULYAN;
+				if (sorting && o.prev) {
+					pn_coord_simd_enable(false);
+					stats tp = MEASURE(1, 0, rc |= pn_aggregate(&cfg, x, out, NULL, NULL, err, sizeof err));
+					pn_coord_simd_enable(true);
+					t_prev[r] = tp.p50;
+				}
+				fprintf(tab, "%-14s %10.2f %10.2f %12.2f %9.2f", pn_rule_name((pn_rule)r), t.p50 * 1e3,
+					t.p99 * 1e3, bytes_read / t.p50 / 1e9, t_read.p50 / t.p50);
+				if (!isnan(t_prev[r]))
+					fprintf(tab, " %7.2f GB/s %4.2f", bytes_read / t_prev[r] / 1e9, t_read.p50 / t_prev[r]);
+				fprintf(tab, "\n");
 			}
 			double t_naive = NAN, naive_diff = NAN;
 			if (o.naive && (o.rules >> PN_RULE_FLAG & 1)) {
@@ -452,6 +502,11 @@ int main(int argc, char **argv)
 				pn_json_knumber(&j, "dsyrk_s", t_dsyrk.p50);
 				pn_json_knumber(&j, "gram_gflops", gflop / t_gram.p50);
 				pn_json_knumber(&j, "ratio_gram_vs_syrk", ratio_gram);
+				pn_json_knumber(&j, "gram_prev_s", t_gram_prev.p50);
+				pn_json_knumber(&j, "gram_f32_s", t_gram_f32.p50);
+				pn_json_knumber(&j, "ratio_gram_vs_read", rg_read);
+				pn_json_knumber(&j, "ratio_gram_prev_vs_read", rg_prev);
+				pn_json_knumber(&j, "ratio_gram_f32_vs_read", rg_f32);
 				pn_json_knumber(&j, "combine_s", t_comb.p50);
 				pn_json_knumber(&j, "combine_gbs", bytes_comb / t_comb.p50 / 1e9);
 				pn_json_knumber(&j, "read_gbs", bytes_read / t_read.p50 / 1e9);
@@ -467,6 +522,10 @@ int main(int argc, char **argv)
 						pn_json_begin_object(&j);
 						pn_json_knumber(&j, "p50_s", t_rule[r]);
 						pn_json_knumber(&j, "p99_s", t_rule99[r]);
+						pn_json_knumber(&j, "gbs_in", bytes_read / t_rule[r] / 1e9);
+						pn_json_knumber(&j, "ratio_vs_read", t_read.p50 / t_rule[r]);
+						pn_json_knumber(&j, "prev_kernel_s", t_prev[r]);
+						pn_json_knumber(&j, "prev_ratio_vs_read", t_read.p50 / t_prev[r]);
 						pn_json_end_object(&j);
 					}
 				pn_json_end_object(&j);

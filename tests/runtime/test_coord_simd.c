@@ -1,0 +1,106 @@
+/* The sorting networks of the coordinate-wise rules against the scalar insertion-sort
+ * path, for every k the networks treat differently (powers of two and their
+ * neighbours, the padding of non-powers, the largest k they take and the first they
+ * leave to the scalar path), with ties and ±0 so the row credits (`used`) are checked
+ * where orders could differ. */
+#include "agg/agg_internal.h"
+#include "agg/coord_simd.h"
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N (2 * 4096 + 13) /* not a multiple of 8: the scalar tail runs too */
+
+typedef struct rule_case {
+	const char *name;
+	pn_coord_fn fn;
+	int exact; /* 1: bit-identical output; 0: window sums may round differently */
+} rule_case;
+
+static const rule_case rules[] = {
+	{"median", pn_coord_median, 1},   {"trimmed-mean", pn_coord_trimmed_mean, 1},
+	{"meamed", pn_coord_meamed, 0},   {"phocas", pn_coord_phocas, 0},
+	{"bulyan", pn_coord_bulyan, 0},
+};
+
+static void run(const rule_case *r, pn_coord_params prm, const float *const *rows, int k,
+		float *out, uint64_t *used, bool simd)
+{
+	void *scratch = malloc((size_t)k * pn_coord_scratch_size());
+	cr_assert(scratch);
+	prm.scratch = scratch;
+	memset(used, 0, sizeof(uint64_t) * (size_t)k);
+	pn_coord_simd_enable(simd);
+	r->fn(&prm, rows, k, N, out, used);
+	pn_coord_simd_enable(true);
+	free(scratch);
+}
+
+/* kind 0: continuous values; 1: few levels (many ties) with +0 and -0 among them */
+static float *make_rows(int k, int kind, uint64_t seed)
+{
+	float *x = malloc(sizeof(float) * (size_t)k * N);
+	uint64_t s = seed;
+	for (size_t q = 0; q < (size_t)k * N; q++) {
+		double u = rng_normal(&s);
+		if (kind == 0)
+			x[q] = (float)u;
+		else {
+			float v = (float)floor(u * 2.0) * 0.5f;
+			x[q] = v == 0.0f && (rng_next(&s) & 1) ? -0.0f : v;
+		}
+	}
+	return x;
+}
+
+static void check_k(int k)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		float *x = make_rows(k, kind, 1000 + (uint64_t)k * 3 + (uint64_t)kind);
+		const float *rows[64];
+		for (int i = 0; i < k; i++)
+			rows[i] = x + (size_t)i * N;
+		float *a = malloc(sizeof(float) * N), *b = malloc(sizeof(float) * N);
+		uint64_t ua[64], ub[64];
+		int fs[] = {0, 1, (k - 1) / 2, k - 1};
+		for (size_t fi = 0; fi < sizeof fs / sizeof *fs; fi++) {
+			int f = fs[fi];
+			pn_coord_params prm = {.f = f, .trim = 2 * f < k ? f : (k - 1) / 2,
+					       .keep = k - 2 * f > 0 ? k - 2 * f : 1};
+			for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
+				run(&rules[r], prm, rows, k, a, ua, true);
+				run(&rules[r], prm, rows, k, b, ub, false);
+				for (int i = 0; i < k; i++)
+					cr_expect_eq(ua[i], ub[i], "%s k=%d f=%d kind=%d: row %d credited %lu vs %lu",
+						     rules[r].name, k, f, kind, i, (unsigned long)ua[i],
+						     (unsigned long)ub[i]);
+				size_t bad = 0;
+				for (size_t c = 0; c < N; c++) {
+					bool same = rules[r].exact || kind == 1
+							    ? memcmp(&a[c], &b[c], sizeof(float)) == 0
+							    : fabsf(a[c] - b[c]) <= 2.0f * nextafterf(fabsf(b[c]), INFINITY) - 2.0f * fabsf(b[c]);
+					bad += !same;
+				}
+				cr_expect_eq(bad, 0, "%s k=%d f=%d kind=%d: %zu coordinates differ",
+					     rules[r].name, k, f, kind, bad);
+			}
+		}
+		free(a), free(b), free(x);
+	}
+}
+
+Test(coord_simd, networks_match_insertion_sort_small_k)
+{
+	for (int k = 2; k <= 9; k++)
+		check_k(k);
+}
+
+Test(coord_simd, networks_match_insertion_sort_around_16_and_32)
+{
+	const int ks[] = {11, 15, 16, 17, 24, 31, 32, PN_COORD_SIMD_MAX_K + 1};
+	for (size_t q = 0; q < sizeof ks / sizeof *ks; q++)
+		check_k(ks[q]);
+}
