@@ -16,15 +16,11 @@
  * unsignalled, issued as earlier ones retire; many reads queue in software. */
 Test(verbs_reads, split_into_many_pieces_through_a_tiny_send_queue, .timeout = 120)
 {
-	static char opts[256];
-	snprintf(opts, sizeof(opts), "dev=%s;max_msg=4K;sq_reads=8;ctrl_depth=4", dev());
 	const size_t len = 1 << 20;
-	struct target_args a = { .opts = opts, .len = len };
 	struct job j;
-	start(&j, 1, opts, 8, &a);
+	start(&j, 1, ";max_msg=4K;sq_reads=8;ctrl_depth=4", 8, len);
 	void *land;
-	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(j.ctx, 2 * len, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	pn_tp_mr *lmr = landing(&j, 2 * len, &land);
 	uint8_t *l = land;
 	/* one whole-region read, then odd sizes at odd offsets, 8 in flight, refilled */
 	struct { size_t loff, roff, n; } rd[40];
@@ -76,11 +72,8 @@ Test(verbs_reads, split_into_many_pieces_through_a_tiny_send_queue, .timeout = 1
  * all arrive, in order, without RNR errors or -EAGAIN. */
 Test(verbs_ctrl, credits_with_a_window_of_four, .timeout = 120)
 {
-	static char opts[256];
-	snprintf(opts, sizeof(opts), "dev=%s;ctrl_depth=4", dev());
-	struct target_args a = { .opts = opts, .len = 4096 };
 	struct job j;
-	start(&j, 1, opts, 0, &a);
+	start(&j, 1, ";ctrl_depth=4", 0, 4096);
 	enum { N = 600 };
 	for (uint32_t i = 0; i < N; i++) {
 		uint8_t m[PN_TP_CTRL_MAX] = { MSG_ECHO };
@@ -112,15 +105,11 @@ Test(verbs_ctrl, credits_with_a_window_of_four, .timeout = 120)
  * with the work completion's status text, and the other peer keeps serving. */
 Test(verbs_faults, work_completion_error_downs_one_peer_only, .timeout = 120)
 {
-	static char opts[256];
-	snprintf(opts, sizeof(opts), "dev=%s", dev());
 	const size_t len = 256 * 1024;
-	struct target_args a = { .opts = opts, .len = len };
 	struct job j;
-	start(&j, 2, opts, 0, &a);
+	start(&j, 2, "", 0, len);
 	void *land;
-	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(j.ctx, len, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	pn_tp_mr *lmr = landing(&j, len, &land);
 	cr_assert_eq(pn_tp_send_ctrl(j.peer[1], (uint8_t[]){ MSG_BREAK_MR }, 1), 0);
 	pn_tp_completion c = wait_one(j.ctx);
 	cr_assert(c.event == PN_TP_CTRL_RECV && ((const uint8_t *)c.data)[0] == MSG_BROKEN);
@@ -157,15 +146,11 @@ Test(verbs_faults, work_completion_error_downs_one_peer_only, .timeout = 120)
  * cannot be deregistered meanwhile. */
 Test(verbs_faults, close_with_reads_outstanding_to_a_frozen_peer, .timeout = 120)
 {
-	static char opts[256];
-	snprintf(opts, sizeof(opts), "dev=%s;ctrl_depth=4", dev());
 	const size_t len = 8 << 20;
-	struct target_args a = { .opts = opts, .len = len };
 	struct job j;
-	start(&j, 1, opts, 0, &a);
+	start(&j, 1, ";ctrl_depth=4", 0, len);
 	void *land;
-	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(j.ctx, len, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	pn_tp_mr *lmr = landing(&j, len, &land);
 	cr_assert_eq(kill(j.pid[1], SIGSTOP), 0);
 	for (int i = 0; i < 16; i++)
 		cr_assert_eq(pn_tp_post_read(j.peer[1], lmr, 0, &j.desc[1], 0, len, (uint64_t)i), 0);

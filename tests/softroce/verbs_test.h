@@ -43,6 +43,8 @@ struct target_args {
 };
 
 struct job {
+	char opts[256]; /* "dev=PN_RDMA_DEV" + the test's options, for rank 0 and the targets */
+	struct target_args a;
 	int n;
 	pid_t pid[4];
 	pn_tp_ctx *ctx;
@@ -50,8 +52,11 @@ struct job {
 	pn_mr_desc desc[4];
 };
 
-/* Fork n targets, open rank 0 with opts, listen, accept them all, collect descriptors. */
-void start(struct job *j, int n, const char *opts, uint32_t reads_in_flight, const struct target_args *a);
+/* Fork n targets each exposing len bytes, open rank 0, listen, accept them all, collect
+ * their descriptors. Both sides open with "dev=PN_RDMA_DEV" followed by more_opts. */
+void start(struct job *j, int n, const char *more_opts, uint32_t reads_in_flight, size_t len);
+/* A LOCAL_WRITE region of len bytes on rank 0 for reads to land in. */
+pn_tp_mr *landing(struct job *j, size_t len, void **buf);
 /* Tell the targets to quit, expect them to exit 0, close rank 0. */
 void finish(struct job *j);
 

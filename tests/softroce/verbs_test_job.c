@@ -86,11 +86,15 @@ static int target_main(const char *to, const void *arg)
 	}
 }
 
-void start(struct job *j, int n, const char *opts, uint32_t reads_in_flight, const struct target_args *a)
+void start(struct job *j, int n, const char *more_opts, uint32_t reads_in_flight, size_t len)
 {
 	memset(j, 0, sizeof(*j));
 	j->n = n;
+	snprintf(j->opts, sizeof(j->opts), "dev=%s%s", dev(), more_opts);
 	(void)addr();
+	j->a = (struct target_args){ .opts = j->opts, .len = len };
+	const struct target_args *a = &j->a;
+	const char *opts = j->opts;
 	int wfd[4];
 	for (int r = 1; r <= n; r++) {
 		struct target_start ts = { .rank = (uint32_t)r, .a = a };
@@ -112,6 +116,13 @@ void start(struct job *j, int n, const char *opts, uint32_t reads_in_flight, con
 		pn_mr_desc_unpack((const uint8_t *)c.data + 1, &j->desc[c.peer_id]);
 		got++;
 	}
+}
+
+pn_tp_mr *landing(struct job *j, size_t len, void **buf)
+{
+	pn_tp_mr *mr;
+	cr_assert_eq(pn_tp_alloc(j->ctx, len, PN_ACCESS_LOCAL_WRITE, buf, &mr), 0, "%s", pn_tp_errmsg(j->ctx));
+	return mr;
 }
 
 void finish(struct job *j)
