@@ -23,6 +23,15 @@ struct target_start {
 	const struct target_args *a;
 };
 
+/* Up to max completions within a second; a failed poll ends the target. */
+static int target_poll(pn_tp_ctx *ctx, pn_tp_completion *c, int max)
+{
+	int n = pn_tp_poll(ctx, c, max, 1000);
+	if (n < 0)
+		CHILD_FAIL("poll: %s", pn_tp_errmsg(ctx));
+	return n;
+}
+
 /* Connect to rank 0, expose one REMOTE_READ region with the pattern, echo control
  * messages, break the region's NIC registration on request, exit on quit or when
  * rank 0 goes away. */
@@ -52,9 +61,7 @@ static int target_main(const char *to, const void *arg)
 		CHILD_FAIL("send desc: %s", pn_tp_errmsg(ctx));
 	for (;;) {
 		pn_tp_completion c[8];
-		int n = pn_tp_poll(ctx, c, 8, 1000);
-		if (n < 0)
-			CHILD_FAIL("poll: %s", pn_tp_errmsg(ctx));
+		int n = target_poll(ctx, c, 8);
 		for (int i = 0; i < n; i++) {
 			if (c[i].event == PN_TP_PEER_DOWN)
 				_exit(0); /* rank 0 closed or lost us: nothing left to serve */
