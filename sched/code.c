@@ -1,4 +1,5 @@
 /* Gradient code object: construction dispatch, accessors and the float64 decode. */
+#include "sched/names.h"
 #include "util/util.h"
 
 #include "sched/code_internal.h"
@@ -25,15 +26,12 @@ void pn_code_params_init(pn_code_params *p, pn_code_kind kind, int n, int s)
 
 int pn_code_kind_from_name(const char *name)
 {
-	for (int k = 0; k < PN_CODE_KIND_COUNT_; k++)
-		if (name && strcmp(name, kind_names[k]) == 0)
-			return k;
-	return -1;
+	return pn_name_find(kind_names, PN_CODE_KIND_COUNT_, name);
 }
 
 const char *pn_code_kind_name(pn_code_kind kind)
 {
-	return (unsigned)kind < PN_CODE_KIND_COUNT_ ? kind_names[kind] : "?";
+	return pn_name_at(kind_names, PN_CODE_KIND_COUNT_, (unsigned)kind);
 }
 
 /* Formats the reason into err; the value is the error code to return. */

@@ -20,6 +20,18 @@ static void flags(bool *out, int n, const char *pattern)
 		out[i] = pattern[i] == '1';
 }
 
+/* The verdict with the finished and failed workers given as "0"/"1" strings. */
+static pn_round_verdict decide(const pn_straggler_policy *pol, const pn_code *c, const char *finished,
+			       const char *failed, double elapsed, bool *need)
+{
+	int n = (int)strlen(finished);
+	bool fin[64], fail[64];
+	cr_assert(n <= 64 && (int)strlen(failed) == n);
+	flags(fin, n, finished);
+	flags(fail, n, failed);
+	return pn_straggler_decide(pol, c, fin, fail, elapsed, need);
+}
+
 Test(straggler, wait_all)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 4, 0);
@@ -113,16 +125,13 @@ Test(straggler, deadline_ends_the_round)
 {
 	pn_code *c = make(PN_CODE_CYCLIC, 6, 1);
 	pn_straggler_policy pol = { .mode = PN_WAIT_DEADLINE, .deadline = 2.0 };
-	bool fin[6], fail[6] = { false }, need[6];
-	flags(fin, 6, "110000");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 1.9, need), PN_ROUND_WAIT);
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 2.0, need), PN_ROUND_DEADLINE);
+	bool need[6];
+	cr_assert_eq(decide(&pol, c, "110000", "000000", 1.9, need), PN_ROUND_WAIT);
+	cr_assert_eq(decide(&pol, c, "110000", "000000", 2.0, need), PN_ROUND_DEADLINE);
 	for (int i = 0; i < 6; i++)
 		cr_assert_not(need[i]);
-	flags(fin, 6, "000000");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 5.0, need), PN_ROUND_IMPOSSIBLE);
-	flags(fin, 6, "111110");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0.1, need), PN_ROUND_ENOUGH);
+	cr_assert_eq(decide(&pol, c, "000000", "000000", 5.0, need), PN_ROUND_IMPOSSIBLE);
+	cr_assert_eq(decide(&pol, c, "111110", "000000", 0.1, need), PN_ROUND_ENOUGH);
 	pn_code_free(c);
 }
 
@@ -130,16 +139,11 @@ Test(straggler, wait_count)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 5, 0);
 	pn_straggler_policy pol = { .mode = PN_WAIT_COUNT, .count = 3 };
-	bool fin[5], fail[5] = { false }, need[5];
-	flags(fin, 5, "10100");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
-	flags(fin, 5, "10101");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
-	flags(fin, 5, "10000");
-	flags(fail, 5, "01100");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
-	flags(fail, 5, "01110");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_IMPOSSIBLE);
+	bool need[5];
+	cr_assert_eq(decide(&pol, c, "10100", "00000", 0, need), PN_ROUND_WAIT);
+	cr_assert_eq(decide(&pol, c, "10101", "00000", 0, need), PN_ROUND_ENOUGH);
+	cr_assert_eq(decide(&pol, c, "10000", "01100", 0, need), PN_ROUND_WAIT);
+	cr_assert_eq(decide(&pol, c, "10000", "01110", 0, need), PN_ROUND_IMPOSSIBLE);
 	pn_code_free(c);
 }
 
