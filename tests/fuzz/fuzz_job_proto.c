@@ -1,5 +1,5 @@
 /* libFuzzer target for the job protocol's parser (untrusted bytes from any peer).
- * Built and run by scripts/libfuzzer-run (clang -fsanitize=fuzzer,address,undefined).
+ * Built and run by tests/fuzz/run-fuzz (clang -fsanitize=fuzzer,address,undefined).
  *
  * The first input byte picks a mode: even, the rest is a raw message; odd, the rest gets
  * a valid header (type from the byte, current version) so the fuzzer reaches the field
