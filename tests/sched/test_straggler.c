@@ -36,14 +36,11 @@ Test(straggler, wait_all)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 4, 0);
 	pn_straggler_policy pol = { .mode = PN_WAIT_ALL };
-	bool fin[4], fail[4] = { false }, need[4];
-	flags(fin, 4, "1101");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	bool need[4];
+	cr_assert_eq(decide(&pol, c, "1101", "0000", 0, need), PN_ROUND_WAIT);
 	cr_assert(need[2]);
 	cr_assert_not(need[0]);
-	flags(fin, 4, "1111");
-	memset(fail, 0, sizeof fail);
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
+	cr_assert_eq(decide(&pol, c, "1111", "0000", 0, need), PN_ROUND_ENOUGH);
 	for (int i = 0; i < 4; i++)
 		cr_assert_not(need[i]);
 	pn_code_free(c);
@@ -104,20 +101,14 @@ Test(straggler, wait_code_cyclic_threshold)
 {
 	pn_code *c = make(PN_CODE_CYCLIC, 6, 2);
 	pn_straggler_policy pol = { .mode = PN_WAIT_CODE };
-	bool fin[6], fail[6] = { false }, need[6];
-	flags(fin, 6, "110100");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	bool need[6];
+	cr_assert_eq(decide(&pol, c, "110100", "000000", 0, need), PN_ROUND_WAIT);
 	cr_assert(need[2] && need[4] && need[5]);
-	flags(fail, 6, "001001");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT,
-		     "4 can still finish: 1 more needed");
+	cr_assert_eq(decide(&pol, c, "110100", "001001", 0, need), PN_ROUND_WAIT, "4 can still finish: 1 more needed");
 	cr_assert(need[4]);
 	cr_assert_not(need[2], "failed workers are not waited for");
-	flags(fail, 6, "001011");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_IMPOSSIBLE);
-	flags(fin, 6, "110110");
-	memset(fail, 0, sizeof fail);
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
+	cr_assert_eq(decide(&pol, c, "110100", "001011", 0, need), PN_ROUND_IMPOSSIBLE);
+	cr_assert_eq(decide(&pol, c, "110110", "000000", 0, need), PN_ROUND_ENOUGH);
 	pn_code_free(c);
 }
 
@@ -139,11 +130,19 @@ Test(straggler, wait_count)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 5, 0);
 	pn_straggler_policy pol = { .mode = PN_WAIT_COUNT, .count = 3 };
+	static const struct {
+		const char *finished, *failed;
+		pn_round_verdict want;
+	} steps[] = {
+		{ "10100", "00000", PN_ROUND_WAIT },
+		{ "10101", "00000", PN_ROUND_ENOUGH },
+		{ "10000", "01100", PN_ROUND_WAIT },
+		{ "10000", "01110", PN_ROUND_IMPOSSIBLE },
+	};
 	bool need[5];
-	cr_assert_eq(decide(&pol, c, "10100", "00000", 0, need), PN_ROUND_WAIT);
-	cr_assert_eq(decide(&pol, c, "10101", "00000", 0, need), PN_ROUND_ENOUGH);
-	cr_assert_eq(decide(&pol, c, "10000", "01100", 0, need), PN_ROUND_WAIT);
-	cr_assert_eq(decide(&pol, c, "10000", "01110", 0, need), PN_ROUND_IMPOSSIBLE);
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+		cr_assert_eq(decide(&pol, c, steps[i].finished, steps[i].failed, 0, need), steps[i].want,
+			     "finished %s failed %s", steps[i].finished, steps[i].failed);
 	pn_code_free(c);
 }
 
