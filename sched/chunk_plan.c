@@ -1,22 +1,15 @@
 /* Chunk plan: how a d-float gradient is cut into reads. */
+#include "util/util.h"
+
 #include "pennant/sched.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+/* Formats the reason into err; the value is the error code to return. */
+#define bad(err, errlen, ...) (pn_errf(err, errlen, __VA_ARGS__), -EINVAL)
 
 static size_t round_up(size_t x, size_t m)
 {

@@ -1,10 +1,12 @@
 /* Gradient code object: construction dispatch, accessors and the float64 decode. */
+#include "sched/names.h"
+#include "util/util.h"
+
 #include "sched/code_internal.h"
 #include "sched/lsq.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,27 +26,16 @@ void pn_code_params_init(pn_code_params *p, pn_code_kind kind, int n, int s)
 
 int pn_code_kind_from_name(const char *name)
 {
-	for (int k = 0; k < PN_CODE_KIND_COUNT_; k++)
-		if (name && strcmp(name, kind_names[k]) == 0)
-			return k;
-	return -1;
+	return pn_name_find(kind_names, PN_CODE_KIND_COUNT_, name);
 }
 
 const char *pn_code_kind_name(pn_code_kind kind)
 {
-	return (unsigned)kind < PN_CODE_KIND_COUNT_ ? kind_names[kind] : "?";
+	return pn_name_at(kind_names, PN_CODE_KIND_COUNT_, (unsigned)kind);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+/* Formats the reason into err; the value is the error code to return. */
+#define fail(err, errlen, ...) (pn_errf(err, errlen, __VA_ARGS__), -EINVAL)
 
 int pn_code_create(const pn_code_params *p, pn_code **out, char *err, size_t errlen)
 {
@@ -261,6 +252,35 @@ out:
 	return rc;
 }
 
+/* The cache half of both decodes. Counts the decode and keys `finished` into keybuf; on
+ * a hit copies the alen cached coefficients into a and returns 1; on a miss returns 0
+ * (solve, then decode_store); -ENODATA when no worker finished. *k: how many did. */
+static int decode_cached(pn_code *c, const bool *finished, size_t alen, double *a, pn_decode_info *info,
+			 uint64_t *keybuf, int *k)
+{
+	*k = pn_code_count_finished(c, finished);
+	if (*k == 0)
+		return -ENODATA;
+	c->stats.decodes++;
+	pn_decode_cache_key(&c->cache, finished, keybuf);
+	const pn_decode_entry *e = pn_decode_cache_find(&c->cache, keybuf);
+	if (!e)
+		return 0;
+	memcpy(a, e->a, sizeof(double) * alen);
+	*info = e->info;
+	info->from_cache = true;
+	c->stats.cache_hits++;
+	return 1;
+}
+
+static int decode_store(pn_code *c, const uint64_t *keybuf, const double *a, const pn_decode_info *info)
+{
+	int put = pn_decode_cache_put(&c->cache, keybuf, a, info);
+	if (put > 0)
+		c->stats.cache_clears++;
+	return put < 0 ? put : 0;
+}
+
 int pn_code_decode(pn_code *c, const bool *finished, double *a, pn_decode_info *info)
 {
 	if (c->comm_dim > 1) {
@@ -270,21 +290,11 @@ int pn_code_decode(pn_code *c, const bool *finished, double *a, pn_decode_info *
 		c->warned = true;
 		return -ENOTSUP;
 	}
-	int k = pn_code_count_finished(c, finished);
-	if (k == 0)
-		return -ENODATA;
-	c->stats.decodes++;
 	uint64_t keybuf[PN_CODE_MAX_N / 64];
-	pn_decode_cache_key(&c->cache, finished, keybuf);
-	const pn_decode_entry *e = pn_decode_cache_find(&c->cache, keybuf);
-	if (e) {
-		memcpy(a, e->a, sizeof(double) * (size_t)c->n);
-		*info = e->info;
-		info->from_cache = true;
-		c->stats.cache_hits++;
-		return 0;
-	}
-	int rc = solve_decode(c, finished, k, a, info);
+	int k, rc = decode_cached(c, finished, (size_t)c->n, a, info, keybuf, &k);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	rc = solve_decode(c, finished, k, a, info);
 	if (rc < 0)
 		return rc;
 	if (info->ill_conditioned) {
@@ -298,10 +308,7 @@ int pn_code_decode(pn_code *c, const bool *finished, double *a, pn_decode_info *
 			c->warned = true;
 		}
 	}
-	int put = pn_decode_cache_put(&c->cache, keybuf, a, info);
-	if (put > 0)
-		c->stats.cache_clears++;
-	return put < 0 ? put : 0;
+	return decode_store(c, keybuf, a, info);
 }
 
 bool pn_code_rows_are_estimates(const pn_code *c)
@@ -338,32 +345,18 @@ int pn_code_ce_decode(pn_code *c, const bool *finished, double *A, pn_decode_inf
 {
 	if (!c->ops->decode_matrix)
 		return pn_code_decode(c, finished, A, info); /* m = 1: A is the decode vector */
-	int k = pn_code_count_finished(c, finished);
-	if (k == 0)
-		return -ENODATA;
-	c->stats.decodes++;
 	uint64_t keybuf[PN_CODE_MAX_N / 64];
-	pn_decode_cache_key(&c->cache, finished, keybuf);
-	const pn_decode_entry *e = pn_decode_cache_find(&c->cache, keybuf);
-	size_t alen = (size_t)c->comm_dim * (size_t)c->n;
-	if (e) {
-		memcpy(A, e->a, sizeof(double) * alen);
-		*info = e->info;
-		info->from_cache = true;
-		c->stats.cache_hits++;
-		return 0;
-	}
-	int rc = c->ops->decode_matrix(c, finished, k, A, info);
+	int k, rc = decode_cached(c, finished, (size_t)c->comm_dim * (size_t)c->n, A, info, keybuf, &k);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	rc = c->ops->decode_matrix(c, finished, k, A, info);
 	if (rc < 0)
 		return rc;
 	info->ill_conditioned = c->warn_cond > 0 && info->cond > c->warn_cond;
 	info->from_cache = false;
 	if (info->ill_conditioned)
 		c->stats.ill_conditioned++;
-	int put = pn_decode_cache_put(&c->cache, keybuf, A, info);
-	if (put > 0)
-		c->stats.cache_clears++;
-	return put < 0 ? put : 0;
+	return decode_store(c, keybuf, A, info);
 }
 
 /* The partitions a worker holds (all of them, or -EINVAL if more than cap). */

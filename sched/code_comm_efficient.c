@@ -155,20 +155,7 @@ static double ce_probe_cond(const pn_code *c, struct ce *ce, pn_rng *rng)
 		goto done;
 	}
 	for (int t = 0; t < probes; t++) {
-		memset(strag, 0, sizeof(bool) * (size_t)n);
-		if (t < blocks) {
-			int start = (int)((long)t * n / blocks);
-			for (int x = 0; x < s; x++)
-				strag[(start + x) % n] = true;
-		} else {
-			for (int x = 0; x < s;) {
-				int i = (int)pn_rng_below(rng, (uint64_t)n);
-				if (!strag[i]) {
-					strag[i] = true;
-					x++;
-				}
-			}
-		}
+		pn_code_probe_set(strag, n, s, t, blocks, rng);
 		int k = 0;
 		for (int i = 0; i < n; i++)
 			if (!strag[i])

@@ -74,20 +74,7 @@ static double probe_worst_cond(int m, int s, const double *B, int ld, pn_rng *rn
 		goto done;
 	}
 	for (int t = 0; t < probes; t++) {
-		memset(out, 0, sizeof(bool) * (size_t)m);
-		if (t < blocks) {
-			int start = (int)((long)t * m / blocks);
-			for (int j = 0; j < s; j++)
-				out[(start + j) % m] = true;
-		} else {
-			for (int j = 0; j < s;) {
-				int i = (int)pn_rng_below(rng, (uint64_t)m);
-				if (!out[i]) {
-					out[i] = true;
-					j++;
-				}
-			}
-		}
+		pn_code_probe_set(out, m, s, t, blocks, rng);
 		for (int i = 0, col = 0; i < m; i++)
 			if (!out[i])
 				memcpy(A + (size_t)col++ * (size_t)m, B + (size_t)i * (size_t)ld, sizeof(double) * (size_t)m);

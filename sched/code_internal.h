@@ -59,6 +59,12 @@ int pn_code_build_comm_efficient(pn_code *c, const pn_code_params *p, char *err,
  * inside GC-DC clusters. */
 int pn_cyclic_matrix(int m, int s, uint64_t seed, int candidates, double *out, int ld, double *worst_cond);
 
+/* Probe straggler set t (n flags into strag): for t < blocks the contiguous block of s
+ * workers starting at t·n/blocks (adjacent supports overlap most), after that s distinct
+ * workers drawn from rng. */
+struct pn_rng;
+void pn_code_probe_set(bool *strag, int n, int s, int t, int blocks, struct pn_rng *rng);
+
 /* Default readiness helper: at least `need` finished. */
 int pn_code_count_finished(const pn_code *c, const bool *finished);
 

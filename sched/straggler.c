@@ -1,4 +1,5 @@
 /* Straggler policy: decides when a round has enough finished workers. */
+#include "sched/names.h"
 #include "pennant/straggler.h"
 
 #include <errno.h>
@@ -11,20 +12,17 @@ static const char *const verdict_names[] = { "wait", "enough", "deadline", "impo
 
 int pn_wait_mode_from_name(const char *name)
 {
-	for (int m = 0; m < PN_WAIT_MODE_COUNT_; m++)
-		if (name && strcmp(name, mode_names[m]) == 0)
-			return m;
-	return -1;
+	return pn_name_find(mode_names, PN_WAIT_MODE_COUNT_, name);
 }
 
 const char *pn_wait_mode_name(pn_wait_mode mode)
 {
-	return (unsigned)mode < PN_WAIT_MODE_COUNT_ ? mode_names[mode] : "?";
+	return pn_name_at(mode_names, PN_WAIT_MODE_COUNT_, (unsigned)mode);
 }
 
 const char *pn_round_verdict_name(pn_round_verdict v)
 {
-	return (unsigned)v <= PN_ROUND_IMPOSSIBLE ? verdict_names[v] : "?";
+	return pn_name_at(verdict_names, PN_ROUND_IMPOSSIBLE + 1, (unsigned)v);
 }
 
 int pn_straggler_check(const pn_straggler_policy *pol, int n, char *err, size_t errlen)

@@ -534,14 +534,8 @@ int main(int argc, char **argv)
 			free(G), free(alpha), free(rows);
 			free(x), free(out), free(Cs), free(xd);
 		}
-	if (o.json) {
-		pn_json_end_array(&j);
-		pn_json_end_object(&j);
-		if (pn_json_close(&j)) {
-			fprintf(stderr, "pennant-bench-agg: writing the JSON failed\n");
-			return 1;
-		}
-	}
+	if (o.json && pn_json_finish_results(&j, "pennant-bench-agg") != 0)
+		return 1;
 	return 0;
 bad:
 	usage(stderr);

@@ -26,6 +26,9 @@ struct bench_opts {
 
 /* -1 to run, else the exit status (0 after --help/--version, 2 when refused) */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
+/* The dpdk context of node_id with the options and secret given; NULL with the reason on
+ * stderr after "who: ". */
+pn_tp_ctx *bench_open(const struct bench_opts *o, uint32_t node_id, const char *who);
 int bench_target(const struct bench_opts *o);
 int bench_reader(const struct bench_opts *o);
 double bench_now_s(void);

@@ -1,4 +1,4 @@
-/* Command line, parsed once, up front. */
+/* Command line, parsed once, up front; the clock and the context both roles open. */
 #include "bench_dpdk_raw.h"
 
 #include "cli.h"
@@ -85,4 +85,15 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 		return 2;
 	}
 	return -1;
+}
+
+pn_tp_ctx *bench_open(const struct bench_opts *o, uint32_t node_id, const char *who)
+{
+	char err[512] = "";
+	pn_tp_config cfg = {.backend = "dpdk", .node_id = node_id, .options = o->options,
+			    .secret = o->secret.bytes, .secret_len = o->secret.len};
+	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof err);
+	if (!ctx)
+		fprintf(stderr, "%s: %s\n", who, err);
+	return ctx;
 }

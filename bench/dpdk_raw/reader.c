@@ -123,14 +123,9 @@ static double median(double *v, int n)
 
 int bench_reader(const struct bench_opts *o)
 {
-	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = 0, .options = o->options,
-			    .secret = o->secret.bytes, .secret_len = o->secret.len};
-	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof err);
-	if (!ctx) {
-		fprintf(stderr, "reader: %s\n", err);
+	pn_tp_ctx *ctx = bench_open(o, 0, "reader");
+	if (!ctx)
 		return 1;
-	}
 	int rc = 1;
 	pn_tp_peer *peer;
 	void *buf;

@@ -8,14 +8,9 @@
 
 int bench_target(const struct bench_opts *o)
 {
-	char err[512] = "";
-	pn_tp_config cfg = {.backend = "dpdk", .node_id = o->node, .options = o->options,
-			    .secret = o->secret.bytes, .secret_len = o->secret.len};
-	pn_tp_ctx *ctx = pn_tp_open(&cfg, err, sizeof err);
-	if (!ctx) {
-		fprintf(stderr, "target: %s\n", err);
+	pn_tp_ctx *ctx = bench_open(o, o->node, "target");
+	if (!ctx)
 		return 1;
-	}
 	int rc = 1;
 	void *buf;
 	pn_tp_mr *mr;

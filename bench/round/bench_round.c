@@ -257,14 +257,8 @@ int main(int argc, char **argv)
 				pn_agg_job_result_free(&res);
 				free(init), free(col.rec);
 			}
-	if (o.json) {
-		pn_json_end_array(&j);
-		pn_json_end_object(&j);
-		if (pn_json_close(&j)) {
-			fprintf(stderr, "pennant-bench-round: writing the JSON failed\n");
-			return 1;
-		}
-	}
+	if (o.json && pn_json_finish_results(&j, "pennant-bench-round") != 0)
+		return 1;
 	return 0;
 bad:
 	usage(stderr);

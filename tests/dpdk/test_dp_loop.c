@@ -58,6 +58,17 @@ static pn_tp_completion read_sync(pn_tp_mr *dst, size_t doff, const pn_mr_desc *
 	}
 }
 
+/* n bytes each: a REMOTE_READ source (filled by dpt_fill with seed; seed < 0: left as
+ * allocated) with its descriptor, and a LOCAL_WRITE destination. */
+static void alloc_pair(size_t n, int seed, void **src, pn_tp_mr **smr, void **dst, pn_tp_mr **dmr, pn_mr_desc *d)
+{
+	cr_assert_eq(pn_tp_alloc(ctx, n, PN_ACCESS_REMOTE_READ, src, smr), 0, "%s", pn_tp_errmsg(ctx));
+	cr_assert_eq(pn_tp_alloc(ctx, n, PN_ACCESS_LOCAL_WRITE, dst, dmr), 0, "%s", pn_tp_errmsg(ctx));
+	if (seed >= 0)
+		dpt_fill(*src, n, seed);
+	pn_tp_mr_get_desc(*smr, d);
+}
+
 TestSuite(dpdk_loop, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(dpdk_loop, reads_are_bit_exact_at_any_size_and_offset)
@@ -65,11 +76,8 @@ Test(dpdk_loop, reads_are_bit_exact_at_any_size_and_offset)
 	const size_t n = 3u << 20;
 	void *src, *dst;
 	pn_tp_mr *smr, *dmr;
-	cr_assert_eq(pn_tp_alloc(ctx, n, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
-	cr_assert_eq(pn_tp_alloc(ctx, n, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
-	dpt_fill(src, n, 7);
 	pn_mr_desc d;
-	pn_tp_mr_get_desc(smr, &d);
+	alloc_pair(n, 7, &src, &smr, &dst, &dmr, &d);
 	size_t sizes[] = {1, 2, 1423, 1424, 1425, 4096, 65535, 65536, 100003, n - 17};
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		size_t soff = (i * 4099) % 17, doff = (i * 7) % 13;
@@ -113,11 +121,8 @@ Test(dpdk_loop, many_reads_in_flight_complete_once_each)
 	const size_t n = 1u << 20, chunk = 8192;
 	void *src, *dst;
 	pn_tp_mr *smr, *dmr;
-	cr_assert_eq(pn_tp_alloc(ctx, n, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
-	cr_assert_eq(pn_tp_alloc(ctx, n, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
-	dpt_fill(src, n, 5);
 	pn_mr_desc d;
-	pn_tp_mr_get_desc(smr, &d);
+	alloc_pair(n, 5, &src, &smr, &dst, &dmr, &d);
 	const int nreq = (int)(n / chunk);
 	for (int i = 0; i < nreq; i++)
 		cr_assert_eq(pn_tp_post_read(peer, dmr, (size_t)i * chunk, &d, (uint64_t)i * chunk, chunk, (uint64_t)i), 0);
@@ -227,11 +232,8 @@ Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 	cr_assert_neq(self_tag, 0);
 	void *src, *dst;
 	pn_tp_mr *smr, *dmr;
-	cr_assert_eq(pn_tp_alloc(ctx, 100000, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
-	cr_assert_eq(pn_tp_alloc(ctx, 100000, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
-	dpt_fill(src, 100000, 3);
 	pn_mr_desc d;
-	pn_tp_mr_get_desc(smr, &d);
+	alloc_pair(100000, 3, &src, &smr, &dst, &dmr, &d);
 	pn_tp_stats before;
 	pn_tp_get_stats(ctx, &before);
 
@@ -326,10 +328,8 @@ Test(dpdk_loop_silent, silent_peer_fails_reads_with_timeout_then_peer_down)
 	open_loop("rto_init_us=2000;rto_min_us=1000;rto_max_us=8000;retries=4");
 	void *src, *dst;
 	pn_tp_mr *smr, *dmr;
-	cr_assert_eq(pn_tp_alloc(ctx, 100000, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
-	cr_assert_eq(pn_tp_alloc(ctx, 100000, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
 	pn_mr_desc d;
-	pn_tp_mr_get_desc(smr, &d);
+	alloc_pair(100000, -1, &src, &smr, &dst, &dmr, &d);
 	cr_assert_eq(pn_dp_debug_mute_responder(ctx, 1), 0);
 	cr_assert_eq(pn_tp_post_read(peer, dmr, 0, &d, 0, 50000, 1), 0);
 	cr_assert_eq(pn_tp_post_read(peer, dmr, 50000, &d, 50000, 50000, 2), 0);
@@ -362,10 +362,8 @@ Test(dpdk_loop, mempools_return_to_their_initial_counts)
 	const size_t n = 2u << 20;
 	void *src, *dst;
 	pn_tp_mr *smr, *dmr;
-	cr_assert_eq(pn_tp_alloc(ctx, n, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
-	cr_assert_eq(pn_tp_alloc(ctx, n, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
 	pn_mr_desc d;
-	pn_tp_mr_get_desc(smr, &d);
+	alloc_pair(n, -1, &src, &smr, &dst, &dmr, &d);
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(read_sync(dmr, 0, &d, 0, n).status, 0);
 	cr_assert_eq(pn_tp_send_ctrl(peer, "x", 1), 0);
@@ -399,10 +397,8 @@ Test(dpdk_loop_cap, max_reads_in_flight_gives_eagain_until_a_read_completes)
 	cr_assert_eq(pn_tp_connect(ctx, "10.9.0.1:7000", &peer, TIMEOUT_MS), 0, "%s", pn_tp_errmsg(ctx));
 	void *src, *dst;
 	pn_tp_mr *smr, *dmr;
-	cr_assert_eq(pn_tp_alloc(ctx, 1 << 20, PN_ACCESS_REMOTE_READ, &src, &smr), 0);
-	cr_assert_eq(pn_tp_alloc(ctx, 1 << 20, PN_ACCESS_LOCAL_WRITE, &dst, &dmr), 0);
 	pn_mr_desc d;
-	pn_tp_mr_get_desc(smr, &d);
+	alloc_pair(1 << 20, -1, &src, &smr, &dst, &dmr, &d);
 	cr_assert_eq(pn_dp_debug_mute_responder(ctx, 1), 0); /* nothing completes meanwhile */
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(pn_tp_post_read(peer, dmr, 0, &d, 0, 1000, (uint64_t)i), 0);

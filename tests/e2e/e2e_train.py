@@ -25,6 +25,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from proc_state import running  # noqa: E402
+
 
 def load_npy(path):
     with open(path, "rb") as f:
@@ -56,15 +59,6 @@ def children(pid):
             return [int(x) for x in f.read().split()]
     except OSError:
         return []
-
-
-def running(pid):
-    """Alive and not a zombie (an orphan's zombie may wait for a reaper that never comes)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def start_job(cmd):

@@ -1,11 +1,12 @@
 /* libFuzzer target for the job protocol's parser (untrusted bytes from any peer).
- * Built and run by scripts/libfuzzer-run (clang -fsanitize=fuzzer,address,undefined).
+ * Built and run by tests/fuzz/run-fuzz (clang -fsanitize=fuzzer,address,undefined).
  *
  * The first input byte picks a mode: even, the rest is a raw message; odd, the rest gets
  * a valid header (type from the byte, current version) so the fuzzer reaches the field
  * checks. Invariants on every accepted message: the fields are in range, and packing it
  * again gives the very bytes that were parsed (nothing is ignored or reinterpreted). */
 #include "job/proto.h"
+#include "tests/fuzz/fuzz_check.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,23 +18,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint8_t mode = data[0];
 	size--;
-	uint8_t *buf = malloc(size ? size : 1); /* exact bounds for ASan */
-	memcpy(buf, data + 1, size);
+	uint8_t *buf = fuzz_exact_copy(data + 1, size);
 	if ((mode & 1) && size >= 2) {
 		buf[0] = (uint8_t)(1 + (mode >> 1) % 6);
 		buf[1] = PN_JOB_PROTO_VERSION;
 	}
 	pn_job_msg m;
 	if (pn_job_msg_unpack(buf, size, &m) == 0) {
-		if (m.slot > 1 || m.nparts < 0 || m.nparts > PN_JOB_MAX_PARTS || m.round < 0 || m.status > 0)
-			abort();
+		fuzz_require(m.slot <= 1 && m.nparts >= 0 && m.nparts <= PN_JOB_MAX_PARTS && m.round >= 0 &&
+			     m.status <= 0);
 		for (int k = 0; k < m.nparts; k++)
-			if (m.parts[k] < 0 || !isfinite(m.coefs[k]))
-				abort();
+			fuzz_require(m.parts[k] >= 0 && isfinite(m.coefs[k]));
 		uint8_t again[PN_TP_CTRL_MAX];
-		size_t len = pn_job_msg_pack(&m, again);
-		if (len != size || memcmp(again, buf, size) != 0)
-			abort();
+		fuzz_require_same(again, pn_job_msg_pack(&m, again), buf, size);
 	}
 	free(buf);
 	return 0;

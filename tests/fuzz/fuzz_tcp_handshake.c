@@ -5,6 +5,7 @@
  * Invariants on every accepted message: the header announced exactly the payload that
  * was there, and encoding the decoded message gives the input back byte for byte (so
  * nothing in an accepted message is ignored, and constant messages are constant). */
+#include "tests/fuzz/fuzz_check.h"
 #include "transport/tcp/wire.h"
 
 #include <stdlib.h>
@@ -12,23 +13,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t *buf = malloc(size ? size : 1); /* exact bounds for ASan */
-	memcpy(buf, data, size);
-	if (size >= TCP_WIRE_HDR_SIZE) {
-		int pl = tcp_hs_payload_len(buf);
-		if (pl > TCP_HS_MAX - TCP_WIRE_HDR_SIZE)
-			abort();
-	}
+	uint8_t *buf = fuzz_exact_copy(data, size);
+	if (size >= TCP_WIRE_HDR_SIZE)
+		fuzz_require(tcp_hs_payload_len(buf) <= TCP_HS_MAX - TCP_WIRE_HDR_SIZE);
 	struct tcp_hs_msg m;
 	if (tcp_hs_parse(buf, size, &m) == 0) {
-		if (size < TCP_WIRE_HDR_SIZE || size > TCP_HS_MAX)
-			abort();
-		if ((size_t)tcp_hs_payload_len(buf) + TCP_WIRE_HDR_SIZE != size)
-			abort();
+		fuzz_require(size >= TCP_WIRE_HDR_SIZE && size <= TCP_HS_MAX);
+		fuzz_require((size_t)tcp_hs_payload_len(buf) + TCP_WIRE_HDR_SIZE == size);
 		uint8_t again[TCP_HS_MAX];
-		size_t n = tcp_hs_build(&m, again);
-		if (n != size || memcmp(again, buf, size) != 0)
-			abort();
+		fuzz_require_same(again, tcp_hs_build(&m, again), buf, size);
 	}
 	free(buf);
 	return 0;

@@ -4,22 +4,12 @@ with null (never nan) for undefined values, the energy at q = 0 and q = 1 equals
 form k·P/mu, k = 1 is M/M/1 (approximation exact), split-merge is an upper bound on E[N],
 bad flags fail with a message."""
 import json
-import subprocess
 import sys
 
+from bench_check import check, runner
+
 exe = sys.argv[1]
-
-
-def run(*args, ok=True):
-    p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        sys.exit(f"{exe} {' '.join(args)} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def check(cond, msg):
-    if not cond:
-        sys.exit("FAIL: " + msg)
+run = runner(exe)
 
 
 out = run("--requests", "40000", "--steps", "4", "--json").stdout

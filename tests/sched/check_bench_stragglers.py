@@ -3,22 +3,12 @@
 must hold whatever the timings: exact codes decode exactly, ignore-stragglers is biased,
 percentiles are ordered, every model and scheme is present, bad options are refused."""
 import json
-import subprocess
 import sys
 
+from bench_check import check, runner
+
 exe = sys.argv[1]
-
-
-def run(*args, ok=True):
-    p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120)
-    if ok and p.returncode != 0:
-        sys.exit(f"{exe} {' '.join(args)} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def check(cond, msg):
-    if not cond:
-        sys.exit("FAIL: " + msg)
+run = runner(exe)
 
 
 for n, s in ((12, 2), (16, 2)):

@@ -20,18 +20,27 @@ static void flags(bool *out, int n, const char *pattern)
 		out[i] = pattern[i] == '1';
 }
 
+/* The verdict with the finished and failed workers given as "0"/"1" strings. */
+static pn_round_verdict decide(const pn_straggler_policy *pol, const pn_code *c, const char *finished,
+			       const char *failed, double elapsed, bool *need)
+{
+	int n = (int)strlen(finished);
+	bool fin[64], fail[64];
+	cr_assert(n <= 64 && (int)strlen(failed) == n);
+	flags(fin, n, finished);
+	flags(fail, n, failed);
+	return pn_straggler_decide(pol, c, fin, fail, elapsed, need);
+}
+
 Test(straggler, wait_all)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 4, 0);
 	pn_straggler_policy pol = { .mode = PN_WAIT_ALL };
-	bool fin[4], fail[4] = { false }, need[4];
-	flags(fin, 4, "1101");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	bool need[4];
+	cr_assert_eq(decide(&pol, c, "1101", "0000", 0, need), PN_ROUND_WAIT);
 	cr_assert(need[2]);
 	cr_assert_not(need[0]);
-	flags(fin, 4, "1111");
-	memset(fail, 0, sizeof fail);
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
+	cr_assert_eq(decide(&pol, c, "1111", "0000", 0, need), PN_ROUND_ENOUGH);
 	for (int i = 0; i < 4; i++)
 		cr_assert_not(need[i]);
 	pn_code_free(c);
@@ -92,20 +101,14 @@ Test(straggler, wait_code_cyclic_threshold)
 {
 	pn_code *c = make(PN_CODE_CYCLIC, 6, 2);
 	pn_straggler_policy pol = { .mode = PN_WAIT_CODE };
-	bool fin[6], fail[6] = { false }, need[6];
-	flags(fin, 6, "110100");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
+	bool need[6];
+	cr_assert_eq(decide(&pol, c, "110100", "000000", 0, need), PN_ROUND_WAIT);
 	cr_assert(need[2] && need[4] && need[5]);
-	flags(fail, 6, "001001");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT,
-		     "4 can still finish: 1 more needed");
+	cr_assert_eq(decide(&pol, c, "110100", "001001", 0, need), PN_ROUND_WAIT, "4 can still finish: 1 more needed");
 	cr_assert(need[4]);
 	cr_assert_not(need[2], "failed workers are not waited for");
-	flags(fail, 6, "001011");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_IMPOSSIBLE);
-	flags(fin, 6, "110110");
-	memset(fail, 0, sizeof fail);
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
+	cr_assert_eq(decide(&pol, c, "110100", "001011", 0, need), PN_ROUND_IMPOSSIBLE);
+	cr_assert_eq(decide(&pol, c, "110110", "000000", 0, need), PN_ROUND_ENOUGH);
 	pn_code_free(c);
 }
 
@@ -113,16 +116,13 @@ Test(straggler, deadline_ends_the_round)
 {
 	pn_code *c = make(PN_CODE_CYCLIC, 6, 1);
 	pn_straggler_policy pol = { .mode = PN_WAIT_DEADLINE, .deadline = 2.0 };
-	bool fin[6], fail[6] = { false }, need[6];
-	flags(fin, 6, "110000");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 1.9, need), PN_ROUND_WAIT);
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 2.0, need), PN_ROUND_DEADLINE);
+	bool need[6];
+	cr_assert_eq(decide(&pol, c, "110000", "000000", 1.9, need), PN_ROUND_WAIT);
+	cr_assert_eq(decide(&pol, c, "110000", "000000", 2.0, need), PN_ROUND_DEADLINE);
 	for (int i = 0; i < 6; i++)
 		cr_assert_not(need[i]);
-	flags(fin, 6, "000000");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 5.0, need), PN_ROUND_IMPOSSIBLE);
-	flags(fin, 6, "111110");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0.1, need), PN_ROUND_ENOUGH);
+	cr_assert_eq(decide(&pol, c, "000000", "000000", 5.0, need), PN_ROUND_IMPOSSIBLE);
+	cr_assert_eq(decide(&pol, c, "111110", "000000", 0.1, need), PN_ROUND_ENOUGH);
 	pn_code_free(c);
 }
 
@@ -130,16 +130,19 @@ Test(straggler, wait_count)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 5, 0);
 	pn_straggler_policy pol = { .mode = PN_WAIT_COUNT, .count = 3 };
-	bool fin[5], fail[5] = { false }, need[5];
-	flags(fin, 5, "10100");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
-	flags(fin, 5, "10101");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_ENOUGH);
-	flags(fin, 5, "10000");
-	flags(fail, 5, "01100");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_WAIT);
-	flags(fail, 5, "01110");
-	cr_assert_eq(pn_straggler_decide(&pol, c, fin, fail, 0, need), PN_ROUND_IMPOSSIBLE);
+	static const struct {
+		const char *finished, *failed;
+		pn_round_verdict want;
+	} steps[] = {
+		{ "10100", "00000", PN_ROUND_WAIT },
+		{ "10101", "00000", PN_ROUND_ENOUGH },
+		{ "10000", "01100", PN_ROUND_WAIT },
+		{ "10000", "01110", PN_ROUND_IMPOSSIBLE },
+	};
+	bool need[5];
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+		cr_assert_eq(decide(&pol, c, steps[i].finished, steps[i].failed, 0, need), steps[i].want,
+			     "finished %s failed %s", steps[i].finished, steps[i].failed);
 	pn_code_free(c);
 }
 

@@ -29,6 +29,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from proc_state import running  # noqa: E402
+
 BUILD = sys.argv[1]
 TOOLS = os.path.join(BUILD, "tools")
 TRAIN = os.path.join(TOOLS, "pennant-train")
@@ -65,15 +68,19 @@ def forked_processes(strace_log):
     return out
 
 
+def token_file(tmp, name, text, mode):
+    """A token file holding text with the given permissions: its path."""
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
 def refusals():
     tmp = tempfile.mkdtemp(prefix="pn-cli-")
-    empty = os.path.join(tmp, "empty")
-    open(empty, "w").close()
-    os.chmod(empty, 0o600)
-    shared = os.path.join(tmp, "shared")
-    with open(shared, "w") as f:
-        f.write("secret\n")
-    os.chmod(shared, 0o644)
+    empty = token_file(tmp, "empty", "", 0o600)
+    shared = token_file(tmp, "shared", "secret\n", 0o644)
     agg = os.path.join(TOOLS, "pennant-aggregator")
     wrk = os.path.join(TOOLS, "pennant-worker")
     cases = [
@@ -141,10 +148,7 @@ def refusals():
 
 def accepts():
     tmp = tempfile.mkdtemp(prefix="pn-cli-")
-    good = os.path.join(tmp, "token")
-    with open(good, "w") as f:
-        f.write("alice-secret\n")
-    os.chmod(good, 0o600)
+    good = token_file(tmp, "token", "alice-secret\n", 0o600)
     agg = os.path.join(TOOLS, "pennant-aggregator")
     wrk = os.path.join(TOOLS, "pennant-worker")
     cases = [
@@ -304,14 +308,6 @@ def children_of(pid):
     return kids
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def read_until(stream, pattern, seconds, proc):
     """Reads a child's pipe (unbuffered: select and Python's buffering do not mix) until
     `pattern` matches the text so far, EOF, or `seconds` pass. Returns (match, text)."""
@@ -357,10 +353,10 @@ def signal_run(sig, reference=False):
     name = ("reference " if reference else "") + sig.name
     check(rc == want, f"{name}: exit {want} (got {rc})")
     for _ in range(150):  # a worker whose aggregator is gone exits within 10 s at most
-        if not [w for w in workers if alive(w)]:
+        if not [w for w in workers if running(w)]:
             break
         time.sleep(0.1)
-    check(not [w for w in workers if alive(w)], f"{name}: every worker is gone")
+    check(not [w for w in workers if running(w)], f"{name}: every worker is gone")
     try:
         with open(js) as f:
             doc = strict_json(f.read(), f"{name}: JSON")

@@ -82,32 +82,47 @@ Test(json, writes_a_nested_document_that_python_parses)
 	free(text);
 }
 
-Test(json, unbalanced_documents_are_reported)
+/* Documents the writer must refuse to close cleanly, each written by one function. */
+static void truncated(pn_json *j)
+{
+	pn_json_begin_object(j);
+	pn_json_key(j, "a");
+	pn_json_begin_array(j);
+}
+
+static void value_without_key(pn_json *j)
+{
+	pn_json_begin_object(j);
+	pn_json_int(j, 1); /* a value without a key inside an object */
+	pn_json_end_object(j);
+}
+
+static void wrong_closer(pn_json *j)
+{
+	pn_json_begin_array(j);
+	pn_json_end_object(j);
+}
+
+static void expect_refused(void (*write)(pn_json *), const char *what)
 {
 	FILE *f = tmpfile();
+	cr_assert(f);
 	pn_json j;
 	pn_json_init(&j, f);
-	pn_json_begin_object(&j);
-	pn_json_key(&j, "a");
-	pn_json_begin_array(&j);
-	cr_expect_neq(pn_json_close(&j), 0, "a truncated document must not close cleanly");
+	write(&j);
+	cr_expect_neq(pn_json_close(&j), 0, "%s must not close cleanly", what);
 	fclose(f);
+}
+
+Test(json, unbalanced_documents_are_reported)
+{
+	expect_refused(truncated, "a truncated document");
 }
 
 Test(json, misuse_is_reported)
 {
-	FILE *f = tmpfile();
-	pn_json j;
-	pn_json_init(&j, f);
-	pn_json_begin_object(&j);
-	pn_json_int(&j, 1); /* a value without a key inside an object */
-	pn_json_end_object(&j);
-	cr_expect_neq(pn_json_close(&j), 0);
-	pn_json_init(&j, f);
-	pn_json_begin_array(&j);
-	pn_json_end_object(&j); /* wrong closer */
-	cr_expect_neq(pn_json_close(&j), 0);
-	fclose(f);
+	expect_refused(value_without_key, "a value without a key");
+	expect_refused(wrong_closer, "a wrong closer");
 }
 
 Test(json, open_dash_is_stdout_and_creates_no_file)

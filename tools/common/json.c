@@ -40,6 +40,16 @@ int pn_json_close(pn_json *j)
 	return bad ? -1 : 0;
 }
 
+int pn_json_finish_results(pn_json *j, const char *prog)
+{
+	pn_json_end_array(j);
+	pn_json_end_object(j);
+	if (pn_json_close(j) == 0)
+		return 0;
+	fprintf(stderr, "%s: writing the JSON failed\n", prog);
+	return -1;
+}
+
 /* Before any value: the comma, and the check that objects get keys first. */
 static void before_value(pn_json *j)
 {

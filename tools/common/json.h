@@ -31,6 +31,9 @@ int pn_json_open(pn_json *j, const char *path);
 /* Ends the document (a newline), flushes, closes a file opened by pn_json_open. Returns 0,
  * or -1 if the nesting is unbalanced, the writer was misused or the stream failed. */
 int pn_json_close(pn_json *j);
+/* Ends a results document (the open array inside the top object), closes it, and on
+ * failure says "PROG: writing the JSON failed" on stderr. Returns 0, or -1. */
+int pn_json_finish_results(pn_json *j, const char *prog);
 
 void pn_json_begin_object(pn_json *j);
 void pn_json_end_object(pn_json *j);
