@@ -315,7 +315,7 @@ def snapshot():
     return {
         "dpdk_run": ls("/var/run/dpdk"),
         "hugepages": ls("/dev/hugepages"),
-        "tmp": ls("/tmp", lambda n: n.startswith(("pennant", "pn-", "pnt", "rte"))),
+        "tmp": ls("/tmp", lambda n: n.startswith(("pennant", "pnfm", "pnt", "rte", "dpdk"))),
         "netns": {l.split()[0] for l in ns if l.strip()},
     }
 
@@ -354,12 +354,20 @@ class Job:
         return os.path.join(self.build, "tools", "pennant-" + role)
 
     def start(self):
+        self.start_aggregator()
+        self.start_workers()
+
+    def start_aggregator(self):
         args = [self.tool("aggregator"), "--workers", str(self.n), "--rounds", str(ROUNDS),
                 "--json", self.json, "--save-model", self.model] + self.extra + self.medium.agg_args()
         self.agg_out = open(self.alog, "w")
         log("$ " + " ".join(args))
         self.agg = subprocess.Popen(args, stdout=self.agg_out, stderr=subprocess.STDOUT, env=self.env)
-        time.sleep(0.3)
+        t_end = time.monotonic() + 60
+        while time.monotonic() < t_end and self.agg.poll() is None and "listening on" not in self.tail(50):
+            time.sleep(0.05)
+
+    def start_workers(self):
         for r in range(self.n):
             wargs = self.medium.worker_prefix + [self.tool("worker"), "--workers", str(self.n),
                                                  "--rank", str(r)] + self.extra + self.medium.worker_args(r)
@@ -531,7 +539,11 @@ def case_garbage_client(ctx, case, n=5):
 
 
 def case_wrong_token(ctx, case, n=5):
-    job = ctx.launch(case, case.name, n, base_args(n), 5)
+    """An intruder with another secret knocks while the aggregator takes its workers (the
+    only time it accepts anyone); then the real workers join and the job runs."""
+    job = Job(ctx.build, ctx.medium_cls(ctx.tmp, n), ctx.tmp, case.name, n, base_args(n), ctx.env)
+    ctx.jobs.append(job)
+    job.start_aggregator()
     ienv = dict(ctx.env, PENNANT_JOB_TOKEN="not-" + SECRET)
     iargs = job.medium.worker_prefix + [job.tool("worker"), "--workers", str(n), "--rank", str(n - 1)] + \
         base_args(n) + job.medium.intruder_args()
@@ -542,6 +554,7 @@ def case_wrong_token(ctx, case, n=5):
     case.check(p.returncode != 0, f"intruder with another secret refused: exit {p.returncode} after {dt:.1f} s ({last})")
     case.check(SECRET not in p.stdout, "the intruder's output holds nothing of the job secret")
     case.check(job.agg.poll() is None, "aggregator still running after the intruder")
+    job.start_workers()
     rec = finished_all(case, job, job.finish())
     if rec:
         no_worker_lost(case, rec, "the intruder")
