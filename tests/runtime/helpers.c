@@ -406,3 +406,31 @@ void magnitude_case(int which, int p, int d, float *x)
 		break;
 	}
 }
+
+size_t npy_image(unsigned char *buf, const char *dict, const void *data, size_t dlen, int version)
+{
+	size_t n = strlen(dict), pre = version == 1 ? 10 : 12;
+	size_t hlen = n + 1;
+	memcpy(buf, "\x93NUMPY", 6);
+	buf[6] = (unsigned char)version;
+	buf[7] = 0;
+	buf[8] = (unsigned char)(hlen & 0xff);
+	buf[9] = (unsigned char)(hlen >> 8);
+	if (version != 1)
+		buf[10] = buf[11] = 0;
+	memcpy(buf + pre, dict, n);
+	buf[pre + n] = '\n';
+	memcpy(buf + pre + hlen, data, dlen);
+	return pre + hlen + dlen;
+}
+
+const struct npy_bad_case npy_bad_cases[] = {
+	{"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 24, "dtype"},
+	{"{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }", 24, "dtype"},
+	{"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "Fortran"},
+	{"{'descr': '<f4', 'fortran_order': False, }", 24, "header"},
+	{"{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", 24, "shape"},
+	{"{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }", 24, "truncated"},
+	{"{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 24, "trailing"},
+};
+const size_t npy_bad_case_count = sizeof npy_bad_cases / sizeof *npy_bad_cases;
