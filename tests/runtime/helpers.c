@@ -285,6 +285,13 @@ static double proj2(const double *Y, int d, int r, const double *v)
 	return t;
 }
 
+/* out = x_i - x_j over the d coordinates of the row-major p×d matrix xn. */
+static void row_diff(const double *xn, int d, int i, int j, double *out)
+{
+	for (int q = 0; q < d; q++)
+		out[q] = xn[(size_t)i * d + q] - xn[(size_t)j * d + q];
+}
+
 int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int converged,
 	       int max_iters, double tol, float *out)
 {
@@ -318,9 +325,10 @@ int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int conve
 				for (int j = 0; j < p; j++) {
 					if (i == j)
 						continue;
+					double *a = A + (size_t)col * d;
+					row_diff(xn, d, i, j, a);
 					for (int q = 0; q < d; q++)
-						A[(size_t)col * d + q] = wij[i * p + j] *
-							(xn[(size_t)i * d + q] - xn[(size_t)j * d + q]);
+						a[q] *= wij[i * p + j];
 					col++;
 				}
 		top_left_sv(A, d, K, r, Y);
@@ -344,8 +352,7 @@ int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int conve
 				for (int j = 0; j < p; j++) {
 					if (i == j)
 						continue;
-					for (int q = 0; q < d; q++)
-						diff[q] = xn[(size_t)i * d + q] - xn[(size_t)j * d + q];
+					row_diff(xn, d, i, j, diff);
 					wij[i * p + j] = lambda / (p * (p - 1.0)) *
 							 pow(fabs(1 - proj2(Y, d, r, diff)) + 1e-7, -0.25);
 				}
