@@ -1,6 +1,7 @@
 /* Job authentication: key derivation, nonces, proofs, session tags (see auth.h). */
 #include "transport/auth.h"
 #include "transport/backend.h"
+#include "transport/wire_bytes.h"
 
 #include <errno.h>
 #include <string.h>
@@ -32,12 +33,6 @@ int pn_auth_nonce(uint8_t out[PN_AUTH_NONCE_LEN])
 	return RAND_bytes(out, PN_AUTH_NONCE_LEN) == 1 ? 0 : -EIO;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* HMAC(key, what | label | 0 | role | nonce_req | nonce_lis | id_req | id_lis). The label
  * is NUL-terminated in the message so "tc"+"p..." can never equal "tcp"+"...". */
 static int mac(const struct pn_tp_ctx *ctx, const char *what, uint8_t role,
@@ -59,8 +54,8 @@ static int mac(const struct pn_tp_ctx *ctx, const char *what, uint8_t role,
 	n += PN_AUTH_NONCE_LEN;
 	memcpy(msg + n, t->nonce_lis, PN_AUTH_NONCE_LEN);
 	n += PN_AUTH_NONCE_LEN;
-	put32(msg + n, t->id_req);
-	put32(msg + n + 4, t->id_lis);
+	pn_st_le32(msg + n, t->id_req);
+	pn_st_le32(msg + n + 4, t->id_lis);
 	n += 8;
 	unsigned out_len = 0;
 	if (!HMAC(EVP_sha256(), ctx->auth_key, PN_AUTH_KEY_LEN, msg, n, out, &out_len) || out_len != 32)
@@ -87,9 +82,7 @@ bool pn_auth_check(const struct pn_tp_ctx *ctx, enum pn_auth_role role,
 
 static uint64_t le64_nonzero(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
+	uint64_t v = pn_ld_le64(p);
 	return v ? v : 1;
 }
 

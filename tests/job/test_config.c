@@ -123,6 +123,16 @@ Test(job_config, worker_count)
 	cr_expect_eq(pn_agg_job_config_check(NULL, err, sizeof err), -EINVAL);
 }
 
+/* What a run needs besides the rule and code: a loopback listener and a one-round model. */
+static void one_small_round(pn_agg_job_config *c)
+{
+	static const float init[4] = {0};
+	c->listen = "127.0.0.1:0";
+	c->init_model = init;
+	c->d = 4;
+	c->rounds = 1;
+}
+
 /* The aggregator refuses the same configuration before it opens any transport: the
  * backend named here does not exist, yet the error is the rule's. */
 Test(job_config, the_aggregator_checks_first)
@@ -130,11 +140,7 @@ Test(job_config, the_aggregator_checks_first)
 	pn_agg_job_config c = base(6, 2, "krum", "fractional");
 	c.rule.f = 2;
 	c.tp.backend = "no-such-backend";
-	c.listen = "127.0.0.1:0";
-	float init[4] = {0};
-	c.init_model = init;
-	c.d = 4;
-	c.rounds = 1;
+	one_small_round(&c);
 	pn_agg_job_result res;
 	char err[512] = "";
 	int rc = pn_aggregator_run(&c, &res, err, sizeof err);
@@ -163,11 +169,7 @@ Test(job_config, a_refused_local_job_forks_nothing)
 	cr_assert_eq(pthread_atfork(NULL, count_fork, NULL), 0);
 	pn_agg_job_config c = base(6, 2, "flag", "cyclic");
 	c.tp.backend = "tcp";
-	c.listen = "127.0.0.1:0";
-	float init[4] = {0};
-	c.init_model = init;
-	c.d = 4;
-	c.rounds = 1;
+	one_small_round(&c);
 	pn_agg_job_result res;
 	int bad = -1;
 	char err[512] = "";

@@ -285,6 +285,13 @@ static double proj2(const double *Y, int d, int r, const double *v)
 	return t;
 }
 
+/* out = x_i - x_j over the d coordinates of the row-major p×d matrix xn. */
+static void row_diff(const double *xn, int d, int i, int j, double *out)
+{
+	for (int q = 0; q < d; q++)
+		out[q] = xn[(size_t)i * d + q] - xn[(size_t)j * d + q];
+}
+
 int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int converged,
 	       int max_iters, double tol, float *out)
 {
@@ -318,9 +325,10 @@ int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int conve
 				for (int j = 0; j < p; j++) {
 					if (i == j)
 						continue;
+					double *a = A + (size_t)col * d;
+					row_diff(xn, d, i, j, a);
 					for (int q = 0; q < d; q++)
-						A[(size_t)col * d + q] = wij[i * p + j] *
-							(xn[(size_t)i * d + q] - xn[(size_t)j * d + q]);
+						a[q] *= wij[i * p + j];
 					col++;
 				}
 		top_left_sv(A, d, K, r, Y);
@@ -344,8 +352,7 @@ int naive_flag(const float *x, int p, size_t dd, int r, double lambda, int conve
 				for (int j = 0; j < p; j++) {
 					if (i == j)
 						continue;
-					for (int q = 0; q < d; q++)
-						diff[q] = xn[(size_t)i * d + q] - xn[(size_t)j * d + q];
+					row_diff(xn, d, i, j, diff);
 					wij[i * p + j] = lambda / (p * (p - 1.0)) *
 							 pow(fabs(1 - proj2(Y, d, r, diff)) + 1e-7, -0.25);
 				}
@@ -406,3 +413,31 @@ void magnitude_case(int which, int p, int d, float *x)
 		break;
 	}
 }
+
+size_t npy_image(unsigned char *buf, const char *dict, const void *data, size_t dlen, int version)
+{
+	size_t n = strlen(dict), pre = version == 1 ? 10 : 12;
+	size_t hlen = n + 1;
+	memcpy(buf, "\x93NUMPY", 6);
+	buf[6] = (unsigned char)version;
+	buf[7] = 0;
+	buf[8] = (unsigned char)(hlen & 0xff);
+	buf[9] = (unsigned char)(hlen >> 8);
+	if (version != 1)
+		buf[10] = buf[11] = 0;
+	memcpy(buf + pre, dict, n);
+	buf[pre + n] = '\n';
+	memcpy(buf + pre + hlen, data, dlen);
+	return pre + hlen + dlen;
+}
+
+const struct npy_bad_case npy_bad_cases[] = {
+	{"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 24, "dtype"},
+	{"{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }", 24, "dtype"},
+	{"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "Fortran"},
+	{"{'descr': '<f4', 'fortran_order': False, }", 24, "header"},
+	{"{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", 24, "shape"},
+	{"{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }", 24, "truncated"},
+	{"{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 24, "trailing"},
+};
+const size_t npy_bad_case_count = sizeof npy_bad_cases / sizeof *npy_bad_cases;

@@ -40,4 +40,17 @@ enum magnitude_case_id {
 extern const char *const magnitude_case_name[MAGNITUDE_CASES];
 void magnitude_case(int which, int p, int d, float *x);
 
+/* A .npy image (format version 1 or 2) with a header of exactly the dict given (plus
+ * '\n') followed by dlen bytes of data. Returns its size. */
+size_t npy_image(unsigned char *buf, const char *dict, const void *data, size_t dlen, int version);
+/* Malformed .npy headers, each with a word its error message must contain; shared by the
+ * copying reader's and the mapped reader's tests so both reject the same files. */
+struct npy_bad_case {
+	const char *dict;
+	size_t dlen;
+	const char *expect;
+};
+extern const struct npy_bad_case npy_bad_cases[];
+extern const size_t npy_bad_case_count;
+
 #endif

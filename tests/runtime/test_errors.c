@@ -124,24 +124,6 @@ Test(errors, all_workers_nonfinite_is_an_error_not_a_crash)
 
 /* ---- .npy ---- */
 
-static size_t npy_image(unsigned char *buf, const char *dict, const void *data, size_t dlen,
-			int version)
-{
-	size_t n = strlen(dict), pre = version == 1 ? 10 : 12;
-	size_t hlen = n + 1;
-	memcpy(buf, "\x93NUMPY", 6);
-	buf[6] = (unsigned char)version;
-	buf[7] = 0;
-	buf[8] = (unsigned char)(hlen & 0xff);
-	buf[9] = (unsigned char)(hlen >> 8);
-	if (version != 1)
-		buf[10] = buf[11] = 0;
-	memcpy(buf + pre, dict, n);
-	buf[pre + n] = '\n';
-	memcpy(buf + pre + hlen, data, dlen);
-	return pre + hlen + dlen;
-}
-
 Test(npy, round_trip_and_versions)
 {
 	char path[] = "/tmp/pn-npy-XXXXXX";
@@ -177,25 +159,13 @@ Test(npy, malformed_files_are_rejected_clearly)
 	size_t sh[PN_NPY_MAX_DIMS];
 	int nd;
 	char err[256];
-	struct {
-		const char *dict;
-		size_t dlen;
-		const char *expect;
-	} cases[] = {
-		{"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 24, "dtype"},
-		{"{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }", 24, "dtype"},
-		{"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "Fortran"},
-		{"{'descr': '<f4', 'fortran_order': False, }", 24, "header"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", 24, "shape"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }", 24, "truncated"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 24, "trailing"},
-	};
-	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-		size_t n = npy_image(img, cases[k].dict, v, cases[k].dlen, 1);
+	for (size_t k = 0; k < npy_bad_case_count; k++) {
+		const struct npy_bad_case *c = &npy_bad_cases[k];
+		size_t n = npy_image(img, c->dict, v, c->dlen, 1);
 		err[0] = 0;
 		cr_expect_neq(pn_npy_parse_f32(img, n, &r, sh, &nd, err, sizeof err), 0, "case %zu", k);
-		cr_expect(strstr(err, cases[k].expect) != NULL, "case %zu: '%s' lacks '%s'", k, err,
-			  cases[k].expect);
+		cr_expect(strstr(err, c->expect) != NULL, "case %zu: '%s' lacks '%s'", k, err,
+			  c->expect);
 	}
 	cr_expect_neq(pn_npy_parse_f32((const unsigned char *)"garbage!!!!!", 12, &r, sh, &nd, err,
 				       sizeof err), 0);

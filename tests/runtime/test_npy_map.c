@@ -1,5 +1,6 @@
 /* The mapped .npy reader: same header checks as the copying reader, rows straight from
  * the mapping, and a copy only when the header leaves the floats misaligned. */
+#include "helpers.h"
 #include "pennant/npy.h"
 
 #include <criterion/criterion.h>
@@ -8,19 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* A .npy image (format 1.0) with a header of exactly the dict given (plus '\n'). */
-static size_t npy_image(unsigned char *buf, const char *dict, const void *data, size_t dlen)
-{
-	size_t n = strlen(dict), hlen = n + 1;
-	memcpy(buf, "\x93NUMPY\x01\x00", 8);
-	buf[8] = (unsigned char)(hlen & 0xff);
-	buf[9] = (unsigned char)(hlen >> 8);
-	memcpy(buf + 10, dict, n);
-	buf[10 + n] = '\n';
-	memcpy(buf + 10 + hlen, data, dlen);
-	return 10 + hlen + dlen;
-}
 
 static void write_file(const char *path, const void *buf, size_t n)
 {
@@ -70,7 +58,7 @@ Test(npy_map, misaligned_header_gets_an_aligned_copy)
 	unsigned char img[256];
 	/* one extra space: the data starts at an odd offset */
 	const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (6,),  }";
-	size_t n = npy_image(img, dict, v, sizeof v);
+	size_t n = npy_image(img, dict, v, sizeof v, 1);
 	cr_assert_neq((n - sizeof v) % 4, 0, "test needs a misaligned header");
 	write_file(path, img, n);
 	pn_npy_map m;
@@ -88,28 +76,17 @@ Test(npy_map, malformed_files_are_rejected_like_the_reader_does)
 	char *path = temp_path();
 	float v[6] = {0};
 	unsigned char img[512];
-	struct {
-		const char *dict;
-		size_t dlen;
-		const char *expect;
-	} cases[] = {
-		{"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", 24, "dtype"},
-		{"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "Fortran"},
-		{"{'descr': '<f4', 'fortran_order': False, }", 24, "header"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", 24, "shape"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }", 24, "truncated"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 24, "trailing"},
-	};
 	char err[256], err2[256];
 	pn_npy_map m;
-	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-		size_t n = npy_image(img, cases[k].dict, v, cases[k].dlen);
+	for (size_t k = 0; k < npy_bad_case_count; k++) {
+		const struct npy_bad_case *c = &npy_bad_cases[k];
+		size_t n = npy_image(img, c->dict, v, c->dlen, 1);
 		write_file(path, img, n);
 		err[0] = 0;
 		cr_expect_neq(pn_npy_map_f32(path, &m, err, sizeof err), 0, "case %zu", k);
 		cr_expect_null(m.base, "case %zu: nothing stays mapped", k);
-		cr_expect(strstr(err, cases[k].expect) != NULL, "case %zu: '%s' lacks '%s'", k, err,
-			  cases[k].expect);
+		cr_expect(strstr(err, c->expect) != NULL, "case %zu: '%s' lacks '%s'", k, err,
+			  c->expect);
 		/* the same message as the copying reader */
 		float *r = NULL;
 		size_t sh[PN_NPY_MAX_DIMS];

@@ -1,43 +1,15 @@
 /* Frame builder and validating parser (see frame.h). No DPDK here on purpose. */
 #include "frame.h"
+#include "transport/wire_bytes.h"
 
 #include <string.h>
-
-static uint16_t ld_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t ld_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void st_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void st_be32(uint8_t *p, uint32_t v)
-{
-	st_be16(p, (uint16_t)(v >> 16));
-	st_be16(p + 2, (uint16_t)v);
-}
-static uint16_t ld_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t ld_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t ld_le64(const uint8_t *p) { return (uint64_t)ld_le32(p) | (uint64_t)ld_le32(p + 4) << 32; }
-static void st_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void st_le32(uint8_t *p, uint32_t v)
-{
-	st_le16(p, (uint16_t)v);
-	st_le16(p + 2, (uint16_t)(v >> 16));
-}
-static void st_le64(uint8_t *p, uint64_t v)
-{
-	st_le32(p, (uint32_t)v);
-	st_le32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* RFC 1071 one's-complement sum over the 20-byte IPv4 header. */
 static uint16_t ip_checksum(const uint8_t *ip)
 {
 	uint32_t sum = 0;
 	for (int i = 0; i < PN_DP_IP_LEN; i += 2)
-		sum += ld_be16(ip + i);
+		sum += pn_ld_be16(ip + i);
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
 	return (uint16_t)~sum;
@@ -52,36 +24,36 @@ void pn_dp_build(uint8_t out[PN_DP_ALL_HDRS], const struct pn_dp_addr *a,
 
 	memcpy(eth, a->dst_mac, 6);
 	memcpy(eth + 6, a->src_mac, 6);
-	st_be16(eth + 12, 0x0800);
+	pn_st_be16(eth + 12, 0x0800);
 
 	memset(ip, 0, PN_DP_IP_LEN);
 	ip[0] = 0x45;                              /* v4, 5 words */
-	st_be16(ip + 2, (uint16_t)(PN_DP_IP_LEN + udp_len));
-	st_be16(ip + 6, 0x4000);                   /* DF, no fragments */
+	pn_st_be16(ip + 2, (uint16_t)(PN_DP_IP_LEN + udp_len));
+	pn_st_be16(ip + 6, 0x4000);                   /* DF, no fragments */
 	ip[8] = 64;                                /* TTL */
 	ip[9] = 17;                                /* UDP */
-	st_be32(ip + 12, a->src_ip);
-	st_be32(ip + 16, a->dst_ip);
-	st_be16(ip + 10, ip_checksum(ip));
+	pn_st_be32(ip + 12, a->src_ip);
+	pn_st_be32(ip + 16, a->dst_ip);
+	pn_st_be16(ip + 10, ip_checksum(ip));
 
-	st_be16(udp, a->src_port);
-	st_be16(udp + 2, a->dst_port);
-	st_be16(udp + 4, (uint16_t)udp_len);
-	st_be16(udp + 6, 0);                       /* no UDP checksum (allowed in IPv4) */
+	pn_st_be16(udp, a->src_port);
+	pn_st_be16(udp + 2, a->dst_port);
+	pn_st_be16(udp + 4, (uint16_t)udp_len);
+	pn_st_be16(udp + 6, 0);                       /* no UDP checksum (allowed in IPv4) */
 
-	st_le32(ph + 0, h->magic);
+	pn_st_le32(ph + 0, h->magic);
 	ph[4] = h->version;
 	ph[5] = h->type;
-	st_le16(ph + 6, h->flags);
-	st_le64(ph + 8, h->tag);
-	st_le32(ph + 16, h->src_id);
-	st_le32(ph + 20, h->dst_id);
-	st_le64(ph + 24, h->req_id);
-	st_le32(ph + 32, h->key);
-	st_le32(ph + 36, h->length);
-	st_le64(ph + 40, h->offset);
-	st_le32(ph + 48, h->seq);
-	st_le32(ph + 52, h->aux);
+	pn_st_le16(ph + 6, h->flags);
+	pn_st_le64(ph + 8, h->tag);
+	pn_st_le32(ph + 16, h->src_id);
+	pn_st_le32(ph + 20, h->dst_id);
+	pn_st_le64(ph + 24, h->req_id);
+	pn_st_le32(ph + 32, h->key);
+	pn_st_le32(ph + 36, h->length);
+	pn_st_le64(ph + 40, h->offset);
+	pn_st_le32(ph + 48, h->seq);
+	pn_st_le32(ph + 52, h->aux);
 }
 
 /* Per-type rules on the length field and the payload actually present. */
@@ -131,22 +103,22 @@ int pn_dp_parse_split(const uint8_t *buf, size_t avail, size_t len, struct pn_dp
 		avail = len;
 	if (len < PN_DP_ETH_LEN + PN_DP_IP_LEN + PN_DP_UDP_LEN || avail < PN_DP_ETH_LEN + PN_DP_IP_LEN + PN_DP_UDP_LEN)
 		return PN_DP_E_SHORT;
-	if (ld_be16(buf + 12) != 0x0800)
+	if (pn_ld_be16(buf + 12) != 0x0800)
 		return PN_DP_E_NOT_IP;
 	const uint8_t *ip = buf + PN_DP_ETH_LEN;
 	if (ip[0] != 0x45)                 /* IPv4 without options only */
 		return (ip[0] >> 4) == 4 ? PN_DP_E_IP : PN_DP_E_NOT_IP;
 	if (ip[9] != 17)
 		return PN_DP_E_NOT_IP;
-	uint16_t ip_total = ld_be16(ip + 2);
+	uint16_t ip_total = pn_ld_be16(ip + 2);
 	if (ip_total < PN_DP_IP_LEN + PN_DP_UDP_LEN || ip_total > len - PN_DP_ETH_LEN)
 		return PN_DP_E_IP;
-	if ((ld_be16(ip + 6) & 0x3fff) != 0) /* MF set or fragment offset: we never fragment */
+	if ((pn_ld_be16(ip + 6) & 0x3fff) != 0) /* MF set or fragment offset: we never fragment */
 		return PN_DP_E_IP;
 	if (ip_checksum(ip) != 0)
 		return PN_DP_E_IP;
 	const uint8_t *udp = ip + PN_DP_IP_LEN;
-	uint16_t udp_len = ld_be16(udp + 4);
+	uint16_t udp_len = pn_ld_be16(udp + 4);
 	if (udp_len != ip_total - PN_DP_IP_LEN)
 		return PN_DP_E_UDP;
 	if (udp_len < PN_DP_UDP_LEN + PN_DP_HDR_LEN || avail < PN_DP_ALL_HDRS)
@@ -154,23 +126,23 @@ int pn_dp_parse_split(const uint8_t *buf, size_t avail, size_t len, struct pn_dp
 
 	const uint8_t *ph = udp + PN_DP_UDP_LEN;
 	struct pn_dp_hdr *h = &out->hdr;
-	h->magic = ld_le32(ph);
+	h->magic = pn_ld_le32(ph);
 	if (h->magic != PN_DP_MAGIC)
 		return PN_DP_E_MAGIC;
 	h->version = ph[4];
 	if (h->version != PN_DP_VERSION)
 		return PN_DP_E_VERSION;
 	h->type = ph[5];
-	h->flags = ld_le16(ph + 6);
-	h->tag = ld_le64(ph + 8);
-	h->src_id = ld_le32(ph + 16);
-	h->dst_id = ld_le32(ph + 20);
-	h->req_id = ld_le64(ph + 24);
-	h->key = ld_le32(ph + 32);
-	h->length = ld_le32(ph + 36);
-	h->offset = ld_le64(ph + 40);
-	h->seq = ld_le32(ph + 48);
-	h->aux = ld_le32(ph + 52);
+	h->flags = pn_ld_le16(ph + 6);
+	h->tag = pn_ld_le64(ph + 8);
+	h->src_id = pn_ld_le32(ph + 16);
+	h->dst_id = pn_ld_le32(ph + 20);
+	h->req_id = pn_ld_le64(ph + 24);
+	h->key = pn_ld_le32(ph + 32);
+	h->length = pn_ld_le32(ph + 36);
+	h->offset = pn_ld_le64(ph + 40);
+	h->seq = pn_ld_le32(ph + 48);
+	h->aux = pn_ld_le32(ph + 52);
 
 	uint32_t payload_len = udp_len - PN_DP_UDP_LEN - PN_DP_HDR_LEN;
 	int rc = check_lengths(h, payload_len);
@@ -179,10 +151,10 @@ int pn_dp_parse_split(const uint8_t *buf, size_t avail, size_t len, struct pn_dp
 
 	memcpy(out->addr.dst_mac, buf, 6);
 	memcpy(out->addr.src_mac, buf + 6, 6);
-	out->addr.src_ip = ld_be32(ip + 12);
-	out->addr.dst_ip = ld_be32(ip + 16);
-	out->addr.src_port = ld_be16(udp);
-	out->addr.dst_port = ld_be16(udp + 2);
+	out->addr.src_ip = pn_ld_be32(ip + 12);
+	out->addr.dst_ip = pn_ld_be32(ip + 16);
+	out->addr.src_port = pn_ld_be16(udp);
+	out->addr.dst_port = pn_ld_be16(udp + 2);
 	/* Only meaningful when the caller passed the whole frame contiguously. */
 	out->payload = avail >= (size_t)PN_DP_ALL_HDRS + payload_len ? ph + PN_DP_HDR_LEN : NULL;
 	out->payload_len = payload_len;

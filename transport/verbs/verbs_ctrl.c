@@ -9,26 +9,12 @@
  * receives (no RNR) and the sender queues instead of failing. Region announcements
  * (verbs.h) travel the same ordered path. */
 #include "transport/verbs/verbs.h"
+#include "transport/wire_bytes.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 int verbs_post_recv(struct verbs_peer *p, uint32_t slot)
 {
@@ -62,10 +48,10 @@ static int post_send(struct verbs_peer *p, uint16_t type, const void *data, uint
 	uint32_t sb = p->sbuf_next;
 	uint8_t *buf = verbs_sbuf(p, sb);
 	uint16_t give = p->owed > 0xffff ? 0xffff : (uint16_t)p->owed;
-	put16(buf, type);
-	put16(buf + 2, len);
-	put16(buf + 4, give);
-	put16(buf + 6, 0);
+	pn_st_le16(buf, type);
+	pn_st_le16(buf + 2, len);
+	pn_st_le16(buf + 4, give);
+	pn_st_le16(buf + 6, 0);
 	if (len)
 		memcpy(buf + VERBS_CTRL_HDR, data, len);
 	uint32_t slot = (p->sq_head + p->sq_count) % p->sq_cap;
@@ -170,10 +156,10 @@ void verbs_on_recv(struct verbs_peer *p, uint32_t slot, uint32_t byte_len)
 	if (slot >= p->rq_depth)
 		return;
 	const uint8_t *b = verbs_rbuf(p, slot);
-	uint16_t type = byte_len >= VERBS_CTRL_HDR ? get16(b) : 0;
-	uint16_t len = byte_len >= VERBS_CTRL_HDR ? get16(b + 2) : 0;
+	uint16_t type = byte_len >= VERBS_CTRL_HDR ? pn_ld_le16(b) : 0;
+	uint16_t len = byte_len >= VERBS_CTRL_HDR ? pn_ld_le16(b + 2) : 0;
 	if (byte_len >= VERBS_CTRL_HDR)
-		p->credits += get16(b + 4);
+		p->credits += pn_ld_le16(b + 4);
 	const uint8_t *data = b + VERBS_CTRL_HDR;
 	bool malformed = byte_len < VERBS_CTRL_HDR || len > PN_TP_CTRL_MAX || byte_len != (uint32_t)VERBS_CTRL_HDR + len;
 	if (!p->active && !p->proven) {
@@ -193,9 +179,9 @@ void verbs_on_recv(struct verbs_peer *p, uint32_t slot, uint32_t byte_len)
 		return;
 	}
 	if (!malformed && type == VERBS_MSG_MR_ADD && len == 20)
-		verbs_remote_region_add(p, get64(data), get64(data + 8), get32(data + 16));
+		verbs_remote_region_add(p, pn_ld_le64(data), pn_ld_le64(data + 8), pn_ld_le32(data + 16));
 	else if (!malformed && type == VERBS_MSG_MR_DEL && len == 4)
-		verbs_remote_region_del(p, get32(data));
+		verbs_remote_region_del(p, pn_ld_le32(data));
 	else if (malformed || type != VERBS_MSG_CREDIT)
 		c->base.stats.drop_malformed++;
 	/* Consumed here: repost at once and owe the sender its credit back. */
@@ -205,8 +191,8 @@ void verbs_on_recv(struct verbs_peer *p, uint32_t slot, uint32_t byte_len)
 
 static void pack_region(uint8_t out[20], const struct verbs_mr *m)
 {
-	put64(out, m->base.desc.addr);
-	put64(out + 8, m->base.len);
+	pn_st_le64(out, m->base.desc.addr);
+	pn_st_le64(out + 8, m->base.len);
 	uint32_t k = m->base.desc.key;
 	for (int i = 0; i < 4; i++)
 		out[16 + i] = (uint8_t)(k >> (8 * i));
