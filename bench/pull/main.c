@@ -73,9 +73,9 @@ int main(int argc, char **argv)
 	int done = n;
 	int rc = bench_reader(&o, addr, base, rows, &done);
 	if (target > 0) {
-		int st;
-		waitpid(target, &st, 0);
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		int wst;
+		waitpid(target, &wst, 0);
+		if (!WIFEXITED(wst) || WEXITSTATUS(wst) != 0)
 			rc = 1;
 	}
 	bool json_stdout = o.json && strcmp(o.json, "-") == 0;
