@@ -43,11 +43,18 @@ import tempfile
 import time
 
 SECRET = "fault-matrix-" + os.urandom(8).hex()
+# Rounds: 80 lets a death at round 10 cost no more than its share of the data; at 40 the
+# 6-worker softmax job is still climbing (0.649 with the death vs 0.731 without, on every
+# medium alike: training is deterministic), so the 5-point check needs the longer run.
 ROUNDS = int(os.environ.get("PN_FM_ROUNDS", "80"))
 KILL_AT = 10  # round after which the fault is injected
 # Every worker takes at least this long per round, so that a fault injected from outside
 # lands while the job is still running on every medium (a round is ~1 ms on loopback).
 PACE_MS = int(os.environ.get("PN_FM_PACE_MS", "40"))  # slow media (TCG guest) need less
+# The straggler deadline: in the TCG guest honest workers routinely need more than 500 ms,
+# and dropping them as stragglers would slow training in a way that has nothing to do
+# with the fault under test.
+DEADLINE_MS = int(os.environ.get("PN_FM_DEADLINE_MS", "500"))
 
 
 def log(msg):
@@ -463,7 +470,7 @@ def finished_all(case, job, rc):
 
 def base_args(n, byzantine_ranks=None, rule="median"):
     a = ["--model", "softmax", "--batch", "16", "--eval-every", "0", "--seed", "3", "--rule", rule,
-         "--code", "uncoded", "--s", "1", "--deadline-ms", "500",
+         "--code", "uncoded", "--s", "1", "--deadline-ms", str(DEADLINE_MS),
          "--straggle", "%s:fixed:%d" % (",".join(str(r) for r in range(n)), PACE_MS)]
     if byzantine_ranks:
         a += ["--byzantine-ranks", byzantine_ranks, "--attack", "reverse", "--f", "1"]
