@@ -61,12 +61,14 @@ def children(pid):
         return []
 
 
-def start_job(cmd):
+def start_job(cmd, progress=None):
     """Start pennant-train in the background, collecting its stderr (the aggregator's and
     the workers' logs). Returns the process, the lines so far, an event set once every
-    worker joined, and the reader thread."""
+    worker joined, and the reader thread. With progress=(N, event), the per-round lines on
+    stdout are read too and the event is set once round N is reported."""
     print("$", " ".join(cmd), flush=True)
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE if progress else subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
     lines = []
     joined = threading.Event()
 
@@ -75,8 +77,17 @@ def start_job(cmd):
             lines.append(line)
             if "workers joined" in line:
                 joined.set()
+
+    def rounds_reader():
+        n, reached = progress
+        for line in p.stdout:
+            f = line.split()
+            if len(f) > 1 and f[0] == "round" and f[1].isdigit() and int(f[1]) >= n:
+                reached.set()
     t = threading.Thread(target=reader, daemon=True)
     t.start()
+    if progress:
+        threading.Thread(target=rounds_reader, daemon=True).start()
     return p, lines, joined, t
 
 
@@ -118,10 +129,14 @@ def worker_frozen(build, args, tmp, extra):
     """SIGSTOP one worker for good (its link stays up): the aggregator's heartbeat finds
     it silent, treats it as gone, and the job finishes every round without it."""
     js = os.path.join(tmp, "frozen.json")
-    p, lines, joined, t = start_job([os.path.join(build, "tools", "pennant-train"), "--quiet", "--json", js]
-                                    + extra + args)
+    reached = threading.Event()
+    # The freeze follows the job's own progress (round 20 reported), not a sleep: on a
+    # quiet machine 300 rounds take well under a second, so a timed freeze can land after
+    # the frozen worker's last round and test nothing.
+    p, lines, joined, t = start_job([os.path.join(build, "tools", "pennant-train"), "--json", js]
+                                    + extra + args, progress=(20, reached))
     ok = check(joined.wait(120), "every worker joined")
-    time.sleep(0.5)
+    ok &= check(reached.wait(120), "round 20 reported before the freeze")
     frozen = sorted(children(p.pid))[2:3]
     for w in frozen:
         os.kill(w, signal.SIGSTOP)
@@ -224,7 +239,7 @@ def main():
             args = base + ["--workers", "6", "--rounds", "100000", "--byzantine", "0", "--rule", "mean"]
             ok &= aggregator_dies(build, args, extra, {"aggregator-killed": "kill", "aggregator-frozen": "freeze"}[scenario])
         elif scenario == "worker-frozen":
-            args = base + ["--workers", "6", "--rounds", "300", "--byzantine", "0", "--rule", "median"]
+            args = base + ["--workers", "6", "--rounds", "1000", "--byzantine", "0", "--rule", "median"]
             ok &= worker_frozen(build, args, tmp, extra)
         elif scenario == "stragglers":
             args = base + ["--workers", "6", "--rounds", "20", "--byzantine", "0", "--rule", "mean",
