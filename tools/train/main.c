@@ -4,10 +4,13 @@
  *   pennant-train --reference           the same model trained in one process
  *   pennant-train --role aggregator …   one role of a multi-host job; rank and size also
  *   pennant-train --role worker …       come from mpirun / srun / PMIx environments
+ *   mpirun -np 9 pennant-train …        rank 0 aggregates, 8 workers find it (bootstrap.c)
  *
  * One binary; installed links pennant-aggregator and pennant-worker pick the role by name.
- * options.c parses and checks everything first, topology.c says where each process
+ * options.c parses and checks everything first (launch.c: roles from a launcher;
+ * bootstrap.c: how workers learn the aggregator's address), topology.c says where each process
  * attaches, roles.c runs a role, report.c writes the lines and the JSON record. */
+#include "bootstrap.h"
 #include "options.h"
 #include "roles.h"
 #include "topology.h"
@@ -55,6 +58,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (o.role != TRAIN_WORKER)
 		install_stop_handlers();
+	/* the address exchange before anything opens a transport (DPDK's EAL) */
+	if ((rc = train_bootstrap_start(&o, &stop_signal)) >= 0) {
+		train_options_free(&o);
+		return rc;
+	}
 	if (o.role != TRAIN_REFERENCE && !o.check_only && (rc = topology_prepare(&o)) >= 0) {
 		train_options_free(&o);
 		return rc;

@@ -3,7 +3,9 @@
  * output paths, the job secret) so that nothing is forked for a job that cannot run. */
 #include "options.h"
 
+#include "bootstrap.h"
 #include "cli.h"
+#include "launch.h"
 #include "usage.h"
 #include "version.h"
 #include "pennant/codes.h"
@@ -18,6 +20,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const role_names[] = {
@@ -92,16 +95,6 @@ static int parse_ranks(const char *s, int n, bool *flags, char *err, size_t errl
 	return count;
 }
 
-static int env_int(const char *name, int *out)
-{
-	const char *v = getenv(name);
-	long long x;
-	if (!v || !parse_long(v, 0, 1 << 30, &x))
-		return 0;
-	*out = (int)x;
-	return 1;
-}
-
 /* Loopback only: 127.0.0.0/8, ::1, localhost. An empty host or 0.0.0.0 is every address. */
 static bool loopback_address(const char *addr)
 {
@@ -171,7 +164,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_SEED, O_RULE, O_F, O_R, O_LAMBDA, O_MODE, O_M, O_BETA, O_CODE, O_S, O_WAIT,
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
-	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK };
+	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -185,6 +178,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"straggle", 1, 0, O_STRAG}, {"kill-rank", 1, 0, O_KILLR}, {"kill-round", 1, 0, O_KILLN},
 		{"backend", 1, 0, O_BACKEND}, {"tp-options", 1, 0, O_TPO}, {"listen", 1, 0, O_LISTEN},
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"token", 1, 0, O_TOKEN},
+		{"rendezvous", 1, 0, O_RDV}, {"rendezvous-timeout", 1, 0, O_RDV_TIMEOUT},
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"json", 1, 0, O_JSON}, {"save-model", 1, 0, O_SAVE},
 		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
 		{"check", 0, 0, O_CHECK}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
@@ -215,9 +209,10 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 				return refuse(o, "unknown role '%s' (local, aggregator, worker, reference)",
 					      optarg);
 			o->role = (train_role)role_from_name(optarg);
+			o->role_given = o->role != TRAIN_LOCAL;
 			break;
-		case O_REF: o->role = TRAIN_REFERENCE; break;
-		case O_N: INT(n, 1, 1000); break;
+		case O_REF: o->role = TRAIN_REFERENCE, o->role_given = true; break;
+		case O_N: INT(n, 1, 1000); o->workers_given = true; break;
 		case O_ROUNDS: INT(rounds, 1, INT64_MAX); break;
 		case O_MODEL: o->model = optarg; break;
 		case O_BATCH: INT(batch, 1, 1 << 20); break;
@@ -265,6 +260,8 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_LISTEN: o->listen = optarg; break;
 		case O_CONNECT: o->connect = optarg; break;
 		case O_RANK: INT(rank, 0, 999); break;
+		case O_RDV: o->rendezvous = optarg; break;
+		case O_RDV_TIMEOUT: INT(rendezvous_timeout_s, 1, 86400); break;
 		case O_TOKEN:
 			return refuse(o, "--token is refused: the command line is visible to every user "
 					 "(ps, /proc); put the secret in %s or in a file given with "
@@ -290,6 +287,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 static int validate(train_opts *o)
 {
 	char err[512];
+	int rc;
 	bool local = o->role == TRAIN_LOCAL;
 	if (!(o->lr > 0) || !(o->momentum >= 0 && o->momentum < 1) || !(o->wd >= 0))
 		return refuse(o, "need --lr > 0, --momentum in [0, 1), --weight-decay >= 0");
@@ -364,10 +362,11 @@ static int validate(train_opts *o)
 		if (pn_agg_job_config_check(&jc, err, sizeof err))
 			return refuse(o, "%s", err);
 	}
-	if (o->role == TRAIN_WORKER && !o->connect)
-		return refuse(o, "a worker needs --connect ADDR and --rank in [0, %d)", o->n);
 	if (o->role == TRAIN_WORKER && (o->rank < 0 || o->rank >= o->n))
 		return refuse(o, "a worker needs --rank in [0, %d) (or a launcher's rank)", o->n);
+	/* where the workers find the aggregator: --connect, the environment, a file, MPI */
+	if ((rc = train_bootstrap_choose(o)) >= 0)
+		return rc;
 	if (o->save_model && !writable_path(o->save_model, err, sizeof err))
 		return refuse(o, "--save-model %s cannot be written: %s", o->save_model, err);
 	if (o->json && strcmp(o->json, "-") && !writable_path(o->json, err, sizeof err))
@@ -393,8 +392,9 @@ static int validate(train_opts *o)
 			      loopback_address(o->listen) ? "" : " (not loopback)", PN_SECRET_ENV);
 	if (!got && o->role == TRAIN_WORKER)
 		return refuse(o, "a worker joining %s%s needs the job secret: set %s or give "
-				 "--token-file FILE", o->connect,
-			      loopback_address(o->connect) ? "" : " (not loopback)", PN_SECRET_ENV);
+				 "--token-file FILE%s", o->connect ? o->connect : "its aggregator",
+			      !o->connect || loopback_address(o->connect) ? "" : " (not loopback)", PN_SECRET_ENV,
+			      o->launcher ? " (mpirun: -x " PN_SECRET_ENV "; srun passes the environment)" : "");
 	return -1;
 }
 
@@ -405,13 +405,17 @@ int train_options(int argc, char **argv, train_opts *o)
 			  .r = 8, .s = 2, .rounds = 150, .batch = 32, .eval_every = 10, .lr = 0.05,
 			  .momentum = 0.9, .wd = 1e-4, .deadline_ms = 1000, .model = "mlp",
 			  .data = PN_FMNIST_DIR, .backend = "auto", .seed = 1, .pipelining = true,
-			  .kill_rank = -1, .kill_round = -1, .rank = -1, .out = stdout};
+			  .kill_rank = -1, .kill_round = -1, .rank = -1, .out = stdout,
+			  .rendezvous_timeout_s = 120};
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	o->t_start = (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
 	o->prog = "pennant-train";
 	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	if (strcmp(base, "pennant-aggregator") == 0)
-		o->prog = base, o->role = TRAIN_AGGREGATOR;
+		o->prog = base, o->role = TRAIN_AGGREGATOR, o->role_given = true;
 	else if (strcmp(base, "pennant-worker") == 0)
-		o->prog = base, o->role = TRAIN_WORKER;
+		o->prog = base, o->role = TRAIN_WORKER, o->role_given = true;
 	bool help = false;
 	int rc = parse_argv(argc, argv, o, &help);
 	if (rc >= 0)
@@ -420,19 +424,9 @@ int train_options(int argc, char **argv, train_opts *o)
 		train_usage(stdout, o->prog, o->role);
 		return 0;
 	}
-	/* Launchers: rank 0 is the aggregator, rank k the worker k-1. */
-	int lrank, lsize;
-	if ((env_int("OMPI_COMM_WORLD_RANK", &lrank) && env_int("OMPI_COMM_WORLD_SIZE", &lsize)) ||
-	    (env_int("SLURM_PROCID", &lrank) && env_int("SLURM_NTASKS", &lsize)) ||
-	    (env_int("PMIX_RANK", &lrank) && env_int("PMIX_SIZE", &lsize))) {
-		if (o->role == TRAIN_LOCAL)
-			o->role = lrank == 0 ? TRAIN_AGGREGATOR : TRAIN_WORKER;
-		if (o->rank < 0)
-			o->rank = lrank - 1;
-		if (lsize < 2 || lsize > 1001)
-			return refuse(o, "the launcher's job size %d leaves no worker in [1, 1000]", lsize);
-		o->n = lsize - 1;
-	}
+	/* Launchers (mpirun, srun, PMIx): the role and rank from the job's layout. */
+	if ((rc = train_launch_detect(o)) >= 0)
+		return rc;
 	if (o->json && strcmp(o->json, "-") == 0)
 		o->out = stderr; /* stdout carries the JSON alone */
 	return validate(o);
@@ -440,6 +434,7 @@ int train_options(int argc, char **argv, train_opts *o)
 
 void train_options_free(train_opts *o)
 {
+	train_bootstrap_end(o);
 	pn_secret_wipe(&o->secret);
 	free(o->byz);
 	free(o->slow);

@@ -17,6 +17,15 @@ typedef enum train_role {
 	TRAIN_REFERENCE,  /* one process, no distribution */
 } train_role;
 
+/* Where a worker of a split job learns the aggregator's address (bootstrap.h). */
+typedef enum train_addr_source {
+	TRAIN_ADDR_NONE,  /* a local or reference run: nothing to exchange */
+	TRAIN_ADDR_FLAG,  /* --connect (worker), --listen (aggregator): the user's addresses */
+	TRAIN_ADDR_ENV,   /* PENNANT_AGGREGATOR */
+	TRAIN_ADDR_FILE,  /* --rendezvous FILE */
+	TRAIN_ADDR_MPI,   /* broadcast by launcher rank 0 */
+} train_addr_source;
+
 typedef struct train_opts {
 	const char *prog;          /* program name, for messages */
 	train_role role;
@@ -45,6 +54,18 @@ typedef struct train_opts {
 	bool *byz, *slow;          /* n flags each: Byzantine ranks, straggling ranks */
 	FILE *out;                 /* human lines: stdout, or stderr when the JSON goes to stdout */
 	char memif_dir[64];        /* the local DPDK memif topology's socket folder, if built */
+	bool role_given, workers_given; /* by a flag or the program name: a launcher must agree */
+	const char *launcher;      /* "mpirun", "srun", "PMIx" when one started the job, else NULL */
+	int launch_rank, launch_size;
+	const char *rendezvous;    /* --rendezvous FILE */
+	int rendezvous_timeout_s;
+	train_addr_source addr_source;
+	char job_id[128];          /* the launcher's job id (names the rendezvous file), may be "" */
+	const char *job_id_from;   /* the variable it came from, NULL: none */
+	char addr_buf[256];        /* a worker's looked-up aggregator address (o->connect) */
+	char published[256];       /* what the aggregator published ("" : nothing yet) */
+	bool told;                 /* the aggregator has told its workers (MPI: broadcast done) */
+	double t_start;            /* wall clock at start (a rendezvous file must be newer) */
 } train_opts;
 
 /* Parses and validates argv. Returns -1 when the job should run, else the exit status:

@@ -1,6 +1,7 @@
 /* The training job's roles (see roles.h). */
 #include "roles.h"
 
+#include "bootstrap.h"
 #include "report.h"
 #include "topology.h"
 #include "pennant/codes.h"
@@ -107,6 +108,10 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 	jc.on_round = report_round;
 	jc.on_round_ctx = &rep;
 	jc.stop_requested = stop;
+	if (!local) { /* tell the workers where it listens (a rendezvous), once it does */
+		jc.on_listen = train_bootstrap_listening;
+		jc.on_listen_ctx = o;
+	}
 	char desc[128];
 	pn_model_describe(&job->model, desc, sizeof desc);
 	fprintf(stderr, "%s: %s, %d workers over %s, rule %s (f=%d), code %s(s=%d), %lld rounds\n",

@@ -1,0 +1,170 @@
+/* The address exchange of a split job (see bootstrap.h). */
+#include "bootstrap.h"
+
+#include "mpi_boot.h"
+#include "pennant/rendezvous.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static const char *const source_names[] = {
+	[TRAIN_ADDR_NONE] = "none", [TRAIN_ADDR_FLAG] = "the command line",
+	[TRAIN_ADDR_ENV] = PN_RENDEZVOUS_ENV, [TRAIN_ADDR_FILE] = "the rendezvous file",
+	[TRAIN_ADDR_MPI] = "MPI",
+};
+
+const char *train_addr_source_name(train_addr_source s)
+{
+	return source_names[s];
+}
+
+__attribute__((format(printf, 2, 3))) static int refuse(const train_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", o->prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 2;
+}
+
+int train_bootstrap_choose(train_opts *o)
+{
+	if (o->role != TRAIN_AGGREGATOR && o->role != TRAIN_WORKER) {
+		if (o->rendezvous)
+			return refuse(o, "--rendezvous is for a split job (launched by mpirun/srun, or "
+					 "--role aggregator / worker); a %s run has no workers to tell",
+				      train_role_name(o->role));
+		o->addr_source = TRAIN_ADDR_NONE;
+		return -1;
+	}
+	char err[512];
+	int env = pn_rendezvous_from_env(o->addr_buf, sizeof o->addr_buf, err, sizeof err);
+	if (env < 0)
+		return refuse(o, "%s", err);
+	o->job_id_from = pn_rendezvous_job_id(o->job_id, sizeof o->job_id);
+	/* The same choice on every process of the job: it reads only what they all share. */
+	bool mpi_launch = o->launcher && strcmp(o->launcher, "srun") != 0;
+	if (o->connect)
+		o->addr_source = TRAIN_ADDR_FLAG;
+	else if (env)
+		o->addr_source = TRAIN_ADDR_ENV;
+	else if (o->rendezvous)
+		o->addr_source = TRAIN_ADDR_FILE;
+	else if (mpi_launch && train_mpi_built())
+		o->addr_source = TRAIN_ADDR_MPI;
+	else
+		o->addr_source = TRAIN_ADDR_FLAG;
+
+	if (o->role == TRAIN_WORKER) {
+		if (o->addr_source == TRAIN_ADDR_ENV)
+			o->connect = o->addr_buf;
+		if (o->addr_source == TRAIN_ADDR_FLAG && !o->connect)
+			return refuse(o, "worker %d cannot find its aggregator: give --connect ADDR, set %s=ADDR "
+					 "on every process, or --rendezvous FILE on a shared filesystem%s",
+				      o->rank, PN_RENDEZVOUS_ENV,
+				      !mpi_launch ? ""
+				      : train_mpi_built() ? ""
+							  : " (under mpirun, a pennant-train built with MPI "
+							    "finds it by itself; this one has no MPI)");
+		return -1;
+	}
+	/* The aggregator's default address. With a rendezvous carrying the bound address, every
+	 * interface and a port the system picks, advertised under this host's name (the
+	 * workers resolve it); --listen HOST:PORT pins an interface (e.g. a fast network's). */
+	if (!o->listen)
+		o->listen = o->addr_source == TRAIN_ADDR_ENV ? o->addr_buf
+			    : o->addr_source == TRAIN_ADDR_FILE || o->addr_source == TRAIN_ADDR_MPI ? "0.0.0.0:0"
+			    : "0.0.0.0:7470";
+	return -1;
+}
+
+int train_bootstrap_start(train_opts *o, const volatile sig_atomic_t *stop)
+{
+	char err[1024];
+	if (o->check_only || (o->addr_source != TRAIN_ADDR_MPI && o->addr_source != TRAIN_ADDR_FILE))
+		return -1;
+	if (o->addr_source == TRAIN_ADDR_MPI) {
+		if (train_mpi_init(err, sizeof err))
+			return refuse(o, "%s", err);
+		if (train_mpi_size() != o->launch_size || train_mpi_rank() != o->launch_rank)
+			return refuse(o, "MPI says rank %d of %d, %s said %d of %d", train_mpi_rank(),
+				      train_mpi_size(), o->launcher, o->launch_rank, o->launch_size);
+	}
+	if (o->role != TRAIN_WORKER)
+		return -1;
+	if (o->addr_source == TRAIN_ADDR_FILE) {
+		int rc = pn_rendezvous_file_lookup(o->rendezvous, o->job_id, o->t_start,
+						   o->rendezvous_timeout_s * 1000, stop, o->addr_buf,
+						   sizeof o->addr_buf, err, sizeof err);
+		if (rc) {
+			fprintf(stderr, "%s: worker %d: %s%s%s\n", o->prog, o->rank, err,
+				o->job_id_from ? "; job id from " : "", o->job_id_from ? o->job_id_from : "");
+			return 1;
+		}
+	} else {
+		/* blocks until rank 0 listens (or tells that it never will) */
+		memset(o->addr_buf, 0, sizeof o->addr_buf);
+		if (train_mpi_bcast(o->addr_buf, (int)sizeof o->addr_buf, err, sizeof err)) {
+			fprintf(stderr, "%s: worker %d: %s\n", o->prog, o->rank, err);
+			return 1;
+		}
+		o->addr_buf[sizeof o->addr_buf - 1] = 0;
+		if (!o->addr_buf[0]) {
+			fprintf(stderr, "%s: worker %d: the aggregator (MPI rank 0) stopped before it "
+					"listened: see its messages\n", o->prog, o->rank);
+			return 1;
+		}
+	}
+	o->connect = o->addr_buf;
+	return -1;
+}
+
+void train_bootstrap_listening(void *ctx, const char *bound)
+{
+	train_opts *o = ctx;
+	if (o->addr_source != TRAIN_ADDR_FILE && o->addr_source != TRAIN_ADDR_MPI)
+		return;
+	char addr[PN_RENDEZVOUS_ADDR_MAX] = "", err[1024];
+	if (pn_rendezvous_advertised(bound, addr, sizeof addr, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+		addr[0] = 0;
+	}
+	if (o->addr_source == TRAIN_ADDR_FILE && addr[0]) {
+		if (pn_rendezvous_file_publish(o->rendezvous, o->job_id, addr, err, sizeof err))
+			fprintf(stderr, "%s: %s\n", o->prog, err);
+		else
+			snprintf(o->published, sizeof o->published, "%s", addr);
+	}
+	if (o->addr_source == TRAIN_ADDR_MPI) {
+		char buf[sizeof o->addr_buf] = {0};
+		snprintf(buf, sizeof buf, "%s", addr);
+		if (train_mpi_bcast(buf, (int)sizeof buf, err, sizeof err))
+			fprintf(stderr, "%s: %s\n", o->prog, err);
+		else
+			snprintf(o->published, sizeof o->published, "%s", addr);
+		o->told = true;
+	}
+	if (o->published[0])
+		fprintf(stderr, "%s: workers told to join %s (through %s%s%s%s%s)\n", o->prog, o->published,
+			train_addr_source_name(o->addr_source), o->addr_source == TRAIN_ADDR_FILE ? " " : "",
+			o->addr_source == TRAIN_ADDR_FILE ? o->rendezvous : "", o->job_id[0] ? ", job " : "",
+			o->job_id);
+}
+
+void train_bootstrap_end(train_opts *o)
+{
+	if (o->role == TRAIN_AGGREGATOR && o->addr_source == TRAIN_ADDR_MPI && !o->told &&
+	    train_mpi_started() && !o->check_only) {
+		char buf[sizeof o->addr_buf] = {0}, err[256];
+		o->told = true;
+		if (train_mpi_bcast(buf, (int)sizeof buf, err, sizeof err))
+			fprintf(stderr, "%s: %s\n", o->prog, err);
+	}
+	if (o->addr_source == TRAIN_ADDR_FILE && o->role == TRAIN_AGGREGATOR && o->published[0]) {
+		pn_rendezvous_file_remove(o->rendezvous, o->job_id, o->published);
+		o->published[0] = 0;
+	}
+	train_mpi_finalize();
+}

@@ -1,0 +1,123 @@
+/* Roles from the launcher's environment (see launch.h). */
+#include "launch.h"
+
+#include "mpi_boot.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void train_launch_layout(int shards, int launcher_rank, train_role *role, int *rank)
+{
+	*role = launcher_rank < shards ? TRAIN_AGGREGATOR : TRAIN_WORKER;
+	*rank = launcher_rank < shards ? -1 : launcher_rank - shards;
+}
+
+__attribute__((format(printf, 2, 3))) static int refuse(const train_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", o->prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 2;
+}
+
+/* 1 and the value when `name` holds a decimal in [0, 2^31), 0 when unset, -1 when malformed. */
+static int env_count(const char *name, long long *out)
+{
+	const char *v = getenv(name);
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || end == v || *end || x < 0 || x > 0x7fffffffLL)
+		return -1;
+	*out = x;
+	return 1;
+}
+
+/* An srun job step: SLURM_STEP_ID names a step, not the batch script (0xfffffffe), the
+ * extern step (0xfffffffd) or an interactive allocation's shell (0xfffffffc). */
+static bool slurm_job_step(void)
+{
+	long long step;
+	return env_count("SLURM_STEP_ID", &step) == 1 && step < 0xfffffff0LL;
+}
+
+int train_launch_detect(train_opts *o)
+{
+	if (o->role == TRAIN_REFERENCE)
+		return -1; /* one process on its own, wherever it runs */
+	const char *rank_var, *size_var = NULL;
+	if (getenv("OMPI_COMM_WORLD_RANK")) {
+		o->launcher = "mpirun";
+		rank_var = "OMPI_COMM_WORLD_RANK", size_var = "OMPI_COMM_WORLD_SIZE";
+	} else if (getenv("SLURM_PROCID")) {
+		if (!slurm_job_step()) {
+			/* an sbatch script or salloc shell exports SLURM_PROCID=0 too: never turn it
+			 * into a listening aggregator by accident */
+			if (o->role == TRAIN_LOCAL)
+				fprintf(stderr, "%s: SLURM_PROCID is set but this is not an srun job step (%s): "
+						"running a local job on this host; for a multi-host job launch "
+						"with srun\n", o->prog,
+					getenv("SLURM_STEP_ID") ? "SLURM_STEP_ID names the batch/extern step"
+								: "no SLURM_STEP_ID");
+			return -1;
+		}
+		o->launcher = "srun";
+		rank_var = "SLURM_PROCID", size_var = "SLURM_NTASKS";
+	} else if (getenv("PMIX_RANK")) {
+		/* Open MPI 4.1 exports PMIX_RANK but no PMIX_SIZE */
+		o->launcher = "PMIx";
+		rank_var = "PMIX_RANK";
+		size_var = getenv("PMIX_SIZE") ? "PMIX_SIZE" : getenv("OMPI_COMM_WORLD_SIZE") ? "OMPI_COMM_WORLD_SIZE" : NULL;
+	} else {
+		return -1;
+	}
+	long long lrank, lsize = 0;
+	if (env_count(rank_var, &lrank) != 1)
+		return refuse(o, "%s='%s' is not a rank", rank_var, getenv(rank_var));
+	if (size_var) {
+		if (env_count(size_var, &lsize) != 1)
+			return refuse(o, "%s='%s' is not a job size", size_var, getenv(size_var) ? getenv(size_var) : "");
+	} else if (o->workers_given) {
+		lsize = o->n + 1, size_var = "--workers + 1";
+	} else if (train_mpi_built()) {
+		char err[256];
+		if (train_mpi_init(err, sizeof err))
+			return refuse(o, "%s is set without PMIX_SIZE or OMPI_COMM_WORLD_SIZE, and %s: give "
+					 "--workers N", rank_var, err);
+		lsize = train_mpi_size(), size_var = "MPI_Comm_size";
+	} else {
+		return refuse(o, "%s is set but the job size is not (no PMIX_SIZE, no OMPI_COMM_WORLD_SIZE, "
+				 "and this pennant-train has no MPI to ask): give --workers N", rank_var);
+	}
+	if (lsize < 2 || lsize > 1001)
+		return refuse(o, "the %s job size %lld (%s) leaves no worker in [1, 1000] next to the "
+				 "aggregator", o->launcher, lsize, size_var);
+	if (lrank >= lsize)
+		return refuse(o, "%s=%lld is not below the job size %lld (%s)", rank_var, lrank, lsize, size_var);
+	train_role role;
+	int rank;
+	train_launch_layout(1, (int)lrank, &role, &rank);
+	if (o->workers_given && o->n != (int)lsize - 1)
+		return refuse(o, "--workers %d disagrees with the %s job: %lld processes (%s) are 1 "
+				 "aggregator and %lld workers", o->n, o->launcher, lsize, size_var, lsize - 1);
+	if (o->role_given && o->role != role)
+		return refuse(o, "%s rank %lld is %s in this job's layout (rank 0 aggregates, the others "
+				 "are workers), not %s", o->launcher, lrank, train_role_name(role),
+			      train_role_name(o->role));
+	if (o->rank >= 0 && o->rank != rank)
+		return refuse(o, "--rank %d disagrees with %s rank %lld (worker %d)", o->rank, o->launcher,
+			      lrank, rank);
+	o->role = role;
+	o->rank = rank;
+	o->n = (int)lsize - 1;
+	o->launch_rank = (int)lrank;
+	o->launch_size = (int)lsize;
+	return -1;
+}

@@ -1,0 +1,66 @@
+/* The MPI bootstrap (mpi_boot.h), built when meson finds MPI. */
+#include "mpi_boot.h"
+
+#include <mpi.h>
+#include <stdio.h>
+
+static bool started;
+
+bool train_mpi_built(void)
+{
+	return true;
+}
+
+int train_mpi_init(char *err, size_t errlen)
+{
+	if (started)
+		return 0;
+	int rc = MPI_Init(NULL, NULL);
+	if (rc != MPI_SUCCESS) {
+		snprintf(err, errlen, "MPI_Init failed (error %d)", rc);
+		return -1;
+	}
+	/* a failing call returns its error here instead of aborting the whole job */
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+	started = true;
+	return 0;
+}
+
+bool train_mpi_started(void)
+{
+	return started;
+}
+
+int train_mpi_size(void)
+{
+	int n = 0;
+	MPI_Comm_size(MPI_COMM_WORLD, &n);
+	return n;
+}
+
+int train_mpi_rank(void)
+{
+	int r = -1;
+	MPI_Comm_rank(MPI_COMM_WORLD, &r);
+	return r;
+}
+
+int train_mpi_bcast(char *buf, int len, char *err, size_t errlen)
+{
+	int rc = MPI_Bcast(buf, len, MPI_CHAR, 0, MPI_COMM_WORLD);
+	if (rc != MPI_SUCCESS) {
+		char msg[MPI_MAX_ERROR_STRING];
+		int ml = 0;
+		MPI_Error_string(rc, msg, &ml);
+		snprintf(err, errlen, "MPI_Bcast of the aggregator's address failed: %.*s", ml, msg);
+		return -1;
+	}
+	return 0;
+}
+
+void train_mpi_finalize(void)
+{
+	if (started)
+		MPI_Finalize();
+	started = false;
+}
