@@ -149,8 +149,9 @@ void train_bootstrap_listening(void *ctx, const char *bound)
 	if (o->published[0])
 		fprintf(stderr, "%s: workers told to join %s (through %s%s%s%s%s)\n", o->prog, o->published,
 			train_addr_source_name(o->addr_source), o->addr_source == TRAIN_ADDR_FILE ? " " : "",
-			o->addr_source == TRAIN_ADDR_FILE ? o->rendezvous : "", o->job_id[0] ? ", job " : "",
-			o->job_id);
+			o->addr_source == TRAIN_ADDR_FILE ? o->rendezvous : "",
+			o->addr_source == TRAIN_ADDR_FILE ? ", job " : "",
+			o->addr_source != TRAIN_ADDR_FILE ? "" : o->job_id[0] ? o->job_id : "- (none in the environment)");
 }
 
 void train_bootstrap_end(train_opts *o)
