@@ -61,8 +61,8 @@ int train_bootstrap_choose(train_opts *o)
 		if (o->addr_source == TRAIN_ADDR_ENV)
 			o->connect = o->addr_buf;
 		if (o->addr_source == TRAIN_ADDR_FLAG && !o->connect)
-			return refuse(o, "worker %d cannot find its aggregator: give --connect ADDR, set %s=ADDR "
-					 "on every process, or --rendezvous FILE on a shared filesystem%s",
+			return refuse(o, "worker %d needs --connect ADDR to find its aggregator (or %s=ADDR on "
+					 "every process, or --rendezvous FILE on a shared filesystem)%s",
 				      o->rank, PN_RENDEZVOUS_ENV,
 				      !mpi_launch ? ""
 				      : train_mpi_built() ? ""

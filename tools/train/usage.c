@@ -1,11 +1,13 @@
 /* --help of each role, built from the sections that role reads. */
 #include "usage.h"
 
+#include "mpi_boot.h"
 #include "pennant/train.h"
 
 static const char model_opts[] =
 "model and data (identical on every process of a job):\n"
-"  --workers N         workers (default 15; under mpirun/srun/PMIx: the job size - 1)\n"
+"  --workers N         workers (default 15; under mpirun/srun/PMIx: the job size - 1,\n"
+"                      and a --workers given must agree)\n"
 "  --model M           mlp (784-256-128-10, default), softmax, mlp:H1,H2,...\n"
 "  --batch B           examples per partition per round (default 32)\n"
 "  --data DIR          Fashion-MNIST IDX files (default " PN_FMNIST_DIR ")\n"
@@ -54,6 +56,26 @@ static const char tp_opts[] =
 "                      tcp), tcp, dpdk (local: memif topology built for you), verbs\n"
 "  --tp-options S      backend options; {rank} is replaced by the process's node id\n";
 
+static const char launch_opts[] =
+"launched jobs (mpirun, srun inside a job step, PMIx): rank 0 aggregates, rank k is\n"
+"worker k-1; the workers find the aggregator by the first of:\n"
+"  --connect ADDR      given on the command line\n"
+"  PENNANT_AGGREGATOR=HOST:PORT   in every process's environment (the aggregator\n"
+"                      listens there: a fixed port)\n"
+"  --rendezvous FILE   a file on a filesystem every host shares: the aggregator writes\n"
+"                      its bound address there once it listens (atomically, under the\n"
+"                      launcher's job id: SLURM_JOB_ID.SLURM_STEP_ID, PMIX_NAMESPACE, or\n"
+"                      PENNANT_JOB_ID; a file of another job is never taken) and removes\n"
+"                      it at exit; workers poll it\n"
+"  --rendezvous-timeout S   how long a worker waits for the file (default 120)\n"
+"  MPI                 under mpirun, when built with MPI: rank 0 broadcasts its address\n"
+"                      once it listens (MPI carries nothing else)\n"
+"  The aggregator then listens on every interface, on a port the system picks, and\n"
+"  tells the workers this host's name (--listen HOST:0 pins an interface). Only the\n"
+"  address travels: give every process the secret (mpirun -x PENNANT_JOB_TOKEN).\n"
+"  SLURM_PROCID outside an srun job step (an sbatch script, an salloc shell) is\n"
+"  ignored: the run stays local and says so.\n";
+
 static const char secret_opts[] =
 "job secret (every peer proves it knows it; it never crosses the wire):\n"
 "  --token-file FILE   the secret is FILE's content (one trailing newline stripped;\n"
@@ -72,6 +94,11 @@ static const char out_opts[] =
 "  --version           print the version and commit\n"
 "  -h, --help\n";
 
+static void build_note(FILE *f)
+{
+	fprintf(f, "This pennant-train is built %s MPI.\n", train_mpi_built() ? "with" : "without");
+}
+
 void train_usage(FILE *f, const char *prog, train_role role)
 {
 	switch (role) {
@@ -84,9 +111,10 @@ void train_usage(FILE *f, const char *prog, train_role role)
 		fputs("  --connect ADDR      the aggregator's address\n"
 		      "  --rank N            this worker's rank (or OMPI_COMM_WORLD_RANK, SLURM_PROCID,\n"
 		      "                      PMIX_RANK, minus 1)\n", f);
-		fputs(fault_opts, f), fputs(tp_opts, f), fputs(secret_opts, f);
+		fputs(fault_opts, f), fputs(tp_opts, f), fputs(launch_opts, f), fputs(secret_opts, f);
 		fputs("output:\n  --check             check the configuration, run nothing\n"
 		      "  --version\n  -h, --help\n", f);
+		build_note(f);
 		return;
 	case TRAIN_AGGREGATOR:
 		fprintf(f, "usage: %s [--listen ADDR] --workers N [options]\n"
@@ -96,10 +124,12 @@ void train_usage(FILE *f, const char *prog, train_role role)
 		fputs(model_opts, f), fputs(job_opts, f), fputs(agg_opts, f);
 		fputs("  --byzantine-ranks L ranks known to attack (only reported, never trusted less)\n", f);
 		fputs(tp_opts, f);
-		fputs("  --listen ADDR       address to listen on (default 0.0.0.0:7470)\n", f);
-		fputs(secret_opts, f), fputs(out_opts, f);
+		fputs("  --listen ADDR       address to listen on (default 0.0.0.0:7470; with a\n"
+		      "                      rendezvous 0.0.0.0:0; PENNANT_AGGREGATOR when set)\n", f);
+		fputs(launch_opts, f), fputs(secret_opts, f), fputs(out_opts, f);
 		fputs("SIGINT/SIGTERM: the round is abandoned, the model saved, the JSON completed,\n"
 		      "the workers stopped; exit 130/143.\n", f);
+		build_note(f);
 		return;
 	case TRAIN_LOCAL:
 	case TRAIN_REFERENCE:
@@ -117,7 +147,8 @@ void train_usage(FILE *f, const char *prog, train_role role)
 	fputs("  --listen ADDR       aggregator address (default 127.0.0.1:0 for local)\n"
 	      "  --connect ADDR      worker: aggregator address\n"
 	      "  --rank N            worker rank\n", f);
-	fputs(secret_opts, f), fputs(out_opts, f);
+	fputs(launch_opts, f), fputs(secret_opts, f), fputs(out_opts, f);
 	fputs("SIGINT/SIGTERM to the aggregator: the round is abandoned, the model saved, the\n"
 	      "JSON completed, the workers stopped; exit 130/143 (a second signal kills at once).\n", f);
+	build_note(f);
 }
