@@ -98,7 +98,11 @@ int train_launch_detect(train_opts *o)
 	}
 	if (lsize < 2 || lsize > 1001)
 		return refuse(o, "the %s job size %lld (%s) leaves no worker in [1, 1000] next to the "
-				 "aggregator", o->launcher, lsize, size_var);
+				 "aggregator%s", o->launcher, lsize, size_var,
+			      strcmp(size_var, "MPI_Comm_size") == 0
+				      ? " (MPI sees this process alone: its launcher is not one MPI "
+					"reaches; give --workers N)"
+				      : "");
 	if (lrank >= lsize)
 		return refuse(o, "%s=%lld is not below the job size %lld (%s)", rank_var, lrank, lsize, size_var);
 	train_role role;
