@@ -99,10 +99,16 @@ int topology_prepare(train_opts *o)
 	}
 	if (!local || strcmp(o->backend, "dpdk") || o->tp_options)
 		return -1;
+	/* The bound: one memif port per worker on the aggregator, and the dpdk backend drives
+	 * at most 16 ports per process (DPDK itself allows RTE_MAX_ETHPORTS, 32 in Debian's
+	 * build). One af_packet port on a bridge carries any number of workers. */
 	if (o->n > 16) {
 		fprintf(stderr, "%s: the local memif topology gives the aggregator one DPDK port per "
-				"worker, at most 16; use --backend tcp, or --tp-options for another DPDK "
-				"topology (e.g. af_packet)\n", o->prog);
+				"worker and a dpdk process drives at most 16 ports, so it stops at 16 "
+				"workers; for %d use one af_packet port per process on a bridge (--tp-options "
+				"'vdev=net_af_packet0,iface=veth{rank},...;ip=...' --listen IP:PORT, as the "
+				"dpdk-train-afpacket-64 test does with 64 workers) or --backend tcp\n",
+			o->prog, o->n);
 		return 2;
 	}
 	snprintf(o->memif_dir, sizeof o->memif_dir, "pennant-memif-%d", (int)getpid());
