@@ -15,16 +15,19 @@ static const char header[] = "pennant-rendezvous 1";
 
 /* A job id or host name: letters, digits and . _ : @ + - only (nothing a shell, a path
  * or the file's own syntax gives a meaning to). */
+static bool token_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("._:@+-", c));
+}
+
 static bool plain_token(const char *s, size_t len)
 {
 	if (len == 0 || len >= PN_RENDEZVOUS_JOB_MAX)
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr("._:@+-", c)))
+	for (size_t i = 0; i < len; i++)
+		if (!token_char(s[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -51,32 +54,29 @@ static bool valid_addr(const char *s, size_t len)
 	if (port > 65535)
 		return false;
 	size_t hl = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (hl < 3 || s[hl - 1] != ']')
-			return false;
-		for (size_t i = 1; i + 1 < hl; i++)
-			if (!strchr("0123456789abcdefABCDEF:.%", s[i]) &&
-			    !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-				return false;
-		return true;
-	}
-	for (size_t i = 0; i < hl; i++) /* a host name or IPv4 literal: no ':' inside */
-		if (s[i] == ':' || !plain_token(s + i, 1))
+	bool v6 = s[0] == '[';
+	if (v6 && (hl < 3 || s[hl - 1] != ']'))
+		return false;
+	/* a host name or IPv4 literal has no ':'; inside [ ] an IPv6 literal (zone: %eth0) */
+	for (size_t i = v6; i < hl - v6; i++)
+		if (!(v6 ? token_char(s[i]) || s[i] == '%' : token_char(s[i]) && s[i] != ':'))
 			return false;
 	return true;
 }
 
 const char *pn_rendezvous_job_id(char *buf, size_t len)
 {
-	static const char *const vars[] = {"PENNANT_JOB_ID", "SLURM_JOB_ID", "PMIX_NAMESPACE",
-					   "OMPI_MCA_ess_base_jobid"};
+	/* the same on every process of a job: PMIx's namespace before Slurm's job id, since
+	 * under mpirun in an allocation only some hosts' processes may see SLURM_JOB_ID */
+	static const char *const vars[] = {"PENNANT_JOB_ID", "PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid",
+					   "SLURM_JOB_ID"};
 	if (len)
 		buf[0] = 0;
 	for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
 		const char *v = getenv(vars[i]);
 		if (!v || !*v)
 			continue;
-		const char *step = i == 1 ? getenv("SLURM_STEP_ID") : NULL;
+		const char *step = i == 3 ? getenv("SLURM_STEP_ID") : NULL;
 		int n = step && *step ? snprintf(buf, len, "%s.%s", v, step) : snprintf(buf, len, "%s", v);
 		if (n < 0 || (size_t)n >= len || !plain_token(buf, (size_t)n)) {
 			if (len)

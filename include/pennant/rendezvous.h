@@ -37,7 +37,7 @@ extern "C" {
 #define PN_RENDEZVOUS_GRACE_S 120
 
 /* This job's id from the launcher's environment, in this order: PENNANT_JOB_ID,
- * SLURM_JOB_ID (with ".SLURM_STEP_ID" when set), PMIX_NAMESPACE, OMPI_MCA_ess_base_jobid.
+ * PMIX_NAMESPACE, OMPI_MCA_ess_base_jobid, SLURM_JOB_ID (with ".SLURM_STEP_ID" when set).
  * Writes it to buf and returns the variable's name; NULL (buf "") when none is set or the
  * value is not a plain token ([A-Za-z0-9._:@+-], shorter than PN_RENDEZVOUS_JOB_MAX). */
 const char *pn_rendezvous_job_id(char *buf, size_t len);

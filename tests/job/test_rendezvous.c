@@ -146,13 +146,17 @@ Test(rendezvous, environment_and_job_id)
 		unsetenv(vars[i]);
 	cr_assert_null(pn_rendezvous_job_id(id, sizeof id));
 	cr_assert_str_eq(id, "");
-	setenv("OMPI_MCA_ess_base_jobid", "1895563265", 1);
-	cr_assert_str_eq(pn_rendezvous_job_id(id, sizeof id), "OMPI_MCA_ess_base_jobid");
-	cr_assert_str_eq(id, "1895563265");
 	setenv("SLURM_JOB_ID", "4242", 1);
 	setenv("SLURM_STEP_ID", "3", 1);
 	cr_assert_str_eq(pn_rendezvous_job_id(id, sizeof id), "SLURM_JOB_ID");
 	cr_assert_str_eq(id, "4242.3");
+	/* mpirun inside an allocation: PMIx's id, which every rank has, wins */
+	setenv("OMPI_MCA_ess_base_jobid", "1895563265", 1);
+	cr_assert_str_eq(pn_rendezvous_job_id(id, sizeof id), "OMPI_MCA_ess_base_jobid");
+	cr_assert_str_eq(id, "1895563265");
+	setenv("PMIX_NAMESPACE", "slurm.pmix.4242.3", 1);
+	cr_assert_str_eq(pn_rendezvous_job_id(id, sizeof id), "PMIX_NAMESPACE");
+	cr_assert_str_eq(id, "slurm.pmix.4242.3");
 	setenv("PENNANT_JOB_ID", "bad id/..", 1);
 	cr_assert_null(pn_rendezvous_job_id(id, sizeof id));
 	setenv("PENNANT_JOB_ID", "run-9", 1);
