@@ -10,6 +10,9 @@ usage: launch.py BUILD_DIR SCENARIO
   mpirun-file     mpirun with --rendezvous FILE: the file names the job (PMIx namespace)
                   and is removed at the end
   mpirun-refusal  rank 0 refuses its configuration: the job ends (no worker hangs)
+  mpirun-default-listen   no --listen either: the aggregator listens on every interface
+                  and tells the workers this host's name; run in a private network
+                  namespace holding only loopback (root)
   srun-file       5 processes with srun's variables and --rendezvous FILE, where a stale
                   file of another job waits: no worker takes it; the job trains
   srun-env        the same through PENNANT_AGGREGATOR (no file, no MPI)
@@ -128,6 +131,30 @@ def scenario_mpirun_refusal():
     check(rc is not None and rc != 0, f"the job ended with a failure status ({rc}) "
                                       f"in {time.monotonic() - t0:.0f} s, no worker left waiting")
     check("--f 3 must be below the 3 workers" in out, "rank 0 said why")
+
+
+def scenario_mpirun_default_listen():
+    if not need_mpirun():
+        return
+    if os.geteuid() != 0:
+        print("cannot run: a private network namespace needs root", flush=True)
+        if os.environ.get("PN_ALLOW_SKIP") == "1":
+            sys.exit(77)
+        check(False, "running as root (for the network namespace)")
+        return
+    ns = f"pnlaunch{os.getpid()}"
+    if not check(subprocess.run(["ip", "netns", "add", ns]).returncode == 0, f"network namespace {ns} created"):
+        return
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        job = [a for a in JOB if a not in ("--listen", "127.0.0.1:0")]
+        rc, out = run(["ip", "netns", "exec", ns] + MPIRUN + ["-np", "3", TRAIN] + job + ["--rule", "mean"],
+                      clean_env())
+        trained(rc, out, "mpirun with no address flag at all")
+        check("aggregator listening on 0.0.0.0:" in out, "the aggregator listened on every interface")
+        check(f"workers told to join {socket.gethostname()}:" in out, "and told the workers this host's name")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
 
 
 def srun_job(extra, env_of, n=5, timeout=240, base=None):
@@ -255,7 +282,7 @@ def scenario_workers_64():
 
 
 SCENARIOS = {"mpirun": scenario_mpirun, "mpirun-pmix": scenario_mpirun_pmix,
-             "mpirun-file": scenario_mpirun_file, "mpirun-refusal": scenario_mpirun_refusal,
+             "mpirun-file": scenario_mpirun_file, "mpirun-default-listen": scenario_mpirun_default_listen, "mpirun-refusal": scenario_mpirun_refusal,
              "srun-file": scenario_srun_file, "srun-env": scenario_srun_env,
              "plain-slurm": scenario_plain_slurm, "env-checks": scenario_env_checks,
              "workers-64": scenario_workers_64}
