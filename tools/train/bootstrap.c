@@ -4,7 +4,6 @@
 #include "mpi_boot.h"
 #include "pennant/rendezvous.h"
 
-#include <stdarg.h>
 #include <string.h>
 
 static const char *const source_names[] = {
@@ -18,22 +17,11 @@ const char *train_addr_source_name(train_addr_source s)
 	return source_names[s];
 }
 
-__attribute__((format(printf, 2, 3))) static int refuse(const train_opts *o, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", o->prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return 2;
-}
-
 int train_bootstrap_choose(train_opts *o)
 {
 	if (o->role != TRAIN_AGGREGATOR && o->role != TRAIN_WORKER) {
 		if (o->rendezvous)
-			return refuse(o, "--rendezvous is for a split job (launched by mpirun/srun, or "
+			return train_refuse(o, "--rendezvous is for a split job (launched by mpirun/srun, or "
 					 "--role aggregator / worker); a %s run has no workers to tell",
 				      train_role_name(o->role));
 		o->addr_source = TRAIN_ADDR_NONE;
@@ -42,7 +30,7 @@ int train_bootstrap_choose(train_opts *o)
 	char err[512];
 	int env = pn_rendezvous_from_env(o->addr_buf, sizeof o->addr_buf, err, sizeof err);
 	if (env < 0)
-		return refuse(o, "%s", err);
+		return train_refuse(o, "%s", err);
 	o->job_id_from = pn_rendezvous_job_id(o->job_id, sizeof o->job_id);
 	/* The same choice on every process of the job: it reads only what they all share. */
 	bool mpi_launch = o->launcher && strcmp(o->launcher, "srun") != 0;
@@ -61,7 +49,7 @@ int train_bootstrap_choose(train_opts *o)
 		if (o->addr_source == TRAIN_ADDR_ENV)
 			o->connect = o->addr_buf;
 		if (o->addr_source == TRAIN_ADDR_FLAG && !o->connect)
-			return refuse(o, "worker %d needs --connect ADDR to find its aggregator (or %s=ADDR on "
+			return train_refuse(o, "worker %d needs --connect ADDR to find its aggregator (or %s=ADDR on "
 					 "every process, or --rendezvous FILE on a shared filesystem)%s",
 				      o->rank, PN_RENDEZVOUS_ENV,
 				      !mpi_launch ? ""
@@ -87,9 +75,9 @@ int train_bootstrap_start(train_opts *o, const volatile sig_atomic_t *stop)
 		return -1;
 	if (o->addr_source == TRAIN_ADDR_MPI) {
 		if (train_mpi_init(err, sizeof err))
-			return refuse(o, "%s", err);
+			return train_refuse(o, "%s", err);
 		if (train_mpi_size() != o->launch_size || train_mpi_rank() != o->launch_rank)
-			return refuse(o, "MPI says rank %d of %d, %s said %d of %d", train_mpi_rank(),
+			return train_refuse(o, "MPI says rank %d of %d, %s said %d of %d", train_mpi_rank(),
 				      train_mpi_size(), o->launcher, o->launch_rank, o->launch_size);
 	}
 	if (o->role != TRAIN_WORKER)

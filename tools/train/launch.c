@@ -4,7 +4,6 @@
 #include "mpi_boot.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,17 +11,6 @@ void train_launch_layout(int shards, int launcher_rank, train_role *role, int *r
 {
 	*role = launcher_rank < shards ? TRAIN_AGGREGATOR : TRAIN_WORKER;
 	*rank = launcher_rank < shards ? -1 : launcher_rank - shards;
-}
-
-__attribute__((format(printf, 2, 3))) static int refuse(const train_opts *o, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", o->prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return 2;
 }
 
 /* 1 and the value when `name` holds a decimal in [0, 2^31), 0 when unset, -1 when malformed. */
@@ -80,43 +68,43 @@ int train_launch_detect(train_opts *o)
 	}
 	long long lrank, lsize = 0;
 	if (env_count(rank_var, &lrank) != 1)
-		return refuse(o, "%s='%s' is not a rank", rank_var, getenv(rank_var));
+		return train_refuse(o, "%s='%s' is not a rank", rank_var, getenv(rank_var));
 	if (size_var) {
 		if (env_count(size_var, &lsize) != 1)
-			return refuse(o, "%s='%s' is not a job size", size_var, getenv(size_var) ? getenv(size_var) : "");
+			return train_refuse(o, "%s='%s' is not a job size", size_var, getenv(size_var) ? getenv(size_var) : "");
 	} else if (o->workers_given) {
 		lsize = o->n + 1, size_var = "--workers + 1";
 	} else if (train_mpi_built()) {
 		char err[256];
 		if (train_mpi_init(err, sizeof err))
-			return refuse(o, "%s is set without PMIX_SIZE or OMPI_COMM_WORLD_SIZE, and %s: give "
+			return train_refuse(o, "%s is set without PMIX_SIZE or OMPI_COMM_WORLD_SIZE, and %s: give "
 					 "--workers N", rank_var, err);
 		lsize = train_mpi_size(), size_var = "MPI_Comm_size";
 	} else {
-		return refuse(o, "%s is set but the job size is not (no PMIX_SIZE, no OMPI_COMM_WORLD_SIZE, "
+		return train_refuse(o, "%s is set but the job size is not (no PMIX_SIZE, no OMPI_COMM_WORLD_SIZE, "
 				 "and this pennant-train has no MPI to ask): give --workers N", rank_var);
 	}
 	if (lsize < 2 || lsize > 1001)
-		return refuse(o, "the %s job size %lld (%s) leaves no worker in [1, 1000] next to the "
+		return train_refuse(o, "the %s job size %lld (%s) leaves no worker in [1, 1000] next to the "
 				 "aggregator%s", o->launcher, lsize, size_var,
 			      strcmp(size_var, "MPI_Comm_size") == 0
 				      ? " (MPI sees this process alone: its launcher is not one MPI "
 					"reaches; give --workers N)"
 				      : "");
 	if (lrank >= lsize)
-		return refuse(o, "%s=%lld is not below the job size %lld (%s)", rank_var, lrank, lsize, size_var);
+		return train_refuse(o, "%s=%lld is not below the job size %lld (%s)", rank_var, lrank, lsize, size_var);
 	train_role role;
 	int rank;
 	train_launch_layout(1, (int)lrank, &role, &rank);
 	if (o->workers_given && o->n != (int)lsize - 1)
-		return refuse(o, "--workers %d disagrees with the %s job: %lld processes (%s) are 1 "
+		return train_refuse(o, "--workers %d disagrees with the %s job: %lld processes (%s) are 1 "
 				 "aggregator and %lld workers", o->n, o->launcher, lsize, size_var, lsize - 1);
 	if (o->role_given && o->role != role)
-		return refuse(o, "%s rank %lld is %s in this job's layout (rank 0 aggregates, the others "
+		return train_refuse(o, "%s rank %lld is %s in this job's layout (rank 0 aggregates, the others "
 				 "are workers), not %s", o->launcher, lrank, train_role_name(role),
 			      train_role_name(o->role));
 	if (o->rank >= 0 && o->rank != rank)
-		return refuse(o, "--rank %d disagrees with %s rank %lld (worker %d)", o->rank, o->launcher,
+		return train_refuse(o, "--rank %d disagrees with %s rank %lld (worker %d)", o->rank, o->launcher,
 			      lrank, rank);
 	o->role = role;
 	o->rank = rank;

@@ -42,7 +42,7 @@ static int role_from_name(const char *s)
 }
 
 /* One line on stderr, exit status 2. */
-__attribute__((format(printf, 2, 3))) static int refuse(const train_opts *o, const char *fmt, ...)
+int train_refuse(const train_opts *o, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -191,14 +191,14 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 #define INT(field, lo_, hi_)                                                                         \
 	do {                                                                                         \
 		if (!parse_long(optarg, lo_, hi_, &v))                                               \
-			return refuse(o, "--%s expects an integer in [%lld, %lld], got '%s'",        \
+			return train_refuse(o, "--%s expects an integer in [%lld, %lld], got '%s'",        \
 				      lo[idx].name, (long long)(lo_), (long long)(hi_), optarg);     \
 		o->field = v;                                                                        \
 	} while (0)
 #define REAL(field)                                                                                  \
 	do {                                                                                         \
 		if (!parse_real(optarg, &x))                                                         \
-			return refuse(o, "--%s expects a finite number, got '%s'", lo[idx].name,     \
+			return train_refuse(o, "--%s expects a finite number, got '%s'", lo[idx].name,     \
 				      optarg);                                                       \
 		o->field = x;                                                                        \
 	} while (0)
@@ -206,7 +206,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		switch (c) {
 		case O_ROLE:
 			if (role_from_name(optarg) < 0)
-				return refuse(o, "unknown role '%s' (local, aggregator, worker, reference)",
+				return train_refuse(o, "unknown role '%s' (local, aggregator, worker, reference)",
 					      optarg);
 			o->role = (train_role)role_from_name(optarg);
 			o->role_given = o->role != TRAIN_LOCAL;
@@ -238,7 +238,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_WINT: INT(window_total, 0, 1 << 20); break;
 		case O_PIPE:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				return refuse(o, "--pipelining is on or off, got '%s'", optarg);
+				return train_refuse(o, "--pipelining is on or off, got '%s'", optarg);
 			o->pipelining = strcmp(optarg, "on") == 0;
 			break;
 		case O_BYZ: INT(byz_count, 0, 1000); break;
@@ -247,7 +247,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_STRAG: {
 			char *colon = strchr(optarg, ':');
 			if (!colon)
-				return refuse(o, "--straggle RANKS:SPEC (e.g. 4,7:exp:200), got '%s'", optarg);
+				return train_refuse(o, "--straggle RANKS:SPEC (e.g. 4,7:exp:200), got '%s'", optarg);
 			*colon = 0;
 			o->straggle_ranks = optarg;
 			o->straggle_spec = colon + 1;
@@ -263,7 +263,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_RDV: o->rendezvous = optarg; break;
 		case O_RDV_TIMEOUT: INT(rendezvous_timeout_s, 1, 86400); break;
 		case O_TOKEN:
-			return refuse(o, "--token is refused: the command line is visible to every user "
+			return train_refuse(o, "--token is refused: the command line is visible to every user "
 					 "(ps, /proc); put the secret in %s or in a file given with "
 					 "--token-file FILE (chmod 600)", PN_SECRET_ENV);
 		case O_TOKEN_FILE: o->token_file = optarg; break;
@@ -279,7 +279,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 #undef INT
 #undef REAL
 	if (optind != argc)
-		return refuse(o, "unexpected argument '%s' (see %s --help)", argv[optind], o->prog);
+		return train_refuse(o, "unexpected argument '%s' (see %s --help)", argv[optind], o->prog);
 	return -1;
 }
 
@@ -290,43 +290,43 @@ static int validate(train_opts *o)
 	int rc;
 	bool local = o->role == TRAIN_LOCAL;
 	if (!(o->lr > 0) || !(o->momentum >= 0 && o->momentum < 1) || !(o->wd >= 0))
-		return refuse(o, "need --lr > 0, --momentum in [0, 1), --weight-decay >= 0");
+		return train_refuse(o, "need --lr > 0, --momentum in [0, 1), --weight-decay >= 0");
 	if (!(o->deadline_ms > 0))
-		return refuse(o, "--deadline-ms must be > 0");
+		return train_refuse(o, "--deadline-ms must be > 0");
 	if (pn_rule_from_name(o->rule) < 0)
-		return refuse(o, "unknown rule '%s' (see %s --help)", o->rule, o->prog);
+		return train_refuse(o, "unknown rule '%s' (see %s --help)", o->rule, o->prog);
 	if (pn_byzantine_from_name(o->attack) <= 0)
-		return refuse(o, "unknown attack '%s' (see %s --help)", o->attack, o->prog);
+		return train_refuse(o, "unknown attack '%s' (see %s --help)", o->attack, o->prog);
 	if (strcmp(o->mode, "reference") && strcmp(o->mode, "converged"))
-		return refuse(o, "--mode is reference or converged, got '%s'", o->mode);
+		return train_refuse(o, "--mode is reference or converged, got '%s'", o->mode);
 	/* Robust rules want every honest message: wait for all up to the deadline, then
 	 * decode what the code allows. The mean is the code's decode: stop at its threshold. */
 	if (!o->wait)
 		o->wait = strcmp(o->rule, "mean") == 0 ? "code" : "all";
 	if (pn_wait_mode_from_name(o->wait) < 0)
-		return refuse(o, "unknown --wait '%s' (all, code, deadline)", o->wait);
+		return train_refuse(o, "unknown --wait '%s' (all, code, deadline)", o->wait);
 	if (!pn_pull_policy_by_name(o->pull_policy))
-		return refuse(o, "unknown --pull-policy '%s' (round-robin, earliest-ready, "
+		return train_refuse(o, "unknown --pull-policy '%s' (round-robin, earliest-ready, "
 				 "layer-priority)", o->pull_policy);
 	if (!o->code)
 		o->code = o->s > 0 && o->n % (o->s + 1) == 0 ? "fractional" : "uncoded";
 	if (pn_code_kind_from_name(o->code) < 0)
-		return refuse(o, "unknown code '%s' (see %s --help)", o->code, o->prog);
+		return train_refuse(o, "unknown code '%s' (see %s --help)", o->code, o->prog);
 	if (strcmp(o->code, "uncoded") == 0 && strcmp(o->wait, "code") == 0)
 		o->s = 0;
 
 	o->byz = calloc((size_t)o->n, sizeof(bool));
 	o->slow = calloc((size_t)o->n, sizeof(bool));
 	if (!o->byz || !o->slow)
-		return refuse(o, "out of memory");
+		return train_refuse(o, "out of memory");
 	if (o->byz_ranks) {
 		int k = parse_ranks(o->byz_ranks, o->n, o->byz, err, sizeof err);
 		if (k < 0)
-			return refuse(o, "--byzantine-ranks: %s", err);
+			return train_refuse(o, "--byzantine-ranks: %s", err);
 		o->byz_count = k;
 	} else if (local) {
 		if (o->byz_count >= o->n)
-			return refuse(o, "--byzantine must be in [0, %d) with %d workers", o->n, o->n);
+			return train_refuse(o, "--byzantine must be in [0, %d) with %d workers", o->n, o->n);
 		uint64_t s = o->seed * 7919 + 17;
 		for (int k = 0; k < o->byz_count;) {
 			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
@@ -339,14 +339,14 @@ static int validate(train_opts *o)
 	}
 	if (o->straggle_ranks) {
 		if (parse_ranks(o->straggle_ranks, o->n, o->slow, err, sizeof err) < 0)
-			return refuse(o, "--straggle: %s", err);
+			return train_refuse(o, "--straggle: %s", err);
 		if (pn_delay_parse(o->straggle_spec, &o->straggle, err, sizeof err))
-			return refuse(o, "--straggle: %s", err);
+			return train_refuse(o, "--straggle: %s", err);
 	}
 	if (o->kill_rank >= o->n)
-		return refuse(o, "--kill-rank %d is not a worker (0..%d)", o->kill_rank, o->n - 1);
+		return train_refuse(o, "--kill-rank %d is not a worker (0..%d)", o->kill_rank, o->n - 1);
 	if ((o->kill_rank >= 0) != (o->kill_round >= 0))
-		return refuse(o, "--kill-rank and --kill-round go together");
+		return train_refuse(o, "--kill-rank and --kill-round go together");
 	/* The rule assumes f attackers: the injected ones in a local demo, else none unless
 	 * told (a real job does not know its attackers). */
 	if (o->f < 0)
@@ -356,42 +356,42 @@ static int validate(train_opts *o)
 	 * library's own check of the job configuration that will run. */
 	if (o->role != TRAIN_REFERENCE && o->role != TRAIN_WORKER) {
 		if (o->f >= o->n)
-			return refuse(o, "--f %d must be below the %d workers", o->f, o->n);
+			return train_refuse(o, "--f %d must be below the %d workers", o->f, o->n);
 		pn_agg_job_config jc;
 		train_job_config(o, 0, &jc);
 		if (pn_agg_job_config_check(&jc, err, sizeof err))
-			return refuse(o, "%s", err);
+			return train_refuse(o, "%s", err);
 	}
 	if (o->role == TRAIN_WORKER && (o->rank < 0 || o->rank >= o->n))
-		return refuse(o, "a worker needs --rank in [0, %d) (or a launcher's rank)", o->n);
+		return train_refuse(o, "a worker needs --rank in [0, %d) (or a launcher's rank)", o->n);
 	/* where the workers find the aggregator: --connect, the environment, a file, MPI */
 	if ((rc = train_bootstrap_choose(o)) >= 0)
 		return rc;
 	if (o->save_model && !writable_path(o->save_model, err, sizeof err))
-		return refuse(o, "--save-model %s cannot be written: %s", o->save_model, err);
+		return train_refuse(o, "--save-model %s cannot be written: %s", o->save_model, err);
 	if (o->json && strcmp(o->json, "-") && !writable_path(o->json, err, sizeof err))
-		return refuse(o, "--json %s cannot be written: %s", o->json, err);
+		return train_refuse(o, "--json %s cannot be written: %s", o->json, err);
 
 	/* The secret: a file or the environment; a job of forked processes draws its own. */
 	int got = pn_secret_load(&o->secret, o->token_file, err, sizeof err);
 	if (got < 0)
-		return refuse(o, "%s", err);
+		return train_refuse(o, "%s", err);
 	if (!got && local && pn_secret_random(&o->secret, 32, err, sizeof err))
-		return refuse(o, "%s", err);
+		return train_refuse(o, "%s", err);
 	if (!o->listen)
 		o->listen = local ? "127.0.0.1:0" : "0.0.0.0:7470";
 	if (!valid_address(o->listen))
-		return refuse(o, "--listen %s is not HOST:PORT", o->listen);
+		return train_refuse(o, "--listen %s is not HOST:PORT", o->listen);
 	if (o->connect && !valid_address(o->connect))
-		return refuse(o, "--connect %s is not HOST:PORT", o->connect);
+		return train_refuse(o, "--connect %s is not HOST:PORT", o->connect);
 	/* Split roles share a secret only if the user gives one; on loopback too, since any
 	 * local user could otherwise join (the transport refuses an empty secret). */
 	if (!got && o->role == TRAIN_AGGREGATOR)
-		return refuse(o, "an aggregator listening on %s%s needs the job secret its workers share: "
+		return train_refuse(o, "an aggregator listening on %s%s needs the job secret its workers share: "
 				 "set %s or give --token-file FILE", o->listen,
 			      loopback_address(o->listen) ? "" : " (not loopback)", PN_SECRET_ENV);
 	if (!got && o->role == TRAIN_WORKER)
-		return refuse(o, "a worker joining %s%s needs the job secret: set %s or give "
+		return train_refuse(o, "a worker joining %s%s needs the job secret: set %s or give "
 				 "--token-file FILE%s", o->connect ? o->connect : "its aggregator",
 			      !o->connect || loopback_address(o->connect) ? "" : " (not loopback)", PN_SECRET_ENV,
 			      o->launcher ? " (mpirun: -x " PN_SECRET_ENV "; srun passes the environment)" : "");

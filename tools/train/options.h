@@ -72,6 +72,8 @@ typedef struct train_opts {
  * 0 after --help or --version, 2 after a one-line reason on stderr. */
 int train_options(int argc, char **argv, train_opts *o);
 const char *train_role_name(train_role role);
+/* "PROG: reason" on stderr; returns 2, the exit status of a refused configuration. */
+__attribute__((format(printf, 2, 3))) int train_refuse(const train_opts *o, const char *fmt, ...);
 /* The aggregator's job configuration from the options (rule, code, policies, optimizer),
  * for a model of d parameters (0: not known yet, as when validating). The caller adds the
  * transport, the model and the callbacks. */
