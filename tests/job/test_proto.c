@@ -218,3 +218,24 @@ Test(job_proto, random_bytes_are_refused_or_in_range)
 	}
 	cr_expect_gt(accepted, 0, "the header-only types are reachable");
 }
+
+/* RESULT's checksum tells a torn or overwritten result slot from the announced one. */
+Test(job_proto, the_result_checksum_changes_with_any_coordinate)
+{
+	float x[100];
+	for (int k = 0; k < 100; k++)
+		x[k] = (float)k * 0.25f;
+	uint64_t h = pn_job_result_checksum(x, 100);
+	cr_expect_eq(h, pn_job_result_checksum(x, 100), "deterministic");
+	cr_expect_neq(h, pn_job_result_checksum(x, 99), "the length counts");
+	for (int k = 0; k < 100; k++) {
+		float keep = x[k];
+		x[k] = nextafterf(keep, INFINITY);
+		cr_expect_neq(h, pn_job_result_checksum(x, 100), "coordinate %d", k);
+		x[k] = keep;
+	}
+	float y[100];
+	memcpy(y, x, sizeof y);
+	y[10] = x[20], y[20] = x[10]; /* the order counts too */
+	cr_expect_neq(h, pn_job_result_checksum(y, 100));
+}
