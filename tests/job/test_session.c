@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define D 40
 #define N 4
@@ -64,7 +65,7 @@ static void start_aggregator(agg_thread *a, pn_serve serve, const char *code, in
 	a->cfg.s = s;
 	cr_assert_eq(pthread_create(&a->th, NULL, agg_main, a), 0);
 	while (!atomic_load(&a->listening))
-		;
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 	cr_assert_eq(a->rc, 0, "aggregator: %s", a->err);
 }
 
