@@ -10,7 +10,9 @@
  *               buffers and feeds each landed chunk to the aggregation engine at once
  *               (pipelining on), stops when the straggler policy says the code has
  *               enough, aggregates, takes the SGD step (refused if not finite),
- *               publishes model v+1.
+ *               publishes model v+1. Serving gradients (serve = PN_SERVE_GRADIENT) it
+ *               publishes round v's aggregate instead and every worker steps its own
+ *               optimizer (session.h; job/README.md has the messages).
  *
  * What is aggregated (the exact semantics). Every rule goes through one aggregation
  * engine (agg.h), created once per job and reset each round; workers whose gradient holds
@@ -51,6 +53,12 @@ extern "C" {
 
 #define PN_JOB_MAX_PARTS 20 /* partitions one worker may be assigned in a round */
 
+/* What the aggregator serves after each round (pn_agg_job_config.serve; the workers
+ * learn it in WELCOME). MODEL: it takes the SGD step and serves model v+1. GRADIENT: it
+ * serves round v's aggregated gradient (the direction its own step would take, Flag
+ * rescaled) and each worker steps its own optimizer (session.h). */
+typedef enum pn_serve { PN_SERVE_MODEL = 0, PN_SERVE_GRADIENT = 1 } pn_serve;
+
 /* What a worker computes: the application's side of the job. */
 typedef struct pn_grad_source {
 	void *ctx;
@@ -59,6 +67,11 @@ typedef struct pn_grad_source {
 	 * Returns 0 and the mean loss over the batches in *loss, or a negative errno. */
 	int (*compute)(void *ctx, uint64_t round, const float *model, const int *parts,
 		       const double *coefs, int nparts, float *out, double *loss);
+	/* Only for an aggregator serving gradients (PN_SERVE_GRADIENT), NULL otherwise:
+	 * applies round `round`'s served aggregate to `model` (d floats, in place) with the
+	 * worker's own optimizer. Returns 0 or a negative errno. pn_worker_run refuses a
+	 * gradient-serving job without it. */
+	int (*step)(void *ctx, uint64_t round, const float *aggregate, float *model);
 } pn_grad_source;
 
 /* Fault injection, for tests and demos (applied by the worker to what it exposes). */
@@ -108,6 +121,9 @@ typedef struct pn_worker_config {
 	 * message (-ETIMEDOUT). 0: the limit the aggregator sends in WELCOME. */
 	int silence_ms;
 	bool verbose;
+	/* Optional (d floats): when the job ends with STOP, the worker's model: its own one
+	 * stepped from the served aggregates (PN_SERVE_GRADIENT), or the last model read. */
+	float *final_model;
 } pn_worker_config;
 
 /* Runs a worker until the aggregator says STOP (returns 0) or is gone: disconnected
@@ -158,6 +174,13 @@ typedef struct pn_agg_job_config {
 	/* Called after each round with the new model (for evaluation and progress). */
 	void (*on_round)(void *ctx, const float *model, pn_round_record *rec);
 	void *on_round_ctx;
+	/* PN_SERVE_MODEL (0, the default) or PN_SERVE_GRADIENT. With GRADIENT the aggregator
+	 * publishes each round's aggregate in a registered result region the workers READ
+	 * (RESULT(v) tells them, with "skipped" when the round has none), and keeps a shadow
+	 * model stepped with the same SGD (lr, momentum, weight_decay) from the same
+	 * aggregates: that is what on_round, evaluation and the result's model see. It equals
+	 * the workers' models when they step the same SGD (pennant-train's workers do). */
+	pn_serve serve;
 	/* Initial model (d floats). */
 	const float *init_model;
 	size_t d;
