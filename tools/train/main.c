@@ -67,9 +67,10 @@ int main(int argc, char **argv)
 		train_options_free(&o);
 		return rc;
 	}
-	fmnist_job job;
+	fmnist_job job = {0};
 	char err[512];
-	if (fmnist_job_init(&job, o.data, o.model, o.n, o.batch, o.seed, err, sizeof err)) {
+	/* (with --dim the aggregator serves the gradients of a model it does not know: no data) */
+	if (!o.dim && fmnist_job_init(&job, o.data, o.model, o.n, o.batch, o.seed, err, sizeof err)) {
 		fprintf(stderr, "%s: %s\n", o.prog, err);
 		topology_cleanup(&o);
 		train_options_free(&o);

@@ -166,7 +166,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
-	       O_SAVEW };
+	       O_SAVEW, O_DIM };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -183,7 +183,8 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"rendezvous", 1, 0, O_RDV}, {"rendezvous-timeout", 1, 0, O_RDV_TIMEOUT},
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"json", 1, 0, O_JSON}, {"save-model", 1, 0, O_SAVE},
 		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
-		{"check", 0, 0, O_CHECK}, {"serve", 1, 0, O_SERVE}, {"save-worker-model", 1, 0, O_SAVEW}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"check", 0, 0, O_CHECK}, {"serve", 1, 0, O_SERVE}, {"save-worker-model", 1, 0, O_SAVEW},
+		{"dim", 1, 0, O_DIM}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
 	int c, idx = 0;
@@ -272,6 +273,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_JSON: o->json = optarg; break;
 		case O_SAVE: o->save_model = optarg; break;
 		case O_SAVEW: o->save_worker_model = optarg; break;
+		case O_DIM: INT(dim, 1, 1LL << 31); break;
 		case O_SERVE:
 			if (strcmp(optarg, "model") && strcmp(optarg, "gradient"))
 				return train_refuse(o, "--serve is model or gradient, got '%s'", optarg);
@@ -375,6 +377,14 @@ static int validate(train_opts *o)
 	/* where the workers find the aggregator: --connect, the environment, a file, MPI */
 	if ((rc = train_bootstrap_choose(o)) >= 0)
 		return rc;
+	/* --dim: aggregate gradients of a model this program does not know (the workers' own,
+	 * e.g. PyTorch through python/pennant): no model, no test set, only the service */
+	if (o->dim && (o->role != TRAIN_AGGREGATOR || o->serve != PN_SERVE_GRADIENT))
+		return train_refuse(o, "--dim D is for an aggregator serving gradients of the workers' own "
+				    "model (--role aggregator --serve gradient)");
+	if (o->dim && o->save_model)
+		return train_refuse(o, "--save-model with --dim: the aggregator holds no model, the "
+				    "workers do (save it there)");
 	if (o->save_model && !writable_path(o->save_model, err, sizeof err))
 		return train_refuse(o, "--save-model %s cannot be written: %s", o->save_model, err);
 	if (o->save_worker_model && !writable_path(o->save_worker_model, err, sizeof err))

@@ -8,6 +8,10 @@
 
 void report_eval(train_report *r, const float *model, double *loss, double *acc)
 {
+	if (r->o->dim) { /* a gradient service (--dim): the model is the workers', not ours */
+		*loss = *acc = NAN;
+		return;
+	}
 	if (!r->eval_ws)
 		r->eval_ws = pn_model_ws_new(&r->job->model, 500);
 	*loss = pn_model_eval(&r->job->model, model, &r->job->test, acc, r->eval_ws);
@@ -46,6 +50,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kuint(j, "seed", o->seed);
 	pn_json_kbool(j, "pipelining", o->pipelining);
 	pn_json_kstring(j, "serve", o->serve == PN_SERVE_GRADIENT ? "gradient" : "model");
+	pn_json_kint(j, "dim", o->dim); /* 0: the built-in model */
 	pn_json_end_object(j);
 	pn_json_key(j, "rounds");
 	pn_json_begin_array(j);
@@ -126,7 +131,11 @@ int report_final(train_report *r, const train_outcome *out)
 		report_eval(r, out->model, &loss, &acc);
 	const char *sig = out->stop_signal == SIGINT ? "SIGINT" : out->stop_signal == SIGTERM ? "SIGTERM" : NULL;
 	const char *what = o->role == TRAIN_REFERENCE ? "reference" : "final";
-	if (trained > 0)
+	if (trained > 0 && o->dim)
+		fprintf(o->out, "\n%s: %lld rounds (%lld skipped) in %.1f s, gradients served (the model "
+			"and its accuracy are the workers')%s%s\n", what, (long long)out->rounds_done,
+			(long long)out->rounds_skipped, out->time_s, sig ? ", stopped by " : "", sig ? sig : "");
+	else if (trained > 0)
 		fprintf(o->out, "\n%s: %lld rounds (%lld skipped) in %.1f s, test loss %.4f, test accuracy %.4f%s%s\n",
 			what, (long long)out->rounds_done, (long long)out->rounds_skipped, out->time_s, loss,
 			acc, sig ? ", stopped by " : "", sig ? sig : "");

@@ -97,11 +97,12 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 	openblas_set_num_threads(1);
 	bool local = o->role == TRAIN_LOCAL;
 	const bool *byz = local || o->byz_ranks ? o->byz : NULL;
-	size_t d = job->model.nparams;
-	float *init = malloc(sizeof(float) * d);
+	size_t d = o->dim ? (size_t)o->dim : job->model.nparams;
+	float *init = calloc(d, sizeof(float));
 	if (!init)
 		return 1;
-	pn_model_init_params(&job->model, init, o->seed);
+	if (!o->dim) /* with --dim the served gradients step the workers' own models */
+		pn_model_init_params(&job->model, init, o->seed);
 	static char optbuf[65536];
 	char err[512] = "";
 	train_report rep;
@@ -124,7 +125,10 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 		jc.on_listen_ctx = o;
 	}
 	char desc[128];
-	pn_model_describe(&job->model, desc, sizeof desc);
+	if (o->dim)
+		snprintf(desc, sizeof desc, "the workers' own model (%lld parameters)", (long long)o->dim);
+	else
+		pn_model_describe(&job->model, desc, sizeof desc);
 	fprintf(stderr, "%s: %s, %d workers over %s, rule %s (f=%d), code %s(s=%d), %lld rounds\n",
 		o->prog, desc, o->n, o->backend, o->rule, o->f, o->code, o->s, (long long)o->rounds);
 	describe_byzantine(o);

@@ -131,6 +131,9 @@ void train_usage(FILE *f, const char *prog, train_role role)
 			   "Listening beyond loopback needs the job secret (below).\n\n", prog);
 		fputs(model_opts, f), fputs(job_opts, f), fputs(agg_opts, f);
 		fputs("  --byzantine-ranks L ranks known to attack (only reported, never trusted less)\n", f);
+		fputs("  --dim D             with --serve gradient: aggregate the gradients of the workers'\n"
+		      "                      own model of D floats (e.g. PyTorch through python/pennant);\n"
+		      "                      no built-in model, no data, no test accuracy here\n", f);
 		fputs(tp_opts, f);
 		fputs("  --listen ADDR       address to listen on (default 0.0.0.0:7470; with a\n"
 		      "                      rendezvous 0.0.0.0:0; PENNANT_AGGREGATOR when set)\n", f);
