@@ -1,5 +1,6 @@
 /* Wire form of the job protocol (job/proto.h). */
 #include "job/proto.h"
+#include "job/parity.h"
 
 #include <errno.h>
 #include <math.h>
@@ -49,6 +50,22 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		put(&w, &m->silence_ms, 4);
 		pn_mr_desc_pack(&m->region, desc);
 		put(&w, desc, sizeof desc);
+		if (m->type == PN_MSG_WELCOME) {
+			put(&w, &m->serve, 1);
+			pn_mr_desc_pack(&m->result, desc);
+			put(&w, desc, sizeof desc);
+		}
+		break;
+	case PN_MSG_RESULT: {
+		uint8_t sk = m->skipped;
+		put(&w, &m->round, 8);
+		put(&w, &m->slot, 4);
+		put(&w, &sk, 1);
+		put(&w, &m->checksum, 8);
+		break;
+	}
+	case PN_MSG_RESULT_ACK:
+		put(&w, &m->round, 8);
 		break;
 	case PN_MSG_ROUND: {
 		uint8_t np = (uint8_t)m->nparts;
@@ -96,7 +113,36 @@ static int check_session(const pn_job_msg *m)
 		return -EBADMSG;
 	if (m->heartbeat_ms < 1 || m->silence_ms <= m->heartbeat_ms || m->silence_ms > PN_JOB_MAX_TIMER_MS)
 		return -EBADMSG;
+	static const pn_mr_desc none;
+	if (m->serve == PN_SERVE_MODEL)
+		return memcmp(&m->result, &none, sizeof none) == 0 ? 0 : -EBADMSG;
+	if (m->serve != PN_SERVE_GRADIENT || !region_ok(&m->result) ||
+	    m->result.len / 2 / sizeof(float) < m->d)
+		return -EBADMSG;
 	return 0;
+}
+
+static int check_result(const pn_job_msg *m)
+{
+	return m->round >= 0 && m->slot == pn_job_slot(m->round) && (!m->skipped || m->checksum == 0)
+		       ? 0 : -EBADMSG;
+}
+
+static int check_ack(const pn_job_msg *m)
+{
+	return m->round >= 0 ? 0 : -EBADMSG;
+}
+
+uint64_t pn_job_result_checksum(const float *x, size_t d)
+{
+	uint64_t h = 0x9e3779b97f4a7c15u ^ d;
+	for (size_t k = 0; k < d; k++) {
+		uint32_t b;
+		memcpy(&b, &x[k], 4);
+		h = (h ^ b) * 0x100000001b3u;
+		h ^= h >> 29;
+	}
+	return h;
 }
 
 static int check_round(const pn_job_msg *m)
@@ -140,7 +186,28 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 		get(&r, &m->silence_ms, 4);
 		get(&r, desc, sizeof desc);
 		pn_mr_desc_unpack(desc, &m->region);
+		if (m->type == PN_MSG_WELCOME) {
+			get(&r, &m->serve, 1);
+			get(&r, desc, sizeof desc);
+			pn_mr_desc_unpack(desc, &m->result);
+		}
 		check = check_session;
+		break;
+	case PN_MSG_RESULT: {
+		uint8_t sk = 0;
+		get(&r, &m->round, 8);
+		get(&r, &m->slot, 4);
+		get(&r, &sk, 1);
+		get(&r, &m->checksum, 8);
+		if (sk > 1)
+			return -EBADMSG;
+		m->skipped = sk;
+		check = check_result;
+		break;
+	}
+	case PN_MSG_RESULT_ACK:
+		get(&r, &m->round, 8);
+		check = check_ack;
 		break;
 	case PN_MSG_ROUND: {
 		uint8_t np = 0;

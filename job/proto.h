@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PN_JOB_PROTO_VERSION 2
+#define PN_JOB_PROTO_VERSION 3
 #define PN_JOB_MAX_WORKERS 4095      /* ranks 0..4094; also the read cookie's worker field */
 #define PN_JOB_MAX_TIMER_MS 86400000u /* heartbeat / silence limits: at most one day */
 
@@ -22,6 +22,9 @@ enum pn_job_msg_type {
 	PN_MSG_READY = 4,   /* worker → aggregator: round, gradient slot, loss */
 	PN_MSG_STOP = 5,    /* aggregator → worker: leave (exit 0) */
 	PN_MSG_PING = 6,    /* either way: "still here", sent when nothing else was for a while */
+	PN_MSG_RESULT = 7,  /* aggregator → worker, serving gradients: round v's aggregate is in
+			     * result slot v%2 (or the round is skipped), with its checksum */
+	PN_MSG_RESULT_ACK = 8, /* worker → aggregator: I have read (or skipped) RESULT(v) */
 };
 
 typedef struct pn_job_msg {
@@ -30,6 +33,11 @@ typedef struct pn_job_msg {
 	int64_t round;
 	uint64_t d;
 	pn_mr_desc region;          /* HELLO: gradient region; WELCOME: model region */
+	uint8_t serve;              /* WELCOME: pn_serve */
+	pn_mr_desc result;          /* WELCOME, serving gradients: the result region (2 slots of d);
+				     * serving the model: all zero */
+	bool skipped;               /* RESULT: no aggregate this round (do not step) */
+	uint64_t checksum;          /* RESULT: pn_job_result_checksum of the slot's d floats */
 	uint32_t heartbeat_ms;      /* WELCOME: the aggregator pings at least this often */
 	uint32_t silence_ms;        /* WELCOME: silence this long means the peer is gone */
 	int status;                 /* READY: 0, or a negative errno from compute */
@@ -38,6 +46,10 @@ typedef struct pn_job_msg {
 	int parts[PN_JOB_MAX_PARTS];
 	double coefs[PN_JOB_MAX_PARTS];
 } pn_job_msg;
+
+/* The checksum a RESULT carries: a 64-bit mix of the d floats' bits, so that a worker
+ * can tell a result slot overwritten while it read it from the one announced. */
+uint64_t pn_job_result_checksum(const float *x, size_t d);
 
 /* Returns the encoded length (<= PN_TP_CTRL_MAX). */
 size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf);

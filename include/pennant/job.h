@@ -51,6 +51,12 @@ extern "C" {
 
 #define PN_JOB_MAX_PARTS 20 /* partitions one worker may be assigned in a round */
 
+/* What the aggregator serves after each round (pn_agg_job_config.serve; the workers
+ * learn it in WELCOME). MODEL: it takes the SGD step and serves model v+1. GRADIENT: it
+ * serves round v's aggregated gradient (the direction its own step would take, Flag
+ * rescaled) and each worker steps its own optimizer (session.h). */
+typedef enum pn_serve { PN_SERVE_MODEL = 0, PN_SERVE_GRADIENT = 1 } pn_serve;
+
 /* What a worker computes: the application's side of the job. */
 typedef struct pn_grad_source {
 	void *ctx;
@@ -59,6 +65,11 @@ typedef struct pn_grad_source {
 	 * Returns 0 and the mean loss over the batches in *loss, or a negative errno. */
 	int (*compute)(void *ctx, uint64_t round, const float *model, const int *parts,
 		       const double *coefs, int nparts, float *out, double *loss);
+	/* Only for an aggregator serving gradients (PN_SERVE_GRADIENT), NULL otherwise:
+	 * applies round `round`'s served aggregate to `model` (d floats, in place) with the
+	 * worker's own optimizer. Returns 0 or a negative errno. pn_worker_run refuses a
+	 * gradient-serving job without it. */
+	int (*step)(void *ctx, uint64_t round, const float *aggregate, float *model);
 } pn_grad_source;
 
 /* Fault injection, for tests and demos (applied by the worker to what it exposes). */
@@ -158,6 +169,13 @@ typedef struct pn_agg_job_config {
 	/* Called after each round with the new model (for evaluation and progress). */
 	void (*on_round)(void *ctx, const float *model, pn_round_record *rec);
 	void *on_round_ctx;
+	/* PN_SERVE_MODEL (0, the default) or PN_SERVE_GRADIENT. With GRADIENT the aggregator
+	 * publishes each round's aggregate in a registered result region the workers READ
+	 * (RESULT(v) tells them, with "skipped" when the round has none), and keeps a shadow
+	 * model stepped with the same SGD (lr, momentum, weight_decay) from the same
+	 * aggregates: that is what on_round, evaluation and the result's model see. It equals
+	 * the workers' models when they step the same SGD (pennant-train's workers do). */
+	pn_serve serve;
 	/* Initial model (d floats). */
 	const float *init_model;
 	size_t d;
