@@ -226,6 +226,9 @@ def run_worker(args):
         # A gloo group over the workers only, just to construct DDP: Pennant reduces.
         dist.init_process_group("gloo", init_method="tcp://" + args.gloo, rank=rank,
                                 world_size=args.workers)
+        # DDP's first bucket is 1 MB whatever bucket_cap_mb says (the whole tiny CNN):
+        # the documented knob makes it small too, so the hook sees several buckets.
+        dist._DEFAULT_FIRST_BUCKET_BYTES = int(args.bucket_cap_mb * 1024 * 1024)
         ddp = DistributedDataParallel(model, bucket_cap_mb=args.bucket_cap_mb)
     session = pennant.Session(rank, args.connect, d, backend=args.backend,
                               token_file=args.token_file, connect_timeout_ms=60000)
