@@ -181,13 +181,17 @@ class Session:
     def wait(self, out=None, timeout_ms=-1):
         """Waits for the round's result (the aggregated gradient with gradient service,
         model v+1 otherwise) into out (a float32 array of d; allocated when None) and
-        returns it, or None when the round was skipped (do not step). Raises JobEnded when
-        the job ended without a result, StaleResult when the result was overwritten."""
+        returns it, or None when the round was skipped (do not step). With model service,
+        None after the job's last round (no next model). Raises JobEnded when the job
+        ended without the gradient of the round submitted, StaleResult when the result was
+        overwritten while being read (this worker fell two rounds behind)."""
         if out is None:
             out = np.empty(self.d, dtype=np.float32)
         rc = self._check(_wait(self._handle(), _float_buffer(out, self.d, "out"), int(timeout_ms)),
                          "wait")
         if rc == _STOPPED:
+            if self.serve == SERVE_MODEL:  # after the last round: no next model
+                return None
             raise JobEnded("pennant: the job ended before round %s had a result" %
                            (self._round.number if self._round else "?"))
         if rc == _SKIPPED:
