@@ -58,7 +58,9 @@ def parse_args(argv=None):
     a.add_argument("--bucket-cap-mb", type=float, default=0.01,
                    help="DDP bucket size (small: several buckets even for the tiny CNN)")
     a.add_argument("--reference", action="store_true")
-    a.add_argument("--json", help="write the record here (steps[].loss, final.test_acc)")
+    a.add_argument("--json", help="write the record here (steps[].loss, final.test_acc); "
+                   "under mpirun worker 0 writes it")
+    a.add_argument("--aggregator-json", help="the C aggregator's own JSON record")
     a.add_argument("--data", default=DATA_DIR)
     a.add_argument("--threads", type=int, default=1, help="torch threads per process")
     a.add_argument("--backend", default="tcp")
@@ -293,7 +295,7 @@ def aggregator_cmd(args, d, listen, json_path=None):
     cmd = [aggregator_binary(args), "--role", "aggregator", "--serve", "gradient",
            "--dim", str(d), "--workers", str(args.workers), "--rounds", str(args.steps),
            "--rule", args.rule, "--f", str(args.f), "--code", "uncoded", "--s", "0",
-           "--wait", "all", "--backend", args.backend, "--listen", listen, "--quiet"]
+           "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--listen", listen, "--quiet"]
     if args.byzantine:
         cmd += ["--byzantine-ranks",
                 ",".join(str(r) for r in range(args.workers - args.byzantine, args.workers))]
@@ -314,7 +316,7 @@ def run_local(args):
     if not args.token_file:
         env.setdefault("PENNANT_JOB_TOKEN", secrets.token_hex(32))  # never on a command line
     tmp = tempfile.mkdtemp(prefix="pn-torch-")
-    agg_json = os.path.join(tmp, "aggregator.json")
+    agg_json = args.aggregator_json
     agg = subprocess.Popen(aggregator_cmd(args, model_dim(args), "127.0.0.1:0", agg_json),
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     agg_log, listening = [], threading.Event()
@@ -431,7 +433,8 @@ def main():
         return 0
     mpi_role(args)
     if args.role == "aggregator":  # mpirun rank 0: nothing but the C aggregator
-        cmd = aggregator_cmd(args, model_dim(args), args.listen or "0.0.0.0:7470", args.json)
+        cmd = aggregator_cmd(args, model_dim(args), args.listen or "0.0.0.0:7470",
+                             args.aggregator_json)
         os.execv(cmd[0], cmd)
     if args.role == "worker":
         rec = run_worker(args)
