@@ -130,7 +130,7 @@ def launcher(a):
     agg_cmd = [os.path.join(a.build, "tools", "pennant-train"), "--role", "aggregator",
                "--serve", "gradient", "--dim", str(d), "--workers", str(a.workers),
                "--rounds", str(a.warmup + a.steps), "--rule", "mean", "--code", "uncoded",
-               "--s", "0", "--wait", "all", "--backend", "tcp", "--listen", "127.0.0.1:0",
+               "--s", "0", "--wait", "all", "--deadline-ms", "60000", "--backend", "tcp", "--listen", "127.0.0.1:0",
                "--quiet"]
     agg = subprocess.Popen(agg_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            text=True)
