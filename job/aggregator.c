@@ -62,6 +62,13 @@ static int setup_memory(pn_job *j)
 		return pn_job_fail(j, rc, "registered memory: %s", pn_tp_errmsg(j->ctx));
 	j->model = mb;
 	j->land = lb;
+	if (c->serve == PN_SERVE_GRADIENT) {
+		void *rb;
+		if ((rc = pn_tp_alloc(j->ctx, 2 * j->d * sizeof(float), PN_ACCESS_REMOTE_READ, &rb, &j->result_mr)))
+			return pn_job_fail(j, rc, "registered memory: %s", pn_tp_errmsg(j->ctx));
+		j->result = rb;
+		memset(j->result, 0, 2 * j->d * sizeof(float));
+	}
 	memcpy(j->model, c->init_model, j->d * sizeof(float));
 	size_t n = (size_t)j->n;
 	j->velocity = calloc(j->d, sizeof(float));
@@ -79,8 +86,10 @@ static int setup_memory(pn_job *j)
 	if (!j->velocity || !j->velocity_saved || !j->out || !j->w || !j->finished || !j->failed ||
 	    !j->needed || !j->use || !j->late || !j->rows || !j->alpha || !j->members)
 		return pn_job_fail(j, -ENOMEM, "out of memory");
-	for (int i = 0; i < j->n; i++)
+	for (int i = 0; i < j->n; i++) {
 		j->w[i].gone_at = -2; /* never joined, until it does */
+		j->w[i].acked = -1;
+	}
 	return 0;
 }
 
@@ -235,6 +244,8 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 		}
 	}
 	fill_result(&j, res);
+	if (j.result && res->rounds_done > 0)
+		pn_job_await_result_acks(&j, res->rounds_done - 1);
 	stop_workers(&j, res);
 	res->t_total_s = pn_now_s() - t0;
 	teardown(&j);

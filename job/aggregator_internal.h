@@ -26,6 +26,7 @@ typedef struct pn_job_worker {
 	int flagged, straggled;
 	int64_t gone_at;
 	double last_sent, last_heard; /* liveness (heartbeat) */
+	int64_t acked;        /* serving gradients: the last round whose RESULT it has read */
 } pn_job_worker;
 
 typedef struct pn_job {
@@ -34,7 +35,9 @@ typedef struct pn_job {
 	size_t d;
 	pn_tp_ctx *ctx;
 	pn_tp_mr *model_mr, *land_mr;
-	float *model;          /* 2 slots of d */
+	float *model;          /* 2 slots of d (serving gradients: the shadow model) */
+	pn_tp_mr *result_mr;   /* serving gradients only, else NULL */
+	float *result;         /* serving gradients: round v's aggregate in slot v%2 (2 slots of d) */
 	float *land;           /* 2 slots × n rows × d */
 	float *velocity, *velocity_saved, *out;
 	pn_job_worker *w;
@@ -114,6 +117,15 @@ void pn_job_trust_observe(pn_job_worker *w, double share);
 
 /* step.c: NULL when the step was taken, else why it was refused */
 const char *pn_job_step(pn_job *j, float *g, double scale);
+/* step.c: g *= scale (the step's own scaling); NULL, or why g cannot be stepped on */
+const char *pn_job_scale_aggregate(pn_job *j, float *g, double scale);
+
+/* serve.c, serving gradients: publish round v's aggregate (or that it was skipped) and
+ * tell every live worker RESULT(v); before STOP, wait for every live worker's
+ * RESULT_ACK of the last round (up to the silence limit) */
+const char *pn_job_serve_aggregate(pn_job *j, float *g, double scale);
+void pn_job_announce_result(pn_job *j, bool skipped);
+void pn_job_await_result_acks(pn_job *j, int64_t last_round);
 
 /* round.c */
 int pn_job_run_round(pn_job *j, pn_round_record *rec);

@@ -72,6 +72,11 @@ static void on_ctrl(pn_job *j, const pn_tp_completion *c)
 	int rc = pn_job_msg_unpack(c->data, c->len, &m);
 	if (i >= 0 && rc == 0 && m.type == PN_MSG_PING)
 		return;
+	if (i >= 0 && rc == 0 && m.type == PN_MSG_RESULT_ACK) {
+		if (m.round > j->w[i].acked)
+			j->w[i].acked = m.round;
+		return;
+	}
 	if (i < 0 || rc != 0 || m.type != PN_MSG_READY) {
 		pn_job_log(j, "dropped an unexpected control message from peer %u\n", c->peer_id);
 		return;

@@ -158,7 +158,8 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 	if (choose_inputs(j, rec) > 0 && verdict != PN_ROUND_IMPOSSIBLE) {
 		skip = aggregate(j, rec);
 		if (!skip)
-			skip = pn_job_step(j, j->out, j->row_scale);
+			skip = j->result ? pn_job_serve_aggregate(j, j->out, j->row_scale)
+					 : pn_job_step(j, j->out, j->row_scale);
 	} else {
 		skip = "no usable gradient";
 		pn_job_log(j, "round %lld: straggler policy: %s\n", (long long)v, pn_round_verdict_name(verdict));
@@ -169,6 +170,8 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 		rec->skipped = true;
 		rec->skip_reason = skip;
 	}
+	if (j->result)
+		pn_job_announce_result(j, skip != NULL);
 	rec->t_aggregate_s = pn_now_s() - ta;
 	j->rec = NULL;
 	for (int i = 0; i < j->n; i++)

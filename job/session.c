@@ -96,6 +96,9 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 			  .heartbeat_ms = (uint32_t)(j->heartbeat_s * 1e3 + 0.5),
 			  .silence_ms = (uint32_t)(j->silence_s * 1e3 + 0.5)};
 	pn_tp_mr_get_desc(j->model_mr, &wel.region);
+	wel.serve = (uint8_t)j->cfg->serve;
+	if (j->result_mr)
+		pn_tp_mr_get_desc(j->result_mr, &wel.result);
 	pn_job_send(j, (int)m.rank, &wel);
 }
 

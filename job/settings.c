@@ -110,6 +110,10 @@ static int settle_policies(const pn_agg_job_config *c, pn_job_settings *s, char 
 			s->silence_s * 1e3, s->heartbeat_s * 1e3);
 		return -EINVAL;
 	}
+	if (c->serve != PN_SERVE_MODEL && c->serve != PN_SERVE_GRADIENT) {
+		pn_errf(err, errlen, "unknown serve mode %d (model, gradient)", (int)c->serve);
+		return -EINVAL;
+	}
 	return 0;
 }
 

@@ -8,13 +8,19 @@
 
 #include <string.h>
 
-const char *pn_job_step(pn_job *j, float *g, double scale)
+const char *pn_job_scale_aggregate(pn_job *j, float *g, double scale)
 {
 	if (scale != 1.0)
 		for (size_t k = 0; k < j->d; k++)
 			g[k] *= (float)scale;
-	if (!pn_all_finite(g, j->d))
-		return "the aggregate is not finite";
+	return pn_all_finite(g, j->d) ? NULL : "the aggregate is not finite";
+}
+
+const char *pn_job_step(pn_job *j, float *g, double scale)
+{
+	const char *bad = pn_job_scale_aggregate(j, g, scale);
+	if (bad)
+		return bad;
 	const pn_sgd sgd = {.lr = j->cfg->lr, .momentum = j->cfg->momentum, .weight_decay = j->cfg->weight_decay};
 	memcpy(j->next, j->cur, j->d * sizeof(float));
 	memcpy(j->velocity_saved, j->velocity, j->d * sizeof(float));

@@ -103,8 +103,11 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 		if (rc == 0)
 			rc = one_round(&w, &r);
 	}
-	if (rc == PN_SESSION_STOPPED)
+	if (rc == PN_SESSION_STOPPED) {
 		rc = 0;
+		if (cfg->final_model)
+			memcpy(cfg->final_model, w.model ? w.model : pn_session_model(w.s), src->d * sizeof(float));
+	}
 	if (rc && cfg->verbose)
 		fprintf(stderr, "pennant-worker %d: stopping: %s\n", cfg->rank, strerror(-rc));
 	pn_session_leave(w.s); /* after STOP: once the aggregator has closed its side */

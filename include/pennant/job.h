@@ -119,6 +119,9 @@ typedef struct pn_worker_config {
 	 * message (-ETIMEDOUT). 0: the limit the aggregator sends in WELCOME. */
 	int silence_ms;
 	bool verbose;
+	/* Optional (d floats): when the job ends with STOP, the worker's model: its own one
+	 * stepped from the served aggregates (PN_SERVE_GRADIENT), or the last model read. */
+	float *final_model;
 } pn_worker_config;
 
 /* Runs a worker until the aggregator says STOP (returns 0) or is gone: disconnected

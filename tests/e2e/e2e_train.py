@@ -13,6 +13,9 @@ Scenarios (each a separate meson test):
                      of the job protocol's heartbeat and is gone within 10 s
   worker-frozen      SIGSTOP a worker for good: the aggregator finds it silent, goes on without it
   stragglers         slow workers with a fractional code: rounds proceed without waiting for them
+  serve-gradient     --serve gradient (the aggregator serves the aggregate, each worker steps
+                     its own SGD): rank 0's own model after 20 rounds equals the model of the
+                     same job with --serve model (mean, median, and flag with one attacker)
 Exit 0 on success; failures print what was expected and what happened.
 """
 import json
@@ -161,6 +164,38 @@ def worker_frozen(build, args, tmp, extra):
     return ok
 
 
+def rel_diff(a, b):
+    num = sum((x - y) ** 2 for x, y in zip(a, b))
+    den = sum(y * y for y in b)
+    return (num / den) ** 0.5 if den > 0 else float("inf")
+
+
+def serve_gradient(build, base, tmp, extra):
+    """The same job served both ways: the worker's own model (served gradients) and the
+    aggregator's shadow model must equal the served model (relative difference <= 1e-5)."""
+    ok = True
+    jobs = [("mean", ["--workers", "4", "--byzantine", "0"]),
+            ("median", ["--workers", "5", "--byzantine", "0", "--code", "uncoded", "--s", "0"]),
+            ("flag", ["--workers", "5", "--byzantine-ranks", "2", "--attack", "reverse", "--f", "1",
+                      "--code", "uncoded", "--s", "0"])]
+    for rule, more in jobs:
+        args = base + ["--rounds", "20", "--rule", rule] + more
+        served, model = run(build, args + ["--serve", "model"], tmp, rule + "-model", extra)
+        wpath = os.path.join(tmp, rule + "-worker.npy")
+        grad, shadow = run(build, args + ["--serve", "gradient", "--save-worker-model", wpath], tmp,
+                           rule + "-gradient", extra)
+        own = load_npy(wpath)
+        r_own, r_shadow = rel_diff(own, model), rel_diff(shadow, model)
+        ok &= check(len(own) == len(model) and r_own <= 1e-5,
+                    f"{rule}: rank 0's own model equals the served model (relative difference {r_own:.2e})")
+        ok &= check(r_shadow <= 1e-5, f"{rule}: the aggregator's shadow model too ({r_shadow:.2e})")
+        ok &= check(grad["final"]["rounds"] == 20 and grad["final"]["skipped"] == served["final"]["skipped"],
+                    f"{rule}: 20 rounds, as many skipped as served ({grad['final']['skipped']})")
+        l0, l1 = first_last_loss(grad)
+        ok &= check(l1 < 0.9 * l0, f"{rule}: loss falls with served gradients: {l0:.4f} -> {l1:.4f}")
+    return ok
+
+
 def first_last_loss(rec, k=5):
     losses = [r["loss"] for r in rec["rounds"] if r["loss"] is not None]  # null: no usable gradient
     return sum(losses[:k]) / k, sum(losses[-k:]) / k
@@ -251,6 +286,8 @@ def main():
             ok &= check(rec["workers"][3]["straggled"] >= 15, "worker 3 is left behind in most rounds")
             l0, l1 = first_last_loss(rec)
             ok &= check(l1 < 0.8 * l0, f"loss falls: {l0:.4f} -> {l1:.4f}")
+        elif scenario == "serve-gradient":
+            ok &= serve_gradient(build, base, tmp, extra)
         else:
             raise SystemExit(f"unknown scenario {scenario}")
     return 0 if ok else 1

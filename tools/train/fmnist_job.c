@@ -31,13 +31,14 @@ int fmnist_job_prepare(fmnist_job *j, bool labelflip)
 	j->ws = pn_model_ws_new(&j->model, j->batch);
 	j->tmp = malloc(sizeof(float) * j->model.nparams);
 	j->idx = malloc(sizeof(int) * j->batch);
+	j->velocity = calloc(j->model.nparams, sizeof(float));
 	if (labelflip) {
 		j->flipped = malloc((size_t)j->train.n);
 		if (j->flipped)
 			for (int k = 0; k < j->train.n; k++)
 				j->flipped[k] = (uint8_t)(9 - j->train.y[k]);
 	}
-	return j->ws && j->tmp && j->idx && (!labelflip || j->flipped) ? 0 : -ENOMEM;
+	return j->ws && j->tmp && j->idx && j->velocity && (!labelflip || j->flipped) ? 0 : -ENOMEM;
 }
 
 void fmnist_job_free(fmnist_job *j)
@@ -45,6 +46,7 @@ void fmnist_job_free(fmnist_job *j)
 	pn_model_ws_free(j->ws);
 	free(j->tmp);
 	free(j->idx);
+	free(j->velocity);
 	free(j->flipped);
 	pn_dataset_free(&j->train);
 	pn_dataset_free(&j->test);
@@ -92,9 +94,19 @@ static int compute(void *ctx, uint64_t round, const float *model, const int *par
 	return 0;
 }
 
+/* Serving gradients: the worker steps its own SGD (the aggregator's, same parameters)
+ * from the served aggregate, so its model follows the one the aggregator would step. */
+static int step(void *ctx, uint64_t round, const float *aggregate, float *model)
+{
+	(void)round;
+	fmnist_job *j = ctx;
+	pn_sgd_step(&j->sgd, model, j->velocity, aggregate, j->model.nparams);
+	return 0;
+}
+
 pn_grad_source fmnist_job_source(fmnist_job *j)
 {
-	return (pn_grad_source){.ctx = j, .d = j->model.nparams, .compute = compute};
+	return (pn_grad_source){.ctx = j, .d = j->model.nparams, .compute = compute, .step = step};
 }
 
 double fmnist_full_gradient(fmnist_job *j, uint64_t round, const float *model, float *out)

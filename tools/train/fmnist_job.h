@@ -17,6 +17,8 @@ typedef struct fmnist_job {
 	pn_model_ws *ws;
 	float *tmp;          /* one partition's gradient */
 	int *idx;
+	pn_sgd sgd;          /* serving gradients: the worker's own optimizer */
+	float *velocity;     /* its momentum (d), allocated by fmnist_job_prepare */
 } fmnist_job;
 
 int fmnist_job_init(fmnist_job *j, const char *dir, const char *model_spec, int partitions,

@@ -154,7 +154,8 @@ void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 				  .pull_policy = o->pull_policy, .window_per_worker = o->window_per_worker,
 				  .window_total = o->window_total, .pipelining = o->pipelining, .lr = o->lr,
 				  .momentum = o->momentum, .weight_decay = o->wd, .d = d,
-				  .code_kind = pn_code_kind_from_name(o->code), .s = o->s};
+				  .code_kind = pn_code_kind_from_name(o->code), .s = o->s,
+				  .serve = o->serve};
 	pn_agg_config_init(&jc->rule, o->n, d, (pn_rule)pn_rule_from_name(o->rule));
 	jc->rule.f = o->f;
 	jc->rule.m = o->m;
@@ -171,7 +172,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_SEED, O_RULE, O_F, O_R, O_LAMBDA, O_MODE, O_M, O_BETA, O_CODE, O_S, O_WAIT,
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
-	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK };
+	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_SERVE, O_SAVEW };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -187,7 +188,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"token", 1, 0, O_TOKEN},
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"json", 1, 0, O_JSON}, {"save-model", 1, 0, O_SAVE},
 		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
-		{"check", 0, 0, O_CHECK}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"check", 0, 0, O_CHECK}, {"serve", 1, 0, O_SERVE}, {"save-worker-model", 1, 0, O_SAVEW}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
 	int c, idx = 0;
@@ -272,6 +273,12 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_TOKEN_FILE: o->token_file = optarg; break;
 		case O_JSON: o->json = optarg; break;
 		case O_SAVE: o->save_model = optarg; break;
+		case O_SAVEW: o->save_worker_model = optarg; break;
+		case O_SERVE:
+			if (strcmp(optarg, "model") && strcmp(optarg, "gradient"))
+				return refuse(o, "--serve is model or gradient, got '%s'", optarg);
+			o->serve = strcmp(optarg, "gradient") == 0 ? PN_SERVE_GRADIENT : PN_SERVE_MODEL;
+			break;
 		case O_QUIET: o->quiet = true; break;
 		case O_CHECK: o->check_only = true; break;
 		case O_VERSION: pn_tools_print_version(stdout, o->prog); return 0;
@@ -370,6 +377,8 @@ static int validate(train_opts *o)
 		return refuse(o, "a worker needs --rank in [0, %d) (or a launcher's rank)", o->n);
 	if (o->save_model && !writable_path(o->save_model, err, sizeof err))
 		return refuse(o, "--save-model %s cannot be written: %s", o->save_model, err);
+	if (o->save_worker_model && !writable_path(o->save_worker_model, err, sizeof err))
+		return refuse(o, "--save-worker-model %s cannot be written: %s", o->save_worker_model, err);
 	if (o->json && strcmp(o->json, "-") && !writable_path(o->json, err, sizeof err))
 		return refuse(o, "--json %s cannot be written: %s", o->json, err);
 

@@ -37,6 +37,8 @@ typedef struct train_opts {
 	bool check_only;           /* --check: validate everything, run nothing */
 	const char *json;          /* path, "-" for stdout */
 	const char *save_model;
+	const char *save_worker_model; /* a worker's own final model (rank 0's when local) */
+	pn_serve serve;            /* --serve model|gradient */
 	const char *straggle_ranks, *straggle_spec;
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;

@@ -46,8 +46,19 @@ int train_run_worker(train_opts *o, fmnist_job *job, int64_t kill_round)
 		fprintf(stderr, "%s: out of memory\n", o->prog);
 		return 1;
 	}
+	job->sgd = (pn_sgd){.lr = o->lr, .momentum = o->momentum, .weight_decay = o->wd};
 	pn_grad_source src = fmnist_job_source(job);
-	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
+	float *mine = NULL; /* --save-worker-model: rank 0's own model when local */
+	if (o->save_worker_model && (o->role != TRAIN_LOCAL || o->rank == 0))
+		wc.final_model = mine = calloc(src.d, sizeof(float));
+	int rc = pn_worker_run(&wc, &src) == 0 ? 0 : 1;
+	if (mine && rc == 0) {
+		train_opts mo = *o;
+		mo.save_model = o->save_worker_model;
+		rc = save_model(&mo, mine, src.d);
+	}
+	free(mine);
+	return rc;
 }
 
 typedef struct local_ctx {

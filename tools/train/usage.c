@@ -35,7 +35,12 @@ static const char agg_opts[] =
 "  --deadline-ms X     straggler deadline (default 1000)\n"
 "  --pull-policy P     round-robin (default), earliest-ready, layer-priority\n"
 "  --window N --window-total N   reads in flight per worker / overall (8, 64)\n"
-"  --pipelining on|off feed chunks to the engine as they land (default on)\n";
+"  --pipelining on|off feed chunks to the engine as they land (default on)\n"
+"  --serve S           model (default): the aggregator steps and serves the model;\n"
+"                      gradient: it serves each round's aggregate and every worker steps\n"
+"                      its own SGD (same --lr/--momentum/--weight-decay); --save-model and\n"
+"                      the JSON's accuracy then use the aggregator's shadow model, stepped\n"
+"                      with the same SGD from the same aggregates\n";
 
 static const char fault_opts[] =
 "faults (injected by a local run's workers; --byzantine-ranks/--attack/--straggle also\n"
@@ -66,6 +71,7 @@ static const char out_opts[] =
 "output:\n"
 "  --json FILE         full record as JSON ('-': stdout, human lines then go to stderr)\n"
 "  --save-model FILE   final parameters as a float32 .npy (checked writable up front)\n"
+"  --save-worker-model FILE   the worker's own final model (a local run: rank 0's)\n"
 "  --quiet             no per-round lines\n"
 "  --check             check the whole configuration (options, data, paths, secret)\n"
 "                      and exit 0 without running anything\n"
@@ -84,8 +90,10 @@ void train_usage(FILE *f, const char *prog, train_role role)
 		fputs("  --connect ADDR      the aggregator's address\n"
 		      "  --rank N            this worker's rank (or OMPI_COMM_WORLD_RANK, SLURM_PROCID,\n"
 		      "                      PMIX_RANK, minus 1)\n", f);
+		fputs("  --lr X --momentum X --weight-decay X   the worker's own SGD when the aggregator\n"
+		      "                      serves gradients (use the aggregator's values)\n", f);
 		fputs(fault_opts, f), fputs(tp_opts, f), fputs(secret_opts, f);
-		fputs("output:\n  --check             check the configuration, run nothing\n"
+		fputs("output:\n  --save-worker-model FILE   this worker's final model (.npy)\n  --check             check the configuration, run nothing\n"
 		      "  --version\n  -h, --help\n", f);
 		return;
 	case TRAIN_AGGREGATOR:
