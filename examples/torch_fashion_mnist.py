@@ -232,15 +232,15 @@ def run_worker(args):
         # the documented knob makes it small too, so the hook sees several buckets.
         dist._DEFAULT_FIRST_BUCKET_BYTES = int(args.bucket_cap_mb * 1024 * 1024)
         ddp = DistributedDataParallel(model, bucket_cap_mb=args.bucket_cap_mb)
-    session = pennant.Session(rank, args.connect, d, backend=args.backend,
+    session = pennant.Session(rank, args.connect, aggregator_model(d)[1], backend=args.backend,
                               token_file=args.token_file, connect_timeout_ms=60000)
     if ddp is not None:
-        driver = ptorch.HookState(session, transform=transform)
+        driver = ptorch.HookState(session, transform=transform, numel=d)
         ddp.register_comm_hook(driver, ptorch.comm_hook)
         net = ddp
     else:
         driver = ptorch.DistributedOptimizer(opt, model.named_parameters(), session,
-                                             transform=transform)
+                                             transform=transform, pad=True)
         net = model
     steps, skipped = [], 0
     while True:
@@ -291,9 +291,19 @@ def aggregator_binary(args):
     return found
 
 
+def aggregator_model(d):
+    """pennant-train sizes its buffers from its own --model and has no plain dimension
+    option: serve gradients for the smallest built-in model (mlp:H, 795 H + 10 floats)
+    holding d, and let the workers send a zero tail (pad=True). Its shadow model's
+    evaluation is meaningless here and is done only once, at the end."""
+    h = max(1, -(-(d - 10) // 795))
+    return f"mlp:{h}", 795 * h + 10
+
+
 def aggregator_cmd(args, d, listen, json_path=None):
+    spec, _ = aggregator_model(d)
     cmd = [aggregator_binary(args), "--role", "aggregator", "--serve", "gradient",
-           "--dim", str(d), "--workers", str(args.workers), "--rounds", str(args.steps),
+           "--model", spec, "--eval-every", "0", "--workers", str(args.workers), "--rounds", str(args.steps),
            "--rule", args.rule, "--f", str(args.f), "--code", "uncoded", "--s", "0",
            "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--listen", listen, "--quiet"]
     if args.byzantine:

@@ -79,9 +79,13 @@ class DistributedOptimizer:
     (fault injection in examples and tests; None in real use).
 
     A round the aggregator skipped (no finite aggregate) is not stepped: step() returns
-    None and sets .skipped."""
+    None and sets .skipped.
 
-    def __init__(self, optimizer, named_parameters, session, transform=None, timeout_ms=-1):
+    pad: allow a session whose d exceeds the parameters' count (an aggregator whose own
+    model is larger); the tail of the buffer is sent as zeros."""
+
+    def __init__(self, optimizer, named_parameters, session, transform=None, timeout_ms=-1,
+                 pad=False):
         self.optimizer = optimizer
         self.session = session
         self.transform = transform
@@ -97,9 +101,11 @@ class DistributedOptimizer:
                 raise TypeError(f"pennant: parameter {name} is {p.dtype}; only float32 is supported")
             self.layout.append((name, p, off, p.numel()))
             off += p.numel()
-        if off != session.d:
+        if off > session.d or (off != session.d and not pad):
             raise ValueError(f"pennant: the parameters hold {off} floats but the session's "
-                             f"gradient has d = {session.d}")
+                             f"gradient has d = {session.d}" + ("" if pad else " (pad=True "
+                             "sends a zero tail when the aggregator's d is larger)"))
+        self.numel = off
         self._result = _Result(session.d)
         self.round = None
         self.skipped = False  # the last step's round was skipped by the aggregator
@@ -123,8 +129,9 @@ class DistributedOptimizer:
                 dst.zero_()
             else:
                 dst.view_as(p).copy_(p.grad)
+        g[self.numel:].zero_()  # padding (pad=True), if any
         if self.transform is not None:
-            self.transform(g)
+            self.transform(g[:self.numel])
         self.session.submit(loss)
         out = self.session.wait(self._result.np, timeout_ms=self.timeout_ms)
         self.round = None
@@ -151,9 +158,12 @@ class HookState:
     buckets after the first iteration); `remaps` counts those records.
 
     DDP owns its bucket memory, so the hook copies each bucket into the registered buffer
-    (one copy) and the aggregated slice back into the bucket (one copy)."""
+    (one copy) and the aggregated slice back into the bucket (one copy).
 
-    def __init__(self, session, transform=None, timeout_ms=-1):
+    numel: the model's parameter count, checked against the buckets (default: the
+    session's d). A session d larger than numel (pad) sends a zero tail."""
+
+    def __init__(self, session, transform=None, timeout_ms=-1, numel=None):
         self.session = session
         self.transform = transform
         self.timeout_ms = timeout_ms
@@ -165,6 +175,9 @@ class HookState:
         self._result = _Result(session.d)
         self._pending = []  # (bucket buffer, offset, numel, future)
         self._cursor = 0
+        self.numel = session.d if numel is None else int(numel)
+        if not 0 < self.numel <= session.d:
+            raise ValueError(f"pennant: numel {self.numel} not in (0, d = {session.d}]")
 
     def begin(self, timeout_ms=None):
         """Waits for the next round (call before the forward pass); None when the job ended."""
@@ -185,22 +198,23 @@ class HookState:
             self.buckets[index] = key + (self._cursor,)
             self.remaps += 1
         off = self.buckets[index][2]
-        if off + n > self.session.d:
-            raise ValueError(f"pennant: DDP buckets hold more than d = {self.session.d} floats")
+        if off + n > self.numel:
+            raise ValueError(f"pennant: DDP buckets hold more than the model's {self.numel} floats")
         self._cursor = off + n
         return off
 
     def _finish(self):
         pending, self._pending = self._pending, []
         try:
-            if self._cursor != self.session.d:
+            if self._cursor != self.numel:
                 raise ValueError(f"pennant: DDP buckets hold {self._cursor} floats but the "
-                                 f"session's gradient has d = {self.session.d}")
+                                 f"model has {self.numel}")
             if self.round is None and self.begin() is None:
                 raise JobEnded("pennant: the job ended before this step")
             g = _float32_view(self.session)
+            g[self.numel:].zero_()  # padding, if any
             if self.transform is not None:
-                self.transform(g)
+                self.transform(g[:self.numel])
             self.session.submit(self.loss)
             out = self.session.wait(self._result.np, timeout_ms=self.timeout_ms)
         except Exception as e:
