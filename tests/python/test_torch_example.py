@@ -7,7 +7,7 @@ usage: test_torch_example.py BUILD_DIR SCENARIO
                      (relative) of the single-process reference on the same batches, final
                      test accuracy within 1 point, every worker ends with the same model
   ddp-vs-optimizer   the DDP communication hook and the DistributedOptimizer give the same
-                     losses and accuracy (and both match the reference)
+                     losses, accuracy and final model (bit for bit)
   robust-vs-mean     5 workers, 1 Byzantine (scaled, 100 g), 120 steps: flag stays within 2
                      points of the clean flag run, mean collapses (at least 20 points below)
 """
