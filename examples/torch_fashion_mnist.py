@@ -55,6 +55,10 @@ def parse_args(argv=None):
     a.add_argument("--byzantine", type=int, default=0, help="the last N ranks attack")
     a.add_argument("--attack", choices=ATTACKS, default="signflip")
     a.add_argument("--hook", choices=("optimizer", "ddp"), default="optimizer")
+    a.add_argument("--code", default="uncoded", help="the aggregator's gradient code "
+                   "(uncoded, fractional, ...: workers compute the partitions of their code "
+                   "row, one partition per worker's worth of data)")
+    a.add_argument("--s", type=int, default=0, help="stragglers the code tolerates")
     a.add_argument("--bucket-cap-mb", type=float, default=0.01,
                    help="DDP bucket size (small: several buckets even for the tiny CNN)")
     a.add_argument("--reference", action="store_true")
@@ -262,7 +266,8 @@ def run_worker(args):
             loss = ptorch.coded_backward(r, lambda p: data.partition(r.number, p), loss_fn)
             driver.step(loss)
         skipped += driver.skipped
-        steps.append({"step": r.number, "loss": loss, "skipped": driver.skipped})
+        steps.append({"step": r.number, "loss": loss, "skipped": driver.skipped,
+                      "parts": r.parts})
     session.leave()
     rec = {"rank": rank, "byzantine": byzantine, "steps": steps, "skipped": skipped,
            "digest": digest(model), "hook": args.hook}
@@ -304,7 +309,7 @@ def aggregator_cmd(args, d, listen, json_path=None):
     spec, _ = aggregator_model(d)
     cmd = [aggregator_binary(args), "--role", "aggregator", "--serve", "gradient",
            "--model", spec, "--eval-every", "0", "--workers", str(args.workers), "--rounds", str(args.steps),
-           "--rule", args.rule, "--f", str(args.f), "--code", "uncoded", "--s", "0",
+           "--rule", args.rule, "--f", str(args.f), "--code", args.code, "--s", str(args.s),
            "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--listen", listen, "--quiet"]
     if args.byzantine:
         cmd += ["--byzantine-ranks",
@@ -324,7 +329,8 @@ def run_local(args):
     """Starts the aggregator and the workers on loopback and merges their records."""
     env = dict(os.environ)
     if not args.token_file:
-        env.setdefault("PENNANT_JOB_TOKEN", secrets.token_hex(32))  # never on a command line
+        if not env.get("PENNANT_JOB_TOKEN"):
+            env["PENNANT_JOB_TOKEN"] = secrets.token_hex(32)  # never on a command line
     tmp = tempfile.mkdtemp(prefix="pn-torch-")
     agg_json = args.aggregator_json
     agg = subprocess.Popen(aggregator_cmd(args, model_dim(args), "127.0.0.1:0", agg_json),
@@ -385,7 +391,10 @@ def merge(args, recs):
     r0 = recs[0]
     final = {"test_acc": r0["test_acc"], "test_loss": r0["test_loss"], "digest": r0["digest"],
              "models_identical": len({r["digest"] for r in recs}) == 1,
-             "skipped": r0["skipped"]}
+             "skipped": r0["skipped"],
+             # every (partition, coef) any worker computed, per worker: the code rows
+             "code_rows": [sorted({tuple(p) for s in r["steps"] for p in s["parts"]})
+                           for r in recs]}
     if "bucket_remaps" in r0:
         final["ddp_buckets"], final["ddp_bucket_remaps"] = r0["buckets"], r0["bucket_remaps"]
     return {"mode": "pennant", "config": vars(args), "steps": steps, "final": final}

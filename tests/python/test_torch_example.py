@@ -6,6 +6,9 @@ usage: test_torch_example.py BUILD_DIR SCENARIO
   matches-reference  mean rule, 4 workers, 50 steps: every step's loss within 1e-4
                      (relative) of the single-process reference on the same batches, final
                      test accuracy within 1 point, every worker ends with the same model
+  coded-matches-reference  the same with the fractional repetition code (s = 1): each worker
+                     computes two partitions (pennant.torch.coded_backward) and the decode
+                     still gives the reference's losses
   ddp-vs-optimizer   the DDP communication hook and the DistributedOptimizer give the same
                      losses, accuracy and final model (bit for bit)
   robust-vs-mean     5 workers, 1 Byzantine (scaled, 100 g), 120 steps: flag stays within 2
@@ -83,6 +86,14 @@ def main():
         clean_job(rec, "optimizer")
         same_as(rec, ref, "mean, 4 workers vs reference", 1e-4, 1.0)
         check(ref["final"]["test_acc"] > 50, f"the reference learns ({ref['final']['test_acc']:.2f}%)")
+    elif scenario == "coded-matches-reference":
+        ref = run(build, tmp, "reference", "--reference", *common)
+        rec = run(build, tmp, "fractional", "--code", "fractional", "--s", "1", *common)
+        clean_job(rec, "fractional")
+        rows = rec["final"]["code_rows"]
+        check(all(len(r) == 2 for r in rows) and len({tuple(map(tuple, r)) for r in rows}) == 2,
+              f"fractional code: each worker computes 2 partitions, 2 groups ({rows})")
+        same_as(rec, ref, "fractional code, 4 workers vs reference", 1e-4, 1.0)
     elif scenario == "ddp-vs-optimizer":
         opt = run(build, tmp, "optimizer", "--hook", "optimizer", *common)
         ddp = run(build, tmp, "ddp", "--hook", "ddp", *common)
