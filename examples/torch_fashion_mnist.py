@@ -14,7 +14,9 @@ communication hook (--hook ddp).
       batches of that step, so the mean rule must reproduce its losses
   mpirun -np 5 -x PENNANT_JOB_TOKEN torch_fashion_mnist.py --connect HOST:7470 ...
       MPI rank 0 runs only the aggregator (listening on --listen), rank r >= 1 is worker
-      r - 1; the job token comes from PENNANT_JOB_TOKEN (or --token-file)
+      r - 1; the job token comes from PENNANT_JOB_TOKEN (or --token-file); worker 0
+      writes --json. The aggregator's own summary line reports its shadow model (a
+      pennant-train MLP of at least d floats, see aggregator_model), not this CNN.
 
 Data: step t, partition j gets examples perm[(t*P + j)*B : (t*P + j + 1)*B] of a seeded
 permutation of the training set (P partitions, B --batch). Uncoded: worker i computes
