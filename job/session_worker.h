@@ -49,6 +49,9 @@ struct pn_session {
 	bool prefetched;         /* serving the model: wait already read the next ROUND's model */
 	pn_job_msg next;         /* that ROUND */
 	bool model_read_once;    /* serving gradients: the first begin read the model */
+	int64_t waited;          /* serving gradients: the last round whose result was taken */
+	bool behind;             /* serving gradients: a result was missed, resync at begin */
+	uint64_t dropped;        /* queued messages dropped (queue full) */
 	double t_begun;
 	/* reads */
 	uint64_t read_seq;

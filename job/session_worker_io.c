@@ -40,8 +40,12 @@ void pn_sess_queue_remove(pn_session *s, int k)
 static void enqueue(pn_session *s, const pn_job_msg *m)
 {
 	if (s->qn == PN_SESSION_QUEUE) {
-		fprintf(stderr, "pennant-worker %d: dropped an unread message of round %lld (queue full)\n",
-			s->rank, (long long)s->q[0].round);
+		/* a worker this far behind skips to the newest round anyway (and resyncs) */
+		if (s->verbose || s->dropped == 0)
+			fprintf(stderr, "pennant-worker %d: fell behind: dropped the unread message of "
+				"round %lld (queue full)%s\n", s->rank, (long long)s->q[0].round,
+				s->verbose ? "" : " (said once)");
+		s->dropped++;
 		pn_sess_queue_remove(s, 0);
 	}
 	s->q[s->qn++] = *m;

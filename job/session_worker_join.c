@@ -107,6 +107,7 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
 	s->silence_override_ms = cfg->silence_ms;
 	s->cur.round = -1;
+	s->waited = -1;
 	s->ctx = pn_tp_open(&cfg->tp, err, errlen);
 	if (!s->ctx) {
 		fprintf(stderr, "pennant-worker %d: %s\n", s->rank, err);

@@ -35,8 +35,8 @@ static bool stop_queued(const pn_session *s)
 	return false;
 }
 
-/* Takes the round to begin out of the queue: the next one after the current round, or
- * (serving the model) the newest one. Stale ROUNDs and RESULTs before it go. */
+/* Takes the round to begin out of the queue: the newest one announced (older ones are
+ * closed). Stale ROUNDs and RESULTs before it go. */
 static bool take_round(pn_session *s, pn_job_msg *m)
 {
 	int pick = -1;
@@ -45,8 +45,6 @@ static bool take_round(pn_session *s, pn_job_msg *m)
 		if (q->type != PN_MSG_ROUND || (s->have_round && q->round <= s->cur.round))
 			continue;
 		pick = k;
-		if (s->serve == PN_SERVE_GRADIENT)
-			break; /* in order: every result must be stepped on */
 	}
 	if (pick < 0)
 		return false;
@@ -83,7 +81,10 @@ int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeo
 				continue;
 			}
 		}
-		bool want = s->serve == PN_SERVE_MODEL || !s->model_read_once;
+		/* serving gradients: a missed result means our model is not the others' */
+		bool resync = s->serve == PN_SERVE_GRADIENT &&
+			      (!s->model_read_once || s->behind || m.round > s->waited + 1);
+		bool want = s->serve == PN_SERVE_MODEL || resync;
 		if (want && !read) {
 			int rc = pn_sess_read(s, s->model_mr, &s->model_desc,
 					      (uint64_t)m.slot * s->d * sizeof(float), s->d * sizeof(float));
@@ -94,7 +95,13 @@ int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeo
 		}
 		if (want && model)
 			memcpy(model, s->model, s->d * sizeof(float));
+		if (resync && s->model_read_once && s->verbose)
+			fprintf(stderr, "pennant-worker %d: missed results before round %lld: took the "
+				"aggregator's model\n", s->rank, (long long)m.round);
 		s->model_read_once = true;
+		s->behind = false;
+		if (r)
+			r->resync = resync;
 		break;
 	}
 	s->cur = m;
@@ -102,7 +109,9 @@ int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeo
 	s->phase = PHASE_BEGUN;
 	s->t_begun = pn_now_s();
 	if (r) {
+		bool resync = r->resync;
 		memset(r, 0, sizeof *r);
+		r->resync = resync;
 		r->round = m.round;
 		r->n = s->n;
 		r->serve = s->serve;
@@ -158,16 +167,21 @@ static int wait_gradient(pn_session *s, float *out, double deadline)
 		if (rc)
 			return rc;
 	}
-	if (m.round != v)
+	s->waited = m.round;
+	if (m.round != v) {
+		s->behind = true;
 		return pn_sess_fail(s, -ESTALE, "the aggregator's result is of round %lld, ours %lld",
 				    (long long)m.round, (long long)v);
+	}
 	int rc = 0;
 	if (!m.skipped) {
 		rc = pn_sess_read(s, s->result_mr, &s->result_desc, (uint64_t)m.slot * s->d * sizeof(float),
 				  s->d * sizeof(float));
 		if (rc == 0 && pn_job_result_checksum(s->result, s->d) != m.checksum)
-			rc = pn_sess_fail(s, -ESTALE, "the result of round %lld was overwritten while we read it "
+			s->behind = true, rc = pn_sess_fail(s, -ESTALE, "the result of round %lld was overwritten while we read it "
 					  "(this worker fell two rounds behind)", (long long)v);
+		if (rc)
+			s->behind = true; /* our model missed this step */
 		if (rc && rc != -ESTALE && rc != -EIO)
 			return rc; /* the aggregator is gone */
 		if (rc == 0 && out)

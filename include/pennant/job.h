@@ -10,7 +10,9 @@
  *               buffers and feeds each landed chunk to the aggregation engine at once
  *               (pipelining on), stops when the straggler policy says the code has
  *               enough, aggregates, takes the SGD step (refused if not finite),
- *               publishes model v+1.
+ *               publishes model v+1. Serving gradients (serve = PN_SERVE_GRADIENT) it
+ *               publishes round v's aggregate instead and every worker steps its own
+ *               optimizer (session.h; job/README.md has the messages).
  *
  * What is aggregated (the exact semantics). Every rule goes through one aggregation
  * engine (agg.h), created once per job and reset each round; workers whose gradient holds

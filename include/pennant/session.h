@@ -75,6 +75,10 @@ typedef struct pn_session_round {
 	int nparts;
 	int parts[PN_JOB_MAX_PARTS];     /* data partitions this worker computes in round v */
 	double coefs[PN_JOB_MAX_PARTS];  /* c_i = sum_k coefs[k] * grad(parts[k]) */
+	/* PN_SERVE_GRADIENT: begin (re)filled `model` with the aggregator's model of round v:
+	 * on the first round, and when this worker had fallen behind and missed results
+	 * (the caller should take it as its model; see pn_session_begin). */
+	bool resync;
 } pn_session_round;
 
 /* Opens the transport (cfg->tp), registers the gradient region (2 slots of d floats,
@@ -109,16 +113,21 @@ int pn_session_heartbeat_ms(const pn_session *s); /* call into the session at le
 int pn_session_silence_ms(const pn_session *s);   /* the silence limit in force */
 
 /* Waits for the announcement of the next round v (ROUND) and returns 0 with *r filled
- * (r may be NULL: pn_session_round_parts/_number give the same). Rounds are taken in
- * order; with PN_SERVE_MODEL a worker that fell behind skips to the newest announced
- * round (older models are being overwritten). Then:
+ * (r may be NULL: pn_session_round_parts/_number give the same). A worker that fell
+ * behind skips to the newest announced round (the older ones are closed, their slots
+ * being reused). Then:
  *   PN_SERVE_MODEL: model v has been READ from the aggregator into the session's model
  *     buffer (pn_session_model) and, unless `model` is NULL, copied into `model` (d
  *     floats).
- *   PN_SERVE_GRADIENT: the first round begun also reads the aggregator's model of that
- *     round (its initial model at round 0) into the session's model buffer and `model`
- *     (unless NULL), so that every worker can start from the same point; later rounds
- *     leave `model` untouched (the worker keeps its own model).
+ *   PN_SERVE_GRADIENT: the worker keeps its own model and `model` is left untouched,
+ *     except when r->resync is set: on the first round begun (the aggregator's initial
+ *     model at round 0, so that every worker starts from the same point), and when the
+ *     result of an earlier round was missed (not waited for, overwritten before it was
+ *     read, or skipped over by falling behind). Then the aggregator's model of round v
+ *     (its shadow model, job.h) is READ into the session's model buffer and `model`
+ *     (unless NULL): it equals the other workers' models when they step the aggregator's
+ *     SGD (lr, momentum, weight decay); with another optimizer the caller decides what to
+ *     do with it (its optimizer state is its own either way).
  * Returns PN_SESSION_STOPPED (1) when the aggregator said STOP instead, and -ETIMEDOUT
  * when nothing came within timeout_ms (< 0: no limit other than the silence limit; an
  * aggregator silent past it is gone: -ETIMEDOUT as well, the session is then dead),
@@ -151,8 +160,8 @@ int pn_session_submit(pn_session *s, double loss, int status);
  *     by every live worker before STOP. Returns 0, PN_SESSION_SKIPPED when round v was
  *     skipped (out untouched: do not step), PN_SESSION_STOPPED when the job ended without
  *     a result for round v, -ESTALE when the result slot was overwritten while being read
- *     (this worker fell two rounds behind the aggregator: its model now differs from the
- *     others'; out untouched).
+ *     (this worker fell two rounds behind the aggregator; out untouched, and the next
+ *     begin resyncs).
  *   PN_SERVE_MODEL: model v+1 (the announcement of round v+1, whose model is READ then;
  *     the following pn_session_begin returns that round without reading again). Returns
  *     0, or PN_SESSION_STOPPED after the job's last round (the final model is the
@@ -161,7 +170,8 @@ int pn_session_submit(pn_session *s, double loss, int status);
  * out may be NULL (the result is then only in pn_session_model for PN_SERVE_MODEL and
  * discarded for PN_SERVE_GRADIENT). timeout_ms and errors as pn_session_begin; -EPROTO
  * when nothing was submitted since the last wait. With PN_SERVE_GRADIENT, call wait for
- * every round before the next begin: a result not waited for is dropped. */
+ * every round before the next begin: a result not waited for is dropped (and the next
+ * begin resyncs). */
 int pn_session_wait(pn_session *s, float *out, int timeout_ms);
 
 /* Keeps the session alive between calls: sends a PING when one is due, answers the

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	uint8_t *buf = fuzz_exact_copy(data + 1, size);
 	if ((mode & 1) && size >= 2) {
-		buf[0] = (uint8_t)(1 + (mode >> 1) % 6);
+		buf[0] = (uint8_t)(1 + (mode >> 1) % 8); /* HELLO .. RESULT_ACK */
 		buf[1] = PN_JOB_PROTO_VERSION;
 	}
 	pn_job_msg m;
@@ -29,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			     m.status <= 0);
 		for (int k = 0; k < m.nparts; k++)
 			fuzz_require(m.parts[k] >= 0 && isfinite(m.coefs[k]));
+		fuzz_require(m.serve <= PN_SERVE_GRADIENT && (m.type != PN_MSG_RESULT || m.slot == (m.round & 1)));
 		uint8_t again[PN_TP_CTRL_MAX];
 		fuzz_require_same(again, pn_job_msg_pack(&m, again), buf, size);
 	}

@@ -31,6 +31,26 @@ static pn_job_msg round_msg(void)
 	return m;
 }
 
+/* WELCOME of an aggregator serving gradients: it names its result region too. */
+static pn_job_msg welcome_gradient(void)
+{
+	pn_job_msg m = welcome();
+	m.serve = PN_SERVE_GRADIENT;
+	m.result = region();
+	m.result.key = 9;
+	return m;
+}
+
+static pn_job_msg result_msg(void)
+{
+	return (pn_job_msg){.type = PN_MSG_RESULT, .round = 13, .slot = 1, .checksum = 0x1234567890abcdefu};
+}
+
+static pn_job_msg ack_msg(void)
+{
+	return (pn_job_msg){.type = PN_MSG_RESULT_ACK, .round = 13};
+}
+
 static pn_job_msg ready(void)
 {
 	return (pn_job_msg){.type = PN_MSG_READY, .round = 12, .slot = 0, .status = 0, .loss = 0.7,
@@ -49,7 +69,8 @@ static int roundtrip(const pn_job_msg *m)
 Test(job_proto, every_type_round_trips)
 {
 	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
-			   {.type = PN_MSG_PING}};
+			   {.type = PN_MSG_PING}, welcome_gradient(), result_msg(), ack_msg(),
+			   {.type = PN_MSG_RESULT, .round = 4, .slot = 0, .skipped = true}};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		uint8_t buf[PN_TP_CTRL_MAX];
 		size_t len = pn_job_msg_pack(&ms[i], buf);
@@ -64,6 +85,11 @@ Test(job_proto, every_type_round_trips)
 		cr_expect_eq(out.heartbeat_ms, ms[i].heartbeat_ms);
 		cr_expect_eq(out.silence_ms, ms[i].silence_ms);
 		cr_expect_eq(memcmp(&out.region, &ms[i].region, sizeof out.region), 0);
+		cr_expect_eq(memcmp(&out.result, &ms[i].result, sizeof out.result), 0);
+		cr_expect_eq(out.serve, ms[i].serve);
+		cr_expect_eq(out.skipped, ms[i].skipped);
+		cr_expect_eq(out.checksum, ms[i].checksum);
+		cr_expect_eq(out.slot, ms[i].slot);
 		for (int k = 0; k < out.nparts; k++)
 			cr_expect(out.parts[k] == ms[i].parts[k] && out.coefs[k] == ms[i].coefs[k]);
 	}
@@ -71,7 +97,8 @@ Test(job_proto, every_type_round_trips)
 
 Test(job_proto, truncated_padded_unknown_or_wrong_version_is_refused)
 {
-	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP}};
+	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
+			   welcome_gradient(), result_msg(), ack_msg()};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		uint8_t buf[PN_TP_CTRL_MAX + 1];
 		size_t len = pn_job_msg_pack(&ms[i], buf);
@@ -122,6 +149,15 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(welcome, silence_ms, 1000); /* not above the heartbeat */
 	BAD(welcome, silence_ms, PN_JOB_MAX_TIMER_MS + 1);
 	BAD(welcome, region.len, 0);
+	BAD(welcome, serve, 2);
+	BAD(welcome, result.len, 8); /* serving the model: no result region */
+	BAD(welcome_gradient, result.len, 0);
+	BAD(welcome_gradient, result.len, 2 * 1000 * sizeof(float) - 4); /* smaller than 2 slots of d */
+	BAD(welcome_gradient, result.access, PN_ACCESS_LOCAL_WRITE);
+	BAD(result_msg, round, -1);
+	BAD(result_msg, slot, 0); /* round 13 uses slot 1 */
+	BAD(result_msg, slot, 2);
+	BAD(ack_msg, round, -5);
 	BAD(round_msg, round, -1);
 	BAD(round_msg, slot, 2);
 	BAD(round_msg, parts[1], -1);
@@ -169,16 +205,37 @@ Test(job_proto, random_bytes_are_refused_or_in_range)
 			buf[k] = (uint8_t)s;
 		}
 		if (len >= 2 && (it & 1)) {
-			buf[0] = (uint8_t)(1 + it % 6);
+			buf[0] = (uint8_t)(1 + it % 8);
 			buf[1] = PN_JOB_PROTO_VERSION;
 		}
 		pn_job_msg m;
 		if (pn_job_msg_unpack(buf, len, &m) == 0) {
 			accepted++;
-			cr_assert(m.type >= PN_MSG_HELLO && m.type <= PN_MSG_PING);
+			cr_assert(m.type >= PN_MSG_HELLO && m.type <= PN_MSG_RESULT_ACK);
 			cr_assert(m.slot <= 1 && m.nparts >= 0 && m.nparts <= PN_JOB_MAX_PARTS);
 			cr_assert(m.round >= 0);
 		}
 	}
 	cr_expect_gt(accepted, 0, "the header-only types are reachable");
+}
+
+/* RESULT's checksum tells a torn or overwritten result slot from the announced one. */
+Test(job_proto, the_result_checksum_changes_with_any_coordinate)
+{
+	float x[100];
+	for (int k = 0; k < 100; k++)
+		x[k] = (float)k * 0.25f;
+	uint64_t h = pn_job_result_checksum(x, 100);
+	cr_expect_eq(h, pn_job_result_checksum(x, 100), "deterministic");
+	cr_expect_neq(h, pn_job_result_checksum(x, 99), "the length counts");
+	for (int k = 0; k < 100; k++) {
+		float keep = x[k];
+		x[k] = nextafterf(keep, INFINITY);
+		cr_expect_neq(h, pn_job_result_checksum(x, 100), "coordinate %d", k);
+		x[k] = keep;
+	}
+	float y[100];
+	memcpy(y, x, sizeof y);
+	y[10] = x[20], y[20] = x[10]; /* the order counts too */
+	cr_expect_neq(h, pn_job_result_checksum(y, 100));
 }

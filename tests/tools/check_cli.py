@@ -96,6 +96,8 @@ def refusals():
         ([TRAIN, "--workers", "6", "--code", "cyclic"], "gradient estimates"),
         ([TRAIN, "--save-model", "/nonexistent/x.npy"], "cannot be written"),
         ([TRAIN, "--json", "/nonexistent/x.json"], "cannot be written"),
+        ([TRAIN, "--save-worker-model", "/nonexistent/w.npy"], "cannot be written"),
+        ([TRAIN, "--serve", "weights"], "--serve is model or gradient"),
         ([TRAIN, "--token", "alice-secret"], "visible to every user"),
         ([TRAIN, "--token=alice-secret"], "--token-file"),
         ([TRAIN, "--frobnicate"], "--help"),

@@ -45,6 +45,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_knumber(j, "lr", o->lr);
 	pn_json_kuint(j, "seed", o->seed);
 	pn_json_kbool(j, "pipelining", o->pipelining);
+	pn_json_kstring(j, "serve", o->serve == PN_SERVE_GRADIENT ? "gradient" : "model");
 	pn_json_end_object(j);
 	pn_json_key(j, "rounds");
 	pn_json_begin_array(j);
