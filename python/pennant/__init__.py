@@ -44,9 +44,20 @@ class StaleResult(PennantError):
     behind and its model now differs from the others'."""
 
 
-RoundInfo = collections.namedtuple("RoundInfo", "number parts workers serve")
+RoundInfo = collections.namedtuple("RoundInfo", "number parts workers serve resync",
+                                   defaults=(False,))
 RoundInfo.__doc__ = ("One round: its number v, the code row as [(partition, coef), ...] "
-                     "(c_i = sum coef * grad(partition)), the job's workers, what is served.")
+                     "(c_i = sum coef * grad(partition)), the job's workers, what is served, "
+                     "and resync: with gradient service, begin read the aggregator's model "
+                     "(the first round, or this worker missed a result and its model is no "
+                     "longer the others').")
+
+
+class _Round(ctypes.Structure):
+    """pn_session_round (session.h)."""
+    _fields_ = [("round", ctypes.c_int64), ("n", ctypes.c_int), ("serve", ctypes.c_int),
+                ("nparts", ctypes.c_int), ("parts", ctypes.c_int * _MAX_PARTS),
+                ("coefs", ctypes.c_double * _MAX_PARTS), ("resync", ctypes.c_bool)]
 
 _P = ctypes.c_void_p
 _fn = _lib._fn
@@ -58,14 +69,12 @@ _workers = _fn("pn_session_workers", ctypes.c_int, _P)
 _rank = _fn("pn_session_rank", ctypes.c_int, _P)
 _serve = _fn("pn_session_serve", ctypes.c_int, _P)
 _heartbeat_ms = _fn("pn_session_heartbeat_ms", ctypes.c_int, _P)
-_begin = _fn("pn_session_begin", ctypes.c_int, _P, _P, _lib.c_float_p, ctypes.c_int)
+_begin = _fn("pn_session_begin", ctypes.c_int, _P, ctypes.POINTER(_Round), _lib.c_float_p,
+             ctypes.c_int)
 _gradient = _fn("pn_session_gradient", _lib.c_float_p, _P)
 _submit = _fn("pn_session_submit", ctypes.c_int, _P, ctypes.c_double, ctypes.c_int)
 _wait = _fn("pn_session_wait", ctypes.c_int, _P, _lib.c_float_p, ctypes.c_int)
 _poll = _fn("pn_session_poll", ctypes.c_int, _P)
-_parts = _fn("pn_session_round_parts", ctypes.c_int, _P, _lib.c_int_p, _lib.c_double_p,
-             ctypes.c_int)
-_round_number = _fn("pn_session_round_number", ctypes.c_int64, _P)
 _error = _fn("pn_session_error", ctypes.c_char_p, _P)
 _leave = _fn("pn_session_leave", None, _P)
 
@@ -132,16 +141,14 @@ class Session:
         (with gradient service only on the first round: its initial model)."""
         s = self._handle()
         mp = _float_buffer(model, self.d, "model") if model is not None else None
-        rc = self._check(_begin(s, None, mp, int(timeout_ms)), "begin")
+        r = _Round()
+        rc = self._check(_begin(s, ctypes.byref(r), mp, int(timeout_ms)), "begin")
         if rc == _STOPPED:
             self._round = None
             return None
-        parts = (ctypes.c_int * _MAX_PARTS)()
-        coefs = (ctypes.c_double * _MAX_PARTS)()
-        k = self._check(_parts(s, parts, coefs, _MAX_PARTS), "round parts")
-        self._round = RoundInfo(int(_round_number(s)),
-                                [(int(parts[i]), float(coefs[i])) for i in range(k)],
-                                self.workers, self.serve)
+        k = min(max(r.nparts, 0), _MAX_PARTS)
+        self._round = RoundInfo(int(r.round), [(int(r.parts[i]), float(r.coefs[i])) for i in range(k)],
+                                int(r.n), int(r.serve), bool(r.resync))
         return self._round
 
     @property

@@ -6,10 +6,12 @@ Gradient coding: each round's code row says which data partitions this worker co
 and with which coefficients; `assigned_batches` walks them and `coded_backward`
 accumulates c_i = sum_k coef_k * grad(partition_k) into the parameters' .grad.
 """
+import errno as _errno
+
 import numpy as np
 import torch
 
-from . import JobEnded
+from . import JobEnded, PennantError
 
 __all__ = ["DistributedOptimizer", "HookState", "comm_hook", "assigned_batches",
            "coded_backward"]
@@ -47,6 +49,16 @@ def coded_backward(round_info, batches_of_partition, loss_fn, ddp=None, state=No
             state.set_loss(total / len(parts))
         (loss * coef).backward()
     return total / len(parts)
+
+
+def _check_in_step(session, r, started):
+    """A resync after the first round means this worker missed a result: its model (and
+    optimizer state) is no longer the other workers'. The aggregator's model it could take
+    instead is its own shadow, stepped with plain SGD and not necessarily of this model's
+    layout, so the worker stops with an error instead of drifting silently."""
+    if r is not None and r.resync and started:
+        raise PennantError(_errno.ESTALE, f"pennant: round {r.number}: this worker missed an "
+                           "aggregated gradient; its model now differs from the others'")
 
 
 class _Result:
@@ -108,6 +120,7 @@ class DistributedOptimizer:
         self.numel = off
         self._result = _Result(session.d)
         self.round = None
+        self._started = False
         self.skipped = False  # the last step's round was skipped by the aggregator
 
     def __getattr__(self, name):  # param_groups, state, zero_grad, state_dict, ...
@@ -117,6 +130,8 @@ class DistributedOptimizer:
         """Waits for the next round; returns its RoundInfo (number, parts), None when the
         job has ended."""
         self.round = self.session.begin(timeout_ms=self.timeout_ms if timeout_ms is None else timeout_ms)
+        _check_in_step(self.session, self.round, self._started)
+        self._started = True
         return self.round
 
     def step(self, loss=float("nan"), closure=None):
@@ -169,6 +184,7 @@ class HookState:
         self.timeout_ms = timeout_ms
         self.buckets = {}  # index -> (data_ptr, numel, offset)
         self.remaps = 0
+        self._started = False
         self.skipped = False  # the last round was skipped: do not step the optimizer
         self.loss = float("nan")
         self.round = None
@@ -182,6 +198,8 @@ class HookState:
     def begin(self, timeout_ms=None):
         """Waits for the next round (call before the forward pass); None when the job ended."""
         self.round = self.session.begin(timeout_ms=self.timeout_ms if timeout_ms is None else timeout_ms)
+        _check_in_step(self.session, self.round, self._started)
+        self._started = True
         return self.round
 
     def set_loss(self, loss):

@@ -37,8 +37,9 @@ class FakeSession:
     """Two alternating registered slots like the C session; the served aggregate is
     scale * (what was submitted) + shift, skipped on the rounds listed."""
 
-    def __init__(self, d, scale=0.5, shift=0.25, skip=()):
+    def __init__(self, d, scale=0.5, shift=0.25, skip=(), resync=()):
         self.d = d
+        self.resync = set(resync)
         self.slots = [np.zeros(d, np.float32), np.zeros(d, np.float32)]
         self.number = -1
         self.scale, self.shift, self.skip = scale, shift, set(skip)
@@ -46,7 +47,8 @@ class FakeSession:
 
     def begin(self, timeout_ms=-1, model=None):
         self.number += 1
-        return pennant.RoundInfo(self.number, [(0, 1.0)], 1, pennant.SERVE_GRADIENT)
+        return pennant.RoundInfo(self.number, [(0, 1.0)], 1, pennant.SERVE_GRADIENT,
+                                 self.number == 0 or self.number in self.resync)
 
     @property
     def gradient_tensor(self):
@@ -102,6 +104,15 @@ def test_optimizer():
         check(ok and not dopt.skipped, f"optimizer step {step}: .grad is the served aggregate")
         moved = all(torch.allclose(p, b - 0.1 * (0.5 * x + 0.25)) for p, b, x in zip(m.parameters(), before, g))
         check(moved, f"optimizer step {step}: the wrapped SGD stepped with it")
+    lost = ptorch.DistributedOptimizer(opt, m.named_parameters(), FakeSession(d, resync={2}))
+    try:
+        for step in range(3):
+            lost.begin()
+            local_grads(m, step)
+            lost.step(0.0)
+        check(False, "optimizer: a worker that missed a result (resync) stops")
+    except pennant.PennantError as e:
+        check(lost.session.number == 2, f"optimizer: a worker that missed a result stops at round 2 ({e})")
     try:
         ptorch.DistributedOptimizer(opt, m.named_parameters(), FakeSession(d + 1))
         check(False, "optimizer: a parameter count different from d is refused")
