@@ -207,8 +207,9 @@ class HookState:
         self.loss = float(loss)
 
     def _place(self, index, buf):
-        if index == 0:
+        if index == 0:  # a new step (whatever an earlier failed step left)
             self._cursor = 0
+            self._pending = []
         n = buf.numel()
         key = (buf.data_ptr(), n)
         rec = self.buckets.get(index)
@@ -227,8 +228,6 @@ class HookState:
             if self._cursor != self.numel:
                 raise ValueError(f"pennant: DDP buckets hold {self._cursor} floats but the "
                                  f"model has {self.numel}")
-            if self.round is None and self.begin() is None:
-                raise JobEnded("pennant: the job ended before this step")
             g = _float32_view(self.session)
             g[self.numel:].zero_()  # padding, if any
             if self.transform is not None:
@@ -263,6 +262,9 @@ def comm_hook(state, bucket):
             raise TypeError(f"pennant: DDP bucket {bucket.index()} is {buf.dtype}; only float32")
         off = state._place(bucket.index(), buf)
         n = buf.numel()
+        # The round must be begun before writing: begin picks the round's slot.
+        if state.round is None and state.begin() is None:
+            raise JobEnded("pennant: the job ended before this step")
         # Copy: the bucket is DDP's memory, the registered buffer is what the aggregator READs.
         _float32_view(state.session)[off:off + n].copy_(buf.view(-1))
     except Exception as e:

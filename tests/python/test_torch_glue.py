@@ -156,13 +156,19 @@ def test_ddp_matches_optimizer():
     check(state.remaps >= len(state.buckets), f"ddp: bucket mapping recorded ({state.remaps} records)")
     n = state.remaps
     for step in range(4, 6):
-        state.begin()
+        if step == 4:
+            state.begin()  # step 5: the hook begins the round itself
         opt.zero_grad()
         x, y = batch(step)
         state.set_loss(0.0)
         F.cross_entropy(ddp(x), y).backward()
         opt.step()
+        ref_opt.begin()
+        local_grads(ref, step)
+        ref_opt.step(0.0)
     check(state.remaps == n, f"ddp: unchanged buckets are not recorded again ({state.remaps} == {n})")
+    check(s.number == 5 and all(torch.equal(a, b) for a, b in zip(m.parameters(), ref.parameters())),
+          "ddp: a round not begun by the caller is begun by the hook before its first copy")
     dist.destroy_process_group()
 
 
