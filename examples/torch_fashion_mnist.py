@@ -1,0 +1,475 @@
+#!/usr/bin/python3
+"""Trains a small CNN on Fashion-MNIST with PyTorch workers and the Pennant aggregator.
+
+The aggregator is the C program (pennant-train --role aggregator --serve gradient): it
+pulls every worker's gradient, aggregates it with --rule (robust rules survive the
+--byzantine workers) and serves the aggregated gradient; each worker steps its own torch
+optimizer with it, through pennant.torch.DistributedOptimizer (--hook optimizer) or a DDP
+communication hook (--hook ddp).
+
+  torch_fashion_mnist.py --workers 4 --steps 100 --rule mean --json out.json
+      starts the aggregator and 4 worker processes on loopback
+  torch_fashion_mnist.py --reference --workers 4 --steps 100 --json ref.json
+      one process, no Pennant: each step's batch is the concatenation of the workers'
+      batches of that step, so the mean rule must reproduce its losses
+  mpirun -np 5 -x PENNANT_JOB_TOKEN torch_fashion_mnist.py --connect HOST:7470 ...
+      MPI rank 0 runs only the aggregator (listening on --listen), rank r >= 1 is worker
+      r - 1; the job token comes from PENNANT_JOB_TOKEN (or --token-file); worker 0
+      writes --json. The aggregator's own summary line reports its shadow model (a
+      pennant-train MLP of at least d floats, see aggregator_model), not this CNN.
+
+Data: step t, partition j gets examples perm[(t*P + j)*B : (t*P + j + 1)*B] of a seeded
+permutation of the training set (P partitions, B --batch). Uncoded: worker i computes
+partition i, so the mean over workers of their mean batch losses is the reference's loss.
+"""
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC_ROOT = os.path.dirname(HERE)
+DATA_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+ATTACKS = ("signflip", "scaled", "gaussian", "reverse", "nan", "uniform")
+
+
+def parse_args(argv=None):
+    a = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    a.add_argument("--workers", type=int, default=4)
+    a.add_argument("--steps", type=int, default=100)
+    a.add_argument("--batch", type=int, default=16, help="examples per worker per step")
+    a.add_argument("--lr", type=float, default=0.05)
+    a.add_argument("--momentum", type=float, default=0.9)
+    a.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    a.add_argument("--seed", type=int, default=1)
+    a.add_argument("--rule", default="mean", help="the aggregator's rule (mean, flag, median, ...)")
+    a.add_argument("--f", type=int, default=None, help="Byzantine workers the rule assumes "
+                   "(default: --byzantine)")
+    a.add_argument("--byzantine", type=int, default=0, help="the last N ranks attack")
+    a.add_argument("--attack", choices=ATTACKS, default="signflip")
+    a.add_argument("--hook", choices=("optimizer", "ddp"), default="optimizer")
+    a.add_argument("--code", default="uncoded", help="the aggregator's gradient code "
+                   "(uncoded, fractional, ...: workers compute the partitions of their code "
+                   "row, one partition per worker's worth of data)")
+    a.add_argument("--s", type=int, default=0, help="stragglers the code tolerates")
+    a.add_argument("--bucket-cap-mb", type=float, default=0.01,
+                   help="DDP bucket size (small: several buckets even for the tiny CNN)")
+    a.add_argument("--reference", action="store_true")
+    a.add_argument("--json", help="write the record here (steps[].loss, final.test_acc); "
+                   "under mpirun worker 0 writes it")
+    a.add_argument("--aggregator-json", help="the C aggregator's own JSON record")
+    a.add_argument("--data", default=DATA_DIR)
+    a.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    a.add_argument("--backend", default="tcp")
+    a.add_argument("--aggregator", help="pennant-train binary (default: the build tree's, "
+                   "else PATH)")
+    a.add_argument("--timeout", type=float, default=600, help="seconds for the whole job")
+    # one role (set by the local launcher, or derived from MPI's rank)
+    a.add_argument("--role", choices=("local", "worker", "aggregator"), default=None)
+    a.add_argument("--rank", type=int, default=None)
+    a.add_argument("--connect", help="the aggregator's HOST:PORT (worker role)")
+    a.add_argument("--listen", default=None, help="aggregator role: address to listen on")
+    a.add_argument("--gloo", help="HOST:PORT for the DDP process group's rendezvous "
+                   "(default: the aggregator's host, its port + 1)")
+    a.add_argument("--token-file", help="job secret file (else PENNANT_JOB_TOKEN)")
+    a.add_argument("--out", help=argparse.SUPPRESS)  # worker: its own record
+    args = a.parse_args(argv)
+    if args.f is None:
+        args.f = args.byzantine
+    if not 0 <= args.byzantine < args.workers:
+        a.error("--byzantine must be in [0, --workers)")
+    return args
+
+
+# --- data and model (shared by every role) ------------------------------------------
+def load_idx(data_dir, train):
+    import numpy as np
+    pre = "train" if train else "t10k"
+    with gzip.open(os.path.join(data_dir, pre + "-images-idx3-ubyte.gz")) as f:
+        raw = f.read()
+    if int.from_bytes(raw[:4], "big") != 0x803:
+        raise SystemExit(f"{data_dir}: {pre} images are not an IDX image file")
+    n, rows, cols = (int.from_bytes(raw[4 * k:4 * k + 4], "big") for k in (1, 2, 3))
+    x = np.frombuffer(raw, dtype=np.uint8, offset=16, count=n * rows * cols)
+    x = (x.astype(np.float32) / 255.0).reshape(n, 1, rows, cols)
+    with gzip.open(os.path.join(data_dir, pre + "-labels-idx1-ubyte.gz")) as f:
+        lab = f.read()
+    y = np.frombuffer(lab, dtype=np.uint8, offset=8, count=n).astype(np.int64)
+    return x, y
+
+
+class Data:
+    def __init__(self, args):
+        import numpy as np
+        import torch
+        x, y = load_idx(args.data, True)
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        tx, ty = load_idx(args.data, False)
+        self.test_x, self.test_y = torch.from_numpy(tx), torch.from_numpy(ty)
+        self.perm = np.random.RandomState(args.seed).permutation(len(y))
+        self.parts = args.workers  # uncoded: one partition per worker
+        self.batch = args.batch
+
+    def indices(self, step, part):
+        import numpy as np
+        k = step * self.parts + part
+        return self.perm[(k * self.batch + np.arange(self.batch)) % len(self.perm)]
+
+    def partition(self, step, part):
+        i = self.indices(step, part)
+        return self.x[i], self.y[i]
+
+    def concatenated(self, step):
+        import numpy as np
+        i = np.concatenate([self.indices(step, j) for j in range(self.parts)])
+        return self.x[i], self.y[i]
+
+
+def make_model(seed):
+    import torch
+    import torch.nn as nn
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2),    # 8x12x12
+        nn.Conv2d(8, 16, 5), nn.ReLU(), nn.MaxPool2d(2),   # 16x4x4
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
+
+
+def make_optimizer(args, params):
+    import torch
+    if args.optimizer == "adam":
+        return torch.optim.Adam(params, lr=args.lr)
+    return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum)
+
+
+def evaluate(model, data):
+    import torch
+    import torch.nn.functional as F
+    with torch.no_grad():
+        out = model(data.test_x)
+        loss = F.cross_entropy(out, data.test_y).item()
+        acc = (out.argmax(1) == data.test_y).double().mean().item() * 100
+    return loss, acc
+
+
+def digest(model):
+    h = hashlib.sha256()
+    for p in model.parameters():
+        h.update(p.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def attack_fn(name, seed):
+    """A Byzantine worker's corruption of its gradient (the torch view of the registered
+    buffer), applied in place just before submit."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    if name == "signflip":
+        return lambda g: g.neg_()
+    if name == "scaled":
+        return lambda g: g.mul_(100.0)
+    if name == "reverse":
+        return lambda g: g.mul_(-10.0)
+    if name == "gaussian":
+        return lambda g: g.add_(torch.randn(g.shape, generator=gen))
+    if name == "uniform":
+        return lambda g: g.uniform_(0.0, 1.0, generator=gen)
+    if name == "nan":
+        def nan(g):
+            g[::1000] = float("nan")
+        return nan
+    raise ValueError(name)
+
+
+# --- the reference: one process, no Pennant ------------------------------------------
+def run_reference(args):
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(args.threads)
+    data = Data(args)
+    model = make_model(args.seed)
+    opt = make_optimizer(args, model.parameters())
+    steps = []
+    for t in range(args.steps):
+        x, y = data.concatenated(t)
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        steps.append({"step": t, "loss": loss.item()})
+    test_loss, test_acc = evaluate(model, data)
+    return {"mode": "reference", "config": vars(args), "steps": steps,
+            "final": {"test_acc": test_acc, "test_loss": test_loss, "digest": digest(model)}}
+
+
+# --- one worker ----------------------------------------------------------------------
+def run_worker(args):
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(args.threads)
+    sys.path.insert(0, os.path.join(SRC_ROOT, "python"))  # source-tree use; installed: no-op
+    import pennant
+    import pennant.torch as ptorch
+
+    rank = args.rank
+    data = Data(args)  # everything slow happens before joining (the heartbeat starts then)
+    model = make_model(args.seed)
+    d = sum(p.numel() for p in model.parameters())
+    byzantine = rank >= args.workers - args.byzantine
+    transform = attack_fn(args.attack, args.seed * 1000 + rank) if byzantine else None
+    opt = make_optimizer(args, model.parameters())
+    ddp = None
+    if args.hook == "ddp":
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+        # A gloo group over the workers only, just to construct DDP: Pennant reduces.
+        dist.init_process_group("gloo", init_method="tcp://" + args.gloo, rank=rank,
+                                world_size=args.workers)
+        # DDP's first bucket is 1 MB whatever bucket_cap_mb says (the whole tiny CNN):
+        # the documented knob makes it small too, so the hook sees several buckets.
+        dist._DEFAULT_FIRST_BUCKET_BYTES = int(args.bucket_cap_mb * 1024 * 1024)
+        ddp = DistributedDataParallel(model, bucket_cap_mb=args.bucket_cap_mb)
+    session = pennant.Session(rank, args.connect, aggregator_model(d)[1], backend=args.backend,
+                              token_file=args.token_file, connect_timeout_ms=60000)
+    if ddp is not None:
+        driver = ptorch.HookState(session, transform=transform, numel=d)
+        ddp.register_comm_hook(driver, ptorch.comm_hook)
+        net = ddp
+    else:
+        driver = ptorch.DistributedOptimizer(opt, model.named_parameters(), session,
+                                             transform=transform, pad=True)
+        net = model
+    steps, skipped = [], 0
+    while True:
+        r = driver.begin()
+        if r is None:
+            break
+        opt.zero_grad()
+
+        def loss_fn(batch):
+            x, y = batch
+            return F.cross_entropy(net(x), y)
+        if ddp is not None:
+            # the hook submits (and waits) inside the last backward
+            loss = ptorch.coded_backward(r, lambda p: data.partition(r.number, p), loss_fn,
+                                         ddp=ddp, state=driver)
+            if not driver.skipped:
+                opt.step()
+        else:
+            loss = ptorch.coded_backward(r, lambda p: data.partition(r.number, p), loss_fn)
+            driver.step(loss)
+        skipped += driver.skipped
+        steps.append({"step": r.number, "loss": loss, "skipped": driver.skipped,
+                      "parts": r.parts})
+    session.leave()
+    rec = {"rank": rank, "byzantine": byzantine, "steps": steps, "skipped": skipped,
+           "digest": digest(model), "hook": args.hook}
+    if ddp is not None:
+        rec["bucket_remaps"] = driver.remaps
+        rec["buckets"] = len(driver.buckets)
+    if rank == 0:
+        rec["test_loss"], rec["test_acc"] = evaluate(model, data)
+    if ddp is not None:
+        import torch.distributed as dist
+        dist.destroy_process_group()
+    return rec
+
+
+# --- the aggregator (the C program) --------------------------------------------------
+def aggregator_binary(args):
+    if args.aggregator:
+        return args.aggregator
+    build = os.environ.get("PENNANT_BUILD_DIR") or os.path.join(SRC_ROOT, "build")
+    cand = os.path.join(build, "tools", "pennant-train")
+    if os.access(cand, os.X_OK):
+        return cand
+    found = shutil.which("pennant-train")
+    if not found:
+        raise SystemExit("pennant-train not found (build the tree or give --aggregator)")
+    return found
+
+
+def aggregator_model(d):
+    """pennant-train sizes its buffers from its own --model and has no plain dimension
+    option: serve gradients for the smallest built-in model (mlp:H, 795 H + 10 floats)
+    holding d, and let the workers send a zero tail (pad=True). Its shadow model's
+    evaluation is meaningless here and is done only once, at the end."""
+    h = max(1, -(-(d - 10) // 795))
+    return f"mlp:{h}", 795 * h + 10
+
+
+def aggregator_cmd(args, d, listen, json_path=None):
+    spec, _ = aggregator_model(d)
+    cmd = [aggregator_binary(args), "--role", "aggregator", "--serve", "gradient",
+           "--model", spec, "--eval-every", "0", "--workers", str(args.workers), "--rounds", str(args.steps),
+           "--rule", args.rule, "--f", str(args.f), "--code", args.code, "--s", str(args.s),
+           "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--listen", listen, "--quiet"]
+    if args.byzantine:
+        cmd += ["--byzantine-ranks",
+                ",".join(str(r) for r in range(args.workers - args.byzantine, args.workers))]
+    if args.token_file:
+        cmd += ["--token-file", args.token_file]
+    if json_path:
+        cmd += ["--json", json_path]
+    return cmd
+
+
+def model_dim(args):
+    return sum(p.numel() for p in make_model(args.seed).parameters())
+
+
+def run_local(args):
+    """Starts the aggregator and the workers on loopback and merges their records."""
+    env = dict(os.environ)
+    if not args.token_file:
+        if not env.get("PENNANT_JOB_TOKEN"):
+            env["PENNANT_JOB_TOKEN"] = secrets.token_hex(32)  # never on a command line
+    tmp = tempfile.mkdtemp(prefix="pn-torch-")
+    agg_json = args.aggregator_json
+    agg = subprocess.Popen(aggregator_cmd(args, model_dim(args), "127.0.0.1:0", agg_json),
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    agg_log, listening = [], threading.Event()
+    addr = []
+
+    def read_agg():
+        for line in agg.stderr:
+            agg_log.append(line)
+            m = re.search(r"listening on (\S+)", line)
+            if m and not addr:
+                addr.append(m.group(1))
+                listening.set()
+        listening.set()
+    reader = threading.Thread(target=read_agg, daemon=True)
+    reader.start()
+    workers = []
+    try:
+        if not listening.wait(60) or not addr:
+            raise SystemExit("the aggregator did not start:\n" + "".join(agg_log))
+        host, port = addr[0].rsplit(":", 1)
+        gloo = args.gloo or f"127.0.0.1:{free_port()}"
+        for rank in range(args.workers):
+            out = os.path.join(tmp, f"worker{rank}.json")
+            cmd = [sys.executable, os.path.abspath(__file__), "--role", "worker",
+                   "--rank", str(rank), "--connect", f"{host}:{port}", "--gloo", gloo,
+                   "--out", out] + passthrough(args)
+            workers.append((subprocess.Popen(cmd, env=env), out))
+        deadline = time.monotonic() + args.timeout
+        rcs = [p.wait(timeout=max(1, deadline - time.monotonic())) for p, _ in workers]
+        agg_rc = agg.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        for p, _ in workers:
+            if p.poll() is None:
+                p.kill()
+        if agg.poll() is None:
+            agg.kill()
+        reader.join(5)
+    if any(rcs) or agg_rc:
+        sys.stderr.write("".join(agg_log[-30:]))
+        raise SystemExit(f"job failed: workers exited {rcs}, aggregator {agg_rc}")
+    recs = []
+    for _, out in workers:
+        with open(out) as f:
+            recs.append(json.load(f))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return merge(args, recs)
+
+
+def merge(args, recs):
+    n = len(recs[0]["steps"])
+    if any(len(r["steps"]) != n for r in recs):
+        raise SystemExit("workers ran different numbers of steps")
+    steps = [{"step": recs[0]["steps"][k]["step"],
+              "loss": sum(r["steps"][k]["loss"] for r in recs) / len(recs),
+              "skipped": recs[0]["steps"][k]["skipped"]} for k in range(n)]
+    r0 = recs[0]
+    final = {"test_acc": r0["test_acc"], "test_loss": r0["test_loss"], "digest": r0["digest"],
+             "models_identical": len({r["digest"] for r in recs}) == 1,
+             "skipped": r0["skipped"],
+             # every (partition, coef) any worker computed, per worker: the code rows
+             "code_rows": [sorted({tuple(p) for s in r["steps"] for p in s["parts"]})
+                           for r in recs]}
+    if "bucket_remaps" in r0:
+        final["ddp_buckets"], final["ddp_bucket_remaps"] = r0["buckets"], r0["bucket_remaps"]
+    return {"mode": "pennant", "config": vars(args), "steps": steps, "final": final}
+
+
+def passthrough(args):
+    out = []
+    for k in ("workers", "steps", "batch", "lr", "momentum", "optimizer", "seed", "byzantine",
+              "attack", "hook", "bucket_cap_mb", "data", "threads", "backend", "token_file"):
+        v = getattr(args, k)
+        if v is not None:
+            out += ["--" + k.replace("_", "-"), str(v)]
+    return out
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mpi_role(args):
+    """Under mpirun: rank 0 is the aggregator, rank r >= 1 worker r - 1."""
+    rank = os.environ.get("OMPI_COMM_WORLD_RANK")
+    if rank is None or args.role is not None:
+        return
+    size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
+    args.workers = size - 1
+    if not args.connect:
+        raise SystemExit("under mpirun, --connect HOST:PORT (the aggregator's, MPI rank 0) is needed")
+    if int(rank) == 0:
+        args.role = "aggregator"
+        args.listen = args.listen or "0.0.0.0:" + args.connect.rsplit(":", 1)[1]
+    else:
+        args.role, args.rank = "worker", int(rank) - 1
+        if not args.gloo:
+            host, port = args.connect.rsplit(":", 1)
+            args.gloo = f"{host}:{int(port) + 1}"
+
+
+def write(args, rec, path):
+    if path:
+        with open(path, "w") as f:
+            json.dump(rec, f, indent=1)
+    if rec.get("final"):
+        print(f"final test accuracy {rec['final']['test_acc']:.2f}% "
+              f"(last loss {rec['steps'][-1]['loss']:.4f})", file=sys.stderr)
+
+
+def main():
+    args = parse_args()
+    if args.reference:
+        write(args, run_reference(args), args.json)
+        return 0
+    mpi_role(args)
+    if args.role == "aggregator":  # mpirun rank 0: nothing but the C aggregator
+        cmd = aggregator_cmd(args, model_dim(args), args.listen or "0.0.0.0:7470",
+                             args.aggregator_json)
+        os.execv(cmd[0], cmd)
+    if args.role == "worker":
+        rec = run_worker(args)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(rec, f)
+        elif args.json and rec.get("test_acc") is not None:  # mpirun: worker 0's own view
+            write(args, {"mode": "pennant-mpi", "config": vars(args), "steps": rec["steps"],
+                         "final": {"test_acc": rec["test_acc"], "test_loss": rec["test_loss"]}},
+                  args.json)
+        return 0
+    write(args, run_local(args), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
