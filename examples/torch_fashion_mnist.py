@@ -15,8 +15,8 @@ communication hook (--hook ddp).
   mpirun -np 5 -x PENNANT_JOB_TOKEN torch_fashion_mnist.py --connect HOST:7470 ...
       MPI rank 0 runs only the aggregator (listening on --listen), rank r >= 1 is worker
       r - 1; the job token comes from PENNANT_JOB_TOKEN (or --token-file); worker 0
-      writes --json. The aggregator's own summary line reports its shadow model (a
-      pennant-train MLP of at least d floats, see aggregator_model), not this CNN.
+      writes --json. The aggregator (pennant-train --serve gradient --dim d) knows only
+      the gradient's size; the model and its accuracy are the workers'.
 
 Data: step t, partition j gets examples perm[(t*P + j)*B : (t*P + j + 1)*B] of a seeded
 permutation of the training set (P partitions, B --batch). Uncoded: worker i computes
@@ -238,15 +238,15 @@ def run_worker(args):
         # the documented knob makes it small too, so the hook sees several buckets.
         dist._DEFAULT_FIRST_BUCKET_BYTES = int(args.bucket_cap_mb * 1024 * 1024)
         ddp = DistributedDataParallel(model, bucket_cap_mb=args.bucket_cap_mb)
-    session = pennant.Session(rank, args.connect, aggregator_model(d)[1], backend=args.backend,
+    session = pennant.Session(rank, args.connect, d, backend=args.backend,
                               token_file=args.token_file, connect_timeout_ms=60000)
     if ddp is not None:
-        driver = ptorch.HookState(session, transform=transform, numel=d)
+        driver = ptorch.HookState(session, transform=transform)
         ddp.register_comm_hook(driver, ptorch.comm_hook)
         net = ddp
     else:
         driver = ptorch.DistributedOptimizer(opt, model.named_parameters(), session,
-                                             transform=transform, pad=True)
+                                             transform=transform)
         net = model
     steps, skipped = [], 0
     while True:
@@ -298,19 +298,10 @@ def aggregator_binary(args):
     return found
 
 
-def aggregator_model(d):
-    """pennant-train sizes its buffers from its own --model and has no plain dimension
-    option: serve gradients for the smallest built-in model (mlp:H, 795 H + 10 floats)
-    holding d, and let the workers send a zero tail (pad=True). Its shadow model's
-    evaluation is meaningless here and is done only once, at the end."""
-    h = max(1, -(-(d - 10) // 795))
-    return f"mlp:{h}", 795 * h + 10
-
-
 def aggregator_cmd(args, d, listen, json_path=None):
-    spec, _ = aggregator_model(d)
+    # --dim: the aggregator serves gradients of a model it does not know (this CNN)
     cmd = [aggregator_binary(args), "--role", "aggregator", "--serve", "gradient",
-           "--model", spec, "--eval-every", "0", "--workers", str(args.workers), "--rounds", str(args.steps),
+           "--dim", str(d), "--workers", str(args.workers), "--rounds", str(args.steps),
            "--rule", args.rule, "--f", str(args.f), "--code", args.code, "--s", str(args.s),
            "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--listen", listen, "--quiet"]
     if args.byzantine:

@@ -58,16 +58,6 @@ def make_model(kind):
                          nn.ReLU(), nn.Linear(128, 10))
 
 
-def agg_model(d):
-    """pennant-train sizes its buffers from its own --model: the mlp model here is its
-    default 784-256-128-10 exactly; the cnn is served through mlp:H (795 H + 10 floats)
-    with a zero tail."""
-    if d == 235146:
-        return "mlp", d
-    h = max(1, -(-(d - 10) // 795))
-    return f"mlp:{h}", 795 * h + 10
-
-
 def worker(a):
     import torch
     import torch.distributed as dist
@@ -94,8 +84,8 @@ def worker(a):
         loss.backward()
         return loss.item()
 
-    session = pennant.Session(a.rank, a.connect, agg_model(d)[1], connect_timeout_ms=60000)
-    dopt = ptorch.DistributedOptimizer(opt, model.named_parameters(), session, pad=True)
+    session = pennant.Session(a.rank, a.connect, d, connect_timeout_ms=60000)
+    dopt = ptorch.DistributedOptimizer(opt, model.named_parameters(), session)
     t_pn, t_gloo = [], []
     for k in range(a.warmup + a.steps):
         t0 = time.perf_counter()
@@ -137,9 +127,8 @@ def launcher(a):
     env = dict(os.environ, PENNANT_JOB_TOKEN=secrets.token_hex(32))
     env.setdefault("PENNANT_LIB", os.path.join(a.build, "libpennant.so"))
     d = sum(p.numel() for p in make_model(a.model).parameters())
-    spec, _ = agg_model(d)
     agg_cmd = [os.path.join(a.build, "tools", "pennant-train"), "--role", "aggregator",
-               "--serve", "gradient", "--model", spec, "--eval-every", "0",
+               "--serve", "gradient", "--dim", str(d),
                "--workers", str(a.workers), "--rounds", str(a.warmup + a.steps),
                "--rule", "mean", "--code", "uncoded", "--s", "0", "--wait", "all",
                "--deadline-ms", "60000", "--backend", "tcp", "--listen", "127.0.0.1:0",
