@@ -371,6 +371,33 @@ const char *pn_agg_errmsg(const pn_agg *a)
 	return a ? a->err : "no aggregation";
 }
 
+static int check_open(pn_agg *a, const char *what)
+{
+	if (!a->open) {
+		snprintf(a->err, sizeof a->err, "%s before reset()", what);
+		return -EINVAL;
+	}
+	if (a->finished) {
+		snprintf(a->err, sizeof a->err, "%s after finish()", what);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int finish_report(pn_agg *a, int rc)
+{
+	pn_pool_wait_idle(a);
+	a->rep.p = a->p;
+	a->rep.used = a->rep.nonfinite = a->rep.incomplete = 0;
+	for (int i = 0; i < a->p; i++) {
+		a->rep.used += a->status[i] == PN_AGG_USED;
+		a->rep.nonfinite += a->status[i] == PN_AGG_NONFINITE;
+		a->rep.incomplete += a->status[i] == PN_AGG_INCOMPLETE;
+	}
+	a->rep.t_gram_s = pn_pool_busy_seconds(a); /* thread-seconds in per-block work */
+	return rc;
+}
+
 int pn_agg_finish(pn_agg *a, float *out)
 {
 	if (!a || !out)
@@ -384,17 +411,26 @@ int pn_agg_finish(pn_agg *a, float *out)
 		return -EINVAL;
 	}
 	a->finished = true;
-	int rc = pn_agg_finish_rule(a, out);
-	pn_pool_wait_idle(a);
-	a->rep.p = a->p;
-	a->rep.used = a->rep.nonfinite = a->rep.incomplete = 0;
-	for (int i = 0; i < a->p; i++) {
-		a->rep.used += a->status[i] == PN_AGG_USED;
-		a->rep.nonfinite += a->status[i] == PN_AGG_NONFINITE;
-		a->rep.incomplete += a->status[i] == PN_AGG_INCOMPLETE;
-	}
-	a->rep.t_gram_s = pn_pool_busy_seconds(a); /* thread-seconds in per-block work */
-	return rc;
+	return finish_report(a, pn_agg_finish_rule(a, out));
+}
+
+int pn_agg_settle(pn_agg *a, int *status, double *G)
+{
+	if (!a || !status)
+		return -EINVAL;
+	int rc = check_open(a, "settle()");
+	return rc ? rc : pn_agg_settle_rule(a, status, G);
+}
+
+int pn_agg_finish_shared(pn_agg *a, const int *status, const double *G, float *out)
+{
+	if (!a || !status || !out)
+		return -EINVAL;
+	int rc = check_open(a, "finish_shared()");
+	if (rc)
+		return rc;
+	a->finished = true;
+	return finish_report(a, pn_agg_finish_shared_rule(a, status, G, out));
 }
 
 void pn_agg_get_report(const pn_agg *a, pn_agg_report *rep)

@@ -138,5 +138,8 @@ bool pn_pool_combine(struct pn_agg *a, const double *alpha, float *out);
 
 /* ---- engine_finish.c ---- */
 int pn_agg_finish_rule(struct pn_agg *a, float *out);
+/* pn_agg_settle / pn_agg_finish_shared past their argument checks (agg.h). */
+int pn_agg_settle_rule(struct pn_agg *a, int *status, double *G);
+int pn_agg_finish_shared_rule(struct pn_agg *a, const int *status, const double *G, float *out);
 
 #endif

@@ -184,16 +184,21 @@ static int combine(pn_agg *a, float *out)
 	return pn_pool_combine(a, a->weights, out) ? 0 : output_not_finite(a);
 }
 
-static int finish_gram(pn_agg *a, float *out)
+/* G_ii is non-finite exactly when row i holds a NaN/Inf (a float32 square is below
+ * 1.2e77 and d of them cannot overflow float64), so one look at the diagonal finds
+ * every poisoned worker. */
+static void exclude_nonfinite_diagonal(pn_agg *a)
 {
-	pn_pool_wait_idle(a);
-	pn_pool_collect_gram(a);
-	/* G_ii is non-finite exactly when row i holds a NaN/Inf (a float32 square is below
-	 * 1.2e77 and d of them cannot overflow float64), so one look at the diagonal finds
-	 * every poisoned worker. */
 	for (int i = 0; i < a->p; i++)
 		if (pn_agg_active(a, i) && !isfinite(a->G[i * a->p + i]))
 			a->status[i] = PN_AGG_NONFINITE;
+}
+
+/* The solve and combination on a->G, which is the whole Gram (this engine's, or the sum
+ * of every shard's in a sharded round). */
+static int solve_and_combine(pn_agg *a, float *out)
+{
+	exclude_nonfinite_diagonal(a);
 	int *ids = a->ids;
 	int k = usable_ids(a, ids);
 	int rc = check_enough(a, k);
@@ -230,6 +235,13 @@ static int finish_gram(pn_agg *a, float *out)
 	rc = a->rule->block ? second_stage(a, ids, k, out) : combine(a, out);
 	a->rep.t_combine_s = pn_now_s() - t0;
 	return rc;
+}
+
+static int finish_gram(pn_agg *a, float *out)
+{
+	pn_pool_wait_idle(a);
+	pn_pool_collect_gram(a);
+	return solve_and_combine(a, out);
 }
 
 /* Fixed weights: the caller's w, checked against who is actually usable. */
@@ -284,4 +296,47 @@ int pn_agg_finish_rule(pn_agg *a, float *out)
 					    [PN_KIND_FIXED] = finish_fixed};
 	exclude_incomplete(a);
 	return by_kind[a->rule->kind](a, out);
+}
+
+/* ---- Sharded rounds: settle this shard's facts, then finish on the job's decision ---- */
+
+int pn_agg_settle_rule(pn_agg *a, int *status, double *G)
+{
+	pn_pool_wait_idle(a);
+	exclude_incomplete(a);
+	pn_pool_wait_idle(a); /* blocks that only waited for a leaver ran now */
+	if (a->rule->kind == PN_KIND_GRAM) {
+		pn_pool_collect_gram(a);
+		exclude_nonfinite_diagonal(a);
+		if (G)
+			memcpy(G, a->G, sizeof(double) * (size_t)a->p * (size_t)a->p);
+	} else {
+		exclude_nonfinite_seen(a);
+	}
+	memcpy(status, a->status, sizeof(int) * (size_t)a->p);
+	return 0;
+}
+
+int pn_agg_finish_shared_rule(pn_agg *a, const int *status, const double *G, float *out)
+{
+	for (int i = 0; i < a->p; i++) {
+		if (status[i] == PN_AGG_USED && !pn_agg_active(a, i)) {
+			snprintf(a->err, sizeof a->err,
+				 "shared decision uses worker %d, which is %s in this shard", i,
+				 pn_agg_status_name(a->status[i]));
+			return -EINVAL;
+		}
+		if (status[i] != PN_AGG_USED && pn_agg_active(a, i))
+			pn_agg_deactivate(a, i, status[i]);
+	}
+	pn_pool_wait_idle(a);
+	if (a->rule->kind == PN_KIND_GRAM) {
+		if (!G) {
+			snprintf(a->err, sizeof a->err, "%s needs the job's Gram matrix", a->rule->name);
+			return -EINVAL;
+		}
+		memcpy(a->G, G, sizeof(double) * (size_t)a->p * (size_t)a->p);
+		return solve_and_combine(a, out);
+	}
+	return a->rule->kind == PN_KIND_COORD ? finish_coord(a, out) : finish_fixed(a, out);
 }

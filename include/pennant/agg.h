@@ -142,6 +142,19 @@ int pn_agg_set_weight_fn(pn_agg *a, pn_agg_weight_fn fn, void *ctx);
  * (out must not be used; the consumer may have seen earlier finite pieces). */
 int pn_agg_finish(pn_agg *a, float *out);
 void pn_agg_free(pn_agg *a);
+
+/* Sharded rounds: K engines, each over its own coordinate range of the same p workers,
+ * finish on one decision for the whole job. Every shard settles first: its stragglers
+ * (incomplete) and NaN/Inf workers leave, status[0..p) gets each worker's
+ * pn_agg_worker_status in this shard and, for Gram rules, G[p×p] this shard's partial
+ * Gram (may be NULL otherwise). The job then merges every shard's facts (a worker out in
+ * one shard is out in all; G = Σ_k G_k, summed in shard order) and each shard finishes
+ * with the merged status and G: Gram rules solve the same p×p problem on the same G (the
+ * solve is deterministic) and combine their own range; coordinate-wise and fixed-weight
+ * rules need only the status. finish_shared refuses a status that uses a worker this
+ * shard found unusable (-EINVAL). Reports and weights are this shard's. */
+int pn_agg_settle(pn_agg *a, int *status, double *G);
+int pn_agg_finish_shared(pn_agg *a, const int *status, const double *G, float *out);
 const char *pn_agg_errmsg(const pn_agg *a);
 
 /* Valid after finish. */
