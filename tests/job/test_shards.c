@@ -4,6 +4,7 @@
  * the unsharded engine (relative difference <= 1e-5) with the same per-round worker
  * statuses, including a round where a worker is NaN only inside the last shard's range
  * and a round where a worker never lands a chunk of the first shard's range. */
+#include "job/shard_facts.h"
 #include "pennant/agg.h"
 #include "pennant/shard.h"
 
@@ -92,6 +93,7 @@ static void run_job(pn_rule rule, int K, job_trace *tr)
 	}
 	int st[4 * P];
 	double *grams = malloc(sizeof(double) * 4 * P * P), G[P * P];
+	uint8_t *blob = malloc(pn_shard_facts_size(P, true));
 	bool gram_rule = rule == PN_RULE_KRUM || rule == PN_RULE_MULTI_KRUM ||
 			 rule == PN_RULE_BULYAN || rule == PN_RULE_GEOMED || rule == PN_RULE_FLAG;
 	for (int v = 0; v < ROUNDS; v++) {
@@ -119,8 +121,20 @@ static void run_job(pn_rule rule, int K, job_trace *tr)
 				cr_assert_eq(pn_agg_settle(eng[k], st + k * P,
 							   gram_rule ? grams + (size_t)k * P * P : NULL),
 					     0);
-			cr_assert_gt(pn_shard_merge(K, P, st, gram_rule ? grams : NULL, tr->status[v],
+			/* shards 1..K-1 hand their facts to shard 0 as bytes, shard 0 merges and
+			 * hands the decision back as bytes: the wire form, not just the math */
+			for (int k = 1; k < K; k++) {
+				double *Gk = gram_rule ? grams + (size_t)k * P * P : NULL;
+				size_t n = pn_shard_facts_pack(v, P, st + k * P, Gk, blob);
+				cr_assert_eq(pn_shard_facts_unpack(blob, n, v, P, st + k * P, Gk), 0);
+			}
+			int decided[P];
+			cr_assert_gt(pn_shard_merge(K, P, st, gram_rule ? grams : NULL, decided,
 						    gram_rule ? G : NULL),
+				     0);
+			size_t n = pn_shard_facts_pack(v, P, decided, gram_rule ? G : NULL, blob);
+			cr_assert_eq(pn_shard_facts_unpack(blob, n, v, P, tr->status[v],
+							   gram_rule ? G : NULL),
 				     0);
 			for (int k = 0; k < K && rc == 0; k++)
 				rc = pn_agg_finish_shared(eng[k], tr->status[v], gram_rule ? G : NULL,
@@ -139,7 +153,7 @@ static void run_job(pn_rule rule, int K, job_trace *tr)
 	}
 	for (int k = 0; k < K; k++)
 		pn_agg_free(eng[k]);
-	free(g), free(out), free(t), free(grams);
+	free(g), free(out), free(t), free(grams), free(blob);
 }
 
 static void check_rule(pn_rule rule)
@@ -292,4 +306,36 @@ Test(shards, merge_is_the_union_of_exclusions_and_the_sum_of_grams)
 		cr_expect_eq(G[e], 11.0 * e);
 	cr_expect_eq(pn_shard_merge(2, 3, st, grams, out, NULL), -EINVAL);
 	cr_expect_eq(pn_shard_merge(0, 3, st, NULL, out, NULL), -EINVAL);
+}
+
+Test(shards, facts_blob_round_trips_and_refuses_anything_else)
+{
+	int st[3] = {PN_AGG_USED, PN_AGG_NONFINITE, PN_AGG_EXCLUDED}, st2[3];
+	double G[9], G2[9];
+	for (int e = 0; e < 9; e++)
+		G[e] = e == 4 ? INFINITY : 0.5 * e;
+	uint8_t buf[256];
+	size_t n = pn_shard_facts_pack(41, 3, st, G, buf);
+	cr_assert_eq(n, pn_shard_facts_size(3, true));
+	cr_assert_eq(n, 16 + 3 + 72 + 8u);
+	cr_assert_eq(pn_shard_facts_unpack(buf, n, 41, 3, st2, G2), 0);
+	cr_expect_arr_eq(st2, st, sizeof st);
+	cr_expect_arr_eq(G2, G, sizeof G, "the Gram's bits, the diagonal's Inf included");
+	cr_expect_eq(pn_shard_facts_unpack(buf, n, 42, 3, st2, G2), -EBADMSG, "another round");
+	cr_expect_eq(pn_shard_facts_unpack(buf, n, 41, 2, st2, G2), -EBADMSG, "another p");
+	cr_expect_eq(pn_shard_facts_unpack(buf, n, 41, 3, st2, NULL), -EBADMSG, "no Gram wanted");
+	cr_expect_eq(pn_shard_facts_unpack(buf, n - 1, 41, 3, st2, G2), -EBADMSG, "short");
+	for (size_t i = 0; i < n; i++) {
+		buf[i] ^= 0x10;
+		cr_expect_eq(pn_shard_facts_unpack(buf, n, 41, 3, st2, G2), -EBADMSG, "byte %zu", i);
+		buf[i] ^= 0x10;
+	}
+	int bad[3] = {PN_AGG_USED, PN_AGG_EXCLUDED + 1, PN_AGG_USED};
+	n = pn_shard_facts_pack(41, 3, bad, G, buf); /* checksum right, a status out of range */
+	cr_expect_eq(pn_shard_facts_unpack(buf, n, 41, 3, st2, G2), -EBADMSG, "status 4");
+	n = pn_shard_facts_pack(7, 3, st, NULL, buf);
+	cr_assert_eq(n, pn_shard_facts_size(3, false));
+	cr_expect_eq(pn_shard_facts_unpack(buf, n, 7, 3, st2, NULL), 0);
+	cr_expect_eq(pn_shard_facts_size(0, true), 0u);
+	cr_expect_eq(pn_shard_facts_size(4096, false), 0u);
 }
