@@ -114,6 +114,11 @@ def refusals():
         ([TRAIN, "--code", "nosuch"], "unknown code"),
         ([TRAIN, "--wait", "sometimes"], "unknown --wait"),
         ([TRAIN, "--pull-policy", "bogus"], "unknown --pull-policy"),
+        ([TRAIN, "--shards", "0"], "--shards expects an integer in [1, 64]"),
+        ([TRAIN, "--shards", "65"], "--shards expects an integer in [1, 64]"),
+        ([TRAIN, "--shards", "2", "--rule", "mean"], "--shards 2 needs --wait all"),
+        ([TRAIN, "--shards", "2", "--wait", "deadline"], "--shards 2 needs --wait all"),
+        ([TRAIN, "--shards", "4"], "sharded job is not built yet"),
         ([TRAIN, "--role", "boss"], "unknown role"),
         ([TRAIN, "--kill-rank", "3"], "go together"),
         ([TRAIN, "--kill-rank", "30", "--kill-round", "2"], "not a worker"),
@@ -170,6 +175,7 @@ def accepts():
         ([wrk, "--check", "--connect", "192.0.2.7:7470", "--rank", "3"],
          {"PENNANT_JOB_TOKEN": "mallory"}, ["worker", "PENNANT_JOB_TOKEN"]),
         ([TRAIN, "--check", "--reference"], {}, ["reference"]),
+        ([TRAIN, "--check", "--shards", "1"], {}, ["rule flag (f=3)"]),
     ]
     for cmd, extra, wants in cases:
         p = run(cmd, env=env_without_secret(**extra))

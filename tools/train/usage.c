@@ -42,7 +42,10 @@ static const char agg_opts[] =
 "                      gradient: it serves each round's aggregate and every worker steps\n"
 "                      its own SGD (same --lr/--momentum/--weight-decay); --save-model and\n"
 "                      the JSON's accuracy then use the aggregator's shadow model, stepped\n"
-"                      with the same SGD from the same aggregates\n";
+"                      with the same SGD from the same aggregates\n"
+"  --shards K          aggregator shards, each owning a contiguous range of the model's\n"
+"                      coordinates (default 1: one aggregator). K > 1 is refused for now:\n"
+"                      the multi-process sharded job is not built (it will need --wait all)\n";
 
 static const char fault_opts[] =
 "faults (injected by a local run's workers; --byzantine-ranks/--attack/--straggle also\n"
