@@ -35,7 +35,7 @@ const char *pn_code_kind_name(pn_code_kind kind)
 }
 
 /* Formats the reason into err; the value is the error code to return. */
-#define fail(err, errlen, ...) (pn_errf(err, errlen, __VA_ARGS__), -EINVAL)
+#define fail(err, errlen, ...) pn_fail(err, errlen, EINVAL, __VA_ARGS__)
 
 int pn_code_create(const pn_code_params *p, pn_code **out, char *err, size_t errlen)
 {
@@ -80,8 +80,8 @@ int pn_code_create(const pn_code_params *p, pn_code **out, char *err, size_t err
 		case PN_CODE_COMM_EFFICIENT: rc = pn_code_build_comm_efficient(c, p, err, errlen); break;
 		default: rc = -EINVAL; break;
 		}
-	} else if (err && errlen) {
-		snprintf(err, errlen, "code: out of memory");
+	} else {
+		pn_errf(err, errlen, "code: out of memory");
 	}
 	if (rc < 0) {
 		pn_code_free(c);

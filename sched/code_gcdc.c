@@ -10,6 +10,7 @@
  * Simplification (documented): any worker may take any slot, i.e. workers can compute on
  * any partition (shared storage, or the data for a new slot is fetched). */
 #include "sched/code_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -158,18 +159,12 @@ int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t er
 			}
 		}
 	}
-	if (P < 1 || n % P != 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "gcdc: clusters P=%d must be >= 1 and divide n=%d", P, n);
-		return -EINVAL;
-	}
+	if (P < 1 || n % P != 0)
+		return pn_fail(err, errlen, EINVAL, "gcdc: clusters P=%d must be >= 1 and divide n=%d", P, n);
 	int m = n / P;
-	if (s >= m) {
-		if (err && errlen)
-			snprintf(err, errlen, "gcdc: per-cluster tolerance s=%d must be below cluster size n/P=%d",
-				 s, m);
-		return -EINVAL;
-	}
+	if (s >= m)
+		return pn_fail(err, errlen, EINVAL, "gcdc: per-cluster tolerance s=%d must be below cluster size n/P=%d",
+			       s, m);
 	struct gcdc *g = calloc(1, sizeof *g);
 	if (!g)
 		return -ENOMEM;
@@ -186,8 +181,7 @@ int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t er
 	int rc = pn_cyclic_matrix(m, s, p->seed, p->cyclic_candidates ? p->cyclic_candidates : 8, g->inner, m,
 				  &c->probe_cond);
 	if (rc < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "gcdc: inner cyclic code failed (%d)", rc);
+		pn_errf(err, errlen, "gcdc: inner cyclic code failed (%d)", rc);
 		return rc;
 	}
 	for (int w = 0; w < n; w++) {

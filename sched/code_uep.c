@@ -1,6 +1,7 @@
 /* Unequal-error-protection approximate gradient codes (see include/pennant/uep.h). */
 #include "pennant/uep.h"
 #include "sched/lsq.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,9 +17,7 @@ struct pn_uep {
 
 static int bad(char *err, size_t errlen, const char *msg)
 {
-	if (err && errlen)
-		snprintf(err, errlen, "uep: %s", msg);
-	return -EINVAL;
+	return pn_fail(err, errlen, EINVAL, "uep: %s", msg);
 }
 
 int pn_uep_create(const pn_uep_params *p, pn_uep **out, char *err, size_t errlen)

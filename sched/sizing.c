@@ -1,5 +1,6 @@
 /* Heterogeneity-aware sizing: shares proportional to smoothed throughput, with hysteresis. */
 #include "pennant/sizing.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,8 +27,7 @@ pn_sizing *pn_sizing_create(const pn_sizing_config *cfg, char *err, size_t errle
 	else if (cfg->replan_threshold < 0 || cfg->smoothing < 0 || cfg->smoothing > 1)
 		why = "need replan_threshold >= 0 and smoothing in [0, 1]";
 	if (why) {
-		if (err && errlen)
-			snprintf(err, errlen, "sizing: %s", why);
+		pn_errf(err, errlen, "sizing: %s", why);
 		return NULL;
 	}
 	pn_sizing *s = calloc(1, sizeof *s);
@@ -42,8 +42,7 @@ pn_sizing *pn_sizing_create(const pn_sizing_config *cfg, char *err, size_t errle
 	s->shares = calloc((size_t)s->n, sizeof(size_t));
 	if (!s->rate || !s->planned || !s->shares) {
 		pn_sizing_free(s);
-		if (err && errlen)
-			snprintf(err, errlen, "sizing: out of memory");
+		pn_errf(err, errlen, "sizing: out of memory");
 		return NULL;
 	}
 	return s;

@@ -8,6 +8,7 @@
 
 #include "pennant/transport.h"
 #include "transport/auth.h"
+#include "util/util.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,11 +75,9 @@ extern const struct pn_tp_ops pn_tp_verbs_ops;
 #endif
 
 /* Record an error message on the context and return -err (negative errno; err may be
- * given either sign). */
+ * given either sign): pn_fail (util/util.h) aimed at ctx->err. Before a context exists
+ * (open, option parsing) the paths call pn_fail on the caller's buffer directly. */
 int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The same into a caller's buffer (open, before a context exists); buf may be NULL. */
-int pn_tp_fail_buf(char *buf, size_t len, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 /* Option parsing helper shared by backends: iterate "k=v;k=v" entries (values may contain commas).
  * Returns 1 with key/value filled, 0 at the end, -EINVAL on a malformed entry. */

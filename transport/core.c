@@ -47,28 +47,11 @@ const char *pn_tp_backends_available(void)
 	return list;
 }
 
-/* The one error formatter of the transport: a message into buf, -err back. */
-static int vfail(char *buf, size_t len, int err, const char *fmt, va_list ap)
-{
-	if (buf && len)
-		vsnprintf(buf, len, fmt, ap);
-	return err < 0 ? err : -err;
-}
-
 int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int rc = vfail(ctx ? ctx->err : NULL, ctx ? sizeof(ctx->err) : 0, err, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-int pn_tp_fail_buf(char *buf, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int rc = vfail(buf, len, err, fmt, ap);
+	int rc = pn_vfail(ctx ? ctx->err : NULL, ctx ? sizeof(ctx->err) : 0, err, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -82,35 +65,35 @@ pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 	}
 	err[0] = '\0';
 	if (!cfg || !cfg->backend) {
-		snprintf(err, errlen, "pn_tp_open: no config or no backend name");
+		pn_errf(err, errlen, "pn_tp_open: no config or no backend name");
 		return NULL;
 	}
 	const struct pn_tp_ops *ops = find_backend(cfg->backend);
 	if (!ops) {
-		snprintf(err, errlen, "pn_tp_open: backend '%s' is not available (have: %s)",
-			 cfg->backend, pn_tp_backends_available());
+		pn_errf(err, errlen, "pn_tp_open: backend '%s' is not available (have: %s)",
+			cfg->backend, pn_tp_backends_available());
 		return NULL;
 	}
 	const char *options = cfg->options ? cfg->options : "";
 	if (strlen(options) >= sizeof(((pn_tp_ctx *)0)->options_buf)) {
-		snprintf(err, errlen, "pn_tp_open: options string longer than %zu bytes",
-			 sizeof(((pn_tp_ctx *)0)->options_buf) - 1);
+		pn_errf(err, errlen, "pn_tp_open: options string longer than %zu bytes",
+			sizeof(((pn_tp_ctx *)0)->options_buf) - 1);
 		return NULL;
 	}
 	if (!cfg->secret || cfg->secret_len == 0) {
-		snprintf(err, errlen, "pn_tp_open: no job secret (every peer of a job must share one; "
-			 "it never travels on the wire)");
+		pn_errf(err, errlen, "pn_tp_open: no job secret (every peer of a job must share one; "
+			"it never travels on the wire)");
 		return NULL;
 	}
 	if (cfg->secret_len > PN_AUTH_SECRET_MAX) {
-		snprintf(err, errlen, "pn_tp_open: job secret of %zu bytes (max %d)", cfg->secret_len,
-			 PN_AUTH_SECRET_MAX);
+		pn_errf(err, errlen, "pn_tp_open: job secret of %zu bytes (max %d)", cfg->secret_len,
+			PN_AUTH_SECRET_MAX);
 		return NULL;
 	}
 	/* Only the derived key is kept; backends never see the secret. */
 	uint8_t key[PN_AUTH_KEY_LEN];
 	if (pn_auth_key_from_secret(cfg->secret, cfg->secret_len, key) != 0) {
-		snprintf(err, errlen, "pn_tp_open: cannot derive the job key (libcrypto failed)");
+		pn_errf(err, errlen, "pn_tp_open: cannot derive the job key (libcrypto failed)");
 		return NULL;
 	}
 	pn_tp_config copy = *cfg;
@@ -121,7 +104,7 @@ pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 	if (!ctx) {
 		pn_auth_wipe(key, sizeof(key));
 		if (!err[0])
-			snprintf(err, errlen, "pn_tp_open: backend '%s' failed to open", cfg->backend);
+			pn_errf(err, errlen, "pn_tp_open: backend '%s' failed to open", cfg->backend);
 		return NULL;
 	}
 	ctx->ops = ops;

@@ -168,21 +168,21 @@ int pn_kv_apply(const char *options, const struct pn_tp_option *table, void *set
 		if (!o->key) {
 			char known[512];
 			list_keys(table, known, sizeof(known));
-			return pn_tp_fail_buf(err, errlen, EINVAL, "%s: unknown option '%s' (known: %s)",
-					      backend, key, known);
+			return pn_fail(err, errlen, EINVAL, "%s: unknown option '%s' (known: %s)",
+				       backend, key, known);
 		}
 		if (o->parse(o, val, settings) == 0)
 			continue;
 		if (o->parse == pn_opt_num)
-			return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value '%s' for option '%s' (want "
-					      "a number in [%llu, %llu])", backend, val, key,
-					      (unsigned long long)o->lo, (unsigned long long)o->hi);
-		return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value '%s' for option '%s'%s%s%s",
-				      backend, val, key, o->want ? " (want " : "", o->want ? o->want : "",
-				      o->want ? ")" : "");
+			return pn_fail(err, errlen, EINVAL, "%s: bad value '%s' for option '%s' (want "
+				       "a number in [%llu, %llu])", backend, val, key,
+				       (unsigned long long)o->lo, (unsigned long long)o->hi);
+		return pn_fail(err, errlen, EINVAL, "%s: bad value '%s' for option '%s'%s%s%s",
+			       backend, val, key, o->want ? " (want " : "", o->want ? o->want : "",
+			       o->want ? ")" : "");
 	}
 	if (rc < 0)
-		return pn_tp_fail_buf(err, errlen, EINVAL, "%s: malformed options '%s' (want key=value;...)",
-				      backend, options);
+		return pn_fail(err, errlen, EINVAL, "%s: malformed options '%s' (want key=value;...)",
+			       backend, options);
 	return 0;
 }

@@ -17,7 +17,7 @@ static pn_tp_ctx *tcp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 {
 	struct tcp_ctx *c = calloc(1, sizeof(*c));
 	if (!c) {
-		snprintf(err, errlen, "tcp: out of memory");
+		pn_errf(err, errlen, "tcp: out of memory");
 		return NULL;
 	}
 	c->epfd = c->wakefd = c->listen_fd = -1;
@@ -36,7 +36,7 @@ static pn_tp_ctx *tcp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->epfd < 0 || c->wakefd < 0) {
-		snprintf(err, errlen, "tcp: epoll/eventfd: %s", strerror(errno));
+		pn_errf(err, errlen, "tcp: epoll/eventfd: %s", strerror(errno));
 		tcp_close(&c->base);
 		return NULL;
 	}

@@ -288,8 +288,8 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 		goto fail;
 	if (id->verbs != c->verbs) {
 		rc = -ENETUNREACH;
-		snprintf(p->why, sizeof(p->why), "%s is reached through device %s, this context uses %s", addr,
-			 id->verbs ? ibv_get_device_name(id->verbs->device) : "none", verbs_device_name(c));
+		pn_errf(p->why, sizeof(p->why), "%s is reached through device %s, this context uses %s", addr,
+			id->verbs ? ibv_get_device_name(id->verbs->device) : "none", verbs_device_name(c));
 		stage = NULL;
 		goto fail;
 	}
@@ -302,14 +302,14 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 		goto fail;
 	stage = "setting up the QP";
 	if ((rc = verbs_peer_setup_qp(p)) != 0) {
-		snprintf(p->why, sizeof(p->why), "%s", c->base.err);
+		pn_errf(p->why, sizeof(p->why), "%s", c->base.err);
 		stage = NULL;
 		goto fail;
 	}
 	p->auth = (struct pn_auth_transcript){ .label = "verbs", .id_req = c->base.cfg.node_id };
 	if (pn_auth_nonce(p->auth.nonce_req)) {
 		rc = -EIO;
-		snprintf(p->why, sizeof(p->why), "no random nonce (libcrypto)");
+		pn_errf(p->why, sizeof(p->why), "no random nonce (libcrypto)");
 		stage = NULL;
 		goto fail;
 	}

@@ -26,7 +26,7 @@ static pn_tp_ctx *verbs_open(const pn_tp_config *cfg, char *err, size_t errlen)
 {
 	struct verbs_ctx *c = calloc(1, sizeof(*c));
 	if (!c) {
-		snprintf(err, errlen, "verbs: out of memory");
+		pn_errf(err, errlen, "verbs: out of memory");
 		return NULL;
 	}
 	c->base.cfg = *cfg; /* the core sets ops and rewrites cfg after open */
