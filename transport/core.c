@@ -56,6 +56,17 @@ int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...)
 	return rc;
 }
 
+void *pn_tp_ctx_new(size_t size, const pn_tp_config *cfg, char *err, size_t errlen)
+{
+	pn_tp_ctx *ctx = calloc(1, size);
+	if (!ctx) {
+		pn_errf(err, errlen, "%s: out of memory", cfg->backend);
+		return NULL;
+	}
+	ctx->cfg = *cfg; /* the core rewrites it after open; a backend's thread may need it now */
+	return ctx;
+}
+
 pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 {
 	char dummy[8];
@@ -233,7 +244,11 @@ int pn_tp_listen(pn_tp_ctx *ctx, const char *addr)
 		return -EINVAL;
 	if (!addr || !addr[0])
 		return pn_tp_fail(ctx, EINVAL, "pn_tp_listen: no address");
-	return ctx->ops->listen(ctx, addr);
+	if (ctx->listening)
+		return pn_tp_fail(ctx, EALREADY, "pn_tp_listen: already listening");
+	int rc = ctx->ops->listen(ctx, addr);
+	ctx->listening = rc == 0;
+	return rc;
 }
 
 int pn_tp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
@@ -242,6 +257,8 @@ int pn_tp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
 		return -EINVAL;
 	if (!buf || len == 0)
 		return pn_tp_fail(ctx, EINVAL, "pn_tp_local_addr: no buffer");
+	if (!ctx->listening)
+		return pn_tp_fail(ctx, ENOTCONN, "pn_tp_local_addr: before listen");
 	return ctx->ops->local_addr(ctx, buf, len);
 }
 
@@ -253,6 +270,8 @@ int pn_tp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 		return pn_tp_fail(ctx, EINVAL, "pn_tp_accept: NULL peer pointer");
 	if (timeout_ms < -1)
 		return pn_tp_fail(ctx, EINVAL, "pn_tp_accept: bad timeout %d", timeout_ms);
+	if (!ctx->listening)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_accept: accept before listen");
 	*peer = NULL;
 	return ctx->ops->accept(ctx, peer, timeout_ms);
 }

@@ -73,38 +73,6 @@ int pn_kv_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
-{
-	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	if (!colon || colon == addr || !colon[1])
-		return -EINVAL;
-	size_t hl = (size_t)(colon - addr);
-	const char *h = addr;
-	if (addr[0] == '[' && colon[-1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl == 0)
-		return -EINVAL;
-	if (hl >= hostlen || strlen(colon + 1) >= portlen)
-		return -ENAMETOOLONG;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, portlen, "%s", colon + 1);
-	return 0;
-}
-
-int pn_parse_ipv4(const char *s, uint32_t *ip)
-{
-	unsigned a, b, c, d;
-	char tail;
-	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
-	    c > 255 || d > 255)
-		return -EINVAL;
-	*ip = a << 24 | b << 16 | c << 8 | d;
-	return 0;
-}
-
 void *pn_tp_page_alloc(size_t len)
 {
 	long page = sysconf(_SC_PAGESIZE);
