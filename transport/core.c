@@ -179,35 +179,35 @@ static int check_mem_args(pn_tp_ctx *ctx, const void *bufp, size_t len, unsigned
 	return 0;
 }
 
-int pn_tp_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr)
+/* pn_tp_alloc (owned: the backend allocates *buf) and pn_tp_register (the caller's *buf)
+ * differ only in the backend call. */
+static int add_region(pn_tp_ctx *ctx, void **buf, size_t len, unsigned access, pn_tp_mr **mr,
+		      bool owned)
 {
-	int rc = check_mem_args(ctx, buf, len, access, mr, "pn_tp_alloc");
+	int rc = check_mem_args(ctx, owned ? (const void *)buf : *buf, len, access, mr,
+				owned ? "pn_tp_alloc" : "pn_tp_register");
 	if (rc)
 		return rc;
-	*buf = NULL;
+	if (owned)
+		*buf = NULL;
 	*mr = NULL;
-	rc = ctx->ops->alloc(ctx, len, access, buf, mr);
+	rc = owned ? ctx->ops->alloc(ctx, len, access, buf, mr) : ctx->ops->reg(ctx, *buf, len, access, mr);
 	if (rc == 0) {
 		finish_mr(ctx, *mr, len, access);
 		(*mr)->addr = *buf;
-		(*mr)->owned = 1;
+		(*mr)->owned = owned;
 	}
 	return rc;
 }
 
+int pn_tp_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr)
+{
+	return add_region(ctx, buf, len, access, mr, true);
+}
+
 int pn_tp_register(pn_tp_ctx *ctx, void *buf, size_t len, unsigned access, pn_tp_mr **mr)
 {
-	int rc = check_mem_args(ctx, buf, len, access, mr, "pn_tp_register");
-	if (rc)
-		return rc;
-	*mr = NULL;
-	rc = ctx->ops->reg(ctx, buf, len, access, mr);
-	if (rc == 0) {
-		finish_mr(ctx, *mr, len, access);
-		(*mr)->addr = buf;
-		(*mr)->owned = 0;
-	}
-	return rc;
+	return add_region(ctx, &buf, len, access, mr, false);
 }
 
 int pn_tp_deregister(pn_tp_mr *mr)
