@@ -393,6 +393,16 @@ void conf_start_targets(struct conf_job *job, int nchildren, const struct conf_t
 	conf_accept_all(job, spec->no_access_len ? 2 : 1);
 }
 
+void *conf_start_reader(struct conf_job *job, int nchildren, const struct conf_target_spec *spec,
+			size_t land_len, pn_tp_mr **lmr)
+{
+	conf_start_targets(job, nchildren, spec);
+	void *land = NULL;
+	cr_assert_eq(pn_tp_alloc(job->ctx, land_len, PN_ACCESS_LOCAL_WRITE, &land, lmr), 0, "%s",
+		     pn_tp_errmsg(job->ctx));
+	return land;
+}
+
 int conf_reap(struct conf_job *job, uint32_t rank)
 {
 	int status = 0;

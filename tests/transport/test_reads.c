@@ -51,10 +51,8 @@ Test(reads, every_power_of_two_from_1B_to_64MiB, .timeout = 120)
 	const size_t region = 64 * MiB;
 	struct conf_target_spec spec = { .len = region };
 	struct conf_job job;
-	conf_start_targets(&job, 1, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, region + 2, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	void *land = conf_start_reader(&job, 1, &spec, region + 2, &lmr);
 	uint8_t *l = land;
 	uint64_t rng = conf_seed();
 	for (int k = 0; k <= 26; k++) {
@@ -85,10 +83,8 @@ Test(reads, odd_sizes_at_random_offsets_concurrently, .timeout = 60)
 	enum { N = 24 };
 	struct conf_target_spec spec = { .len = region };
 	struct conf_job job;
-	conf_start_targets(&job, 1, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, slot * N, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	void *land = conf_start_reader(&job, 1, &spec, slot * N, &lmr);
 	uint64_t rng = conf_seed() ^ 0x0dd;
 	size_t size[N], loff[N];
 	uint64_t roff[N];
@@ -113,10 +109,8 @@ Test(reads, many_outstanding_to_one_peer, .timeout = 60)
 	enum { N = 3000 };
 	struct conf_target_spec spec = { .len = region };
 	struct conf_job job;
-	conf_start_targets(&job, 1, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, slot * N, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	void *land = conf_start_reader(&job, 1, &spec, slot * N, &lmr);
 	uint64_t rng = conf_seed() ^ 0x3a;
 	static size_t size[N];
 	static uint64_t roff[N];
@@ -147,10 +141,8 @@ Test(reads, three_peers_at_once, .timeout = 60)
 	const int chunks = (int)(region / CHUNK);
 	struct conf_target_spec spec = { .len = region };
 	struct conf_job job;
-	conf_start_targets(&job, PEERS, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, region * PEERS, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	void *land = conf_start_reader(&job, PEERS, &spec, region * PEERS, &lmr);
 	int n = chunks * PEERS;
 	int *done = calloc((size_t)n, sizeof(int));
 	/* Round-robin over peers so all three streams are in flight together. */
