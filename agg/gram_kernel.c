@@ -52,14 +52,10 @@ __attribute__((target("avx512f"))) static void tile_avx512(const double *const *
 		__m512d x1 = _mm512_loadu_pd((ri[1] + c));
 		__m512d x2 = _mm512_loadu_pd((ri[2] + c));
 		__m512d x3 = _mm512_loadu_pd((ri[3] + c));
-		__m512d y;
-		GRAM_TILE_STEP(GRAM_COL4, _mm512_loadu_pd, _mm512_fmadd_pd, rj[0] + c, rj[1] + c, rj[2] + c,
-			       rj[3] + c);
+		GRAM_TILE_STEP(__m512d, GRAM_COL4, _mm512_loadu_pd, _mm512_fmadd_pd,
+			       rj[0] + c, rj[1] + c, rj[2] + c, rj[3] + c);
 	}
-	GRAM_ROW_SUM(_mm512_reduce_add_pd, 0);
-	GRAM_ROW_SUM(_mm512_reduce_add_pd, 1);
-	GRAM_ROW_SUM(_mm512_reduce_add_pd, 2);
-	GRAM_ROW_SUM(_mm512_reduce_add_pd, 3);
+	GRAM_TILE_SUM4(_mm512_reduce_add_pd);
 	tile_tail(ri, rj, c, n, 4, acc);
 }
 
@@ -79,14 +75,11 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const double *const *r
 	__m256d a10 = a00, a11 = a00, a12 = a00, a13 = a00;
 	size_t c = 0;
 	for (; c + 4 <= n; c += 4) {
-		__m256d x0 = _mm256_loadu_pd((ri[0] + c));
-		__m256d x1 = _mm256_loadu_pd((ri[1] + c));
-		__m256d y;
-		GRAM_TILE_STEP(GRAM_COL2, _mm256_loadu_pd, _mm256_fmadd_pd, rj[0] + c, rj[1] + c, rj[2] + c,
-			       rj[3] + c);
+		__m256d x0 = _mm256_loadu_pd(ri[0] + c), x1 = _mm256_loadu_pd(ri[1] + c);
+		GRAM_TILE_STEP(__m256d, GRAM_COL2, _mm256_loadu_pd, _mm256_fmadd_pd,
+			       rj[0] + c, rj[1] + c, rj[2] + c, rj[3] + c);
 	}
-	GRAM_ROW_SUM(hsum256, 0);
-	GRAM_ROW_SUM(hsum256, 1);
+	GRAM_TILE_SUM2(hsum256);
 	tile_tail(ri, rj, c, n, 2, acc);
 }
 
@@ -105,12 +98,10 @@ __attribute__((target("avx2,fma"))) static void tile_avx2_3x4(const double *cons
 	for (; c + 4 <= n; c += 4) {
 		__m256d x0 = _mm256_loadu_pd(x0p + c), x1 = _mm256_loadu_pd(x1p + c),
 			x2 = _mm256_loadu_pd(x2p + c);
-		__m256d y;
-		GRAM_TILE_STEP(GRAM_COL3, _mm256_loadu_pd, _mm256_fmadd_pd, y0p + c, y1p + c, y2p + c, y3p + c);
+		GRAM_TILE_STEP(__m256d, GRAM_COL3, _mm256_loadu_pd, _mm256_fmadd_pd,
+			       y0p + c, y1p + c, y2p + c, y3p + c);
 	}
-	GRAM_ROW_SUM(hsum256, 0);
-	GRAM_ROW_SUM(hsum256, 1);
-	GRAM_ROW_SUM(hsum256, 2);
+	GRAM_TILE_SUM3(hsum256);
 	tile_tail(ri, rj, c, n, 3, acc);
 }
 

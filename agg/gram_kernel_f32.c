@@ -78,12 +78,10 @@ __attribute__((target("avx2,fma"))) static void tile34(const float *const *ri, c
 	for (size_t c = 0; c < len; c += 8) {
 		__m256 x0 = _mm256_loadu_ps(x0p + c), x1 = _mm256_loadu_ps(x1p + c),
 		       x2 = _mm256_loadu_ps(x2p + c);
-		__m256 y;
-		GRAM_TILE_STEP(GRAM_COL3, _mm256_loadu_ps, _mm256_fmadd_ps, y0p + c, y1p + c, y2p + c, y3p + c);
+		GRAM_TILE_STEP(__m256, GRAM_COL3, _mm256_loadu_ps, _mm256_fmadd_ps,
+			       y0p + c, y1p + c, y2p + c, y3p + c);
 	}
-	GRAM_ROW_SUM(hsum8_wide, 0);
-	GRAM_ROW_SUM(hsum8_wide, 1);
-	GRAM_ROW_SUM(hsum8_wide, 2);
+	GRAM_TILE_SUM3(hsum8_wide);
 }
 
 bool pn_gram_block_f32_avx2(const float *const *rows, int p, size_t n, double *G)

@@ -18,9 +18,11 @@
 	GRAM_COL3(LOAD, FMA, yp, j);                                                           \
 	a3##j = FMA(x3, y, a3##j)
 
-/* The four columns of one step, COL being GRAM_COL2/3/4 for the tile's rows. */
-#define GRAM_TILE_STEP(COL, LOAD, FMA, y0, y1, y2, y3)                                        \
+/* The four columns of one step (column vectors of type VT), COL being GRAM_COL2/3/4 for
+ * the tile's rows. */
+#define GRAM_TILE_STEP(VT, COL, LOAD, FMA, y0, y1, y2, y3)                                    \
 	do {                                                                                   \
+		VT y;                                                                          \
 		COL(LOAD, FMA, y0, 0);                                                         \
 		COL(LOAD, FMA, y1, 1);                                                         \
 		COL(LOAD, FMA, y2, 2);                                                         \
@@ -35,5 +37,10 @@
 		acc[i][2] += HSUM(a##i##2);                                                    \
 		acc[i][3] += HSUM(a##i##3);                                                    \
 	} while (0)
+
+/* All rows of a 2-, 3- or 4-row tile into acc. */
+#define GRAM_TILE_SUM2(HSUM) GRAM_ROW_SUM(HSUM, 0); GRAM_ROW_SUM(HSUM, 1)
+#define GRAM_TILE_SUM3(HSUM) GRAM_TILE_SUM2(HSUM); GRAM_ROW_SUM(HSUM, 2)
+#define GRAM_TILE_SUM4(HSUM) GRAM_TILE_SUM3(HSUM); GRAM_ROW_SUM(HSUM, 3)
 
 #endif
