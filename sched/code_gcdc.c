@@ -20,7 +20,7 @@
 struct gcdc {
 	int P, m;
 	int *worker_at;  /* slot -> worker; slot = cluster·m + position */
-	int *slot_of;    /* worker -> slot */
+	int *slot_of;    /* worker -> slot (in worker_at's allocation) */
 	double *inner;   /* m×m cyclic code shared by all clusters */
 };
 
@@ -30,7 +30,6 @@ static void gcdc_free(void *impl)
 	if (!g)
 		return;
 	free(g->worker_at);
-	free(g->slot_of);
 	free(g->inner);
 	free(g);
 }
@@ -172,8 +171,8 @@ int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t er
 	c->ops = &gcdc_ops; /* set early so pn_code_free releases g on error */
 	g->P = P;
 	g->m = m;
-	g->worker_at = malloc(sizeof(int) * (size_t)n);
-	g->slot_of = malloc(sizeof(int) * (size_t)n);
+	g->worker_at = malloc(sizeof(int) * 2 * (size_t)n); /* slot_of is its second half */
+	g->slot_of = g->worker_at ? g->worker_at + n : NULL;
 	g->inner = malloc(sizeof(double) * (size_t)m * (size_t)m);
 	c->group = malloc(sizeof(int) * (size_t)n);
 	if (!g->worker_at || !g->slot_of || !g->inner || !c->group)

@@ -37,14 +37,16 @@ pn_sizing *pn_sizing_create(const pn_sizing_config *cfg, char *err, size_t errle
 	s->threshold = cfg->replan_threshold > 0 ? cfg->replan_threshold : 0.2;
 	s->alpha = cfg->smoothing > 0 ? cfg->smoothing : 0.5;
 	s->min_share = cfg->min_share ? cfg->min_share : 1;
-	s->rate = calloc((size_t)s->n, sizeof(double));
-	s->planned = calloc((size_t)s->n, sizeof(double));
-	s->shares = calloc((size_t)s->n, sizeof(size_t));
-	if (!s->rate || !s->planned || !s->shares) {
+	/* the three per-worker arrays in one allocation (rate owns it) */
+	_Static_assert(_Alignof(size_t) <= _Alignof(double), "shares follow two double arrays");
+	s->rate = calloc((size_t)s->n, 2 * sizeof(double) + sizeof(size_t));
+	if (!s->rate) {
 		pn_sizing_free(s);
 		pn_errf(err, errlen, "sizing: out of memory");
 		return NULL;
 	}
+	s->planned = s->rate + s->n;
+	s->shares = (size_t *)(s->planned + s->n);
 	return s;
 }
 
@@ -53,8 +55,6 @@ void pn_sizing_free(pn_sizing *s)
 	if (!s)
 		return;
 	free(s->rate);
-	free(s->planned);
-	free(s->shares);
 	free(s);
 }
 
