@@ -149,29 +149,22 @@ int verbs_device_open(struct verbs_ctx *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Release one device object once and forget it (close runs after a partial open too). */
+#define RELEASE(obj, destroy)                                                                 \
+	do {                                                                                   \
+		if (obj)                                                                       \
+			destroy(obj);                                                          \
+		(obj) = NULL;                                                                  \
+	} while (0)
+
 void verbs_device_close(struct verbs_ctx *c)
 {
-	if (c->cq) {
-		/* Every CQ event must be acknowledged before the CQ can go; events are acked as
-		 * they are read (verbs_poll.c), so nothing is outstanding here. */
-		ibv_destroy_cq(c->cq);
-		c->cq = NULL;
-	}
-	if (c->channel) {
-		ibv_destroy_comp_channel(c->channel);
-		c->channel = NULL;
-	}
-	if (c->pd) {
-		ibv_dealloc_pd(c->pd);
-		c->pd = NULL;
-	}
-	if (c->ec) {
-		rdma_destroy_event_channel(c->ec);
-		c->ec = NULL;
-	}
-	if (c->devlist) {
-		rdma_free_devices(c->devlist);
-		c->devlist = NULL;
-	}
+	/* Every CQ event must be acknowledged before the CQ can go; events are acked as they
+	 * are read (verbs_poll.c), so nothing is outstanding here. */
+	RELEASE(c->cq, ibv_destroy_cq);
+	RELEASE(c->channel, ibv_destroy_comp_channel);
+	RELEASE(c->pd, ibv_dealloc_pd);
+	RELEASE(c->ec, rdma_destroy_event_channel);
+	RELEASE(c->devlist, rdma_free_devices);
 	c->verbs = NULL;
 }
