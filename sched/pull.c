@@ -22,10 +22,8 @@ pn_puller *pn_pull_create(const pn_pull_config *cfg, char *err, size_t errlen)
 		why = "workers must be >= 1";
 	else if (cfg->window_per_worker < 1 || cfg->window_total < 1)
 		why = "windows must be >= 1";
-	if (why) {
-		pn_errf(err, errlen, "puller: %s", why);
+	if (pn_refused(err, errlen, "puller", why))
 		return NULL;
-	}
 	pn_puller *p = calloc(1, sizeof *p);
 	if (!p)
 		goto nomem;

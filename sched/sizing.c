@@ -26,10 +26,8 @@ pn_sizing *pn_sizing_create(const pn_sizing_config *cfg, char *err, size_t errle
 		why = "workers must be >= 1";
 	else if (cfg->replan_threshold < 0 || cfg->smoothing < 0 || cfg->smoothing > 1)
 		why = "need replan_threshold >= 0 and smoothing in [0, 1]";
-	if (why) {
-		pn_errf(err, errlen, "sizing: %s", why);
+	if (pn_refused(err, errlen, "sizing", why))
 		return NULL;
-	}
 	pn_sizing *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;

@@ -42,6 +42,14 @@ int pn_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	return rc;
 }
 
+bool pn_refused(char *err, size_t errlen, const char *who, const char *why)
+{
+	if (!why)
+		return false;
+	pn_errf(err, errlen, "%s: %s", who, why);
+	return true;
+}
+
 void pn_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

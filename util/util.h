@@ -21,5 +21,8 @@ void pn_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((form
 int pn_fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int pn_vfail(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
 	__attribute__((format(printf, 4, 0)));
+/* The end of a validation prologue: false when why is NULL (nothing wrong), else true with
+ * "who: why" in err. */
+bool pn_refused(char *err, size_t errlen, const char *who, const char *why);
 
 #endif
