@@ -106,13 +106,10 @@ int pn_uep_decode(const pn_uep *u, int block, const bool *finished, double *a, d
 		k += finished[i] ? 1 : 0;
 	if (k == 0)
 		return -ENODATA;
-	int ldb = n > k ? n : k;
 	double *A = calloc((size_t)n * (size_t)k, sizeof(double));
-	double *rhs = malloc(sizeof(double) * (size_t)ldb);
-	double *sv = malloc(sizeof(double) * (size_t)(n < k ? n : k));
 	int *idx = malloc(sizeof(int) * (size_t)k);
 	int rc = -ENOMEM, rank = 0;
-	if (!A || !rhs || !sv || !idx)
+	if (!A || !idx)
 		goto out;
 	/* Column c of A = B_Fᵀ: the 0/1 row of worker F[c]. */
 	for (int i = 0, c = 0; i < n; i++) {
@@ -123,13 +120,8 @@ int pn_uep_decode(const pn_uep *u, int block, const bool *finished, double *a, d
 			A[(size_t)c * (size_t)n + (size_t)((i + t) % n)] = 1.0;
 		c++;
 	}
-	for (int r = 0; r < ldb; r++)
-		rhs[r] = r < n ? 1.0 : 0.0;
-	if ((rc = pn_lsq_solve(n, k, A, rhs, sv, &rank)) < 0)
+	if ((rc = pn_lsq_fit_ones(n, k, A, idx, a, &rank, NULL)) < 0)
 		goto out;
-	memset(a, 0, sizeof(double) * (size_t)n);
-	for (int c = 0; c < k; c++)
-		a[idx[c]] = rhs[c];
 	double res = 0;
 	for (int j = 0; j < n; j++) {
 		double v = 0;
@@ -142,6 +134,6 @@ int pn_uep_decode(const pn_uep *u, int block, const bool *finished, double *a, d
 	*residual = sqrt(res);
 	rc = 0;
 out:
-	free(A), free(rhs), free(sv), free(idx);
+	free(A), free(idx);
 	return rc;
 }

@@ -219,13 +219,8 @@ int pn_tp_deregister(pn_tp_mr *mr)
 
 void pn_tp_mr_get_desc(const pn_tp_mr *mr, pn_mr_desc *out)
 {
-	if (!out)
-		return;
-	if (!mr) {
-		memset(out, 0, sizeof(*out));
-		return;
-	}
-	*out = mr->desc;
+	if (out)
+		*out = mr ? mr->desc : (pn_mr_desc){ 0 };
 }
 
 void *pn_tp_mr_addr(const pn_tp_mr *mr)
