@@ -18,14 +18,8 @@
 
 void pn_agg_config_init(pn_agg_config *cfg, int p, size_t d, pn_rule rule)
 {
-	memset(cfg, 0, sizeof *cfg);
-	cfg->p = p;
-	cfg->d = d;
-	cfg->rule = rule;
-	cfg->r = 0;
-	cfg->flag_mode = PN_FLAG_REFERENCE;
-	cfg->max_iters = 100;
-	cfg->tol = 1e-9;
+	*cfg = (pn_agg_config){ .p = p, .d = d, .rule = rule, .flag_mode = PN_FLAG_REFERENCE,
+				.max_iters = 100, .tol = 1e-9 };
 }
 
 int pn_agg_config_check(const pn_agg_config *c, char *err, size_t errlen)

@@ -205,13 +205,10 @@ static int solve_decode(pn_code *c, const bool *finished, int k, double *a, pn_d
 	if (!A || !idx)
 		goto out;
 	/* Column c of A = B_Fᵀ is row F[c] of B: a contiguous copy. */
-	for (int i = 0, col = 0; i < n; i++) {
-		if (!finished[i])
-			continue;
-		idx[col] = i;
-		memcpy(A + (size_t)col * (size_t)n, c->B + (size_t)i * (size_t)n, sizeof(double) * (size_t)n);
-		col++;
-	}
+	pn_finished_ids(finished, n, idx);
+	for (int col = 0; col < k; col++)
+		memcpy(A + (size_t)col * (size_t)n, c->B + (size_t)idx[col] * (size_t)n,
+		       sizeof(double) * (size_t)n);
 	if ((rc = pn_lsq_fit_ones(n, k, A, idx, a, &rank, &info->cond)) < 0)
 		goto out;
 	double an = 0;

@@ -112,14 +112,10 @@ int pn_uep_decode(const pn_uep *u, int block, const bool *finished, double *a, d
 	if (!A || !idx)
 		goto out;
 	/* Column c of A = B_Fᵀ: the 0/1 row of worker F[c]. */
-	for (int i = 0, c = 0; i < n; i++) {
-		if (!finished[i])
-			continue;
-		idx[c] = i;
+	pn_finished_ids(finished, n, idx);
+	for (int c = 0; c < k; c++)
 		for (int t = 0; t < d; t++)
-			A[(size_t)c * (size_t)n + (size_t)((i + t) % n)] = 1.0;
-		c++;
-	}
+			A[(size_t)c * (size_t)n + (size_t)((idx[c] + t) % n)] = 1.0;
 	if ((rc = pn_lsq_fit_ones(n, k, A, idx, a, &rank, NULL)) < 0)
 		goto out;
 	double res = 0;

@@ -68,6 +68,15 @@ int pn_solve_square(int n, double *A, double *b)
 	return info == 0 ? 0 : -EIO;
 }
 
+int pn_finished_ids(const bool *finished, int n, int *idx)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (finished[i])
+			idx[k++] = i;
+	return k;
+}
+
 int pn_lsq_fit_ones(int m, int k, double *A, const int *idx, double *a, int *rank, double *cond)
 {
 	int ldb = m > k ? m : k;
