@@ -32,6 +32,23 @@ static pn_round_verdict decide(const pn_straggler_policy *pol, const pn_code *c,
 	return pn_straggler_decide(pol, c, fin, fail, elapsed, need);
 }
 
+/* One verdict to check: workers finished/failed ("0"/"1" strings) after elapsed seconds. */
+struct step {
+	const char *finished, *failed;
+	double elapsed;
+	pn_round_verdict want;
+};
+
+static void run_steps(const pn_straggler_policy *pol, const pn_code *c, const struct step *steps,
+		      size_t n)
+{
+	bool need[64];
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(decide(pol, c, steps[i].finished, steps[i].failed, steps[i].elapsed, need),
+			     steps[i].want, "finished %s failed %s at %g s", steps[i].finished,
+			     steps[i].failed, steps[i].elapsed);
+}
+
 Test(straggler, wait_all)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 4, 0);
@@ -116,13 +133,17 @@ Test(straggler, deadline_ends_the_round)
 {
 	pn_code *c = make(PN_CODE_CYCLIC, 6, 1);
 	pn_straggler_policy pol = { .mode = PN_WAIT_DEADLINE, .deadline = 2.0 };
+	static const struct step steps[] = {
+		{ "110000", "000000", 1.9, PN_ROUND_WAIT },
+		{ "110000", "000000", 2.0, PN_ROUND_DEADLINE },
+		{ "000000", "000000", 5.0, PN_ROUND_IMPOSSIBLE },
+		{ "111110", "000000", 0.1, PN_ROUND_ENOUGH },
+	};
+	run_steps(&pol, c, steps, sizeof steps / sizeof steps[0]);
 	bool need[6];
-	cr_assert_eq(decide(&pol, c, "110000", "000000", 1.9, need), PN_ROUND_WAIT);
 	cr_assert_eq(decide(&pol, c, "110000", "000000", 2.0, need), PN_ROUND_DEADLINE);
 	for (int i = 0; i < 6; i++)
-		cr_assert_not(need[i]);
-	cr_assert_eq(decide(&pol, c, "000000", "000000", 5.0, need), PN_ROUND_IMPOSSIBLE);
-	cr_assert_eq(decide(&pol, c, "111110", "000000", 0.1, need), PN_ROUND_ENOUGH);
+		cr_assert_not(need[i], "nobody is waited for past the deadline");
 	pn_code_free(c);
 }
 
@@ -130,19 +151,13 @@ Test(straggler, wait_count)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 5, 0);
 	pn_straggler_policy pol = { .mode = PN_WAIT_COUNT, .count = 3 };
-	static const struct {
-		const char *finished, *failed;
-		pn_round_verdict want;
-	} steps[] = {
-		{ "10100", "00000", PN_ROUND_WAIT },
-		{ "10101", "00000", PN_ROUND_ENOUGH },
-		{ "10000", "01100", PN_ROUND_WAIT },
-		{ "10000", "01110", PN_ROUND_IMPOSSIBLE },
+	static const struct step steps[] = {
+		{ "10100", "00000", 0, PN_ROUND_WAIT },
+		{ "10101", "00000", 0, PN_ROUND_ENOUGH },
+		{ "10000", "01100", 0, PN_ROUND_WAIT },
+		{ "10000", "01110", 0, PN_ROUND_IMPOSSIBLE },
 	};
-	bool need[5];
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-		cr_assert_eq(decide(&pol, c, steps[i].finished, steps[i].failed, 0, need), steps[i].want,
-			     "finished %s failed %s", steps[i].finished, steps[i].failed);
+	run_steps(&pol, c, steps, sizeof steps / sizeof steps[0]);
 	pn_code_free(c);
 }
 
