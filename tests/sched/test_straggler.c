@@ -129,35 +129,41 @@ Test(straggler, wait_code_cyclic_threshold)
 	pn_code_free(c);
 }
 
-Test(straggler, deadline_ends_the_round)
+/* Verdict sequences of the deadline and count policies, one table row per policy. */
+Test(straggler, deadline_and_count_verdicts)
+{
+	static const struct {
+		pn_code_kind kind;
+		int n, s;
+		pn_straggler_policy pol;
+		struct step steps[4];
+	} cases[] = {
+		{ PN_CODE_CYCLIC, 6, 1, { .mode = PN_WAIT_DEADLINE, .deadline = 2.0 },
+		  { { "110000", "000000", 1.9, PN_ROUND_WAIT },
+		    { "110000", "000000", 2.0, PN_ROUND_DEADLINE },
+		    { "000000", "000000", 5.0, PN_ROUND_IMPOSSIBLE },
+		    { "111110", "000000", 0.1, PN_ROUND_ENOUGH } } },
+		{ PN_CODE_UNCODED, 5, 0, { .mode = PN_WAIT_COUNT, .count = 3 },
+		  { { "10100", "00000", 0, PN_ROUND_WAIT },
+		    { "10101", "00000", 0, PN_ROUND_ENOUGH },
+		    { "10000", "01100", 0, PN_ROUND_WAIT },
+		    { "10000", "01110", 0, PN_ROUND_IMPOSSIBLE } } },
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		pn_code *c = make(cases[k].kind, cases[k].n, cases[k].s);
+		run_steps(&cases[k].pol, c, cases[k].steps, 4);
+		pn_code_free(c);
+	}
+}
+
+Test(straggler, nobody_is_waited_for_past_the_deadline)
 {
 	pn_code *c = make(PN_CODE_CYCLIC, 6, 1);
 	pn_straggler_policy pol = { .mode = PN_WAIT_DEADLINE, .deadline = 2.0 };
-	static const struct step steps[] = {
-		{ "110000", "000000", 1.9, PN_ROUND_WAIT },
-		{ "110000", "000000", 2.0, PN_ROUND_DEADLINE },
-		{ "000000", "000000", 5.0, PN_ROUND_IMPOSSIBLE },
-		{ "111110", "000000", 0.1, PN_ROUND_ENOUGH },
-	};
-	run_steps(&pol, c, steps, sizeof steps / sizeof steps[0]);
 	bool need[6];
 	cr_assert_eq(decide(&pol, c, "110000", "000000", 2.0, need), PN_ROUND_DEADLINE);
 	for (int i = 0; i < 6; i++)
-		cr_assert_not(need[i], "nobody is waited for past the deadline");
-	pn_code_free(c);
-}
-
-Test(straggler, wait_count)
-{
-	pn_code *c = make(PN_CODE_UNCODED, 5, 0);
-	pn_straggler_policy pol = { .mode = PN_WAIT_COUNT, .count = 3 };
-	static const struct step steps[] = {
-		{ "10100", "00000", 0, PN_ROUND_WAIT },
-		{ "10101", "00000", 0, PN_ROUND_ENOUGH },
-		{ "10000", "01100", 0, PN_ROUND_WAIT },
-		{ "10000", "01110", 0, PN_ROUND_IMPOSSIBLE },
-	};
-	run_steps(&pol, c, steps, sizeof steps / sizeof steps[0]);
+		cr_assert_not(need[i]);
 	pn_code_free(c);
 }
 
