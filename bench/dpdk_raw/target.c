@@ -1,6 +1,7 @@
 /* Target role: expose a region, then serve until the reader says BYE. Control messages:
  * "RAW <frames> <payload>" starts a blast of RAW frames (no protocol); "BYE" ends. */
 #include "bench_dpdk_raw.h"
+#include "ctrl_text.h"
 #include "transport/dpdk/dpdk_debug.h"
 
 #include <stdio.h>
@@ -38,8 +39,7 @@ int bench_target(const struct bench_opts *o)
 		if (c.event != PN_TP_CTRL_RECV)
 			continue;
 		char text[PN_TP_CTRL_MAX + 1];
-		memcpy(text, c.data, c.len);
-		text[c.len] = 0;
+		bench_ctrl_text(&c, text);
 		unsigned long long frames;
 		unsigned payload;
 		if (sscanf(text, "RAW %llu %u", &frames, &payload) == 2) {
