@@ -7,11 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int bench_target(const struct bench_opts *o)
+int bench_target(const struct bench_opts *o, pn_tp_ctx *ctx)
 {
-	pn_tp_ctx *ctx = bench_open(o, o->node, "target");
-	if (!ctx)
-		return 1;
 	int rc = 1;
 	void *buf;
 	pn_tp_mr *mr;
@@ -57,6 +54,5 @@ int bench_target(const struct bench_opts *o)
 	}
 	pn_tp_deregister(mr);
 out:
-	pn_tp_close(ctx);
 	return rc;
 }
