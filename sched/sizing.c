@@ -28,21 +28,18 @@ pn_sizing *pn_sizing_create(const pn_sizing_config *cfg, char *err, size_t errle
 		why = "need replan_threshold >= 0 and smoothing in [0, 1]";
 	if (pn_refused(err, errlen, "sizing", why))
 		return NULL;
-	pn_sizing *s = calloc(1, sizeof *s);
-	if (!s)
-		return NULL;
-	s->n = cfg->workers;
-	s->threshold = cfg->replan_threshold > 0 ? cfg->replan_threshold : 0.2;
-	s->alpha = cfg->smoothing > 0 ? cfg->smoothing : 0.5;
-	s->min_share = cfg->min_share ? cfg->min_share : 1;
 	/* the three per-worker arrays in one allocation (rate owns it) */
 	_Static_assert(_Alignof(size_t) <= _Alignof(double), "shares follow two double arrays");
-	s->rate = calloc((size_t)s->n, 2 * sizeof(double) + sizeof(size_t));
-	if (!s->rate) {
+	pn_sizing *s = calloc(1, sizeof *s);
+	if (!s || !(s->rate = calloc((size_t)cfg->workers, 2 * sizeof(double) + sizeof(size_t)))) {
 		pn_sizing_free(s);
 		pn_errf(err, errlen, "sizing: out of memory");
 		return NULL;
 	}
+	s->n = cfg->workers;
+	s->threshold = cfg->replan_threshold > 0 ? cfg->replan_threshold : 0.2;
+	s->alpha = cfg->smoothing > 0 ? cfg->smoothing : 0.5;
+	s->min_share = cfg->min_share ? cfg->min_share : 1;
 	s->planned = s->rate + s->n;
 	s->shares = (size_t *)(s->planned + s->n);
 	return s;
