@@ -2,7 +2,8 @@
  * row index (insertion sort: k is small, typically 8-64) so a rule can credit the rows
  * it used, and the per-block loop (which hands groups of 8 coordinates to the sorting
  * networks of coord_simd.c first). A new coordinate-wise rule includes this header,
- * writes a pick function and calls sorted_block() with it (see rules_coord.c). */
+ * writes a pick function and makes its block with COORD_SORTED_RULE (below), which calls
+ * sorted_block() with it (see rules_coord.c). */
 #ifndef PENNANT_AGG_COORD_KERNEL_H
 #define PENNANT_AGG_COORD_KERNEL_H
 
@@ -92,5 +93,15 @@ sorted_block(const pn_coord_params *prm, const float *const *rows, int k, size_t
 		out[c] = (float)pick(prm, a, k, used);
 	}
 }
+
+/* A coordinate-wise rule's block function pn_coord_NAME: sorted_block specialised
+ * (inlined) with the rule's pick; one line per rule, e.g.
+ * COORD_SORTED_RULE(median, pick_median, PN_PICK_MEDIAN). */
+#define COORD_SORTED_RULE(name, pick, kind)                                                  \
+	void pn_coord_##name(const pn_coord_params *prm, const float *const *rows, int k,     \
+			     size_t n, float *out, uint64_t *used)                              \
+	{                                                                                      \
+		sorted_block(prm, rows, k, n, out, used, pick, kind);                          \
+	}
 
 #endif

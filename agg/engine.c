@@ -18,14 +18,8 @@
 
 void pn_agg_config_init(pn_agg_config *cfg, int p, size_t d, pn_rule rule)
 {
-	memset(cfg, 0, sizeof *cfg);
-	cfg->p = p;
-	cfg->d = d;
-	cfg->rule = rule;
-	cfg->r = 0;
-	cfg->flag_mode = PN_FLAG_REFERENCE;
-	cfg->max_iters = 100;
-	cfg->tol = 1e-9;
+	*cfg = (pn_agg_config){ .p = p, .d = d, .rule = rule, .flag_mode = PN_FLAG_REFERENCE,
+				.max_iters = 100, .tol = 1e-9 };
 }
 
 int pn_agg_config_check(const pn_agg_config *c, char *err, size_t errlen)
@@ -217,10 +211,8 @@ int pn_agg_reset(pn_agg *a, float *const *rows)
 		return -EINVAL;
 	if (!rows && !a->owned) {
 		a->owned = malloc((size_t)a->p * a->d * sizeof(float));
-		if (!a->owned) {
-			snprintf(a->err, sizeof a->err, "out of memory for p=%d, d=%zu", a->p, a->d);
-			return -ENOMEM;
-		}
+		if (!a->owned)
+			return pn_fail(a->err, sizeof a->err, ENOMEM, "out of memory for p=%d, d=%zu", a->p, a->d);
 	}
 	pn_pool_reset(a);
 	size_t p = (size_t)a->p, nb = a->nblocks;
@@ -264,31 +256,23 @@ int pn_agg_landed(pn_agg *a, int worker, size_t offset, size_t len)
 {
 	if (!a)
 		return -EINVAL;
-	if (!a->open || a->finished) {
-		snprintf(a->err, sizeof a->err, "landed() outside a round (after finish, or before reset)");
-		return -EINVAL;
-	}
-	if (worker < 0 || worker >= a->p) {
-		snprintf(a->err, sizeof a->err, "worker %d out of range [0, %d)", worker, a->p);
-		return -EINVAL;
-	}
+	if (!a->open || a->finished)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "landed() outside a round (after finish, or before reset)");
+	if (worker < 0 || worker >= a->p)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "worker %d out of range [0, %d)", worker, a->p);
 	if (len == 0 || offset >= a->d || len > a->d - offset) {
-		snprintf(a->err, sizeof a->err,
-			 "chunk [%zu, %zu+%zu) of worker %d is outside the gradient (d=%zu)", offset,
-			 offset, len, worker, a->d);
+		pn_errf(a->err, sizeof a->err,
+			"chunk [%zu, %zu+%zu) of worker %d is outside the gradient (d=%zu)", offset,
+			offset, len, worker, a->d);
 		return -ERANGE;
 	}
 	size_t end = offset + len;
 	uint32_t *land = a->landed + (size_t)worker * a->nblocks;
-	if (pn_range_set_overlaps(&a->ranges[worker], offset, end)) {
-		snprintf(a->err, sizeof a->err, "worker %d: elements in [%zu, %zu) landed twice", worker,
-			 offset, end);
-		return -EEXIST;
-	}
-	if (pn_range_set_add(&a->ranges[worker], offset, end) != 0) {
-		snprintf(a->err, sizeof a->err, "out of memory");
-		return -ENOMEM;
-	}
+	if (pn_range_set_overlaps(&a->ranges[worker], offset, end))
+		return pn_fail(a->err, sizeof a->err, EEXIST, "worker %d: elements in [%zu, %zu) landed twice", worker,
+			       offset, end);
+	if (pn_range_set_add(&a->ranges[worker], offset, end) != 0)
+		return pn_fail(a->err, sizeof a->err, ENOMEM, "out of memory");
 	for (size_t b = offset / PN_AGG_BLOCK; b * PN_AGG_BLOCK < end; b++) {
 		size_t bs = b * PN_AGG_BLOCK, be = bs + pn_agg_block_len(a, b);
 		size_t lo = offset > bs ? offset : bs, hi = end < be ? end : be;
@@ -333,20 +317,14 @@ int pn_agg_set_weights(pn_agg *a, const double *w)
 {
 	if (!a || !w)
 		return -EINVAL;
-	if (a->rule->kind != PN_KIND_FIXED) {
-		snprintf(a->err, sizeof a->err, "weights are set only with rule 'weighted', not '%s'",
-			 a->rule->name);
-		return -EINVAL;
-	}
-	if (!a->open || a->finished) {
-		snprintf(a->err, sizeof a->err, "set_weights() outside a round (before reset or after finish)");
-		return -EINVAL;
-	}
+	if (a->rule->kind != PN_KIND_FIXED)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "weights are set only with rule 'weighted', not '%s'",
+			       a->rule->name);
+	if (!a->open || a->finished)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "set_weights() outside a round (before reset or after finish)");
 	for (int i = 0; i < a->p; i++)
-		if (!isfinite(w[i])) {
-			snprintf(a->err, sizeof a->err, "weight %d is not finite (%g)", i, w[i]);
-			return -EINVAL;
-		}
+		if (!isfinite(w[i]))
+			return pn_fail(a->err, sizeof a->err, EINVAL, "weight %d is not finite (%g)", i, w[i]);
 	memcpy(a->fixed_w, w, sizeof(double) * (size_t)a->p);
 	a->have_fixed_w = true;
 	return 0;
@@ -356,11 +334,9 @@ int pn_agg_set_weight_fn(pn_agg *a, pn_agg_weight_fn fn, void *ctx)
 {
 	if (!a)
 		return -EINVAL;
-	if (a->rule->kind != PN_KIND_FIXED) {
-		snprintf(a->err, sizeof a->err, "a weight function needs rule 'weighted', not '%s'",
-			 a->rule->name);
-		return -EINVAL;
-	}
+	if (a->rule->kind != PN_KIND_FIXED)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "a weight function needs rule 'weighted', not '%s'",
+			       a->rule->name);
 	a->weight_fn = fn;
 	a->weight_ctx = ctx;
 	return 0;
@@ -402,14 +378,10 @@ int pn_agg_finish(pn_agg *a, float *out)
 {
 	if (!a || !out)
 		return -EINVAL;
-	if (!a->open) {
-		snprintf(a->err, sizeof a->err, "finish() before reset()");
-		return -EINVAL;
-	}
-	if (a->finished) {
-		snprintf(a->err, sizeof a->err, "finish() called twice");
-		return -EINVAL;
-	}
+	if (!a->open)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "finish() before reset()");
+	if (a->finished)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "finish() called twice");
 	a->finished = true;
 	return finish_report(a, pn_agg_finish_rule(a, out));
 }

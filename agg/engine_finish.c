@@ -44,15 +44,13 @@ static int usable_ids(const pn_agg *a, int *ids)
 /* The rule's minimum, from its descriptor; k usable workers. */
 static int check_enough(pn_agg *a, int k)
 {
-	if (k == 0) {
-		snprintf(a->err, sizeof a->err, "no usable worker: all were excluded");
-		return -ENODATA;
-	}
+	if (k == 0)
+		return pn_fail(a->err, sizeof a->err, ENODATA, "no usable worker: all were excluded");
 	int need = a->rule->min_workers(&a->cfg);
 	if (k < need) {
-		snprintf(a->err, sizeof a->err,
-			 "%s needs p >= %s usable workers (have %d, f=%d: at least %d)", a->rule->name,
-			 a->rule->min_workers_text, k, a->cfg.f, need);
+		pn_errf(a->err, sizeof a->err,
+			"%s needs p >= %s usable workers (have %d, f=%d: at least %d)", a->rule->name,
+			a->rule->min_workers_text, k, a->cfg.f, need);
 		return -ENODATA;
 	}
 	return 0;
@@ -61,9 +59,9 @@ static int check_enough(pn_agg *a, int k)
 static int output_not_finite(pn_agg *a)
 {
 	a->rep.output_nonfinite = 1;
-	snprintf(a->err, sizeof a->err,
-		 "%s: the output is not finite (inputs were finite: overflow); round not usable",
-		 a->rule->name);
+	pn_errf(a->err, sizeof a->err,
+		"%s: the output is not finite (inputs were finite: overflow); round not usable",
+		a->rule->name);
 	return -EDOM;
 }
 
@@ -221,11 +219,9 @@ static int solve_and_combine(pn_agg *a, float *out)
 		a->scores[i] = INFINITY;
 	}
 	for (int x = 0; x < k; x++) {
-		if (!isfinite(a->alpha[x])) {
-			snprintf(a->err, sizeof a->err, "%s: weight of worker %d is not finite",
-				 a->rule->name, ids[x]);
-			return -EDOM;
-		}
+		if (!isfinite(a->alpha[x]))
+			return pn_fail(a->err, sizeof a->err, EDOM, "%s: weight of worker %d is not finite",
+				       a->rule->name, ids[x]);
 		a->weights[ids[x]] = a->alpha[x];
 		a->scores[ids[x]] = a->score[x];
 	}
@@ -260,26 +256,21 @@ static int finish_fixed(pn_agg *a, float *out)
 		char e[200] = "";
 		rc = a->weight_fn(a->weight_ctx, a->usable, a->p, a->weights, e, sizeof e);
 		if (rc != 0) {
-			snprintf(a->err, sizeof a->err, "weights: %s", e[0] ? e : "the weight function failed");
+			pn_errf(a->err, sizeof a->err, "weights: %s", e[0] ? e : "the weight function failed");
 			return rc < 0 ? rc : -EINVAL;
 		}
 	} else if (a->have_fixed_w) {
 		memcpy(a->weights, a->fixed_w, sizeof(double) * (size_t)a->p);
 	} else {
-		snprintf(a->err, sizeof a->err, "rule 'weighted' needs weights (pn_agg_set_weights)");
-		return -EINVAL;
+		return pn_fail(a->err, sizeof a->err, EINVAL, "rule 'weighted' needs weights (pn_agg_set_weights)");
 	}
 	a->rep.t_solve_s = pn_now_s() - t0;
 	for (int i = 0; i < a->p; i++) {
-		if (!isfinite(a->weights[i])) {
-			snprintf(a->err, sizeof a->err, "weight of worker %d is not finite", i);
-			return -EINVAL;
-		}
-		if (a->weights[i] != 0.0 && !a->usable[i]) {
-			snprintf(a->err, sizeof a->err, "worker %d has weight %g but is %s", i, a->weights[i],
-				 pn_agg_status_name(a->status[i]));
-			return -ENODATA;
-		}
+		if (!isfinite(a->weights[i]))
+			return pn_fail(a->err, sizeof a->err, EINVAL, "weight of worker %d is not finite", i);
+		if (a->weights[i] != 0.0 && !a->usable[i])
+			return pn_fail(a->err, sizeof a->err, ENODATA, "worker %d has weight %g but is %s", i, a->weights[i],
+				       pn_agg_status_name(a->status[i]));
 		a->scores[i] = a->usable[i] ? 0.0 : INFINITY;
 	}
 	t0 = pn_now_s();

@@ -11,6 +11,7 @@
  * lanes, error bound stated there); the float64 tiles below take the blocks it refuses
  * (extreme magnitudes) and are what a CPU without AVX2 runs. */
 #include "agg_internal.h"
+#include "gram_tile.h"
 #include "gram_variants.h"
 
 #include <immintrin.h>
@@ -25,6 +26,16 @@
 typedef void (*tile_fn)(const double *const *ri, const double *const *rj, size_t n,
 			double acc[MAX_TILE][MAX_TILE]);
 
+
+/* The coordinates [c, n) a vector loop left over, for the tile's first rows rows. */
+static inline void tile_tail(const double *const *ri, const double *const *rj, size_t c, size_t n,
+			     int rows, double acc[MAX_TILE][MAX_TILE])
+{
+	for (; c < n; c++)
+		for (int a = 0; a < rows; a++)
+			for (int b = 0; b < 4; b++)
+				acc[a][b] += ri[a][c] * rj[b][c];
+}
 
 /* ---- AVX-512: 4×4 tiles of 8-lane double accumulators (16 zmm + 8 for loads). ---- */
 __attribute__((target("avx512f"))) static void tile_avx512(const double *const *ri,
@@ -41,39 +52,11 @@ __attribute__((target("avx512f"))) static void tile_avx512(const double *const *
 		__m512d x1 = _mm512_loadu_pd((ri[1] + c));
 		__m512d x2 = _mm512_loadu_pd((ri[2] + c));
 		__m512d x3 = _mm512_loadu_pd((ri[3] + c));
-		__m512d y = _mm512_loadu_pd((rj[0] + c));
-		a00 = _mm512_fmadd_pd(x0, y, a00);
-		a10 = _mm512_fmadd_pd(x1, y, a10);
-		a20 = _mm512_fmadd_pd(x2, y, a20);
-		a30 = _mm512_fmadd_pd(x3, y, a30);
-		y = _mm512_loadu_pd((rj[1] + c));
-		a01 = _mm512_fmadd_pd(x0, y, a01);
-		a11 = _mm512_fmadd_pd(x1, y, a11);
-		a21 = _mm512_fmadd_pd(x2, y, a21);
-		a31 = _mm512_fmadd_pd(x3, y, a31);
-		y = _mm512_loadu_pd((rj[2] + c));
-		a02 = _mm512_fmadd_pd(x0, y, a02);
-		a12 = _mm512_fmadd_pd(x1, y, a12);
-		a22 = _mm512_fmadd_pd(x2, y, a22);
-		a32 = _mm512_fmadd_pd(x3, y, a32);
-		y = _mm512_loadu_pd((rj[3] + c));
-		a03 = _mm512_fmadd_pd(x0, y, a03);
-		a13 = _mm512_fmadd_pd(x1, y, a13);
-		a23 = _mm512_fmadd_pd(x2, y, a23);
-		a33 = _mm512_fmadd_pd(x3, y, a33);
+		GRAM_TILE_STEP(__m512d, GRAM_COL4, _mm512_loadu_pd, _mm512_fmadd_pd,
+			       rj[0] + c, rj[1] + c, rj[2] + c, rj[3] + c);
 	}
-	acc[0][0] += _mm512_reduce_add_pd(a00); acc[0][1] += _mm512_reduce_add_pd(a01);
-	acc[0][2] += _mm512_reduce_add_pd(a02); acc[0][3] += _mm512_reduce_add_pd(a03);
-	acc[1][0] += _mm512_reduce_add_pd(a10); acc[1][1] += _mm512_reduce_add_pd(a11);
-	acc[1][2] += _mm512_reduce_add_pd(a12); acc[1][3] += _mm512_reduce_add_pd(a13);
-	acc[2][0] += _mm512_reduce_add_pd(a20); acc[2][1] += _mm512_reduce_add_pd(a21);
-	acc[2][2] += _mm512_reduce_add_pd(a22); acc[2][3] += _mm512_reduce_add_pd(a23);
-	acc[3][0] += _mm512_reduce_add_pd(a30); acc[3][1] += _mm512_reduce_add_pd(a31);
-	acc[3][2] += _mm512_reduce_add_pd(a32); acc[3][3] += _mm512_reduce_add_pd(a33);
-	for (; c < n; c++)
-		for (int a = 0; a < 4; a++)
-			for (int b = 0; b < 4; b++)
-				acc[a][b] += ri[a][c] * rj[b][c];
+	GRAM_TILE_SUM4(_mm512_reduce_add_pd);
+	tile_tail(ri, rj, c, n, 4, acc);
 }
 
 /* ---- AVX2+FMA: 2×4 tiles of 4-lane accumulators (8 ymm + 6 for loads). ---- */
@@ -92,29 +75,12 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const double *const *r
 	__m256d a10 = a00, a11 = a00, a12 = a00, a13 = a00;
 	size_t c = 0;
 	for (; c + 4 <= n; c += 4) {
-		__m256d x0 = _mm256_loadu_pd((ri[0] + c));
-		__m256d x1 = _mm256_loadu_pd((ri[1] + c));
-		__m256d y = _mm256_loadu_pd((rj[0] + c));
-		a00 = _mm256_fmadd_pd(x0, y, a00);
-		a10 = _mm256_fmadd_pd(x1, y, a10);
-		y = _mm256_loadu_pd((rj[1] + c));
-		a01 = _mm256_fmadd_pd(x0, y, a01);
-		a11 = _mm256_fmadd_pd(x1, y, a11);
-		y = _mm256_loadu_pd((rj[2] + c));
-		a02 = _mm256_fmadd_pd(x0, y, a02);
-		a12 = _mm256_fmadd_pd(x1, y, a12);
-		y = _mm256_loadu_pd((rj[3] + c));
-		a03 = _mm256_fmadd_pd(x0, y, a03);
-		a13 = _mm256_fmadd_pd(x1, y, a13);
+		__m256d x0 = _mm256_loadu_pd(ri[0] + c), x1 = _mm256_loadu_pd(ri[1] + c);
+		GRAM_TILE_STEP(__m256d, GRAM_COL2, _mm256_loadu_pd, _mm256_fmadd_pd,
+			       rj[0] + c, rj[1] + c, rj[2] + c, rj[3] + c);
 	}
-	acc[0][0] += hsum256(a00); acc[0][1] += hsum256(a01);
-	acc[0][2] += hsum256(a02); acc[0][3] += hsum256(a03);
-	acc[1][0] += hsum256(a10); acc[1][1] += hsum256(a11);
-	acc[1][2] += hsum256(a12); acc[1][3] += hsum256(a13);
-	for (; c < n; c++)
-		for (int a = 0; a < 2; a++)
-			for (int b = 0; b < 4; b++)
-				acc[a][b] += ri[a][c] * rj[b][c];
+	GRAM_TILE_SUM2(hsum256);
+	tile_tail(ri, rj, c, n, 2, acc);
 }
 
 /* ---- AVX2+FMA: 3×4 tiles (12 ymm accumulators + 3 row registers + 1 column register:
@@ -132,33 +98,11 @@ __attribute__((target("avx2,fma"))) static void tile_avx2_3x4(const double *cons
 	for (; c + 4 <= n; c += 4) {
 		__m256d x0 = _mm256_loadu_pd(x0p + c), x1 = _mm256_loadu_pd(x1p + c),
 			x2 = _mm256_loadu_pd(x2p + c);
-		__m256d y = _mm256_loadu_pd(y0p + c);
-		a00 = _mm256_fmadd_pd(x0, y, a00);
-		a10 = _mm256_fmadd_pd(x1, y, a10);
-		a20 = _mm256_fmadd_pd(x2, y, a20);
-		y = _mm256_loadu_pd(y1p + c);
-		a01 = _mm256_fmadd_pd(x0, y, a01);
-		a11 = _mm256_fmadd_pd(x1, y, a11);
-		a21 = _mm256_fmadd_pd(x2, y, a21);
-		y = _mm256_loadu_pd(y2p + c);
-		a02 = _mm256_fmadd_pd(x0, y, a02);
-		a12 = _mm256_fmadd_pd(x1, y, a12);
-		a22 = _mm256_fmadd_pd(x2, y, a22);
-		y = _mm256_loadu_pd(y3p + c);
-		a03 = _mm256_fmadd_pd(x0, y, a03);
-		a13 = _mm256_fmadd_pd(x1, y, a13);
-		a23 = _mm256_fmadd_pd(x2, y, a23);
+		GRAM_TILE_STEP(__m256d, GRAM_COL3, _mm256_loadu_pd, _mm256_fmadd_pd,
+			       y0p + c, y1p + c, y2p + c, y3p + c);
 	}
-	acc[0][0] += hsum256(a00); acc[0][1] += hsum256(a01);
-	acc[0][2] += hsum256(a02); acc[0][3] += hsum256(a03);
-	acc[1][0] += hsum256(a10); acc[1][1] += hsum256(a11);
-	acc[1][2] += hsum256(a12); acc[1][3] += hsum256(a13);
-	acc[2][0] += hsum256(a20); acc[2][1] += hsum256(a21);
-	acc[2][2] += hsum256(a22); acc[2][3] += hsum256(a23);
-	for (; c < n; c++)
-		for (int a = 0; a < 3; a++)
-			for (int b = 0; b < 4; b++)
-				acc[a][b] += ri[a][c] * rj[b][c];
+	GRAM_TILE_SUM3(hsum256);
+	tile_tail(ri, rj, c, n, 3, acc);
 }
 
 /* ---- Portable fallback: 2×2 tiles, scalar float64. ---- */

@@ -18,6 +18,7 @@
  * The range check keeps products away from float32 overflow and from the subnormal
  * range: a block with a row whose max |x| is outside [2^-40, 2^40] is left to the
  * float64 kernel, whose products are exact. */
+#include "gram_tile.h"
 #include "gram_variants.h"
 
 #include <immintrin.h>
@@ -77,29 +78,10 @@ __attribute__((target("avx2,fma"))) static void tile34(const float *const *ri, c
 	for (size_t c = 0; c < len; c += 8) {
 		__m256 x0 = _mm256_loadu_ps(x0p + c), x1 = _mm256_loadu_ps(x1p + c),
 		       x2 = _mm256_loadu_ps(x2p + c);
-		__m256 y = _mm256_loadu_ps(y0p + c);
-		a00 = _mm256_fmadd_ps(x0, y, a00);
-		a10 = _mm256_fmadd_ps(x1, y, a10);
-		a20 = _mm256_fmadd_ps(x2, y, a20);
-		y = _mm256_loadu_ps(y1p + c);
-		a01 = _mm256_fmadd_ps(x0, y, a01);
-		a11 = _mm256_fmadd_ps(x1, y, a11);
-		a21 = _mm256_fmadd_ps(x2, y, a21);
-		y = _mm256_loadu_ps(y2p + c);
-		a02 = _mm256_fmadd_ps(x0, y, a02);
-		a12 = _mm256_fmadd_ps(x1, y, a12);
-		a22 = _mm256_fmadd_ps(x2, y, a22);
-		y = _mm256_loadu_ps(y3p + c);
-		a03 = _mm256_fmadd_ps(x0, y, a03);
-		a13 = _mm256_fmadd_ps(x1, y, a13);
-		a23 = _mm256_fmadd_ps(x2, y, a23);
+		GRAM_TILE_STEP(__m256, GRAM_COL3, _mm256_loadu_ps, _mm256_fmadd_ps,
+			       y0p + c, y1p + c, y2p + c, y3p + c);
 	}
-	acc[0][0] += hsum8_wide(a00), acc[0][1] += hsum8_wide(a01);
-	acc[0][2] += hsum8_wide(a02), acc[0][3] += hsum8_wide(a03);
-	acc[1][0] += hsum8_wide(a10), acc[1][1] += hsum8_wide(a11);
-	acc[1][2] += hsum8_wide(a12), acc[1][3] += hsum8_wide(a13);
-	acc[2][0] += hsum8_wide(a20), acc[2][1] += hsum8_wide(a21);
-	acc[2][2] += hsum8_wide(a22), acc[2][3] += hsum8_wide(a23);
+	GRAM_TILE_SUM3(hsum8_wide);
 }
 
 bool pn_gram_block_f32_avx2(const float *const *rows, int p, size_t n, double *G)

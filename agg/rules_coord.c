@@ -92,37 +92,14 @@ void pn_coord_mean(const pn_coord_params *prm, const float *const *rows, int k, 
 	mean_block(rows, k, n, out, used);
 }
 
-void pn_coord_median(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
-		     float *out, uint64_t *used)
-{
-	sorted_block(prm, rows, k, n, out, used, pick_median, PN_PICK_MEDIAN);
-}
-
-void pn_coord_trimmed_mean(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
-			   float *out, uint64_t *used)
-{
-	sorted_block(prm, rows, k, n, out, used, pick_trimmed, PN_PICK_TRIMMED);
-}
-
-void pn_coord_meamed(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
-		     float *out, uint64_t *used)
-{
-	sorted_block(prm, rows, k, n, out, used, pick_meamed, PN_PICK_MEAMED);
-}
-
-void pn_coord_phocas(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
-		     float *out, uint64_t *used)
-{
-	sorted_block(prm, rows, k, n, out, used, pick_phocas, PN_PICK_PHOCAS);
-}
+COORD_SORTED_RULE(median, pick_median, PN_PICK_MEDIAN)
+COORD_SORTED_RULE(trimmed_mean, pick_trimmed, PN_PICK_TRIMMED)
+COORD_SORTED_RULE(meamed, pick_meamed, PN_PICK_MEAMED)
+COORD_SORTED_RULE(phocas, pick_phocas, PN_PICK_PHOCAS)
 
 /* Bulyan's second stage: over the θ workers the Krum stage selected, the β values closest
  * to the coordinate's median are averaged. */
-void pn_coord_bulyan(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
-		     float *out, uint64_t *used)
-{
-	sorted_block(prm, rows, k, n, out, used, pick_bulyan, PN_PICK_BULYAN);
-}
+COORD_SORTED_RULE(bulyan, pick_bulyan, PN_PICK_BULYAN)
 
 /* ---- descriptors (listed in rule_table.c) ----
  * Values are taken coordinate by coordinate, so magnitude never matters (sums are in

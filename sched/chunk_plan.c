@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* Formats the reason into err; the value is the error code to return. */
-#define bad(err, errlen, ...) (pn_errf(err, errlen, __VA_ARGS__), -EINVAL)
+#define bad(err, errlen, ...) pn_fail(err, errlen, EINVAL, __VA_ARGS__)
 
 static size_t round_up(size_t x, size_t m)
 {
@@ -133,8 +133,7 @@ int pn_chunk_plan_build(const pn_chunk_params *p, pn_chunk_plan *plan, char *err
 	}
 	if (rc < 0) {
 		free(b.v);
-		if (err && errlen)
-			snprintf(err, errlen, "chunk plan: out of memory");
+		pn_errf(err, errlen, "chunk plan: out of memory");
 		return rc;
 	}
 	plan->d = p->d;

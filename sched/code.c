@@ -35,7 +35,7 @@ const char *pn_code_kind_name(pn_code_kind kind)
 }
 
 /* Formats the reason into err; the value is the error code to return. */
-#define fail(err, errlen, ...) (pn_errf(err, errlen, __VA_ARGS__), -EINVAL)
+#define fail(err, errlen, ...) pn_fail(err, errlen, EINVAL, __VA_ARGS__)
 
 int pn_code_create(const pn_code_params *p, pn_code **out, char *err, size_t errlen)
 {
@@ -80,8 +80,8 @@ int pn_code_create(const pn_code_params *p, pn_code **out, char *err, size_t err
 		case PN_CODE_COMM_EFFICIENT: rc = pn_code_build_comm_efficient(c, p, err, errlen); break;
 		default: rc = -EINVAL; break;
 		}
-	} else if (err && errlen) {
-		snprintf(err, errlen, "code: out of memory");
+	} else {
+		pn_errf(err, errlen, "code: out of memory");
 	}
 	if (rc < 0) {
 		pn_code_free(c);
@@ -199,34 +199,21 @@ static double approx_bound(const pn_code *c, int k)
 static int solve_decode(pn_code *c, const bool *finished, int k, double *a, pn_decode_info *info)
 {
 	int n = c->n;
-	int ldb = n > k ? n : k;
 	double *A = malloc(sizeof(double) * (size_t)n * (size_t)k);
-	double *b = malloc(sizeof(double) * (size_t)ldb);
-	double *sv = malloc(sizeof(double) * (size_t)(n < k ? n : k));
 	int *idx = malloc(sizeof(int) * (size_t)k);
-	int rc = -ENOMEM;
-	if (!A || !b || !sv || !idx)
+	int rc = -ENOMEM, rank = 0;
+	if (!A || !idx)
 		goto out;
 	/* Column c of A = B_Fᵀ is row F[c] of B: a contiguous copy. */
-	for (int i = 0, col = 0; i < n; i++) {
-		if (!finished[i])
-			continue;
-		idx[col] = i;
-		memcpy(A + (size_t)col * (size_t)n, c->B + (size_t)i * (size_t)n, sizeof(double) * (size_t)n);
-		col++;
-	}
-	for (int r = 0; r < ldb; r++)
-		b[r] = r < n ? 1.0 : 0.0;
-	int rank = 0;
-	rc = pn_lsq_solve(n, k, A, b, sv, &rank);
-	if (rc < 0)
+	pn_finished_ids(finished, n, idx);
+	for (int col = 0; col < k; col++)
+		memcpy(A + (size_t)col * (size_t)n, c->B + (size_t)idx[col] * (size_t)n,
+		       sizeof(double) * (size_t)n);
+	if ((rc = pn_lsq_fit_ones(n, k, A, idx, a, &rank, &info->cond)) < 0)
 		goto out;
-	memset(a, 0, sizeof(double) * (size_t)n);
 	double an = 0;
-	for (int col = 0; col < k; col++) {
-		a[idx[col]] = b[col];
-		an += b[col] * b[col];
-	}
+	for (int col = 0; col < k; col++)
+		an += a[idx[col]] * a[idx[col]];
 	/* Residual recomputed from B itself, not taken from the solver. */
 	double res = 0;
 	for (int j = 0; j < n; j++) {
@@ -237,7 +224,6 @@ static int solve_decode(pn_code *c, const bool *finished, int k, double *a, pn_d
 	}
 	info->nfinished = k;
 	info->rank = rank;
-	info->cond = rank > 0 && sv[rank - 1] > 0 ? sv[0] / sv[rank - 1] : INFINITY;
 	info->residual = sqrt(res);
 	info->a_norm2 = sqrt(an);
 	info->bound = c->exact || c->kind == PN_CODE_UNCODED ? 0.0 : approx_bound(c, k);
@@ -246,8 +232,6 @@ static int solve_decode(pn_code *c, const bool *finished, int k, double *a, pn_d
 	info->from_cache = false;
 out:
 	free(A);
-	free(b);
-	free(sv);
 	free(idx);
 	return rc;
 }

@@ -7,6 +7,7 @@
  * For a circulant the singular values are |Σ_{o∈O} ω^{j·o}|, j = 0..n−1 (ω = e^{2πi/n}). */
 #include "sched/code_internal.h"
 #include "sched/rng.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -72,9 +73,7 @@ int pn_code_build_expander(pn_code *c, const pn_code_params *p, char *err, size_
 		free(pool);
 		free(off);
 		free(best);
-		if (err && errlen)
-			snprintf(err, errlen, "expander: out of memory");
-		return -ENOMEM;
+		return pn_fail(err, errlen, ENOMEM, "expander: out of memory");
 	}
 	pn_rng rng;
 	pn_rng_seed(&rng, p->seed);
@@ -164,11 +163,10 @@ int pn_code_build_bibd(pn_code *c, const pn_code_params *p, char *err, size_t er
 	}
 	int lambda = found ? difference_set_lambda(n, set, k) : -1;
 	if (lambda < 0) {
-		if (err && errlen)
-			snprintf(err, errlen,
-				 "bibd: no cyclic difference set with n=%d and block size s+1=%d (have Singer "
-				 "(7,3) (13,4) (21,5) (31,6) (57,8) (73,9) and Paley (p,(p-1)/2) for primes "
-				 "p=3 mod 4 below 100)", n, k);
+		pn_errf(err, errlen,
+			"bibd: no cyclic difference set with n=%d and block size s+1=%d (have Singer "
+			"(7,3) (13,4) (21,5) (31,6) (57,8) (73,9) and Paley (p,(p-1)/2) for primes "
+			"p=3 mod 4 below 100)", n, k);
 		return -EINVAL;
 	}
 	fill_circulant(c, set, k);

@@ -19,6 +19,7 @@
 #include "sched/code_internal.h"
 #include "sched/lsq.h"
 #include "sched/rng.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -297,8 +298,7 @@ int pn_code_build_comm_efficient(pn_code *c, const pn_code_params *p, char *err,
 	}
 	free(bestG);
 	if (rc < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "comm-efficient(n=%d,s=%d,m=%d): construction failed (%d)", n, s, m, rc);
+		pn_errf(err, errlen, "comm-efficient(n=%d,s=%d,m=%d): construction failed (%d)", n, s, m, rc);
 		return rc;
 	}
 	/* B: block 0's coefficients (for m = 1 the whole code). */

@@ -6,6 +6,7 @@
 #include "sched/code_internal.h"
 #include "sched/lsq.h"
 #include "sched/rng.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -151,8 +152,7 @@ int pn_code_build_cyclic(pn_code *c, const pn_code_params *p, char *err, size_t 
 	int rc = pn_cyclic_matrix(p->n, p->s, p->seed, p->cyclic_candidates ? p->cyclic_candidates : 8, c->B,
 				  p->n, &worst);
 	if (rc < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "cyclic(n=%d,s=%d): construction failed (%d)", p->n, p->s, rc);
+		pn_errf(err, errlen, "cyclic(n=%d,s=%d): construction failed (%d)", p->n, p->s, rc);
 		return rc;
 	}
 	c->exact = true;

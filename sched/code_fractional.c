@@ -1,6 +1,7 @@
 /* Fractional repetition: n/(s+1) groups of s+1 workers; every member of group g computes
  * the sum of the group's s+1 partitions. One finished member per group decodes. */
 #include "sched/code_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -43,9 +44,8 @@ int pn_code_build_fractional(pn_code *c, const pn_code_params *p, char *err, siz
 {
 	int n = p->n, r = p->s + 1;
 	if (n % r != 0) {
-		if (err && errlen)
-			snprintf(err, errlen,
-				 "fractional repetition needs (s+1) | n: s+1=%d does not divide n=%d", r, n);
+		pn_errf(err, errlen,
+			"fractional repetition needs (s+1) | n: s+1=%d does not divide n=%d", r, n);
 		return -EINVAL;
 	}
 	c->group = malloc(sizeof(int) * (size_t)n);

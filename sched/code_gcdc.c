@@ -10,6 +10,7 @@
  * Simplification (documented): any worker may take any slot, i.e. workers can compute on
  * any partition (shared storage, or the data for a new slot is fetched). */
 #include "sched/code_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@
 struct gcdc {
 	int P, m;
 	int *worker_at;  /* slot -> worker; slot = cluster·m + position */
-	int *slot_of;    /* worker -> slot */
+	int *slot_of;    /* worker -> slot (in worker_at's allocation) */
 	double *inner;   /* m×m cyclic code shared by all clusters */
 };
 
@@ -29,7 +30,6 @@ static void gcdc_free(void *impl)
 	if (!g)
 		return;
 	free(g->worker_at);
-	free(g->slot_of);
 	free(g->inner);
 	free(g);
 }
@@ -158,18 +158,12 @@ int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t er
 			}
 		}
 	}
-	if (P < 1 || n % P != 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "gcdc: clusters P=%d must be >= 1 and divide n=%d", P, n);
-		return -EINVAL;
-	}
+	if (P < 1 || n % P != 0)
+		return pn_fail(err, errlen, EINVAL, "gcdc: clusters P=%d must be >= 1 and divide n=%d", P, n);
 	int m = n / P;
-	if (s >= m) {
-		if (err && errlen)
-			snprintf(err, errlen, "gcdc: per-cluster tolerance s=%d must be below cluster size n/P=%d",
-				 s, m);
-		return -EINVAL;
-	}
+	if (s >= m)
+		return pn_fail(err, errlen, EINVAL, "gcdc: per-cluster tolerance s=%d must be below cluster size n/P=%d",
+			       s, m);
 	struct gcdc *g = calloc(1, sizeof *g);
 	if (!g)
 		return -ENOMEM;
@@ -177,8 +171,8 @@ int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t er
 	c->ops = &gcdc_ops; /* set early so pn_code_free releases g on error */
 	g->P = P;
 	g->m = m;
-	g->worker_at = malloc(sizeof(int) * (size_t)n);
-	g->slot_of = malloc(sizeof(int) * (size_t)n);
+	g->worker_at = malloc(sizeof(int) * 2 * (size_t)n); /* slot_of is its second half */
+	g->slot_of = g->worker_at ? g->worker_at + n : NULL;
 	g->inner = malloc(sizeof(double) * (size_t)m * (size_t)m);
 	c->group = malloc(sizeof(int) * (size_t)n);
 	if (!g->worker_at || !g->slot_of || !g->inner || !c->group)
@@ -186,8 +180,7 @@ int pn_code_build_gcdc(pn_code *c, const pn_code_params *p, char *err, size_t er
 	int rc = pn_cyclic_matrix(m, s, p->seed, p->cyclic_candidates ? p->cyclic_candidates : 8, g->inner, m,
 				  &c->probe_cond);
 	if (rc < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "gcdc: inner cyclic code failed (%d)", rc);
+		pn_errf(err, errlen, "gcdc: inner cyclic code failed (%d)", rc);
 		return rc;
 	}
 	for (int w = 0; w < n; w++) {

@@ -1,6 +1,7 @@
 /* Unequal-error-protection approximate gradient codes (see include/pennant/uep.h). */
 #include "pennant/uep.h"
 #include "sched/lsq.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,9 +17,7 @@ struct pn_uep {
 
 static int bad(char *err, size_t errlen, const char *msg)
 {
-	if (err && errlen)
-		snprintf(err, errlen, "uep: %s", msg);
-	return -EINVAL;
+	return pn_fail(err, errlen, EINVAL, "uep: %s", msg);
 }
 
 int pn_uep_create(const pn_uep_params *p, pn_uep **out, char *err, size_t errlen)
@@ -107,30 +106,18 @@ int pn_uep_decode(const pn_uep *u, int block, const bool *finished, double *a, d
 		k += finished[i] ? 1 : 0;
 	if (k == 0)
 		return -ENODATA;
-	int ldb = n > k ? n : k;
 	double *A = calloc((size_t)n * (size_t)k, sizeof(double));
-	double *rhs = malloc(sizeof(double) * (size_t)ldb);
-	double *sv = malloc(sizeof(double) * (size_t)(n < k ? n : k));
 	int *idx = malloc(sizeof(int) * (size_t)k);
 	int rc = -ENOMEM, rank = 0;
-	if (!A || !rhs || !sv || !idx)
+	if (!A || !idx)
 		goto out;
 	/* Column c of A = B_Fᵀ: the 0/1 row of worker F[c]. */
-	for (int i = 0, c = 0; i < n; i++) {
-		if (!finished[i])
-			continue;
-		idx[c] = i;
-		for (int t = 0; t < d; t++)
-			A[(size_t)c * (size_t)n + (size_t)((i + t) % n)] = 1.0;
-		c++;
-	}
-	for (int r = 0; r < ldb; r++)
-		rhs[r] = r < n ? 1.0 : 0.0;
-	if ((rc = pn_lsq_solve(n, k, A, rhs, sv, &rank)) < 0)
-		goto out;
-	memset(a, 0, sizeof(double) * (size_t)n);
+	pn_finished_ids(finished, n, idx);
 	for (int c = 0; c < k; c++)
-		a[idx[c]] = rhs[c];
+		for (int t = 0; t < d; t++)
+			A[(size_t)c * (size_t)n + (size_t)((idx[c] + t) % n)] = 1.0;
+	if ((rc = pn_lsq_fit_ones(n, k, A, idx, a, &rank, NULL)) < 0)
+		goto out;
 	double res = 0;
 	for (int j = 0; j < n; j++) {
 		double v = 0;
@@ -143,6 +130,6 @@ int pn_uep_decode(const pn_uep *u, int block, const bool *finished, double *a, d
 	*residual = sqrt(res);
 	rc = 0;
 out:
-	free(A), free(rhs), free(sv), free(idx);
+	free(A), free(idx);
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include "pennant/coded_matmul.h"
 #include "sched/lsq.h"
 #include "sched/rng.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,11 +18,8 @@ struct pn_mds_matmul {
 int pn_mds_matmul_create(int n, int k, uint64_t seed, pn_mds_matmul **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (n < 1 || n > 4096 || k < 1 || k > n) {
-		if (err && errlen)
-			snprintf(err, errlen, "mds matmul: need 1 <= k <= n <= 4096 (n=%d, k=%d)", n, k);
-		return -EINVAL;
-	}
+	if (n < 1 || n > 4096 || k < 1 || k > n)
+		return pn_fail(err, errlen, EINVAL, "mds matmul: need 1 <= k <= n <= 4096 (n=%d, k=%d)", n, k);
 	pn_mds_matmul *mm = calloc(1, sizeof *mm);
 	if (!mm || !(mm->G = malloc(sizeof(double) * (size_t)n * (size_t)k))) {
 		free(mm);

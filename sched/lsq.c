@@ -3,6 +3,7 @@
 #include "sched/lapack.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,4 +66,37 @@ int pn_solve_square(int n, double *A, double *b)
 	if (info > 0)
 		return -EDOM;
 	return info == 0 ? 0 : -EIO;
+}
+
+int pn_finished_ids(const bool *finished, int n, int *idx)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (finished[i])
+			idx[k++] = i;
+	return k;
+}
+
+int pn_lsq_fit_ones(int m, int k, double *A, const int *idx, double *a, int *rank, double *cond)
+{
+	int ldb = m > k ? m : k;
+	double *b = malloc(sizeof(double) * (size_t)ldb);
+	double *sv = malloc(sizeof(double) * (size_t)(m < k ? m : k));
+	int rc = -ENOMEM;
+	*rank = 0;
+	if (b && sv) {
+		for (int r = 0; r < ldb; r++)
+			b[r] = r < m ? 1.0 : 0.0;
+		rc = pn_lsq_solve(m, k, A, b, sv, rank);
+	}
+	if (rc == 0) {
+		memset(a, 0, sizeof(double) * (size_t)m);
+		for (int c = 0; c < k; c++)
+			a[idx[c]] = b[c];
+		if (cond)
+			*cond = *rank > 0 && sv[*rank - 1] > 0 ? sv[0] / sv[*rank - 1] : INFINITY;
+	}
+	free(b);
+	free(sv);
+	return rc;
 }

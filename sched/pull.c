@@ -1,6 +1,7 @@
 /* Puller: per-round bookkeeping of which (worker, chunk) reads are pending, in flight,
  * done or dropped, with per-worker and total windows. Ordering is delegated to a policy. */
 #include "sched/pull_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,11 +22,8 @@ pn_puller *pn_pull_create(const pn_pull_config *cfg, char *err, size_t errlen)
 		why = "workers must be >= 1";
 	else if (cfg->window_per_worker < 1 || cfg->window_total < 1)
 		why = "windows must be >= 1";
-	if (why) {
-		if (err && errlen)
-			snprintf(err, errlen, "puller: %s", why);
+	if (pn_refused(err, errlen, "puller", why))
 		return NULL;
-	}
 	pn_puller *p = calloc(1, sizeof *p);
 	if (!p)
 		goto nomem;
@@ -46,8 +44,7 @@ pn_puller *pn_pull_create(const pn_pull_config *cfg, char *err, size_t errlen)
 	pn_pull_reset(p);
 	return p;
 nomem:
-	if (err && errlen)
-		snprintf(err, errlen, "puller: out of memory");
+	pn_errf(err, errlen, "puller: out of memory");
 	return NULL;
 }
 

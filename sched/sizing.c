@@ -1,5 +1,6 @@
 /* Heterogeneity-aware sizing: shares proportional to smoothed throughput, with hysteresis. */
 #include "pennant/sizing.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -25,27 +26,22 @@ pn_sizing *pn_sizing_create(const pn_sizing_config *cfg, char *err, size_t errle
 		why = "workers must be >= 1";
 	else if (cfg->replan_threshold < 0 || cfg->smoothing < 0 || cfg->smoothing > 1)
 		why = "need replan_threshold >= 0 and smoothing in [0, 1]";
-	if (why) {
-		if (err && errlen)
-			snprintf(err, errlen, "sizing: %s", why);
+	if (pn_refused(err, errlen, "sizing", why))
+		return NULL;
+	/* the three per-worker arrays in one allocation (rate owns it) */
+	_Static_assert(_Alignof(size_t) <= _Alignof(double), "shares follow two double arrays");
+	pn_sizing *s = calloc(1, sizeof *s);
+	if (!s || !(s->rate = calloc((size_t)cfg->workers, 2 * sizeof(double) + sizeof(size_t)))) {
+		pn_sizing_free(s);
+		pn_errf(err, errlen, "sizing: out of memory");
 		return NULL;
 	}
-	pn_sizing *s = calloc(1, sizeof *s);
-	if (!s)
-		return NULL;
 	s->n = cfg->workers;
 	s->threshold = cfg->replan_threshold > 0 ? cfg->replan_threshold : 0.2;
 	s->alpha = cfg->smoothing > 0 ? cfg->smoothing : 0.5;
 	s->min_share = cfg->min_share ? cfg->min_share : 1;
-	s->rate = calloc((size_t)s->n, sizeof(double));
-	s->planned = calloc((size_t)s->n, sizeof(double));
-	s->shares = calloc((size_t)s->n, sizeof(size_t));
-	if (!s->rate || !s->planned || !s->shares) {
-		pn_sizing_free(s);
-		if (err && errlen)
-			snprintf(err, errlen, "sizing: out of memory");
-		return NULL;
-	}
+	s->planned = s->rate + s->n;
+	s->shares = (size_t *)(s->planned + s->n);
 	return s;
 }
 
@@ -54,8 +50,6 @@ void pn_sizing_free(pn_sizing *s)
 	if (!s)
 		return;
 	free(s->rate);
-	free(s->planned);
-	free(s->shares);
 	free(s);
 }
 

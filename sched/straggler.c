@@ -1,6 +1,7 @@
 /* Straggler policy: decides when a round has enough finished workers. */
 #include "sched/names.h"
 #include "pennant/straggler.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,11 +35,7 @@ int pn_straggler_check(const pn_straggler_policy *pol, int n, char *err, size_t 
 		why = "deadline mode needs deadline > 0";
 	else if (pol->mode == PN_WAIT_COUNT && (pol->count < 1 || pol->count > n))
 		why = "count mode needs 1 <= count <= n";
-	if (!why)
-		return 0;
-	if (err && errlen)
-		snprintf(err, errlen, "straggler policy: %s", why);
-	return -EINVAL;
+	return pn_refused(err, errlen, "straggler policy", why) ? -EINVAL : 0;
 }
 
 static void mark_none(int n, bool *needed)

@@ -8,10 +8,13 @@
 
 #include "pennant/transport.h"
 #include "transport/auth.h"
+#include "util/util.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
+struct addrinfo;
 struct pn_tp_ops;
 
 struct pn_tp_ctx {
@@ -19,6 +22,7 @@ struct pn_tp_ctx {
 	pn_tp_config cfg;        /* copy; cfg.options points at options_buf; cfg.secret is NULL */
 	char options_buf[16384]; /* an aggregator lists one vdev per worker */
 	char err[512];
+	bool listening;          /* set by the core once ops->listen succeeded */
 	pn_tp_stats stats;       /* backends update these counters */
 	/* Derived from the job secret by pn_tp_open (the secret itself is not kept). Only
 	 * transport/auth.c reads it; backends call the pn_auth_* helpers. */
@@ -74,11 +78,9 @@ extern const struct pn_tp_ops pn_tp_verbs_ops;
 #endif
 
 /* Record an error message on the context and return -err (negative errno; err may be
- * given either sign). */
+ * given either sign): pn_fail (util/util.h) aimed at ctx->err. Before a context exists
+ * (open, option parsing) the paths call pn_fail on the caller's buffer directly. */
 int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The same into a caller's buffer (open, before a context exists); buf may be NULL. */
-int pn_tp_fail_buf(char *buf, size_t len, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 /* Option parsing helper shared by backends: iterate "k=v;k=v" entries (values may contain commas).
  * Returns 1 with key/value filled, 0 at the end, -EINVAL on a malformed entry. */
@@ -122,10 +124,18 @@ int pn_kv_apply(const char *options, const struct pn_tp_option *table, void *set
  * backends whose pn_tp_alloc needs no special allocator. free() it. NULL if impossible. */
 void *pn_tp_page_alloc(size_t len);
 
+/* The context every backend's open starts with: a zeroed struct of size bytes (its own
+ * context, embedding struct pn_tp_ctx first) with base.cfg set, or NULL and
+ * "BACKEND: out of memory" in err. */
+void *pn_tp_ctx_new(size_t size, const pn_tp_config *cfg, char *err, size_t errlen);
+
 /* Splits "host:port" or "[v6]:port". 0, -EINVAL (no port / empty host), or
  * -ENAMETOOLONG (host or port does not fit its buffer). */
 int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
 /* Dotted-quad IPv4 "a.b.c.d" into host byte order. 0 or -EINVAL. */
 int pn_parse_ipv4(const char *s, uint32_t *ip);
+/* "host:port" (numeric port) into a stream-socket address list for a listen (passive) or
+ * a connect; freeaddrinfo() it. 0, or -EINVAL with "BACKEND: ..." on the context. */
+int pn_tp_resolve(pn_tp_ctx *ctx, const char *addr, bool passive, struct addrinfo **res);
 
 #endif

@@ -47,30 +47,24 @@ const char *pn_tp_backends_available(void)
 	return list;
 }
 
-/* The one error formatter of the transport: a message into buf, -err back. */
-static int vfail(char *buf, size_t len, int err, const char *fmt, va_list ap)
-{
-	if (buf && len)
-		vsnprintf(buf, len, fmt, ap);
-	return err < 0 ? err : -err;
-}
-
 int pn_tp_fail(pn_tp_ctx *ctx, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int rc = vfail(ctx ? ctx->err : NULL, ctx ? sizeof(ctx->err) : 0, err, fmt, ap);
+	int rc = pn_vfail(ctx ? ctx->err : NULL, ctx ? sizeof(ctx->err) : 0, err, fmt, ap);
 	va_end(ap);
 	return rc;
 }
 
-int pn_tp_fail_buf(char *buf, size_t len, int err, const char *fmt, ...)
+void *pn_tp_ctx_new(size_t size, const pn_tp_config *cfg, char *err, size_t errlen)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	int rc = vfail(buf, len, err, fmt, ap);
-	va_end(ap);
-	return rc;
+	pn_tp_ctx *ctx = calloc(1, size);
+	if (!ctx) {
+		pn_errf(err, errlen, "%s: out of memory", cfg->backend);
+		return NULL;
+	}
+	ctx->cfg = *cfg; /* the core rewrites it after open; a backend's thread may need it now */
+	return ctx;
 }
 
 pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
@@ -82,35 +76,35 @@ pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 	}
 	err[0] = '\0';
 	if (!cfg || !cfg->backend) {
-		snprintf(err, errlen, "pn_tp_open: no config or no backend name");
+		pn_errf(err, errlen, "pn_tp_open: no config or no backend name");
 		return NULL;
 	}
 	const struct pn_tp_ops *ops = find_backend(cfg->backend);
 	if (!ops) {
-		snprintf(err, errlen, "pn_tp_open: backend '%s' is not available (have: %s)",
-			 cfg->backend, pn_tp_backends_available());
+		pn_errf(err, errlen, "pn_tp_open: backend '%s' is not available (have: %s)",
+			cfg->backend, pn_tp_backends_available());
 		return NULL;
 	}
 	const char *options = cfg->options ? cfg->options : "";
 	if (strlen(options) >= sizeof(((pn_tp_ctx *)0)->options_buf)) {
-		snprintf(err, errlen, "pn_tp_open: options string longer than %zu bytes",
-			 sizeof(((pn_tp_ctx *)0)->options_buf) - 1);
+		pn_errf(err, errlen, "pn_tp_open: options string longer than %zu bytes",
+			sizeof(((pn_tp_ctx *)0)->options_buf) - 1);
 		return NULL;
 	}
 	if (!cfg->secret || cfg->secret_len == 0) {
-		snprintf(err, errlen, "pn_tp_open: no job secret (every peer of a job must share one; "
-			 "it never travels on the wire)");
+		pn_errf(err, errlen, "pn_tp_open: no job secret (every peer of a job must share one; "
+			"it never travels on the wire)");
 		return NULL;
 	}
 	if (cfg->secret_len > PN_AUTH_SECRET_MAX) {
-		snprintf(err, errlen, "pn_tp_open: job secret of %zu bytes (max %d)", cfg->secret_len,
-			 PN_AUTH_SECRET_MAX);
+		pn_errf(err, errlen, "pn_tp_open: job secret of %zu bytes (max %d)", cfg->secret_len,
+			PN_AUTH_SECRET_MAX);
 		return NULL;
 	}
 	/* Only the derived key is kept; backends never see the secret. */
 	uint8_t key[PN_AUTH_KEY_LEN];
 	if (pn_auth_key_from_secret(cfg->secret, cfg->secret_len, key) != 0) {
-		snprintf(err, errlen, "pn_tp_open: cannot derive the job key (libcrypto failed)");
+		pn_errf(err, errlen, "pn_tp_open: cannot derive the job key (libcrypto failed)");
 		return NULL;
 	}
 	pn_tp_config copy = *cfg;
@@ -121,7 +115,7 @@ pn_tp_ctx *pn_tp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 	if (!ctx) {
 		pn_auth_wipe(key, sizeof(key));
 		if (!err[0])
-			snprintf(err, errlen, "pn_tp_open: backend '%s' failed to open", cfg->backend);
+			pn_errf(err, errlen, "pn_tp_open: backend '%s' failed to open", cfg->backend);
 		return NULL;
 	}
 	ctx->ops = ops;
@@ -185,35 +179,35 @@ static int check_mem_args(pn_tp_ctx *ctx, const void *bufp, size_t len, unsigned
 	return 0;
 }
 
-int pn_tp_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr)
+/* pn_tp_alloc (owned: the backend allocates *buf) and pn_tp_register (the caller's *buf)
+ * differ only in the backend call. */
+static int add_region(pn_tp_ctx *ctx, void **buf, size_t len, unsigned access, pn_tp_mr **mr,
+		      bool owned)
 {
-	int rc = check_mem_args(ctx, buf, len, access, mr, "pn_tp_alloc");
+	int rc = check_mem_args(ctx, owned ? (const void *)buf : *buf, len, access, mr,
+				owned ? "pn_tp_alloc" : "pn_tp_register");
 	if (rc)
 		return rc;
-	*buf = NULL;
+	if (owned)
+		*buf = NULL;
 	*mr = NULL;
-	rc = ctx->ops->alloc(ctx, len, access, buf, mr);
+	rc = owned ? ctx->ops->alloc(ctx, len, access, buf, mr) : ctx->ops->reg(ctx, *buf, len, access, mr);
 	if (rc == 0) {
 		finish_mr(ctx, *mr, len, access);
 		(*mr)->addr = *buf;
-		(*mr)->owned = 1;
+		(*mr)->owned = owned;
 	}
 	return rc;
 }
 
+int pn_tp_alloc(pn_tp_ctx *ctx, size_t len, unsigned access, void **buf, pn_tp_mr **mr)
+{
+	return add_region(ctx, buf, len, access, mr, true);
+}
+
 int pn_tp_register(pn_tp_ctx *ctx, void *buf, size_t len, unsigned access, pn_tp_mr **mr)
 {
-	int rc = check_mem_args(ctx, buf, len, access, mr, "pn_tp_register");
-	if (rc)
-		return rc;
-	*mr = NULL;
-	rc = ctx->ops->reg(ctx, buf, len, access, mr);
-	if (rc == 0) {
-		finish_mr(ctx, *mr, len, access);
-		(*mr)->addr = buf;
-		(*mr)->owned = 0;
-	}
-	return rc;
+	return add_region(ctx, &buf, len, access, mr, false);
 }
 
 int pn_tp_deregister(pn_tp_mr *mr)
@@ -225,13 +219,8 @@ int pn_tp_deregister(pn_tp_mr *mr)
 
 void pn_tp_mr_get_desc(const pn_tp_mr *mr, pn_mr_desc *out)
 {
-	if (!out)
-		return;
-	if (!mr) {
-		memset(out, 0, sizeof(*out));
-		return;
-	}
-	*out = mr->desc;
+	if (out)
+		*out = mr ? mr->desc : (pn_mr_desc){ 0 };
 }
 
 void *pn_tp_mr_addr(const pn_tp_mr *mr)
@@ -250,7 +239,11 @@ int pn_tp_listen(pn_tp_ctx *ctx, const char *addr)
 		return -EINVAL;
 	if (!addr || !addr[0])
 		return pn_tp_fail(ctx, EINVAL, "pn_tp_listen: no address");
-	return ctx->ops->listen(ctx, addr);
+	if (ctx->listening)
+		return pn_tp_fail(ctx, EALREADY, "pn_tp_listen: already listening");
+	int rc = ctx->ops->listen(ctx, addr);
+	ctx->listening = rc == 0;
+	return rc;
 }
 
 int pn_tp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
@@ -259,6 +252,8 @@ int pn_tp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
 		return -EINVAL;
 	if (!buf || len == 0)
 		return pn_tp_fail(ctx, EINVAL, "pn_tp_local_addr: no buffer");
+	if (!ctx->listening)
+		return pn_tp_fail(ctx, ENOTCONN, "pn_tp_local_addr: before listen");
 	return ctx->ops->local_addr(ctx, buf, len);
 }
 
@@ -270,6 +265,8 @@ int pn_tp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 		return pn_tp_fail(ctx, EINVAL, "pn_tp_accept: NULL peer pointer");
 	if (timeout_ms < -1)
 		return pn_tp_fail(ctx, EINVAL, "pn_tp_accept: bad timeout %d", timeout_ms);
+	if (!ctx->listening)
+		return pn_tp_fail(ctx, EINVAL, "pn_tp_accept: accept before listen");
 	*peer = NULL;
 	return ctx->ops->accept(ctx, peer, timeout_ms);
 }

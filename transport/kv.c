@@ -73,38 +73,6 @@ int pn_kv_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int pn_addr_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
-{
-	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	if (!colon || colon == addr || !colon[1])
-		return -EINVAL;
-	size_t hl = (size_t)(colon - addr);
-	const char *h = addr;
-	if (addr[0] == '[' && colon[-1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl == 0)
-		return -EINVAL;
-	if (hl >= hostlen || strlen(colon + 1) >= portlen)
-		return -ENAMETOOLONG;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, portlen, "%s", colon + 1);
-	return 0;
-}
-
-int pn_parse_ipv4(const char *s, uint32_t *ip)
-{
-	unsigned a, b, c, d;
-	char tail;
-	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 ||
-	    c > 255 || d > 255)
-		return -EINVAL;
-	*ip = a << 24 | b << 16 | c << 8 | d;
-	return 0;
-}
-
 void *pn_tp_page_alloc(size_t len)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -168,21 +136,21 @@ int pn_kv_apply(const char *options, const struct pn_tp_option *table, void *set
 		if (!o->key) {
 			char known[512];
 			list_keys(table, known, sizeof(known));
-			return pn_tp_fail_buf(err, errlen, EINVAL, "%s: unknown option '%s' (known: %s)",
-					      backend, key, known);
+			return pn_fail(err, errlen, EINVAL, "%s: unknown option '%s' (known: %s)",
+				       backend, key, known);
 		}
 		if (o->parse(o, val, settings) == 0)
 			continue;
 		if (o->parse == pn_opt_num)
-			return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value '%s' for option '%s' (want "
-					      "a number in [%llu, %llu])", backend, val, key,
-					      (unsigned long long)o->lo, (unsigned long long)o->hi);
-		return pn_tp_fail_buf(err, errlen, EINVAL, "%s: bad value '%s' for option '%s'%s%s%s",
-				      backend, val, key, o->want ? " (want " : "", o->want ? o->want : "",
-				      o->want ? ")" : "");
+			return pn_fail(err, errlen, EINVAL, "%s: bad value '%s' for option '%s' (want "
+				       "a number in [%llu, %llu])", backend, val, key,
+				       (unsigned long long)o->lo, (unsigned long long)o->hi);
+		return pn_fail(err, errlen, EINVAL, "%s: bad value '%s' for option '%s'%s%s%s",
+			       backend, val, key, o->want ? " (want " : "", o->want ? o->want : "",
+			       o->want ? ")" : "");
 	}
 	if (rc < 0)
-		return pn_tp_fail_buf(err, errlen, EINVAL, "%s: malformed options '%s' (want key=value;...)",
-				      backend, options);
+		return pn_fail(err, errlen, EINVAL, "%s: malformed options '%s' (want key=value;...)",
+			       backend, options);
 	return 0;
 }

@@ -26,13 +26,35 @@ int pn_online_cpus(void)
 	return n > 0 ? (int)n : 1;
 }
 
-void pn_errf(char *err, size_t errlen, const char *fmt, ...)
+int pn_vfail(char *err, size_t errlen, int rc, const char *fmt, va_list ap)
 {
-	if (!err || errlen == 0)
-		return;
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	return rc < 0 ? rc : -rc;
+}
+
+int pn_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	rc = pn_vfail(err, errlen, rc, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+bool pn_refused(char *err, size_t errlen, const char *who, const char *why)
+{
+	if (!why)
+		return false;
+	pn_errf(err, errlen, "%s: %s", who, why);
+	return true;
+}
+
+void pn_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pn_vfail(err, errlen, 0, fmt, ap);
 	va_end(ap);
 }
 

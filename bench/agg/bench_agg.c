@@ -9,8 +9,8 @@
  * kernels timed in the same run (Gram: float64 2×4 tiles; sorting rules: the scalar
  * insertion sort) and the opt-in float32-product Gram kernel.
  * Nothing here asserts a timing. */
-#include "cli.h"
 #include "json.h"
+#include "bench_cli.h"
 #include "version.h"
 #include "pennant/agg.h"
 #include "agg/agg_internal.h"
@@ -93,14 +93,13 @@ int main(int argc, char **argv)
 		{"rules", required_argument, 0, 'R'},  {"reps", required_argument, 0, 'n'},
 		{"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
 		{"no-naive", no_argument, 0, 'N'},     {"json", no_argument, 0, 'j'},
-		{"no-previous", no_argument, 0, 'P'},
-		{"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
-		{0, 0, 0, 0},
+		{"no-previous", no_argument, 0, 'P'},  {0, 0, 0, 0},
 	};
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+	struct bench_cli cli = {.prog = "pennant-bench-agg", .usage = usage, .opts = lo};
+	int c, status;
+	while ((c = bench_cli_next(&cli, argc, argv, &status)) != -1) {
 		switch (c) {
+		case BENCH_CLI_EXIT: return status;
 		case 'p':
 			if ((o.np = parse_list_int(optarg, o.ps, 8)) < 1)
 				goto bad;
@@ -130,15 +129,9 @@ int main(int argc, char **argv)
 		case 'N': o.naive = 0; break;
 		case 'P': o.prev = 0; break;
 		case 'j': o.json = 1; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': pn_tools_print_version(stdout, "pennant-bench-agg"); return 0;
-		case '?':
-		case ':': return pn_cli_bad_option("pennant-bench-agg", c, argv);
 		default: goto bad;
 		}
 	}
-	if (optind != argc)
-		goto bad;
 	int threads = o.threads ? o.threads : pn_online_cpus();
 	if (threads > MAX_THREADS)
 		threads = MAX_THREADS;

@@ -8,8 +8,8 @@
  *   - the combination pass (Σ α_i g_i, on all threads),
  * and prints the medians, the ratio process / (read + Gram + combine) and the peak RSS
  * of the process against the input size. Nothing here asserts a timing. */
-#include "cli.h"
 #include "json.h"
+#include "bench_cli.h"
 #include "version.h"
 #include "pennant/agg.h"
 #include "pennant/npy.h"
@@ -73,6 +73,8 @@ static void gram_pass(const float *x, int p, size_t d, int threads)
 {
 	pthread_t tid[MAX_THREADS];
 	gram_job *job[MAX_THREADS];
+	if (threads < 1 || threads > MAX_THREADS)
+		threads = threads < 1 ? 1 : MAX_THREADS;
 	size_t blocks = (d + PN_AGG_BLOCK - 1) / PN_AGG_BLOCK, per = (blocks + threads - 1) / threads;
 	for (int t = 0; t < threads; t++) {
 		size_t b0 = (size_t)t * per * PN_AGG_BLOCK, b1 = b0 + per * PN_AGG_BLOCK;
@@ -151,13 +153,13 @@ int main(int argc, char **argv)
 		{"rule", required_argument, 0, 'R'},  {"reps", required_argument, 0, 'n'},
 		{"threads", required_argument, 0, 't'}, {"agg", required_argument, 0, 'a'},
 		{"dir", required_argument, 0, 'D'},   {"json", no_argument, 0, 'j'},
-		{"help", no_argument, 0, 'h'},        {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+	struct bench_cli cli = {.prog = "pennant-bench-agg-process", .usage = usage, .opts = lo};
+	int c, status;
+	while ((c = bench_cli_next(&cli, argc, argv, &status)) != -1) {
 		switch (c) {
+		case BENCH_CLI_EXIT: return status;
 		case 'p': p = atoi(optarg); if (p < 1 || p > 1024) goto bad; break;
 		case 'd': dd = strtod(optarg, NULL); if (!(dd >= 1 && dd <= 1e9)) goto bad; break;
 		case 'R': rule = optarg; if (pn_rule_from_name(rule) < 0) goto bad; break;
@@ -166,15 +168,9 @@ int main(int argc, char **argv)
 		case 'a': snprintf(agg, sizeof agg, "%s", optarg); break;
 		case 'D': dir = optarg; break;
 		case 'j': json = 1; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': pn_tools_print_version(stdout, "pennant-bench-agg-process"); return 0;
-		case '?':
-		case ':': return pn_cli_bad_option("pennant-bench-agg-process", c, argv);
 		default: goto bad;
 		}
 	}
-	if (optind != argc)
-		goto bad;
 	if (!threads)
 		threads = pn_online_cpus() < MAX_THREADS ? pn_online_cpus() : MAX_THREADS;
 	if (!agg[0]) { /* build/bench/agg/ → build/tools/pennant-agg */

@@ -29,8 +29,9 @@ int bench_parse(int argc, char **argv, struct bench_opts *o);
 /* The dpdk context of node_id with the options and secret given; NULL with the reason on
  * stderr after "who: ". */
 pn_tp_ctx *bench_open(const struct bench_opts *o, uint32_t node_id, const char *who);
-int bench_target(const struct bench_opts *o);
-int bench_reader(const struct bench_opts *o);
+/* The two roles, on the context main opened for them (main closes it). Exit status. */
+int bench_target(const struct bench_opts *o, pn_tp_ctx *ctx);
+int bench_reader(const struct bench_opts *o, pn_tp_ctx *ctx);
 double bench_now_s(void);
 
 /* copy_limit.c: single-core memcpy of frame-sized blocks into a landing buffer */

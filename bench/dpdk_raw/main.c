@@ -1,6 +1,7 @@
 /* pennant-bench-dpdk-raw: see bench_dpdk_raw.h and scripts/dpdk-bench. */
 #include "bench_dpdk_raw.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 int main(int argc, char **argv)
@@ -9,5 +10,11 @@ int main(int argc, char **argv)
 	int st = bench_parse(argc, argv, &o);
 	if (st >= 0)
 		return st;
-	return strcmp(o.role, "target") ? bench_reader(&o) : bench_target(&o);
+	bool target = strcmp(o.role, "target") == 0;
+	pn_tp_ctx *ctx = bench_open(&o, target ? o.node : 0, o.role);
+	if (!ctx)
+		return 1;
+	st = target ? bench_target(&o, ctx) : bench_reader(&o, ctx);
+	pn_tp_close(ctx);
+	return st;
 }

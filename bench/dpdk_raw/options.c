@@ -1,7 +1,7 @@
 /* Command line, parsed once, up front; the clock and the context both roles open. */
 #include "bench_dpdk_raw.h"
 
-#include "cli.h"
+#include "bench_cli.h"
 #include "version.h"
 
 #include <getopt.h>
@@ -49,12 +49,13 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 	static const struct option lo[] = {
 		{"role", 1, 0, 'r'}, {"options", 1, 0, 'o'}, {"addr", 1, 0, 'a'}, {"node", 1, 0, 'n'},
 		{"size", 1, 0, 's'}, {"rounds", 1, 0, 'R'}, {"outstanding", 1, 0, 'q'}, {"chunk", 1, 0, 'c'},
-		{"json", 1, 0, 'j'}, {"label", 1, 0, 'l'}, {"help", 0, 0, 'h'}, {"version", 0, 0, 'V'},
-		{"token-file", 1, 0, 'T'}, {0, 0, 0, 0}};
+		{"json", 1, 0, 'j'}, {"label", 1, 0, 'l'}, {"token-file", 1, 0, 'T'}, {0, 0, 0, 0}};
+	struct bench_cli cli = {.prog = "pennant-bench-dpdk-raw", .usage = usage, .opts = lo};
 	const char *token_file = NULL;
-	opterr = 0;
-	for (int ch; (ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1;) {
+	int status;
+	for (int ch; (ch = bench_cli_next(&cli, argc, argv, &status)) != -1;) {
 		switch (ch) {
+		case BENCH_CLI_EXIT: return status;
 		case 'r': o->role = optarg; break;
 		case 'o': o->options = optarg; break;
 		case 'a': o->addr = optarg; break;
@@ -66,9 +67,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 		case 'j': o->json = optarg; break;
 		case 'l': o->label = optarg; break;
 		case 'T': token_file = optarg; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': pn_tools_print_version(stdout, "pennant-bench-dpdk-raw"); return 0;
-		default: return pn_cli_bad_option("pennant-bench-dpdk-raw", ch, argv);
+		default: usage(stderr); return 2;
 		}
 	}
 	if (!o->role || !o->options || !o->addr || !o->size || o->rounds < 1 || o->outstanding < 1 ||

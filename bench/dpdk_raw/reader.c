@@ -121,11 +121,8 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-int bench_reader(const struct bench_opts *o)
+int bench_reader(const struct bench_opts *o, pn_tp_ctx *ctx)
 {
-	pn_tp_ctx *ctx = bench_open(o, 0, "reader");
-	if (!ctx)
-		return 1;
 	int rc = 1;
 	pn_tp_peer *peer;
 	void *buf;
@@ -228,6 +225,5 @@ int bench_reader(const struct bench_opts *o)
 	pn_tp_send_ctrl(peer, "BYE", 3);
 	rc = wait_ctrl(ctx, msg, sizeof msg, 10000) > 0 ? 0 : 1;
 out:
-	pn_tp_close(ctx);
 	return rc;
 }

@@ -1,16 +1,14 @@
 /* Target role: expose a region, then serve until the reader says BYE. Control messages:
  * "RAW <frames> <payload>" starts a blast of RAW frames (no protocol); "BYE" ends. */
 #include "bench_dpdk_raw.h"
+#include "ctrl_text.h"
 #include "transport/dpdk/dpdk_debug.h"
 
 #include <stdio.h>
 #include <string.h>
 
-int bench_target(const struct bench_opts *o)
+int bench_target(const struct bench_opts *o, pn_tp_ctx *ctx)
 {
-	pn_tp_ctx *ctx = bench_open(o, o->node, "target");
-	if (!ctx)
-		return 1;
 	int rc = 1;
 	void *buf;
 	pn_tp_mr *mr;
@@ -38,8 +36,7 @@ int bench_target(const struct bench_opts *o)
 		if (c.event != PN_TP_CTRL_RECV)
 			continue;
 		char text[PN_TP_CTRL_MAX + 1];
-		memcpy(text, c.data, c.len);
-		text[c.len] = 0;
+		bench_ctrl_text(&c, text);
 		unsigned long long frames;
 		unsigned payload;
 		if (sscanf(text, "RAW %llu %u", &frames, &payload) == 2) {
@@ -57,6 +54,5 @@ int bench_target(const struct bench_opts *o)
 	}
 	pn_tp_deregister(mr);
 out:
-	pn_tp_close(ctx);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #define PENNANT_BENCH_PULL_H
 
 #include "secret.h"
+#include "rank_template.h"
 #include "pennant/transport.h"
 
 #include <stdbool.h>
@@ -75,7 +76,6 @@ int bench_write_json(const char *path, const struct bench_opts *o, const char *b
 
 /* util */
 double bench_now_us(void);
-void bench_template(char *out, size_t len, const char *tmpl, unsigned rank);
 pn_tp_ctx *bench_open(const struct bench_opts *o, unsigned rank);
 
 #endif

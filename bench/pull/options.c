@@ -1,7 +1,7 @@
 /* pennant-bench-pull: command line, parsed once, up front. */
 #include "bench_pull.h"
 
-#include "cli.h"
+#include "bench_cli.h"
 #include "version.h"
 
 #include <getopt.h>
@@ -84,16 +84,16 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 		{ "outstanding", required_argument, 0, 'q' }, { "json", required_argument, 0, 'j' },
 		{ "no-baseline", no_argument, 0, 'B' },   { "listen", required_argument, 0, 'l' },
 		{ "server", required_argument, 0, 'S' },  { "connect", required_argument, 0, 'C' },
-		{ "help", no_argument, 0, 'h' },          { "version", no_argument, 0, 'V' },
 		{ "token-file", required_argument, 0, 'T' }, { 0, 0, 0, 0 },
 	};
+	struct bench_cli cli = { .prog = "pennant-bench-pull", .usage = usage, .opts = lo };
 	const char *token_file = NULL;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+	int c, status;
+	while ((c = bench_cli_next(&cli, argc, argv, &status)) != -1) {
 		size_t v;
 		char *colon;
 		switch (c) {
+		case BENCH_CLI_EXIT: return status;
 		case 'b': o->backend = optarg; break;
 		case 'o': o->options = optarg; break;
 		case 'l': o->listen = optarg; break;
@@ -122,14 +122,10 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
 			}
 			break;
 		case 'T': token_file = optarg; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': pn_tools_print_version(stdout, "pennant-bench-pull"); return 0;
-		case '?':
-		case ':': return pn_cli_bad_option("pennant-bench-pull", c, argv);
 		default: goto bad;
 		}
 	}
-	if (optind != argc || o->min_size == 0 || o->max_size < o->min_size || o->iters <= 0 ||
+	if (o->min_size == 0 || o->max_size < o->min_size || o->iters <= 0 ||
 	    o->lat_iters < 0 || o->outstanding <= 0 || (o->server && o->connect))
 		goto bad;
 	char err[256];

@@ -9,7 +9,7 @@
 int bench_target(const struct bench_opts *o, const char *listen_tmpl, int addr_fd)
 {
 	char listen[256], addr[256];
-	bench_template(listen, sizeof(listen), listen_tmpl, 1);
+	bench_expand_rank(listen, sizeof(listen), listen_tmpl, 1);
 	pn_tp_ctx *ctx = bench_open(o, 1);
 	if (!ctx)
 		return 1;

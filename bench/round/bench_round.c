@@ -5,8 +5,8 @@
  * fused SGD step, publish). For each (n, d) and pipelining off/on: round p50/p99 and
  * the breakdown, and the overlap efficiency (pull + aggregation work) / round time:
  * 1.0 means the two ran back to back, up to 2.0 when they fully overlap. */
-#include "cli.h"
 #include "json.h"
+#include "bench_cli.h"
 #include "secret.h"
 #include "version.h"
 #include "pennant/job.h"
@@ -139,14 +139,14 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"n", 1, 0, 'n'}, {"d", 1, 0, 'd'}, {"rounds", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
 		{"rule", 1, 0, 'R'}, {"agg-threads", 1, 0, 't'}, {"backend", 1, 0, 'b'},
-		{"tp-options", 1, 0, 'o'}, {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'},
-		{"version", 0, 0, 'V'}, {0, 0, 0, 0},
+		{"tp-options", 1, 0, 'o'}, {"json", 0, 0, 'j'}, {0, 0, 0, 0},
 	};
-	int c;
+	struct bench_cli cli = {.prog = "pennant-bench-round", .usage = usage, .opts = lo};
+	int c, status;
 	double tmp[4];
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+	while ((c = bench_cli_next(&cli, argc, argv, &status)) != -1) {
 		switch (c) {
+		case BENCH_CLI_EXIT: return status;
 		case 'n':
 			if ((o.nn = parse_list(optarg, tmp, 4)) < 1)
 				goto bad;
@@ -161,15 +161,9 @@ int main(int argc, char **argv)
 		case 'b': o.backend = optarg; break;
 		case 'o': o.tp_options = optarg; break;
 		case 'j': o.json = true; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': pn_tools_print_version(stdout, "pennant-bench-round"); return 0;
-		case '?':
-		case ':': return pn_cli_bad_option("pennant-bench-round", c, argv);
 		default: goto bad;
 		}
 	}
-	if (optind != argc)
-		goto bad;
 	char serr[256];
 	if (pn_secret_random(&g_secret, 32, serr, sizeof serr)) {
 		fprintf(stderr, "pennant-bench-round: %s\n", serr);

@@ -1,7 +1,7 @@
 /* pennant-bench-stragglers: command-line options, their defaults and their ranges. */
 #include "stragglers.h"
 
-#include "cli.h"
+#include "bench_cli.h"
 #include "version.h"
 
 #include <errno.h>
@@ -88,18 +88,22 @@ int stragglers_parse(int argc, char **argv, struct options *o)
 		{ "window-total", required_argument, 0, 'W' }, { "exp-mean", required_argument, 0, 'e' },
 		{ "p-slow", required_argument, 0, 'a' },     { "p-recover", required_argument, 0, 'b' },
 		{ "slow-delay", required_argument, 0, 'd' }, { "jitter", required_argument, 0, 'j' },
-		{ "json", no_argument, 0, 'J' },             { "help", no_argument, 0, 'h' },
-		{ "comm-dim", required_argument, 0, 'M' },
+		{ "json", no_argument, 0, 'J' },             { "comm-dim", required_argument, 0, 'M' },
 		{ "uep", no_argument, 0, 'U' },              { "uep-slack", required_argument, 0, 'S' },
 		{ "uep-norms", required_argument, 0, 'N' },  { "uep-sizes", required_argument, 0, 'Z' },
 		{ "matmul", no_argument, 0, 'X' },           { "mm-max-n", required_argument, 0, 'G' },
 		{ "mm-shift", required_argument, 0, 'H' },   { "mm-rate", required_argument, 0, 'R' },
-		{ "version", no_argument, 0, 'V' },          { 0, 0, 0, 0 },
+		{ 0, 0, 0, 0 },
 	};
-	int c;
+	struct bench_cli cli = { .prog = "pennant-bench-stragglers", .usage = usage, .opts = longopts };
+	int c, status;
 	char *end;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = bench_cli_next(&cli, argc, argv, &status)) != -1) {
+		if (c == BENCH_CLI_EXIT) {
+			if (status == 0)
+				exit(0);
+			return -EINVAL;
+		}
 		bool numeric = optarg && c != 'm' && c != 'o' && c != 'N' && c != 'Z';
 		double v = numeric ? strtod(optarg, &end) : 0;
 		if (numeric && (*end || end == optarg || !isfinite(v))) {
@@ -136,10 +140,6 @@ int stragglers_parse(int argc, char **argv, struct options *o)
 		case 'd': o->mp.slow_delay = v; break;
 		case 'j': o->mp.jitter = v; break;
 		case 'J': o->json = true; break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': pn_tools_print_version(stdout, "pennant-bench-stragglers"); exit(0);
-		case '?':
-		case ':': pn_cli_bad_option("pennant-bench-stragglers", c, argv); return -EINVAL;
 		case 'm':
 			if (strcmp(optarg, "all") == 0) {
 				o->model = -1;
@@ -160,10 +160,6 @@ int stragglers_parse(int argc, char **argv, struct options *o)
 			fprintf(stderr, "negative value '%s'\n", optarg);
 			return -EINVAL;
 		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
-		return -EINVAL;
 	}
 	const char *why = NULL;
 	if (o->n < 1 || o->n > 1024)

@@ -7,6 +7,7 @@
  *                         check every mbuf is back in our mempools, exit.
  * Exit status: 0 all good, 1 error or leak, 2 timeout. */
 #include "pennant/transport.h"
+#include "ctrl_text.h"
 #include "transport/dpdk/dpdk_debug.h"
 #include "dp_test_util.h"
 
@@ -105,8 +106,7 @@ int main(int argc, char **argv)
 		if (c.event != PN_TP_CTRL_RECV)
 			continue;
 		char text[PN_TP_CTRL_MAX + 1];
-		memcpy(text, c.data, c.len);
-		text[c.len] = 0;
+		bench_ctrl_text(&c, text);
 		if (!strcmp(text, "STATS")) {
 			uint8_t reply[4 + sizeof(pn_tp_stats)] = {'S', 'T', 'A', 'T'};
 			pn_tp_stats st;

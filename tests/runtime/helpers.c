@@ -441,3 +441,34 @@ const struct npy_bad_case npy_bad_cases[] = {
 	{"{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 24, "trailing"},
 };
 const size_t npy_bad_case_count = sizeof npy_bad_cases / sizeof *npy_bad_cases;
+
+void grad_set_make(grad_set *g, int p, size_t d, double sigma, uint64_t seed)
+{
+	if (p < 1 || p > NAIVE_MAX_P)
+		abort();
+	g->p = p;
+	g->d = d;
+	g->center = malloc(sizeof(float) * d);
+	g->x = make_gradients(p, d, sigma, seed, g->center);
+	g->ref = malloc(sizeof(float) * d);
+	g->out = malloc(sizeof(float) * d);
+	if (!g->center || !g->x || !g->ref || !g->out)
+		abort();
+	for (int i = 0; i < p; i++)
+		g->rows[i] = g->x + (size_t)i * d;
+}
+
+void grad_set_free(grad_set *g)
+{
+	free(g->center), free(g->x), free(g->ref), free(g->out);
+}
+
+pn_agg_config agg_config(int p, size_t d, pn_rule rule, int f, int r, int threads)
+{
+	pn_agg_config cfg;
+	pn_agg_config_init(&cfg, p, d, rule);
+	cfg.f = f;
+	cfg.r = r;
+	cfg.threads = threads;
+	return cfg;
+}

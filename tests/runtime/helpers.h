@@ -17,6 +17,19 @@ double rng_normal(uint64_t *s);
 /* p×d rows: honest_center + sigma·noise for every row. center gets N(0,1) entries. */
 float *make_gradients(int p, size_t d, double sigma, uint64_t seed, float *center);
 
+/* A test's data set: p×d gradients (sigma around a N(0,1) center) with their rows, and
+ * two d-vectors for the results under test (out) and the reference (ref). */
+typedef struct grad_set {
+	int p;
+	size_t d;
+	float *center, *x, *ref, *out;
+	float *rows[NAIVE_MAX_P]; /* rows[i] = x + i·d (p <= NAIVE_MAX_P) */
+} grad_set;
+void grad_set_make(grad_set *g, int p, size_t d, double sigma, uint64_t seed);
+void grad_set_free(grad_set *g);
+/* pn_agg_config_init plus the knobs most tests set. */
+pn_agg_config agg_config(int p, size_t d, pn_rule rule, int f, int r, int threads);
+
 double rel_err(const float *a, const float *b, size_t d);  /* ‖a-b‖/‖b‖ */
 double cosine(const float *a, const float *b, size_t d);
 /* Max |a-b| / max(1, max|b|) style comparison used for "same result" checks. */

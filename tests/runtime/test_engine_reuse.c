@@ -46,11 +46,7 @@ Test(reuse, reset_rounds_equal_fresh_engines_for_every_rule)
 		if (rule == PN_RULE_WEIGHTED)
 			continue; /* below */
 		for (int threads = 1; threads <= 2; threads++) {
-			pn_agg_config cfg;
-			pn_agg_config_init(&cfg, P, D, (pn_rule)rule);
-			cfg.f = 1;
-			cfg.r = 3;
-			cfg.threads = threads;
+			pn_agg_config cfg = agg_config(P, D, (pn_rule)rule, 1, 3, threads);
 			char err[256];
 			pn_agg *a = pn_agg_create(&cfg, err, sizeof err);
 			cr_assert(a, "%s", err);

@@ -70,42 +70,36 @@ Test(errors, too_few_workers_for_the_rule_is_a_clear_error)
 
 Test(errors, nonfinite_workers_are_excluded_and_reported)
 {
-	int p = 9;
-	size_t d = 10000;
-	float *center = malloc(sizeof(float) * d);
-	float *x = make_gradients(p, d, 0.5, 17, center);
-	float *out = malloc(sizeof(float) * d), *ref = malloc(sizeof(float) * d);
+	grad_set g;
+	grad_set_make(&g, 9, 10000, 0.5, 17);
 	/* rows 0 and 1 poisoned in different blocks */
-	x[7000] = NAN;
-	x[d + 123] = INFINITY;
+	g.x[7000] = NAN;
+	g.x[g.d + 123] = INFINITY;
 	const pn_rule rules[] = {PN_RULE_MEAN, PN_RULE_MEDIAN, PN_RULE_PHOCAS, PN_RULE_KRUM,
 				 PN_RULE_BULYAN, PN_RULE_GEOMED, PN_RULE_FLAG};
 	for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
 		for (int threads = 1; threads <= 2; threads++) {
-			pn_agg_config c;
-			pn_agg_config_init(&c, p, d, rules[r]);
-			c.f = 1;
-			c.r = 4; /* explicit: the default depends on p */
-			c.threads = threads;
+			/* r explicit: the default depends on p */
+			pn_agg_config c = agg_config(g.p, g.d, rules[r], 1, 4, threads);
 			pn_agg_report rep;
 			char err[256];
 			double w[9];
-			cr_assert_eq(pn_aggregate(&c, x, out, &rep, w, err, sizeof err), 0, "%s: %s",
+			cr_assert_eq(pn_aggregate(&c, g.x, g.out, &rep, w, err, sizeof err), 0, "%s: %s",
 				     pn_rule_name(rules[r]), err);
 			cr_expect_eq(rep.nonfinite, 2, "%s", pn_rule_name(rules[r]));
-			cr_expect_eq(rep.used, p - 2);
+			cr_expect_eq(rep.used, g.p - 2);
 			cr_expect_eq(w[0], 0.0);
 			cr_expect_eq(w[1], 0.0);
 			/* same as aggregating the clean rows only */
-			c.p = p - 2;
-			cr_assert_eq(pn_aggregate(&c, x + 2 * d, ref, NULL, NULL, err, sizeof err), 0, "%s", err);
-			for (size_t k = 0; k < d; k++)
-				cr_assert(isfinite(out[k]), "%s: output[%zu] not finite", pn_rule_name(rules[r]), k);
-			cr_expect_lt(max_rel_diff(out, ref, d), 1e-5, "%s threads=%d", pn_rule_name(rules[r]),
+			c.p = g.p - 2;
+			cr_assert_eq(pn_aggregate(&c, g.x + 2 * g.d, g.ref, NULL, NULL, err, sizeof err), 0, "%s", err);
+			for (size_t k = 0; k < g.d; k++)
+				cr_assert(isfinite(g.out[k]), "%s: output[%zu] not finite", pn_rule_name(rules[r]), k);
+			cr_expect_lt(max_rel_diff(g.out, g.ref, g.d), 1e-5, "%s threads=%d", pn_rule_name(rules[r]),
 				     threads);
 		}
 	}
-	free(center), free(x), free(out), free(ref);
+	grad_set_free(&g);
 }
 
 Test(errors, all_workers_nonfinite_is_an_error_not_a_crash)

@@ -76,9 +76,7 @@ Test(robust, flag_weights_rank_attackers_last)
 {
 	static float hm[D], out[D];
 	float *x = attacked(UNIFORM, hm);
-	pn_agg_config cfg;
-	pn_agg_config_init(&cfg, P, D, PN_RULE_FLAG);
-	cfg.r = 2;
+	pn_agg_config cfg = agg_config(P, D, PN_RULE_FLAG, 0, 2, 0);
 	cfg.flag_mode = PN_FLAG_CONVERGED;
 	float *rows[P];
 	for (int i = 0; i < P; i++)

@@ -38,103 +38,84 @@ static piece *random_pieces(int p, size_t d, uint64_t *s, size_t *count)
 
 Test(streaming, random_chunks_and_orders_equal_one_shot)
 {
-	int p = 11;
-	size_t d = 30011;
-	float *center = malloc(sizeof(float) * d);
-	float *x = make_gradients(p, d, 0.7, 42, center);
-	float *ref = malloc(sizeof(float) * d), *out = malloc(sizeof(float) * d);
+	grad_set g;
+	grad_set_make(&g, 11, 30011, 0.7, 42);
 	uint64_t s = 1234;
 	/* every rule but 'weighted' (it needs the caller's weights: test_engine_reuse.c) */
 	for (int rule = 0; rule < PN_RULE_COUNT_; rule++) {
 		if (rule == PN_RULE_WEIGHTED)
 			continue;
 		for (int threads = 1; threads <= 2; threads++) {
-			pn_agg_config cfg;
-			pn_agg_config_init(&cfg, p, d, (pn_rule)rule);
-			cfg.f = 2;
-			cfg.r = 4;
-			cfg.threads = threads;
+			pn_agg_config cfg = agg_config(g.p, g.d, (pn_rule)rule, 2, 4, threads);
 			char err[256];
-			cr_assert_eq(pn_aggregate(&cfg, x, ref, NULL, NULL, err, sizeof err), 0, "%s", err);
+			cr_assert_eq(pn_aggregate(&cfg, g.x, g.ref, NULL, NULL, err, sizeof err), 0, "%s", err);
 			pn_agg *a = pn_agg_begin(&cfg, NULL, err, sizeof err); /* engine-owned storage */
 			cr_assert(a, "%s", err);
 			size_t n;
-			piece *pc = random_pieces(p, d, &s, &n);
+			piece *pc = random_pieces(g.p, g.d, &s, &n);
 			for (size_t k = 0; k < n; k++) {
 				const piece *q = &pc[k];
-				cr_assert_eq(pn_agg_feed(a, q->worker, q->off, x + (size_t)q->worker * d + q->off,
+				cr_assert_eq(pn_agg_feed(a, q->worker, q->off, g.x + (size_t)q->worker * g.d + q->off,
 							 q->len), 0, "%s", pn_agg_errmsg(a));
 			}
-			cr_assert_eq(pn_agg_finish(a, out), 0, "%s", pn_agg_errmsg(a));
-			double e = max_rel_diff(out, ref, d);
+			cr_assert_eq(pn_agg_finish(a, g.out), 0, "%s", pn_agg_errmsg(a));
+			double e = max_rel_diff(g.out, g.ref, g.d);
 			cr_expect_lt(e, 1e-5, "%s threads=%d: streaming differs from one-shot by %g",
 				     pn_rule_name((pn_rule)rule), threads, e);
 			pn_agg_free(a);
 			free(pc);
 		}
 	}
-	free(center), free(x), free(ref), free(out);
+	grad_set_free(&g);
 }
 
 Test(streaming, excluded_straggler_equals_one_shot_without_it)
 {
-	int p = 9;
-	size_t d = 20000;
-	float *center = malloc(sizeof(float) * d);
-	float *x = make_gradients(p, d, 0.5, 8, center);
-	float *ref = malloc(sizeof(float) * d), *out = malloc(sizeof(float) * d);
+	grad_set g;
+	grad_set_make(&g, 9, 20000, 0.5, 8);
 	const pn_rule rules[] = {PN_RULE_MEAN, PN_RULE_MEDIAN, PN_RULE_KRUM, PN_RULE_FLAG};
 	for (size_t r = 0; r < 4; r++) {
 		pn_agg_config cfg;
-		pn_agg_config_init(&cfg, p - 1, d, rules[r]);
+		pn_agg_config_init(&cfg, g.p - 1, g.d, rules[r]);
 		cfg.f = 1;
 		char err[256];
 		/* reference: the first p-1 rows only */
-		cr_assert_eq(pn_aggregate(&cfg, x, ref, NULL, NULL, err, sizeof err), 0, "%s", err);
-		cfg.p = p;
-		float *rows[NAIVE_MAX_P];
-		for (int i = 0; i < p; i++)
-			rows[i] = x + (size_t)i * d;
-		pn_agg *a = pn_agg_begin(&cfg, rows, err, sizeof err);
+		cr_assert_eq(pn_aggregate(&cfg, g.x, g.ref, NULL, NULL, err, sizeof err), 0, "%s", err);
+		cfg.p = g.p;
+		pn_agg *a = pn_agg_begin(&cfg, g.rows, err, sizeof err);
 		cr_assert(a);
 		/* the straggler (last worker) lands half its data, then is given up on */
-		cr_assert_eq(pn_agg_landed(a, p - 1, 0, d / 2), 0);
-		for (int i = 0; i < p - 1; i++)
-			cr_assert_eq(pn_agg_landed(a, i, 0, d), 0);
-		cr_assert_eq(pn_agg_exclude(a, p - 1), 0);
-		cr_assert_eq(pn_agg_finish(a, out), 0, "%s", pn_agg_errmsg(a));
-		cr_expect_lt(max_rel_diff(out, ref, d), 1e-5, "%s", pn_rule_name(rules[r]));
-		cr_expect_eq(pn_agg_status(a)[p - 1], 3);
-		cr_expect_eq(pn_agg_weights(a)[p - 1], 0.0);
+		cr_assert_eq(pn_agg_landed(a, g.p - 1, 0, g.d / 2), 0);
+		for (int i = 0; i < g.p - 1; i++)
+			cr_assert_eq(pn_agg_landed(a, i, 0, g.d), 0);
+		cr_assert_eq(pn_agg_exclude(a, g.p - 1), 0);
+		cr_assert_eq(pn_agg_finish(a, g.out), 0, "%s", pn_agg_errmsg(a));
+		cr_expect_lt(max_rel_diff(g.out, g.ref, g.d), 1e-5, "%s", pn_rule_name(rules[r]));
+		cr_expect_eq(pn_agg_status(a)[g.p - 1], 3);
+		cr_expect_eq(pn_agg_weights(a)[g.p - 1], 0.0);
 		pn_agg_free(a);
 	}
-	free(center), free(x), free(ref), free(out);
+	grad_set_free(&g);
 }
 
 Test(streaming, worker_that_never_completes_is_reported_incomplete)
 {
-	int p = 6;
-	size_t d = 9000;
-	float *center = malloc(sizeof(float) * d);
-	float *x = make_gradients(p, d, 0.5, 9, center);
-	float *out = malloc(sizeof(float) * d);
+	grad_set g;
+	grad_set_make(&g, 6, 9000, 0.5, 9);
 	pn_agg_config cfg;
-	pn_agg_config_init(&cfg, p, d, PN_RULE_MEDIAN);
-	float *rows[NAIVE_MAX_P];
-	for (int i = 0; i < p; i++)
-		rows[i] = x + (size_t)i * d;
+	pn_agg_config_init(&cfg, g.p, g.d, PN_RULE_MEDIAN);
 	char err[256];
-	pn_agg *a = pn_agg_begin(&cfg, rows, err, sizeof err);
+	pn_agg *a = pn_agg_begin(&cfg, g.rows, err, sizeof err);
 	cr_assert(a);
-	for (int i = 0; i < p - 1; i++)
-		cr_assert_eq(pn_agg_landed(a, i, 0, d), 0);
-	cr_assert_eq(pn_agg_landed(a, p - 1, 100, 5000), 0);
-	cr_assert_eq(pn_agg_finish(a, out), 0);
+	for (int i = 0; i < g.p - 1; i++)
+		cr_assert_eq(pn_agg_landed(a, i, 0, g.d), 0);
+	cr_assert_eq(pn_agg_landed(a, g.p - 1, 100, 5000), 0);
+	cr_assert_eq(pn_agg_finish(a, g.out), 0);
 	pn_agg_report rep;
 	pn_agg_get_report(a, &rep);
 	cr_expect_eq(rep.incomplete, 1);
-	cr_expect_eq(rep.used, p - 1);
-	cr_expect_eq(pn_agg_status(a)[p - 1], 2);
+	cr_expect_eq(rep.used, g.p - 1);
+	cr_expect_eq(pn_agg_status(a)[g.p - 1], 2);
 	pn_agg_free(a);
-	free(center), free(x), free(out);
+	grad_set_free(&g);
 }

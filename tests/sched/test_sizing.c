@@ -5,12 +5,17 @@
 #include <errno.h>
 #include <math.h>
 
+static pn_sizing *make_with(pn_sizing_config cfg)
+{
+	char err[128] = "";
+	pn_sizing *s = pn_sizing_create(&cfg, err, sizeof err);
+	cr_assert_not_null(s, "%s", err);
+	return s;
+}
+
 static pn_sizing *make(int n, double thr)
 {
-	pn_sizing_config cfg = { .workers = n, .replan_threshold = thr, .smoothing = 1.0 };
-	pn_sizing *s = pn_sizing_create(&cfg, NULL, 0);
-	cr_assert_not_null(s);
-	return s;
+	return make_with((pn_sizing_config){ .workers = n, .replan_threshold = thr, .smoothing = 1.0 });
 }
 
 Test(sizing, shares_follow_throughput)
@@ -62,8 +67,7 @@ Test(sizing, replans_only_past_threshold)
 
 Test(sizing, min_share_and_unmeasured_workers)
 {
-	pn_sizing_config cfg = { .workers = 3, .min_share = 10 };
-	pn_sizing *s = pn_sizing_create(&cfg, NULL, 0);
+	pn_sizing *s = make_with((pn_sizing_config){ .workers = 3, .min_share = 10 });
 	pn_sizing_observe(s, 0, 1000, 1);
 	pn_sizing_observe(s, 1, 1, 1);
 	size_t sh[3];
@@ -99,8 +103,7 @@ Test(sizing, bad_samples_are_rejected_and_counted)
 
 Test(sizing, smoothing_damps_a_single_outlier)
 {
-	pn_sizing_config cfg = { .workers = 1, .smoothing = 0.25 };
-	pn_sizing *s = pn_sizing_create(&cfg, NULL, 0);
+	pn_sizing *s = make_with((pn_sizing_config){ .workers = 1, .smoothing = 0.25 });
 	pn_sizing_observe(s, 0, 100, 1);
 	pn_sizing_observe(s, 0, 500, 1);
 	cr_assert_float_eq(pn_sizing_throughput(s, 0), 200.0, 1e-9);

@@ -32,6 +32,23 @@ static pn_round_verdict decide(const pn_straggler_policy *pol, const pn_code *c,
 	return pn_straggler_decide(pol, c, fin, fail, elapsed, need);
 }
 
+/* One verdict to check: workers finished/failed ("0"/"1" strings) after elapsed seconds. */
+struct step {
+	const char *finished, *failed;
+	double elapsed;
+	pn_round_verdict want;
+};
+
+static void run_steps(const pn_straggler_policy *pol, const pn_code *c, const struct step *steps,
+		      size_t n)
+{
+	bool need[64];
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(decide(pol, c, steps[i].finished, steps[i].failed, steps[i].elapsed, need),
+			     steps[i].want, "finished %s failed %s at %g s", steps[i].finished,
+			     steps[i].failed, steps[i].elapsed);
+}
+
 Test(straggler, wait_all)
 {
 	pn_code *c = make(PN_CODE_UNCODED, 4, 0);
@@ -112,37 +129,41 @@ Test(straggler, wait_code_cyclic_threshold)
 	pn_code_free(c);
 }
 
-Test(straggler, deadline_ends_the_round)
+/* Verdict sequences of the deadline and count policies, one table row per policy. */
+Test(straggler, deadline_and_count_verdicts)
+{
+	static const struct {
+		pn_code_kind kind;
+		int n, s;
+		pn_straggler_policy pol;
+		struct step steps[4];
+	} cases[] = {
+		{ PN_CODE_CYCLIC, 6, 1, { .mode = PN_WAIT_DEADLINE, .deadline = 2.0 },
+		  { { "110000", "000000", 1.9, PN_ROUND_WAIT },
+		    { "110000", "000000", 2.0, PN_ROUND_DEADLINE },
+		    { "000000", "000000", 5.0, PN_ROUND_IMPOSSIBLE },
+		    { "111110", "000000", 0.1, PN_ROUND_ENOUGH } } },
+		{ PN_CODE_UNCODED, 5, 0, { .mode = PN_WAIT_COUNT, .count = 3 },
+		  { { "10100", "00000", 0, PN_ROUND_WAIT },
+		    { "10101", "00000", 0, PN_ROUND_ENOUGH },
+		    { "10000", "01100", 0, PN_ROUND_WAIT },
+		    { "10000", "01110", 0, PN_ROUND_IMPOSSIBLE } } },
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		pn_code *c = make(cases[k].kind, cases[k].n, cases[k].s);
+		run_steps(&cases[k].pol, c, cases[k].steps, 4);
+		pn_code_free(c);
+	}
+}
+
+Test(straggler, nobody_is_waited_for_past_the_deadline)
 {
 	pn_code *c = make(PN_CODE_CYCLIC, 6, 1);
 	pn_straggler_policy pol = { .mode = PN_WAIT_DEADLINE, .deadline = 2.0 };
 	bool need[6];
-	cr_assert_eq(decide(&pol, c, "110000", "000000", 1.9, need), PN_ROUND_WAIT);
 	cr_assert_eq(decide(&pol, c, "110000", "000000", 2.0, need), PN_ROUND_DEADLINE);
 	for (int i = 0; i < 6; i++)
 		cr_assert_not(need[i]);
-	cr_assert_eq(decide(&pol, c, "000000", "000000", 5.0, need), PN_ROUND_IMPOSSIBLE);
-	cr_assert_eq(decide(&pol, c, "111110", "000000", 0.1, need), PN_ROUND_ENOUGH);
-	pn_code_free(c);
-}
-
-Test(straggler, wait_count)
-{
-	pn_code *c = make(PN_CODE_UNCODED, 5, 0);
-	pn_straggler_policy pol = { .mode = PN_WAIT_COUNT, .count = 3 };
-	static const struct {
-		const char *finished, *failed;
-		pn_round_verdict want;
-	} steps[] = {
-		{ "10100", "00000", PN_ROUND_WAIT },
-		{ "10101", "00000", PN_ROUND_ENOUGH },
-		{ "10000", "01100", PN_ROUND_WAIT },
-		{ "10000", "01110", PN_ROUND_IMPOSSIBLE },
-	};
-	bool need[5];
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-		cr_assert_eq(decide(&pol, c, steps[i].finished, steps[i].failed, 0, need), steps[i].want,
-			     "finished %s failed %s", steps[i].finished, steps[i].failed);
 	pn_code_free(c);
 }
 

@@ -1,5 +1,6 @@
 /* Conformance harness (see harness.h and README.md). */
 #include "harness.h"
+#include "rank_template.h"
 
 #include <criterion/criterion.h>
 
@@ -40,31 +41,15 @@ uint64_t conf_seed(void)
 	return strtoull(env_or("PN_CONF_SEED", "20261121"), NULL, 0);
 }
 
-/* Replace every "{rank}" in tmpl. */
-static void apply_template(char *out, size_t outlen, const char *tmpl, uint32_t rank)
-{
-	size_t o = 0;
-	for (const char *p = tmpl; *p && o + 1 < outlen;) {
-		if (strncmp(p, "{rank}", 6) == 0) {
-			int n = snprintf(out + o, outlen - o, "%u", rank);
-			o += n > 0 ? (size_t)n : 0;
-			p += 6;
-		} else {
-			out[o++] = *p++;
-		}
-	}
-	out[o < outlen ? o : outlen - 1] = '\0';
-}
-
 void conf_listen_addr(char *out, size_t len, uint32_t rank)
 {
-	apply_template(out, len, env_or("PN_CONF_LISTEN", "127.0.0.1:0"), rank);
+	bench_expand_rank(out, len, env_or("PN_CONF_LISTEN", "127.0.0.1:0"), rank);
 }
 
 pn_tp_ctx *conf_open(uint32_t rank, const char *secret)
 {
 	char opts[1024], err[512];
-	apply_template(opts, sizeof(opts), env_or("PN_CONF_OPTIONS", ""), rank);
+	bench_expand_rank(opts, sizeof(opts), env_or("PN_CONF_OPTIONS", ""), rank);
 	pn_tp_config cfg = { .backend = conf_backend(), .node_id = rank, .secret = secret,
 			     .secret_len = strlen(secret),
 			     .options = opts };
@@ -391,6 +376,16 @@ void conf_start_targets(struct conf_job *job, int nchildren, const struct conf_t
 	conf_spawn(job, nchildren, conf_target_main, spec);
 	conf_tell_address(job);
 	conf_accept_all(job, spec->no_access_len ? 2 : 1);
+}
+
+void *conf_start_reader(struct conf_job *job, int nchildren, const struct conf_target_spec *spec,
+			size_t land_len, pn_tp_mr **lmr)
+{
+	conf_start_targets(job, nchildren, spec);
+	void *land = NULL;
+	cr_assert_eq(pn_tp_alloc(job->ctx, land_len, PN_ACCESS_LOCAL_WRITE, &land, lmr), 0, "%s",
+		     pn_tp_errmsg(job->ctx));
+	return land;
 }
 
 int conf_reap(struct conf_job *job, uint32_t rank)

@@ -70,6 +70,10 @@ void conf_tell_address(struct conf_job *job);
 void conf_accept_all(struct conf_job *job, int descs_per_child);
 /* Convenience: spawn + tell + accept_all for standard targets. */
 void conf_start_targets(struct conf_job *job, int nchildren, const struct conf_target_spec *spec);
+/* conf_start_targets, then a LOCAL_WRITE landing region of land_len bytes on rank 0
+ * for the reads (returned, with its region in *lmr). */
+void *conf_start_reader(struct conf_job *job, int nchildren, const struct conf_target_spec *spec,
+			size_t land_len, pn_tp_mr **lmr);
 /* Ask every live child to quit, check exit statuses, close the context. */
 void conf_finish(struct conf_job *job);
 /* Wait for one child to exit (bounded); returns its wait status. */

@@ -230,8 +230,8 @@ Test(options, ipv4_and_error_formatter)
 	cr_assert_eq(pn_parse_ipv4("1.2.3", &ip), -EINVAL);
 	cr_assert_eq(pn_parse_ipv4("1.2.3.4x", &ip), -EINVAL);
 	char buf[32];
-	cr_assert_eq(pn_tp_fail_buf(buf, sizeof(buf), EINVAL, "x=%d", 5), -EINVAL);
+	cr_assert_eq(pn_fail(buf, sizeof(buf), EINVAL, "x=%d", 5), -EINVAL);
 	cr_assert_str_eq(buf, "x=5");
-	cr_assert_eq(pn_tp_fail_buf(NULL, 0, -ENOMEM, "ignored"), -ENOMEM);
+	cr_assert_eq(pn_fail(NULL, 0, -ENOMEM, "ignored"), -ENOMEM);
 	cr_assert_eq(pn_tp_fail(NULL, EIO, "no context"), -EIO);
 }

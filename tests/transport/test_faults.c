@@ -30,10 +30,8 @@ Test(faults, killed_peer_fails_reads_then_goes_down, .timeout = 120)
 	const size_t region = 16 * MiB;
 	struct conf_target_spec spec = { .len = region };
 	struct conf_job job;
-	conf_start_targets(&job, 2, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, 2 * region, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	void *land = conf_start_reader(&job, 2, &spec, 2 * region, &lmr);
 	freeze(&job, 1);
 	for (int i = 0; i < DEAD_READS; i++) /* all land on the same area: only errors matter */
 		cr_assert_eq(pn_tp_post_read(job.peer[1], lmr, 0, &job.desc[1][0], 0, region, 100 + (uint64_t)i), 0);
@@ -102,10 +100,8 @@ Test(faults, disconnect_cancels_outstanding_reads, .timeout = 60)
 {
 	struct conf_target_spec spec = { .len = 4 * MiB };
 	struct conf_job job;
-	conf_start_targets(&job, 1, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, spec.len, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	conf_start_reader(&job, 1, &spec, spec.len, &lmr);
 	freeze(&job, 1);
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(pn_tp_post_read(job.peer[1], lmr, 0, &job.desc[1][0], 0, spec.len, (uint64_t)i), 0);

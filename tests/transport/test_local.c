@@ -72,6 +72,27 @@ Test(local, argument_errors_without_peers)
 	pn_tp_close(ctx);
 }
 
+/* The core owns the listen state for every backend: one listen, and accept/local_addr
+ * only after it. */
+Test(local, listen_state_is_checked_by_the_core)
+{
+	pn_tp_ctx *ctx = conf_open(0, CONF_SECRET);
+	cr_assert_not_null(ctx);
+	pn_tp_peer *peer = NULL;
+	char addr[128];
+	cr_assert_eq(pn_tp_accept(ctx, &peer, 0), -EINVAL);
+	cr_assert(strstr(pn_tp_errmsg(ctx), "before listen"), "%s", pn_tp_errmsg(ctx));
+	cr_assert_eq(pn_tp_local_addr(ctx, addr, sizeof(addr)), -ENOTCONN);
+	char listen[256];
+	conf_listen_addr(listen, sizeof(listen), 0);
+	cr_assert_eq(pn_tp_listen(ctx, listen), 0, "%s", pn_tp_errmsg(ctx));
+	cr_assert_eq(pn_tp_listen(ctx, listen), -EALREADY);
+	cr_assert(strstr(pn_tp_errmsg(ctx), "already listening"), "%s", pn_tp_errmsg(ctx));
+	cr_assert_eq(pn_tp_local_addr(ctx, addr, sizeof(addr)), 0, "%s", pn_tp_errmsg(ctx));
+	cr_assert_null(peer);
+	pn_tp_close(ctx);
+}
+
 Test(local, poll_and_accept_honour_timeouts)
 {
 	pn_tp_ctx *ctx = conf_open(0, CONF_SECRET);

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,10 +52,8 @@ Test(reads, every_power_of_two_from_1B_to_64MiB, .timeout = 120)
 	const size_t region = 64 * MiB;
 	struct conf_target_spec spec = { .len = region };
 	struct conf_job job;
-	conf_start_targets(&job, 1, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, region + 2, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	void *land = conf_start_reader(&job, 1, &spec, region + 2, &lmr);
 	uint8_t *l = land;
 	uint64_t rng = conf_seed();
 	for (int k = 0; k <= 26; k++) {
@@ -79,65 +78,49 @@ Test(reads, every_power_of_two_from_1B_to_64MiB, .timeout = 120)
 	conf_finish(&job);
 }
 
-Test(reads, odd_sizes_at_random_offsets_concurrently, .timeout = 60)
+/* n reads of 1..max_size bytes at random offsets of one peer's region, all outstanding
+ * at once (as far as the backend takes them), each into its own slot of the landing
+ * region (at a random place in the slot when place_randomly); every byte is checked. */
+static void random_reads(size_t region, size_t slot, int n, size_t max_size, uint64_t seed,
+			 bool place_randomly)
 {
-	const size_t region = 8 * MiB, slot = 3 * MiB + 4096;
-	enum { N = 24 };
 	struct conf_target_spec spec = { .len = region };
 	struct conf_job job;
-	conf_start_targets(&job, 1, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, slot * N, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
-	uint64_t rng = conf_seed() ^ 0x0dd;
-	size_t size[N], loff[N];
-	uint64_t roff[N];
-	int done[N] = { 0 };
-	for (int i = 0; i < N; i++) {
-		size[i] = 1 + conf_rand(&rng) % (3 * MiB); /* odd sizes, several pieces each */
+	void *land = conf_start_reader(&job, 1, &spec, slot * (size_t)n, &lmr);
+	uint64_t rng = conf_seed() ^ seed;
+	size_t *size = calloc((size_t)n, sizeof *size), *loff = calloc((size_t)n, sizeof *loff);
+	uint64_t *roff = calloc((size_t)n, sizeof *roff);
+	int *done = calloc((size_t)n, sizeof *done);
+	cr_assert(size && loff && roff && done);
+	for (int i = 0; i < n; i++) {
+		size[i] = 1 + conf_rand(&rng) % max_size;
 		roff[i] = conf_rand(&rng) % (region - size[i] + 1);
-		loff[i] = (size_t)i * slot + conf_rand(&rng) % (slot - size[i] + 1);
-		post_or_drain(&job, 1, lmr, loff[i], &job.desc[1][0], roff[i], size[i], (uint64_t)i, done, N);
+		loff[i] = (size_t)i * slot + (place_randomly ? conf_rand(&rng) % (slot - size[i] + 1) : 0);
+		post_or_drain(&job, 1, lmr, loff[i], &job.desc[1][0], roff[i], size[i], (uint64_t)i, done, n);
 	}
-	drain_all(&job, done, N);
-	for (int i = 0; i < N; i++)
+	drain_all(&job, done, n);
+	for (int i = 0; i < n; i++)
 		cr_assert_eq(pattern_check((uint8_t *)land + loff[i], size[i], 1, roff[i]), SIZE_MAX,
 			     "read %d (%zu bytes at %llu) differs", i, size[i], (unsigned long long)roff[i]);
+	pn_tp_stats st;
+	pn_tp_get_stats(job.ctx, &st);
+	cr_assert_eq(st.reads_posted, (uint64_t)n);
+	cr_assert_eq(st.reads_completed, (uint64_t)n);
+	free(size), free(loff), free(roff), free(done);
 	pn_tp_deregister(lmr);
 	conf_finish(&job);
 }
 
+Test(reads, odd_sizes_at_random_offsets_concurrently, .timeout = 60)
+{
+	/* odd sizes, several pieces each */
+	random_reads(8 * MiB, 3 * MiB + 4096, 24, 3 * MiB, 0x0dd, true);
+}
+
 Test(reads, many_outstanding_to_one_peer, .timeout = 60)
 {
-	const size_t region = 4 * MiB, slot = 4096;
-	enum { N = 3000 };
-	struct conf_target_spec spec = { .len = region };
-	struct conf_job job;
-	conf_start_targets(&job, 1, &spec);
-	void *land;
-	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, slot * N, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
-	uint64_t rng = conf_seed() ^ 0x3a;
-	static size_t size[N];
-	static uint64_t roff[N];
-	static int done[N];
-	memset(done, 0, sizeof(done));
-	for (int i = 0; i < N; i++) {
-		size[i] = 1 + conf_rand(&rng) % slot;
-		roff[i] = conf_rand(&rng) % (region - size[i] + 1);
-		post_or_drain(&job, 1, lmr, (size_t)i * slot, &job.desc[1][0], roff[i], size[i], (uint64_t)i,
-			      done, N);
-	}
-	drain_all(&job, done, N);
-	for (int i = 0; i < N; i++)
-		cr_assert_eq(pattern_check((uint8_t *)land + (size_t)i * slot, size[i], 1, roff[i]), SIZE_MAX,
-			     "read %d differs", i);
-	pn_tp_stats st;
-	pn_tp_get_stats(job.ctx, &st);
-	cr_assert_eq(st.reads_posted, N);
-	cr_assert_eq(st.reads_completed, N);
-	pn_tp_deregister(lmr);
-	conf_finish(&job);
+	random_reads(4 * MiB, 4096, 3000, 4096, 0x3a, false);
 }
 
 Test(reads, three_peers_at_once, .timeout = 60)
@@ -147,10 +130,8 @@ Test(reads, three_peers_at_once, .timeout = 60)
 	const int chunks = (int)(region / CHUNK);
 	struct conf_target_spec spec = { .len = region };
 	struct conf_job job;
-	conf_start_targets(&job, PEERS, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, region * PEERS, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	void *land = conf_start_reader(&job, PEERS, &spec, region * PEERS, &lmr);
 	int n = chunks * PEERS;
 	int *done = calloc((size_t)n, sizeof(int));
 	/* Round-robin over peers so all three streams are in flight together. */

@@ -10,10 +10,8 @@ Test(stats, counters_follow_traffic, .timeout = 60)
 {
 	struct conf_target_spec spec = { .len = 1024 * 1024 };
 	struct conf_job job;
-	conf_start_targets(&job, 1, &spec);
-	void *land;
 	pn_tp_mr *lmr;
-	cr_assert_eq(pn_tp_alloc(job.ctx, spec.len, PN_ACCESS_LOCAL_WRITE, &land, &lmr), 0);
+	conf_start_reader(&job, 1, &spec, spec.len, &lmr);
 	pn_tp_stats b, a, tb, ta;
 	pn_tp_get_stats(job.ctx, &b);
 	conf_target_stats(&job, 1, &tb);

@@ -69,8 +69,6 @@ static bool connect_done(struct dp_ctx *c, void *arg)
 int dp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 {
 	struct dp_ctx *c = dp_ctx(ctx);
-	if (!c->listening)
-		return pn_tp_fail(ctx, EINVAL, "dpdk: accept before listen");
 	pthread_mutex_lock(&c->lock);
 	int rc = dp_wait_until(c, timeout_ms, have_accept, NULL);
 	if (!rc) {

@@ -9,12 +9,9 @@
 
 static pn_tp_ctx *dp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 {
-	struct dp_ctx *c = calloc(1, sizeof *c);
-	if (!c) {
-		snprintf(err, errlen, "dpdk: out of memory");
+	struct dp_ctx *c = pn_tp_ctx_new(sizeof *c, cfg, err, errlen);
+	if (!c)
 		return NULL;
-	}
-	c->base.cfg = *cfg; /* the core rewrites this after open; the service thread may need it now */
 	pthread_mutex_init(&c->lock, NULL);
 	pn_tp_cond_init(&c->cond);
 	pn_cq_init(&c->cq);
@@ -27,7 +24,7 @@ static pn_tp_ctx *dp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	if ((rc = dp_service_start(c))) {
-		snprintf(err, errlen, "dpdk: cannot start service thread: %s", strerror(-rc));
+		pn_errf(err, errlen, "dpdk: cannot start service thread: %s", strerror(-rc));
 		dp_eal_stop(c);
 		goto fail;
 	}

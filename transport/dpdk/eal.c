@@ -75,7 +75,7 @@ static int setup_port(struct dp_ctx *c, uint16_t idx, char *err, size_t errlen)
 	struct rte_eth_conf conf;
 	int rc = rte_eth_dev_info_get(port, &info);
 	if (rc) {
-		snprintf(err, errlen, "dpdk: port %u: info: %s", port, rte_strerror(-rc));
+		pn_errf(err, errlen, "dpdk: port %u: info: %s", port, rte_strerror(-rc));
 		return rc;
 	}
 	/* memif and ring ports neither lose nor reorder frames (a full ring pushes back);
@@ -90,14 +90,14 @@ static int setup_port(struct dp_ctx *c, uint16_t idx, char *err, size_t errlen)
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	if ((rc = rte_eth_dev_configure(port, 1, 1, &conf))) {
-		snprintf(err, errlen, "dpdk: port %u: configure: %s", port, rte_strerror(-rc));
+		pn_errf(err, errlen, "dpdk: port %u: configure: %s", port, rte_strerror(-rc));
 		return rc;
 	}
 	uint16_t nrx = 1024, ntx = 1024;
 	rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
 	if ((rc = rte_eth_rx_queue_setup(port, 0, nrx, SOCKET_ID_ANY, NULL, c->pkt_pool)) ||
 	    (rc = rte_eth_tx_queue_setup(port, 0, ntx, SOCKET_ID_ANY, NULL))) {
-		snprintf(err, errlen, "dpdk: port %u: queue setup: %s", port, rte_strerror(-rc));
+		pn_errf(err, errlen, "dpdk: port %u: queue setup: %s", port, rte_strerror(-rc));
 		return rc;
 	}
 	/* Jumbo only where the port allows it; memif/ring report no MTU limit worth trusting,
@@ -107,7 +107,7 @@ static int setup_port(struct dp_ctx *c, uint16_t idx, char *err, size_t errlen)
 		rte_eth_dev_set_mtu(port, (uint16_t)c->o.mtu);
 	rte_eth_promiscuous_enable(port);
 	if ((rc = rte_eth_dev_start(port))) {
-		snprintf(err, errlen, "dpdk: port %u: start: %s", port, rte_strerror(-rc));
+		pn_errf(err, errlen, "dpdk: port %u: start: %s", port, rte_strerror(-rc));
 		return rc;
 	}
 	struct rte_ether_addr mac;
@@ -118,10 +118,8 @@ static int setup_port(struct dp_ctx *c, uint16_t idx, char *err, size_t errlen)
 
 int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen)
 {
-	if (atomic_exchange(&eal_used, 1)) {
-		snprintf(err, errlen, "dpdk: only one dpdk context per process (EAL is process-global)");
-		return -EALREADY;
-	}
+	if (atomic_exchange(&eal_used, 1))
+		return pn_fail(err, errlen, EALREADY, "dpdk: only one dpdk context per process (EAL is process-global)");
 	char store[MAX_ARGS][300];
 	char *argv[MAX_ARGS];
 	int argc = build_argv(&c->o, store, argv);
@@ -133,11 +131,9 @@ int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen)
 	int rc = rte_eal_init(argc, argv);
 	if (have_saved)
 		pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
-	if (rc < 0) {
-		snprintf(err, errlen, "dpdk: rte_eal_init failed: %s (run as root? hugepages or mem=in-memory/no-huge?)",
-			 rte_strerror(rte_errno));
-		return -ENODEV;
-	}
+	if (rc < 0)
+		return pn_fail(err, errlen, ENODEV, "dpdk: rte_eal_init failed: %s (run as root? hugepages or mem=in-memory/no-huge?)",
+			       rte_strerror(rte_errno));
 	c->eal_up = true;
 	/* EAL creates its runtime folder even without shared config; it is empty (nothing
 	 * else may be in it: rmdir removes only an empty one) */
@@ -149,11 +145,9 @@ int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen)
 		if (c->nports < DP_MAX_PORTS)
 			c->port_ids[c->nports++] = port;
 	}
-	if (c->nports != c->o.nvdev) {
-		snprintf(err, errlen, "dpdk: %d vdev(s) requested but %u port(s) probed (bad vdev string, missing driver, or interface?)",
-			 c->o.nvdev, c->nports);
-		return -ENODEV;
-	}
+	if (c->nports != c->o.nvdev)
+		return pn_fail(err, errlen, ENODEV, "dpdk: %d vdev(s) requested but %u port(s) probed (bad vdev string, missing driver, or interface?)",
+			       c->o.nvdev, c->nports);
 	for (int i = 0; i < c->o.nvdev; i++)
 		if (!strncmp(c->o.vdev[i], "net_memif", 9) && strstr(c->o.vdev[i], "zero-copy=yes"))
 			c->any_memif_zc = true;
@@ -166,10 +160,8 @@ int dp_eal_start(struct dp_ctx *c, char *err, size_t errlen)
 	 * keep their rte_mbuf_ext_shared_info in the private area, outside the payload. */
 	uint16_t priv = (uint16_t)RTE_ALIGN(sizeof(struct rte_mbuf_ext_shared_info), RTE_MBUF_PRIV_ALIGN);
 	c->ext_pool = rte_pktmbuf_pool_create("pn_ext", c->o.nb_mbufs, 256, priv, 0, SOCKET_ID_ANY);
-	if (!c->pkt_pool || !c->ext_pool) {
-		snprintf(err, errlen, "dpdk: mempool creation failed: %s", rte_strerror(rte_errno));
-		return -ENOMEM;
-	}
+	if (!c->pkt_pool || !c->ext_pool)
+		return pn_fail(err, errlen, ENOMEM, "dpdk: mempool creation failed: %s", rte_strerror(rte_errno));
 	for (uint16_t i = 0; i < c->nports; i++)
 		if ((rc = setup_port(c, i, err, errlen)))
 			return rc < 0 ? rc : -EIO;

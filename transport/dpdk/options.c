@@ -223,14 +223,10 @@ int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char
 	int rc = pn_kv_apply(opts, options, o, "dpdk", err, errlen);
 	if (rc)
 		return rc;
-	if (o->nvdev == 0) {
-		snprintf(err, errlen, "dpdk: option vdev=... is required (e.g. net_memif0,role=client,socket=/tmp/x.sock)");
-		return -EINVAL;
-	}
-	if (o->rto_min_us > o->rto_max_us || o->rto_init_us > o->rto_max_us) {
-		snprintf(err, errlen, "dpdk: need rto_min_us <= rto_init_us <= rto_max_us");
-		return -EINVAL;
-	}
+	if (o->nvdev == 0)
+		return pn_fail(err, errlen, EINVAL, "dpdk: option vdev=... is required (e.g. net_memif0,role=client,socket=/tmp/x.sock)");
+	if (o->rto_min_us > o->rto_max_us || o->rto_init_us > o->rto_max_us)
+		return pn_fail(err, errlen, EINVAL, "dpdk: need rto_min_us <= rto_init_us <= rto_max_us");
 	if (!o->mtu)
 		o->mtu = o->jumbo ? 9000 : 1500;
 	/* memif splits a frame over several buffers when bsize is smaller, and DPDK 22.11
@@ -241,11 +237,9 @@ int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char
 			continue;
 		const char *b = strstr(o->vdev[i], "bsize=");
 		unsigned long bsize = b ? strtoul(b + 6, NULL, 0) : 2048;
-		if (bsize < frame) {
-			snprintf(err, errlen, "dpdk: memif bsize %lu is smaller than our largest frame (%u B): add bsize=%u or more to the vdev",
-				 bsize, frame, frame <= 2048 ? 2048 : 9216);
-			return -EINVAL;
-		}
+		if (bsize < frame)
+			return pn_fail(err, errlen, EINVAL, "dpdk: memif bsize %lu is smaller than our largest frame (%u B): add bsize=%u or more to the vdev",
+				       bsize, frame, frame <= 2048 ? 2048 : 9216);
 	}
 	return 0;
 }

@@ -2,6 +2,7 @@
  * length, owner); the read becomes READ requests of frames_per_req frames each, which
  * the service thread sends within the peer's window (requester.c). */
 #include "dp.h"
+#include "transport/list.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -58,12 +59,7 @@ int dp_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 	op->cookie = cookie;
 	op->nsub = (uint32_t)nsub;
 	op->subs = subs;
-	op->next = NULL;
-	if (p->ops_tail)
-		p->ops_tail->next = op;
-	else
-		p->ops_head = op;
-	p->ops_tail = op;
+	PN_FIFO_APPEND(p->ops_head, p->ops_tail, op, next);
 	p->nops++;
 	c->ops_used++;
 	pthread_mutex_unlock(&c->lock);

@@ -19,30 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* "host:port" or "[v6]:port" into a resolved address list. */
-static int resolve(struct tcp_ctx *c, const char *addr, bool passive, struct addrinfo **res)
-{
-	char host[256], port[32];
-	int sr = pn_addr_split(addr, host, sizeof host, port, sizeof port);
-	if (sr == -ENAMETOOLONG)
-		return pn_tp_fail(&c->base, EINVAL, "tcp: host name too long in '%s'", addr);
-	if (sr)
-		return pn_tp_fail(&c->base, EINVAL, "tcp: address '%s' is not host:port", addr);
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) };
-	int rc = getaddrinfo(host, port, &hints, res);
-	if (rc != 0)
-		return pn_tp_fail(&c->base, EINVAL, "tcp: cannot resolve '%s': %s", addr, gai_strerror(rc));
-	return 0;
-}
-
 int tcp_listen(pn_tp_ctx *ctx, const char *addr)
 {
 	struct tcp_ctx *c = tcp_ctx_of(ctx);
-	if (c->listen_fd >= 0)
-		return pn_tp_fail(ctx, EALREADY, "tcp: already listening");
 	struct addrinfo *res;
-	int rc = resolve(c, addr, true, &res);
+	int rc = pn_tp_resolve(ctx, addr, true, &res);
 	if (rc)
 		return rc;
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -67,8 +48,6 @@ int tcp_listen(pn_tp_ctx *ctx, const char *addr)
 int tcp_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
 {
 	struct tcp_ctx *c = tcp_ctx_of(ctx);
-	if (c->listen_fd < 0)
-		return pn_tp_fail(ctx, ENOTCONN, "tcp: local_addr before listen");
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	if (getsockname(c->listen_fd, (struct sockaddr *)&ss, &sl) != 0)
@@ -131,10 +110,7 @@ int tcp_make_peer(struct tcp_ctx *c, int fd, uint32_t id, pn_tp_peer **out)
 
 int tcp_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 {
-	struct tcp_ctx *c = tcp_ctx_of(ctx);
-	if (c->listen_fd < 0)
-		return pn_tp_fail(ctx, EINVAL, "tcp: accept before listen");
-	return tcp_auth_accept(c, peer, timeout_ms);
+	return tcp_auth_accept(tcp_ctx_of(ctx), peer, timeout_ms);
 }
 
 /* One connection attempt; -ECONNREFUSED lets the caller retry (listener not up yet). */
@@ -174,7 +150,7 @@ int tcp_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeout
 {
 	struct tcp_ctx *c = tcp_ctx_of(ctx);
 	struct addrinfo *res;
-	int rc = resolve(c, addr, false, &res);
+	int rc = pn_tp_resolve(ctx, addr, false, &res);
 	if (rc)
 		return rc;
 	int64_t deadline = pn_tp_deadline(timeout_ms);

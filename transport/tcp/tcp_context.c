@@ -15,11 +15,9 @@ static void tcp_close(pn_tp_ctx *ctx);
 
 static pn_tp_ctx *tcp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 {
-	struct tcp_ctx *c = calloc(1, sizeof(*c));
-	if (!c) {
-		snprintf(err, errlen, "tcp: out of memory");
+	struct tcp_ctx *c = pn_tp_ctx_new(sizeof(*c), cfg, err, errlen);
+	if (!c)
 		return NULL;
-	}
 	c->epfd = c->wakefd = c->listen_fd = -1;
 	if (tcp_parse_options(c, cfg, err, errlen) != 0) {
 		free(c);
@@ -32,11 +30,10 @@ static pn_tp_ctx *tcp_open(const pn_tp_config *cfg, char *err, size_t errlen)
 	 * is unlikely to name a live region. */
 	if (getrandom(&c->next_key, sizeof(c->next_key), GRND_NONBLOCK) != sizeof(c->next_key))
 		c->next_key = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
-	c->base.cfg = *cfg; /* the core rewrites this after open; the progress thread may need it now */
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->epfd < 0 || c->wakefd < 0) {
-		snprintf(err, errlen, "tcp: epoll/eventfd: %s", strerror(errno));
+		pn_errf(err, errlen, "tcp: epoll/eventfd: %s", strerror(errno));
 		tcp_close(&c->base);
 		return NULL;
 	}

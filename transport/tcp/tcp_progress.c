@@ -157,7 +157,7 @@ int tcp_progress_start(struct tcp_ctx *c, char *err, size_t errlen)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &ev) != 0) {
-		snprintf(err, errlen, "tcp: epoll_ctl: %s", strerror(errno));
+		pn_errf(err, errlen, "tcp: epoll_ctl: %s", strerror(errno));
 		return -errno;
 	}
 	/* The progress thread takes no signals: the application's handlers run on its own
@@ -168,7 +168,7 @@ int tcp_progress_start(struct tcp_ctx *c, char *err, size_t errlen)
 	int rc = pthread_create(&c->thread, NULL, progress_main, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		snprintf(err, errlen, "tcp: cannot start progress thread: %s", strerror(rc));
+		pn_errf(err, errlen, "tcp: cannot start progress thread: %s", strerror(rc));
 		return -rc;
 	}
 	c->thread_started = true;

@@ -4,6 +4,7 @@
  * more than the window per requester. Responses land directly in the destination buffer
  * (see tcp_progress.c). */
 #include "transport/tcp/tcp.h"
+#include "transport/list.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,13 +12,8 @@
 
 static void issue_push(struct tcp_peer *p, struct tcp_op *op)
 {
-	op->next_issue = NULL;
 	op->in_issue_queue = true;
-	if (p->issue_tail)
-		p->issue_tail->next_issue = op;
-	else
-		p->issue_head = op;
-	p->issue_tail = op;
+	PN_FIFO_APPEND(p->issue_head, p->issue_tail, op, next_issue);
 }
 
 static struct tcp_op *issue_pop(struct tcp_peer *p)
@@ -60,12 +56,7 @@ static void op_finish(struct tcp_peer *p, struct tcp_op *op)
 	else
 		c->live.reads_completed++;
 	tcp_cq_push(c, &comp, NULL);
-	if (op->prev)
-		op->prev->next = op->next;
-	else
-		p->ops = op->next;
-	if (op->next)
-		op->next->prev = op->prev;
+	PN_LIST_UNLINK(p->ops, op, prev, next);
 	p->ops_live--;
 	free(op);
 }

@@ -5,6 +5,7 @@
  * Each event is copied and acknowledged before it is handled: handling may destroy the
  * cm_id, and rdma_destroy_id waits until every event it reported has been acked. */
 #include "transport/verbs/verbs.h"
+#include "transport/list.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -88,11 +89,7 @@ static void on_connect_request(struct verbs_ctx *c, const struct cm_event_copy *
 	r->initiator_depth = e->initiator_depth;
 	r->responder_resources = e->responder_resources;
 	e->id->context = &r->obj;
-	if (c->req_tail)
-		c->req_tail->next = r;
-	else
-		c->req_head = r;
-	c->req_tail = r;
+	PN_FIFO_APPEND(c->req_head, c->req_tail, r, next);
 	c->nreq++;
 }
 

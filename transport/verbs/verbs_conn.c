@@ -22,17 +22,10 @@
 /* "host:port" or "[v6]:port" -> address. */
 static int parse_addr(struct verbs_ctx *c, const char *addr, bool passive, struct sockaddr_storage *out)
 {
-	char host[256], port[16];
-	int sr = pn_addr_split(addr, host, sizeof host, port, sizeof port);
-	if (sr == -ENAMETOOLONG)
-		return pn_tp_fail(&c->base, EINVAL, "verbs: host in '%s' is too long", addr);
-	if (sr)
-		return pn_tp_fail(&c->base, EINVAL, "verbs: address '%s' is not host:port", addr);
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0 };
 	struct addrinfo *ai = NULL;
-	int rc = getaddrinfo(host, port, &hints, &ai);
-	if (rc != 0)
-		return pn_tp_fail(&c->base, EINVAL, "verbs: cannot resolve '%s': %s", addr, gai_strerror(rc));
+	int rc = pn_tp_resolve(&c->base, addr, passive, &ai);
+	if (rc)
+		return rc;
 	memset(out, 0, sizeof(*out));
 	memcpy(out, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);
@@ -55,8 +48,6 @@ static uint8_t depth_cap(int v) { return v <= 0 ? 1 : v > 255 ? 255 : (uint8_t)v
 int verbs_listen(pn_tp_ctx *ctx, const char *addr)
 {
 	struct verbs_ctx *c = verbs_ctx_of(ctx);
-	if (c->listen_id)
-		return pn_tp_fail(ctx, EALREADY, "verbs: already listening");
 	struct sockaddr_storage sa;
 	int rc = parse_addr(c, addr, true, &sa);
 	if (rc)
@@ -86,8 +77,6 @@ int verbs_listen(pn_tp_ctx *ctx, const char *addr)
 int verbs_local_addr(pn_tp_ctx *ctx, char *buf, size_t len)
 {
 	struct verbs_ctx *c = verbs_ctx_of(ctx);
-	if (!c->listen_id)
-		return pn_tp_fail(ctx, ENOTCONN, "verbs: local_addr before listen");
 	struct sockaddr *sa = rdma_get_local_addr(c->listen_id);
 	char ip[INET6_ADDRSTRLEN];
 	const void *a = sa->sa_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)sa)->sin6_addr
@@ -220,8 +209,6 @@ static bool handshakes_pending(const struct verbs_ctx *c)
 int verbs_accept(pn_tp_ctx *ctx, pn_tp_peer **peer, int timeout_ms)
 {
 	struct verbs_ctx *c = verbs_ctx_of(ctx);
-	if (!c->listen_id)
-		return pn_tp_fail(ctx, EINVAL, "verbs: accept before listen");
 	int64_t deadline = pn_tp_deadline(timeout_ms);
 	for (;;) {
 		int rc = verbs_cm_pump(c, 0);
@@ -288,8 +275,8 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 		goto fail;
 	if (id->verbs != c->verbs) {
 		rc = -ENETUNREACH;
-		snprintf(p->why, sizeof(p->why), "%s is reached through device %s, this context uses %s", addr,
-			 id->verbs ? ibv_get_device_name(id->verbs->device) : "none", verbs_device_name(c));
+		pn_errf(p->why, sizeof(p->why), "%s is reached through device %s, this context uses %s", addr,
+			id->verbs ? ibv_get_device_name(id->verbs->device) : "none", verbs_device_name(c));
 		stage = NULL;
 		goto fail;
 	}
@@ -302,14 +289,14 @@ int verbs_connect(pn_tp_ctx *ctx, const char *addr, pn_tp_peer **peer, int timeo
 		goto fail;
 	stage = "setting up the QP";
 	if ((rc = verbs_peer_setup_qp(p)) != 0) {
-		snprintf(p->why, sizeof(p->why), "%s", c->base.err);
+		pn_errf(p->why, sizeof(p->why), "%s", c->base.err);
 		stage = NULL;
 		goto fail;
 	}
 	p->auth = (struct pn_auth_transcript){ .label = "verbs", .id_req = c->base.cfg.node_id };
 	if (pn_auth_nonce(p->auth.nonce_req)) {
 		rc = -EIO;
-		snprintf(p->why, sizeof(p->why), "no random nonce (libcrypto)");
+		pn_errf(p->why, sizeof(p->why), "no random nonce (libcrypto)");
 		stage = NULL;
 		goto fail;
 	}

@@ -24,12 +24,9 @@ static void verbs_close(pn_tp_ctx *ctx);
 
 static pn_tp_ctx *verbs_open(const pn_tp_config *cfg, char *err, size_t errlen)
 {
-	struct verbs_ctx *c = calloc(1, sizeof(*c));
-	if (!c) {
-		snprintf(err, errlen, "verbs: out of memory");
+	struct verbs_ctx *c = pn_tp_ctx_new(sizeof(*c), cfg, err, errlen);
+	if (!c)
 		return NULL;
-	}
-	c->base.cfg = *cfg; /* the core sets ops and rewrites cfg after open */
 	pn_cq_init(&c->comps);
 	const char *t = getenv("PN_VERBS_TRACE");
 	c->trace = t && t[0] == '1';

@@ -5,6 +5,7 @@
  * which verbs requires alongside it). Nothing is remote-writable unless asked.
  * REMOTE_READ regions are announced to every peer (see verbs.h). */
 #include "transport/verbs/verbs.h"
+#include "transport/list.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -75,12 +76,7 @@ int verbs_reg(pn_tp_ctx *ctx, void *buf, size_t len, unsigned access, pn_tp_mr *
 
 static void unlink_and_free(struct verbs_ctx *c, struct verbs_mr *m)
 {
-	if (m->prev)
-		m->prev->next = m->next;
-	else
-		c->mrs = m->next;
-	if (m->next)
-		m->next->prev = m->prev;
+	PN_LIST_UNLINK(c->mrs, m, prev, next);
 	free(m->alloc_base);
 	free(m);
 }

@@ -65,7 +65,7 @@ int verbs_parse_options(struct verbs_ctx *c, const pn_tp_config *cfg, char *err,
 	c->event_wait = true;
 	c->cq_depth = cfg->cq_depth;
 	if (c->reads_in_flight > (1u << 20))
-		return pn_tp_fail_buf(err, errlen, EINVAL, "verbs: max_reads_in_flight %u is too large (max %u)",
-				      c->reads_in_flight, 1u << 20);
+		return pn_fail(err, errlen, EINVAL, "verbs: max_reads_in_flight %u is too large (max %u)",
+			       c->reads_in_flight, 1u << 20);
 	return pn_kv_apply(cfg->options, options, c, "verbs", err, errlen);
 }

@@ -96,7 +96,7 @@ void verbs_peer_down(struct verbs_peer *p, int err, bool announce, const char *f
 	char why[sizeof(p->why)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap); /* fmt may name p->why itself: format first */
+	pn_vfail(why, sizeof(why), 0, fmt, ap); /* fmt may name p->why itself: format first */
 	va_end(ap);
 	verbs_trace(c, "peer %u down (%d): %s", p->base.id, err, why);
 	p->state = PEER_DOWN;

@@ -8,6 +8,7 @@
  * How many READs are on the wire at once is the QP's negotiated initiator depth (the
  * NIC enforces it; extra work requests wait on the send queue). */
 #include "transport/verbs/verbs.h"
+#include "transport/list.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -87,14 +88,7 @@ static void op_complete(struct verbs_peer *p, struct verbs_op *op, int status)
 		c->base.stats.reads_failed++;
 	else
 		c->base.stats.reads_completed++;
-	if (op->live_prev)
-		op->live_prev->live_next = op->live_next;
-	else
-		p->live_head = op->live_next;
-	if (op->live_next)
-		op->live_next->live_prev = op->live_prev;
-	else
-		p->live_tail = op->live_prev;
+	PN_LIST_UNLINK_TAIL(p->live_head, p->live_tail, op, live_prev, live_next);
 	op->next = p->op_free;
 	p->op_free = op;
 	p->ops_live--;
@@ -158,18 +152,10 @@ int verbs_post_read(pn_tp_peer *peer, pn_tp_mr *local, size_t local_off,
 		.len = (uint32_t)len,
 		.live_prev = p->live_tail,
 	};
-	if (p->live_tail)
-		p->live_tail->live_next = op;
-	else
-		p->live_head = op;
-	p->live_tail = op;
+	PN_FIFO_APPEND(p->live_head, p->live_tail, op, live_next);
 	c->base.stats.reads_posted++;
 	verbs_trace(c, "post read %llu: %zu bytes from peer %u", (unsigned long long)cookie, len, p->base.id);
-	if (p->issue_tail)
-		p->issue_tail->next = op;
-	else
-		p->issue_head = op;
-	p->issue_tail = op;
+	PN_FIFO_APPEND(p->issue_head, p->issue_tail, op, next);
 	verbs_issue_reads(p);
 	return 0;
 }
