@@ -1,6 +1,6 @@
 /* The worker session's life: join (open, register, connect, HELLO until WELCOME), the
  * ctypes-friendly constructors, the accessors, and leave. */
-#include "job/session_token.h"
+#include "pennant/token.h"
 #include "job/session_worker.h"
 #include "util/util.h"
 
@@ -146,14 +146,17 @@ int pn_session_join_opts(const char *backend, const char *options, const char *c
 		pn_errf(err, errlen, "session: need a backend name and 0 <= rank < %d", PN_JOB_MAX_WORKERS);
 		return -EINVAL;
 	}
-	uint8_t *tok = malloc(PN_SESSION_TOKEN_MAX + 1);
+	uint8_t *tok = malloc(PN_JOB_TOKEN_MAX + 1);
 	if (!tok) {
 		pn_errf(err, errlen, "session: out of memory");
 		return -ENOMEM;
 	}
 	size_t toklen = 0;
-	int rc = pn_session_token_load(token_file, tok, &toklen, err, errlen);
-	if (rc == 0) {
+	int rc = pn_job_token_load(token_file, tok, &toklen, err, errlen);
+	if (rc == 0)
+		rc = pn_fail(err, errlen, -EINVAL, "no job token: set %s or give a token file",
+			     PN_JOB_TOKEN_ENV);
+	if (rc == 1) {
 		pn_session_config cfg = {
 			.tp = {.backend = backend, .node_id = (uint32_t)rank + 1, .secret = tok,
 			       .secret_len = toklen, .options = options ? options : ""},
@@ -162,7 +165,7 @@ int pn_session_join_opts(const char *backend, const char *options, const char *c
 		};
 		rc = pn_session_join(&cfg, out, err, errlen);
 	}
-	memset(tok, 0, PN_SESSION_TOKEN_MAX + 1);
+	explicit_bzero(tok, PN_JOB_TOKEN_MAX + 1);
 	free(tok);
 	return rc;
 }

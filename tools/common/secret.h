@@ -2,11 +2,8 @@
  * transport's challenge-response; the secret itself never crosses the wire).
  *
  * Sources, in order of precedence:
- *   a token file (--token-file FILE): its whole content, one trailing newline stripped;
- *     refused when empty, not a regular file, larger than PN_SECRET_MAX, or accessible
- *     to group or others (like ssh keys: chmod 600);
- *   the environment variable PENNANT_JOB_TOKEN: any string, used as bytes (an empty
- *     value is refused);
+ *   a token file (--token-file FILE), else the environment variable PENNANT_JOB_TOKEN:
+ *     the library's one loader, pn_job_token_load (pennant/token.h, its rules there);
  *   a random secret drawn per run (pn_secret_random) for a job whose every process is
  *     forked by this one: children inherit it in memory, it is never in argv or environ.
  * The command line is never a source: argv is visible to every user in ps. */
@@ -16,11 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PN_SECRET_MAX 1024
-#define PN_SECRET_ENV "PENNANT_JOB_TOKEN"
+#include "pennant/token.h"
+
+#define PN_SECRET_MAX PN_JOB_TOKEN_MAX
+#define PN_SECRET_ENV PN_JOB_TOKEN_ENV
 
 typedef struct pn_secret {
-	uint8_t bytes[PN_SECRET_MAX];
+	uint8_t bytes[PN_SECRET_MAX + 1]; /* + 1: the loader's room to see "too long" */
 	size_t len;           /* 0: no secret */
 	char source[80];      /* "token file /path", "PENNANT_JOB_TOKEN", "random per run" */
 } pn_secret;
