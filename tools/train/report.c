@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,25 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 	pn_json_end_object(j);
 }
 
+/* The transport's drop counters by reason (pn_tp_stats): each is a JSON field of its
+ * own, and their sum is the "dropped" of the summary line. */
+static const struct {
+	const char *name;
+	size_t offset;
+} drops[] = {
+#define DROP(field) {#field, offsetof(pn_tp_stats, field)}
+	DROP(drop_malformed), DROP(drop_bad_token), DROP(drop_unknown_peer), DROP(drop_bad_key),
+	DROP(drop_out_of_bounds), DROP(drop_no_access), DROP(drop_duplicate), DROP(drop_no_buffer),
+#undef DROP
+};
+
+static uint64_t drop_count(const pn_tp_stats *s, size_t k)
+{
+	uint64_t v;
+	memcpy(&v, (const char *)s + drops[k].offset, sizeof v);
+	return v;
+}
+
 static void print_workers(const train_opts *o, const train_outcome *out)
 {
 	const pn_agg_job_result *res = out->res;
@@ -115,11 +135,12 @@ static void print_workers(const train_opts *o, const train_outcome *out)
 			res->straggled[i], out->byz ? (out->byz[i] ? "byzantine" : "honest") : "-", gone);
 	}
 	const pn_tp_stats *s = &res->tp_stats;
+	uint64_t dropped = 0;
+	for (size_t k = 0; k < sizeof drops / sizeof *drops; k++)
+		dropped += drop_count(s, k);
 	fprintf(o->out, "transport: %llu reads, %.1f MB pulled, %llu retransmits, %llu dropped frames/requests\n",
 		(unsigned long long)s->reads_completed, s->bytes_read / 1e6,
-		(unsigned long long)s->retransmits,
-		(unsigned long long)(s->drop_malformed + s->drop_bad_token + s->drop_unknown_peer +
-				     s->drop_bad_key + s->drop_out_of_bounds + s->drop_duplicate));
+		(unsigned long long)s->retransmits, (unsigned long long)dropped);
 }
 
 int report_final(train_report *r, const train_outcome *out)
@@ -180,15 +201,8 @@ int report_final(train_report *r, const train_outcome *out)
 		pn_json_kuint(j, "bytes_read", res->tp_stats.bytes_read);
 		pn_json_kuint(j, "retransmits", res->tp_stats.retransmits);
 		/* dropped input by reason (pn_tp_stats): what the transport refused or discarded */
-		const pn_tp_stats *t = &res->tp_stats;
-		pn_json_kuint(j, "drop_malformed", t->drop_malformed);
-		pn_json_kuint(j, "drop_bad_token", t->drop_bad_token);
-		pn_json_kuint(j, "drop_unknown_peer", t->drop_unknown_peer);
-		pn_json_kuint(j, "drop_bad_key", t->drop_bad_key);
-		pn_json_kuint(j, "drop_out_of_bounds", t->drop_out_of_bounds);
-		pn_json_kuint(j, "drop_no_access", t->drop_no_access);
-		pn_json_kuint(j, "drop_duplicate", t->drop_duplicate);
-		pn_json_kuint(j, "drop_no_buffer", t->drop_no_buffer);
+		for (size_t k = 0; k < sizeof drops / sizeof *drops; k++)
+			pn_json_kuint(j, drops[k].name, drop_count(&res->tp_stats, k));
 		pn_json_end_object(j);
 	}
 	pn_json_end_object(j);
