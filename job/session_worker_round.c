@@ -56,6 +56,21 @@ static bool take_round(pn_session *s, pn_job_msg *m)
 	return true;
 }
 
+/* The newest ROUND queued, pumping the transport until one comes: 0 and *m,
+ * PN_SESSION_STOPPED once STOP is queued, or the pump's error (timeout, peer gone). */
+static int next_round(pn_session *s, pn_job_msg *m, double deadline, const char *what)
+{
+	for (;;) {
+		if (stop_queued(s))
+			return PN_SESSION_STOPPED;
+		if (take_round(s, m))
+			return 0;
+		int rc = pump_until(s, deadline, what);
+		if (rc)
+			return rc;
+	}
+}
+
 int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeout_ms)
 {
 	if (s->phase == PHASE_BEGUN)
@@ -72,14 +87,9 @@ int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeo
 	}
 	for (;;) {
 		if (!read) {
-			if (stop_queued(s))
-				return PN_SESSION_STOPPED;
-			if (!take_round(s, &m)) {
-				int rc = pump_until(s, deadline, "round announcement");
-				if (rc)
-					return rc;
-				continue;
-			}
+			int rc = next_round(s, &m, deadline, "round announcement");
+			if (rc)
+				return rc;
 		}
 		/* serving gradients: a missed result means our model is not the others' */
 		bool resync = s->serve == PN_SERVE_GRADIENT &&
@@ -201,15 +211,10 @@ static int wait_model(pn_session *s, float *out, double deadline)
 {
 	pn_job_msg m;
 	for (;;) {
-		if (stop_queued(s))
-			return PN_SESSION_STOPPED;
-		if (!take_round(s, &m)) {
-			int rc = pump_until(s, deadline, "next model");
-			if (rc)
-				return rc;
-			continue;
-		}
-		int rc = pn_sess_read(s, s->model_mr, &s->model_desc, (uint64_t)m.slot * s->d * sizeof(float),
+		int rc = next_round(s, &m, deadline, "next model");
+		if (rc)
+			return rc;
+		rc = pn_sess_read(s, s->model_mr, &s->model_desc, (uint64_t)m.slot * s->d * sizeof(float),
 				      s->d * sizeof(float));
 		if (rc == -EIO)
 			continue;
