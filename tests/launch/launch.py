@@ -30,9 +30,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import FAILS, check  # noqa: E402
+
 BUILD = sys.argv[1]
 TRAIN = os.path.join(BUILD, "tools", "pennant-train")
-FAILS = []
 SECRET = "launch-test-secret"
 # loopback only: the job, MPI's own traffic and its out-of-band channel
 MPIRUN = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,tcp",
@@ -44,12 +46,6 @@ LAUNCH_VARS = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID", "
                "SLURM_STEP_ID", "SLURM_JOB_ID", "PMIX_RANK", "PMIX_SIZE", "PMIX_NAMESPACE",
                "OMPI_MCA_ess_base_jobid", "PENNANT_JOB_ID", "PENNANT_AGGREGATOR")
 
-
-def check(cond, msg):
-    print(("ok    " if cond else "FAIL  ") + msg, flush=True)
-    if not cond:
-        FAILS.append(msg)
-    return cond
 
 
 def clean_env(**extra):

@@ -20,6 +20,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import FAILS as failures, check  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 EXAMPLE = os.path.join(SRC, "examples", "torch_fashion_mnist.py")
@@ -41,14 +44,7 @@ def run(build, tmp, name, *args):
         return json.load(f)
 
 
-failures = []
 
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-    return ok
 
 
 def worst_rel(a, b):

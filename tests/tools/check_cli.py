@@ -31,18 +31,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from proc_state import running  # noqa: E402
+from checks import FAILS, check  # noqa: E402
 
 BUILD = sys.argv[1]
 TOOLS = os.path.join(BUILD, "tools")
 TRAIN = os.path.join(TOOLS, "pennant-train")
-FAILS = []
 
-
-def check(cond, msg):
-    print(("ok    " if cond else "FAIL  ") + msg, flush=True)
-    if not cond:
-        FAILS.append(msg)
-    return cond
 
 
 def env_without_secret(**extra):
