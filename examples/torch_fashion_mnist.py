@@ -27,13 +27,11 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -326,26 +324,13 @@ def run_local(args):
             env["PENNANT_JOB_TOKEN"] = secrets.token_hex(32)  # never on a command line
     tmp = tempfile.mkdtemp(prefix="pn-torch-")
     agg_json = args.aggregator_json
-    agg = subprocess.Popen(aggregator_cmd(args, model_dim(args), "127.0.0.1:0", agg_json),
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    agg_log, listening = [], threading.Event()
-    addr = []
-
-    def read_agg():
-        for line in agg.stderr:
-            agg_log.append(line)
-            m = re.search(r"listening on (\S+)", line)
-            if m and not addr:
-                addr.append(m.group(1))
-                listening.set()
-        listening.set()
-    reader = threading.Thread(target=read_agg, daemon=True)
-    reader.start()
+    sys.path.insert(0, os.path.join(SRC_ROOT, "python"))  # source-tree use; installed: no-op
+    from pennant.launch import Aggregator
+    agg = Aggregator(aggregator_cmd(args, model_dim(args), "127.0.0.1:0", agg_json), env)
+    agg_log = agg.log
     workers = []
     try:
-        if not listening.wait(60) or not addr:
-            raise SystemExit("the aggregator did not start:\n" + "".join(agg_log))
-        host, port = addr[0].rsplit(":", 1)
+        host, port = agg.start().rsplit(":", 1)
         gloo = args.gloo or f"127.0.0.1:{free_port()}"
         for rank in range(args.workers):
             out = os.path.join(tmp, f"worker{rank}.json")
@@ -355,14 +340,12 @@ def run_local(args):
             workers.append((subprocess.Popen(cmd, env=env), out))
         deadline = time.monotonic() + args.timeout
         rcs = [p.wait(timeout=max(1, deadline - time.monotonic())) for p, _ in workers]
-        agg_rc = agg.wait(timeout=max(1, deadline - time.monotonic()))
+        agg_rc = agg.proc.wait(timeout=max(1, deadline - time.monotonic()))
     finally:
         for p, _ in workers:
             if p.poll() is None:
                 p.kill()
-        if agg.poll() is None:
-            agg.kill()
-        reader.join(5)
+        agg.stop()
     if any(rcs) or agg_rc:
         sys.stderr.write("".join(agg_log[-30:]))
         raise SystemExit(f"job failed: workers exited {rcs}, aggregator {agg_rc}")

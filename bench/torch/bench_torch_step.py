@@ -15,13 +15,11 @@ usage: bench_torch_step.py [--workers 4] [--steps 60] [--warmup 10] [--model mlp
 import argparse
 import json
 import os
-import re
 import secrets
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -133,21 +131,11 @@ def launcher(a):
                "--rule", "mean", "--code", "uncoded", "--s", "0", "--wait", "all",
                "--deadline-ms", "60000", "--backend", "tcp", "--listen", "127.0.0.1:0",
                "--quiet"]
-    agg = subprocess.Popen(agg_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True)
-    addr, log, ev = [], [], threading.Event()
-
-    def read():
-        for line in agg.stderr:
-            log.append(line)
-            m = re.search(r"listening on (\S+)", line)
-            if m and not addr:
-                addr.append(m.group(1))
-                ev.set()
-        ev.set()
-    threading.Thread(target=read, daemon=True).start()
-    if not ev.wait(60) or not addr:
-        raise SystemExit("aggregator did not start:\n" + "".join(log))
+    os.environ.setdefault("PENNANT_LIB", env["PENNANT_LIB"])  # for our own import below
+    sys.path.insert(0, os.path.join(SRC_ROOT, "python"))
+    from pennant.launch import Aggregator
+    agg = Aggregator(agg_cmd, env)
+    addr, log = agg.start(), agg.log
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         gloo = f"127.0.0.1:{s.getsockname()[1]}"
@@ -155,13 +143,13 @@ def launcher(a):
     procs = []
     for r in range(a.workers):
         out = os.path.join(tmp, f"w{r}.json")
-        cmd = [sys.executable, os.path.abspath(__file__), "--rank", str(r), "--connect", addr[0],
+        cmd = [sys.executable, os.path.abspath(__file__), "--rank", str(r), "--connect", addr,
                "--gloo", gloo, "--out", out, "--workers", str(a.workers), "--steps", str(a.steps),
                "--warmup", str(a.warmup), "--model", a.model, "--batch", str(a.batch),
                "--threads", str(a.threads), "--build", a.build]
         procs.append((subprocess.Popen(cmd, env=env), out))
     rcs = [p.wait(timeout=900) for p, _ in procs]
-    arc = agg.wait(timeout=60)
+    arc = agg.proc.wait(timeout=60)
     if any(rcs) or arc:
         sys.stderr.write("".join(log[-20:]))
         raise SystemExit(f"failed: workers {rcs}, aggregator {arc}")
