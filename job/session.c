@@ -80,9 +80,10 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 		pn_job_log(j, "peer %u claims rank %u (n=%d, or taken): ignored\n", c->peer_id, m.rank, j->n);
 		return;
 	}
-	if (m.d != j->d || m.region.len < 2 * j->d * sizeof(float)) {
-		pn_job_log(j, "worker %u has a different model (%llu parameters, we have %zu): ignored\n",
-			   m.rank, (unsigned long long)m.d, j->d);
+	if (m.d != j->d || m.region.len < 2 * j->msg_len * sizeof(float)) {
+		pn_job_log(j, "worker %u has a different model (%llu parameters, we have %zu) or a "
+			   "gradient region under 2 slots of %zu floats: ignored\n",
+			   m.rank, (unsigned long long)m.d, j->d, j->msg_len);
 		return;
 	}
 	pn_job_worker *w = &j->w[m.rank];
@@ -99,6 +100,13 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 	wel.serve = (uint8_t)j->cfg->serve;
 	if (j->result_mr)
 		pn_tp_mr_get_desc(j->result_mr, &wel.result);
+	wel.comm_dim = (uint32_t)j->comm_dim;
+	if (j->comm_dim > 1) { /* the worker rebuilds the code to encode (proto.h) */
+		size_t nm = (size_t)j->n * (size_t)j->comm_dim;
+		wel.code_s = (uint32_t)j->cfg->s;
+		wel.code_seed = j->cfg->seed;
+		wel.code_check = pn_job_code_row_check(pn_code_ce_matrix(j->code) + m.rank * nm, nm);
+	}
 	pn_job_send(j, (int)m.rank, &wel);
 }
 

@@ -40,6 +40,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kint(j, "f", o->f);
 	pn_json_kstring(j, "code", o->code);
 	pn_json_kint(j, "s", o->s);
+	pn_json_kint(j, "comm_dim", o->comm_dim);
 	pn_json_kstring(j, "wait", o->wait);
 	pn_json_kstring(j, "attack", o->attack);
 	pn_json_kint(j, "byzantine", o->byz_count);
