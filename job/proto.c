@@ -130,18 +130,6 @@ static int check_session(const pn_job_msg *m)
 	return 0;
 }
 
-uint64_t pn_job_code_row_check(const double *row, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325u ^ len;
-	for (size_t k = 0; k < len; k++) {
-		uint64_t b;
-		memcpy(&b, &row[k], 8);
-		h = (h ^ b) * 0x100000001b3u;
-		h ^= h >> 31;
-	}
-	return h;
-}
-
 static int check_result(const pn_job_msg *m)
 {
 	return m->round >= 0 && m->slot == pn_job_slot(m->round) && (!m->skipped || m->checksum == 0)
@@ -153,16 +141,27 @@ static int check_ack(const pn_job_msg *m)
 	return m->round >= 0 ? 0 : -EBADMSG;
 }
 
-uint64_t pn_job_result_checksum(const float *x, size_t d)
+/* A 64-bit mix of `words` 32-bit words (their bits, not their values). */
+static uint64_t mix_words(uint64_t h, const void *data, size_t words)
 {
-	uint64_t h = 0x9e3779b97f4a7c15u ^ d;
-	for (size_t k = 0; k < d; k++) {
+	const uint8_t *p = data;
+	for (size_t k = 0; k < words; k++) {
 		uint32_t b;
-		memcpy(&b, &x[k], 4);
+		memcpy(&b, p + 4 * k, 4);
 		h = (h ^ b) * 0x100000001b3u;
 		h ^= h >> 29;
 	}
 	return h;
+}
+
+uint64_t pn_job_result_checksum(const float *x, size_t d)
+{
+	return mix_words(0x9e3779b97f4a7c15u ^ d, x, d);
+}
+
+uint64_t pn_job_code_row_check(const double *row, size_t len)
+{
+	return mix_words(0xcbf29ce484222325u ^ len, row, 2 * len);
 }
 
 static int check_round(const pn_job_msg *m)
