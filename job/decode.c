@@ -27,7 +27,7 @@ int pn_job_decode_weights(void *ctx, const bool *usable, int p, double *w, char 
 			: pn_code_decode(j->code, j->use, j->alpha, &info);
 	j->rec->decode_residual = info.residual;
 	j->rec->decode_cond = info.cond;
-	if (rc == 0 && !info.from_cache)
+	if (rc == 0 && matrix && !info.from_cache) /* pn_code_decode warns by itself when ill-conditioned */
 		pn_job_log(j, "round %lld: %s decode of %d finished: condition number %.3g, residual %.2g%s\n",
 			   (long long)j->round, pn_code_describe(j->code), info.nfinished, info.cond,
 			   info.residual, info.ill_conditioned ? " (ill-conditioned: float32 loses precision)" : "");

@@ -222,6 +222,9 @@ def comm_efficient(build, base, tmp, extra):
         ok &= check(rec["config"]["comm_dim"] == m and rec["final"]["rounds"] == rounds and rec["final"]["skipped"] == 0,
                     f"{name}: {rounds} rounds of m={m}, none skipped")
         ok &= check(rel <= 1e-5, f"{name}: the model equals the uncoded mean's (relative difference {rel:.2e})")
+        conds = [r["decode_cond"] for r in rec["rounds"]]
+        ok &= check(all(c is not None and 1 <= c < 1e6 for c in conds),
+                    f"{name}: every round's decode condition number is recorded (worst {max(conds, key=lambda c: c or 0)})")
         L = -(-d // m)
         got = rec["transport"]["bytes_read"]
         if more == ["--wait", "all"]:

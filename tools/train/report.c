@@ -97,6 +97,7 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 	pn_json_kint(j, "nonfinite", rec->nonfinite);
 	pn_json_kint(j, "disagreeing", rec->disagreeing);
 	pn_json_kint(j, "byzantine_used", rec->byzantine_used);
+	pn_json_knumber(j, "decode_cond", rec->decode_cond);
 	pn_json_kbool(j, "skipped", rec->skipped);
 	pn_json_end_object(j);
 }
