@@ -7,8 +7,8 @@
  *     for (;;) {
  *         rc = pn_session_begin(s, &r, model, timeout);   ROUND(v): r.parts/r.coefs
  *         if (rc == 1) break;                             the job ended (STOP)
- *         g = pn_session_gradient(s);                     d floats, registered
- *         g = Σ_k r.coefs[k]·grad(r.parts[k])             the caller computes
+ *         g = pn_session_gradient(s);                     L floats, registered (L = d
+ *         g = Σ_k r.coefs[k]·grad(r.parts[k])             unless r.comm_dim > 1: below)
  *         pn_session_submit(s, loss, 0);                  READY(v)
  *         rc = pn_session_wait(s, out, timeout);          the round's result
  *         if (rc == 0) step with out (PN_SERVE_GRADIENT), or out is model v+1
