@@ -1,8 +1,8 @@
 /* Comm-efficient codes in the job (tcp on loopback, workers forked by pn_run_local): with
  * m = 2 and 3 the messages are ceil(d/m) floats, the decode from any n - s finished
  * workers is exact, so 20 rounds give the uncoded mean's model; rank 0 drives the session
- * API itself (parts, the refused coefficients, pn_session_encode), the others run
- * pn_worker_run. */
+ * API itself (a join set up for another m refused, parts, the refused coefficients,
+ * pn_session_encode), the others run pn_worker_run. */
 #include "pennant/codes.h"
 #include "pennant/job.h"
 #include "pennant/session.h"
@@ -49,6 +49,13 @@ static int session_worker(const cfg_ctx *c, const char *addr)
 	pn_session_config sc = {.tp = tp(0), .connect = addr, .rank = 0, .d = D, .connect_timeout_ms = 20000};
 	pn_session *s;
 	char err[256];
+	if (c->comm_dim > 1) { /* set up for another m: refused at join, saying why */
+		sc.comm_dim = c->comm_dim + 1;
+		int rc = pn_session_join(&sc, &s, err, sizeof err);
+		if (rc != -EINVAL || !strstr(err, "set up for"))
+			return 9;
+		sc.comm_dim = 0; /* then: learn m from WELCOME */
+	}
 	if (pn_session_join(&sc, &s, err, sizeof err))
 		return 10;
 	int m = c->comm_dim, bad = 0;
