@@ -33,12 +33,18 @@ typedef struct pn_job {
 	const pn_agg_job_config *cfg;
 	int n;
 	size_t d;
+	/* What a worker sends: msg_len = ceil(d/m) floats (comm-efficient codes with m > 1,
+	 * job.h), else d. Gradient slots, landing rows, the chunk plan and the engine are
+	 * sized for msg_len; the model and the aggregate for d. */
+	int comm_dim;
+	size_t msg_len;
+	double *ce_A;          /* m > 1: the round's decode matrix A, m×n (decode.c) */
 	pn_tp_ctx *ctx;
 	pn_tp_mr *model_mr, *land_mr;
 	float *model;          /* 2 slots of d (serving gradients: the shadow model) */
 	pn_tp_mr *result_mr;   /* serving gradients only, else NULL */
 	float *result;         /* serving gradients: round v's aggregate in slot v%2 (2 slots of d) */
-	float *land;           /* 2 slots × n rows × d */
+	float *land;           /* 2 slots × n rows × msg_len */
 	float *velocity, *velocity_saved, *out;
 	pn_job_worker *w;
 	pn_code *code;
@@ -87,6 +93,9 @@ int pn_job_settle(const pn_agg_job_config *c, pn_job_settings *s, char *err, siz
  * replicas that disagree are left out, the code decodes the rest, w_i = a_i / n. */
 int pn_job_decode_weights(void *ctx, const bool *usable, int p, double *w, char *err,
 			  size_t errlen);
+/* decode.c, m > 1: the round's aggregate (d floats) from the messages and the decode
+ * matrix the weight function found; 0 or -errno. */
+int pn_job_ce_combine(pn_job *j, float *out);
 
 /* aggregator.c */
 void pn_job_log(pn_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

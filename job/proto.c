@@ -54,6 +54,10 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 			put(&w, &m->serve, 1);
 			pn_mr_desc_pack(&m->result, desc);
 			put(&w, desc, sizeof desc);
+			put(&w, &m->comm_dim, 4);
+			put(&w, &m->code_s, 4);
+			put(&w, &m->code_seed, 8);
+			put(&w, &m->code_check, 8);
 		}
 		break;
 	case PN_MSG_RESULT: {
@@ -113,6 +117,10 @@ static int check_session(const pn_job_msg *m)
 		return -EBADMSG;
 	if (m->heartbeat_ms < 1 || m->silence_ms <= m->heartbeat_ms || m->silence_ms > PN_JOB_MAX_TIMER_MS)
 		return -EBADMSG;
+	/* comm-efficient: 1 <= m, s + m <= n (the code's own bounds); m = 1 carries no code */
+	if (m->comm_dim < 1 || m->code_s + (uint64_t)m->comm_dim > m->n ||
+	    (m->comm_dim == 1 && (m->code_s || m->code_seed || m->code_check)))
+		return -EBADMSG;
 	static const pn_mr_desc none;
 	if (m->serve == PN_SERVE_MODEL)
 		return memcmp(&m->result, &none, sizeof none) == 0 ? 0 : -EBADMSG;
@@ -133,16 +141,27 @@ static int check_ack(const pn_job_msg *m)
 	return m->round >= 0 ? 0 : -EBADMSG;
 }
 
-uint64_t pn_job_result_checksum(const float *x, size_t d)
+/* A 64-bit mix of `words` 32-bit words (their bits, not their values). */
+static uint64_t mix_words(uint64_t h, const void *data, size_t words)
 {
-	uint64_t h = 0x9e3779b97f4a7c15u ^ d;
-	for (size_t k = 0; k < d; k++) {
+	const uint8_t *p = data;
+	for (size_t k = 0; k < words; k++) {
 		uint32_t b;
-		memcpy(&b, &x[k], 4);
+		memcpy(&b, p + 4 * k, 4);
 		h = (h ^ b) * 0x100000001b3u;
 		h ^= h >> 29;
 	}
 	return h;
+}
+
+uint64_t pn_job_result_checksum(const float *x, size_t d)
+{
+	return mix_words(0x9e3779b97f4a7c15u ^ d, x, d);
+}
+
+uint64_t pn_job_code_row_check(const double *row, size_t len)
+{
+	return mix_words(0xcbf29ce484222325u ^ len, row, 2 * len);
 }
 
 static int check_round(const pn_job_msg *m)
@@ -190,6 +209,10 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 			get(&r, &m->serve, 1);
 			get(&r, desc, sizeof desc);
 			pn_mr_desc_unpack(desc, &m->result);
+			get(&r, &m->comm_dim, 4);
+			get(&r, &m->code_s, 4);
+			get(&r, &m->code_seed, 8);
+			get(&r, &m->code_check, 8);
 		}
 		check = check_session;
 		break;

@@ -16,7 +16,7 @@ void pn_job_post_reads(pn_job *j)
 	while (pn_pull_next(j->puller, &req) == 1) {
 		pn_job_worker *w = &j->w[req.worker];
 		size_t loff = (size_t)(pn_job_land_row(j, j->round, req.worker) - j->land) + req.offset;
-		uint64_t roff = ((uint64_t)w->slot * j->d + req.offset) * sizeof(float);
+		uint64_t roff = ((uint64_t)w->slot * j->msg_len + req.offset) * sizeof(float);
 		int rc = pn_tp_post_read(w->peer, j->land_mr, loff * sizeof(float), &w->grad, roff,
 					 req.len * sizeof(float), pn_cookie_make(j->round, req.worker, req.chunk));
 		if (rc == -EAGAIN) {
