@@ -78,6 +78,9 @@ def parse_args(argv=None):
     a.add_argument("--listen", default=None, help="aggregator role: address to listen on")
     a.add_argument("--gloo", help="HOST:PORT for the DDP process group's rendezvous "
                    "(default: the aggregator's host, its port + 1)")
+    a.add_argument("--rendezvous", help="under mpirun without --connect: the file where "
+                   "the aggregator tells the workers its address (default: one per job in "
+                   "the temporary directory, for a job on one host)")
     a.add_argument("--token-file", help="job secret file (else PENNANT_JOB_TOKEN)")
     a.add_argument("--out", help=argparse.SUPPRESS)  # worker: its own record
     args = a.parse_args(argv)
@@ -301,7 +304,11 @@ def aggregator_cmd(args, d, listen, json_path=None):
     cmd = [aggregator_binary(args), "--role", "aggregator", "--serve", "gradient",
            "--dim", str(d), "--workers", str(args.workers), "--rounds", str(args.steps),
            "--rule", args.rule, "--f", str(args.f), "--code", args.code, "--s", str(args.s),
-           "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--listen", listen, "--quiet"]
+           "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--quiet"]
+    if listen:  # else pennant-train's default (with a rendezvous: every interface, port 0)
+        cmd += ["--listen", listen]
+    if args.rendezvous:
+        cmd += ["--rendezvous", args.rendezvous]
     if args.byzantine:
         cmd += ["--byzantine-ranks",
                 ",".join(str(r) for r in range(args.workers - args.byzantine, args.workers))]
@@ -394,22 +401,37 @@ def free_port():
 
 
 def mpi_role(args):
-    """Under mpirun: rank 0 is the aggregator, rank r >= 1 worker r - 1."""
+    """Under mpirun: rank 0 is the aggregator, rank r >= 1 worker r - 1. Without --connect
+    the workers find the aggregator through a rendezvous file (--rendezvous, default one
+    per job in the temporary directory: on several hosts, give a shared path)."""
     rank = os.environ.get("OMPI_COMM_WORLD_RANK")
     if rank is None or args.role is not None:
         return
-    size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
-    args.workers = size - 1
-    if not args.connect:
-        raise SystemExit("under mpirun, --connect HOST:PORT (the aggregator's, MPI rank 0) is needed")
+    args.workers = int(os.environ["OMPI_COMM_WORLD_SIZE"]) - 1
+    if not args.connect and not args.rendezvous:
+        sys.path.insert(0, os.path.join(SRC_ROOT, "python"))  # source tree; installed: no-op
+        import pennant.rendezvous
+        args.rendezvous = pennant.rendezvous.default_path()
     if int(rank) == 0:
         args.role = "aggregator"
-        args.listen = args.listen or "0.0.0.0:" + args.connect.rsplit(":", 1)[1]
+        if args.connect and not args.listen:
+            args.listen = "0.0.0.0:" + args.connect.rsplit(":", 1)[1]
     else:
         args.role, args.rank = "worker", int(rank) - 1
-        if not args.gloo:
-            host, port = args.connect.rsplit(":", 1)
-            args.gloo = f"{host}:{int(port) + 1}"
+
+
+def find_aggregator(args):
+    """A worker's --connect, else the address in the rendezvous file; the DDP group's
+    rendezvous defaults to the aggregator's host, its port + 1."""
+    if not args.connect:
+        if not args.rendezvous:
+            raise SystemExit("a worker needs --connect HOST:PORT or --rendezvous FILE")
+        sys.path.insert(0, os.path.join(SRC_ROOT, "python"))  # source tree; installed: no-op
+        import pennant.rendezvous
+        args.connect = pennant.rendezvous.lookup(args.rendezvous, args.timeout)
+    if not args.gloo:
+        host, port = args.connect.rsplit(":", 1)
+        args.gloo = f"{host}:{int(port) + 1}"
 
 
 def write(args, rec, path):
@@ -428,10 +450,10 @@ def main():
         return 0
     mpi_role(args)
     if args.role == "aggregator":  # mpirun rank 0: nothing but the C aggregator
-        cmd = aggregator_cmd(args, model_dim(args), args.listen or "0.0.0.0:7470",
-                             args.aggregator_json)
+        cmd = aggregator_cmd(args, model_dim(args), args.listen, args.aggregator_json)
         os.execv(cmd[0], cmd)
     if args.role == "worker":
+        find_aggregator(args)
         rec = run_worker(args)
         if args.out:
             with open(args.out, "w") as f:

@@ -13,9 +13,15 @@ usage: test_torch_example.py BUILD_DIR SCENARIO
                      losses, accuracy and final model (bit for bit)
   robust-vs-mean     5 workers, 1 Byzantine (scaled, 100 g), 120 steps: flag stays within 2
                      points of the clean flag run, mean collapses (at least 20 points below)
+  mpirun             the example under a real mpirun -np 4 on loopback, no --connect: rank 0
+                     execs the C aggregator, which tells the 3 workers its address through the
+                     job's rendezvous file (and removes it at the end); 30 steps, loss falls,
+                     worker 0 writes the JSON
 """
 import json
 import os
+import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,11 +35,21 @@ EXAMPLE = os.path.join(SRC, "examples", "torch_fashion_mnist.py")
 PY = "/usr/bin/python3"
 
 
-def run(build, tmp, name, *args):
+# loopback only: MPI's own traffic and its out-of-band channel (as tests/launch does)
+MPIRUN = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,tcp",
+          "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
+          "-x", "PENNANT_JOB_TOKEN", "-x", "PENNANT_LIB", "-x", "PENNANT_BUILD_DIR", "-x", "TMPDIR"]
+LAUNCH_VARS = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS",
+               "SLURM_STEP_ID", "SLURM_JOB_ID", "PMIX_RANK", "PMIX_SIZE", "PMIX_NAMESPACE",
+               "OMPI_MCA_ess_base_jobid", "PENNANT_JOB_ID", "PENNANT_AGGREGATOR")
+
+
+def run(build, tmp, name, *args, launcher=(), env_extra=None):
     out = os.path.join(tmp, name + ".json")
-    env = dict(os.environ, PENNANT_LIB=os.path.join(build, "libpennant.so"),
-               PENNANT_BUILD_DIR=build)
-    cmd = [PY, EXAMPLE, "--json", out, "--timeout", "400"] + list(args)
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env.update(PENNANT_LIB=os.path.join(build, "libpennant.so"), PENNANT_BUILD_DIR=build,
+               **(env_extra or {}))
+    cmd = list(launcher) + [PY, EXAMPLE, "--json", out, "--timeout", "400"] + list(args)
     print("$", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=480)
@@ -70,6 +86,30 @@ def same_as(rec, ref, name, tol_rel, tol_acc):
     da = abs(rec["final"]["test_acc"] - ref["final"]["test_acc"])
     check(da <= tol_acc, f"{name}: test accuracy {rec['final']['test_acc']:.2f}% vs "
                          f"{ref['final']['test_acc']:.2f}% (|diff| {da:.2f} <= {tol_acc})")
+
+
+def mpirun_trains(build, tmp):
+    if not shutil.which("mpirun"):
+        check(False, "mpirun is installed (Debian: openmpi-bin)")
+        return
+    rdv = os.path.join(tmp, "mpi-tmp")  # TMPDIR of the job: where its rendezvous file goes
+    os.mkdir(rdv)
+    env = dict(PENNANT_JOB_TOKEN=secrets.token_hex(32), TMPDIR=rdv, OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    rec = run(build, tmp, "mpirun", "--steps", "30", "--rule", "mean", "--listen", "127.0.0.1:0",
+              launcher=MPIRUN + ["-np", "4"], env_extra=env)
+    losses = [s["loss"] for s in rec["steps"]]
+    check(rec["mode"] == "pennant-mpi" and rec["config"]["workers"] == 3,
+          f"worker 0 of 3 wrote the record ({rec['mode']}, {rec['config']['workers']} workers)")
+    check(rec["config"]["connect"].startswith("127.0.0.1:") and rec["config"]["rendezvous"],
+          f"the workers found the aggregator through {rec['config']['rendezvous']}: "
+          f"{rec['config']['connect']}")
+    check(len(losses) == 30, f"30 steps trained ({len(losses)})")
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    check(last < first * 0.8, f"the loss falls: first 5 steps {first:.3f}, last 5 {last:.3f}")
+    check(rec["final"]["test_acc"] > 30, f"it learns: test accuracy {rec['final']['test_acc']:.2f}%")
+    left = [f for f in os.listdir(rdv) if f.endswith(".rendezvous")]
+    check(not left, f"the aggregator removed its rendezvous file ({left})")
 
 
 def main():
@@ -112,6 +152,8 @@ def main():
         check(c > 65, f"the clean run learns ({c:.2f}%)")
         check(abs(fa - c) <= 2.0, f"flag with 1 of 5 Byzantine within 2 points of clean ({fa:.2f} vs {c:.2f})")
         check(ma < c - 20, f"mean with 1 of 5 Byzantine collapses ({ma:.2f}% vs clean {c:.2f}%)")
+    elif scenario == "mpirun":
+        mpirun_trains(build, tmp)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     if failures:
