@@ -12,11 +12,16 @@ communication hook (--hook ddp).
   torch_fashion_mnist.py --reference --workers 4 --steps 100 --json ref.json
       one process, no Pennant: each step's batch is the concatenation of the workers'
       batches of that step, so the mean rule must reproduce its losses
-  mpirun -np 5 -x PENNANT_JOB_TOKEN torch_fashion_mnist.py --connect HOST:7470 ...
-      MPI rank 0 runs only the aggregator (listening on --listen), rank r >= 1 is worker
-      r - 1; the job token comes from PENNANT_JOB_TOKEN (or --token-file); worker 0
-      writes --json. The aggregator (pennant-train --serve gradient --dim d) knows only
-      the gradient's size; the model and its accuracy are the workers'.
+  mpirun -np 5 -x PENNANT_JOB_TOKEN torch_fashion_mnist.py --listen 127.0.0.1:0 ...
+      MPI rank 0 runs only the aggregator, rank r >= 1 is worker r - 1; no address flag:
+      the aggregator writes its bound address into the job's rendezvous file, which the
+      workers wait for (--rendezvous FILE; default TMPDIR/pennant-JOBID.rendezvous, for a
+      job on one host: across hosts give a path on a shared filesystem, or --connect
+      HOST:PORT to every rank and the aggregator listens on its port). Without --listen
+      the aggregator listens on every interface, told to the workers under this host's
+      name. The job token comes from PENNANT_JOB_TOKEN (or --token-file); worker 0 writes
+      --json. The aggregator (pennant-train --serve gradient --dim d) knows only the
+      gradient's size; the model and its accuracy are the workers'.
 
 Data: step t, partition j gets examples perm[(t*P + j)*B : (t*P + j + 1)*B] of a seeded
 permutation of the training set (P partitions, B --batch). Uncoded: worker i computes
@@ -451,7 +456,13 @@ def main():
     mpi_role(args)
     if args.role == "aggregator":  # mpirun rank 0: nothing but the C aggregator
         cmd = aggregator_cmd(args, model_dim(args), args.listen, args.aggregator_json)
-        os.execv(cmd[0], cmd)
+        env = dict(os.environ)
+        if not args.rendezvous:
+            # --connect: the workers know the address. Seeing mpirun's rank, pennant-train
+            # would broadcast it over MPI, which these Python workers never join (a hang).
+            for k in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+                env.pop(k, None)
+        os.execve(cmd[0], cmd, env)
     if args.role == "worker":
         find_aggregator(args)
         rec = run_worker(args)

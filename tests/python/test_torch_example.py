@@ -16,12 +16,13 @@ usage: test_torch_example.py BUILD_DIR SCENARIO
   mpirun             the example under a real mpirun -np 4 on loopback, no --connect: rank 0
                      execs the C aggregator, which tells the 3 workers its address through the
                      job's rendezvous file (and removes it at the end); 30 steps, loss falls,
-                     worker 0 writes the JSON
+                     worker 0 writes the JSON; then 5 steps with --connect given to every rank
 """
 import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,7 @@ LAUNCH_VARS = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID", "
                "OMPI_MCA_ess_base_jobid", "PENNANT_JOB_ID", "PENNANT_AGGREGATOR")
 
 
-def run(build, tmp, name, *args, launcher=(), env_extra=None):
+def run(build, tmp, name, *args, launcher=(), env_extra=None, timeout=480):
     out = os.path.join(tmp, name + ".json")
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     env.update(PENNANT_LIB=os.path.join(build, "libpennant.so"), PENNANT_BUILD_DIR=build,
@@ -52,7 +53,7 @@ def run(build, tmp, name, *args, launcher=(), env_extra=None):
     cmd = list(launcher) + [PY, EXAMPLE, "--json", out, "--timeout", "400"] + list(args)
     print("$", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True, timeout=480)
+                       text=True, timeout=timeout)
     print(p.stdout[-4000:], flush=True)
     if p.returncode != 0:
         raise SystemExit(f"FAIL: {name}: the example exited {p.returncode}")
@@ -97,7 +98,7 @@ def mpirun_trains(build, tmp):
     env = dict(PENNANT_JOB_TOKEN=secrets.token_hex(32), TMPDIR=rdv, OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     rec = run(build, tmp, "mpirun", "--steps", "30", "--rule", "mean", "--listen", "127.0.0.1:0",
-              launcher=MPIRUN + ["-np", "4"], env_extra=env)
+              launcher=MPIRUN + ["-np", "4"], env_extra=env, timeout=120)
     losses = [s["loss"] for s in rec["steps"]]
     check(rec["mode"] == "pennant-mpi" and rec["config"]["workers"] == 3,
           f"worker 0 of 3 wrote the record ({rec['mode']}, {rec['config']['workers']} workers)")
@@ -110,6 +111,14 @@ def mpirun_trains(build, tmp):
     check(rec["final"]["test_acc"] > 30, f"it learns: test accuracy {rec['final']['test_acc']:.2f}%")
     left = [f for f in os.listdir(rdv) if f.endswith(".rendezvous")]
     check(not left, f"the aggregator removed its rendezvous file ({left})")
+    # --connect to every rank instead: the aggregator must not wait for an MPI broadcast
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = run(build, tmp, "mpirun-connect", "--steps", "5", "--rule", "mean", "--connect",
+              f"127.0.0.1:{port}", "--listen", f"127.0.0.1:{port}", launcher=MPIRUN + ["-np", "3"], env_extra=env, timeout=120)
+    check(len(rec["steps"]) == 5 and rec["config"]["workers"] == 2,
+          f"with --connect 127.0.0.1:{port}: 2 workers trained 5 steps ({len(rec['steps'])})")
 
 
 def main():
