@@ -29,6 +29,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import FAILS as failures, check  # noqa: E402
+from launcher_env import MPIRUN as MPIRUN_LOOPBACK, without_launcher  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
@@ -36,20 +37,14 @@ EXAMPLE = os.path.join(SRC, "examples", "torch_fashion_mnist.py")
 PY = "/usr/bin/python3"
 
 
-# loopback only: MPI's own traffic and its out-of-band channel (as tests/launch does)
-MPIRUN = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,tcp",
-          "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
-          "-x", "PENNANT_JOB_TOKEN", "-x", "PENNANT_LIB", "-x", "PENNANT_BUILD_DIR", "-x", "TMPDIR"]
-LAUNCH_VARS = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS",
-               "SLURM_STEP_ID", "SLURM_JOB_ID", "PMIX_RANK", "PMIX_SIZE", "PMIX_NAMESPACE",
-               "OMPI_MCA_ess_base_jobid", "PENNANT_JOB_ID", "PENNANT_AGGREGATOR")
+MPIRUN = MPIRUN_LOOPBACK + ["-x", "PENNANT_JOB_TOKEN", "-x", "PENNANT_LIB", "-x",
+                           "PENNANT_BUILD_DIR", "-x", "TMPDIR"]
 
 
 def run(build, tmp, name, *args, launcher=(), env_extra=None, timeout=480):
     out = os.path.join(tmp, name + ".json")
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(PENNANT_LIB=os.path.join(build, "libpennant.so"), PENNANT_BUILD_DIR=build,
-               **(env_extra or {}))
+    env = without_launcher(PENNANT_LIB=os.path.join(build, "libpennant.so"),
+                           PENNANT_BUILD_DIR=build, **(env_extra or {}))
     cmd = list(launcher) + [PY, EXAMPLE, "--json", out, "--timeout", "400"] + list(args)
     print("$", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -95,8 +90,7 @@ def mpirun_trains(build, tmp):
         return
     rdv = os.path.join(tmp, "mpi-tmp")  # TMPDIR of the job: where its rendezvous file goes
     os.mkdir(rdv)
-    env = dict(PENNANT_JOB_TOKEN=secrets.token_hex(32), TMPDIR=rdv, OMPI_ALLOW_RUN_AS_ROOT="1",
-               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env = dict(PENNANT_JOB_TOKEN=secrets.token_hex(32), TMPDIR=rdv)
     rec = run(build, tmp, "mpirun", "--steps", "30", "--rule", "mean", "--listen", "127.0.0.1:0",
               launcher=MPIRUN + ["-np", "4"], env_extra=env, timeout=120)
     losses = [s["loss"] for s in rec["steps"]]
