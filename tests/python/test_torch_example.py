@@ -13,6 +13,8 @@ usage: test_torch_example.py BUILD_DIR SCENARIO
                      losses, accuracy and final model (bit for bit)
   robust-vs-mean     5 workers, 1 Byzantine (scaled, 100 g), 120 steps: flag stays within 2
                      points of the clean flag run, mean collapses (at least 20 points below)
+  robust-reverse     the same under --attack reverse (-10 g) with flag --r 1: within 2 points
+                     of the clean flag --r 1 run; mean collapses
   mpirun             the example under a real mpirun -np 4 on loopback, no --connect: rank 0
                      execs the C aggregator, which tells the 3 workers its address through the
                      job's rendezvous file (and removes it at the end); 30 steps, loss falls,
@@ -155,6 +157,20 @@ def main():
         check(c > 65, f"the clean run learns ({c:.2f}%)")
         check(abs(fa - c) <= 2.0, f"flag with 1 of 5 Byzantine within 2 points of clean ({fa:.2f} vs {c:.2f})")
         check(ma < c - 20, f"mean with 1 of 5 Byzantine collapses ({ma:.2f}% vs clean {c:.2f}%)")
+    elif scenario == "robust-reverse":
+        # flag's default r = 8 spans all 5 gradients (the normalised mean): a reversed one
+        # keeps its weight there (README, "PyTorch"); r = 1 keeps the consensus direction
+        five = ["--workers", "5", "--steps", "120", "--rule", "flag", "--r", "1"]
+        clean = run(build, tmp, "clean-flag-r1", *five, "--f", "1")
+        flag = run(build, tmp, "flag-r1-reverse", *five, "--byzantine", "1", "--attack", "reverse")
+        mean = run(build, tmp, "mean-reverse", "--workers", "5", "--steps", "120", "--rule", "mean",
+                   "--byzantine", "1", "--attack", "reverse")
+        c, fa, ma = (r["final"]["test_acc"] for r in (clean, flag, mean))
+        print(f"clean flag --r 1 {c:.2f}%, reversed {fa:.2f}%, mean reversed {ma:.2f}%")
+        check(c > 65, f"the clean flag --r 1 run learns ({c:.2f}%)")
+        check(abs(fa - c) <= 2.0, f"flag --r 1 with 1 of 5 reversing within 2 points of clean "
+                                  f"({fa:.2f} vs {c:.2f})")
+        check(ma < c - 20, f"mean with 1 of 5 reversing collapses ({ma:.2f}% vs {c:.2f}%)")
     elif scenario == "mpirun":
         mpirun_trains(build, tmp)
     else:
