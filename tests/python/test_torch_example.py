@@ -176,7 +176,8 @@ def main():
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     if failures:
-        raise SystemExit(f"FAIL: {len(failures)} check(s) failed")
+        raise SystemExit(f"FAIL: {len(failures)} check(s) failed (records kept in {tmp})")
+    shutil.rmtree(tmp, ignore_errors=True)
     print("PASS")
 
 
