@@ -10,8 +10,10 @@ communication hook (--hook ddp).
   torch_fashion_mnist.py --workers 4 --steps 100 --rule mean --json out.json
       starts the aggregator and 4 worker processes on loopback
   torch_fashion_mnist.py --reference --workers 4 --steps 100 --json ref.json
-      one process, no Pennant: each step's batch is the concatenation of the workers'
-      batches of that step, so the mean rule must reproduce its losses
+      one process, no Pennant: each partition's gradient of the step, then their mean
+      with the aggregator's arithmetic (examples/torch_fmnist_reference.py), so the mean
+      rule reproduces its losses and final model bit for bit (--code fractional --s 1
+      too); --reference-mode concatenated: one loss over the concatenated batches
   mpirun -np 5 -x PENNANT_JOB_TOKEN torch_fashion_mnist.py --listen 127.0.0.1:0 ...
       MPI rank 0 runs only the aggregator, rank r >= 1 is worker r - 1; no address flag:
       the aggregator writes its bound address into the job's rendezvous file, which the
@@ -47,6 +49,7 @@ import time
 # the script's folder is on sys.path: its data, model and faults
 from torch_fmnist_parts import (Data, attack_fn, digest, evaluate, make_model,
                                 make_optimizer)
+from torch_fmnist_reference import run_reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC_ROOT = os.path.dirname(HERE)
@@ -78,7 +81,13 @@ def parse_args(argv=None):
     a.add_argument("--s", type=int, default=0, help="stragglers the code tolerates")
     a.add_argument("--bucket-cap-mb", type=float, default=0.01,
                    help="DDP bucket size (small: several buckets even for the tiny CNN)")
-    a.add_argument("--reference", action="store_true")
+    a.add_argument("--reference", action="store_true", help="one process, no Pennant: "
+                   "what data-parallel SGD with --workers, --code and the mean defines")
+    a.add_argument("--reference-mode", choices=("data-parallel", "concatenated"),
+                   default="data-parallel", help="data-parallel: each partition's gradient, "
+                   "then the aggregator's mean with its arithmetic (bit for bit); "
+                   "concatenated: one loss over the step's batches together (the same "
+                   "mathematics, other roundings)")
     a.add_argument("--json", help="write the record here (steps[].loss, final.test_acc); "
                    "under mpirun worker 0 writes it")
     a.add_argument("--aggregator-json", help="the C aggregator's own JSON record")
@@ -106,27 +115,6 @@ def parse_args(argv=None):
     if not 0 <= args.byzantine < args.workers:
         a.error("--byzantine must be in [0, --workers)")
     return args
-
-
-# --- the reference: one process, no Pennant ------------------------------------------
-def run_reference(args):
-    import torch
-    import torch.nn.functional as F
-    torch.set_num_threads(args.threads)
-    data = Data(args)
-    model = make_model(args.seed)
-    opt = make_optimizer(args, model.parameters())
-    steps = []
-    for t in range(args.steps):
-        x, y = data.concatenated(t)
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        steps.append({"step": t, "loss": loss.item()})
-    test_loss, test_acc = evaluate(model, data)
-    return {"mode": "reference", "config": vars(args), "steps": steps,
-            "final": {"test_acc": test_acc, "test_loss": test_loss, "digest": digest(model)}}
 
 
 # --- one worker ----------------------------------------------------------------------

@@ -128,8 +128,9 @@ def main():
         same_as(rec, ref, "mean, 4 workers vs reference", 1e-4, 1.0)
         check(ref["final"]["test_acc"] > 50, f"the reference learns ({ref['final']['test_acc']:.2f}%)")
     elif scenario == "coded-matches-reference":
-        ref = run(build, tmp, "reference", "--reference", *common)
-        rec = run(build, tmp, "fractional", "--code", "fractional", "--s", "1", *common)
+        coded = ["--code", "fractional", "--s", "1"]
+        ref = run(build, tmp, "reference", "--reference", *coded, *common)
+        rec = run(build, tmp, "fractional", *coded, *common)
         clean_job(rec, "fractional")
         rows = rec["final"]["code_rows"]
         check(all(len(r) == 2 for r in rows) and len({tuple(map(tuple, r)) for r in rows}) == 2,
