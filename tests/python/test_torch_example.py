@@ -4,11 +4,12 @@ loopback, one torch thread per process.
 
 usage: test_torch_example.py BUILD_DIR SCENARIO
   matches-reference  mean rule, 4 workers, 50 steps: every step's loss within 1e-4
-                     (relative) of the single-process reference on the same batches, final
+                     (relative) of the single-process data-parallel reference on the same
+                     batches (each partition's gradient, the aggregator's mean), final
                      test accuracy within 1 point, every worker ends with the same model
   coded-matches-reference  the same with the fractional repetition code (s = 1): each worker
                      computes two partitions (pennant.torch.coded_backward) and the decode
-                     still gives the reference's losses
+                     still gives the reference's losses (the reference with the same code)
   ddp-vs-optimizer   the DDP communication hook and the DistributedOptimizer give the same
                      losses, accuracy and final model (bit for bit)
   robust-vs-mean     5 workers, 1 Byzantine (scaled, 100 g), 120 steps: flag stays within 2
@@ -81,6 +82,12 @@ def same_as(rec, ref, name, tol_rel, tol_acc):
     check(len(rec["steps"]) == len(ref["steps"]),
           f"{name}: {len(rec['steps'])} steps, like the reference's {len(ref['steps'])}")
     check(rel <= tol_rel, f"{name}: worst per-step loss difference {rel:.2e} (step {k}) <= {tol_rel:g}")
+    # information, not a check: against the data-parallel reference the losses and the
+    # final model are expected bit for bit, but a tighter bound than the issue's would
+    # hang on every library's kernels rounding alike in every process
+    same = sum(x["loss"] == y["loss"] for x, y in zip(rec["steps"], ref["steps"]))
+    print(f"{name}: {same} of {len(ref['steps'])} steps' losses identical, final model "
+          f"{'identical' if rec['final']['digest'] == ref['final']['digest'] else 'differs'}")
     da = abs(rec["final"]["test_acc"] - ref["final"]["test_acc"])
     check(da <= tol_acc, f"{name}: test accuracy {rec['final']['test_acc']:.2f}% vs "
                          f"{ref['final']['test_acc']:.2f}% (|diff| {da:.2f} <= {tol_acc})")
