@@ -89,8 +89,8 @@ float pn_f16_to_f32(uint16_t h)
 		float v = (float)m * 0x1p-24f;
 		return bits_f32(f32_bits(v) | sign);
 	}
-	if (e == 31)
-		return bits_f32(sign | 0x7f800000u | m << 13);
+	if (e == 31) /* Inf, or NaN made quiet (as vcvtph2ps does) */
+		return bits_f32(sign | 0x7f800000u | m << 13 | (m ? 0x400000u : 0));
 	return bits_f32(sign | (e + 112) << 23 | m << 13);
 }
 
