@@ -80,7 +80,12 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 		pn_job_log(j, "peer %u claims rank %u (n=%d, or taken): ignored\n", c->peer_id, m.rank, j->n);
 		return;
 	}
-	if (m.d != j->d || m.region.len < 2 * j->d * sizeof(float)) {
+	if (m.grad_dtype != j->cfg->rule.grad_dtype) {
+		pn_job_log(j, "worker %u exposes %s gradients, the job pulls %s: ignored\n", m.rank,
+			   pn_dtype_name((pn_dtype)m.grad_dtype), pn_dtype_name(j->cfg->rule.grad_dtype));
+		return;
+	}
+	if (m.d != j->d || m.region.len < 2 * j->d * j->esize) {
 		pn_job_log(j, "worker %u has a different model (%llu parameters, we have %zu): ignored\n",
 			   m.rank, (unsigned long long)m.d, j->d);
 		return;

@@ -30,7 +30,9 @@ struct pn_session {
 	pn_tp_ctx *ctx;
 	pn_tp_peer *agg;
 	pn_tp_mr *grad_mr, *model_mr, *result_mr;
-	float *grad;             /* 2 slots of d, remote-READ */
+	float *grad;             /* 2 slots of d, remote-READ (float32); half: 1 slot, private */
+	pn_dtype dtype;          /* the registered gradient's element type */
+	uint16_t *wire;          /* half: 2 slots of d, remote-READ; float32: NULL */
 	float *model, *result;   /* local landing buffers, d each */
 	/* from WELCOME */
 	bool welcomed;

@@ -49,6 +49,8 @@ typedef struct pn_chunk_params {
 	size_t chunk_bytes;      /* explicit chunk size (rounded up to the unit); 0: automatic */
 	const size_t *layer_ends;/* optional: end offset (floats) of each layer, increasing, last = d */
 	int layers;              /* entries in layer_ends */
+	size_t elem_bytes;       /* bytes per element: 0 or 4 float32, 2 bf16/fp16 (sizes in bytes
+				  * above become that many elements; offsets count elements) */
 } pn_chunk_params;
 
 typedef struct pn_chunk_plan {

@@ -66,6 +66,11 @@ typedef struct pn_session_config {
 	int connect_timeout_ms; /* 0: 30000 */
 	int silence_ms;         /* 0: the limit the aggregator sends in WELCOME */
 	bool verbose;
+	/* Element type of the registered gradient region (the job's rule.grad_dtype; default
+	 * PN_DTYPE_F32). bf16/f16: pn_session_gradient is still d floats (private memory), and
+	 * submit converts them into the registered half slot: the one conversion the format
+	 * forces; the aggregator pulls d·2 bytes. */
+	pn_dtype grad_dtype;
 } pn_session_config;
 
 typedef struct pn_session_round {
