@@ -41,7 +41,7 @@ typedef struct pn_chunk {
 } pn_chunk;
 
 typedef struct pn_chunk_params {
-	size_t d;                /* floats in the gradient (> 0) */
+	size_t d;                /* elements in the gradient (> 0) */
 	size_t unit_bytes;       /* transport's preferred read unit, multiple of 4; 0: 64 KiB */
 	int workers;             /* workers pulled from each round (>= 1) */
 	size_t max_chunk_bytes;  /* upper bound; 0: 8 MiB */
