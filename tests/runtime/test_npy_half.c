@@ -12,19 +12,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *temp_path(void)
+static const char *temp_path(void)
 {
-	static char path[64];
-	snprintf(path, sizeof path, "/tmp/pn-npy-half-XXXXXX");
-	int fd = mkstemp(path);
-	cr_assert(fd >= 0);
-	close(fd);
+	const char *path = npy_temp_path();
+	cr_assert(path, "cannot create a temporary file");
 	return path;
 }
 
 static void round_trip(pn_dtype t, const char *descr)
 {
-	char *path = temp_path();
+	const char *path = temp_path();
 	float v[15];
 	uint16_t h[15];
 	for (int i = 0; i < 15; i++)
@@ -78,7 +75,7 @@ Test(npy_half, bf16_round_trip)
 
 Test(npy_half, typed_reader_still_reads_f32)
 {
-	char *path = temp_path();
+	const char *path = temp_path();
 	float v[4] = {1, -2, 3.5f, 0};
 	size_t shape[1] = {4};
 	char err[256];
@@ -93,11 +90,7 @@ Test(npy_half, typed_reader_still_reads_f32)
 
 Test(npy_half, other_descrs_and_short_data_are_refused)
 {
-	static const struct {
-		const char *dict;
-		size_t dlen;
-		const char *expect;
-	} bad[] = {
+	static const struct npy_bad_case bad[] = {
 		{"{'descr': '<u2', 'fortran_order': False, 'shape': (4,), }", 8, "wrong dtype '<u2'"},
 		{"{'descr': '>f2', 'fortran_order': False, 'shape': (4,), }", 8, "wrong dtype"},
 		{"{'descr': [('x', '<u2')], 'fortran_order': False, 'shape': (4,), }", 8, "wrong dtype"},
