@@ -18,7 +18,8 @@ Scenarios (each a separate meson test):
                      same job with --serve model (mean, median, and flag with one attacker)
   grad-dtype         --grad-dtype bf16 and f16 against f32 (15 workers, 3 Byzantine, flag and
                      krum, 60 rounds): final accuracy within 0.3 points, the rule's selection
-                     equal in >= 99 % of rounds, exactly half the bytes pulled
+                     equal in >= 99 % of rounds, exactly half the bytes pulled; and fractional
+                     repetition with the mean: replica checks on half rows flag the attacker
 Exit 0 on success; failures print what was expected and what happened.
 """
 import json
@@ -227,6 +228,15 @@ def grad_dtype(build, base, tmp, extra):
             ok &= check(same >= 0.99 * len(ref), f"{rule}/{t}: selection equal to f32's in {same}/{len(ref)} rounds")
             b32, b = recs["f32"]["transport"]["bytes_read"], rec["transport"]["bytes_read"]
             ok &= check(2 * b == b32, f"{rule}/{t}: {b} bytes pulled, half of f32's {b32}")
+    # fractional repetition on half rows: replicas compared bit for bit, the decode of the mean
+    args = base + ["--workers", "9", "--rounds", "30", "--byzantine-ranks", "2", "--attack", "reverse",
+                   "--code", "fractional", "--s", "2", "--rule", "mean", "--f", "1", "--wait", "all"]
+    recs = {t: run(build, args + ["--grad-dtype", t], tmp, "frac-" + t, extra)[0] for t in ("f32", "bf16", "f16")}
+    for t, rec in recs.items():
+        flagged = sum(r["disagreeing"] for r in rec["rounds"])
+        ok &= check(flagged == 30, f"fractional/{t}: the attacker's replica disagrees in {flagged}/30 rounds")
+        acc, acc32 = rec["final"]["test_acc"], recs["f32"]["final"]["test_acc"]
+        ok &= check(abs(acc - acc32) <= 0.003, f"fractional/{t}: accuracy {acc:.4f} within 0.3 points of f32's")
     return ok
 
 
