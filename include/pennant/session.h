@@ -142,7 +142,8 @@ int pn_session_silence_ms(const pn_session *s);   /* the silence limit in force 
 int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeout_ms);
 
 /* The registered gradient slot of the round begun (round v uses slot v % 2), d floats:
- * write c_i here between pn_session_begin and pn_session_submit. The pointer changes
+ * write c_i here between pn_session_begin and pn_session_submit. (With a bf16/f16
+ * grad_dtype: a private float32 buffer, converted into the registered slot at submit.) The pointer changes
  * from one round to the next (call it after each begin); NULL before the first begin.
  * The aggregator READs it after submit, while the caller may already compute round v+1
  * into the other slot. */
