@@ -16,61 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pn_agg_config_init(pn_agg_config *cfg, int p, size_t d, pn_rule rule)
-{
-	*cfg = (pn_agg_config){ .p = p, .d = d, .rule = rule, .flag_mode = PN_FLAG_REFERENCE,
-				.max_iters = 100, .tol = 1e-9 };
-}
-
-int pn_agg_config_check(const pn_agg_config *c, char *err, size_t errlen)
-{
-	if (c->p < 1) {
-		pn_errf(err, errlen, "need at least one worker (p=%d)", c->p);
-		return -EINVAL;
-	}
-	if (c->d < 1) {
-		pn_errf(err, errlen, "dimension must be positive (d=%zu)", c->d);
-		return -EINVAL;
-	}
-	if (!pn_rule_desc_get((int)c->rule)) {
-		pn_errf(err, errlen, "unknown rule %d", (int)c->rule);
-		return -EINVAL;
-	}
-	if (c->f < 0 || c->f >= c->p) {
-		pn_errf(err, errlen, "f=%d must be in [0, p-1] (p=%d)", c->f, c->p);
-		return -EINVAL;
-	}
-	if (c->m < 0 || c->m > c->p) {
-		pn_errf(err, errlen, "m=%d must be in [0, p] (0: p-f-2)", c->m);
-		return -EINVAL;
-	}
-	if (!(c->beta >= 0 && c->beta < 0.5)) {
-		pn_errf(err, errlen, "beta=%g must be in [0, 0.5)", c->beta);
-		return -EINVAL;
-	}
-	if (c->r < 0) {
-		pn_errf(err, errlen, "r=%d must be >= 0 (0: default)", c->r);
-		return -EINVAL;
-	}
-	if (!(c->lambda >= 0) || isinf(c->lambda)) {
-		pn_errf(err, errlen, "lambda=%g must be finite and >= 0", c->lambda);
-		return -EINVAL;
-	}
-	if (c->flag_mode != PN_FLAG_REFERENCE && c->flag_mode != PN_FLAG_CONVERGED) {
-		pn_errf(err, errlen, "unknown flag mode %d", (int)c->flag_mode);
-		return -EINVAL;
-	}
-	if (c->max_iters < 0 || !(c->tol >= 0) || c->threads < 0) {
-		pn_errf(err, errlen, "max_iters, tol and threads must be >= 0");
-		return -EINVAL;
-	}
-	if (pn_dtype_size(c->grad_dtype) == 0) {
-		pn_errf(err, errlen, "unknown gradient dtype %d", (int)c->grad_dtype);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 size_t pn_agg_block_len(const pn_agg *a, size_t b)
 {
 	size_t start = b * PN_AGG_BLOCK;
@@ -478,49 +423,4 @@ const int *pn_agg_status(const pn_agg *a)
 const double *pn_agg_gram(const pn_agg *a)
 {
 	return a ? a->G : NULL;
-}
-
-int pn_aggregate(const pn_agg_config *cfg, const float *x, float *out, pn_agg_report *rep,
-		 double *weights, char *err, size_t errlen)
-{
-	if (cfg && cfg->grad_dtype != PN_DTYPE_F32) {
-		pn_errf(err, errlen, "rows are %s: use pn_aggregate_typed", pn_dtype_name(cfg->grad_dtype));
-		return -EINVAL;
-	}
-	return pn_aggregate_typed(cfg, x, out, rep, weights, err, errlen);
-}
-
-int pn_aggregate_typed(const pn_agg_config *cfg, const void *x, float *out, pn_agg_report *rep,
-		       double *weights, char *err, size_t errlen)
-{
-	if (!cfg || !x || !out) {
-		pn_errf(err, errlen, "null argument");
-		return -EINVAL;
-	}
-	if (pn_agg_config_check(cfg, err, errlen) != 0)
-		return -EINVAL;
-	const void **rows = malloc(sizeof(void *) * (size_t)cfg->p);
-	pn_agg *a = NULL;
-	if (rows) {
-		size_t row_bytes = cfg->d * pn_dtype_size(cfg->grad_dtype);
-		for (int i = 0; i < cfg->p; i++)
-			rows[i] = (const char *)x + (size_t)i * row_bytes;
-		a = pn_agg_begin_typed(cfg, rows, err, errlen);
-	}
-	free(rows);
-	if (!a)
-		return -ENOMEM;
-	int rc = 0;
-	for (int i = 0; i < cfg->p && rc == 0; i++)
-		rc = pn_agg_landed(a, i, 0, cfg->d);
-	if (rc == 0)
-		rc = pn_agg_finish(a, out);
-	if (rc != 0)
-		pn_errf(err, errlen, "%s", pn_agg_errmsg(a));
-	if (rep)
-		pn_agg_get_report(a, rep);
-	if (weights && rc == 0)
-		memcpy(weights, pn_agg_weights(a), sizeof(double) * cfg->p);
-	pn_agg_free(a);
-	return rc;
 }
