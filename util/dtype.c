@@ -134,38 +134,52 @@ __attribute__((target("avx,f16c"))) static void f16_narrow_f16c(uint16_t *dst, c
 		dst[c] = pn_f32_to_f16(src[c]);
 }
 
-static bool have_f16c(void)
+static void f16_narrow_scalar(uint16_t *dst, const float *src, size_t n)
 {
+	for (size_t c = 0; c < n; c++)
+		dst[c] = pn_f32_to_f16(src[c]);
+}
+
+static void f16_widen_scalar(float *dst, const uint16_t *src, size_t n)
+{
+	for (size_t c = 0; c < n; c++)
+		dst[c] = pn_f16_to_f32(src[c]);
+}
+
+/* The array converters of one half format. */
+typedef struct half_ops {
+	void (*narrow)(uint16_t *dst, const float *src, size_t n);
+	void (*widen)(float *dst, const uint16_t *src, size_t n);
+} half_ops;
+
+static const half_ops bf16_ops = {bf16_narrow, bf16_widen};
+static const half_ops f16_ops_f16c = {f16_narrow_f16c, f16_widen_f16c};
+static const half_ops f16_ops_scalar = {f16_narrow_scalar, f16_widen_scalar};
+
+/* The converters for t on this CPU, or NULL for float32 / an unknown id. */
+static const half_ops *ops_for(pn_dtype t)
+{
+	if (t == PN_DTYPE_BF16)
+		return &bf16_ops;
+	if (t != PN_DTYPE_F16)
+		return NULL;
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+	bool f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+	return f16c ? &f16_ops_f16c : &f16_ops_scalar;
 }
 
 void pn_f32_to_half(pn_dtype t, uint16_t *dst, const float *src, size_t n)
 {
-	if (t == PN_DTYPE_BF16) {
-		bf16_narrow(dst, src, n);
-	} else if (t == PN_DTYPE_F16) {
-		if (have_f16c()) {
-			f16_narrow_f16c(dst, src, n);
-			return;
-		}
-		for (size_t c = 0; c < n; c++)
-			dst[c] = pn_f32_to_f16(src[c]);
-	}
+	const half_ops *o = ops_for(t);
+	if (o)
+		o->narrow(dst, src, n);
 }
 
 void pn_half_to_f32(pn_dtype t, float *dst, const uint16_t *src, size_t n)
 {
-	if (t == PN_DTYPE_BF16) {
-		bf16_widen(dst, src, n);
-	} else if (t == PN_DTYPE_F16) {
-		if (have_f16c()) {
-			f16_widen_f16c(dst, src, n);
-			return;
-		}
-		for (size_t c = 0; c < n; c++)
-			dst[c] = pn_f16_to_f32(src[c]);
-	}
+	const half_ops *o = ops_for(t);
+	if (o)
+		o->widen(dst, src, n);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) static bool
