@@ -39,9 +39,9 @@ bool pn_job_stop_requested(const pn_job *j)
 	return j->cfg->stop_requested && *j->cfg->stop_requested;
 }
 
-float *pn_job_land_row(pn_job *j, int64_t round, int i)
+void *pn_job_land_row(pn_job *j, int64_t round, int i)
 {
-	return j->land + ((size_t)pn_job_slot(round) * j->n + (size_t)i) * j->msg_len;
+	return j->land + ((size_t)pn_job_slot(round) * j->n + (size_t)i) * j->msg_len * j->esize;
 }
 
 /* ---- setup ---- */
@@ -56,7 +56,7 @@ static int setup_memory(pn_job *j)
 	void *mb, *lb;
 	int rc = pn_tp_alloc(j->ctx, 2 * j->d * sizeof(float), PN_ACCESS_REMOTE_READ, &mb, &j->model_mr);
 	if (!rc)
-		rc = pn_tp_alloc(j->ctx, 2 * (size_t)j->n * j->msg_len * sizeof(float), PN_ACCESS_LOCAL_WRITE,
+		rc = pn_tp_alloc(j->ctx, 2 * (size_t)j->n * j->msg_len * j->esize, PN_ACCESS_LOCAL_WRITE,
 				 &lb, &j->land_mr);
 	if (rc)
 		return pn_job_fail(j, rc, "registered memory: %s", pn_tp_errmsg(j->ctx));
@@ -132,7 +132,8 @@ static int setup_schedule(pn_job *j, const pn_job_settings *s)
 {
 	const pn_agg_job_config *c = j->cfg;
 	char e[512];
-	pn_chunk_params chp = {.d = j->msg_len, .unit_bytes = pn_tp_preferred_chunk(j->ctx), .workers = j->n};
+	pn_chunk_params chp = {.d = j->msg_len, .unit_bytes = pn_tp_preferred_chunk(j->ctx), .workers = j->n,
+			       .elem_bytes = j->esize};
 	int rc = pn_chunk_plan_build(&chp, &j->plan, e, sizeof e);
 	if (rc)
 		return pn_job_fail(j, rc, "chunk plan: %s", e);
@@ -147,10 +148,11 @@ static int setup_schedule(pn_job *j, const pn_job_settings *s)
 	j->landed = malloc(sizeof *j->landed * 2 * (size_t)j->n * (size_t)j->plan.nchunks);
 	if (!j->landed)
 		return pn_job_fail(j, -ENOMEM, "out of memory");
-	pn_job_log(j, "code %s, wait=%s, rule %s, %d chunks of %zu floats per worker (messages of %zu "
+	pn_job_log(j, "code %s, wait=%s, rule %s, %d chunks of %zu %s per worker (messages of %zu "
 		   "of the %zu parameters), pipelining %s\n",
 		   pn_code_describe(j->code), pn_wait_mode_name(j->pol.mode), pn_rule_name(c->rule.rule),
-		   j->plan.nchunks, j->plan.chunk_floats, j->msg_len, j->d, c->pipelining ? "on" : "off");
+		   j->plan.nchunks, j->plan.chunk_floats, pn_dtype_name(c->rule.grad_dtype), j->msg_len,
+		   j->d, c->pipelining ? "on" : "off");
 	return 0;
 }
 
@@ -211,7 +213,8 @@ static void teardown(pn_job *j)
 int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char *err, size_t errlen)
 {
 	memset(res, 0, sizeof *res);
-	pn_job j = {.cfg = cfg, .n = cfg->n, .d = cfg->d, .log = cfg->log, .err = err, .errlen = errlen};
+	pn_job j = {.cfg = cfg, .n = cfg->n, .d = cfg->d, .esize = pn_dtype_size(cfg->rule.grad_dtype),
+		    .log = cfg->log, .err = err, .errlen = errlen};
 	if (cfg->n < 1 || cfg->n > PN_JOB_MAX_WORKERS || cfg->d < 1 || !cfg->init_model)
 		return pn_job_fail(&j, -EINVAL, "need 1 <= n <= %d workers and an initial model",
 				   PN_JOB_MAX_WORKERS);

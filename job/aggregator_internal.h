@@ -44,7 +44,8 @@ typedef struct pn_job {
 	float *model;          /* 2 slots of d (serving gradients: the shadow model) */
 	pn_tp_mr *result_mr;   /* serving gradients only, else NULL */
 	float *result;         /* serving gradients: round v's aggregate in slot v%2 (2 slots of d) */
-	float *land;           /* 2 slots × n rows × msg_len */
+	char *land;            /* 2 slots × n rows × msg_len elements of esize bytes */
+	size_t esize;          /* bytes per gradient element (cfg->rule.grad_dtype) */
 	float *velocity, *velocity_saved, *out;
 	pn_job_worker *w;
 	pn_code *code;
@@ -66,7 +67,7 @@ typedef struct pn_job {
 	uint64_t *landed;      /* pipelining off: cookies of landed chunks, fed after the pulls */
 	int nlanded;
 	/* scratch of n entries each (no arrays sized by input on the stack) */
-	float **rows;
+	const void **rows;
 	double *alpha;
 	int *members;
 	/* step */
@@ -101,7 +102,7 @@ int pn_job_ce_combine(pn_job *j, float *out);
 void pn_job_log(pn_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int pn_job_fail(pn_job *j, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool pn_job_stop_requested(const pn_job *j);
-float *pn_job_land_row(pn_job *j, int64_t round, int i);
+void *pn_job_land_row(pn_job *j, int64_t round, int i);
 
 /* session.c: HELLO/WELCOME, sending, liveness */
 int pn_job_accept_workers(pn_job *j);

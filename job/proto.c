@@ -50,6 +50,8 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		put(&w, &m->silence_ms, 4);
 		pn_mr_desc_pack(&m->region, desc);
 		put(&w, desc, sizeof desc);
+		if (m->type == PN_MSG_HELLO)
+			put(&w, &m->grad_dtype, 1);
 		if (m->type == PN_MSG_WELCOME) {
 			put(&w, &m->serve, 1);
 			pn_mr_desc_pack(&m->result, desc);
@@ -111,7 +113,8 @@ static int check_session(const pn_job_msg *m)
 	if (m->d < 1 || m->d > (UINT64_MAX / sizeof(float)) / 2 || !region_ok(&m->region))
 		return -EBADMSG;
 	if (m->type == PN_MSG_HELLO)
-		return m->rank < PN_JOB_MAX_WORKERS && m->n == 0 ? 0 : -EBADMSG;
+		return m->rank < PN_JOB_MAX_WORKERS && m->n == 0 && m->grad_dtype < PN_DTYPE_COUNT_
+			       ? 0 : -EBADMSG;
 	/* WELCOME */
 	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS)
 		return -EBADMSG;
@@ -205,6 +208,8 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 		get(&r, &m->silence_ms, 4);
 		get(&r, desc, sizeof desc);
 		pn_mr_desc_unpack(desc, &m->region);
+		if (m->type == PN_MSG_HELLO)
+			get(&r, &m->grad_dtype, 1);
 		if (m->type == PN_MSG_WELCOME) {
 			get(&r, &m->serve, 1);
 			get(&r, desc, sizeof desc);

@@ -34,6 +34,7 @@ typedef struct pn_job_msg {
 	uint64_t d;
 	pn_mr_desc region;          /* HELLO: gradient region; WELCOME: model region */
 	uint8_t serve;              /* WELCOME: pn_serve */
+	uint8_t grad_dtype;         /* HELLO: pn_dtype of the gradient region's elements */
 	pn_mr_desc result;          /* WELCOME, serving gradients: the result region (2 slots of d);
 				     * serving the model: all zero */
 	bool skipped;               /* RESULT: no aggregate this round (do not step) */

@@ -26,7 +26,7 @@ static int begin_round(pn_job *j)
 	/* The engine reads this round's landing rows in place, chunk by chunk as they land. */
 	for (int i = 0; i < j->n; i++)
 		j->rows[i] = pn_job_land_row(j, v, i);
-	int rc = pn_agg_reset(j->agg, j->rows);
+	int rc = pn_agg_reset_typed(j->agg, j->rows);
 	return rc ? pn_job_fail(j, rc, "aggregation: %s", pn_agg_errmsg(j->agg)) : 0;
 }
 
@@ -84,6 +84,7 @@ static void judge(pn_job *j, pn_round_record *rec, const pn_agg_report *rep)
 {
 	const double *wt = pn_agg_weights(j->agg);
 	const int *st = pn_agg_status(j->agg);
+	rec->weights = wt;
 	double tot = 0;
 	for (int i = 0; i < j->n; i++)
 		tot += fabs(wt[i]);

@@ -100,17 +100,23 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 		pn_job_log(j, "peer %u claims rank %u (n=%d, or taken): ignored\n", c->peer_id, m.rank, j->n);
 		return;
 	}
+	if (m.grad_dtype != j->cfg->rule.grad_dtype) {
+		pn_job_log(j, "worker %u exposes %s gradients, the job pulls %s: ignored\n", m.rank,
+			   pn_dtype_name((pn_dtype)m.grad_dtype), pn_dtype_name(j->cfg->rule.grad_dtype));
+		return;
+	}
 	if (m.d != j->d) {
 		pn_job_log(j, "worker %u has a different model (%llu parameters, we have %zu): ignored\n",
 			   m.rank, (unsigned long long)m.d, j->d);
 		return;
 	}
 	pn_job_msg wel = welcome_for(j, m.rank);
-	if (m.region.len < 2 * j->msg_len * sizeof(float)) {
+	if (m.region.len < 2 * j->msg_len * j->esize) {
 		/* set up for another m: WELCOME tells it ours (it refuses the job, saying so),
 		 * but the rank is not taken: we would read past its region */
-		pn_job_log(j, "worker %u registered %llu bytes, under 2 slots of %zu floats (m=%d): not taken\n",
-			   m.rank, (unsigned long long)m.region.len, j->msg_len, j->comm_dim);
+		pn_job_log(j, "worker %u registered %llu bytes, under 2 slots of %zu %s (m=%d): not taken\n",
+			   m.rank, (unsigned long long)m.region.len, j->msg_len,
+			   pn_dtype_name(j->cfg->rule.grad_dtype), j->comm_dim);
 		uint8_t buf[PN_TP_CTRL_MAX];
 		pn_tp_send_ctrl(c->peer, buf, pn_job_msg_pack(&wel, buf));
 		return;

@@ -31,8 +31,10 @@ struct pn_session {
 	pn_tp_ctx *ctx;
 	pn_tp_peer *agg;
 	pn_tp_mr *grad_mr, *model_mr, *result_mr;
-	float *grad;             /* 2 slots of slot_len, remote-READ */
-	size_t grad_cap;         /* floats registered: 2·ceil(d/m) for the m configured, else 2·d */
+	float *grad;             /* 2 slots of slot_len, remote-READ (float32); half: 1 slot, private */
+	pn_dtype dtype;          /* the registered gradient's element type */
+	uint16_t *wire;          /* half: 2 slots of slot_len, remote-READ; float32: NULL */
+	size_t grad_cap;         /* elements registered: 2·ceil(d/m) for the m configured, else 2·d */
 	int comm_dim_wanted;     /* pn_session_config.comm_dim (0: WELCOME's) */
 	/* the job's code as WELCOME says: m, the message (slot) length ceil(d/m), and for
 	 * m > 1 the comm-efficient code rebuilt here to encode (session_worker_code.c) */

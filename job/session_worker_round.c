@@ -138,7 +138,9 @@ int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeo
 
 float *pn_session_gradient(pn_session *s)
 {
-	return s->have_round ? s->grad + (size_t)pn_job_slot(s->cur.round) * s->slot_len : NULL;
+	if (!s->have_round)
+		return NULL;
+	return s->wire ? s->grad : s->grad + (size_t)pn_job_slot(s->cur.round) * s->slot_len;
 }
 
 int pn_session_submit(pn_session *s, double loss, int status)
@@ -147,6 +149,9 @@ int pn_session_submit(pn_session *s, double loss, int status)
 		return pn_sess_fail(s, -EPROTO, "submit without a round begun");
 	if (status > 0 || status < -4095)
 		return pn_sess_fail(s, -EINVAL, "submit: status %d is not 0 or a negative errno", status);
+	if (s->wire) /* the one conversion the half format forces: float32 → the registered slot */
+		pn_f32_to_half(s->dtype, s->wire + (size_t)pn_job_slot(s->cur.round) * s->slot_len, s->grad,
+			       s->slot_len);
 	pn_job_msg ready = {.type = PN_MSG_READY, .round = s->cur.round, .slot = pn_job_slot(s->cur.round),
 			    .status = status, .loss = isinf(loss) ? NAN : loss,
 			    .compute_s = pn_now_s() - s->t_begun};

@@ -77,6 +77,12 @@ static int settle_code(const pn_agg_job_config *c, pn_job_settings *s, char *err
 			pn_code_describe(s->code), m);
 		return -EINVAL;
 	}
+	if (m > 1 && c->rule.grad_dtype != PN_DTYPE_F32) {
+		/* job/decode.c combines the landing rows as float32 blocks */
+		pn_errf(err, errlen, "code %s combines float32 messages; --grad-dtype %s needs another "
+			"code (or f32)", pn_code_describe(s->code), pn_dtype_name(c->rule.grad_dtype));
+		return -EINVAL;
+	}
 	if (load > PN_JOB_MAX_PARTS) {
 		pn_errf(err, errlen, "code %s gives each worker %d partitions; a ROUND names at most %d",
 			pn_code_describe(s->code), load, PN_JOB_MAX_PARTS);

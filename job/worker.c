@@ -118,7 +118,8 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 	pn_session_config sc = {.tp = cfg->tp, .connect = cfg->connect, .rank = cfg->rank, .d = src->d,
 				.connect_timeout_ms = cfg->connect_timeout_ms,
 				.silence_ms = cfg->silence_ms, .verbose = cfg->verbose,
-				.comm_dim = cfg->comm_dim};
+				.comm_dim = cfg->comm_dim,
+				.grad_dtype = cfg->grad_dtype};
 	char err[512];
 	int rc = pn_session_join(&sc, &w.s, err, sizeof err);
 	if (rc)

@@ -133,6 +133,9 @@ typedef struct pn_worker_config {
 	/* Optional (d floats): when the job ends with STOP, the worker's model: its own one
 	 * stepped from the served aggregates (PN_SERVE_GRADIENT), or the last model read. */
 	float *final_model;
+	/* Element type of the gradient this worker exposes (must be the job's
+	 * rule.grad_dtype): the float32 gradient is converted into it at submit. */
+	pn_dtype grad_dtype;
 } pn_worker_config;
 
 /* Runs a worker until the aggregator says STOP (returns 0) or is gone: disconnected
@@ -152,6 +155,9 @@ typedef struct pn_round_record {
 	const char *skip_reason;/* why (a static string), NULL when not skipped */
 	double decode_residual;
 	double decode_cond;     /* the mean's decode: condition number of what it solved (0: none) */
+	/* n entries, valid during on_round only: the rule's weight of each worker this round
+	 * (pn_agg_weights; 0 for workers left out). NULL when the rule did not run. */
+	const double *weights;
 } pn_round_record;
 
 typedef struct pn_agg_job_config {

@@ -77,6 +77,11 @@ typedef struct pn_session_config {
 	/* The job's comm-efficient m when known (0: learn it from WELCOME): the gradient
 	 * region is then 2 slots of ceil(d/m) floats, not d; a job with another m is refused. */
 	int comm_dim;
+	/* Element type of the registered gradient region (the job's rule.grad_dtype; default
+	 * PN_DTYPE_F32). bf16/f16: pn_session_gradient is still d floats (private memory), and
+	 * submit converts them into the registered half slot: the one conversion the format
+	 * forces; the aggregator pulls d·2 bytes. */
+	pn_dtype grad_dtype;
 } pn_session_config;
 
 typedef struct pn_session_round {
@@ -150,7 +155,8 @@ int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeo
 
 /* The registered gradient slot of the round begun (round v uses slot v % 2), L floats
  * (pn_session_message_len: d, or ceil(d/m) with a comm-efficient code):
- * write c_i here between pn_session_begin and pn_session_submit. The pointer changes
+ * write c_i here between pn_session_begin and pn_session_submit. (With a bf16/f16
+ * grad_dtype: a private float32 buffer, converted into the registered slot at submit.) The pointer changes
  * from one round to the next (call it after each begin); NULL before the first begin.
  * The aggregator READs it after submit, while the caller may already compute round v+1
  * into the other slot. */

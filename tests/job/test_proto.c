@@ -18,6 +18,14 @@ static pn_job_msg hello(void)
 	return (pn_job_msg){.type = PN_MSG_HELLO, .rank = 3, .d = 1000, .region = region()};
 }
 
+/* A worker exposing bf16 gradients says so in HELLO. */
+static pn_job_msg hello_bf16(void)
+{
+	pn_job_msg m = hello();
+	m.grad_dtype = PN_DTYPE_BF16;
+	return m;
+}
+
 static pn_job_msg welcome(void)
 {
 	return (pn_job_msg){.type = PN_MSG_WELCOME, .n = 6, .d = 1000, .region = region(),
@@ -76,7 +84,7 @@ static int roundtrip(const pn_job_msg *m)
 
 Test(job_proto, every_type_round_trips)
 {
-	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
+	pn_job_msg ms[] = {hello(), hello_bf16(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
 			   {.type = PN_MSG_PING}, welcome_gradient(), welcome_comm(), result_msg(), ack_msg(),
 			   {.type = PN_MSG_RESULT, .round = 4, .slot = 0, .skipped = true}};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
@@ -95,6 +103,7 @@ Test(job_proto, every_type_round_trips)
 		cr_expect_eq(memcmp(&out.region, &ms[i].region, sizeof out.region), 0);
 		cr_expect_eq(memcmp(&out.result, &ms[i].result, sizeof out.result), 0);
 		cr_expect_eq(out.serve, ms[i].serve);
+		cr_expect_eq(out.grad_dtype, ms[i].grad_dtype);
 		cr_expect_eq(out.skipped, ms[i].skipped);
 		cr_expect_eq(out.checksum, ms[i].checksum);
 		cr_expect_eq(out.comm_dim, ms[i].comm_dim);
@@ -153,6 +162,8 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(hello, region.addr, UINT64_MAX - 10); /* wraps around */
 	BAD(hello, region.access, PN_ACCESS_LOCAL_WRITE); /* not readable */
 	BAD(hello, region.access, PN_ACCESS_REMOTE_READ | 1u << 9); /* unknown bit */
+	BAD(hello, grad_dtype, PN_DTYPE_COUNT_);
+	BAD(hello, grad_dtype, 255);
 	BAD(welcome, rank, 1);
 	BAD(welcome, n, 0);
 	BAD(welcome, n, PN_JOB_MAX_WORKERS + 1);

@@ -152,6 +152,7 @@ void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 				  .comm_dim = o->comm_dim,
 				  .serve = o->serve};
 	pn_agg_config_init(&jc->rule, o->n, d, (pn_rule)pn_rule_from_name(o->rule));
+	jc->rule.grad_dtype = o->grad_dtype;
 	jc->rule.f = o->f;
 	jc->rule.m = o->m;
 	jc->rule.beta = o->beta;
@@ -168,7 +169,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
-	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM };
+	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -187,7 +188,8 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"json", 1, 0, O_JSON}, {"save-model", 1, 0, O_SAVE},
 		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
 		{"check", 0, 0, O_CHECK}, {"serve", 1, 0, O_SERVE}, {"save-worker-model", 1, 0, O_SAVEW},
-		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"grad-dtype", 1, 0, O_GRAD_DTYPE},
+		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
 	int c, idx = 0;
@@ -284,6 +286,13 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 				return train_refuse(o, "--serve is model or gradient, got '%s'", optarg);
 			o->serve = strcmp(optarg, "gradient") == 0 ? PN_SERVE_GRADIENT : PN_SERVE_MODEL;
 			break;
+		case O_GRAD_DTYPE: {
+			int t = pn_dtype_from_name(optarg);
+			if (t < 0)
+				return train_refuse(o, "--grad-dtype is f32, bf16 or f16, got '%s'", optarg);
+			o->grad_dtype = (pn_dtype)t;
+			break;
+		}
 		case O_QUIET: o->quiet = true; break;
 		case O_CHECK: o->check_only = true; break;
 		case O_VERSION: pn_tools_print_version(stdout, o->prog); return 0;

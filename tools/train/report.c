@@ -53,6 +53,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kbool(j, "pipelining", o->pipelining);
 	pn_json_kstring(j, "serve", o->serve == PN_SERVE_GRADIENT ? "gradient" : "model");
 	pn_json_kint(j, "dim", o->dim); /* 0: the built-in model */
+	pn_json_kstring(j, "grad_dtype", pn_dtype_name(o->grad_dtype));
 	pn_json_end_object(j);
 	pn_json_key(j, "rounds");
 	pn_json_begin_array(j);
@@ -99,6 +100,13 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 	pn_json_kint(j, "byzantine_used", rec->byzantine_used);
 	pn_json_knumber(j, "decode_cond", rec->decode_cond);
 	pn_json_kbool(j, "skipped", rec->skipped);
+	if (rec->weights) { /* the rule's per-worker weights (which workers it selected) */
+		pn_json_key(j, "weights");
+		pn_json_begin_array(j);
+		for (int i = 0; i < o->n; i++)
+			pn_json_number(j, rec->weights[i]);
+		pn_json_end_array(j);
+	}
 	pn_json_end_object(j);
 }
 

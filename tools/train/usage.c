@@ -46,6 +46,11 @@ static const char agg_opts[] =
 "                      its own SGD (same --lr/--momentum/--weight-decay); --save-model and\n"
 "                      the JSON's accuracy then use the aggregator's shadow model, stepped\n"
 "                      with the same SGD from the same aggregates\n"
+"  --grad-dtype T      f32 (default), bf16 or f16: workers expose their gradients in T\n"
+"                      (converted from float32, round to nearest even) and the aggregator\n"
+"                      pulls d*2 bytes per worker for the half types; the model and the\n"
+"                      optimizer stay float32; an fp16 overflow (|g| > 65504) is Inf and\n"
+"                      that worker is left out of the round as non-finite\n"
 "  --shards K          aggregator shards, each owning a contiguous range of the model's\n"
 "                      coordinates (default 1: one aggregator). K > 1 is refused for now:\n"
 "                      the multi-process sharded job is not built (it will need --wait all)\n";
