@@ -39,6 +39,7 @@
 #define PENNANT_JOB_H
 
 #include "pennant/agg.h"
+#include "pennant/shard.h"
 #include "pennant/transport.h"
 
 #include <signal.h>
@@ -188,6 +189,22 @@ typedef struct pn_agg_job_config {
 	/* Called once listening, with the bound address (e.g. to tell forked workers). */
 	void (*on_listen)(void *ctx, const char *addr);
 	void *on_listen_ctx;
+	/* A sharded job (pennant/shard.h; count 0 or 1: unsharded): this process is shard
+	 * `index` of `count` and owns the coordinates [lo, hi) of the d-float model (a
+	 * pn_shard_plan range; init_model is still all d floats). It pulls only that range of
+	 * every worker, serves only that range of the model, and every round exchanges its
+	 * facts with shard 0 (which it reaches at `shard0`; shard 0 accepts the other shards
+	 * on `listen`, with the workers) so that every shard uses the same workers and Gram
+	 * rules solve the same p×p problem. Serving the model only, with wait = "all". on_round
+	 * is called with a NULL model (no shard holds the whole one during the job); after
+	 * the last round shard 0 gathers the whole model into the result (the other shards'
+	 * result model is NULL). A shard that is lost ends the job on every shard
+	 * (-ECONNRESET, no result model: never half a model). */
+	struct {
+		int count, index;
+		size_t lo, hi;
+		const char *shard0;
+	} shard;
 } pn_agg_job_config;
 
 typedef struct pn_agg_job_result {
@@ -199,6 +216,12 @@ typedef struct pn_agg_job_result {
 	float *model;           /* final model (caller frees) */
 	double t_total_s;
 	pn_tp_stats tp_stats;
+	/* Sharded jobs, on shard 0: payload bytes each shard pulled (count entries, this
+	 * shard's first; the others' as they reported them at the end) and the bytes of the
+	 * facts/decision exchange this shard read. */
+	int shards;
+	uint64_t shard_bytes_pulled[PN_SHARD_MAX];
+	uint64_t exchange_bytes;
 } pn_agg_job_result;
 
 /* Checks, without opening anything, what the aggregator would otherwise find only once it
