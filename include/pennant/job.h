@@ -114,7 +114,7 @@ int pn_delay_parse(const char *spec, pn_faults *f, char *err, size_t errlen);
 
 typedef struct pn_worker_config {
 	pn_tp_config tp;        /* backend, node id (= rank + 1), job token, options */
-	const char *connect;    /* aggregator address */
+	const char *connect;    /* aggregator address; a sharded job's K shards: "a0,a1,..." */
 	int rank;               /* 0..n-1 */
 	pn_faults faults;
 	int connect_timeout_ms;
@@ -244,6 +244,14 @@ void pn_agg_job_result_free(pn_agg_job_result *res);
 typedef int (*pn_worker_main)(void *ctx, int rank, const char *aggregator_addr);
 int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
 		 pn_agg_job_result *res, int *bad_exits, char *err, size_t errlen);
+/* The same with K aggregator shards (pennant/shard.h): this process is shard 0 (its
+ * result is the job's: the whole model gathered, or an error), shards 1..K-1 are forked
+ * too, each on ranges[k] (a pn_shard_plan of cfg->d), and worker_main gets the K
+ * addresses in shard order as "a0,a1,..." (what pn_worker_config.connect takes). A
+ * shard child that does not exit 0 makes the job's result an error. K = 1 is pn_run_local. */
+int pn_run_local_shards(pn_agg_job_config *cfg, int K, const pn_shard_range *ranges,
+			pn_worker_main worker_main, void *ctx, pn_agg_job_result *res, int *bad_exits,
+			char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

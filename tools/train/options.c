@@ -326,15 +326,17 @@ static int validate(train_opts *o)
 		return train_refuse(o, "unknown code '%s' (see %s --help)", o->code, o->prog);
 	if (strcmp(o->code, "uncoded") == 0 && strcmp(o->wait, "code") == 0)
 		o->s = 0;
-	/* K > 1 shards: the rounds' math is built (pennant/shard.h, tested in one process),
-	 * the multi-process job is not; say so rather than run something else. Its first
-	 * version will decide with wait=all across shards, so other policies are refused. */
+	/* K > 1 shards (pennant/shard.h): the first network version decides with wait=all
+	 * across shards, serves the model, and runs as a local job (K aggregator processes and
+	 * the workers forked on this host); other policies and roles are refused. */
 	if (o->shards > 1 && strcmp(o->wait, "all") != 0)
 		return train_refuse(o, "--shards %d needs --wait all (one decision across shards waits "
 				    "for every worker); got --wait %s", o->shards, o->wait);
-	if (o->shards > 1)
-		return train_refuse(o, "--shards %d: the multi-process sharded job is not built yet "
-				    "(only --shards 1, the unsharded job, runs)", o->shards);
+	if (o->shards > 1 && o->serve != PN_SERVE_MODEL)
+		return train_refuse(o, "--shards %d serves the model: --serve gradient is not sharded", o->shards);
+	if (o->shards > 1 && !local)
+		return train_refuse(o, "--shards %d runs as a local job in this version (%s role): the "
+				    "multi-host sharded launch is not built yet", o->shards, train_role_name(o->role));
 
 	o->byz = calloc((size_t)o->n, sizeof(bool));
 	o->slow = calloc((size_t)o->n, sizeof(bool));

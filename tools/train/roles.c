@@ -91,6 +91,30 @@ static void describe_byzantine(const train_opts *o)
 	fprintf(stderr, "\n");
 }
 
+/* K shards' ranges of the model: cut at layer boundaries (each layer's W and b) when the
+ * model has enough of them near the even cuts (no shard more than a quarter off its even
+ * share), else on the engine's blocks (pn_shard_plan). */
+static int plan_shards(const train_opts *o, const fmnist_job *job, size_t d, pn_shard_range *rg,
+		       char *err, size_t errlen)
+{
+	size_t bounds[2 * PN_MODEL_MAX_LAYERS];
+	int nb = 0;
+	for (int l = 0; !o->dim && l < job->model.layers; l++) {
+		if (job->model.w_off[l] > 0)
+			bounds[nb++] = job->model.w_off[l];
+		bounds[nb++] = job->model.b_off[l];
+	}
+	if (o->shards > 1 && nb >= o->shards - 1 && pn_shard_plan(d, o->shards, bounds, nb, rg, err, errlen) == 0) {
+		double share = (double)d / o->shards;
+		bool balanced = true;
+		for (int k = 0; k < o->shards; k++)
+			balanced &= fabs((double)(rg[k].hi - rg[k].lo) - share) <= share / 4;
+		if (balanced)
+			return 0;
+	}
+	return pn_shard_plan(d, o->shards, NULL, 0, rg, err, errlen);
+}
+
 /* local: aggregator + n forked workers on this host; otherwise the aggregator alone */
 int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atomic_t *stop)
 {
@@ -135,9 +159,12 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 	pn_agg_job_result res;
 	memset(&res, 0, sizeof res);
 	int rc, bad = 0;
-	if (local) {
+	pn_shard_range ranges[PN_SHARD_MAX];
+	if (local && (rc = plan_shards(o, job, d, ranges, err, sizeof err)) != 0) {
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+	} else if (local) {
 		local_ctx lc = {o, job};
-		rc = pn_run_local(&jc, local_worker, &lc, &res, &bad, err, sizeof err);
+		rc = pn_run_local_shards(&jc, o->shards, ranges, local_worker, &lc, &res, &bad, err, sizeof err);
 		if (bad > (o->kill_rank >= 0))
 			fprintf(stderr, "%s: %d worker(s) did not exit cleanly\n", o->prog, bad);
 	} else {
