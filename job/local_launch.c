@@ -110,6 +110,8 @@ static int shard_child(pn_agg_job_config *cfg, int k, const pn_shard_range *rg, 
 	if (got <= 0)
 		return 0; /* shard 0 never listened: it says why */
 	addr0[got] = 0;
+	if (cfg->log)
+		fprintf(cfg->log, "aggregator shard %d is process %d\n", k, (int)getpid());
 	pn_agg_job_config c = *cfg;
 	c.shard.index = k;
 	c.shard.lo = rg[k].lo;

@@ -274,9 +274,9 @@ int pn_shard_link_check(pn_job *j)
 	if (l->lost < 0)
 		return 0;
 	int who = l->k == 0 ? l->lost : 0;
-	return link_fail(j, pn_job_fail(j, -ECONNRESET, "shard %d: aggregator shard %d went away "
+	return link_fail(j, pn_job_fail(j, -ECONNRESET, "aggregator shard %d went away "
 					"(round %lld): the job ends here, without a whole model",
-					l->k, who, (long long)j->round));
+					who, (long long)j->round));
 }
 
 /* Drive until `done` says so, a shard is lost, or the wait cap passes. */
