@@ -135,7 +135,9 @@ void pn_job_await_result_acks(pn_job *j, int64_t last_round);
 
 /* shard_link.c, sharded jobs: the exchange with the other shards over the job's
  * transport (regions READ by the other side, control messages naming round and slot) */
-int pn_shard_link_open(pn_job *j);     /* after the memory; shard k > 0 connects to shard 0 */
+int pn_shard_link_open(pn_job *j);     /* after the memory: the regions */
+/* once listening (launchers tell addresses then): shard k > 0 connects to shard 0 */
+int pn_shard_link_join(pn_job *j);
 bool pn_shard_link_ready(const pn_job *j); /* setup: every shard joined */
 /* completions from the other shards (false: not a shard's; the caller handles it) */
 bool pn_shard_link_on_ctrl(pn_job *j, const pn_tp_completion *c);

@@ -113,6 +113,7 @@ static int shard_child(pn_agg_job_config *cfg, int k, const pn_shard_range *rg, 
 	if (cfg->log)
 		fprintf(cfg->log, "aggregator shard %d is process %d\n", k, (int)getpid());
 	pn_agg_job_config c = *cfg;
+	c.tp.node_id = (uint32_t)(cfg->n + k); /* unique: workers are 1..n, shard 0 is 0 */
 	c.shard.index = k;
 	c.shard.lo = rg[k].lo;
 	c.shard.hi = rg[k].hi;

@@ -116,6 +116,8 @@ int pn_job_accept_workers(pn_job *j)
 	pn_job_log(j, "aggregator listening on %s for %d workers\n", addr, j->n);
 	if (c->on_listen)
 		c->on_listen(c->on_listen_ctx, addr);
+	if ((rc = pn_shard_link_join(j)))
+		return rc;
 	int joined = 0;
 	double t0 = pn_now_s(), limit = (c->accept_timeout_ms > 0 ? c->accept_timeout_ms : 60000) / 1e3;
 	while (joined < j->n || !pn_shard_link_ready(j)) {

@@ -107,9 +107,16 @@ int pn_shard_link_open(pn_job *j)
 	l->out = o, l->in = in;
 	for (int k = 0; k < l->K; k++)
 		l->peer[k].landed = l->peer[k].done_round = -1;
-	if (l->k == 0)
+	return 0;
+}
+
+int pn_shard_link_join(pn_job *j)
+{
+	pn_shard_link *l = j->link;
+	if (!l || l->k == 0)
 		return 0;
 	/* shard k > 0: join shard 0 (it may still be starting: retried within the accept time) */
+	int rc;
 	double t0 = pn_now_s(), limit = (j->cfg->accept_timeout_ms > 0 ? j->cfg->accept_timeout_ms : 60000) / 1e3;
 	do {
 		rc = pn_tp_connect(j->ctx, j->cfg->shard.shard0, &l->peer[0].peer, 1000);

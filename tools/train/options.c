@@ -9,6 +9,7 @@
 #include "usage.h"
 #include "version.h"
 #include "pennant/codes.h"
+#include "pennant/rendezvous.h"
 #include "pennant/sched.h"
 #include "pennant/shard.h"
 #include "pennant/straggler.h"
@@ -334,9 +335,6 @@ static int validate(train_opts *o)
 				    "for every worker); got --wait %s", o->shards, o->wait);
 	if (o->shards > 1 && o->serve != PN_SERVE_MODEL)
 		return train_refuse(o, "--shards %d serves the model: --serve gradient is not sharded", o->shards);
-	if (o->shards > 1 && !local)
-		return train_refuse(o, "--shards %d runs as a local job in this version (%s role): the "
-				    "multi-host sharded launch is not built yet", o->shards, train_role_name(o->role));
 
 	o->byz = calloc((size_t)o->n, sizeof(bool));
 	o->slow = calloc((size_t)o->n, sizeof(bool));
@@ -390,6 +388,11 @@ static int validate(train_opts *o)
 	/* where the workers find the aggregator: --connect, the environment, a file, MPI */
 	if ((rc = train_bootstrap_choose(o)) >= 0)
 		return rc;
+	/* across hosts, MPI carries the K shards' addresses (mpi_shard_addresses) */
+	if (o->shards > 1 && !local && o->addr_source != TRAIN_ADDR_MPI)
+		return train_refuse(o, "--shards %d across hosts needs mpirun and a pennant-train built with "
+				    "MPI (it carries the shards' addresses); srun, --connect, --rendezvous and "
+				    "%s are not built for a sharded job yet", o->shards, PN_RENDEZVOUS_ENV);
 	/* --dim: aggregate gradients of a model this program does not know (the workers' own,
 	 * e.g. PyTorch through python/pennant): no model, no test set, only the service */
 	if (o->dim && (o->role != TRAIN_AGGREGATOR || o->serve != PN_SERVE_GRADIENT))

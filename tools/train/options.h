@@ -49,7 +49,11 @@ typedef struct train_opts {
 	const char *save_worker_model; /* a worker's own final model (rank 0's when local) */
 	pn_serve serve;            /* --serve model|gradient */
 	int64_t dim;               /* --dim D: gradients of the workers' own model (0: the built-in one) */
-	int shards;                /* --shards K: aggregator shards (1: the unsharded job; only 1 runs) */
+	int shards;                /* --shards K: aggregator shards (1: the unsharded job) */
+	int shard_index;           /* a launched sharded job's aggregator: its shard (its launcher rank) */
+	char shard0[256];          /* shard k > 0 of a launched job: shard 0's address (from MPI) */
+	char *shard_addrs;         /* a launched sharded job's worker: "a0,a1,..." (from MPI) */
+	int bcasts;                /* MPI: the address broadcasts (roots 0, 1, ...) joined so far */
 	const char *straggle_ranks, *straggle_spec;
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;
