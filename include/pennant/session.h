@@ -60,7 +60,7 @@ typedef struct pn_session pn_session;
 
 typedef struct pn_session_config {
 	pn_tp_config tp;        /* backend, node id (= rank + 1), job token, options */
-	const char *connect;    /* aggregator address */
+	const char *connect;    /* aggregator address; a sharded job: its K shards' "a0,a1,..." */
 	int rank;               /* 0..n-1 */
 	size_t d;               /* floats in the gradient (and model) */
 	int connect_timeout_ms; /* 0: 30000 */

@@ -34,7 +34,9 @@ int train_bootstrap_choose(train_opts *o)
 		return train_refuse(o, "%s", err);
 	o->job_id_from = pn_rendezvous_job_id(o->job_id, sizeof o->job_id);
 	/* The same choice on every process of the job: it reads only what they all share. */
-	bool mpi_launch = o->launcher && strcmp(o->launcher, "srun") != 0;
+	/* (srun: a file or the environment, as its tasks need no MPI; but a sharded job's K
+	 * addresses travel only by MPI, which srun --mpi=pmix starts) */
+	bool mpi_launch = o->launcher && (strcmp(o->launcher, "srun") != 0 || o->shards > 1);
 	if (o->connect)
 		o->addr_source = TRAIN_ADDR_FLAG;
 	else if (env)

@@ -390,9 +390,10 @@ static int validate(train_opts *o)
 		return rc;
 	/* across hosts, MPI carries the K shards' addresses (mpi_shard_addresses) */
 	if (o->shards > 1 && !local && o->addr_source != TRAIN_ADDR_MPI)
-		return train_refuse(o, "--shards %d across hosts needs mpirun and a pennant-train built with "
-				    "MPI (it carries the shards' addresses); srun, --connect, --rendezvous and "
-				    "%s are not built for a sharded job yet", o->shards, PN_RENDEZVOUS_ENV);
+		return train_refuse(o, "--shards %d across hosts needs mpirun (or srun --mpi=pmix) and a "
+				    "pennant-train built with MPI, which carries the shards' addresses; --connect, "
+				    "--rendezvous and %s are not built for a sharded job yet", o->shards,
+				    PN_RENDEZVOUS_ENV);
 	/* --dim: aggregate gradients of a model this program does not know (the workers' own,
 	 * e.g. PyTorch through python/pennant): no model, no test set, only the service */
 	if (o->dim && (o->role != TRAIN_AGGREGATOR || o->serve != PN_SERVE_GRADIENT))
