@@ -133,6 +133,18 @@ static int shard_child(pn_agg_job_config *cfg, int k, const pn_shard_range *rg, 
 	return rc == 0 || rc == -EINTR ? 0 : 1;
 }
 
+/* n pipes: read ends in rd, write ends in wr; *made counts those opened (even on error). */
+static int open_pipes(int *rd, int *wr, int n, int *made, char *err, size_t errlen)
+{
+	for (*made = 0; *made < n; (*made)++) {
+		int fd[2];
+		if (pipe(fd) != 0)
+			return pn_fail(err, errlen, -errno, "pipe: %s", strerror(errno));
+		rd[*made] = fd[0], wr[*made] = fd[1];
+	}
+	return 0;
+}
+
 int pn_run_local_shards(pn_agg_job_config *cfg, int K, const pn_shard_range *ranges,
 			pn_worker_main worker_main, void *ctx, pn_agg_job_result *res, int *bad_exits,
 			char *err, size_t errlen)
@@ -160,22 +172,10 @@ int pn_run_local_shards(pn_agg_job_config *cfg, int K, const pn_shard_range *ran
 		n = nsh = 0;
 	}
 	/* every pipe first: each shard writes to every worker */
-	for (; npipes < n && rc == 0; npipes++) {
-		int fd[2];
-		if (pipe(fd) != 0) {
-			rc = pn_fail(err, errlen, -errno, "pipe: %s", strerror(errno));
-			break;
-		}
-		wread[npipes] = fd[0], pipes[npipes] = fd[1];
-	}
-	for (; nspipes < nsh && rc == 0; nspipes++) {
-		int fd[2];
-		if (pipe(fd) != 0) {
-			rc = pn_fail(err, errlen, -errno, "pipe: %s", strerror(errno));
-			break;
-		}
-		sread[nspipes] = fd[0], spipes[nspipes] = fd[1];
-	}
+	if (rc == 0)
+		rc = open_pipes(wread, pipes, n, &npipes, err, errlen);
+	if (rc == 0)
+		rc = open_pipes(sread, spipes, nsh, &nspipes, err, errlen);
 	launch l = {.n = npipes, .pipes = pipes, .shard_pipes = spipes, .nshard_pipes = nspipes,
 		    .user_on_listen = cfg->on_listen, .user_ctx = cfg->on_listen_ctx};
 	fflush(NULL); /* children must not replay buffered output */

@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import FAILS, check  # noqa: E402
-from proc_state import running  # noqa: E402
+from proc_state import children, running  # noqa: E402
 
 # Small: softmax (7850 parameters), 7 workers, 20 rounds; a few seconds per run.
 JOB = ["--backend", "tcp", "--model", "softmax", "--workers", "7", "--byzantine", "1",
@@ -91,14 +91,6 @@ def match(build, rule):
                   f"job's {ref['transport']['bytes_read']}")
             check(rec.get("exchange_bytes", 0) > 0, f"{rule} K={K}: facts/decisions were exchanged "
                                                     f"({rec.get('exchange_bytes')} bytes at shard 0)")
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def killed(build, victim):
