@@ -41,19 +41,33 @@ static int usable_ids(const pn_agg *a, int *ids)
 	return k;
 }
 
-/* The rule's minimum, from its descriptor; k usable workers. */
-static int check_enough(pn_agg *a, int k)
+/* The rule's minimum, from its descriptor, under cfg (whose f may be the round's); k usable
+ * workers. */
+static int check_enough(pn_agg *a, const pn_agg_config *cfg, int k)
 {
 	if (k == 0)
 		return pn_fail(a->err, sizeof a->err, ENODATA, "no usable worker: all were excluded");
-	int need = a->rule->min_workers(&a->cfg);
+	int need = a->rule->min_workers(cfg);
 	if (k < need) {
 		pn_errf(a->err, sizeof a->err,
 			"%s needs p >= %s usable workers (have %d, f=%d: at least %d)", a->rule->name,
-			a->rule->min_workers_text, k, a->cfg.f, need);
+			a->rule->min_workers_text, k, cfg->f, need);
 		return -ENODATA;
 	}
 	return 0;
+}
+
+/* The Gram rules' configuration for this round: f counts the faulty workers the rule must
+ * survive, and a worker that sent NaN/Inf is faulty for certain and already out, so at most
+ * f - (non-finite workers) of the rest are faulty. Without this, Bulyan at p = 4f + 3 skips
+ * every round in which one attacker sends NaN, although the attackers left on their own. */
+static pn_agg_config round_config(const pn_agg *a)
+{
+	pn_agg_config c = a->cfg;
+	for (int i = 0; i < a->p && c.f > 0; i++)
+		if (a->status[i] == PN_AGG_NONFINITE)
+			c.f--;
+	return c;
 }
 
 static int output_not_finite(pn_agg *a)
@@ -121,7 +135,7 @@ static int finish_coord(pn_agg *a, float *out)
 		exclude_nonfinite_seen(a);
 		pn_pool_wait_idle(a);
 	} while (recompute_coord_blocks(a) > 0);
-	int rc = check_enough(a, usable_ids(a, a->ids));
+	int rc = check_enough(a, &a->cfg, usable_ids(a, a->ids));
 	if (rc != 0)
 		return rc;
 	double t0 = pn_now_s();
@@ -154,10 +168,10 @@ static void rescale_to_median_norm(pn_agg *a, const int *ids, int k)
 }
 
 /* Second stage on the workers solve selected (Bulyan): per block, coordinate-wise. */
-static int second_stage(pn_agg *a, const int *ids, int k, float *out)
+static int second_stage(pn_agg *a, const pn_agg_config *cfg, const int *ids, int k, float *out)
 {
-	int theta = k - 2 * a->cfg.f;
-	a->coord.keep = theta - 2 * a->cfg.f;
+	int theta = k - 2 * cfg->f;
+	a->coord.keep = theta - 2 * cfg->f;
 	for (size_t b = 0; b < a->nblocks; b++) {
 		uint64_t *m = pn_agg_block_mask(a, b);
 		memset(m, 0, sizeof(uint64_t) * a->words);
@@ -197,9 +211,10 @@ static void exclude_nonfinite_diagonal(pn_agg *a)
 static int solve_and_combine(pn_agg *a, float *out)
 {
 	exclude_nonfinite_diagonal(a);
+	pn_agg_config cfg = round_config(a);
 	int *ids = a->ids;
 	int k = usable_ids(a, ids);
-	int rc = check_enough(a, k);
+	int rc = check_enough(a, &cfg, k);
 	if (rc != 0)
 		return rc;
 	for (int x = 0; x < k; x++)
@@ -207,7 +222,7 @@ static int solve_and_combine(pn_agg *a, float *out)
 			a->Gk[x * k + y] = a->G[ids[x] * a->p + ids[y]];
 	pn_gram_result res = {.alpha = a->alpha, .score = a->score, .selected = a->selected};
 	double t0 = pn_now_s();
-	rc = a->rule->solve(&a->cfg, a->Gk, k, &res, a->err, sizeof a->err);
+	rc = a->rule->solve(&cfg, a->Gk, k, &res, a->err, sizeof a->err);
 	a->rep.t_solve_s = pn_now_s() - t0;
 	a->rep.iterations = res.iterations;
 	a->rep.objective = res.objective;
@@ -228,7 +243,7 @@ static int solve_and_combine(pn_agg *a, float *out)
 	if (a->rule->own_scale && a->cfg.flag_rescale)
 		rescale_to_median_norm(a, ids, k);
 	t0 = pn_now_s();
-	rc = a->rule->block ? second_stage(a, ids, k, out) : combine(a, out);
+	rc = a->rule->block ? second_stage(a, &cfg, ids, k, out) : combine(a, out);
 	a->rep.t_combine_s = pn_now_s() - t0;
 	return rc;
 }
@@ -246,7 +261,7 @@ static int finish_fixed(pn_agg *a, float *out)
 	pn_pool_wait_idle(a);
 	exclude_nonfinite_seen(a);
 	int k = usable_ids(a, a->ids);
-	int rc = check_enough(a, k);
+	int rc = check_enough(a, &a->cfg, k);
 	if (rc != 0)
 		return rc;
 	for (int i = 0; i < a->p; i++)

@@ -38,12 +38,18 @@ typedef struct pn_job {
 	size_t d_full, lo;     /* the model's d; where this shard's range starts */
 	pn_shard_link *link;   /* sharded jobs: the exchange with the other shards, else NULL */
 	bool gram;             /* the rule runs on the Gram matrix (pn_job_settings.gram) */
+	/* What a worker sends: msg_len = ceil(d/m) floats (comm-efficient codes with m > 1,
+	 * job.h), else d (a shard: its range). Landing rows, the chunk plan and the engine are
+	 * sized for msg_len; the model and the aggregate for d. */
+	int comm_dim;
+	size_t msg_len;
+	double *ce_A;          /* m > 1: the round's decode matrix A, m×n (decode.c) */
 	pn_tp_ctx *ctx;
 	pn_tp_mr *model_mr, *land_mr;
 	float *model;          /* 2 slots of d (serving gradients: the shadow model) */
 	pn_tp_mr *result_mr;   /* serving gradients only, else NULL */
 	float *result;         /* serving gradients: round v's aggregate in slot v%2 (2 slots of d) */
-	float *land;           /* 2 slots × n rows × d */
+	float *land;           /* 2 slots × n rows × msg_len */
 	float *velocity, *velocity_saved, *out;
 	pn_job_worker *w;
 	pn_code *code;
@@ -73,6 +79,13 @@ typedef struct pn_job {
 	float *next;
 } pn_job;
 
+/* A worker's gradient slot (what it registers twice): d_full floats when sharded (each
+ * shard pulls its range of it), else msg_len. */
+static inline size_t pn_job_worker_slot_len(const pn_job *j)
+{
+	return j->link ? j->d_full : j->msg_len;
+}
+
 /* What a configuration means for the job, settled once before anything is opened (the
  * same function backs pn_agg_job_config_check, so the check and the job cannot drift). */
 typedef struct pn_job_settings {
@@ -93,6 +106,9 @@ int pn_job_settle(const pn_agg_job_config *c, pn_job_settings *s, char *err, siz
  * replicas that disagree are left out, the code decodes the rest, w_i = a_i / n. */
 int pn_job_decode_weights(void *ctx, const bool *usable, int p, double *w, char *err,
 			  size_t errlen);
+/* decode.c, m > 1: the round's aggregate (d floats) from the messages and the decode
+ * matrix the weight function found; 0 or -errno. */
+int pn_job_ce_combine(pn_job *j, float *out);
 
 /* aggregator.c */
 void pn_job_log(pn_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

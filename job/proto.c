@@ -61,6 +61,10 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 			put(&w, &m->shards, 4);
 			put(&w, &m->lo, 8);
 			put(&w, &m->hi, 8);
+			put(&w, &m->comm_dim, 4);
+			put(&w, &m->code_s, 4);
+			put(&w, &m->code_seed, 8);
+			put(&w, &m->code_check, 8);
 		}
 		break;
 	case PN_MSG_FACTS:
@@ -134,8 +138,8 @@ static bool shard_ok(const pn_job_msg *m)
 static int check_shard_session(const pn_job_msg *m)
 {
 	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS || m->shards < 2 || !shard_ok(m) ||
-	    m->serve != PN_SERVE_MODEL)
-		return -EBADMSG;
+	    m->serve != PN_SERVE_MODEL || m->comm_dim || m->code_s || m->code_seed || m->code_check)
+		return -EBADMSG; /* (no comm-efficient code between shards) */
 	if (m->type == PN_MSG_SHARD_HELLO)
 		return m->shard > 0 && region_ok(&m->result) &&
 			       m->result.len / 2 / sizeof(float) >= m->hi - m->lo ? 0 : -EBADMSG;
@@ -153,7 +157,10 @@ static int check_session(const pn_job_msg *m)
 		return -EBADMSG;
 	if (m->type != PN_MSG_WELCOME)
 		return check_shard_session(m);
-	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS || !shard_ok(m))
+	/* comm-efficient: 1 <= m, s + m <= n (the code's own bounds); m = 1 carries no code */
+	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS || !shard_ok(m) || m->comm_dim < 1 ||
+	    m->code_s + (uint64_t)m->comm_dim > m->n ||
+	    (m->comm_dim == 1 && (m->code_s || m->code_seed || m->code_check)))
 		return -EBADMSG;
 	static const pn_mr_desc none;
 	if (m->serve == PN_SERVE_MODEL)
@@ -189,16 +196,27 @@ static int check_stop(const pn_job_msg *m)
 		       (m->status != 0 || m->shard == 0) ? 0 : -EBADMSG;
 }
 
-uint64_t pn_job_result_checksum(const float *x, size_t d)
+/* A 64-bit mix of `words` 32-bit words (their bits, not their values). */
+static uint64_t mix_words(uint64_t h, const void *data, size_t words)
 {
-	uint64_t h = 0x9e3779b97f4a7c15u ^ d;
-	for (size_t k = 0; k < d; k++) {
+	const uint8_t *p = data;
+	for (size_t k = 0; k < words; k++) {
 		uint32_t b;
-		memcpy(&b, &x[k], 4);
+		memcpy(&b, p + 4 * k, 4);
 		h = (h ^ b) * 0x100000001b3u;
 		h ^= h >> 29;
 	}
 	return h;
+}
+
+uint64_t pn_job_result_checksum(const float *x, size_t d)
+{
+	return mix_words(0x9e3779b97f4a7c15u ^ d, x, d);
+}
+
+uint64_t pn_job_code_row_check(const double *row, size_t len)
+{
+	return mix_words(0xcbf29ce484222325u ^ len, row, 2 * len);
 }
 
 static int check_round(const pn_job_msg *m)
@@ -252,6 +270,10 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 			get(&r, &m->shards, 4);
 			get(&r, &m->lo, 8);
 			get(&r, &m->hi, 8);
+			get(&r, &m->comm_dim, 4);
+			get(&r, &m->code_s, 4);
+			get(&r, &m->code_seed, 8);
+			get(&r, &m->code_check, 8);
 		}
 		check = check_session;
 		break;

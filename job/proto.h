@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PN_JOB_PROTO_VERSION 4
+#define PN_JOB_PROTO_VERSION 5
 #define PN_JOB_MAX_WORKERS 4095      /* ranks 0..4094; also the read cookie's worker field */
 #define PN_JOB_MAX_TIMER_MS 86400000u /* heartbeat / silence limits: at most one day */
 
@@ -55,6 +55,12 @@ typedef struct pn_job_msg {
 				     * (1: unsharded); STOP: the lost shard */
 	uint64_t lo, hi;            /* WELCOME, SHARD_*: the sender's coordinates [lo, hi) of d */
 	uint64_t bytes;             /* SHARD_DONE */
+	/* WELCOME, comm-efficient codes (comm_dim m > 1): messages are ceil(d/m) floats and the
+	 * worker rebuilds the code from (n, code_s, m, code_seed) to encode; code_check is
+	 * pn_job_code_row_check of its row, so a worker whose rebuilt code differs refuses
+	 * instead of sending garbage. m = 1: whole gradients, the other three are zero. */
+	uint32_t comm_dim, code_s;
+	uint64_t code_seed, code_check;
 	double loss, compute_s;     /* READY */
 	int nparts;                 /* ROUND */
 	int parts[PN_JOB_MAX_PARTS];
@@ -64,6 +70,9 @@ typedef struct pn_job_msg {
 /* The checksum a RESULT carries: a 64-bit mix of the d floats' bits, so that a worker
  * can tell a result slot overwritten while it read it from the one announced. */
 uint64_t pn_job_result_checksum(const float *x, size_t d);
+
+/* A 64-bit mix of worker `rank`'s row of the code's encode matrix (pn_code_ce_matrix). */
+uint64_t pn_job_code_row_check(const double *row, size_t len);
 
 /* Returns the encoded length (<= PN_TP_CTRL_MAX). */
 size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf);

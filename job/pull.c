@@ -17,7 +17,7 @@ void pn_job_post_reads(pn_job *j)
 		pn_job_worker *w = &j->w[req.worker];
 		size_t loff = (size_t)(pn_job_land_row(j, j->round, req.worker) - j->land) + req.offset;
 		/* (a shard pulls its range [lo, lo + d) of the worker's d_full-float slot) */
-		uint64_t roff = ((uint64_t)w->slot * j->d_full + j->lo + req.offset) * sizeof(float);
+		uint64_t roff = ((uint64_t)w->slot * pn_job_worker_slot_len(j) + j->lo + req.offset) * sizeof(float);
 		int rc = pn_tp_post_read(w->peer, j->land_mr, loff * sizeof(float), &w->grad, roff,
 					 req.len * sizeof(float), pn_cookie_make(j->round, req.worker, req.chunk));
 		if (rc == -EAGAIN) {

@@ -126,6 +126,12 @@ static const char *aggregate(pn_job *j, pn_round_record *rec)
 		rec->nonfinite += rep.nonfinite;
 		judge(j, rec, &rep);
 	}
+	if (rc == 0 && j->comm_dim > 1) { /* the engine wrote block 0; the combine writes all m */
+		if ((rc = pn_job_ce_combine(j, j->out)) == 0)
+			return NULL;
+		pn_job_log(j, "round %lld: comm-efficient combine: %s\n", (long long)j->round, strerror(-rc));
+		return "the code could not decode what arrived";
+	}
 	if (rc == 0)
 		return NULL;
 	pn_job_log(j, "round %lld: %s\n", (long long)j->round, pn_agg_errmsg(j->agg));

@@ -95,6 +95,9 @@ static int check_shard_welcome(pn_session *s, int k, const pn_job_msg *m, const 
 				    m->n, m->serve);
 	if (s->nshards > 1 && m->serve != PN_SERVE_MODEL)
 		return pn_sess_fail(s, -EINVAL, "%s serves gradients: a sharded job serves the model", who);
+	if (s->nshards > 1 && m->comm_dim != 1)
+		return pn_sess_fail(s, -EINVAL, "%s runs a comm-efficient code (m = %u): a sharded job "
+				    "sends whole gradients", who, m->comm_dim);
 	return 0;
 }
 
@@ -109,6 +112,8 @@ static int on_welcome(pn_session *s, int k, const pn_job_msg *m)
 		return pn_sess_fail(s, -EINVAL, "%s's model has %llu parameters, ours %zu", who,
 				    (unsigned long long)m->d, s->d);
 	int rc = check_shard_welcome(s, k, m, who);
+	if (rc == 0 && k == 0)
+		rc = pn_sess_adopt_code(s, m);
 	if (rc)
 		return rc;
 	sh->model_desc = m->region;

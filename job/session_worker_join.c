@@ -123,6 +123,7 @@ static void destroy(pn_session *s)
 		pn_tp_close(s->ctx); /* frees registered memory */
 	for (int k = 0; k < s->nshards; k++)
 		free(s->sh[k].addr);
+	pn_sess_free_code(s);
 	free(s->connect);
 	free(s);
 }
@@ -147,6 +148,9 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 	s->verbose = cfg->verbose;
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
 	s->silence_override_ms = cfg->silence_ms;
+	s->comm_dim_wanted = cfg->comm_dim > 0 ? cfg->comm_dim : 0;
+	s->comm_dim = 1;
+	s->slot_len = s->d;
 	s->cur.round = -1;
 	s->waited = -1;
 	int rc = split_addresses(s, err, errlen);
@@ -162,7 +166,10 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 	}
 	void *g, *m, *r;
 	size_t bytes = s->d * sizeof(float);
-	if ((rc = pn_tp_alloc(s->ctx, 2 * bytes, PN_ACCESS_REMOTE_READ, &g, &s->grad_mr)) ||
+	/* m known: the transport moves only ceil(d/m) floats a round, so register no more */
+	s->grad_cap = 2 * (s->comm_dim_wanted > 1 ? (s->d + (size_t)s->comm_dim_wanted - 1) /
+							   (size_t)s->comm_dim_wanted : s->d);
+	if ((rc = pn_tp_alloc(s->ctx, s->grad_cap * sizeof(float), PN_ACCESS_REMOTE_READ, &g, &s->grad_mr)) ||
 	    (rc = pn_tp_alloc(s->ctx, bytes, PN_ACCESS_LOCAL_WRITE, &m, &s->model_mr)) ||
 	    (rc = pn_tp_alloc(s->ctx, bytes, PN_ACCESS_LOCAL_WRITE, &r, &s->result_mr))) {
 		pn_sess_fail(s, rc, "cannot allocate registered memory: %s", pn_tp_errmsg(s->ctx));
@@ -171,7 +178,7 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 		return rc;
 	}
 	s->grad = g, s->model = m, s->result = r;
-	memset(s->grad, 0, 2 * bytes);
+	memset(s->grad, 0, s->grad_cap * sizeof(float));
 	memset(s->model, 0, bytes);
 	if ((rc = join_shards(s)) != 0) {
 		pn_errf(err, errlen, "%s", s->err);

@@ -16,6 +16,10 @@ Scenarios (each a separate meson test):
   serve-gradient     --serve gradient (the aggregator serves the aggregate, each worker steps
                      its own SGD): rank 0's own model after 20 rounds equals the model of the
                      same job with --serve model (mean, median, and flag with one attacker)
+  comm-efficient     --code comm-efficient --comm-dim m (m = 2, 3; s = 1): after 20 rounds the
+                     model equals the uncoded mean's (relative difference <= 1e-5), with a
+                     straggler and with a killed worker too (the any-(n-s) decode), and each
+                     round pulls n*ceil(d/m) floats
 Exit 0 on success; failures print what was expected and what happened.
 """
 import json
@@ -188,6 +192,46 @@ def serve_gradient(build, base, tmp, extra):
     return ok
 
 
+def comm_efficient(build, base, tmp, extra):
+    """The decode is exact: every run must give the uncoded mean's model, whichever n - s
+    workers it decoded from; the transport moves 1/m of the gradient per worker."""
+    ok = True
+    n, rounds = 6, 20
+    args = base + ["--workers", str(n), "--rounds", str(rounds), "--byzantine", "0", "--rule", "mean"]
+    unc, ref = run(build, args + ["--code", "uncoded", "--s", "0", "--wait", "all"], tmp, "uncoded", extra)
+    d = len(ref)
+    full = unc["transport"]["bytes_read"]
+    ok &= check(full == rounds * n * d * 4, f"uncoded pulls n*d floats a round ({full} bytes)")
+    # wait=all with a killed worker: the round it dies in waits until its link goes, so
+    # the decode from the other n - s is exercised from round 5 on, whatever the timing
+    runs = [("m2-all", 2, ["--wait", "all"]), ("m3-all", 3, ["--wait", "all"]),
+            ("m2-straggler", 2, ["--straggle", "3:fixed:300"]),
+            ("m3-killed", 3, ["--kill-rank", "2", "--kill-round", "5", "--wait", "all"])]
+    for name, m, more in runs:
+        rec, model = run(build, args + ["--code", "comm-efficient", "--comm-dim", str(m), "--s", "1"] + more,
+                         tmp, name, extra)
+        rel = rel_diff(model, ref)
+        ok &= check(rec["config"]["comm_dim"] == m and rec["final"]["rounds"] == rounds and rec["final"]["skipped"] == 0,
+                    f"{name}: {rounds} rounds of m={m}, none skipped")
+        ok &= check(rel <= 1e-5, f"{name}: the model equals the uncoded mean's (relative difference {rel:.2e})")
+        conds = [r["decode_cond"] for r in rec["rounds"]]
+        ok &= check(all(c is not None and 1 <= c < 1e6 for c in conds),
+                    f"{name}: every round's decode condition number is recorded (worst {max(conds, key=lambda c: c or 0)})")
+        L = -(-d // m)
+        got = rec["transport"]["bytes_read"]
+        if more == ["--wait", "all"]:
+            ok &= check(got == rounds * n * L * 4,
+                        f"{name}: each round pulls n*ceil(d/m) floats ({got} bytes, {got / full:.3f} of uncoded)")
+        else:
+            ok &= check(got <= rounds * n * L * 4, f"{name}: at most n*ceil(d/m) floats a round ({got} bytes)")
+            fewest = min(r["finished"] for r in rec["rounds"] if r["round"] >= 6)
+            ok &= check(fewest == n - 1, f"{name}: rounds decoded from n - s = {n - 1} workers (fewest {fewest})")
+        if name == "m3-killed":
+            ok &= check(rec["workers"][2]["gone_at_round"] == 5,
+                        f"{name}: worker 2 gone at round 5 ({rec['workers'][2]['gone_at_round']})")
+    return ok
+
+
 def first_last_loss(rec, k=5):
     losses = [r["loss"] for r in rec["rounds"] if r["loss"] is not None]  # null: no usable gradient
     return sum(losses[:k]) / k, sum(losses[-k:]) / k
@@ -280,6 +324,8 @@ def main():
             ok &= check(l1 < 0.8 * l0, f"loss falls: {l0:.4f} -> {l1:.4f}")
         elif scenario == "serve-gradient":
             ok &= serve_gradient(build, base, tmp, extra)
+        elif scenario == "comm-efficient":
+            ok &= comm_efficient(build, base, tmp, extra)
         else:
             raise SystemExit(f"unknown scenario {scenario}")
     return 0 if ok else 1

@@ -22,14 +22,24 @@ static pn_job_msg hello(void)
 static pn_job_msg welcome(void)
 {
 	return (pn_job_msg){.type = PN_MSG_WELCOME, .n = 6, .d = 1000, .region = region(),
-			    .heartbeat_ms = 1000, .silence_ms = 5000, .shards = 1, .hi = 1000};
+			    .heartbeat_ms = 1000, .silence_ms = 5000, .shards = 1, .hi = 1000, .comm_dim = 1};
 }
 
-/* Between shards: shard 2 of 4 (coordinates [500, 750)) joins shard 0, which answers. */
+/* WELCOME of a comm-efficient job: the worker rebuilds the code from these. */
+static pn_job_msg welcome_comm(void)
+{
+	pn_job_msg m = welcome();
+	m.comm_dim = 3, m.code_s = 2, m.code_seed = 7, m.code_check = 0xfeedu;
+	return m;
+}
+
+/* Between shards: shard 2 of 4 (coordinates [500, 750)) joins shard 0, which answers
+ * (no comm-efficient code between shards: those fields are zero). */
 static pn_job_msg shard_hello(void)
 {
 	pn_job_msg m = welcome();
 	m.type = PN_MSG_SHARD_HELLO;
+	m.comm_dim = 0;
 	m.shard = 2, m.shards = 4, m.lo = 500, m.hi = 750;
 	m.result = region();
 	return m;
@@ -39,6 +49,7 @@ static pn_job_msg shard_welcome(void)
 {
 	pn_job_msg m = welcome();
 	m.type = PN_MSG_SHARD_WELCOME;
+	m.comm_dim = 0;
 	m.shards = 4, m.hi = 250;
 	return m;
 }
@@ -103,7 +114,7 @@ static int roundtrip(const pn_job_msg *m)
 Test(job_proto, every_type_round_trips)
 {
 	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
-			   {.type = PN_MSG_PING}, welcome_gradient(), result_msg(), ack_msg(),
+			   {.type = PN_MSG_PING}, welcome_gradient(), welcome_comm(), result_msg(), ack_msg(),
 			   {.type = PN_MSG_RESULT, .round = 4, .slot = 0, .skipped = true},
 			   shard_hello(), shard_welcome(), facts_msg(), shard_done(), lost_stop(),
 			   {.type = PN_MSG_DECISION, .round = 2, .slot = 0}};
@@ -125,6 +136,10 @@ Test(job_proto, every_type_round_trips)
 		cr_expect_eq(out.serve, ms[i].serve);
 		cr_expect_eq(out.skipped, ms[i].skipped);
 		cr_expect_eq(out.checksum, ms[i].checksum);
+		cr_expect_eq(out.comm_dim, ms[i].comm_dim);
+		cr_expect_eq(out.code_s, ms[i].code_s);
+		cr_expect_eq(out.code_seed, ms[i].code_seed);
+		cr_expect_eq(out.code_check, ms[i].code_check);
 		cr_expect_eq(out.slot, ms[i].slot);
 		cr_expect(out.shard == ms[i].shard && out.shards == ms[i].shards && out.lo == ms[i].lo &&
 			  out.hi == ms[i].hi && out.bytes == ms[i].bytes && out.status == ms[i].status,
@@ -191,6 +206,11 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(welcome, region.len, 0);
 	BAD(welcome, serve, 2);
 	BAD(welcome, result.len, 8); /* serving the model: no result region */
+	BAD(welcome, comm_dim, 0);
+	BAD(welcome, code_s, 1);    /* m = 1 carries no code */
+	BAD(welcome, code_check, 5);
+	BAD(welcome_comm, comm_dim, 5); /* s + m > n */
+	BAD(welcome_comm, code_s, UINT32_MAX);
 	BAD(welcome_gradient, result.len, 0);
 	BAD(welcome_gradient, result.len, 2 * 1000 * sizeof(float) - 4); /* smaller than 2 slots of d */
 	BAD(welcome_gradient, result.access, PN_ACCESS_LOCAL_WRITE);
@@ -201,6 +221,7 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(welcome, lo, 1000); /* empty range */
 	BAD(shard_hello, shard, 0); /* shard 0 does not say HELLO */
 	BAD(shard_hello, shards, 1);
+	BAD(shard_hello, comm_dim, 1); /* no comm-efficient code between shards */
 	BAD(shard_hello, serve, PN_SERVE_GRADIENT);
 	BAD(shard_hello, result.len, 2 * 250 * sizeof(float) - 4); /* smaller than 2 slots of its range */
 	BAD(shard_hello, hi, 400); /* below lo */

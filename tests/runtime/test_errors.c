@@ -90,8 +90,11 @@ Test(errors, nonfinite_workers_are_excluded_and_reported)
 			cr_expect_eq(rep.used, g.p - 2);
 			cr_expect_eq(w[0], 0.0);
 			cr_expect_eq(w[1], 0.0);
-			/* same as aggregating the clean rows only */
+			/* same as aggregating the clean rows only; the Gram rules' f drops by the
+			 * two workers that left as non-finite (they were the faulty ones) */
 			c.p = g.p - 2;
+			if (rules[r] == PN_RULE_KRUM || rules[r] == PN_RULE_BULYAN)
+				c.f = 0;
 			cr_assert_eq(pn_aggregate(&c, g.x + 2 * g.d, g.ref, NULL, NULL, err, sizeof err), 0, "%s", err);
 			for (size_t k = 0; k < g.d; k++)
 				cr_assert(isfinite(g.out[k]), "%s: output[%zu] not finite", pn_rule_name(rules[r]), k);
@@ -99,6 +102,37 @@ Test(errors, nonfinite_workers_are_excluded_and_reported)
 				     threads);
 		}
 	}
+	grad_set_free(&g);
+}
+
+/* Bulyan at p = 4f + 3 with every attacker sending NaN: the attackers leave on their own,
+ * so the rule runs on the rest with f = 0 instead of skipping the round. */
+Test(errors, nonfinite_attackers_count_against_f_for_gram_rules)
+{
+	grad_set g;
+	grad_set_make(&g, 15, 4000, 0.5, 29);
+	for (int i = 0; i < 3; i++)
+		g.x[(size_t)i * g.d + 100 * (size_t)i] = NAN;
+	pn_agg_config c = agg_config(g.p, g.d, PN_RULE_BULYAN, 3, 4, 2);
+	pn_agg_report rep;
+	char err[256];
+	cr_assert_eq(pn_aggregate(&c, g.x, g.out, &rep, NULL, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(rep.nonfinite, 3);
+	c.p = g.p - 3;
+	c.f = 0;
+	cr_assert_eq(pn_aggregate(&c, g.x + 3 * g.d, g.ref, NULL, NULL, err, sizeof err), 0, "%s", err);
+	cr_expect_lt(max_rel_diff(g.out, g.ref, g.d), 1e-5);
+	/* two NaN attackers of f = 3: one may still hide among the 13 (4*1+3 <= 13) */
+	grad_set_free(&g);
+	grad_set_make(&g, 15, 4000, 0.5, 31);
+	g.x[5] = NAN;
+	g.x[g.d + 7] = INFINITY;
+	c = agg_config(g.p, g.d, PN_RULE_BULYAN, 3, 4, 2);
+	cr_assert_eq(pn_aggregate(&c, g.x, g.out, &rep, NULL, err, sizeof err), 0, "%s", err);
+	c.p = g.p - 2;
+	c.f = 1;
+	cr_assert_eq(pn_aggregate(&c, g.x + 2 * g.d, g.ref, NULL, NULL, err, sizeof err), 0, "%s", err);
+	cr_expect_lt(max_rel_diff(g.out, g.ref, g.d), 1e-5);
 	grad_set_free(&g);
 }
 

@@ -116,6 +116,15 @@ def refusals():
         ([TRAIN, "--shards", "2", "--role", "aggregator"], "--shards 2 across hosts needs mpirun"),
         ([TRAIN, "--shards", "2", "--role", "worker", "--rank", "0", "--connect", "h:1,h:2"],
          "--shards 2 across hosts needs mpirun"),
+        ([TRAIN, "--comm-dim", "0", "--code", "comm-efficient"], "--comm-dim expects an integer"),
+        ([TRAIN, "--comm-dim", "2", "--code", "cyclic", "--rule", "mean"], "needs --code comm-efficient"),
+        ([TRAIN, "--comm-dim", "2", "--rule", "mean", "--byzantine", "0"], "needs --code comm-efficient"),
+        ([TRAIN, "--code", "comm-efficient", "--comm-dim", "5", "--s", "2", "--workers", "6",
+          "--rule", "mean", "--byzantine", "0"], "s + m <= n"),
+        ([TRAIN, "--code", "comm-efficient", "--comm-dim", "2", "--s", "1", "--workers", "6",
+          "--rule", "median", "--byzantine", "0"], "use rule mean with it"),
+        ([TRAIN, "--code", "comm-efficient", "--comm-dim", "2", "--s", "1", "--workers", "7",
+          "--byzantine", "1"], "estimates nothing"),
         ([TRAIN, "--role", "boss"], "unknown role"),
         ([TRAIN, "--kill-rank", "3"], "go together"),
         ([TRAIN, "--kill-rank", "30", "--kill-round", "2"], "not a worker"),
@@ -173,6 +182,8 @@ def accepts():
          {"PENNANT_JOB_TOKEN": "mallory"}, ["worker", "PENNANT_JOB_TOKEN"]),
         ([TRAIN, "--check", "--reference"], {}, ["reference"]),
         ([TRAIN, "--check", "--shards", "1"], {}, ["rule flag (f=3)"]),
+        ([TRAIN, "--check", "--code", "comm-efficient", "--comm-dim", "3", "--s", "1", "--workers", "6",
+          "--rule", "mean", "--byzantine", "0"], {}, ["code comm-efficient (s=1, m=3)"]),
     ]
     for cmd, extra, wants in cases:
         p = run(cmd, env=env_without_secret(**extra))

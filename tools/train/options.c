@@ -150,6 +150,7 @@ void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 				  .window_total = o->window_total, .pipelining = o->pipelining, .lr = o->lr,
 				  .momentum = o->momentum, .weight_decay = o->wd, .d = d,
 				  .code_kind = pn_code_kind_from_name(o->code), .s = o->s,
+				  .comm_dim = o->comm_dim,
 				  .serve = o->serve};
 	pn_agg_config_init(&jc->rule, o->n, d, (pn_rule)pn_rule_from_name(o->rule));
 	jc->rule.f = o->f;
@@ -168,7 +169,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
-	       O_SAVEW, O_DIM, O_SHARDS };
+	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -176,6 +177,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"eval-every", 1, 0, O_EVAL}, {"seed", 1, 0, O_SEED}, {"rule", 1, 0, O_RULE},
 		{"f", 1, 0, O_F}, {"r", 1, 0, O_R}, {"lambda", 1, 0, O_LAMBDA}, {"mode", 1, 0, O_MODE},
 		{"m", 1, 0, O_M}, {"beta", 1, 0, O_BETA}, {"code", 1, 0, O_CODE}, {"s", 1, 0, O_S},
+		{"comm-dim", 1, 0, O_COMM_DIM},
 		{"wait", 1, 0, O_WAIT}, {"deadline-ms", 1, 0, O_DEADLINE}, {"pull-policy", 1, 0, O_PULL},
 		{"window", 1, 0, O_WIN}, {"window-total", 1, 0, O_WINT}, {"pipelining", 1, 0, O_PIPE},
 		{"byzantine", 1, 0, O_BYZ}, {"byzantine-ranks", 1, 0, O_BYZR}, {"attack", 1, 0, O_ATTACK},
@@ -236,6 +238,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_BETA: REAL(beta); break;
 		case O_CODE: o->code = optarg; break;
 		case O_S: INT(s, 0, 1000); break;
+		case O_COMM_DIM: INT(comm_dim, 1, 1000); break;
 		case O_WAIT: o->wait = optarg; break;
 		case O_DEADLINE: REAL(deadline_ms); break;
 		case O_PULL: o->pull_policy = optarg; break;
@@ -327,9 +330,22 @@ static int validate(train_opts *o)
 		return train_refuse(o, "unknown code '%s' (see %s --help)", o->code, o->prog);
 	if (strcmp(o->code, "uncoded") == 0 && strcmp(o->wait, "code") == 0)
 		o->s = 0;
+	/* m settled here, not by the code's default, so every role sizes the same messages */
+	bool ce = strcmp(o->code, "comm-efficient") == 0;
+	if (!ce && o->comm_dim > 1)
+		return train_refuse(o, "--comm-dim %d needs --code comm-efficient (code %s sends whole "
+				    "gradients)", o->comm_dim, o->code);
+	if (!o->comm_dim)
+		o->comm_dim = ce ? 2 : 1;
+	if (ce && o->s + o->comm_dim > o->n)
+		return train_refuse(o, "--code comm-efficient needs s + m <= n workers (s=%d, m=%d, n=%d)",
+				    o->s, o->comm_dim, o->n);
 	/* K > 1 shards (pennant/shard.h): the first network version decides with wait=all
-	 * across shards, serves the model, and runs as a local job (K aggregator processes and
-	 * the workers forked on this host); other policies and roles are refused. */
+	 * across shards, serves the model and sends whole gradients (no comm-efficient code);
+	 * other policies are refused (across hosts: see after the bootstrap choice below). */
+	if (o->shards > 1 && ce)
+		return train_refuse(o, "--shards %d sends whole gradients: --code comm-efficient is not "
+				    "sharded", o->shards);
 	if (o->shards > 1 && strcmp(o->wait, "all") != 0)
 		return train_refuse(o, "--shards %d needs --wait all (one decision across shards waits "
 				    "for every worker); got --wait %s", o->shards, o->wait);

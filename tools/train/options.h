@@ -49,6 +49,7 @@ typedef struct train_opts {
 	const char *save_worker_model; /* a worker's own final model (rank 0's when local) */
 	pn_serve serve;            /* --serve model|gradient */
 	int64_t dim;               /* --dim D: gradients of the workers' own model (0: the built-in one) */
+	int comm_dim;              /* --comm-dim M: comm-efficient messages of d/M (0: the code's default) */
 	int shards;                /* --shards K: aggregator shards (1: the unsharded job) */
 	int shard_index;           /* a launched sharded job's aggregator: its shard (its launcher rank) */
 	char shard0[256];          /* shard k > 0 of a launched job: shard 0's address (from MPI) */

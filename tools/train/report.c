@@ -40,6 +40,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kint(j, "f", o->f);
 	pn_json_kstring(j, "code", o->code);
 	pn_json_kint(j, "s", o->s);
+	pn_json_kint(j, "comm_dim", o->comm_dim);
 	pn_json_kstring(j, "wait", o->wait);
 	pn_json_kstring(j, "attack", o->attack);
 	pn_json_kint(j, "byzantine", o->byz_count);
@@ -97,6 +98,7 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 	pn_json_kint(j, "nonfinite", rec->nonfinite);
 	pn_json_kint(j, "disagreeing", rec->disagreeing);
 	pn_json_kint(j, "byzantine_used", rec->byzantine_used);
+	pn_json_knumber(j, "decode_cond", rec->decode_cond);
 	pn_json_kbool(j, "skipped", rec->skipped);
 	pn_json_end_object(j);
 }
