@@ -113,6 +113,8 @@ def refusals():
         ([TRAIN, "--shards", "2", "--rule", "mean"], "--shards 2 needs --wait all"),
         ([TRAIN, "--shards", "2", "--wait", "deadline"], "--shards 2 needs --wait all"),
         ([TRAIN, "--shards", "2", "--serve", "gradient"], "--serve gradient is not sharded"),
+        ([TRAIN, "--shards", "2", "--code", "comm-efficient", "--rule", "mean", "--wait", "all",
+          "--byzantine", "0"], "--code comm-efficient is not sharded"),
         ([TRAIN, "--shards", "2", "--role", "aggregator"], "--shards 2 across hosts needs mpirun"),
         ([TRAIN, "--shards", "2", "--role", "worker", "--rank", "0", "--connect", "h:1,h:2"],
          "--shards 2 across hosts needs mpirun"),
