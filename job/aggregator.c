@@ -69,7 +69,7 @@ static int setup_memory(pn_job *j)
 		j->result = rb;
 		memset(j->result, 0, 2 * j->d * sizeof(float));
 	}
-	memcpy(j->model, c->init_model, j->d * sizeof(float));
+	memcpy(j->model, c->init_model + j->lo, j->d * sizeof(float)); /* our range of the model */
 	size_t n = (size_t)j->n;
 	j->velocity = calloc(j->d, sizeof(float));
 	j->velocity_saved = malloc(j->d * sizeof(float));
@@ -101,6 +101,7 @@ static void adopt_settings(pn_job *j, pn_job_settings *s)
 	j->code = s->code;
 	s->code = NULL;
 	j->robust = s->robust;
+	j->gram = s->gram;
 	j->pol = s->wait;
 	j->heartbeat_s = s->heartbeat_s;
 	j->silence_s = s->silence_s;
@@ -161,7 +162,8 @@ static int setup_schedule(pn_job *j, const pn_job_settings *s)
 /* The model is never lost: the latest one is handed back even after an error. */
 static void fill_result(pn_job *j, pn_agg_job_result *res)
 {
-	res->model = malloc(j->d * sizeof(float));
+	/* a shard holds only its range: shard 0 gathers the whole model, or there is none */
+	res->model = j->cfg->shard.count > 1 ? NULL : malloc(j->d * sizeof(float));
 	res->trust = calloc((size_t)j->n, sizeof(double));
 	res->flagged = calloc((size_t)j->n, sizeof(int));
 	res->straggled = calloc((size_t)j->n, sizeof(int));
@@ -182,14 +184,14 @@ static void fill_result(pn_job *j, pn_agg_job_result *res)
 	}
 }
 
-static void stop_workers(pn_job *j, pn_agg_job_result *res)
+static void stop_workers(pn_job *j, pn_agg_job_result *res, int rc)
 {
 	j->stopping = true;
+	pn_job_msg stop;
+	pn_shard_link_stop_msg(j, rc, &stop);
 	for (int i = 0; j->w && i < j->n; i++)
-		if (j->w[i].alive) {
-			pn_job_msg stop = {.type = PN_MSG_STOP};
+		if (j->w[i].alive)
 			pn_job_send(j, i, &stop);
-		}
 	if (!j->ctx)
 		return;
 	/* let STOP messages leave and late reads drain before tearing down */
@@ -200,6 +202,7 @@ static void stop_workers(pn_job *j, pn_agg_job_result *res)
 
 static void teardown(pn_job *j)
 {
+	pn_shard_link_close(j);
 	pn_agg_free(j->agg);
 	pn_pull_free(j->puller);
 	pn_chunk_plan_free(&j->plan);
@@ -213,11 +216,20 @@ static void teardown(pn_job *j)
 int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char *err, size_t errlen)
 {
 	memset(res, 0, sizeof *res);
-	pn_job j = {.cfg = cfg, .n = cfg->n, .d = cfg->d, .esize = pn_dtype_size(cfg->rule.grad_dtype),
-		    .log = cfg->log, .err = err, .errlen = errlen};
+	bool sharded = cfg->shard.count > 1;
+	pn_job j = {.cfg = cfg, .n = cfg->n, .d = cfg->d, .d_full = cfg->d,
+		    .esize = pn_dtype_size(cfg->rule.grad_dtype), .log = cfg->log, .err = err,
+		    .errlen = errlen};
 	if (cfg->n < 1 || cfg->n > PN_JOB_MAX_WORKERS || cfg->d < 1 || !cfg->init_model)
 		return pn_job_fail(&j, -EINVAL, "need 1 <= n <= %d workers and an initial model",
 				   PN_JOB_MAX_WORKERS);
+	if (sharded && !(cfg->shard.lo < cfg->shard.hi && cfg->shard.hi <= cfg->d))
+		return pn_job_fail(&j, -EINVAL, "shard %d: coordinates [%zu, %zu) are not a range of the "
+				   "%zu-float model", cfg->shard.index, cfg->shard.lo, cfg->shard.hi, cfg->d);
+	if (sharded) {
+		j.lo = cfg->shard.lo;
+		j.d = cfg->shard.hi - cfg->shard.lo;
+	}
 	double t0 = pn_now_s();
 	pn_job_settings set;
 	int rc = pn_job_settle(cfg, &set, err, errlen);
@@ -229,6 +241,8 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 		rc = setup_engine(&j, &set);
 	if (rc == 0)
 		rc = setup_schedule(&j, &set);
+	if (rc == 0 && sharded)
+		rc = pn_shard_link_open(&j);
 	if (rc == 0)
 		rc = pn_job_accept_workers(&j);
 	for (j.round = 0; rc == 0 && j.round < cfg->rounds; j.round++) {
@@ -241,8 +255,8 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 			break;
 		res->rounds_done++;
 		res->rounds_skipped += rec.skipped;
-		if (cfg->on_round)
-			cfg->on_round(cfg->on_round_ctx, j.next, &rec);
+		if (cfg->on_round) /* (no shard has the whole model during the job) */
+			cfg->on_round(cfg->on_round_ctx, sharded ? NULL : j.next, &rec);
 		int alive = 0;
 		for (int i = 0; i < j.n; i++)
 			alive += j.w[i].alive;
@@ -254,7 +268,9 @@ int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char
 	fill_result(&j, res);
 	if (j.result && res->rounds_done > 0)
 		pn_job_await_result_acks(&j, res->rounds_done - 1);
-	stop_workers(&j, res);
+	if (rc == 0 && j.link)
+		rc = pn_shard_link_gather(&j, res);
+	stop_workers(&j, res, rc);
 	res->t_total_s = pn_now_s() - t0;
 	teardown(&j);
 	return rc;

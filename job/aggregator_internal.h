@@ -29,12 +29,17 @@ typedef struct pn_job_worker {
 	int64_t acked;        /* serving gradients: the last round whose RESULT it has read */
 } pn_job_worker;
 
+typedef struct pn_shard_link pn_shard_link;
+
 typedef struct pn_job {
 	const pn_agg_job_config *cfg;
 	int n;
-	size_t d;
+	size_t d;              /* this shard's coordinates hi - lo (unsharded: the model's d) */
+	size_t d_full, lo;     /* the model's d; where this shard's range starts */
+	pn_shard_link *link;   /* sharded jobs: the exchange with the other shards, else NULL */
+	bool gram;             /* the rule runs on the Gram matrix (pn_job_settings.gram) */
 	/* What a worker sends: msg_len = ceil(d/m) floats (comm-efficient codes with m > 1,
-	 * job.h), else d. Gradient slots, landing rows, the chunk plan and the engine are
+	 * job.h), else d (a shard: its range). Landing rows, the chunk plan and the engine are
 	 * sized for msg_len; the model and the aggregate for d. */
 	int comm_dim;
 	size_t msg_len;
@@ -75,6 +80,13 @@ typedef struct pn_job {
 	float *next;
 } pn_job;
 
+/* A worker's gradient slot (what it registers twice): d_full floats when sharded (each
+ * shard pulls its range of it), else msg_len. */
+static inline size_t pn_job_worker_slot_len(const pn_job *j)
+{
+	return j->link ? j->d_full : j->msg_len;
+}
+
 /* What a configuration means for the job, settled once before anything is opened (the
  * same function backs pn_agg_job_config_check, so the check and the job cannot drift). */
 typedef struct pn_job_settings {
@@ -82,6 +94,7 @@ typedef struct pn_job_settings {
 	pn_agg_config engine;         /* the engine's configuration: p = n, the rule it runs */
 	bool robust;                  /* the rule picks its own weights from the data: its
 				       * inputs must be gradient estimates (code rows checked) */
+	bool gram;                    /* the rule solves on the Gram matrix (sharded: exchanged) */
 	pn_straggler_policy wait;
 	const pn_pull_policy *pull;
 	double heartbeat_s, silence_s;
@@ -136,6 +149,29 @@ const char *pn_job_scale_aggregate(pn_job *j, float *g, double scale);
 const char *pn_job_serve_aggregate(pn_job *j, float *g, double scale);
 void pn_job_announce_result(pn_job *j, bool skipped);
 void pn_job_await_result_acks(pn_job *j, int64_t last_round);
+
+/* shard_link.c, sharded jobs: the exchange with the other shards over the job's
+ * transport (regions READ by the other side, control messages naming round and slot) */
+int pn_shard_link_open(pn_job *j);     /* after the memory: the regions */
+/* once listening (launchers tell addresses then): shard k > 0 connects to shard 0 */
+int pn_shard_link_join(pn_job *j);
+bool pn_shard_link_ready(const pn_job *j); /* setup: every shard joined */
+/* completions from the other shards (false: not a shard's; the caller handles it) */
+bool pn_shard_link_on_ctrl(pn_job *j, const pn_tp_completion *c);
+bool pn_shard_link_on_read(pn_job *j, const pn_tp_completion *c);
+bool pn_shard_link_on_down(pn_job *j, const pn_tp_completion *c);
+/* 0, or -ECONNRESET with the reason in j->err once a shard is lost */
+int pn_shard_link_check(pn_job *j);
+/* The round's aggregate of this shard's range: settle, facts to shard 0, its decision
+ * back, finish on it (pn_agg_finish_shared). The engine's rc, or -ECONNRESET/-ETIMEDOUT
+ * when the exchange failed (the job ends: pn_shard_link_check says why). */
+int pn_shard_link_finish_round(pn_job *j, float *out);
+/* After the last round: shard 0 gathers every shard's range into res->model and their
+ * pulled bytes; the others hand theirs over. */
+int pn_shard_link_gather(pn_job *j, pn_agg_job_result *res);
+/* STOP for the workers: status 0, or -ECONNRESET naming the lost shard */
+void pn_shard_link_stop_msg(const pn_job *j, int rc, pn_job_msg *stop);
+void pn_shard_link_close(pn_job *j);
 
 /* round.c */
 int pn_job_run_round(pn_job *j, pn_round_record *rec);

@@ -22,6 +22,9 @@ int pn_job_pull_until_decided(pn_job *j, double t_round0, pn_round_verdict *verd
 		pn_pull_set_needed(j->puller, j->needed, NULL, 0);
 		if (pn_job_stop_requested(j))
 			return -EINTR; /* abandoned: the model stays the last completed one */
+		int lost = pn_shard_link_check(j);
+		if (lost)
+			return lost; /* another shard is gone: the job cannot decide any more */
 		if (*verdict != PN_ROUND_WAIT)
 			return 0;
 		bool any_hope = false;

@@ -1,6 +1,7 @@
 /* Wire form of the job protocol (job/proto.h). */
 #include "job/proto.h"
 #include "job/parity.h"
+#include "pennant/shard.h"
 
 #include <errno.h>
 #include <math.h>
@@ -43,6 +44,8 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 	switch (m->type) {
 	case PN_MSG_HELLO:
 	case PN_MSG_WELCOME:
+	case PN_MSG_SHARD_HELLO:
+	case PN_MSG_SHARD_WELCOME:
 		put(&w, &m->rank, 4);
 		put(&w, &m->n, 4);
 		put(&w, &m->d, 8);
@@ -52,16 +55,33 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		put(&w, desc, sizeof desc);
 		if (m->type == PN_MSG_HELLO)
 			put(&w, &m->grad_dtype, 1);
-		if (m->type == PN_MSG_WELCOME) {
+		if (m->type != PN_MSG_HELLO) {
 			put(&w, &m->serve, 1);
 			pn_mr_desc_pack(&m->result, desc);
 			put(&w, desc, sizeof desc);
+			put(&w, &m->shard, 4);
+			put(&w, &m->shards, 4);
+			put(&w, &m->lo, 8);
+			put(&w, &m->hi, 8);
 			put(&w, &m->comm_dim, 4);
 			put(&w, &m->code_s, 4);
 			put(&w, &m->code_seed, 8);
 			put(&w, &m->code_check, 8);
 		}
 		break;
+	case PN_MSG_FACTS:
+	case PN_MSG_DECISION:
+	case PN_MSG_SHARD_DONE:
+		put(&w, &m->round, 8);
+		put(&w, &m->slot, 4);
+		put(&w, &m->bytes, 8);
+		break;
+	case PN_MSG_STOP: {
+		int32_t st = m->status;
+		put(&w, &st, 4);
+		put(&w, &m->shard, 4);
+		break;
+	}
 	case PN_MSG_RESULT: {
 		uint8_t sk = m->skipped;
 		put(&w, &m->round, 8);
@@ -94,7 +114,7 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		put(&w, &m->compute_s, 8);
 		break;
 	}
-	default: /* STOP, PING: the header only */
+	default: /* PING: the header only */
 		break;
 	}
 	return w.n;
@@ -108,6 +128,27 @@ static bool region_ok(const pn_mr_desc *r)
 	       !(r->access & ~known);
 }
 
+/* The sender's shard of K and its coordinate range inside [0, d). */
+static bool shard_ok(const pn_job_msg *m)
+{
+	return m->shards >= 1 && m->shards <= PN_SHARD_MAX && m->shard < m->shards && m->lo < m->hi &&
+	       m->hi <= m->d;
+}
+
+/* Between shards: SHARD_HELLO names a shard k > 0 and its model region; SHARD_WELCOME is
+ * shard 0's; neither serves gradients. */
+static int check_shard_session(const pn_job_msg *m)
+{
+	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS || m->shards < 2 || !shard_ok(m) ||
+	    m->serve != PN_SERVE_MODEL || m->comm_dim || m->code_s || m->code_seed || m->code_check)
+		return -EBADMSG; /* (no comm-efficient code between shards) */
+	if (m->type == PN_MSG_SHARD_HELLO)
+		return m->shard > 0 && region_ok(&m->result) &&
+			       m->result.len / 2 / sizeof(float) >= m->hi - m->lo ? 0 : -EBADMSG;
+	static const pn_mr_desc none;
+	return m->shard == 0 && memcmp(&m->result, &none, sizeof none) == 0 ? 0 : -EBADMSG;
+}
+
 static int check_session(const pn_job_msg *m)
 {
 	if (m->d < 1 || m->d > (UINT64_MAX / sizeof(float)) / 2 || !region_ok(&m->region))
@@ -115,13 +156,13 @@ static int check_session(const pn_job_msg *m)
 	if (m->type == PN_MSG_HELLO)
 		return m->rank < PN_JOB_MAX_WORKERS && m->n == 0 && m->grad_dtype < PN_DTYPE_COUNT_
 			       ? 0 : -EBADMSG;
-	/* WELCOME */
-	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS)
-		return -EBADMSG;
 	if (m->heartbeat_ms < 1 || m->silence_ms <= m->heartbeat_ms || m->silence_ms > PN_JOB_MAX_TIMER_MS)
 		return -EBADMSG;
+	if (m->type != PN_MSG_WELCOME)
+		return check_shard_session(m);
 	/* comm-efficient: 1 <= m, s + m <= n (the code's own bounds); m = 1 carries no code */
-	if (m->comm_dim < 1 || m->code_s + (uint64_t)m->comm_dim > m->n ||
+	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS || !shard_ok(m) || m->comm_dim < 1 ||
+	    m->code_s + (uint64_t)m->comm_dim > m->n ||
 	    (m->comm_dim == 1 && (m->code_s || m->code_seed || m->code_check)))
 		return -EBADMSG;
 	static const pn_mr_desc none;
@@ -142,6 +183,20 @@ static int check_result(const pn_job_msg *m)
 static int check_ack(const pn_job_msg *m)
 {
 	return m->round >= 0 ? 0 : -EBADMSG;
+}
+
+/* FACTS, DECISION: round v's slot is v%2; SHARD_DONE names the model slot after `round`
+ * rounds (the same parity). Only SHARD_DONE carries bytes. */
+static int check_exchange(const pn_job_msg *m)
+{
+	return m->round >= 0 && m->slot == pn_job_slot(m->round) &&
+		       (m->type == PN_MSG_SHARD_DONE || m->bytes == 0) ? 0 : -EBADMSG;
+}
+
+static int check_stop(const pn_job_msg *m)
+{
+	return m->status <= 0 && m->status >= -4095 && m->shard < PN_SHARD_MAX &&
+		       (m->status != 0 || m->shard == 0) ? 0 : -EBADMSG;
 }
 
 /* A 64-bit mix of `words` 32-bit words (their bits, not their values). */
@@ -201,6 +256,8 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 	switch (m->type) {
 	case PN_MSG_HELLO:
 	case PN_MSG_WELCOME:
+	case PN_MSG_SHARD_HELLO:
+	case PN_MSG_SHARD_WELCOME:
 		get(&r, &m->rank, 4);
 		get(&r, &m->n, 4);
 		get(&r, &m->d, 8);
@@ -210,16 +267,28 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 		pn_mr_desc_unpack(desc, &m->region);
 		if (m->type == PN_MSG_HELLO)
 			get(&r, &m->grad_dtype, 1);
-		if (m->type == PN_MSG_WELCOME) {
+		if (m->type != PN_MSG_HELLO) {
 			get(&r, &m->serve, 1);
 			get(&r, desc, sizeof desc);
 			pn_mr_desc_unpack(desc, &m->result);
+			get(&r, &m->shard, 4);
+			get(&r, &m->shards, 4);
+			get(&r, &m->lo, 8);
+			get(&r, &m->hi, 8);
 			get(&r, &m->comm_dim, 4);
 			get(&r, &m->code_s, 4);
 			get(&r, &m->code_seed, 8);
 			get(&r, &m->code_check, 8);
 		}
 		check = check_session;
+		break;
+	case PN_MSG_FACTS:
+	case PN_MSG_DECISION:
+	case PN_MSG_SHARD_DONE:
+		get(&r, &m->round, 8);
+		get(&r, &m->slot, 4);
+		get(&r, &m->bytes, 8);
+		check = check_exchange;
 		break;
 	case PN_MSG_RESULT: {
 		uint8_t sk = 0;
@@ -265,7 +334,14 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 		check = check_ready;
 		break;
 	}
-	case PN_MSG_STOP:
+	case PN_MSG_STOP: {
+		int32_t st;
+		get(&r, &st, 4);
+		m->status = st;
+		get(&r, &m->shard, 4);
+		check = check_stop;
+		break;
+	}
 	case PN_MSG_PING:
 		break;
 	default:

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PN_JOB_PROTO_VERSION 4
+#define PN_JOB_PROTO_VERSION 5
 #define PN_JOB_MAX_WORKERS 4095      /* ranks 0..4094; also the read cookie's worker field */
 #define PN_JOB_MAX_TIMER_MS 86400000u /* heartbeat / silence limits: at most one day */
 
@@ -25,7 +25,16 @@ enum pn_job_msg_type {
 	PN_MSG_RESULT = 7,  /* aggregator → worker, serving gradients: round v's aggregate is in
 			     * result slot v%2 (or the round is skipped), with its checksum */
 	PN_MSG_RESULT_ACK = 8, /* worker → aggregator: I have read (or skipped) RESULT(v) */
+	/* Between aggregator shards (pennant/shard.h; job/shard_link.c): */
+	PN_MSG_SHARD_HELLO = 9,   /* shard k > 0 → shard 0: k, K, n, d, its range, its facts
+				   * region (region) and its model region (result) */
+	PN_MSG_SHARD_WELCOME = 10, /* shard 0 → shard k: K, n, d, its range, the decision region */
+	PN_MSG_FACTS = 11,        /* shard k → shard 0: round v's facts are in facts slot v%2 */
+	PN_MSG_DECISION = 12,     /* shard 0 → shard k: round v's decision is in decision slot v%2 */
+	PN_MSG_SHARD_DONE = 13,   /* shard k → shard 0: the job's last model is in model slot
+				   * `slot` after `round` rounds; `bytes` it pulled */
 };
+#define PN_MSG_LAST PN_MSG_SHARD_DONE
 
 typedef struct pn_job_msg {
 	uint8_t type;
@@ -41,13 +50,18 @@ typedef struct pn_job_msg {
 	uint64_t checksum;          /* RESULT: pn_job_result_checksum of the slot's d floats */
 	uint32_t heartbeat_ms;      /* WELCOME: the aggregator pings at least this often */
 	uint32_t silence_ms;        /* WELCOME: silence this long means the peer is gone */
+	int status;                 /* READY: 0, or a negative errno from compute; STOP: 0, or
+				     * -ECONNRESET when the job ended because shard `shard` was lost */
+	uint32_t shard, shards;     /* WELCOME, SHARD_*: the sender's shard index and the job's K
+				     * (1: unsharded); STOP: the lost shard */
+	uint64_t lo, hi;            /* WELCOME, SHARD_*: the sender's coordinates [lo, hi) of d */
+	uint64_t bytes;             /* SHARD_DONE */
 	/* WELCOME, comm-efficient codes (comm_dim m > 1): messages are ceil(d/m) floats and the
 	 * worker rebuilds the code from (n, code_s, m, code_seed) to encode; code_check is
 	 * pn_job_code_row_check of its row, so a worker whose rebuilt code differs refuses
 	 * instead of sending garbage. m = 1: whole gradients, the other three are zero. */
 	uint32_t comm_dim, code_s;
 	uint64_t code_seed, code_check;
-	int status;                 /* READY: 0, or a negative errno from compute */
 	double loss, compute_s;     /* READY */
 	int nparts;                 /* ROUND */
 	int parts[PN_JOB_MAX_PARTS];

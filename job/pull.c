@@ -15,10 +15,11 @@ void pn_job_post_reads(pn_job *j)
 	unsigned slot = pn_job_slot(j->round);
 	while (pn_pull_next(j->puller, &req) == 1) {
 		pn_job_worker *w = &j->w[req.worker];
-		/* byte offsets: elements are j->esize bytes (half gradients move half the bytes) */
+		/* byte offsets: elements are j->esize bytes (half gradients move half the bytes);
+		 * a shard pulls its range [lo, lo + d) of the worker's slot */
 		size_t loff = (size_t)((char *)pn_job_land_row(j, j->round, req.worker) - j->land) +
 			      req.offset * j->esize;
-		uint64_t roff = ((uint64_t)w->slot * j->msg_len + req.offset) * j->esize;
+		uint64_t roff = ((uint64_t)w->slot * pn_job_worker_slot_len(j) + j->lo + req.offset) * j->esize;
 		int rc = pn_tp_post_read(w->peer, j->land_mr, loff, &w->grad, roff, req.len * j->esize,
 					 pn_cookie_make(j->round, req.worker, req.chunk));
 		if (rc == -EAGAIN) {
@@ -38,6 +39,8 @@ void pn_job_post_reads(pn_job *j)
 
 static void on_read_done(pn_job *j, const pn_tp_completion *c)
 {
+	if (pn_shard_link_on_read(j, c))
+		return;
 	int64_t r = pn_cookie_round(c->cookie);
 	int i = pn_cookie_worker(c->cookie), ch = pn_cookie_chunk(c->cookie);
 	if (i >= j->n || ch >= j->plan.nchunks)
@@ -69,6 +72,8 @@ static void on_ctrl(pn_job *j, const pn_tp_completion *c)
 {
 	pn_job_msg m;
 	int i = pn_job_worker_of_peer(j, c->peer);
+	if (i < 0 && pn_shard_link_on_ctrl(j, c))
+		return;
 	if (i >= 0)
 		j->w[i].last_heard = pn_now_s();
 	int rc = pn_job_msg_unpack(c->data, c->len, &m);
@@ -101,8 +106,10 @@ static void on_ctrl(pn_job *j, const pn_tp_completion *c)
 static void on_peer_down(pn_job *j, const pn_tp_completion *c)
 {
 	int i = pn_job_worker_of_peer(j, c->peer);
-	if (i < 0)
+	if (i < 0) {
+		pn_shard_link_on_down(j, c);
 		return;
+	}
 	if (!j->stopping)
 		pn_job_log(j, "worker %d went away (round %lld); continuing without it\n", i,
 			   (long long)j->round);

@@ -116,7 +116,9 @@ static const char *aggregate(pn_job *j, pn_round_record *rec)
 				pn_agg_landed(j->agg, i, j->plan.chunks[ch].offset, j->plan.chunks[ch].len);
 		}
 	j->rec = rec;
-	int rc = pn_agg_finish(j->agg, j->out);
+	int rc = j->link ? pn_shard_link_finish_round(j, j->out) : pn_agg_finish(j->agg, j->out);
+	if (pn_shard_link_check(j))
+		return NULL; /* the exchange failed: the job ends (pn_job_run_round) */
 	pn_agg_report rep;
 	pn_agg_get_report(j->agg, &rep);
 	rec->gram_busy_s = rep.t_gram_s;
@@ -162,8 +164,11 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 	double ta = pn_now_s();
 	pn_job_heartbeat(j, false); /* the aggregation below does not poll */
 	const char *skip = NULL;
-	if (choose_inputs(j, rec) > 0 && verdict != PN_ROUND_IMPOSSIBLE) {
+	/* (a shard always takes part in the exchange: the job decides who is usable) */
+	if ((choose_inputs(j, rec) > 0 && verdict != PN_ROUND_IMPOSSIBLE) || j->link) {
 		skip = aggregate(j, rec);
+		if ((rc = pn_shard_link_check(j)))
+			return rc;
 		if (!skip)
 			skip = j->result ? pn_job_serve_aggregate(j, j->out, j->row_scale)
 					 : pn_job_step(j, j->out, j->row_scale);

@@ -71,9 +71,12 @@ void pn_job_heartbeat(pn_job *j, bool drained)
 /* WELCOME for worker `rank`: the job's settings and, for m > 1, what rebuilds the code. */
 static pn_job_msg welcome_for(const pn_job *j, uint32_t rank)
 {
-	pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)j->n, .d = j->d,
+	pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)j->n, .d = j->d_full,
 			  .heartbeat_ms = (uint32_t)(j->heartbeat_s * 1e3 + 0.5),
-			  .silence_ms = (uint32_t)(j->silence_s * 1e3 + 0.5)};
+			  .silence_ms = (uint32_t)(j->silence_s * 1e3 + 0.5),
+			  /* the range of the model this shard serves (unsharded: all of it) */
+			  .shard = (uint32_t)(j->link ? j->cfg->shard.index : 0),
+			  .shards = (uint32_t)(j->link ? j->cfg->shard.count : 1), .lo = j->lo, .hi = j->lo + j->d};
 	pn_tp_mr_get_desc(j->model_mr, &wel.region);
 	wel.serve = (uint8_t)j->cfg->serve;
 	if (j->result_mr)
@@ -105,13 +108,13 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 			   pn_dtype_name((pn_dtype)m.grad_dtype), pn_dtype_name(j->cfg->rule.grad_dtype));
 		return;
 	}
-	if (m.d != j->d) {
+	if (m.d != j->d_full) {
 		pn_job_log(j, "worker %u has a different model (%llu parameters, we have %zu): ignored\n",
-			   m.rank, (unsigned long long)m.d, j->d);
+			   m.rank, (unsigned long long)m.d, j->d_full);
 		return;
 	}
 	pn_job_msg wel = welcome_for(j, m.rank);
-	if (m.region.len < 2 * j->msg_len * j->esize) {
+	if (m.region.len < 2 * pn_job_worker_slot_len(j) * j->esize) {
 		/* set up for another m: WELCOME tells it ours (it refuses the job, saying so),
 		 * but the rank is not taken: we would read past its region */
 		pn_job_log(j, "worker %u registered %llu bytes, under 2 slots of %zu %s (m=%d): not taken\n",
@@ -142,15 +145,19 @@ int pn_job_accept_workers(pn_job *j)
 	pn_job_log(j, "aggregator listening on %s for %d workers\n", addr, j->n);
 	if (c->on_listen)
 		c->on_listen(c->on_listen_ctx, addr);
+	if ((rc = pn_shard_link_join(j)))
+		return rc;
 	int joined = 0;
 	double t0 = pn_now_s(), limit = (c->accept_timeout_ms > 0 ? c->accept_timeout_ms : 60000) / 1e3;
-	while (joined < j->n) {
+	while (joined < j->n || !pn_shard_link_ready(j)) {
+		if ((rc = pn_shard_link_check(j)))
+			return rc;
 		if (pn_job_stop_requested(j))
 			return pn_job_fail(j, -EINTR, "stopped on request while %d of %d workers had joined",
 					   joined, j->n);
 		if (pn_now_s() - t0 >= limit)
-			return pn_job_fail(j, -ETIMEDOUT, "only %d of %d workers joined within %.0f s", joined,
-					   j->n, limit);
+			return pn_job_fail(j, -ETIMEDOUT, "only %d of %d workers %sjoined within %.0f s", joined,
+					   j->n, pn_shard_link_ready(j) ? "" : "and not every shard ", limit);
 		/* The peer is identified by its HELLO (a completion names its peer). */
 		pn_tp_peer *p = NULL;
 		rc = pn_tp_accept(j->ctx, &p, 50);
@@ -160,6 +167,10 @@ int pn_job_accept_workers(pn_job *j)
 		int nc = pn_tp_poll(j->ctx, comp, 16, 0);
 		for (int k = 0; k < nc; k++) {
 			int known = pn_job_worker_of_peer(j, comp[k].peer);
+			if (known < 0 && comp[k].event == PN_TP_PEER_DOWN && pn_shard_link_on_down(j, &comp[k]))
+				continue;
+			if (known < 0 && comp[k].event == PN_TP_CTRL_RECV && pn_shard_link_on_ctrl(j, &comp[k]))
+				continue;
 			if (comp[k].event == PN_TP_PEER_DOWN && known >= 0) {
 				/* a worker lost before the job started may come back with the same rank */
 				pn_job_log(j, "worker %d dropped during setup; waiting for it to rejoin\n", known);
@@ -175,6 +186,7 @@ int pn_job_accept_workers(pn_job *j)
 		for (int i = 0; i < j->n; i++)
 			joined += j->w[i].alive;
 	}
-	pn_job_log(j, "all %d workers joined in %.2f s\n", j->n, pn_now_s() - t0);
+	pn_job_log(j, "all %d workers%s joined in %.2f s\n", j->n, j->link ? " and every shard" : "",
+		   pn_now_s() - t0);
 	return 0;
 }

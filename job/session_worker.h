@@ -8,13 +8,14 @@
 #include "job/proto.h"
 #include "pennant/codes.h"
 #include "pennant/session.h"
+#include "pennant/shard.h"
 
 #include <stdbool.h>
 
 /* Messages from the aggregator that wait for the caller (ROUND, RESULT, STOP): a round
- * has at most a ROUND and a RESULT in flight per round, so a few rounds' worth is
- * plenty; when full, the oldest is dropped (and said). */
-#define PN_SESSION_QUEUE 16
+ * has at most a ROUND per shard and a RESULT in flight, so two rounds of the most shards
+ * and then some is plenty; when full, the oldest is dropped (and said). */
+#define PN_SESSION_QUEUE (2 * PN_SHARD_MAX + 16)
 
 typedef enum session_phase {
 	PHASE_IDLE,      /* no round begun, or the last one waited for */
@@ -22,16 +23,29 @@ typedef enum session_phase {
 	PHASE_SUBMITTED, /* READY(v) sent: wait may be called */
 } session_phase;
 
+/* One aggregator shard this worker joined (an unsharded job has one, shard 0): its
+ * address, its peer, and from its WELCOME the range of the model it owns and serves. */
+typedef struct pn_sess_shard {
+	char *addr;
+	pn_tp_peer *peer;
+	bool welcomed;
+	pn_mr_desc model_desc;   /* 2 slots of hi - lo floats */
+	size_t lo, hi;
+	double last_heard, last_sent;
+} pn_sess_shard;
+
 struct pn_session {
 	int rank;
 	size_t d;
 	bool verbose;
 	int connect_timeout_ms, silence_override_ms;
-	char *connect;
+	char *connect;           /* the address list as given ("a" or "a0,a1,..." in shard order) */
 	pn_tp_ctx *ctx;
-	pn_tp_peer *agg;
+	int nshards;             /* K: the addresses in `connect` */
+	pn_sess_shard sh[PN_SHARD_MAX];
 	pn_tp_mr *grad_mr, *model_mr, *result_mr;
-	float *grad;             /* 2 slots of slot_len, remote-READ (float32); half: 1 slot, private */
+	float *grad;             /* 2 slots of slot_len, remote-READ (float32; each shard pulls its
+				  * range); half: 1 slot, private */
 	pn_dtype dtype;          /* the registered gradient's element type */
 	uint16_t *wire;          /* half: 2 slots of slot_len, remote-READ; float32: NULL */
 	size_t grad_cap;         /* elements registered: 2·ceil(d/m) for the m configured, else 2·d */
@@ -41,15 +55,14 @@ struct pn_session {
 	int comm_dim;
 	size_t slot_len;
 	pn_code *code;
-	float *model, *result;   /* local landing buffers, d each */
-	/* from WELCOME */
-	bool welcomed;
+	float *model, *result;   /* local landing buffers, d each (shard k's range at lo_k) */
+	/* from WELCOME (the same in every shard's) */
+	bool welcomed;           /* every shard's WELCOME arrived */
 	int n;
 	pn_serve serve;
-	pn_mr_desc model_desc, result_desc;
+	pn_mr_desc result_desc;
 	double heartbeat_s, silence_s;
 	/* liveness */
-	double last_heard, last_sent;
 	bool gone;               /* PEER_DOWN seen, or the silence limit passed */
 	bool stopped;            /* STOP received */
 	/* the round */
@@ -63,9 +76,9 @@ struct pn_session {
 	bool behind;             /* serving gradients: a result was missed, resync at begin */
 	uint64_t dropped;        /* queued messages dropped (queue full) */
 	double t_begun;
-	/* reads */
+	/* reads: one batch at a time, cookies read_seq + 0 .. read_seq + reads_posted - 1 */
 	uint64_t read_seq;
-	bool read_done;
+	int reads_posted, reads_left;
 	int read_status;
 	/* queue */
 	pn_job_msg q[PN_SESSION_QUEUE];
@@ -80,13 +93,21 @@ void pn_sess_free_code(pn_session *s);
 
 /* session_worker_io.c */
 int pn_sess_fail(pn_session *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* To every shard (READY, RESULT_ACK go to all of them). */
 int pn_sess_send(pn_session *s, const pn_job_msg *m);
+/* "the aggregator" when unsharded, else "aggregator shard k (address)" */
+const char *pn_sess_who(const pn_session *s, int k, char *buf, size_t len);
+/* The shard whose peer this is, or -1. */
+int pn_sess_shard_of(const pn_session *s, const pn_tp_peer *p);
 /* One pass: poll the transport for up to timeout_ms, queue what came, send a PING when
  * due, judge silence. 0, or -errno once the aggregator is gone. */
 int pn_sess_pump(pn_session *s, int timeout_ms);
 /* READ len bytes at off of the aggregator's region `desc` into `into` (registered
  * `mr`, offset 0), pumping meanwhile. 0, -EIO when the read failed, or -errno. */
 int pn_sess_read(pn_session *s, pn_tp_mr *mr, const pn_mr_desc *desc, uint64_t off, size_t len);
+/* READ model slot `slot` of every shard: shard k's range lands at lo_k of the model
+ * buffer (K reads in flight at once). 0, -EIO, or -errno. */
+int pn_sess_read_model(pn_session *s, uint32_t slot);
 /* A control message from the aggregator: WELCOME settles the session (-EINVAL for
  * another d), ROUND/RESULT/STOP are queued, malformed ones dropped (and said). */
 int pn_sess_on_ctrl(pn_session *s, const pn_tp_completion *c);

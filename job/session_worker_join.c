@@ -18,17 +18,23 @@ static void sleep_ms(double ms)
 		;
 }
 
-/* After HELLO: poll until WELCOME, the connection drops, or `until`. */
-static int await_welcome(pn_session *s, double until, bool *lost)
+/* After HELLO to shard k: poll until its WELCOME, its connection drops, or `until`.
+ * Shards joined before may already announce a round: that is queued. */
+static int await_welcome(pn_session *s, int k, double until, bool *lost)
 {
-	while (!*lost && !s->welcomed && pn_now_s() < until) {
+	while (!*lost && !s->sh[k].welcomed && pn_now_s() < until) {
 		pn_tp_completion c[16];
 		int n = pn_tp_poll(s->ctx, c, 16, 100);
-		for (int k = 0; k < n; k++) {
-			if (c[k].event == PN_TP_PEER_DOWN) {
+		for (int e = 0; e < n; e++) {
+			int from = pn_sess_shard_of(s, c[e].peer);
+			if (c[e].event == PN_TP_PEER_DOWN && from == k) {
 				*lost = true;
-			} else if (c[k].event == PN_TP_CTRL_RECV) {
-				int rc = pn_sess_on_ctrl(s, &c[k]);
+			} else if (c[e].event == PN_TP_PEER_DOWN && from >= 0) {
+				char who[320];
+				return pn_sess_fail(s, -ECONNRESET, "%s went away while we joined the others",
+						    pn_sess_who(s, from, who, sizeof who));
+			} else if (c[e].event == PN_TP_CTRL_RECV) {
+				int rc = pn_sess_on_ctrl(s, &c[e]);
 				if (rc)
 					return rc;
 			}
@@ -37,44 +43,77 @@ static int await_welcome(pn_session *s, double until, bool *lost)
 	return 0;
 }
 
-/* Connect, say HELLO, wait for WELCOME; the aggregator may not be up yet, or may drop a
- * connection before it has taken our HELLO (seen under load): keep trying within the
- * timeout, but never past a refusal of our token. */
-static int connect_until_welcome(pn_session *s)
+/* Connect to shard k, say HELLO, wait for WELCOME; the aggregator may not be up yet, or
+ * may drop a connection before it has taken our HELLO (seen under load): keep trying
+ * within the timeout, but never past a refusal of our token. */
+static int connect_until_welcome(pn_session *s, int k, double t0)
 {
 	double limit = (s->connect_timeout_ms > 0 ? s->connect_timeout_ms : 30000) / 1e3;
-	double t0 = pn_now_s();
+	pn_sess_shard *sh = &s->sh[k];
 	int rc = -ETIMEDOUT;
 	for (int attempt = 1; pn_now_s() - t0 < limit; attempt++) {
 		if (attempt > 1)
 			sleep_ms(50.0 * (attempt < 10 ? attempt : 10));
 		double left = limit - (pn_now_s() - t0);
-		rc = pn_tp_connect(s->ctx, s->connect, &s->agg, left > 0.001 ? (int)(left * 1e3) : 1);
+		rc = pn_tp_connect(s->ctx, sh->addr, &sh->peer, left > 0.001 ? (int)(left * 1e3) : 1);
 		if (rc == -EPERM || rc == -EACCES || rc == -ECONNREFUSED)
-			return pn_sess_fail(s, rc, "%s refused us: %s", s->connect, pn_tp_errmsg(s->ctx));
+			return pn_sess_fail(s, rc, "%s refused us: %s", sh->addr, pn_tp_errmsg(s->ctx));
 		if (rc) {
+			sh->peer = NULL;
 			if (s->verbose)
 				fprintf(stderr, "pennant-worker %d: connect %s: %s (retrying)\n", s->rank,
-					s->connect, pn_tp_errmsg(s->ctx));
+					sh->addr, pn_tp_errmsg(s->ctx));
 			continue;
 		}
 		pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)s->rank, .d = s->d,
 				    .grad_dtype = (uint8_t)s->dtype};
 		pn_tp_mr_get_desc(s->grad_mr, &hello.region);
-		bool lost = pn_sess_send(s, &hello) != 0;
-		if ((rc = await_welcome(s, pn_now_s() + fmin(10.0, limit), &lost)) != 0)
+		uint8_t buf[PN_TP_CTRL_MAX];
+		bool lost = pn_tp_send_ctrl(sh->peer, buf, pn_job_msg_pack(&hello, buf)) != 0;
+		sh->last_sent = pn_now_s();
+		if ((rc = await_welcome(s, k, pn_now_s() + fmin(10.0, limit), &lost)) != 0)
 			return rc; /* e.g. a model of another size: retrying won't help */
-		if (s->welcomed) {
-			s->last_heard = pn_now_s();
+		if (sh->welcomed)
 			return 0;
-		}
 		fprintf(stderr, "pennant-worker %d: no WELCOME from %s (attempt %d), reconnecting\n", s->rank,
-			s->connect, attempt);
-		pn_tp_disconnect(s->agg);
-		s->agg = NULL;
+			sh->addr, attempt);
+		pn_tp_disconnect(sh->peer);
+		sh->peer = NULL;
 		rc = -ETIMEDOUT;
 	}
-	return pn_sess_fail(s, rc, "could not join %s within %.0f s", s->connect, limit);
+	return pn_sess_fail(s, rc, "could not join %s within %.0f s", sh->addr, limit);
+}
+
+/* Every shard in order (shard k's WELCOME is checked against shard k-1's range). */
+static int join_shards(pn_session *s)
+{
+	double t0 = pn_now_s();
+	for (int k = 0; k < s->nshards; k++) {
+		int rc = connect_until_welcome(s, k, t0);
+		if (rc)
+			return rc;
+	}
+	for (int k = 0; k < s->nshards; k++)
+		s->sh[k].last_heard = pn_now_s();
+	return 0;
+}
+
+/* "a" or "a0,a1,...": one aggregator address per shard, in shard order. */
+static int split_addresses(pn_session *s, char *err, size_t errlen)
+{
+	const char *p = s->connect;
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == 0 || s->nshards == PN_SHARD_MAX)
+			return pn_fail(err, errlen, -EINVAL, "session: '%s' is not 1 to %d aggregator "
+				       "addresses separated by commas", s->connect, PN_SHARD_MAX);
+		if (!(s->sh[s->nshards++].addr = strndup(p, len)))
+			return pn_fail(err, errlen, -ENOMEM, "session: out of memory");
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
 }
 
 static void destroy(pn_session *s)
@@ -83,6 +122,8 @@ static void destroy(pn_session *s)
 		return;
 	if (s->ctx)
 		pn_tp_close(s->ctx); /* frees registered memory */
+	for (int k = 0; k < s->nshards; k++)
+		free(s->sh[k].addr);
 	pn_sess_free_code(s);
 	if (s->wire)
 		free(s->grad); /* half gradients: the float32 slot is private memory */
@@ -116,6 +157,11 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 	s->slot_len = s->d;
 	s->cur.round = -1;
 	s->waited = -1;
+	int rc = split_addresses(s, err, errlen);
+	if (rc) {
+		destroy(s);
+		return rc;
+	}
 	s->ctx = pn_tp_open(&cfg->tp, err, errlen);
 	if (!s->ctx) {
 		fprintf(stderr, "pennant-worker %d: %s\n", s->rank, err);
@@ -124,7 +170,6 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 	}
 	void *g, *m, *r;
 	size_t bytes = s->d * sizeof(float), esize = pn_dtype_size(s->dtype);
-	int rc;
 	/* m known: the transport moves only ceil(d/m) elements a round, so register no more */
 	s->grad_cap = 2 * (s->comm_dim_wanted > 1 ? (s->d + (size_t)s->comm_dim_wanted - 1) /
 							   (size_t)s->comm_dim_wanted : s->d);
@@ -149,7 +194,7 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 		}
 	}
 	memset(s->model, 0, bytes);
-	if ((rc = connect_until_welcome(s)) != 0) {
+	if ((rc = join_shards(s)) != 0) {
 		pn_errf(err, errlen, "%s", s->err);
 		destroy(s);
 		return rc;
@@ -212,15 +257,23 @@ void pn_session_leave(pn_session *s)
 {
 	if (!s)
 		return;
-	/* Leave after the aggregator: a DPDK memif server polling a client that vanished
-	 * can crash, so give it a moment to close its side first. */
-	if (s->stopped && !s->gone) {
+	/* Leave after the aggregator (every shard): a DPDK memif server polling a client that
+	 * vanished can crash, so give it a moment to close its side first. */
+	if (s->stopped) {
+		int open = 0;
+		for (int k = 0; k < s->nshards; k++)
+			open += s->sh[k].peer != NULL;
 		double t_end = pn_now_s() + 2.0;
-		while (!s->gone && pn_now_s() < t_end) {
+		while (open > 0 && pn_now_s() < t_end) {
 			pn_tp_completion c[16];
 			int n = pn_tp_poll(s->ctx, c, 16, 50);
-			for (int k = 0; k < n; k++)
-				s->gone |= c[k].event == PN_TP_PEER_DOWN;
+			for (int e = 0; e < n; e++) {
+				int k = c[e].event == PN_TP_PEER_DOWN ? pn_sess_shard_of(s, c[e].peer) : -1;
+				if (k >= 0) {
+					s->sh[k].peer = NULL;
+					open--;
+				}
+			}
 		}
 	}
 	destroy(s);

@@ -35,14 +35,26 @@ static bool stop_queued(const pn_session *s)
 	return false;
 }
 
-/* Takes the round to begin out of the queue: the newest one announced (older ones are
- * closed). Stale ROUNDs and RESULTs before it go. */
+/* Whether every shard has announced round v. */
+static bool announced_by_all(const pn_session *s, int64_t v)
+{
+	uint64_t seen = 0;
+	for (int k = 0; k < s->qn; k++)
+		if (s->q[k].type == PN_MSG_ROUND && s->q[k].round == v)
+			seen |= 1ull << s->q[k].shard;
+	return seen == (s->nshards == 64 ? ~0ull : (1ull << s->nshards) - 1);
+}
+
+/* Takes the round to begin out of the queue: the newest one every shard announced (older
+ * ones are closed; shard 0's ROUND is the one kept, every shard sends the same code row).
+ * Stale ROUNDs and RESULTs before it go. */
 static bool take_round(pn_session *s, pn_job_msg *m)
 {
 	int pick = -1;
 	for (int k = 0; k < s->qn; k++) {
 		const pn_job_msg *q = &s->q[k];
-		if (q->type != PN_MSG_ROUND || (s->have_round && q->round <= s->cur.round))
+		if (q->type != PN_MSG_ROUND || q->shard != 0 || (s->have_round && q->round <= s->cur.round) ||
+		    !announced_by_all(s, q->round))
 			continue;
 		pick = k;
 	}
@@ -50,7 +62,7 @@ static bool take_round(pn_session *s, pn_job_msg *m)
 		return false;
 	*m = s->q[pick];
 	for (int k = s->qn - 1; k >= 0; k--)
-		if (k == pick || (k < pick && s->q[k].type == PN_MSG_ROUND) ||
+		if ((s->q[k].type == PN_MSG_ROUND && s->q[k].round <= m->round) ||
 		    (s->q[k].type == PN_MSG_RESULT && s->q[k].round < m->round))
 			pn_sess_queue_remove(s, k);
 	return true;
@@ -96,8 +108,7 @@ int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeo
 			      (!s->model_read_once || s->behind || m.round > s->waited + 1);
 		bool want = s->serve == PN_SERVE_MODEL || resync;
 		if (want && !read) {
-			int rc = pn_sess_read(s, s->model_mr, &s->model_desc,
-					      (uint64_t)m.slot * s->d * sizeof(float), s->d * sizeof(float));
+			int rc = pn_sess_read_model(s, m.slot);
 			if (rc == -EIO)
 				continue; /* said; the next ROUND will come */
 			if (rc)
@@ -223,8 +234,7 @@ static int wait_model(pn_session *s, float *out, double deadline)
 		int rc = next_round(s, &m, deadline, "next model");
 		if (rc)
 			return rc;
-		rc = pn_sess_read(s, s->model_mr, &s->model_desc, (uint64_t)m.slot * s->d * sizeof(float),
-				      s->d * sizeof(float));
+		rc = pn_sess_read_model(s, m.slot);
 		if (rc == -EIO)
 			continue;
 		if (rc)

@@ -6,6 +6,7 @@
  * calls it first and keeps what it settled. */
 #include "job/aggregator_internal.h"
 #include "agg/agg_internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -35,6 +36,7 @@ static int settle_rule(const pn_agg_job_config *c, pn_job_settings *s, char *err
 	/* A rule with the caller's weights (the decode) combines any rows; a rule that picks
 	 * its own weights compares rows, so each must estimate the same thing. */
 	s->robust = desc->kind != PN_KIND_FIXED;
+	s->gram = desc->kind == PN_KIND_GRAM;
 	return 0;
 }
 
@@ -133,6 +135,29 @@ static int settle_policies(const pn_agg_job_config *c, pn_job_settings *s, char 
 	return 0;
 }
 
+/* A sharded job (pennant/shard.h): one decision across shards waits for every worker,
+ * and the shards serve the model (the first network version of it). */
+static int settle_shards(const pn_agg_job_config *c, char *err, size_t errlen)
+{
+	int K = c->shard.count, k = c->shard.index;
+	if (K <= 1 && k == 0)
+		return 0;
+	if (K < 1 || K > PN_SHARD_MAX || k < 0 || k >= K)
+		return pn_fail(err, errlen, -EINVAL, "shard %d of %d: need 0 <= index < count <= %d", k, K,
+			       PN_SHARD_MAX);
+	if (!c->wait || strcmp(c->wait, "all") != 0)
+		return pn_fail(err, errlen, -EINVAL, "a sharded job needs wait=all (one decision across "
+			       "shards waits for every worker); got wait=%s", c->wait ? c->wait : "code");
+	if (c->serve != PN_SERVE_MODEL)
+		return pn_fail(err, errlen, -EINVAL, "a sharded job serves the model, not gradients");
+	if (c->comm_dim > 1)
+		return pn_fail(err, errlen, -EINVAL, "a sharded job sends whole gradients (comm_dim %d)",
+			       c->comm_dim);
+	if (k > 0 && (!c->shard.shard0 || !*c->shard.shard0))
+		return pn_fail(err, errlen, -EINVAL, "shard %d needs shard 0's address", k);
+	return 0;
+}
+
 int pn_job_settle(const pn_agg_job_config *c, pn_job_settings *s, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
@@ -147,6 +172,8 @@ int pn_job_settle(const pn_agg_job_config *c, pn_job_settings *s, char *err, siz
 		rc = settle_workers(c, s, err, errlen);
 	if (rc == 0)
 		rc = settle_policies(c, s, err, errlen);
+	if (rc == 0)
+		rc = settle_shards(c, err, errlen);
 	if (rc) {
 		pn_code_free(s->code);
 		s->code = NULL;

@@ -8,6 +8,7 @@
 #include "json.h"
 #include "bench_cli.h"
 #include "secret.h"
+#include "synth_grad.h"
 #include "version.h"
 #include "pennant/job.h"
 #include "agg/agg_internal.h"
@@ -21,30 +22,6 @@
 #include <string.h>
 
 extern void openblas_set_num_threads(int);
-
-typedef struct synth {
-	size_t d;
-	int filled;      /* slots written so far */
-	uint64_t seed;
-} synth;
-
-/* Fills each of the two gradient slots once; later rounds reuse them (no compute). */
-static int synth_compute(void *ctx, uint64_t round, const float *model, const int *parts,
-			 const double *coefs, int nparts, float *out, double *loss)
-{
-	(void)model, (void)parts, (void)coefs, (void)nparts;
-	synth *s = ctx;
-	if (s->filled < 2) {
-		uint64_t x = s->seed * 2654435761u + round + 1;
-		for (size_t k = 0; k < s->d; k++) {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-			out[k] = (float)((double)(x >> 40) / (double)(1 << 24) - 0.5 + 0.3 * (k & 1));
-		}
-		s->filled++;
-	}
-	*loss = 0;
-	return 0;
-}
 
 typedef struct bench_opts {
 	int ns[4], nn;
@@ -62,8 +39,8 @@ static int worker_main(void *ctx, int rank, const char *addr)
 	(void)ctx;
 	openblas_set_num_threads(1);
 	size_t d = *(size_t *)ctx;
-	synth s = {.d = d, .seed = (uint64_t)rank + 1};
-	pn_grad_source src = {.ctx = &s, .d = d, .compute = synth_compute};
+	bench_synth s = {.d = d, .seed = (uint64_t)rank + 1};
+	pn_grad_source src = {.ctx = &s, .d = d, .compute = bench_synth_compute};
 	pn_worker_config wc = {.tp = {.backend = g_opts->backend, .node_id = (uint32_t)rank + 1,
 				      .secret = g_secret.bytes, .secret_len = g_secret.len,
 				      .options = g_opts->tp_options},

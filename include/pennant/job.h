@@ -44,6 +44,7 @@
 #define PENNANT_JOB_H
 
 #include "pennant/agg.h"
+#include "pennant/shard.h"
 #include "pennant/transport.h"
 
 #include <signal.h>
@@ -118,7 +119,7 @@ int pn_delay_parse(const char *spec, pn_faults *f, char *err, size_t errlen);
 
 typedef struct pn_worker_config {
 	pn_tp_config tp;        /* backend, node id (= rank + 1), job token, options */
-	const char *connect;    /* aggregator address */
+	const char *connect;    /* aggregator address; a sharded job's K shards: "a0,a1,..." */
 	int rank;               /* 0..n-1 */
 	pn_faults faults;
 	int connect_timeout_ms;
@@ -207,6 +208,22 @@ typedef struct pn_agg_job_config {
 	/* Called once listening, with the bound address (e.g. to tell forked workers). */
 	void (*on_listen)(void *ctx, const char *addr);
 	void *on_listen_ctx;
+	/* A sharded job (pennant/shard.h; count 0 or 1: unsharded): this process is shard
+	 * `index` of `count` and owns the coordinates [lo, hi) of the d-float model (a
+	 * pn_shard_plan range; init_model is still all d floats). It pulls only that range of
+	 * every worker, serves only that range of the model, and every round exchanges its
+	 * facts with shard 0 (which it reaches at `shard0`; shard 0 accepts the other shards
+	 * on `listen`, with the workers) so that every shard uses the same workers and Gram
+	 * rules solve the same p×p problem. Serving the model only, with wait = "all". on_round
+	 * is called with a NULL model (no shard holds the whole one during the job); after
+	 * the last round shard 0 gathers the whole model into the result (the other shards'
+	 * result model is NULL). A shard that is lost ends the job on every shard
+	 * (-ECONNRESET, no result model: never half a model). */
+	struct {
+		int count, index;
+		size_t lo, hi;
+		const char *shard0;
+	} shard;
 } pn_agg_job_config;
 
 typedef struct pn_agg_job_result {
@@ -218,6 +235,12 @@ typedef struct pn_agg_job_result {
 	float *model;           /* final model (caller frees) */
 	double t_total_s;
 	pn_tp_stats tp_stats;
+	/* Sharded jobs, on shard 0: payload bytes each shard pulled (count entries, this
+	 * shard's first; the others' as they reported them at the end) and the bytes of the
+	 * facts/decision exchange this shard read. */
+	int shards;
+	uint64_t shard_bytes_pulled[PN_SHARD_MAX];
+	uint64_t exchange_bytes;
 } pn_agg_job_result;
 
 /* Checks, without opening anything, what the aggregator would otherwise find only once it
@@ -240,6 +263,14 @@ void pn_agg_job_result_free(pn_agg_job_result *res);
 typedef int (*pn_worker_main)(void *ctx, int rank, const char *aggregator_addr);
 int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
 		 pn_agg_job_result *res, int *bad_exits, char *err, size_t errlen);
+/* The same with K aggregator shards (pennant/shard.h): this process is shard 0 (its
+ * result is the job's: the whole model gathered, or an error), shards 1..K-1 are forked
+ * too, each on ranges[k] (a pn_shard_plan of cfg->d), and worker_main gets the K
+ * addresses in shard order as "a0,a1,..." (what pn_worker_config.connect takes). A
+ * shard child that does not exit 0 makes the job's result an error. K = 1 is pn_run_local. */
+int pn_run_local_shards(pn_agg_job_config *cfg, int K, const pn_shard_range *ranges,
+			pn_worker_main worker_main, void *ctx, pn_agg_job_result *res, int *bad_exits,
+			char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

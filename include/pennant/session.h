@@ -68,7 +68,7 @@ typedef struct pn_session pn_session;
 
 typedef struct pn_session_config {
 	pn_tp_config tp;        /* backend, node id (= rank + 1), job token, options */
-	const char *connect;    /* aggregator address */
+	const char *connect;    /* aggregator address; a sharded job: its K shards' "a0,a1,..." */
 	int rank;               /* 0..n-1 */
 	size_t d;               /* floats in the gradient (and model) */
 	int connect_timeout_ms; /* 0: 30000 */
@@ -103,7 +103,11 @@ typedef struct pn_session_round {
  * cfg->connect and says HELLO(rank, d, gradient region) until the aggregator answers
  * WELCOME, within connect_timeout_ms: a connection dropped before WELCOME is retried
  * with a growing pause; a refusal (a wrong job token: -EPERM/-EACCES, -ECONNREFUSED) is
- * not. Fails with -EINVAL when the aggregator's d differs from cfg->d. The caller may
+ * not. Fails with -EINVAL when the aggregator's d differs from cfg->d. A sharded job
+ * (pennant/shard.h): cfg->connect lists its K shards in order, "a0,a1,..."; the session
+ * joins each in turn (the same gradient region: shard k pulls its range of it), refuses
+ * WELCOMEs whose ranges do not tile [0, d), begins a round once every shard announced
+ * it, reads each shard's range into the model, and submits to all. The caller may
  * free cfg (and the secret) after the call. Returns 0 and *out, or -errno with one line
  * in err (and *out = NULL). */
 int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, size_t errlen);

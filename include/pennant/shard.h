@@ -5,8 +5,8 @@
  * every shard finishes on that decision (pn_agg_finish_shared), so a worker is never used
  * in one shard and dropped in another.
  *
- * What exists today is the plan and the merge (the math of a sharded round, exact and
- * tested in-process); the job over the network (`pennant-train --shards K`) is not built.
+ * The job over the network (K aggregator processes, `pennant-train --shards K`) is
+ * pn_agg_job_config.shard in pennant/job.h, its exchange job/shard_link.c (job/README.md).
  */
 #ifndef PENNANT_SHARD_H
 #define PENNANT_SHARD_H

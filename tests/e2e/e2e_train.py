@@ -37,7 +37,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from proc_state import running  # noqa: E402
+from proc_state import children, running  # noqa: E402
 
 
 def load_npy(path):
@@ -62,14 +62,6 @@ def run(build, args, tmp, name, extra):
     with open(js) as f:
         rec = json.load(f)
     return rec, load_npy(model)
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def start_job(cmd, progress=None):

@@ -6,6 +6,7 @@
  * checks. Invariants on every accepted message: the fields are in range, and packing it
  * again gives the very bytes that were parsed (nothing is ignored or reinterpreted). */
 #include "job/proto.h"
+#include "pennant/shard.h"
 #include "tests/fuzz/fuzz_check.h"
 
 #include <math.h>
@@ -20,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	uint8_t *buf = fuzz_exact_copy(data + 1, size);
 	if ((mode & 1) && size >= 2) {
-		buf[0] = (uint8_t)(1 + (mode >> 1) % 8); /* HELLO .. RESULT_ACK */
+		buf[0] = (uint8_t)(1 + (mode >> 1) % PN_MSG_LAST); /* HELLO .. SHARD_DONE */
 		buf[1] = PN_JOB_PROTO_VERSION;
 	}
 	pn_job_msg m;
@@ -30,6 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int k = 0; k < m.nparts; k++)
 			fuzz_require(m.parts[k] >= 0 && isfinite(m.coefs[k]));
 		fuzz_require(m.serve <= PN_SERVE_GRADIENT && (m.type != PN_MSG_RESULT || m.slot == (m.round & 1)));
+		fuzz_require(m.shard < PN_SHARD_MAX && m.shards <= PN_SHARD_MAX && m.lo <= m.hi && m.hi <= m.d);
 		uint8_t again[PN_TP_CTRL_MAX];
 		fuzz_require_same(again, pn_job_msg_pack(&m, again), buf, size);
 	}

@@ -2,6 +2,7 @@
  * anything truncated, padded, of an unknown type or version, or with a field out of its
  * range is -EBADMSG (never a crash, never accepted). */
 #include "job/proto.h"
+#include "pennant/shard.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -29,7 +30,7 @@ static pn_job_msg hello_bf16(void)
 static pn_job_msg welcome(void)
 {
 	return (pn_job_msg){.type = PN_MSG_WELCOME, .n = 6, .d = 1000, .region = region(),
-			    .heartbeat_ms = 1000, .silence_ms = 5000, .comm_dim = 1};
+			    .heartbeat_ms = 1000, .silence_ms = 5000, .shards = 1, .hi = 1000, .comm_dim = 1};
 }
 
 /* WELCOME of a comm-efficient job: the worker rebuilds the code from these. */
@@ -38,6 +39,42 @@ static pn_job_msg welcome_comm(void)
 	pn_job_msg m = welcome();
 	m.comm_dim = 3, m.code_s = 2, m.code_seed = 7, m.code_check = 0xfeedu;
 	return m;
+}
+
+/* Between shards: shard 2 of 4 (coordinates [500, 750)) joins shard 0, which answers
+ * (no comm-efficient code between shards: those fields are zero). */
+static pn_job_msg shard_hello(void)
+{
+	pn_job_msg m = welcome();
+	m.type = PN_MSG_SHARD_HELLO;
+	m.comm_dim = 0;
+	m.shard = 2, m.shards = 4, m.lo = 500, m.hi = 750;
+	m.result = region();
+	return m;
+}
+
+static pn_job_msg shard_welcome(void)
+{
+	pn_job_msg m = welcome();
+	m.type = PN_MSG_SHARD_WELCOME;
+	m.comm_dim = 0;
+	m.shards = 4, m.hi = 250;
+	return m;
+}
+
+static pn_job_msg facts_msg(void)
+{
+	return (pn_job_msg){.type = PN_MSG_FACTS, .round = 7, .slot = 1};
+}
+
+static pn_job_msg shard_done(void)
+{
+	return (pn_job_msg){.type = PN_MSG_SHARD_DONE, .round = 20, .slot = 0, .bytes = 123456};
+}
+
+static pn_job_msg lost_stop(void)
+{
+	return (pn_job_msg){.type = PN_MSG_STOP, .status = -ECONNRESET, .shard = 3};
 }
 
 static pn_job_msg round_msg(void)
@@ -86,7 +123,9 @@ Test(job_proto, every_type_round_trips)
 {
 	pn_job_msg ms[] = {hello(), hello_bf16(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
 			   {.type = PN_MSG_PING}, welcome_gradient(), welcome_comm(), result_msg(), ack_msg(),
-			   {.type = PN_MSG_RESULT, .round = 4, .slot = 0, .skipped = true}};
+			   {.type = PN_MSG_RESULT, .round = 4, .slot = 0, .skipped = true},
+			   shard_hello(), shard_welcome(), facts_msg(), shard_done(), lost_stop(),
+			   {.type = PN_MSG_DECISION, .round = 2, .slot = 0}};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		uint8_t buf[PN_TP_CTRL_MAX];
 		size_t len = pn_job_msg_pack(&ms[i], buf);
@@ -111,6 +150,9 @@ Test(job_proto, every_type_round_trips)
 		cr_expect_eq(out.code_seed, ms[i].code_seed);
 		cr_expect_eq(out.code_check, ms[i].code_check);
 		cr_expect_eq(out.slot, ms[i].slot);
+		cr_expect(out.shard == ms[i].shard && out.shards == ms[i].shards && out.lo == ms[i].lo &&
+			  out.hi == ms[i].hi && out.bytes == ms[i].bytes && out.status == ms[i].status,
+			  "type %d: the shard fields", ms[i].type);
 		for (int k = 0; k < out.nparts; k++)
 			cr_expect(out.parts[k] == ms[i].parts[k] && out.coefs[k] == ms[i].coefs[k]);
 	}
@@ -119,7 +161,8 @@ Test(job_proto, every_type_round_trips)
 Test(job_proto, truncated_padded_unknown_or_wrong_version_is_refused)
 {
 	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
-			   welcome_gradient(), result_msg(), ack_msg()};
+			   welcome_gradient(), result_msg(), ack_msg(), shard_hello(), shard_welcome(),
+			   facts_msg(), shard_done(), lost_stop()};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		uint8_t buf[PN_TP_CTRL_MAX + 1];
 		size_t len = pn_job_msg_pack(&ms[i], buf);
@@ -136,7 +179,7 @@ Test(job_proto, truncated_padded_unknown_or_wrong_version_is_refused)
 	pn_job_msg out;
 	for (int t = 0; t < 256; t++) {
 		bad[0] = (uint8_t)t;
-		if (t != PN_MSG_STOP && t != PN_MSG_PING)
+		if (t != PN_MSG_PING)
 			cr_expect_eq(pn_job_msg_unpack(bad, 2, &out), -EBADMSG, "type %d", t);
 	}
 	cr_expect_eq(pn_job_msg_unpack(NULL, 0, &out), -EBADMSG);
@@ -182,6 +225,26 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(welcome_gradient, result.len, 0);
 	BAD(welcome_gradient, result.len, 2 * 1000 * sizeof(float) - 4); /* smaller than 2 slots of d */
 	BAD(welcome_gradient, result.access, PN_ACCESS_LOCAL_WRITE);
+	BAD(welcome, shards, 0);
+	BAD(welcome, shards, PN_SHARD_MAX + 1);
+	BAD(welcome, shard, 1); /* not below shards */
+	BAD(welcome, hi, 1001); /* past d */
+	BAD(welcome, lo, 1000); /* empty range */
+	BAD(shard_hello, shard, 0); /* shard 0 does not say HELLO */
+	BAD(shard_hello, shards, 1);
+	BAD(shard_hello, comm_dim, 1); /* no comm-efficient code between shards */
+	BAD(shard_hello, serve, PN_SERVE_GRADIENT);
+	BAD(shard_hello, result.len, 2 * 250 * sizeof(float) - 4); /* smaller than 2 slots of its range */
+	BAD(shard_hello, hi, 400); /* below lo */
+	BAD(shard_welcome, shard, 1);
+	BAD(shard_welcome, result.len, 8); /* shard 0 names no model region */
+	BAD(facts_msg, slot, 0); /* round 7 uses slot 1 */
+	BAD(facts_msg, round, -1);
+	BAD(facts_msg, bytes, 1); /* only SHARD_DONE carries bytes */
+	BAD(shard_done, slot, 1);
+	BAD(lost_stop, status, 1);
+	BAD(lost_stop, shard, PN_SHARD_MAX);
+	BAD(lost_stop, status, 0); /* a normal STOP names no shard */
 	BAD(result_msg, round, -1);
 	BAD(result_msg, slot, 0); /* round 13 uses slot 1 */
 	BAD(result_msg, slot, 2);
@@ -233,13 +296,13 @@ Test(job_proto, random_bytes_are_refused_or_in_range)
 			buf[k] = (uint8_t)s;
 		}
 		if (len >= 2 && (it & 1)) {
-			buf[0] = (uint8_t)(1 + it % 8);
+			buf[0] = (uint8_t)(1 + it % PN_MSG_LAST);
 			buf[1] = PN_JOB_PROTO_VERSION;
 		}
 		pn_job_msg m;
 		if (pn_job_msg_unpack(buf, len, &m) == 0) {
 			accepted++;
-			cr_assert(m.type >= PN_MSG_HELLO && m.type <= PN_MSG_RESULT_ACK);
+			cr_assert(m.type >= PN_MSG_HELLO && m.type <= PN_MSG_LAST);
 			cr_assert(m.slot <= 1 && m.nparts >= 0 && m.nparts <= PN_JOB_MAX_PARTS);
 			cr_assert(m.round >= 0);
 		}

@@ -22,6 +22,9 @@ usage: launch.py BUILD_DIR SCENARIO
   workers-64      a local job of 64 workers over tcp trains
 Exit 0 on success; failures print what was expected and what happened.
 """
+import json
+import math
+import struct
 import os
 import shutil
 import socket
@@ -83,6 +86,42 @@ def scenario_mpirun():
           "rank 0 told the workers its bound address through MPI")
     check("4 workers over tcp, rule krum (f=0)" in out, "4 workers, krum with f = 0 (not the local --byzantine 3)")
     check("all 4 workers joined" in out, "every worker joined")
+
+
+def npy_floats(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    hlen = struct.unpack("<H", data[8:10])[0]
+    return struct.unpack("<%df" % ((len(data) - 10 - hlen) // 4), data[10 + hlen:])
+
+
+def scenario_mpirun_shards():
+    """mpirun -np 10 --shards 2: ranks 0 and 1 are the aggregator shards, 8 workers join
+    both; the model after 20 rounds is the unsharded local job's (8 workers, no attacker)."""
+    if not need_mpirun():
+        return
+    job = JOB + ["--rounds", "20", "--rule", "krum", "--f", "1", "--s", "0", "--code", "uncoded",
+                 "--wait", "all"]
+    with tempfile.TemporaryDirectory() as tmp:
+        sharded, local = os.path.join(tmp, "sharded.npy"), os.path.join(tmp, "local.npy")
+        js = os.path.join(tmp, "sharded.json")
+        rc, out = run(MPIRUN + ["-np", "10", TRAIN] + job + ["--shards", "2", "--save-model", sharded,
+                                                             "--json", js], clean_env())
+        trained(rc, out, "mpirun -np 10 --shards 2", rounds=20)
+        check("8 workers and every shard joined" in out and "aggregator shard 1: coordinates [" in out,
+              "8 workers joined both shards, shard 1 served its range")
+        rc2, out2 = run([TRAIN] + job + ["--workers", "8", "--byzantine", "0", "--save-model", local],
+                        clean_env())
+        if not check(rc == 0 and rc2 == 0 and os.path.exists(sharded) and os.path.exists(local),
+                     "both jobs saved their model"):
+            return
+        a, b = npy_floats(local), npy_floats(sharded)
+        num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+        rel = num / math.sqrt(sum(x * x for x in a)) if len(a) == len(b) else 1.0
+        check(rel <= 1e-5, f"the sharded model equals the unsharded one (relative difference {rel:.2e})")
+        with open(js) as f:
+            rec = json.load(f)
+        check(rec.get("shards") == 2 and len(rec.get("shard", [])) == 2, "the JSON names the 2 shards")
 
 
 def scenario_mpirun_pmix():
@@ -266,7 +305,7 @@ def scenario_workers_64():
     check("all 64 workers joined" in out, "all 64 workers joined")
 
 
-SCENARIOS = {"mpirun": scenario_mpirun, "mpirun-pmix": scenario_mpirun_pmix,
+SCENARIOS = {"mpirun": scenario_mpirun, "mpirun-shards": scenario_mpirun_shards, "mpirun-pmix": scenario_mpirun_pmix,
              "mpirun-file": scenario_mpirun_file, "mpirun-default-listen": scenario_mpirun_default_listen, "mpirun-refusal": scenario_mpirun_refusal,
              "srun-file": scenario_srun_file, "srun-env": scenario_srun_env,
              "plain-slurm": scenario_plain_slurm, "env-checks": scenario_env_checks,

@@ -4,6 +4,7 @@
 #include "mpi_boot.h"
 #include "pennant/rendezvous.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const source_names[] = {
@@ -33,7 +34,9 @@ int train_bootstrap_choose(train_opts *o)
 		return train_refuse(o, "%s", err);
 	o->job_id_from = pn_rendezvous_job_id(o->job_id, sizeof o->job_id);
 	/* The same choice on every process of the job: it reads only what they all share. */
-	bool mpi_launch = o->launcher && strcmp(o->launcher, "srun") != 0;
+	/* (srun: a file or the environment, as its tasks need no MPI; but a sharded job's K
+	 * addresses travel only by MPI, which srun --mpi=pmix starts) */
+	bool mpi_launch = o->launcher && (strcmp(o->launcher, "srun") != 0 || o->shards > 1);
 	if (o->connect)
 		o->addr_source = TRAIN_ADDR_FLAG;
 	else if (env)
@@ -68,6 +71,55 @@ int train_bootstrap_choose(train_opts *o)
 	return -1;
 }
 
+/* MPI, K shards: shard k's address comes from launcher rank k once it listens, in order
+ * k = 0, 1, ... (each a collective every rank joins). Shard k > 0 takes shards 0..k-1's
+ * before it starts (it joins shard 0; the later ones it hears in train_bootstrap_listening),
+ * a worker takes all K ("a0,a1,..."). o->bcasts counts the broadcasts this rank joined. */
+static int mpi_shard_addresses(train_opts *o)
+{
+	int upto = o->role == TRAIN_WORKER ? o->shards : o->shard_index;
+	if (o->role == TRAIN_WORKER && !(o->shard_addrs = calloc((size_t)o->shards, 256)))
+		return train_refuse(o, "out of memory");
+	for (; o->bcasts < upto; o->bcasts++) {
+		char buf[256] = {0}, err[512];
+		if (train_mpi_bcast_from(o->bcasts, buf, (int)sizeof buf, err, sizeof err)) {
+			fprintf(stderr, "%s: %s\n", o->prog, err);
+			return 1;
+		}
+		buf[sizeof buf - 1] = 0;
+		if (!buf[0]) {
+			fprintf(stderr, "%s: aggregator shard %d (MPI rank %d) stopped before it listened: see "
+					"its messages\n", o->prog, o->bcasts, o->bcasts);
+			return 1;
+		}
+		if (o->bcasts == 0)
+			snprintf(o->shard0, sizeof o->shard0, "%s", buf);
+		if (o->shard_addrs)
+			snprintf(o->shard_addrs + strlen(o->shard_addrs), 256 * (size_t)o->shards - strlen(o->shard_addrs),
+				 "%s%s", o->bcasts ? "," : "", buf);
+	}
+	if (o->role == TRAIN_WORKER)
+		o->connect = o->shard_addrs;
+	return -1;
+}
+
+/* The broadcasts from roots o->bcasts .. o->shards-1 this rank still owes the others: its
+ * own (`mine`, "" when it never listened) and the later shards' (heard, unused). */
+static void mpi_owed_broadcasts(train_opts *o, const char *mine)
+{
+	int K = o->shards > 1 ? o->shards : 1;
+	for (; o->bcasts < K; o->bcasts++) {
+		char buf[sizeof o->addr_buf] = {0}, err[512];
+		if (o->bcasts == o->shard_index)
+			snprintf(buf, sizeof buf, "%s", mine);
+		if (train_mpi_bcast_from(o->bcasts, buf, (int)sizeof buf, err, sizeof err)) {
+			fprintf(stderr, "%s: %s\n", o->prog, err);
+			o->bcasts = K;
+			return;
+		}
+	}
+}
+
 int train_bootstrap_start(train_opts *o, const volatile sig_atomic_t *stop)
 {
 	char err[1024];
@@ -80,6 +132,8 @@ int train_bootstrap_start(train_opts *o, const volatile sig_atomic_t *stop)
 			return train_refuse(o, "MPI says rank %d of %d, %s said %d of %d", train_mpi_rank(),
 				      train_mpi_size(), o->launcher, o->launch_rank, o->launch_size);
 	}
+	if (o->addr_source == TRAIN_ADDR_MPI && o->shards > 1)
+		return mpi_shard_addresses(o);
 	if (o->role != TRAIN_WORKER)
 		return -1;
 	if (o->addr_source == TRAIN_ADDR_FILE) {
@@ -126,12 +180,8 @@ void train_bootstrap_listening(void *ctx, const char *bound)
 			snprintf(o->published, sizeof o->published, "%s", addr);
 	}
 	if (o->addr_source == TRAIN_ADDR_MPI) {
-		char buf[sizeof o->addr_buf] = {0};
-		snprintf(buf, sizeof buf, "%s", addr);
-		if (train_mpi_bcast(buf, (int)sizeof buf, err, sizeof err))
-			fprintf(stderr, "%s: %s\n", o->prog, err);
-		else
-			snprintf(o->published, sizeof o->published, "%s", addr);
+		mpi_owed_broadcasts(o, addr); /* ours, then the later shards' */
+		snprintf(o->published, sizeof o->published, "%s", addr);
 		o->told = true;
 	}
 	if (o->published[0])
@@ -146,11 +196,11 @@ void train_bootstrap_end(train_opts *o)
 {
 	if (o->role == TRAIN_AGGREGATOR && o->addr_source == TRAIN_ADDR_MPI && !o->told &&
 	    train_mpi_started() && !o->check_only) {
-		char buf[sizeof o->addr_buf] = {0}, err[256];
 		o->told = true;
-		if (train_mpi_bcast(buf, (int)sizeof buf, err, sizeof err))
-			fprintf(stderr, "%s: %s\n", o->prog, err);
+		mpi_owed_broadcasts(o, ""); /* "never listened", so no rank waits for us */
 	}
+	free(o->shard_addrs);
+	o->shard_addrs = NULL;
 	if (o->addr_source == TRAIN_ADDR_FILE && o->role == TRAIN_AGGREGATOR && o->published[0]) {
 		pn_rendezvous_file_remove(o->rendezvous, o->job_id, o->published);
 		o->published[0] = 0;

@@ -84,9 +84,10 @@ int train_launch_detect(train_opts *o)
 		return train_refuse(o, "%s is set but the job size is not (no PMIX_SIZE, no OMPI_COMM_WORLD_SIZE, "
 				 "and this pennant-train has no MPI to ask): give --workers N", rank_var);
 	}
-	if (lsize < 2 || lsize > 1001)
+	int K = o->shards > 1 ? o->shards : 1;
+	if (lsize < K + 1 || lsize > 1000 + K)
 		return train_refuse(o, "the %s job size %lld (%s) leaves no worker in [1, 1000] next to the "
-				 "aggregator%s", o->launcher, lsize, size_var,
+				 "%d aggregator(s)%s", o->launcher, lsize, size_var, K,
 			      strcmp(size_var, "MPI_Comm_size") == 0
 				      ? " (MPI sees this process alone: its launcher is not one MPI "
 					"reaches; give --workers N)"
@@ -95,20 +96,21 @@ int train_launch_detect(train_opts *o)
 		return train_refuse(o, "%s=%lld is not below the job size %lld (%s)", rank_var, lrank, lsize, size_var);
 	train_role role;
 	int rank;
-	train_launch_layout(1, (int)lrank, &role, &rank);
-	if (o->workers_given && o->n != (int)lsize - 1)
-		return train_refuse(o, "--workers %d disagrees with the %s job: %lld processes (%s) are 1 "
-				 "aggregator and %lld workers", o->n, o->launcher, lsize, size_var, lsize - 1);
+	train_launch_layout(K, (int)lrank, &role, &rank);
+	if (o->workers_given && o->n != (int)lsize - K)
+		return train_refuse(o, "--workers %d disagrees with the %s job: %lld processes (%s) are %d "
+				 "aggregator(s) and %lld workers", o->n, o->launcher, lsize, size_var, K, lsize - K);
 	if (o->role_given && o->role != role)
-		return train_refuse(o, "%s rank %lld is %s in this job's layout (rank 0 aggregates, the others "
-				 "are workers), not %s", o->launcher, lrank, train_role_name(role),
+		return train_refuse(o, "%s rank %lld is %s in this job's layout (ranks 0..%d aggregate, the "
+				 "others are workers), not %s", o->launcher, lrank, train_role_name(role), K - 1,
 			      train_role_name(o->role));
 	if (o->rank >= 0 && o->rank != rank)
 		return train_refuse(o, "--rank %d disagrees with %s rank %lld (worker %d)", o->rank, o->launcher,
 			      lrank, rank);
 	o->role = role;
 	o->rank = rank;
-	o->n = (int)lsize - 1;
+	o->n = (int)lsize - K;
+	o->shard_index = role == TRAIN_AGGREGATOR ? (int)lrank : -1;
 	o->launch_rank = (int)lrank;
 	o->launch_size = (int)lsize;
 	return -1;

@@ -7,7 +7,7 @@
 
 /* The layout of a launched job of `size` processes with `shards` aggregators: launcher
  * ranks 0..shards-1 aggregate (rank k is shard k), ranks shards..size-1 are the workers
- * 0..size-shards-1. One aggregator today (shards = 1). */
+ * 0..size-shards-1 (--shards K; 1 without it). */
 void train_launch_layout(int shards, int launcher_rank, train_role *role, int *rank);
 
 /* Reads the launcher's environment after the command line is parsed and, inside a

@@ -47,7 +47,12 @@ int train_mpi_rank(void)
 
 int train_mpi_bcast(char *buf, int len, char *err, size_t errlen)
 {
-	int rc = MPI_Bcast(buf, len, MPI_CHAR, 0, MPI_COMM_WORLD);
+	return train_mpi_bcast_from(0, buf, len, err, errlen);
+}
+
+int train_mpi_bcast_from(int root, char *buf, int len, char *err, size_t errlen)
+{
+	int rc = MPI_Bcast(buf, len, MPI_CHAR, root, MPI_COMM_WORLD);
 	if (rc != MPI_SUCCESS) {
 		char msg[MPI_MAX_ERROR_STRING];
 		int ml = 0;

@@ -9,6 +9,7 @@
 #include "usage.h"
 #include "version.h"
 #include "pennant/codes.h"
+#include "pennant/rendezvous.h"
 #include "pennant/sched.h"
 #include "pennant/shard.h"
 #include "pennant/straggler.h"
@@ -348,15 +349,17 @@ static int validate(train_opts *o)
 	if (ce && o->s + o->comm_dim > o->n)
 		return train_refuse(o, "--code comm-efficient needs s + m <= n workers (s=%d, m=%d, n=%d)",
 				    o->s, o->comm_dim, o->n);
-	/* K > 1 shards: the rounds' math is built (pennant/shard.h, tested in one process),
-	 * the multi-process job is not; say so rather than run something else. Its first
-	 * version will decide with wait=all across shards, so other policies are refused. */
+	/* K > 1 shards (pennant/shard.h): the first network version decides with wait=all
+	 * across shards, serves the model and sends whole gradients (no comm-efficient code);
+	 * other policies are refused (across hosts: see after the bootstrap choice below). */
+	if (o->shards > 1 && ce)
+		return train_refuse(o, "--shards %d sends whole gradients: --code comm-efficient is not "
+				    "sharded", o->shards);
 	if (o->shards > 1 && strcmp(o->wait, "all") != 0)
 		return train_refuse(o, "--shards %d needs --wait all (one decision across shards waits "
 				    "for every worker); got --wait %s", o->shards, o->wait);
-	if (o->shards > 1)
-		return train_refuse(o, "--shards %d: the multi-process sharded job is not built yet "
-				    "(only --shards 1, the unsharded job, runs)", o->shards);
+	if (o->shards > 1 && o->serve != PN_SERVE_MODEL)
+		return train_refuse(o, "--shards %d serves the model: --serve gradient is not sharded", o->shards);
 
 	o->byz = calloc((size_t)o->n, sizeof(bool));
 	o->slow = calloc((size_t)o->n, sizeof(bool));
@@ -410,6 +413,12 @@ static int validate(train_opts *o)
 	/* where the workers find the aggregator: --connect, the environment, a file, MPI */
 	if ((rc = train_bootstrap_choose(o)) >= 0)
 		return rc;
+	/* across hosts, MPI carries the K shards' addresses (mpi_shard_addresses) */
+	if (o->shards > 1 && !local && o->addr_source != TRAIN_ADDR_MPI)
+		return train_refuse(o, "--shards %d across hosts needs mpirun (or srun --mpi=pmix) and a "
+				    "pennant-train built with MPI, which carries the shards' addresses; --connect, "
+				    "--rendezvous and %s are not built for a sharded job yet", o->shards,
+				    PN_RENDEZVOUS_ENV);
 	/* --dim: aggregate gradients of a model this program does not know (the workers' own,
 	 * e.g. PyTorch through python/pennant): no model, no test set, only the service */
 	if (o->dim && (o->role != TRAIN_AGGREGATOR || o->serve != PN_SERVE_GRADIENT))

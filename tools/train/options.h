@@ -51,7 +51,11 @@ typedef struct train_opts {
 	pn_dtype grad_dtype;       /* --grad-dtype f32|bf16|f16: what workers expose and the job pulls */
 	int64_t dim;               /* --dim D: gradients of the workers' own model (0: the built-in one) */
 	int comm_dim;              /* --comm-dim M: comm-efficient messages of d/M (0: the code's default) */
-	int shards;                /* --shards K: aggregator shards (1: the unsharded job; only 1 runs) */
+	int shards;                /* --shards K: aggregator shards (1: the unsharded job) */
+	int shard_index;           /* a launched sharded job's aggregator: its shard (its launcher rank) */
+	char shard0[256];          /* shard k > 0 of a launched job: shard 0's address (from MPI) */
+	char *shard_addrs;         /* a launched sharded job's worker: "a0,a1,..." (from MPI) */
+	int bcasts;                /* MPI: the address broadcasts (roots 0, 1, ...) joined so far */
 	const char *straggle_ranks, *straggle_spec;
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;

@@ -65,7 +65,8 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 {
 	train_report *r = ctx;
 	const train_opts *o = r->o;
-	if (o->eval_every > 0 && ((rec->round + 1) % o->eval_every == 0 || rec->round + 1 == o->rounds))
+	/* (a sharded job has no whole model during the rounds: only the final one is evaluated) */
+	if (model && o->eval_every > 0 && ((rec->round + 1) % o->eval_every == 0 || rec->round + 1 == o->rounds))
 		report_eval(r, model, &rec->test_loss, &rec->test_acc);
 	if (!o->quiet) {
 		char acc[32] = "      -";
@@ -153,6 +154,25 @@ static void print_workers(const train_opts *o, const train_outcome *out)
 		(unsigned long long)s->retransmits, (unsigned long long)dropped);
 }
 
+/* A sharded job: each shard's range and pulled bytes (its ingress), and the bytes of the
+ * facts/decision exchange shard 0 read, next to the rounds. */
+static void report_shards(pn_json *j, const train_opts *o, const pn_agg_job_result *res)
+{
+	pn_json_kint(j, "shards", o->shards);
+	if (res->shards <= 1)
+		return;
+	pn_json_key(j, "shard");
+	pn_json_begin_array(j);
+	for (int k = 0; k < res->shards; k++) {
+		pn_json_begin_object(j);
+		pn_json_kint(j, "index", k);
+		pn_json_kuint(j, "bytes_pulled", res->shard_bytes_pulled[k]);
+		pn_json_end_object(j);
+	}
+	pn_json_end_array(j);
+	pn_json_kuint(j, "exchange_bytes", res->exchange_bytes);
+}
+
 int report_final(train_report *r, const train_outcome *out)
 {
 	const train_opts *o = r->o;
@@ -214,6 +234,7 @@ int report_final(train_report *r, const train_outcome *out)
 		for (size_t k = 0; k < sizeof drops / sizeof *drops; k++)
 			pn_json_kuint(j, drops[k].name, drop_count(&res->tp_stats, k));
 		pn_json_end_object(j);
+		report_shards(j, o, res);
 	}
 	pn_json_end_object(j);
 	r->json_on = false;

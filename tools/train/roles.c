@@ -96,6 +96,50 @@ static void describe_byzantine(const train_opts *o)
 	fprintf(stderr, "\n");
 }
 
+/* K shards' ranges of the model: cut at layer boundaries (each layer's W and b) when the
+ * model has enough of them near the even cuts (no shard more than a quarter off its even
+ * share), else on the engine's blocks (pn_shard_plan). */
+static int plan_shards(const train_opts *o, const fmnist_job *job, size_t d, pn_shard_range *rg,
+		       char *err, size_t errlen)
+{
+	size_t bounds[2 * PN_MODEL_MAX_LAYERS];
+	int nb = 0;
+	for (int l = 0; !o->dim && l < job->model.layers; l++) {
+		if (job->model.w_off[l] > 0)
+			bounds[nb++] = job->model.w_off[l];
+		bounds[nb++] = job->model.b_off[l];
+	}
+	if (o->shards > 1 && nb >= o->shards - 1 && pn_shard_plan(d, o->shards, bounds, nb, rg, err, errlen) == 0) {
+		double share = (double)d / o->shards;
+		bool balanced = true;
+		for (int k = 0; k < o->shards; k++)
+			balanced &= fabs((double)(rg[k].hi - rg[k].lo) - share) <= share / 4;
+		if (balanced)
+			return 0;
+	}
+	return pn_shard_plan(d, o->shards, NULL, 0, rg, err, errlen);
+}
+
+/* Shard k > 0 of a launched sharded job: its range of the job, no report (shard 0 writes
+ * the lines, the JSON and the model). */
+static int run_other_shard(train_opts *o, pn_agg_job_config *jc, const pn_shard_range *rg)
+{
+	int k = o->shard_index;
+	jc->shard.lo = rg[k].lo, jc->shard.hi = rg[k].hi;
+	jc->on_round = NULL;
+	pn_agg_job_result res;
+	char err[512];
+	int rc = pn_aggregator_run(jc, &res, err, sizeof err);
+	if (rc && rc != -EINTR)
+		fprintf(stderr, "%s: aggregator shard %d: %s\n", o->prog, k, err);
+	else
+		fprintf(stderr, "%s: aggregator shard %d: coordinates [%zu, %zu), %lld rounds, %.1f MB pulled\n",
+			o->prog, k, rg[k].lo, rg[k].hi, (long long)res.rounds_done,
+			res.tp_stats.bytes_read / 1e6);
+	pn_agg_job_result_free(&res);
+	return rc && rc != -EINTR ? 1 : 0;
+}
+
 /* local: aggregator + n forked workers on this host; otherwise the aggregator alone */
 int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atomic_t *stop)
 {
@@ -110,6 +154,20 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 		pn_model_init_params(&job->model, init, o->seed);
 	static char optbuf[65536];
 	char err[512] = "";
+	if (!local && o->shards > 1 && o->shard_index > 0) {
+		pn_shard_range rg[PN_SHARD_MAX];
+		pn_agg_job_config sc;
+		train_job_config(o, d, &sc);
+		sc.tp = topology_tp_config(o, (uint32_t)(o->n + o->shard_index), optbuf, sizeof optbuf);
+		sc.accept_timeout_ms = 120000, sc.init_model = init, sc.log = stderr, sc.stop_requested = stop;
+		sc.on_listen = train_bootstrap_listening, sc.on_listen_ctx = o;
+		sc.shard.count = o->shards, sc.shard.index = o->shard_index, sc.shard.shard0 = o->shard0;
+		int st = plan_shards(o, job, d, rg, err, sizeof err) ? 1 : run_other_shard(o, &sc, rg);
+		if (st && err[0])
+			fprintf(stderr, "%s: %s\n", o->prog, err);
+		free(init);
+		return st;
+	}
 	train_report rep;
 	if (report_open(&rep, o, job)) {
 		free(init);
@@ -140,12 +198,20 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 	pn_agg_job_result res;
 	memset(&res, 0, sizeof res);
 	int rc, bad = 0;
-	if (local) {
+	pn_shard_range ranges[PN_SHARD_MAX];
+	if ((rc = plan_shards(o, job, d, ranges, err, sizeof err)) != 0) {
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+	} else if (local) {
 		local_ctx lc = {o, job};
-		rc = pn_run_local(&jc, local_worker, &lc, &res, &bad, err, sizeof err);
+		rc = pn_run_local_shards(&jc, o->shards, ranges, local_worker, &lc, &res, &bad, err, sizeof err);
 		if (bad > (o->kill_rank >= 0))
 			fprintf(stderr, "%s: %d worker(s) did not exit cleanly\n", o->prog, bad);
 	} else {
+		if (o->shards > 1) { /* a launched sharded job: this rank's shard (launch.c) */
+			jc.shard.count = o->shards, jc.shard.index = o->shard_index;
+			jc.shard.lo = ranges[0].lo, jc.shard.hi = ranges[0].hi;
+			jc.shard.shard0 = o->shard0;
+		}
 		rc = pn_aggregator_run(&jc, &res, err, sizeof err);
 	}
 	bool stopped = rc == -EINTR || *stop;

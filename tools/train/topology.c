@@ -90,8 +90,9 @@ int topology_prepare(train_opts *o)
 {
 	bool local = o->role == TRAIN_LOCAL;
 	if (strcmp(o->backend, "auto") == 0) {
-		/* the demo's default: DPDK over memif when this host can run it, else TCP */
-		o->backend = local && dpdk_usable() ? "dpdk" : "tcp";
+		/* the demo's default: DPDK over memif when this host can run it, else TCP (a
+		 * sharded job: TCP, the local memif topology has one aggregator) */
+		o->backend = local && o->shards <= 1 && dpdk_usable() ? "dpdk" : "tcp";
 		if (local)
 			fprintf(stderr, "%s: backend %s (%s)\n", o->prog, o->backend,
 				strcmp(o->backend, "dpdk") == 0 ? "DPDK over net_memif"
@@ -99,6 +100,11 @@ int topology_prepare(train_opts *o)
 	}
 	if (!local || strcmp(o->backend, "dpdk") || o->tp_options)
 		return -1;
+	if (o->shards > 1) {
+		fprintf(stderr, "%s: the local memif topology has one aggregator port set, not %d shards: "
+				"run a local sharded job with --backend tcp\n", o->prog, o->shards);
+		return 2;
+	}
 	/* The bound: one memif port per worker on the aggregator, and the dpdk backend drives
 	 * at most 16 ports per process (DPDK itself allows RTE_MAX_ETHPORTS, 32 in Debian's
 	 * build). One af_packet port on a bridge carries any number of workers. */

@@ -51,9 +51,11 @@ static const char agg_opts[] =
 "                      pulls d*2 bytes per worker for the half types; the model and the\n"
 "                      optimizer stay float32; an fp16 overflow (|g| > 65504) is Inf and\n"
 "                      that worker is left out of the round as non-finite\n"
-"  --shards K          aggregator shards, each owning a contiguous range of the model's\n"
-"                      coordinates (default 1: one aggregator). K > 1 is refused for now:\n"
-"                      the multi-process sharded job is not built (it will need --wait all)\n";
+"  --shards K          K aggregator processes, each owning a contiguous range of the\n"
+"                      model's coordinates and pulling only that range (default 1: one\n"
+"                      aggregator); every round one decision for all. K > 1 needs --wait all\n"
+"                      and --serve model; local (tcp) or launched by mpirun / srun --mpi=pmix\n"
+"                      (ranks 0..K-1 are the shards); the test accuracy is the final model's\n";
 
 static const char fault_opts[] =
 "faults (injected by a local run's workers; --byzantine-ranks/--attack/--straggle also\n"
