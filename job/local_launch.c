@@ -1,5 +1,6 @@
-/* Aggregator + n forked workers on one host (the training demo, tests, benchmarks). */
-#include "pennant/job.h"
+/* Aggregator + n forked workers on one host (the training demo, tests, benchmarks), and
+ * the forked children both local launches use (job/local_fork.h). */
+#include "job/local_fork.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -9,9 +10,91 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+int pn_local_fork(pn_local_children *k, int n, int first_rank, pn_worker_main child_main, void *ctx,
+		  char *err, size_t errlen)
+{
+	*k = (pn_local_children){0};
+	k->pipes = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+	k->pids = malloc(sizeof(pid_t) * (size_t)(n > 0 ? n : 1));
+	if (!k->pipes || !k->pids) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	fflush(NULL); /* children must not replay buffered output */
+	for (; k->started < n; k->started++) {
+		int fd[2];
+		if (pipe(fd) != 0) {
+			snprintf(err, errlen, "pipe: %s", strerror(errno));
+			return -errno;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			int rc = -errno;
+			snprintf(err, errlen, "fork: %s", strerror(errno));
+			close(fd[0]), close(fd[1]);
+			return rc;
+		}
+		if (pid == 0) {
+			for (int i = 0; i < k->started; i++)
+				close(k->pipes[i]);
+			close(fd[1]);
+			char addr[256];
+			ssize_t got = read(fd[0], addr, sizeof addr - 1);
+			close(fd[0]);
+			if (got <= 0)
+				_exit(0); /* the parent never listened: nothing to do */
+			addr[got] = 0;
+			_exit(child_main(ctx, first_rank + k->started, addr));
+		}
+		close(fd[0]);
+		k->pipes[k->started] = fd[1];
+		k->pids[k->started] = pid;
+	}
+	return 0;
+}
+
+void pn_local_tell(pn_local_children *k, const char *addr)
+{
+	size_t len = strlen(addr) + 1;
+	for (int i = 0; i < k->started; i++) {
+		if (k->pipes[i] < 0)
+			continue;
+		if (write(k->pipes[i], addr, len) != (ssize_t)len)
+			perror("pennant: telling a local child its parent's address");
+		close(k->pipes[i]);
+		k->pipes[i] = -1;
+	}
+}
+
+int pn_local_reap(pn_local_children *k)
+{
+	for (int i = 0; i < k->started; i++)
+		if (k->pipes[i] >= 0)
+			close(k->pipes[i]); /* a child still waiting for the address exits */
+	int bad = 0;
+	for (int i = 0; i < k->started; i++) {
+		int st = 0;
+		for (int t = 0;; t++) {
+			pid_t w = waitpid(k->pids[i], &st, WNOHANG);
+			if (w == k->pids[i])
+				break;
+			if (t == 100) { /* 5 s after the job ended */
+				kill(k->pids[i], SIGKILL);
+				waitpid(k->pids[i], &st, 0);
+				break;
+			}
+			usleep(50000);
+		}
+		bad += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	free(k->pipes);
+	free(k->pids);
+	*k = (pn_local_children){0};
+	return bad;
+}
+
 typedef struct launch {
-	int n;
-	int *pipes; /* write ends, one per child; -1 once used */
+	pn_local_children *kids;
 	void (*user_on_listen)(void *, const char *);
 	void *user_ctx;
 } launch;
@@ -19,15 +102,7 @@ typedef struct launch {
 static void tell_children(void *ctx, const char *addr)
 {
 	launch *l = ctx;
-	size_t len = strlen(addr) + 1;
-	for (int i = 0; i < l->n; i++) {
-		if (l->pipes[i] < 0)
-			continue;
-		if (write(l->pipes[i], addr, len) != (ssize_t)len)
-			perror("pennant: telling a worker the aggregator's address");
-		close(l->pipes[i]);
-		l->pipes[i] = -1;
-	}
+	pn_local_tell(l->kids, addr);
 	if (l->user_on_listen)
 		l->user_on_listen(l->user_ctx, addr);
 }
@@ -38,76 +113,18 @@ int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
 	/* A configuration the aggregator would refuse forks nothing: the aggregator below then
 	 * refuses it with the same reason (and fills res as it always does). */
 	int n = pn_agg_job_config_check(cfg, err, errlen) == 0 ? cfg->n : 0;
-	int *pipes = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
-	pid_t *pids = malloc(sizeof(pid_t) * (size_t)(n > 0 ? n : 1));
-	if (!pipes || !pids) {
-		free(pipes), free(pids);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	int started = 0, rc = 0;
-	fflush(NULL); /* children must not replay buffered output */
-	for (; started < n; started++) {
-		int fd[2];
-		if (pipe(fd) != 0) {
-			rc = -errno;
-			snprintf(err, errlen, "pipe: %s", strerror(errno));
-			break;
-		}
-		pid_t pid = fork();
-		if (pid < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "fork: %s", strerror(errno));
-			close(fd[0]), close(fd[1]);
-			break;
-		}
-		if (pid == 0) {
-			for (int k = 0; k < started; k++)
-				close(pipes[k]);
-			close(fd[1]);
-			char addr[256];
-			ssize_t got = read(fd[0], addr, sizeof addr - 1);
-			close(fd[0]);
-			if (got <= 0)
-				_exit(0); /* the aggregator never listened: nothing to do */
-			addr[got] = 0;
-			_exit(worker_main(ctx, started, addr));
-		}
-		close(fd[0]);
-		pipes[started] = fd[1];
-		pids[started] = pid;
-	}
+	pn_local_children kids;
+	int rc = pn_local_fork(&kids, n, 0, worker_main, ctx, err, errlen);
 	if (rc == 0) {
-		launch l = {.n = n, .pipes = pipes, .user_on_listen = cfg->on_listen,
-			    .user_ctx = cfg->on_listen_ctx};
+		launch l = {.kids = &kids, .user_on_listen = cfg->on_listen, .user_ctx = cfg->on_listen_ctx};
 		cfg->on_listen = tell_children;
 		cfg->on_listen_ctx = &l;
 		rc = pn_aggregator_run(cfg, res, err, errlen);
 		cfg->on_listen = l.user_on_listen;
 		cfg->on_listen_ctx = l.user_ctx;
 	}
-	for (int i = 0; i < started; i++)
-		if (pipes[i] >= 0)
-			close(pipes[i]); /* a worker still waiting for the address exits */
-	int bad = 0;
-	for (int i = 0; i < started; i++) {
-		int st = 0;
-		for (int t = 0;; t++) {
-			pid_t w = waitpid(pids[i], &st, WNOHANG);
-			if (w == pids[i])
-				break;
-			if (t == 100) { /* 5 s after the job ended */
-				kill(pids[i], SIGKILL);
-				waitpid(pids[i], &st, 0);
-				break;
-			}
-			usleep(50000);
-		}
-		bad += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	}
+	int bad = pn_local_reap(&kids);
 	if (bad_exits)
 		*bad_exits = bad;
-	free(pipes);
-	free(pids);
 	return rc;
 }

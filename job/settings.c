@@ -124,6 +124,11 @@ int pn_job_settle(const pn_agg_job_config *c, pn_job_settings *s, char *err, siz
 		pn_errf(err, errlen, "need 1 <= n <= %d workers", PN_JOB_MAX_WORKERS);
 		return -EINVAL;
 	}
+	if (c->leaves != 0 && (c->leaves < c->n || c->leaves > PN_JOB_MAX_WORKERS)) {
+		pn_errf(err, errlen, "%d leaves behind %d peers: need n <= leaves <= %d", c->leaves, c->n,
+			PN_JOB_MAX_WORKERS);
+		return -EINVAL;
+	}
 	int rc = settle_rule(c, s, err, errlen);
 	if (rc == 0)
 		rc = settle_code(c, s, err, errlen);
