@@ -50,6 +50,8 @@ typedef struct train_opts {
 	pn_serve serve;            /* --serve model|gradient */
 	int64_t dim;               /* --dim D: gradients of the workers' own model (0: the built-in one) */
 	int shards;                /* --shards K: aggregator shards (1: the unsharded job; only 1 runs) */
+	int tree;                  /* --tree G: local tree, G workers per node (0: flat) */
+	const char *node_mode;     /* --node-mode sum|robust (only sum is built) */
 	const char *straggle_ranks, *straggle_spec;
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;
@@ -83,5 +85,7 @@ __attribute__((format(printf, 2, 3))) int train_refuse(const train_opts *o, cons
  * transport, the model and the callbacks. */
 void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc);
 void train_options_free(train_opts *o);
+/* The aggregator's direct peers: the nodes of a tree (n / G), else the n workers. */
+int train_peers(const train_opts *o);
 
 #endif

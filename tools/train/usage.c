@@ -45,7 +45,11 @@ static const char agg_opts[] =
 "                      with the same SGD from the same aggregates\n"
 "  --shards K          aggregator shards, each owning a contiguous range of the model's\n"
 "                      coordinates (default 1: one aggregator). K > 1 is refused for now:\n"
-"                      the multi-process sharded job is not built (it will need --wait all)\n";
+"                      the multi-process sharded job is not built (it will need --wait all)\n"
+"  --tree G            a local tree: the aggregator's peers are n/G pennant-node processes,\n"
+"                      each summing G workers (--rule mean --code uncoded --byzantine 0, tcp;\n"
+"                      the JSON's final.bytes_pulled is what the root pulled)\n"
+"  --node-mode M       the nodes' mode: sum (default; streaming sum); robust is not built\n";
 
 static const char fault_opts[] =
 "faults (injected by a local run's workers; --byzantine-ranks/--attack/--straggle also\n"
