@@ -36,6 +36,7 @@ from checks import FAILS, check  # noqa: E402
 BUILD = sys.argv[1]
 TOOLS = os.path.join(BUILD, "tools")
 TRAIN = os.path.join(TOOLS, "pennant-train")
+NODE = os.path.join(TOOLS, "pennant-node")
 
 
 
@@ -113,6 +114,23 @@ def refusals():
         ([TRAIN, "--shards", "2", "--rule", "mean"], "--shards 2 needs --wait all"),
         ([TRAIN, "--shards", "2", "--wait", "deadline"], "--shards 2 needs --wait all"),
         ([TRAIN, "--shards", "4"], "sharded job is not built yet"),
+        ([TRAIN, "--tree", "4", "--node-mode", "robust", "--rule", "mean", "--byzantine", "0"],
+         "--node-mode robust is not built yet"),
+        ([TRAIN, "--tree", "4", "--node-mode", "fancy"], "--node-mode is sum or robust"),
+        ([TRAIN, "--node-mode", "sum"], "--node-mode goes with --tree G"),
+        ([TRAIN, "--tree", "4", "--workers", "15", "--rule", "mean", "--byzantine", "0"], "must divide"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--byzantine", "0"], "--rule mean --code uncoded"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean"], "--byzantine 0"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--backend",
+          "dpdk"], "over tcp"),
+        ([NODE], "are required"),
+        ([NODE, "--node-mode", "robust"], "--node-mode robust is not built yet"),
+        ([NODE, "--node-mode", "mean"], "--node-mode is sum or robust"),
+        ([NODE, "--children", "0"], "--children expects an integer"),
+        ([NODE, "--connect", "127.0.0.1:1", "--rank", "3", "--children", "4", "--workers", "8",
+          "--dim", "10"], "do not fit a job of 8"),
+        ([NODE, "--connect", "127.0.0.1:1", "--rank", "0", "--children", "4", "--workers", "8",
+          "--dim", "10"], "the job secret is needed"),
         ([TRAIN, "--role", "boss"], "unknown role"),
         ([TRAIN, "--kill-rank", "3"], "go together"),
         ([TRAIN, "--kill-rank", "30", "--kill-round", "2"], "not a worker"),
@@ -182,7 +200,8 @@ def accepts():
 
 def programs():
     progs = [os.path.join(TOOLS, n) for n in
-             ("pennant-train", "pennant-aggregator", "pennant-worker", "pennant-agg", "pennant-agg-demo")]
+             ("pennant-train", "pennant-aggregator", "pennant-worker", "pennant-agg", "pennant-agg-demo",
+              "pennant-node")]
     for sub, n in (("agg", "pennant-bench-agg"), ("pull", "pennant-bench-pull"),
                    ("round", "pennant-bench-round"), ("stragglers", "pennant-bench-stragglers"),
                    ("dpdk_raw", "pennant-bench-dpdk-raw")):
