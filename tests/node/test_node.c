@@ -60,7 +60,7 @@ static int node_main(void *ctx, int node, const char *addr)
 	int rc = pn_node_run_local(&nc, leaf_main, ctx, &res, NULL, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "node %d: %s\n", node, err);
-	else if (res.bytes_pulled != 10ull * G * D * sizeof(float))
+	else if (res.bytes_pulled != (uint64_t)res.rounds * G * D * sizeof(float))
 		return 3; /* every child's every chunk, once per round */
 	return rc ? 1 : 0;
 }
@@ -107,4 +107,22 @@ Test(node_tree, two_sum_nodes_give_the_flat_model_and_halve_the_root_pulls)
 		     (unsigned long long)tree.tp_stats.bytes_read);
 	pn_agg_job_result_free(&flat);
 	pn_agg_job_result_free(&tree);
+}
+
+/* The last worker exits abruptly in round 3: its node cannot serve the sum and fails,
+ * and the root ends the job with an error naming the node instead of stepping on a
+ * mean that misses two workers. */
+Test(node_tree, a_worker_dying_under_a_node_ends_the_job_with_an_error)
+{
+	tree_test t = {.die_round = 3};
+	char err[512] = "";
+	pn_agg_job_result res;
+	int bad = -1;
+	pn_agg_job_config c = config(LEAVES / G, LEAVES, init_model);
+	int rc = pn_run_local(&c, node_main, &t, &res, &bad, err, sizeof err);
+	cr_expect_eq(rc, -ECONNRESET, "rc %d: %s", rc, err);
+	cr_expect(strstr(err, "node 1 went away in round 3") && strstr(err, "not built"), "%s", err);
+	cr_expect_eq(res.rounds_done, 3, "rounds 0..2 completed (%lld)", (long long)res.rounds_done);
+	cr_expect_eq(bad, 1, "the failed node exits nonzero, node 0 is stopped and exits 0 (%d bad)", bad);
+	pn_agg_job_result_free(&res);
 }
