@@ -22,6 +22,16 @@ int pn_local_fork(pn_local_children *k, int n, int first_rank, pn_worker_main ch
 		  char *err, size_t errlen);
 /* Hands every child still waiting the address. */
 void pn_local_tell(pn_local_children *k, const char *addr);
+/* The whole local launch: forks n children (as pn_local_fork), points the caller's
+ * listen hook (*on_listen, *on_listen_ctx: its configuration's fields) at one that tells
+ * the children the bound address and then calls the caller's own hook, runs
+ * run(run_ctx, err, errlen) here, restores the hook and reaps the children (*bad_exits, may
+ * be NULL: how many did not exit 0). Returns run's result, or the fork's error. */
+typedef void (*pn_listen_fn)(void *ctx, const char *addr);
+int pn_local_launch(int n, int first_rank, pn_worker_main child_main, void *child_ctx,
+		    pn_listen_fn *on_listen, void **on_listen_ctx,
+		    int (*run)(void *run_ctx, char *err, size_t errlen), void *run_ctx, int *bad_exits,
+		    char *err, size_t errlen);
 /* Closes the pipes left (a child still waiting exits), waits for every child (one that
  * hangs 5 s is killed), frees k. Returns how many did not exit 0. */
 int pn_local_reap(pn_local_children *k);

@@ -95,7 +95,7 @@ int pn_local_reap(pn_local_children *k)
 
 typedef struct launch {
 	pn_local_children *kids;
-	void (*user_on_listen)(void *, const char *);
+	pn_listen_fn user_on_listen;
 	void *user_ctx;
 } launch;
 
@@ -107,24 +107,45 @@ static void tell_children(void *ctx, const char *addr)
 		l->user_on_listen(l->user_ctx, addr);
 }
 
+int pn_local_launch(int n, int first_rank, pn_worker_main child_main, void *child_ctx,
+		    pn_listen_fn *on_listen, void **on_listen_ctx,
+		    int (*run)(void *run_ctx, char *err, size_t errlen), void *run_ctx, int *bad_exits,
+		    char *err, size_t errlen)
+{
+	pn_local_children kids;
+	int rc = pn_local_fork(&kids, n, first_rank, child_main, child_ctx, err, errlen);
+	if (rc == 0) {
+		launch l = {.kids = &kids, .user_on_listen = *on_listen, .user_ctx = *on_listen_ctx};
+		*on_listen = tell_children;
+		*on_listen_ctx = &l;
+		rc = run(run_ctx, err, errlen);
+		*on_listen = l.user_on_listen;
+		*on_listen_ctx = l.user_ctx;
+	}
+	int bad = pn_local_reap(&kids);
+	if (bad_exits)
+		*bad_exits = bad;
+	return rc;
+}
+
+typedef struct agg_run {
+	pn_agg_job_config *cfg;
+	pn_agg_job_result *res;
+} agg_run;
+
+static int run_aggregator(void *ctx, char *err, size_t errlen)
+{
+	agg_run *a = ctx;
+	return pn_aggregator_run(a->cfg, a->res, err, errlen);
+}
+
 int pn_run_local(pn_agg_job_config *cfg, pn_worker_main worker_main, void *ctx,
 		 pn_agg_job_result *res, int *bad_exits, char *err, size_t errlen)
 {
 	/* A configuration the aggregator would refuse forks nothing: the aggregator below then
 	 * refuses it with the same reason (and fills res as it always does). */
 	int n = pn_agg_job_config_check(cfg, err, errlen) == 0 ? cfg->n : 0;
-	pn_local_children kids;
-	int rc = pn_local_fork(&kids, n, 0, worker_main, ctx, err, errlen);
-	if (rc == 0) {
-		launch l = {.kids = &kids, .user_on_listen = cfg->on_listen, .user_ctx = cfg->on_listen_ctx};
-		cfg->on_listen = tell_children;
-		cfg->on_listen_ctx = &l;
-		rc = pn_aggregator_run(cfg, res, err, errlen);
-		cfg->on_listen = l.user_on_listen;
-		cfg->on_listen_ctx = l.user_ctx;
-	}
-	int bad = pn_local_reap(&kids);
-	if (bad_exits)
-		*bad_exits = bad;
-	return rc;
+	agg_run a = {cfg, res};
+	return pn_local_launch(n, 0, worker_main, ctx, &cfg->on_listen, &cfg->on_listen_ctx,
+			       run_aggregator, &a, bad_exits, err, errlen);
 }

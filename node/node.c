@@ -50,7 +50,7 @@ int pn_node_parent_alive(pn_node *n)
 	int rc = pn_session_poll(n->parent);
 	if (rc < 0)
 		return pn_node_fail(n, rc, "parent: %s", pn_session_error(n->parent));
-	return 0;
+	return rc == 1 ? PN_SESSION_STOPPED : 0;
 }
 
 static int check_config(pn_node *n, const pn_node_config *c)
@@ -136,14 +136,17 @@ static int parent_round(pn_node *n, pn_session_round *r)
 		}
 		if (rc == PN_SESSION_STOPPED)
 			return rc;
-		if (rc != -ETIMEDOUT || (rc = pn_node_parent_alive(n)))
+		if (rc != -ETIMEDOUT)
 			return pn_node_fail(n, rc, "parent: %s", pn_session_error(n->parent));
+		if ((rc = pn_node_parent_alive(n))) /* the caller's timeout, or the parent gone */
+			return rc;
 		if ((rc = pn_node_drive(n, 0)))
 			return rc;
 	}
 }
 
-/* Round v: announce, pull and sum until every child's every chunk is in, READY up. */
+/* Round v: announce, pull and sum until every child's every chunk is in, READY up.
+ * PN_SESSION_STOPPED when the parent said STOP meanwhile (the round is abandoned). */
 static int sum_round(pn_node *n, const pn_session_round *r)
 {
 	pn_node_sum_begin(n, r->round, pn_session_gradient(n->parent));
@@ -178,13 +181,11 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 	while (rc == 0) {
 		pn_session_round r;
 		rc = parent_round(&n, &r);
-		if (rc == PN_SESSION_STOPPED) {
-			rc = 0;
-			break;
-		}
 		if (!rc && !(rc = sum_round(&n, &r)))
 			rounds++;
 	}
+	if (rc == PN_SESSION_STOPPED)
+		rc = 0; /* the parent ended the job: STOP goes down below */
 	if (n.kids)
 		pn_node_stop_children(&n); /* STOP, or the node failed: the children end either way */
 	if (res) {

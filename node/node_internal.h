@@ -57,7 +57,8 @@ typedef struct pn_node {
 /* node.c */
 void pn_node_log(pn_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int pn_node_fail(pn_node *n, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Keeps the parent session alive (its heartbeat): 0, or -errno once the parent is gone. */
+/* Keeps the parent session alive (its heartbeat): 0, PN_SESSION_STOPPED once the parent
+ * said STOP, or -errno once the parent is gone. */
 int pn_node_parent_alive(pn_node *n);
 
 /* children.c: the aggregator's side toward the children */

@@ -10,7 +10,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define D 5000
 #define LEAVES 4
@@ -18,13 +20,18 @@
 
 typedef struct tree_test {
 	int64_t die_round; /* the last leaf exits abruptly at this round (-1: never) */
+	volatile sig_atomic_t *stop; /* MAP_SHARED: rank 0 raises it in stop_round (NULL: never) */
+	int64_t stop_round;
 } tree_test;
 
 /* Rank-dependent gradients, so that a sum missing or doubling a child shows. */
 static int compute(void *ctx, uint64_t round, const float *model, const int *parts,
 		   const double *coefs, int nparts, float *out, double *loss)
 {
-	(void)ctx, (void)round, (void)coefs, (void)nparts;
+	(void)coefs, (void)nparts;
+	const tree_test *t = ctx;
+	if (t && t->stop && parts[0] == 0 && (int64_t)round == t->stop_round)
+		*t->stop = 1; /* the root sees it while it waits for the nodes' sums */
 	float target = (float)(parts[0] + 1);
 	*loss = 0;
 	for (int k = 0; k < D; k++) {
@@ -42,7 +49,7 @@ static pn_tp_config tp(uint32_t id)
 static int leaf_main(void *ctx, int rank, const char *addr)
 {
 	const tree_test *t = ctx;
-	pn_grad_source src = {.ctx = NULL, .d = D, .compute = compute};
+	pn_grad_source src = {.ctx = ctx, .d = D, .compute = compute};
 	pn_worker_config wc = {.tp = tp((uint32_t)rank + 1), .connect = addr, .rank = rank,
 			       .connect_timeout_ms = 20000};
 	wc.faults.exit_at_round = rank == LEAVES - 1 ? t->die_round : -1;
@@ -57,12 +64,14 @@ static int node_main(void *ctx, int node, const char *addr)
 			     .chunk_floats = 512, .accept_timeout_ms = 20000};
 	pn_node_result res;
 	char err[512];
-	int rc = pn_node_run_local(&nc, leaf_main, ctx, &res, NULL, err, sizeof err);
+	int kids_bad = -1;
+	int rc = pn_node_run_local(&nc, leaf_main, ctx, &res, &kids_bad, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "node %d: %s\n", node, err);
-	else if (res.bytes_pulled != (uint64_t)res.rounds * G * D * sizeof(float))
-		return 3; /* every child's every chunk, once per round */
-	return rc ? 1 : 0;
+	else if (!((const tree_test *)ctx)->stop &&
+		 res.bytes_pulled != (uint64_t)res.rounds * G * D * sizeof(float))
+		return 3; /* every child's every chunk, once per round (a stop abandons one) */
+	return rc || kids_bad ? 1 : 0;
 }
 
 static pn_agg_job_config config(int peers, int leaves, const float *init)
@@ -125,4 +134,26 @@ Test(node_tree, a_worker_dying_under_a_node_ends_the_job_with_an_error)
 	cr_expect_eq(res.rounds_done, 3, "rounds 0..2 completed (%lld)", (long long)res.rounds_done);
 	cr_expect_eq(bad, 1, "the failed node exits nonzero, node 0 is stopped and exits 0 (%d bad)", bad);
 	pn_agg_job_result_free(&res);
+}
+
+/* A stop request at the root while the nodes sum round 4: the root abandons the round and
+ * says STOP, each node abandons its sum, forwards STOP, and every process exits 0. */
+Test(node_tree, a_stop_request_at_the_root_stops_every_node_and_worker_cleanly)
+{
+	volatile sig_atomic_t *stop = mmap(NULL, sizeof *stop, PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert(stop != MAP_FAILED);
+	*stop = 0;
+	tree_test t = {.die_round = -1, .stop = stop, .stop_round = 4};
+	char err[512] = "";
+	pn_agg_job_result res;
+	int bad = -1;
+	pn_agg_job_config c = config(LEAVES / G, LEAVES, init_model);
+	c.stop_requested = stop;
+	int rc = pn_run_local(&c, node_main, &t, &res, &bad, err, sizeof err);
+	cr_expect_eq(rc, -EINTR, "rc %d: %s", rc, err);
+	cr_expect_eq(res.rounds_done, 4, "rounds 0..3 completed (%lld)", (long long)res.rounds_done);
+	cr_expect_eq(bad, 0, "every node (and under it every worker) exited 0 (%d did not)", bad);
+	pn_agg_job_result_free(&res);
+	munmap((void *)stop, sizeof *stop);
 }
