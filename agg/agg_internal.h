@@ -40,9 +40,13 @@ typedef struct pn_combine_coefs {
 	float *a32;      /* float copy of alpha (0: row skipped) */
 	double *a64;     /* alpha itself */
 	uint8_t *wide;   /* 1: apply a64 in float64 */
+	pn_dtype dtype;  /* PN_DTYPE_F32: rows; bf16/f16: hrows */
+	const uint16_t *const *hrows;
 } pn_combine_coefs;
-/* Fills c->a32/a64/wide (arrays of length p owned by the caller). */
+/* Fills c->a32/a64/wide (arrays of length p owned by the caller); float32 rows. */
 void pn_combine_prepare(pn_combine_coefs *c, const float *const *rows, const double *alpha, int p);
+/* After prepare: the rows are half (dtype bf16/f16) at hrows instead (no-op for f32). */
+void pn_combine_set_half(pn_combine_coefs *c, pn_dtype dtype, const uint16_t *const *hrows);
 /* One range [begin, end) of the output, in L1-sized pieces; consume (may be NULL) sees
  * each finished piece. With check, returns false (and stops, consume not called) at the
  * first piece that is not finite. */

@@ -49,6 +49,8 @@ void pn_combine_prepare(pn_combine_coefs *c, const float *const *rows, const dou
 {
 	c->p = p;
 	c->rows = rows;
+	c->dtype = PN_DTYPE_F32;
+	c->hrows = NULL;
 	for (int i = 0; i < p; i++) {
 		double a = alpha[i], m = fabs(a);
 		c->a64[i] = a;
@@ -57,9 +59,26 @@ void pn_combine_prepare(pn_combine_coefs *c, const float *const *rows, const dou
 	}
 }
 
+void pn_combine_set_half(pn_combine_coefs *c, pn_dtype dtype, const uint16_t *const *hrows)
+{
+	c->dtype = dtype;
+	c->hrows = dtype == PN_DTYPE_F32 ? NULL : hrows;
+}
+
+/* Row i's piece [c0, c0+n): float32 rows in place; half rows widened into buf (PIECE
+ * floats, in L1) right before the axpy reads them: no copy of a whole row. */
+static const float *piece_row(const pn_combine_coefs *cf, int i, size_t c0, size_t n, float *buf)
+{
+	if (cf->dtype == PN_DTYPE_F32)
+		return cf->rows[i] + c0;
+	pn_half_to_f32(cf->dtype, buf, cf->hrows[i] + c0, n);
+	return buf;
+}
+
 bool pn_combine_range(const pn_combine_coefs *cf, size_t begin, size_t end, float *out,
 		      pn_agg_consumer consume, void *ctx, bool check)
 {
+	float widened[4][PIECE]; /* half rows only: the pieces of one group of four */
 	for (size_t c0 = begin; c0 < end; c0 += PIECE) {
 		size_t n = end - c0 < PIECE ? end - c0 : PIECE;
 		float *o = out + c0;
@@ -73,9 +92,9 @@ bool pn_combine_range(const pn_combine_coefs *cf, size_t begin, size_t end, floa
 				for (int g = 0; g < ng; g++)
 					axpy_piece(o, grp[g], ga[g], n);
 				ng = 0;
-				axpy_piece_wide(o, cf->rows[i] + c0, cf->a64[i], n);
+				axpy_piece_wide(o, piece_row(cf, i, c0, n, widened[0]), cf->a64[i], n);
 			} else if (cf->a32[i] != 0.0f) {
-				grp[ng] = cf->rows[i] + c0;
+				grp[ng] = piece_row(cf, i, c0, n, widened[ng]);
 				ga[ng++] = cf->a32[i];
 				if (ng == 4) {
 					axpy4_piece(o, grp[0], grp[1], grp[2], grp[3], ga, n);

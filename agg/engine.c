@@ -16,57 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pn_agg_config_init(pn_agg_config *cfg, int p, size_t d, pn_rule rule)
-{
-	*cfg = (pn_agg_config){ .p = p, .d = d, .rule = rule, .flag_mode = PN_FLAG_REFERENCE,
-				.max_iters = 100, .tol = 1e-9 };
-}
-
-int pn_agg_config_check(const pn_agg_config *c, char *err, size_t errlen)
-{
-	if (c->p < 1) {
-		pn_errf(err, errlen, "need at least one worker (p=%d)", c->p);
-		return -EINVAL;
-	}
-	if (c->d < 1) {
-		pn_errf(err, errlen, "dimension must be positive (d=%zu)", c->d);
-		return -EINVAL;
-	}
-	if (!pn_rule_desc_get((int)c->rule)) {
-		pn_errf(err, errlen, "unknown rule %d", (int)c->rule);
-		return -EINVAL;
-	}
-	if (c->f < 0 || c->f >= c->p) {
-		pn_errf(err, errlen, "f=%d must be in [0, p-1] (p=%d)", c->f, c->p);
-		return -EINVAL;
-	}
-	if (c->m < 0 || c->m > c->p) {
-		pn_errf(err, errlen, "m=%d must be in [0, p] (0: p-f-2)", c->m);
-		return -EINVAL;
-	}
-	if (!(c->beta >= 0 && c->beta < 0.5)) {
-		pn_errf(err, errlen, "beta=%g must be in [0, 0.5)", c->beta);
-		return -EINVAL;
-	}
-	if (c->r < 0) {
-		pn_errf(err, errlen, "r=%d must be >= 0 (0: default)", c->r);
-		return -EINVAL;
-	}
-	if (!(c->lambda >= 0) || isinf(c->lambda)) {
-		pn_errf(err, errlen, "lambda=%g must be finite and >= 0", c->lambda);
-		return -EINVAL;
-	}
-	if (c->flag_mode != PN_FLAG_REFERENCE && c->flag_mode != PN_FLAG_CONVERGED) {
-		pn_errf(err, errlen, "unknown flag mode %d", (int)c->flag_mode);
-		return -EINVAL;
-	}
-	if (c->max_iters < 0 || !(c->tol >= 0) || c->threads < 0) {
-		pn_errf(err, errlen, "max_iters, tol and threads must be >= 0");
-		return -EINVAL;
-	}
-	return 0;
-}
-
 size_t pn_agg_block_len(const pn_agg *a, size_t b)
 {
 	size_t start = b * PN_AGG_BLOCK;
@@ -113,6 +62,7 @@ void pn_agg_free(pn_agg *a)
 	pthread_cond_destroy(&a->cv_work);
 	pthread_cond_destroy(&a->cv_done);
 	free(a->rows);
+	free(a->hrows);
 	free(a->owned);
 	for (int i = 0; a->ranges && i < a->p; i++)
 		pn_range_set_free(&a->ranges[i]);
@@ -130,6 +80,7 @@ static bool alloc_state(pn_agg *a)
 {
 	size_t p = (size_t)a->p, nb = a->nblocks;
 	a->rows = calloc(p, sizeof *a->rows);
+	a->hrows = calloc(p, sizeof *a->hrows);
 	a->landed = calloc(p * nb, sizeof *a->landed);
 	a->ranges = calloc(p, sizeof *a->ranges);
 	a->missing = malloc(nb * sizeof *a->missing);
@@ -152,7 +103,7 @@ static bool alloc_state(pn_agg *a)
 	a->norms = malloc(p * sizeof *a->norms);
 	a->usable = malloc(p * sizeof *a->usable);
 	a->final_mask = malloc((size_t)a->words * sizeof *a->final_mask);
-	bool ok = a->rows && a->landed && a->ranges && a->missing && a->state && a->mask &&
+	bool ok = a->rows && a->hrows && a->landed && a->ranges && a->missing && a->state && a->mask &&
 		  a->status && a->nonfinite_seen && a->G && a->weights && a->scores && a->cf.a32 &&
 		  a->cf.a64 && a->cf.wide && a->fixed_w && a->ids && a->selected && a->alpha &&
 		  a->score && a->Gk && a->norms && a->usable && a->final_mask;
@@ -184,6 +135,8 @@ pn_agg *pn_agg_create(const pn_agg_config *cfg, char *err, size_t errlen)
 	a->rule = pn_rule_desc_get((int)cfg->rule);
 	a->p = cfg->p;
 	a->d = cfg->d;
+	a->dtype = cfg->grad_dtype;
+	a->esize = pn_dtype_size(cfg->grad_dtype);
 	a->nblocks = (cfg->d + PN_AGG_BLOCK - 1) / PN_AGG_BLOCK;
 	a->words = (cfg->p + 63) / 64;
 	if (a->cfg.threads == 0)
@@ -205,21 +158,43 @@ pn_agg *pn_agg_create(const pn_agg_config *cfg, char *err, size_t errlen)
 	return a;
 }
 
+static int reset_rows(pn_agg *a, const void *const *rows)
+{
+	if (!rows && !a->owned) {
+		a->owned = malloc((size_t)a->p * a->d * a->esize);
+		if (!a->owned)
+			return pn_fail(a->err, sizeof a->err, ENOMEM, "out of memory for p=%d, d=%zu", a->p, a->d);
+	}
+	for (int i = 0; i < a->p; i++) {
+		/* read only: the engine writes rows only through pn_agg_feed* */
+		void *r = rows ? (void *)rows[i] : (char *)a->owned + (size_t)i * a->d * a->esize;
+		a->rows[i] = a->dtype == PN_DTYPE_F32 ? r : NULL;
+		a->hrows[i] = a->dtype == PN_DTYPE_F32 ? NULL : r;
+	}
+	return 0;
+}
+
 int pn_agg_reset(pn_agg *a, float *const *rows)
 {
 	if (!a)
 		return -EINVAL;
-	if (!rows && !a->owned) {
-		a->owned = malloc((size_t)a->p * a->d * sizeof(float));
-		if (!a->owned)
-			return pn_fail(a->err, sizeof a->err, ENOMEM, "out of memory for p=%d, d=%zu", a->p, a->d);
-	}
-	pn_pool_reset(a);
+	if (a->dtype != PN_DTYPE_F32)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "rows are %s: use pn_agg_reset_typed",
+			       pn_dtype_name(a->dtype));
+	return pn_agg_reset_typed(a, (const void *const *)rows);
+}
+
+int pn_agg_reset_typed(pn_agg *a, const void *const *rows)
+{
+	if (!a)
+		return -EINVAL;
+	pn_pool_reset(a); /* the pool is idle before the rows change */
+	int rc = reset_rows(a, rows);
+	if (rc != 0)
+		return rc;
 	size_t p = (size_t)a->p, nb = a->nblocks;
-	for (int i = 0; i < a->p; i++) {
-		a->rows[i] = rows ? rows[i] : a->owned + (size_t)i * a->d;
+	for (int i = 0; i < a->p; i++)
 		a->ranges[i].n = 0;
-	}
 	memset(a->landed, 0, p * nb * sizeof *a->landed);
 	for (size_t b = 0; b < nb; b++)
 		a->missing[b] = a->p;
@@ -243,8 +218,18 @@ int pn_agg_reset(pn_agg *a, float *const *rows)
 
 pn_agg *pn_agg_begin(const pn_agg_config *cfg, float *const *rows, char *err, size_t errlen)
 {
+	if (cfg && cfg->grad_dtype != PN_DTYPE_F32) {
+		pn_errf(err, errlen, "rows are %s: use pn_agg_begin_typed", pn_dtype_name(cfg->grad_dtype));
+		return NULL;
+	}
+	return pn_agg_begin_typed(cfg, (const void *const *)rows, err, errlen);
+}
+
+pn_agg *pn_agg_begin_typed(const pn_agg_config *cfg, const void *const *rows, char *err,
+			   size_t errlen)
+{
 	pn_agg *a = pn_agg_create(cfg, err, errlen);
-	if (a && pn_agg_reset(a, rows) != 0) {
+	if (a && pn_agg_reset_typed(a, rows) != 0) {
 		pn_errf(err, errlen, "%s", a->err);
 		pn_agg_free(a);
 		return NULL;
@@ -286,13 +271,22 @@ int pn_agg_landed(pn_agg *a, int worker, size_t offset, size_t len)
 
 int pn_agg_feed(pn_agg *a, int worker, size_t offset, const float *data, size_t len)
 {
+	if (a && a->dtype != PN_DTYPE_F32)
+		return pn_fail(a->err, sizeof a->err, EINVAL, "rows are %s: use pn_agg_feed_typed",
+			       pn_dtype_name(a->dtype));
+	return pn_agg_feed_typed(a, worker, offset, data, len);
+}
+
+int pn_agg_feed_typed(pn_agg *a, int worker, size_t offset, const void *data, size_t len)
+{
 	if (!a || !data)
 		return -EINVAL;
 	if (worker < 0 || worker >= a->p || len == 0 || offset >= a->d || len > a->d - offset)
 		return pn_agg_landed(a, worker, offset, len); /* same checks and message */
-	float *dst = a->rows[worker] + offset;
-	if (dst != data)
-		memmove(dst, data, len * sizeof(float));
+	char *row = a->dtype == PN_DTYPE_F32 ? (char *)a->rows[worker] : (char *)a->hrows[worker];
+	char *dst = row + offset * a->esize;
+	if (dst != (const char *)data)
+		memmove(dst, data, len * a->esize);
 	return pn_agg_landed(a, worker, offset, len);
 }
 
@@ -429,38 +423,4 @@ const int *pn_agg_status(const pn_agg *a)
 const double *pn_agg_gram(const pn_agg *a)
 {
 	return a ? a->G : NULL;
-}
-
-int pn_aggregate(const pn_agg_config *cfg, const float *x, float *out, pn_agg_report *rep,
-		 double *weights, char *err, size_t errlen)
-{
-	if (!cfg || !x || !out) {
-		pn_errf(err, errlen, "null argument");
-		return -EINVAL;
-	}
-	if (pn_agg_config_check(cfg, err, errlen) != 0)
-		return -EINVAL;
-	float **rows = malloc(sizeof(float *) * (size_t)cfg->p);
-	pn_agg *a = NULL;
-	if (rows) {
-		for (int i = 0; i < cfg->p; i++)
-			rows[i] = (float *)x + (size_t)i * cfg->d; /* read only: the engine never writes rows */
-		a = pn_agg_begin(cfg, rows, err, errlen);
-	}
-	free(rows);
-	if (!a)
-		return -ENOMEM;
-	int rc = 0;
-	for (int i = 0; i < cfg->p && rc == 0; i++)
-		rc = pn_agg_landed(a, i, 0, cfg->d);
-	if (rc == 0)
-		rc = pn_agg_finish(a, out);
-	if (rc != 0)
-		pn_errf(err, errlen, "%s", pn_agg_errmsg(a));
-	if (rep)
-		pn_agg_get_report(a, rep);
-	if (weights && rc == 0)
-		memcpy(weights, pn_agg_weights(a), sizeof(double) * cfg->p);
-	pn_agg_free(a);
-	return rc;
 }

@@ -29,6 +29,7 @@ typedef struct pn_agg_scratch {
 	uint64_t *cnt;      /* p */
 	void *coord;        /* p × pn_coord_scratch_size() */
 	double *G;          /* p×p partial Gram (Gram rules) */
+	float *tile;        /* half rows: p × PN_AGG_BLOCK floats, one block widened */
 	double busy_s;      /* time spent processing this round */
 } pn_agg_scratch;
 
@@ -44,8 +45,11 @@ struct pn_agg {
 	int p;
 	size_t d, nblocks;
 	int words;                  /* 64-bit words per participant mask */
-	float **rows;
-	float *owned;               /* storage when the caller gave no landing buffers */
+	pn_dtype dtype;             /* cfg.grad_dtype */
+	size_t esize;               /* bytes per element */
+	float **rows;               /* float32 rows (NULL entries for half engines) */
+	const uint16_t **hrows;     /* half rows (bf16/f16 engines) */
+	void *owned;                /* storage when the caller gave no landing buffers */
 	bool open;                  /* a round was started by reset */
 	bool finished;
 
@@ -123,7 +127,7 @@ void pn_agg_deactivate(struct pn_agg *a, int i, int why);
 /* ---- engine_pool.c ---- */
 int pn_pool_start(struct pn_agg *a, char *err, size_t errlen);
 void pn_pool_stop(struct pn_agg *a);
-int pn_scratch_init(pn_agg_scratch *s, int p, bool gram);
+int pn_scratch_init(pn_agg_scratch *s, int p, bool gram, bool half);
 void pn_scratch_free(pn_agg_scratch *s);
 /* Runs the task on the pool (or here when inline). */
 void pn_pool_submit(struct pn_agg *a, int kind, size_t arg);

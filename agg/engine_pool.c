@@ -12,22 +12,36 @@
 /* Below ~1 MB of input a combination pass is faster on the caller alone. */
 #define COMBINE_INLINE_BELOW (1u << 18)
 
-int pn_scratch_init(pn_agg_scratch *s, int p, bool gram)
+int pn_scratch_init(pn_agg_scratch *s, int p, bool gram, bool half)
 {
 	size_t np = (size_t)p;
+	s->tile = half ? malloc(np * PN_AGG_BLOCK * sizeof(float)) : NULL;
 	s->rows = malloc(np * sizeof *s->rows);
 	s->ids = malloc(np * sizeof *s->ids);
 	s->cnt = malloc(np * sizeof *s->cnt);
 	s->coord = malloc(np * pn_coord_scratch_size());
 	s->G = gram ? calloc(np * np, sizeof *s->G) : NULL;
 	s->busy_s = 0;
-	return s->rows && s->ids && s->cnt && s->coord && (!gram || s->G) ? 0 : -1;
+	return s->rows && s->ids && s->cnt && s->coord && (!gram || s->G) && (!half || s->tile) ? 0 : -1;
 }
 
 void pn_scratch_free(pn_agg_scratch *s)
 {
-	free(s->rows), free(s->ids), free(s->cnt), free(s->coord), free(s->G);
+	free(s->rows), free(s->ids), free(s->cnt), free(s->coord), free(s->G), free(s->tile);
 	memset(s, 0, sizeof *s);
+}
+
+/* Row i's n floats of the block at off. Half rows are widened into this thread's tile
+ * right before the float32 kernels read them: one block of p rows (≤ p·16 KiB, cache
+ * resident), never a staging copy of the whole gradient. NaN/Inf widen to NaN/Inf, so
+ * the kernels' finiteness checks see them. */
+static const float *block_row(const pn_agg *a, pn_agg_scratch *s, int i, size_t off, size_t n)
+{
+	if (a->dtype == PN_DTYPE_F32)
+		return a->rows[i] + off;
+	float *t = s->tile + (size_t)i * PN_AGG_BLOCK;
+	pn_half_to_f32(a->dtype, t, a->hrows[i] + off, n);
+	return t;
 }
 
 static void gram_block(pn_agg *a, size_t b, pn_agg_scratch *s)
@@ -35,8 +49,14 @@ static void gram_block(pn_agg *a, size_t b, pn_agg_scratch *s)
 	size_t n = pn_agg_block_len(a, b), off = b * PN_AGG_BLOCK;
 	const uint64_t *m = pn_agg_block_mask(a, b);
 	for (int i = 0; i < a->p; i++)
-		s->rows[i] = pn_mask_has(m, i) ? a->rows[i] + off : NULL;
+		s->rows[i] = pn_mask_has(m, i) ? block_row(a, s, i, off, n) : NULL;
 	pn_gram_block(s->rows, a->p, n, s->G);
+}
+
+static bool row_finite(const pn_agg *a, int i, size_t off, size_t n)
+{
+	return a->dtype == PN_DTYPE_F32 ? pn_all_finite(a->rows[i] + off, n)
+					: pn_half_all_finite(a->dtype, a->hrows[i] + off, n);
 }
 
 static void check_block(pn_agg *a, size_t b)
@@ -44,7 +64,7 @@ static void check_block(pn_agg *a, size_t b)
 	size_t n = pn_agg_block_len(a, b), off = b * PN_AGG_BLOCK;
 	const uint64_t *m = pn_agg_block_mask(a, b);
 	for (int i = 0; i < a->p; i++)
-		if (pn_mask_has(m, i) && !pn_all_finite(a->rows[i] + off, n))
+		if (pn_mask_has(m, i) && !row_finite(a, i, off, n))
 			__atomic_store_n(&a->nonfinite_seen[i], 1, __ATOMIC_RELAXED);
 }
 
@@ -58,7 +78,7 @@ static void coord_block(pn_agg *a, size_t b, pn_agg_scratch *s)
 	for (int i = 0; i < a->p; i++) {
 		if (!pn_mask_has(m, i))
 			continue;
-		const float *r = a->rows[i] + off;
+		const float *r = block_row(a, s, i, off, n);
 		if (!pn_all_finite(r, n)) {
 			__atomic_store_n(&a->nonfinite_seen[i], 1, __ATOMIC_RELAXED);
 			pn_mask_set(m, i, false);
@@ -132,11 +152,11 @@ static void *pool_main(void *arg)
 
 int pn_pool_start(pn_agg *a, char *err, size_t errlen)
 {
-	bool gram = a->rule->kind == PN_KIND_GRAM;
+	bool gram = a->rule->kind == PN_KIND_GRAM, half = a->dtype != PN_DTYPE_F32;
 	/* Every phase queues at most one task per block, or one per combination range. */
 	a->qcap = a->nblocks + (size_t)a->cfg.threads;
 	a->queue = malloc(a->qcap * sizeof *a->queue);
-	if (!a->queue || pn_scratch_init(&a->inline_s, a->p, gram) != 0) {
+	if (!a->queue || pn_scratch_init(&a->inline_s, a->p, gram, half) != 0) {
 		pn_errf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -150,7 +170,7 @@ int pn_pool_start(pn_agg *a, char *err, size_t errlen)
 	}
 	for (int t = 0; t < nt; t++) {
 		a->threads[t].agg = a;
-		if (pn_scratch_init(&a->threads[t].s, a->p, gram) != 0 ||
+		if (pn_scratch_init(&a->threads[t].s, a->p, gram, half) != 0 ||
 		    pthread_create(&a->threads[t].tid, NULL, pool_main, &a->threads[t]) != 0) {
 			pn_scratch_free(&a->threads[t].s);
 			pn_errf(err, errlen, "cannot start aggregation threads");
@@ -244,6 +264,7 @@ void pn_pool_reset(pn_agg *a)
 bool pn_pool_combine(pn_agg *a, const double *alpha, float *out)
 {
 	pn_combine_prepare(&a->cf, (const float *const *)a->rows, alpha, a->p);
+	pn_combine_set_half(&a->cf, a->dtype, a->hrows);
 	a->comb_bad = 0;
 	if (a->nthreads == 0 || (size_t)a->p * a->d < COMBINE_INLINE_BELOW)
 		return pn_combine_range(&a->cf, 0, a->d, out, a->consume, a->consume_ctx, true);

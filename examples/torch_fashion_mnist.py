@@ -10,21 +10,33 @@ communication hook (--hook ddp).
   torch_fashion_mnist.py --workers 4 --steps 100 --rule mean --json out.json
       starts the aggregator and 4 worker processes on loopback
   torch_fashion_mnist.py --reference --workers 4 --steps 100 --json ref.json
-      one process, no Pennant: each step's batch is the concatenation of the workers'
-      batches of that step, so the mean rule must reproduce its losses
-  mpirun -np 5 -x PENNANT_JOB_TOKEN torch_fashion_mnist.py --connect HOST:7470 ...
-      MPI rank 0 runs only the aggregator (listening on --listen), rank r >= 1 is worker
-      r - 1; the job token comes from PENNANT_JOB_TOKEN (or --token-file); worker 0
-      writes --json. The aggregator (pennant-train --serve gradient --dim d) knows only
-      the gradient's size; the model and its accuracy are the workers'.
+      one process, no Pennant: each partition's gradient of the step, then their mean
+      with the aggregator's arithmetic (examples/torch_fmnist_reference.py), so the mean
+      rule reproduces its losses and final model bit for bit (--code fractional --s 1
+      too); --reference-mode concatenated: one loss over the concatenated batches
+  mpirun -np 5 -x PENNANT_JOB_TOKEN torch_fashion_mnist.py --listen 127.0.0.1:0 ...
+      MPI rank 0 runs only the aggregator, rank r >= 1 is worker r - 1; no address flag:
+      the aggregator writes its bound address into the job's rendezvous file, which the
+      workers wait for (--rendezvous FILE; default TMPDIR/pennant-JOBID.rendezvous, for a
+      job on one host: across hosts give a path on a shared filesystem, or --connect
+      HOST:PORT to every rank and the aggregator listens on its port). Without --listen
+      the aggregator listens on every interface, told to the workers under this host's
+      name. The job token comes from PENNANT_JOB_TOKEN (or --token-file); worker 0 writes
+      --json. The aggregator (pennant-train --serve gradient --dim d) knows only the
+      gradient's size; the model and its accuracy are the workers'.
+
+--attack reverse (-10 times the worker's own gradient, applied to the registered buffer
+before submit, as pennant-train's workers do) costs the robust rules accuracy by their
+nature, not by a bug: measured per rule and explained in the README ("PyTorch"). In short:
+flag with r >= workers is the mean of the normalised gradients, which keeps a reversed one
+at full weight (--r 1 does not); the median is biased by the far outlier; krum loses as
+much clean as attacked.
 
 Data: step t, partition j gets examples perm[(t*P + j)*B : (t*P + j + 1)*B] of a seeded
 permutation of the training set (P partitions, B --batch). Uncoded: worker i computes
 partition i, so the mean over workers of their mean batch losses is the reference's loss.
 """
 import argparse
-import gzip
-import hashlib
 import json
 import os
 import secrets
@@ -33,6 +45,11 @@ import subprocess
 import sys
 import tempfile
 import time
+
+# the script's folder is on sys.path: its data, model and faults
+from torch_fmnist_parts import (Data, attack_fn, digest, evaluate, make_model,
+                                make_optimizer)
+from torch_fmnist_reference import run_reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC_ROOT = os.path.dirname(HERE)
@@ -52,6 +69,9 @@ def parse_args(argv=None):
     a.add_argument("--rule", default="mean", help="the aggregator's rule (mean, flag, median, ...)")
     a.add_argument("--f", type=int, default=None, help="Byzantine workers the rule assumes "
                    "(default: --byzantine)")
+    a.add_argument("--r", type=int, default=None, help="flag: the subspace dimension "
+                   "(default pennant-train's, 8: with 8 or fewer workers flag is then the mean "
+                   "of the normalised gradients; see the docstring on --attack reverse)")
     a.add_argument("--byzantine", type=int, default=0, help="the last N ranks attack")
     a.add_argument("--attack", choices=ATTACKS, default="signflip")
     a.add_argument("--hook", choices=("optimizer", "ddp"), default="optimizer")
@@ -61,7 +81,13 @@ def parse_args(argv=None):
     a.add_argument("--s", type=int, default=0, help="stragglers the code tolerates")
     a.add_argument("--bucket-cap-mb", type=float, default=0.01,
                    help="DDP bucket size (small: several buckets even for the tiny CNN)")
-    a.add_argument("--reference", action="store_true")
+    a.add_argument("--reference", action="store_true", help="one process, no Pennant: "
+                   "what data-parallel SGD with --workers, --code and the mean defines")
+    a.add_argument("--reference-mode", choices=("data-parallel", "concatenated"),
+                   default="data-parallel", help="data-parallel: each partition's gradient, "
+                   "then the aggregator's mean with its arithmetic (bit for bit); "
+                   "concatenated: one loss over the step's batches together (the same "
+                   "mathematics, other roundings)")
     a.add_argument("--json", help="write the record here (steps[].loss, final.test_acc); "
                    "under mpirun worker 0 writes it")
     a.add_argument("--aggregator-json", help="the C aggregator's own JSON record")
@@ -78,6 +104,9 @@ def parse_args(argv=None):
     a.add_argument("--listen", default=None, help="aggregator role: address to listen on")
     a.add_argument("--gloo", help="HOST:PORT for the DDP process group's rendezvous "
                    "(default: the aggregator's host, its port + 1)")
+    a.add_argument("--rendezvous", help="under mpirun without --connect: the file where "
+                   "the aggregator tells the workers its address (default: one per job in "
+                   "the temporary directory, for a job on one host)")
     a.add_argument("--token-file", help="job secret file (else PENNANT_JOB_TOKEN)")
     a.add_argument("--out", help=argparse.SUPPRESS)  # worker: its own record
     args = a.parse_args(argv)
@@ -86,127 +115,6 @@ def parse_args(argv=None):
     if not 0 <= args.byzantine < args.workers:
         a.error("--byzantine must be in [0, --workers)")
     return args
-
-
-# --- data and model (shared by every role) ------------------------------------------
-def load_idx(data_dir, train):
-    import numpy as np
-    pre = "train" if train else "t10k"
-    with gzip.open(os.path.join(data_dir, pre + "-images-idx3-ubyte.gz")) as f:
-        raw = f.read()
-    if int.from_bytes(raw[:4], "big") != 0x803:
-        raise SystemExit(f"{data_dir}: {pre} images are not an IDX image file")
-    n, rows, cols = (int.from_bytes(raw[4 * k:4 * k + 4], "big") for k in (1, 2, 3))
-    x = np.frombuffer(raw, dtype=np.uint8, offset=16, count=n * rows * cols)
-    x = (x.astype(np.float32) / 255.0).reshape(n, 1, rows, cols)
-    with gzip.open(os.path.join(data_dir, pre + "-labels-idx1-ubyte.gz")) as f:
-        lab = f.read()
-    y = np.frombuffer(lab, dtype=np.uint8, offset=8, count=n).astype(np.int64)
-    return x, y
-
-
-class Data:
-    def __init__(self, args):
-        import numpy as np
-        import torch
-        x, y = load_idx(args.data, True)
-        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
-        tx, ty = load_idx(args.data, False)
-        self.test_x, self.test_y = torch.from_numpy(tx), torch.from_numpy(ty)
-        self.perm = np.random.RandomState(args.seed).permutation(len(y))
-        self.parts = args.workers  # uncoded: one partition per worker
-        self.batch = args.batch
-
-    def indices(self, step, part):
-        import numpy as np
-        k = step * self.parts + part
-        return self.perm[(k * self.batch + np.arange(self.batch)) % len(self.perm)]
-
-    def partition(self, step, part):
-        i = self.indices(step, part)
-        return self.x[i], self.y[i]
-
-    def concatenated(self, step):
-        import numpy as np
-        i = np.concatenate([self.indices(step, j) for j in range(self.parts)])
-        return self.x[i], self.y[i]
-
-
-def make_model(seed):
-    import torch
-    import torch.nn as nn
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2),    # 8x12x12
-        nn.Conv2d(8, 16, 5), nn.ReLU(), nn.MaxPool2d(2),   # 16x4x4
-        nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
-
-
-def make_optimizer(args, params):
-    import torch
-    if args.optimizer == "adam":
-        return torch.optim.Adam(params, lr=args.lr)
-    return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum)
-
-
-def evaluate(model, data):
-    import torch
-    import torch.nn.functional as F
-    with torch.no_grad():
-        out = model(data.test_x)
-        loss = F.cross_entropy(out, data.test_y).item()
-        acc = (out.argmax(1) == data.test_y).double().mean().item() * 100
-    return loss, acc
-
-
-def digest(model):
-    h = hashlib.sha256()
-    for p in model.parameters():
-        h.update(p.detach().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def attack_fn(name, seed):
-    """A Byzantine worker's corruption of its gradient (the torch view of the registered
-    buffer), applied in place just before submit."""
-    import torch
-    gen = torch.Generator().manual_seed(seed)
-    if name == "signflip":
-        return lambda g: g.neg_()
-    if name == "scaled":
-        return lambda g: g.mul_(100.0)
-    if name == "reverse":
-        return lambda g: g.mul_(-10.0)
-    if name == "gaussian":
-        return lambda g: g.add_(torch.randn(g.shape, generator=gen))
-    if name == "uniform":
-        return lambda g: g.uniform_(0.0, 1.0, generator=gen)
-    if name == "nan":
-        def nan(g):
-            g[::1000] = float("nan")
-        return nan
-    raise ValueError(name)
-
-
-# --- the reference: one process, no Pennant ------------------------------------------
-def run_reference(args):
-    import torch
-    import torch.nn.functional as F
-    torch.set_num_threads(args.threads)
-    data = Data(args)
-    model = make_model(args.seed)
-    opt = make_optimizer(args, model.parameters())
-    steps = []
-    for t in range(args.steps):
-        x, y = data.concatenated(t)
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        steps.append({"step": t, "loss": loss.item()})
-    test_loss, test_acc = evaluate(model, data)
-    return {"mode": "reference", "config": vars(args), "steps": steps,
-            "final": {"test_acc": test_acc, "test_loss": test_loss, "digest": digest(model)}}
 
 
 # --- one worker ----------------------------------------------------------------------
@@ -301,7 +209,13 @@ def aggregator_cmd(args, d, listen, json_path=None):
     cmd = [aggregator_binary(args), "--role", "aggregator", "--serve", "gradient",
            "--dim", str(d), "--workers", str(args.workers), "--rounds", str(args.steps),
            "--rule", args.rule, "--f", str(args.f), "--code", args.code, "--s", str(args.s),
-           "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--listen", listen, "--quiet"]
+           "--wait", "all", "--deadline-ms", "60000", "--backend", args.backend, "--quiet"]
+    if listen:  # else pennant-train's default (with a rendezvous: every interface, port 0)
+        cmd += ["--listen", listen]
+    if args.rendezvous:
+        cmd += ["--rendezvous", args.rendezvous]
+    if args.r is not None:
+        cmd += ["--r", str(args.r)]
     if args.byzantine:
         cmd += ["--byzantine-ranks",
                 ",".join(str(r) for r in range(args.workers - args.byzantine, args.workers))]
@@ -394,22 +308,37 @@ def free_port():
 
 
 def mpi_role(args):
-    """Under mpirun: rank 0 is the aggregator, rank r >= 1 worker r - 1."""
+    """Under mpirun: rank 0 is the aggregator, rank r >= 1 worker r - 1. Without --connect
+    the workers find the aggregator through a rendezvous file (--rendezvous, default one
+    per job in the temporary directory: on several hosts, give a shared path)."""
     rank = os.environ.get("OMPI_COMM_WORLD_RANK")
     if rank is None or args.role is not None:
         return
-    size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
-    args.workers = size - 1
-    if not args.connect:
-        raise SystemExit("under mpirun, --connect HOST:PORT (the aggregator's, MPI rank 0) is needed")
+    args.workers = int(os.environ["OMPI_COMM_WORLD_SIZE"]) - 1
+    if not args.connect and not args.rendezvous:
+        sys.path.insert(0, os.path.join(SRC_ROOT, "python"))  # source tree; installed: no-op
+        import pennant.rendezvous
+        args.rendezvous = pennant.rendezvous.default_path()
     if int(rank) == 0:
         args.role = "aggregator"
-        args.listen = args.listen or "0.0.0.0:" + args.connect.rsplit(":", 1)[1]
+        if args.connect and not args.listen:
+            args.listen = "0.0.0.0:" + args.connect.rsplit(":", 1)[1]
     else:
         args.role, args.rank = "worker", int(rank) - 1
-        if not args.gloo:
-            host, port = args.connect.rsplit(":", 1)
-            args.gloo = f"{host}:{int(port) + 1}"
+
+
+def find_aggregator(args):
+    """A worker's --connect, else the address in the rendezvous file; the DDP group's
+    rendezvous defaults to the aggregator's host, its port + 1."""
+    if not args.connect:
+        if not args.rendezvous:
+            raise SystemExit("a worker needs --connect HOST:PORT or --rendezvous FILE")
+        sys.path.insert(0, os.path.join(SRC_ROOT, "python"))  # source tree; installed: no-op
+        import pennant.rendezvous
+        args.connect = pennant.rendezvous.lookup(args.rendezvous, args.timeout)
+    if not args.gloo:
+        host, port = args.connect.rsplit(":", 1)
+        args.gloo = f"{host}:{int(port) + 1}"
 
 
 def write(args, rec, path):
@@ -428,10 +357,16 @@ def main():
         return 0
     mpi_role(args)
     if args.role == "aggregator":  # mpirun rank 0: nothing but the C aggregator
-        cmd = aggregator_cmd(args, model_dim(args), args.listen or "0.0.0.0:7470",
-                             args.aggregator_json)
-        os.execv(cmd[0], cmd)
+        cmd = aggregator_cmd(args, model_dim(args), args.listen, args.aggregator_json)
+        env = dict(os.environ)
+        if not args.rendezvous:
+            # --connect: the workers know the address. Seeing mpirun's rank, pennant-train
+            # would broadcast it over MPI, which these Python workers never join (a hang).
+            for k in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+                env.pop(k, None)
+        os.execve(cmd[0], cmd, env)
     if args.role == "worker":
+        find_aggregator(args)
         rec = run_worker(args)
         if args.out:
             with open(args.out, "w") as f:

@@ -39,9 +39,9 @@ bool pn_job_stop_requested(const pn_job *j)
 	return j->cfg->stop_requested && *j->cfg->stop_requested;
 }
 
-float *pn_job_land_row(pn_job *j, int64_t round, int i)
+void *pn_job_land_row(pn_job *j, int64_t round, int i)
 {
-	return j->land + ((size_t)pn_job_slot(round) * j->n + (size_t)i) * j->d;
+	return j->land + ((size_t)pn_job_slot(round) * j->n + (size_t)i) * j->msg_len * j->esize;
 }
 
 /* ---- setup ---- */
@@ -56,7 +56,7 @@ static int setup_memory(pn_job *j)
 	void *mb, *lb;
 	int rc = pn_tp_alloc(j->ctx, 2 * j->d * sizeof(float), PN_ACCESS_REMOTE_READ, &mb, &j->model_mr);
 	if (!rc)
-		rc = pn_tp_alloc(j->ctx, 2 * (size_t)j->n * j->d * sizeof(float), PN_ACCESS_LOCAL_WRITE,
+		rc = pn_tp_alloc(j->ctx, 2 * (size_t)j->n * j->msg_len * j->esize, PN_ACCESS_LOCAL_WRITE,
 				 &lb, &j->land_mr);
 	if (rc)
 		return pn_job_fail(j, rc, "registered memory: %s", pn_tp_errmsg(j->ctx));
@@ -83,7 +83,8 @@ static int setup_memory(pn_job *j)
 	j->rows = calloc(n, sizeof *j->rows);
 	j->alpha = calloc(n, sizeof *j->alpha);
 	j->members = calloc(n, sizeof *j->members);
-	if (!j->velocity || !j->velocity_saved || !j->out || !j->w || !j->finished || !j->failed ||
+	j->ce_A = calloc(n * (size_t)j->comm_dim, sizeof *j->ce_A);
+	if (!j->ce_A || !j->velocity || !j->velocity_saved || !j->out || !j->w || !j->finished || !j->failed ||
 	    !j->needed || !j->use || !j->late || !j->rows || !j->alpha || !j->members)
 		return pn_job_fail(j, -ENOMEM, "out of memory");
 	for (int i = 0; i < j->n; i++) {
@@ -103,18 +104,21 @@ static void adopt_settings(pn_job *j, pn_job_settings *s)
 	j->pol = s->wait;
 	j->heartbeat_s = s->heartbeat_s;
 	j->silence_s = s->silence_s;
+	j->comm_dim = pn_code_comm_dim(j->code);
+	j->msg_len = pn_code_message_len(j->code, j->d);
 	const double *B = pn_code_matrix(j->code);
 	double s0 = 0;
 	for (int k = 0; k < j->n; k++)
 		s0 += B[k];
-	j->row_scale = j->robust ? 1.0 / s0 : 1.0;
+	/* m > 1: the combine sums the n partition gradients; the step divides by n */
+	j->row_scale = j->robust ? 1.0 / s0 : j->comm_dim > 1 ? 1.0 / j->n : 1.0;
 }
 
 /* One engine for the job: its pool starts here, once; each round resets it. */
 static int setup_engine(pn_job *j, const pn_job_settings *s)
 {
 	pn_agg_config ac = s->engine;
-	ac.d = j->d;
+	ac.d = j->msg_len;
 	char e[256];
 	j->agg = pn_agg_create(&ac, e, sizeof e);
 	if (!j->agg)
@@ -128,7 +132,8 @@ static int setup_schedule(pn_job *j, const pn_job_settings *s)
 {
 	const pn_agg_job_config *c = j->cfg;
 	char e[512];
-	pn_chunk_params chp = {.d = j->d, .unit_bytes = pn_tp_preferred_chunk(j->ctx), .workers = j->n};
+	pn_chunk_params chp = {.d = j->msg_len, .unit_bytes = pn_tp_preferred_chunk(j->ctx), .workers = j->n,
+			       .elem_bytes = j->esize};
 	int rc = pn_chunk_plan_build(&chp, &j->plan, e, sizeof e);
 	if (rc)
 		return pn_job_fail(j, rc, "chunk plan: %s", e);
@@ -143,9 +148,11 @@ static int setup_schedule(pn_job *j, const pn_job_settings *s)
 	j->landed = malloc(sizeof *j->landed * 2 * (size_t)j->n * (size_t)j->plan.nchunks);
 	if (!j->landed)
 		return pn_job_fail(j, -ENOMEM, "out of memory");
-	pn_job_log(j, "code %s, wait=%s, rule %s, %d chunks of %zu floats per worker, pipelining %s\n",
+	pn_job_log(j, "code %s, wait=%s, rule %s, %d chunks of %zu %s per worker (messages of %zu "
+		   "of the %zu parameters), pipelining %s\n",
 		   pn_code_describe(j->code), pn_wait_mode_name(j->pol.mode), pn_rule_name(c->rule.rule),
-		   j->plan.nchunks, j->plan.chunk_floats, c->pipelining ? "on" : "off");
+		   j->plan.nchunks, j->plan.chunk_floats, pn_dtype_name(c->rule.grad_dtype), j->msg_len,
+		   j->d, c->pipelining ? "on" : "off");
 	return 0;
 }
 
@@ -200,13 +207,14 @@ static void teardown(pn_job *j)
 	pn_tp_close(j->ctx); /* frees registered memory */
 	free(j->velocity), free(j->velocity_saved), free(j->out), free(j->w);
 	free(j->finished), free(j->failed), free(j->needed), free(j->use), free(j->late);
-	free(j->rows), free(j->alpha), free(j->members), free(j->landed);
+	free(j->rows), free(j->alpha), free(j->members), free(j->landed), free(j->ce_A);
 }
 
 int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char *err, size_t errlen)
 {
 	memset(res, 0, sizeof *res);
-	pn_job j = {.cfg = cfg, .n = cfg->n, .d = cfg->d, .log = cfg->log, .err = err, .errlen = errlen};
+	pn_job j = {.cfg = cfg, .n = cfg->n, .d = cfg->d, .esize = pn_dtype_size(cfg->rule.grad_dtype),
+		    .log = cfg->log, .err = err, .errlen = errlen};
 	if (cfg->n < 1 || cfg->n > PN_JOB_MAX_WORKERS || cfg->d < 1 || !cfg->init_model)
 		return pn_job_fail(&j, -EINVAL, "need 1 <= n <= %d workers and an initial model",
 				   PN_JOB_MAX_WORKERS);

@@ -33,12 +33,19 @@ typedef struct pn_job {
 	const pn_agg_job_config *cfg;
 	int n;
 	size_t d;
+	/* What a worker sends: msg_len = ceil(d/m) floats (comm-efficient codes with m > 1,
+	 * job.h), else d. Gradient slots, landing rows, the chunk plan and the engine are
+	 * sized for msg_len; the model and the aggregate for d. */
+	int comm_dim;
+	size_t msg_len;
+	double *ce_A;          /* m > 1: the round's decode matrix A, m×n (decode.c) */
 	pn_tp_ctx *ctx;
 	pn_tp_mr *model_mr, *land_mr;
 	float *model;          /* 2 slots of d (serving gradients: the shadow model) */
 	pn_tp_mr *result_mr;   /* serving gradients only, else NULL */
 	float *result;         /* serving gradients: round v's aggregate in slot v%2 (2 slots of d) */
-	float *land;           /* 2 slots × n rows × d */
+	char *land;            /* 2 slots × n rows × msg_len elements of esize bytes */
+	size_t esize;          /* bytes per gradient element (cfg->rule.grad_dtype) */
 	float *velocity, *velocity_saved, *out;
 	pn_job_worker *w;
 	pn_code *code;
@@ -60,7 +67,7 @@ typedef struct pn_job {
 	uint64_t *landed;      /* pipelining off: cookies of landed chunks, fed after the pulls */
 	int nlanded;
 	/* scratch of n entries each (no arrays sized by input on the stack) */
-	float **rows;
+	const void **rows;
 	double *alpha;
 	int *members;
 	/* step */
@@ -87,12 +94,15 @@ int pn_job_settle(const pn_agg_job_config *c, pn_job_settings *s, char *err, siz
  * replicas that disagree are left out, the code decodes the rest, w_i = a_i / n. */
 int pn_job_decode_weights(void *ctx, const bool *usable, int p, double *w, char *err,
 			  size_t errlen);
+/* decode.c, m > 1: the round's aggregate (d floats) from the messages and the decode
+ * matrix the weight function found; 0 or -errno. */
+int pn_job_ce_combine(pn_job *j, float *out);
 
 /* aggregator.c */
 void pn_job_log(pn_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int pn_job_fail(pn_job *j, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool pn_job_stop_requested(const pn_job *j);
-float *pn_job_land_row(pn_job *j, int64_t round, int i);
+void *pn_job_land_row(pn_job *j, int64_t round, int i);
 
 /* session.c: HELLO/WELCOME, sending, liveness */
 int pn_job_accept_workers(pn_job *j);

@@ -50,10 +50,16 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		put(&w, &m->silence_ms, 4);
 		pn_mr_desc_pack(&m->region, desc);
 		put(&w, desc, sizeof desc);
+		if (m->type == PN_MSG_HELLO)
+			put(&w, &m->grad_dtype, 1);
 		if (m->type == PN_MSG_WELCOME) {
 			put(&w, &m->serve, 1);
 			pn_mr_desc_pack(&m->result, desc);
 			put(&w, desc, sizeof desc);
+			put(&w, &m->comm_dim, 4);
+			put(&w, &m->code_s, 4);
+			put(&w, &m->code_seed, 8);
+			put(&w, &m->code_check, 8);
 		}
 		break;
 	case PN_MSG_RESULT: {
@@ -107,11 +113,16 @@ static int check_session(const pn_job_msg *m)
 	if (m->d < 1 || m->d > (UINT64_MAX / sizeof(float)) / 2 || !region_ok(&m->region))
 		return -EBADMSG;
 	if (m->type == PN_MSG_HELLO)
-		return m->rank < PN_JOB_MAX_WORKERS && m->n == 0 ? 0 : -EBADMSG;
+		return m->rank < PN_JOB_MAX_WORKERS && m->n == 0 && m->grad_dtype < PN_DTYPE_COUNT_
+			       ? 0 : -EBADMSG;
 	/* WELCOME */
 	if (m->rank != 0 || m->n < 1 || m->n > PN_JOB_MAX_WORKERS)
 		return -EBADMSG;
 	if (m->heartbeat_ms < 1 || m->silence_ms <= m->heartbeat_ms || m->silence_ms > PN_JOB_MAX_TIMER_MS)
+		return -EBADMSG;
+	/* comm-efficient: 1 <= m, s + m <= n (the code's own bounds); m = 1 carries no code */
+	if (m->comm_dim < 1 || m->code_s + (uint64_t)m->comm_dim > m->n ||
+	    (m->comm_dim == 1 && (m->code_s || m->code_seed || m->code_check)))
 		return -EBADMSG;
 	static const pn_mr_desc none;
 	if (m->serve == PN_SERVE_MODEL)
@@ -133,16 +144,27 @@ static int check_ack(const pn_job_msg *m)
 	return m->round >= 0 ? 0 : -EBADMSG;
 }
 
-uint64_t pn_job_result_checksum(const float *x, size_t d)
+/* A 64-bit mix of `words` 32-bit words (their bits, not their values). */
+static uint64_t mix_words(uint64_t h, const void *data, size_t words)
 {
-	uint64_t h = 0x9e3779b97f4a7c15u ^ d;
-	for (size_t k = 0; k < d; k++) {
+	const uint8_t *p = data;
+	for (size_t k = 0; k < words; k++) {
 		uint32_t b;
-		memcpy(&b, &x[k], 4);
+		memcpy(&b, p + 4 * k, 4);
 		h = (h ^ b) * 0x100000001b3u;
 		h ^= h >> 29;
 	}
 	return h;
+}
+
+uint64_t pn_job_result_checksum(const float *x, size_t d)
+{
+	return mix_words(0x9e3779b97f4a7c15u ^ d, x, d);
+}
+
+uint64_t pn_job_code_row_check(const double *row, size_t len)
+{
+	return mix_words(0xcbf29ce484222325u ^ len, row, 2 * len);
 }
 
 static int check_round(const pn_job_msg *m)
@@ -186,10 +208,16 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 		get(&r, &m->silence_ms, 4);
 		get(&r, desc, sizeof desc);
 		pn_mr_desc_unpack(desc, &m->region);
+		if (m->type == PN_MSG_HELLO)
+			get(&r, &m->grad_dtype, 1);
 		if (m->type == PN_MSG_WELCOME) {
 			get(&r, &m->serve, 1);
 			get(&r, desc, sizeof desc);
 			pn_mr_desc_unpack(desc, &m->result);
+			get(&r, &m->comm_dim, 4);
+			get(&r, &m->code_s, 4);
+			get(&r, &m->code_seed, 8);
+			get(&r, &m->code_check, 8);
 		}
 		check = check_session;
 		break;

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PN_JOB_PROTO_VERSION 3
+#define PN_JOB_PROTO_VERSION 4
 #define PN_JOB_MAX_WORKERS 4095      /* ranks 0..4094; also the read cookie's worker field */
 #define PN_JOB_MAX_TIMER_MS 86400000u /* heartbeat / silence limits: at most one day */
 
@@ -34,12 +34,19 @@ typedef struct pn_job_msg {
 	uint64_t d;
 	pn_mr_desc region;          /* HELLO: gradient region; WELCOME: model region */
 	uint8_t serve;              /* WELCOME: pn_serve */
+	uint8_t grad_dtype;         /* HELLO: pn_dtype of the gradient region's elements */
 	pn_mr_desc result;          /* WELCOME, serving gradients: the result region (2 slots of d);
 				     * serving the model: all zero */
 	bool skipped;               /* RESULT: no aggregate this round (do not step) */
 	uint64_t checksum;          /* RESULT: pn_job_result_checksum of the slot's d floats */
 	uint32_t heartbeat_ms;      /* WELCOME: the aggregator pings at least this often */
 	uint32_t silence_ms;        /* WELCOME: silence this long means the peer is gone */
+	/* WELCOME, comm-efficient codes (comm_dim m > 1): messages are ceil(d/m) floats and the
+	 * worker rebuilds the code from (n, code_s, m, code_seed) to encode; code_check is
+	 * pn_job_code_row_check of its row, so a worker whose rebuilt code differs refuses
+	 * instead of sending garbage. m = 1: whole gradients, the other three are zero. */
+	uint32_t comm_dim, code_s;
+	uint64_t code_seed, code_check;
 	int status;                 /* READY: 0, or a negative errno from compute */
 	double loss, compute_s;     /* READY */
 	int nparts;                 /* ROUND */
@@ -50,6 +57,9 @@ typedef struct pn_job_msg {
 /* The checksum a RESULT carries: a 64-bit mix of the d floats' bits, so that a worker
  * can tell a result slot overwritten while it read it from the one announced. */
 uint64_t pn_job_result_checksum(const float *x, size_t d);
+
+/* A 64-bit mix of worker `rank`'s row of the code's encode matrix (pn_code_ce_matrix). */
+uint64_t pn_job_code_row_check(const double *row, size_t len);
 
 /* Returns the encoded length (<= PN_TP_CTRL_MAX). */
 size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf);

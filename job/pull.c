@@ -15,10 +15,12 @@ void pn_job_post_reads(pn_job *j)
 	unsigned slot = pn_job_slot(j->round);
 	while (pn_pull_next(j->puller, &req) == 1) {
 		pn_job_worker *w = &j->w[req.worker];
-		size_t loff = (size_t)(pn_job_land_row(j, j->round, req.worker) - j->land) + req.offset;
-		uint64_t roff = ((uint64_t)w->slot * j->d + req.offset) * sizeof(float);
-		int rc = pn_tp_post_read(w->peer, j->land_mr, loff * sizeof(float), &w->grad, roff,
-					 req.len * sizeof(float), pn_cookie_make(j->round, req.worker, req.chunk));
+		/* byte offsets: elements are j->esize bytes (half gradients move half the bytes) */
+		size_t loff = (size_t)((char *)pn_job_land_row(j, j->round, req.worker) - j->land) +
+			      req.offset * j->esize;
+		uint64_t roff = ((uint64_t)w->slot * j->msg_len + req.offset) * j->esize;
+		int rc = pn_tp_post_read(w->peer, j->land_mr, loff, &w->grad, roff, req.len * j->esize,
+					 pn_cookie_make(j->round, req.worker, req.chunk));
 		if (rc == -EAGAIN) {
 			pn_pull_fail(j->puller, req.worker, req.chunk, true, NULL, 0);
 			return; /* the queue is full: retry after the next poll */

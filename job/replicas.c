@@ -9,7 +9,7 @@
 static bool same_row(pn_job *j, int a, int b)
 {
 	return memcmp(pn_job_land_row(j, j->round, a), pn_job_land_row(j, j->round, b),
-		      j->d * sizeof(float)) == 0;
+		      j->msg_len * j->esize) == 0;
 }
 
 int pn_job_check_replicas(pn_job *j, bool *use)

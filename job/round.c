@@ -26,7 +26,7 @@ static int begin_round(pn_job *j)
 	/* The engine reads this round's landing rows in place, chunk by chunk as they land. */
 	for (int i = 0; i < j->n; i++)
 		j->rows[i] = pn_job_land_row(j, v, i);
-	int rc = pn_agg_reset(j->agg, j->rows);
+	int rc = pn_agg_reset_typed(j->agg, j->rows);
 	return rc ? pn_job_fail(j, rc, "aggregation: %s", pn_agg_errmsg(j->agg)) : 0;
 }
 
@@ -84,6 +84,7 @@ static void judge(pn_job *j, pn_round_record *rec, const pn_agg_report *rep)
 {
 	const double *wt = pn_agg_weights(j->agg);
 	const int *st = pn_agg_status(j->agg);
+	rec->weights = wt;
 	double tot = 0;
 	for (int i = 0; i < j->n; i++)
 		tot += fabs(wt[i]);
@@ -123,6 +124,12 @@ static const char *aggregate(pn_job *j, pn_round_record *rec)
 	if (rc == 0 || !j->robust) { /* the decode's inputs are judged even if it then fails */
 		rec->nonfinite += rep.nonfinite;
 		judge(j, rec, &rep);
+	}
+	if (rc == 0 && j->comm_dim > 1) { /* the engine wrote block 0; the combine writes all m */
+		if ((rc = pn_job_ce_combine(j, j->out)) == 0)
+			return NULL;
+		pn_job_log(j, "round %lld: comm-efficient combine: %s\n", (long long)j->round, strerror(-rc));
+		return "the code could not decode what arrived";
 	}
 	if (rc == 0)
 		return NULL;

@@ -68,6 +68,26 @@ void pn_job_heartbeat(pn_job *j, bool drained)
 	}
 }
 
+/* WELCOME for worker `rank`: the job's settings and, for m > 1, what rebuilds the code. */
+static pn_job_msg welcome_for(const pn_job *j, uint32_t rank)
+{
+	pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)j->n, .d = j->d,
+			  .heartbeat_ms = (uint32_t)(j->heartbeat_s * 1e3 + 0.5),
+			  .silence_ms = (uint32_t)(j->silence_s * 1e3 + 0.5)};
+	pn_tp_mr_get_desc(j->model_mr, &wel.region);
+	wel.serve = (uint8_t)j->cfg->serve;
+	if (j->result_mr)
+		pn_tp_mr_get_desc(j->result_mr, &wel.result);
+	wel.comm_dim = (uint32_t)j->comm_dim;
+	if (j->comm_dim > 1) { /* the worker rebuilds the code to encode (proto.h) */
+		size_t nm = (size_t)j->n * (size_t)j->comm_dim;
+		wel.code_s = (uint32_t)j->cfg->s;
+		wel.code_seed = j->cfg->seed;
+		wel.code_check = pn_job_code_row_check(pn_code_ce_matrix(j->code) + rank * nm, nm);
+	}
+	return wel;
+}
+
 /* A HELLO from a new peer: take the rank if it is free and the model matches. */
 static void on_hello(pn_job *j, const pn_tp_completion *c)
 {
@@ -80,9 +100,25 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 		pn_job_log(j, "peer %u claims rank %u (n=%d, or taken): ignored\n", c->peer_id, m.rank, j->n);
 		return;
 	}
-	if (m.d != j->d || m.region.len < 2 * j->d * sizeof(float)) {
+	if (m.grad_dtype != j->cfg->rule.grad_dtype) {
+		pn_job_log(j, "worker %u exposes %s gradients, the job pulls %s: ignored\n", m.rank,
+			   pn_dtype_name((pn_dtype)m.grad_dtype), pn_dtype_name(j->cfg->rule.grad_dtype));
+		return;
+	}
+	if (m.d != j->d) {
 		pn_job_log(j, "worker %u has a different model (%llu parameters, we have %zu): ignored\n",
 			   m.rank, (unsigned long long)m.d, j->d);
+		return;
+	}
+	pn_job_msg wel = welcome_for(j, m.rank);
+	if (m.region.len < 2 * j->msg_len * j->esize) {
+		/* set up for another m: WELCOME tells it ours (it refuses the job, saying so),
+		 * but the rank is not taken: we would read past its region */
+		pn_job_log(j, "worker %u registered %llu bytes, under 2 slots of %zu %s (m=%d): not taken\n",
+			   m.rank, (unsigned long long)m.region.len, j->msg_len,
+			   pn_dtype_name(j->cfg->rule.grad_dtype), j->comm_dim);
+		uint8_t buf[PN_TP_CTRL_MAX];
+		pn_tp_send_ctrl(c->peer, buf, pn_job_msg_pack(&wel, buf));
 		return;
 	}
 	pn_job_worker *w = &j->w[m.rank];
@@ -92,13 +128,6 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 	w->trust = 1.0;
 	w->gone_at = -1;
 	w->last_heard = pn_now_s();
-	pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)j->n, .d = j->d,
-			  .heartbeat_ms = (uint32_t)(j->heartbeat_s * 1e3 + 0.5),
-			  .silence_ms = (uint32_t)(j->silence_s * 1e3 + 0.5)};
-	pn_tp_mr_get_desc(j->model_mr, &wel.region);
-	wel.serve = (uint8_t)j->cfg->serve;
-	if (j->result_mr)
-		pn_tp_mr_get_desc(j->result_mr, &wel.result);
 	pn_job_send(j, (int)m.rank, &wel);
 }
 

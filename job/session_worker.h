@@ -6,6 +6,7 @@
 #define PENNANT_JOB_SESSION_WORKER_H
 
 #include "job/proto.h"
+#include "pennant/codes.h"
 #include "pennant/session.h"
 
 #include <stdbool.h>
@@ -30,7 +31,16 @@ struct pn_session {
 	pn_tp_ctx *ctx;
 	pn_tp_peer *agg;
 	pn_tp_mr *grad_mr, *model_mr, *result_mr;
-	float *grad;             /* 2 slots of d, remote-READ */
+	float *grad;             /* 2 slots of slot_len, remote-READ (float32); half: 1 slot, private */
+	pn_dtype dtype;          /* the registered gradient's element type */
+	uint16_t *wire;          /* half: 2 slots of slot_len, remote-READ; float32: NULL */
+	size_t grad_cap;         /* elements registered: 2·ceil(d/m) for the m configured, else 2·d */
+	int comm_dim_wanted;     /* pn_session_config.comm_dim (0: WELCOME's) */
+	/* the job's code as WELCOME says: m, the message (slot) length ceil(d/m), and for
+	 * m > 1 the comm-efficient code rebuilt here to encode (session_worker_code.c) */
+	int comm_dim;
+	size_t slot_len;
+	pn_code *code;
 	float *model, *result;   /* local landing buffers, d each */
 	/* from WELCOME */
 	bool welcomed;
@@ -62,6 +72,11 @@ struct pn_session {
 	int qn;
 	char err[256];
 };
+
+/* session_worker_code.c: settle m from WELCOME (and rebuild the code when m > 1);
+ * 0 or -EINVAL with the reason in s->err */
+int pn_sess_adopt_code(pn_session *s, const pn_job_msg *welcome);
+void pn_sess_free_code(pn_session *s);
 
 /* session_worker_io.c */
 int pn_sess_fail(pn_session *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -58,6 +58,9 @@ static int on_welcome(pn_session *s, const pn_job_msg *m)
 	if (m->d != s->d)
 		return pn_sess_fail(s, -EINVAL, "aggregator's model has %llu parameters, ours %zu",
 				    (unsigned long long)m->d, s->d);
+	int rc = pn_sess_adopt_code(s, m);
+	if (rc)
+		return rc;
 	s->model_desc = m->region;
 	s->result_desc = m->result;
 	s->serve = (pn_serve)m->serve;

@@ -58,7 +58,8 @@ static int connect_until_welcome(pn_session *s)
 					s->connect, pn_tp_errmsg(s->ctx));
 			continue;
 		}
-		pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)s->rank, .d = s->d};
+		pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)s->rank, .d = s->d,
+				    .grad_dtype = (uint8_t)s->dtype};
 		pn_tp_mr_get_desc(s->grad_mr, &hello.region);
 		bool lost = pn_sess_send(s, &hello) != 0;
 		if ((rc = await_welcome(s, pn_now_s() + fmin(10.0, limit), &lost)) != 0)
@@ -82,6 +83,9 @@ static void destroy(pn_session *s)
 		return;
 	if (s->ctx)
 		pn_tp_close(s->ctx); /* frees registered memory */
+	pn_sess_free_code(s);
+	if (s->wire)
+		free(s->grad); /* half gradients: the float32 slot is private memory */
 	free(s->connect);
 	free(s);
 }
@@ -90,7 +94,7 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 {
 	*out = NULL;
 	if (!cfg || !cfg->connect || cfg->rank < 0 || cfg->rank >= PN_JOB_MAX_WORKERS || cfg->d < 1 ||
-	    cfg->d > ((size_t)1 << 40)) {
+	    cfg->d > ((size_t)1 << 40) || pn_dtype_size(cfg->grad_dtype) == 0) {
 		pn_errf(err, errlen, "session: need an aggregator address, 0 <= rank < %d and d >= 1",
 			PN_JOB_MAX_WORKERS);
 		return -EINVAL;
@@ -103,9 +107,13 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 	}
 	s->rank = cfg->rank;
 	s->d = cfg->d;
+	s->dtype = cfg->grad_dtype;
 	s->verbose = cfg->verbose;
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
 	s->silence_override_ms = cfg->silence_ms;
+	s->comm_dim_wanted = cfg->comm_dim > 0 ? cfg->comm_dim : 0;
+	s->comm_dim = 1;
+	s->slot_len = s->d;
 	s->cur.round = -1;
 	s->waited = -1;
 	s->ctx = pn_tp_open(&cfg->tp, err, errlen);
@@ -115,9 +123,12 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 		return -EIO;
 	}
 	void *g, *m, *r;
-	size_t bytes = s->d * sizeof(float);
+	size_t bytes = s->d * sizeof(float), esize = pn_dtype_size(s->dtype);
 	int rc;
-	if ((rc = pn_tp_alloc(s->ctx, 2 * bytes, PN_ACCESS_REMOTE_READ, &g, &s->grad_mr)) ||
+	/* m known: the transport moves only ceil(d/m) elements a round, so register no more */
+	s->grad_cap = 2 * (s->comm_dim_wanted > 1 ? (s->d + (size_t)s->comm_dim_wanted - 1) /
+							   (size_t)s->comm_dim_wanted : s->d);
+	if ((rc = pn_tp_alloc(s->ctx, s->grad_cap * esize, PN_ACCESS_REMOTE_READ, &g, &s->grad_mr)) ||
 	    (rc = pn_tp_alloc(s->ctx, bytes, PN_ACCESS_LOCAL_WRITE, &m, &s->model_mr)) ||
 	    (rc = pn_tp_alloc(s->ctx, bytes, PN_ACCESS_LOCAL_WRITE, &r, &s->result_mr))) {
 		pn_sess_fail(s, rc, "cannot allocate registered memory: %s", pn_tp_errmsg(s->ctx));
@@ -126,7 +137,17 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 		return rc;
 	}
 	s->grad = g, s->model = m, s->result = r;
-	memset(s->grad, 0, 2 * bytes);
+	memset(g, 0, s->grad_cap * esize);
+	if (s->dtype != PN_DTYPE_F32) {
+		s->wire = g;
+		s->grad = calloc(s->grad_cap / 2, sizeof(float)); /* one slot's float32 message */
+		if (!s->grad) {
+			pn_errf(err, errlen, "session: out of memory");
+			s->wire = NULL; /* nothing to free */
+			destroy(s);
+			return -ENOMEM;
+		}
+	}
 	memset(s->model, 0, bytes);
 	if ((rc = connect_until_welcome(s)) != 0) {
 		pn_errf(err, errlen, "%s", s->err);

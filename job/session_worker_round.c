@@ -126,15 +126,21 @@ int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeo
 		r->n = s->n;
 		r->serve = s->serve;
 		r->nparts = m.nparts;
+		r->comm_dim = s->comm_dim;
 		memcpy(r->parts, m.parts, sizeof r->parts);
 		memcpy(r->coefs, m.coefs, sizeof r->coefs);
+		if (s->comm_dim > 1) /* no one coefficient per partition: a caller using them sends NaN */
+			for (int k = 0; k < PN_JOB_MAX_PARTS; k++)
+				r->coefs[k] = NAN;
 	}
 	return 0;
 }
 
 float *pn_session_gradient(pn_session *s)
 {
-	return s->have_round ? s->grad + (size_t)pn_job_slot(s->cur.round) * s->d : NULL;
+	if (!s->have_round)
+		return NULL;
+	return s->wire ? s->grad : s->grad + (size_t)pn_job_slot(s->cur.round) * s->slot_len;
 }
 
 int pn_session_submit(pn_session *s, double loss, int status)
@@ -143,6 +149,9 @@ int pn_session_submit(pn_session *s, double loss, int status)
 		return pn_sess_fail(s, -EPROTO, "submit without a round begun");
 	if (status > 0 || status < -4095)
 		return pn_sess_fail(s, -EINVAL, "submit: status %d is not 0 or a negative errno", status);
+	if (s->wire) /* the one conversion the half format forces: float32 → the registered slot */
+		pn_f32_to_half(s->dtype, s->wire + (size_t)pn_job_slot(s->cur.round) * s->slot_len, s->grad,
+			       s->slot_len);
 	pn_job_msg ready = {.type = PN_MSG_READY, .round = s->cur.round, .slot = pn_job_slot(s->cur.round),
 			    .status = status, .loss = isinf(loss) ? NAN : loss,
 			    .compute_s = pn_now_s() - s->t_begun};
@@ -256,9 +265,9 @@ int pn_session_round_parts(const pn_session *s, int *parts, double *coefs, int m
 		if (parts)
 			parts[k] = s->cur.parts[k];
 		if (coefs)
-			coefs[k] = s->cur.coefs[k];
+			coefs[k] = s->comm_dim > 1 ? NAN : s->cur.coefs[k];
 	}
-	return s->cur.nparts;
+	return coefs && s->comm_dim > 1 ? -ENOTSUP : s->cur.nparts;
 }
 
 int64_t pn_session_round_number(const pn_session *s)

@@ -60,6 +60,7 @@ static int settle_code(const pn_agg_job_config *c, pn_job_settings *s, char *err
 	pn_code_params cp;
 	pn_code_params_init(&cp, (pn_code_kind)c->code_kind, c->n, c->s);
 	cp.seed = c->seed;
+	cp.comm_dim = c->comm_dim;
 	char e[256];
 	int rc = pn_code_create(&cp, &s->code, e, sizeof e);
 	if (rc) {
@@ -67,9 +68,24 @@ static int settle_code(const pn_agg_job_config *c, pn_job_settings *s, char *err
 			pn_code_kind_name((pn_code_kind)c->code_kind), c->s, c->n, e);
 		return rc;
 	}
-	if (pn_code_comm_dim(s->code) > 1) {
-		pn_errf(err, errlen, "code %s sends messages of d/m values; the job aggregates whole "
-			"gradients: use another code", pn_code_describe(s->code));
+	int m = pn_code_comm_dim(s->code), load = pn_code_partitions(s->code, 0, NULL, NULL, 0);
+	if (s->robust && m > 1) {
+		pn_errf(err, errlen,
+			"rule %s compares the workers' gradients, but with %s each worker sends a "
+			"1/%d-dimensional mix of different coordinates of its partitions, which "
+			"estimates nothing: use rule mean with it", pn_rule_name(c->rule.rule),
+			pn_code_describe(s->code), m);
+		return -EINVAL;
+	}
+	if (m > 1 && c->rule.grad_dtype != PN_DTYPE_F32) {
+		/* job/decode.c combines the landing rows as float32 blocks */
+		pn_errf(err, errlen, "code %s combines float32 messages; --grad-dtype %s needs another "
+			"code (or f32)", pn_code_describe(s->code), pn_dtype_name(c->rule.grad_dtype));
+		return -EINVAL;
+	}
+	if (load > PN_JOB_MAX_PARTS) {
+		pn_errf(err, errlen, "code %s gives each worker %d partitions; a ROUND names at most %d",
+			pn_code_describe(s->code), load, PN_JOB_MAX_PARTS);
 		return -EINVAL;
 	}
 	if (s->robust && !pn_code_rows_are_estimates(s->code)) {

@@ -2,7 +2,9 @@
  * per round begin (the model, or with PN_SERVE_GRADIENT the worker's own model),
  * compute the coded gradient with the application's pn_grad_source into the registered
  * slot, corrupt it in fault-injection runs, submit; with PN_SERVE_GRADIENT wait for the
- * round's aggregate and step the worker's model with src->step; leave after STOP. */
+ * round's aggregate and step the worker's model with src->step; leave after STOP. With a
+ * comm-efficient code (m > 1) each held partition's gradient is computed alone and the
+ * session encodes the ceil(d/m)-float message from them. */
 #include "job/faults.h"
 #include "pennant/session.h"
 #include "util/util.h"
@@ -42,7 +44,38 @@ typedef struct worker {
 	pn_session *s;
 	pn_fault_state fst;
 	float *model, *aggregate; /* serving gradients: our own model and the round's aggregate */
+	float *part_grads;        /* m > 1: one full gradient per held partition (nparts × d) */
+	int part_cap;
 } worker;
+
+/* m > 1: grad(parts[k]) for each held partition, each alone (coefficient 1), then the
+ * message into the slot. The loss is the mean over the partitions. */
+static int compute_and_encode(worker *w, const pn_session_round *r, const float *model, float *out,
+			      double *loss)
+{
+	size_t d = w->src->d;
+	if (r->nparts > w->part_cap) {
+		free(w->part_grads);
+		w->part_cap = 0;
+		if (!(w->part_grads = malloc(sizeof(float) * d * (size_t)r->nparts)))
+			return -ENOMEM;
+		w->part_cap = r->nparts;
+	}
+	const float *grads[PN_JOB_MAX_PARTS];
+	const double one = 1.0;
+	double sum = 0;
+	for (int k = 0; k < r->nparts; k++) {
+		float *g = w->part_grads + (size_t)k * d;
+		double lk = 0;
+		int st = w->src->compute(w->src->ctx, (uint64_t)r->round, model, &r->parts[k], &one, 1, g, &lk);
+		if (st)
+			return st;
+		sum += lk;
+		grads[k] = g;
+	}
+	*loss = r->nparts ? sum / r->nparts : 0;
+	return pn_session_encode(w->s, grads, out);
+}
 
 /* Round v, begun: compute into the registered slot, corrupt if Byzantine, submit; when
  * the aggregator serves gradients, wait for the aggregate and step. 0, 1 (STOP), -errno. */
@@ -57,11 +90,13 @@ static int one_round(worker *w, const pn_session_round *r)
 	const float *model = r->serve == PN_SERVE_GRADIENT ? w->model : pn_session_model(w->s);
 	float *out = pn_session_gradient(w->s);
 	double loss = 0;
-	int st = w->src->compute(w->src->ctx, (uint64_t)r->round, model, r->parts, r->coefs, r->nparts,
-				 out, &loss);
+	int st = r->comm_dim > 1 ? compute_and_encode(w, r, model, out, &loss)
+				 : w->src->compute(w->src->ctx, (uint64_t)r->round, model, r->parts, r->coefs,
+						   r->nparts, out, &loss);
 	if (st == 0) /* colluding attacks (ALIE, IPM, mimic) compute the honest gradients themselves */
-		st = pn_faults_corrupt_job(f, &w->fst, out, w->src->d, w->src, (uint64_t)r->round, model,
-					   r->coefs, r->nparts, r->n, f->colluders > 0 ? f->colluders : 1);
+		st = pn_faults_corrupt_job(f, &w->fst, out, pn_session_message_len(w->s), w->src,
+					   (uint64_t)r->round, model, r->coefs, r->nparts, r->n,
+					   f->colluders > 0 ? f->colluders : 1);
 	int rc = delay_ms(w->s, pn_faults_delay_ms(f, &w->fst));
 	if (rc == 0)
 		rc = pn_session_submit(w->s, loss, st < 0 && st >= -4095 ? st : st ? -EIO : 0);
@@ -82,12 +117,19 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 	pn_faults_init_state(&w.fst, &cfg->faults);
 	pn_session_config sc = {.tp = cfg->tp, .connect = cfg->connect, .rank = cfg->rank, .d = src->d,
 				.connect_timeout_ms = cfg->connect_timeout_ms,
-				.silence_ms = cfg->silence_ms, .verbose = cfg->verbose};
+				.silence_ms = cfg->silence_ms, .verbose = cfg->verbose,
+				.comm_dim = cfg->comm_dim,
+				.grad_dtype = cfg->grad_dtype};
 	char err[512];
 	int rc = pn_session_join(&sc, &w.s, err, sizeof err);
 	if (rc)
 		return rc; /* said on stderr by the session */
-	if (pn_session_serve(w.s) == PN_SERVE_GRADIENT) {
+	if (pn_session_comm_dim(w.s) > 1 && pn_byzantine_needs_honest(cfg->faults.byzantine)) {
+		fprintf(stderr, "pennant-worker %d: attack %s imitates whole gradients; this job's "
+			"messages are 1/%d of one\n", cfg->rank, pn_byzantine_name(cfg->faults.byzantine),
+			pn_session_comm_dim(w.s));
+		rc = -EINVAL;
+	} else if (pn_session_serve(w.s) == PN_SERVE_GRADIENT) {
 		w.model = malloc(src->d * sizeof(float));
 		w.aggregate = malloc(src->d * sizeof(float));
 		if (!src->step || !w.model || !w.aggregate) {
@@ -113,5 +155,6 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 	pn_session_leave(w.s); /* after STOP: once the aggregator has closed its side */
 	free(w.model);
 	free(w.aggregate);
+	free(w.part_grads);
 	return rc;
 }

@@ -38,6 +38,11 @@ static void on_hello(pn_node *n, const pn_tp_completion *comp)
 			    comp->peer_id, m.rank, n->cfg->first_rank, n->cfg->first_rank + n->g - 1);
 		return;
 	}
+	if (m.grad_dtype != PN_DTYPE_F32) { /* a sum node adds float32 chunks (first version) */
+		pn_node_log(n, "node: child rank %u sends %s gradients, a sum node takes f32: ignored\n",
+			    m.rank, pn_dtype_name((pn_dtype)m.grad_dtype));
+		return;
+	}
 	if (m.d != n->d || m.region.len < 2 * n->d * sizeof(float)) {
 		pn_node_log(n, "node: child rank %u has %llu parameters, we have %zu: ignored\n", m.rank,
 			    (unsigned long long)m.d, n->d);
@@ -47,7 +52,8 @@ static void on_hello(pn_node *n, const pn_tp_completion *comp)
 	*k = (node_child){.peer = comp->peer, .grad = m.region, .alive = true, .last_heard = pn_now_s()};
 	pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)n->cfg->leaves, .d = n->d,
 			  .heartbeat_ms = (uint32_t)(n->heartbeat_s * 1e3 + 0.5),
-			  .silence_ms = (uint32_t)(n->silence_s * 1e3 + 0.5), .serve = PN_SERVE_MODEL};
+			  .silence_ms = (uint32_t)(n->silence_s * 1e3 + 0.5), .serve = PN_SERVE_MODEL,
+			  .comm_dim = 1 /* whole gradients: uncoded */};
 	pn_tp_mr_get_desc(n->model_mr, &wel.region);
 	if (send_to(n, c, &wel))
 		k->alive = false;

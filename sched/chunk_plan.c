@@ -22,10 +22,10 @@ static size_t div_up(size_t x, size_t m)
 }
 
 /* Nominal chunk size in floats. */
-static size_t pick_chunk_floats(const pn_chunk_params *p, size_t unit_f, size_t max_f)
+static size_t pick_chunk_floats(const pn_chunk_params *p, size_t es, size_t unit_f, size_t max_f)
 {
 	if (p->chunk_bytes) {
-		size_t want = round_up(div_up(p->chunk_bytes, sizeof(float)), unit_f);
+		size_t want = round_up(div_up(p->chunk_bytes, es), unit_f);
 		return want > max_f ? max_f : want;
 	}
 	int target = p->target_pulls > 0 ? p->target_pulls : 256;
@@ -81,13 +81,15 @@ int pn_chunk_plan_build(const pn_chunk_params *p, pn_chunk_plan *plan, char *err
 		return bad(err, errlen, "chunk plan: gradient dimension d must be > 0");
 	if (p->workers < 1)
 		return bad(err, errlen, "chunk plan: workers must be >= 1 (got %d)", p->workers);
-	size_t unit = p->unit_bytes ? p->unit_bytes : 65536;
-	if (unit % sizeof(float) != 0)
+	size_t unit = p->unit_bytes ? p->unit_bytes : 65536, es = p->elem_bytes ? p->elem_bytes : 4;
+	if (es != 2 && es != 4)
+		return bad(err, errlen, "chunk plan: elem_bytes=%zu is not 2 or 4", es);
+	if (unit % 4 != 0)
 		return bad(err, errlen, "chunk plan: unit_bytes=%zu is not a multiple of 4", unit);
 	size_t maxb = p->max_chunk_bytes ? p->max_chunk_bytes : (size_t)8 << 20;
 	if (maxb < unit)
 		maxb = unit;
-	size_t unit_f = unit / sizeof(float), max_f = maxb / sizeof(float) / unit_f * unit_f;
+	size_t unit_f = unit / es, max_f = maxb / es / unit_f * unit_f;
 	if (p->layers < 0 || (p->layers > 0 && !p->layer_ends))
 		return bad(err, errlen, "chunk plan: %d layers but no layer_ends", p->layers);
 	for (int l = 0; l < p->layers; l++) {
@@ -100,7 +102,7 @@ int pn_chunk_plan_build(const pn_chunk_params *p, pn_chunk_plan *plan, char *err
 		return bad(err, errlen, "chunk plan: last layer ends at %zu, expected d=%zu",
 			   p->layer_ends[p->layers - 1], p->d);
 
-	size_t chunk = pick_chunk_floats(p, unit_f, max_f);
+	size_t chunk = pick_chunk_floats(p, es, unit_f, max_f);
 	struct builder b = { 0 };
 	int rc = 0;
 	if (p->layers == 0) {

@@ -1,4 +1,4 @@
-/* pennant-agg: offline robust aggregation of a (p, d) float32 .npy array.
+/* pennant-agg: offline robust aggregation of a (p, d) float32, fp16 or bf16 .npy array.
  *
  *   pennant-agg --rule flag --r 8 grads.npy -o out.npy --json
  */
@@ -21,8 +21,9 @@ static void usage(FILE *o)
 	fprintf(o,
 		"usage: pennant-agg --rule RULE [options] IN.npy -o OUT.npy\n"
 		"\n"
-		"Aggregates the rows of IN (float32, shape (p, d), one row per worker) into\n"
-		"OUT (float32, shape (d,)) with a Byzantine-robust rule.\n"
+		"Aggregates the rows of IN (shape (p, d), one row per worker; float32 '<f4',\n"
+		"fp16 '<f2' or bf16 [('bf16', '<u2')]) into OUT (float32, shape (d,)) with a\n"
+		"Byzantine-robust rule.\n"
 		"\n"
 		"rules: mean median trimmed-mean meamed phocas krum multi-krum bulyan geomed flag\n"
 		"options:\n"
@@ -80,6 +81,7 @@ static int print_json(const pn_agg_config *cfg, pn_agg *a, double t_total)
 	pn_json_kstring(&j, "rule", pn_rule_name(cfg->rule));
 	pn_json_kint(&j, "p", cfg->p);
 	pn_json_kuint(&j, "d", cfg->d);
+	pn_json_kstring(&j, "grad_dtype", pn_dtype_name(cfg->grad_dtype));
 	pn_json_kint(&j, "f", cfg->f);
 	if (cfg->rule == PN_RULE_FLAG) {
 		pn_json_kint(&j, "r", cfg->r);
@@ -176,11 +178,11 @@ int main(int argc, char **argv)
 	char err[512];
 	/* The input is mapped, not copied: the rows point into the page cache. */
 	pn_npy_map in;
-	if (pn_npy_map_f32(argv[optind], &in, err, sizeof err) != 0) {
+	if (pn_npy_map_typed(argv[optind], &in, err, sizeof err) != 0) {
 		fprintf(stderr, "pennant-agg: %s\n", err);
 		return 1;
 	}
-	const float *x = in.data;
+	const char *x = in.raw;
 	const size_t *shape = in.shape;
 	int ndim = in.ndim;
 	if (ndim != 2 || shape[0] == 0 || shape[1] == 0 || shape[0] > (1u << 20)) {
@@ -191,23 +193,24 @@ int main(int argc, char **argv)
 	}
 	cfg.p = (int)shape[0];
 	cfg.d = shape[1];
+	cfg.grad_dtype = in.dtype;
 	if (pn_agg_config_check(&cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "pennant-agg: %s\n", err);
 		pn_npy_unmap(&in);
 		return 2;
 	}
 	/* p comes from the file (up to 2^20 rows): on the heap, never the stack */
-	float **rows = malloc(sizeof(float *) * (size_t)cfg.p);
+	const void **rows = malloc(sizeof(void *) * (size_t)cfg.p);
 	float *out = malloc(cfg.d * sizeof *out);
 	for (int i = 0; rows && i < cfg.p; i++)
-		rows[i] = (float *)x + (size_t)i * cfg.d; /* read only: the engine never writes rows */
+		rows[i] = x + (size_t)i * cfg.d * pn_dtype_size(in.dtype);
 	if (!rows) {
 		free(out);
 		out = NULL;
 	}
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pn_agg *a = out ? pn_agg_begin(&cfg, rows, err, sizeof err) : NULL;
+	pn_agg *a = out ? pn_agg_begin_typed(&cfg, rows, err, sizeof err) : NULL;
 	int rc = a ? 0 : -1;
 	for (int i = 0; a && i < cfg.p && rc == 0; i++)
 		rc = pn_agg_landed(a, i, 0, cfg.d);
@@ -217,7 +220,7 @@ int main(int argc, char **argv)
 	if (rc != 0) {
 		fprintf(stderr, "pennant-agg: %s\n", a ? pn_agg_errmsg(a) : (out ? err : "out of memory"));
 		pn_agg_free(a);
-		free(rows);
+		free((void *)rows);
 		free(out);
 		pn_npy_unmap(&in);
 		return 1;
@@ -236,7 +239,7 @@ int main(int argc, char **argv)
 		rc = 1;
 	}
 	pn_agg_free(a);
-	free(rows);
+	free((void *)rows);
 	free(out);
 	pn_npy_unmap(&in);
 	return rc ? 1 : 0;

@@ -1,6 +1,8 @@
-/* NumPy .npy float32 I/O. The header is a Python dict literal, e.g.
+/* NumPy .npy I/O of gradient arrays. The header is a Python dict literal, e.g.
  *   {'descr': '<f4', 'fortran_order': False, 'shape': (15, 1000), }
- * padded with spaces and a newline so the data starts 64-byte aligned. */
+ * padded with spaces and a newline so the data starts 64-byte aligned. Element types:
+ * '<f4' float32, '<f2' fp16, and bfloat16 as the structured type [('bf16', '<u2')]
+ * (NumPy has no bfloat16; this descr loads in plain NumPy as the raw bits, see npy.h). */
 #include "pennant/npy.h"
 
 #include "util.h"
@@ -17,6 +19,18 @@
 #include <unistd.h>
 
 static const unsigned char MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+/* The descr written and accepted for each pn_dtype. */
+static const char *const DESCR[PN_DTYPE_COUNT_] = {
+	[PN_DTYPE_F32] = "'<f4'", [PN_DTYPE_F16] = "'<f2'", [PN_DTYPE_BF16] = "[('bf16', '<u2')]"};
+
+static int descr_dtype(const char *v)
+{
+	for (int t = 0; t < PN_DTYPE_COUNT_; t++)
+		if (strncmp(v, DESCR[t], strlen(DESCR[t])) == 0)
+			return t;
+	return -1;
+}
 
 /* Finds the value text that follows 'key': in the header dict. */
 static const char *dict_value(const char *hdr, const char *key)
@@ -69,9 +83,11 @@ static int parse_shape(const char *v, size_t *shape, int *ndim)
 }
 
 /* Validates the magic, version, header dict and data length of a .npy image; on success
- * *data_off is where the float32 data starts. */
-static int parse_header(const unsigned char *buf, size_t len, size_t *data_off,
-			size_t shape[PN_NPY_MAX_DIMS], int *ndim, char *err, size_t errlen)
+ * *data_off is where the data starts and *dtype its element type (float32 only unless
+ * any_dtype). */
+static int parse_header(const unsigned char *buf, size_t len, bool any_dtype, pn_dtype *dtype,
+			size_t *data_off, size_t shape[PN_NPY_MAX_DIMS], int *ndim, char *err,
+			size_t errlen)
 {
 	if (len < 10 || memcmp(buf, MAGIC, sizeof MAGIC) != 0) {
 		pn_errf(err, errlen, "not a .npy file (bad magic)");
@@ -111,13 +127,21 @@ static int parse_header(const unsigned char *buf, size_t len, size_t *data_off,
 		pn_errf(err, errlen, "malformed .npy header: need descr, fortran_order and shape");
 		goto out;
 	}
-	if (strncmp(descr, "'<f4'", 5) != 0) {
-		char got[16] = {0};
-		for (int i = 0; i < 15 && descr[i] && descr[i] != ','; i++)
+	int t = descr_dtype(descr);
+	if (t < 0 || (!any_dtype && t != PN_DTYPE_F32)) {
+		char got[24] = {0};
+		char stop = descr[0] == '[' ? ']' : ',';
+		for (int i = 0; i < 23 && descr[i] && descr[i] != stop; i++)
 			got[i] = descr[i];
-		pn_errf(err, errlen, "wrong dtype %s: expected float32 little-endian '<f4'", got);
+		if (any_dtype)
+			pn_errf(err, errlen, "wrong dtype %s: expected '<f4', '<f2' or bf16 %s", got,
+				DESCR[PN_DTYPE_BF16]);
+		else
+			pn_errf(err, errlen, "wrong dtype %s: expected float32 little-endian '<f4'", got);
 		goto out;
 	}
+	*dtype = (pn_dtype)t;
+	size_t es = pn_dtype_size(*dtype);
 	if (strncmp(fo, "False", 5) != 0) {
 		pn_errf(err, errlen, "Fortran-order arrays are not supported (save with C order)");
 		goto out;
@@ -128,19 +152,19 @@ static int parse_header(const unsigned char *buf, size_t len, size_t *data_off,
 	}
 	size_t count = 1;
 	for (int i = 0; i < *ndim; i++) {
-		if (shape[i] != 0 && count > SIZE_MAX / 4 / shape[i]) {
+		if (shape[i] != 0 && count > SIZE_MAX / es / shape[i]) {
 			pn_errf(err, errlen, "array too large");
 			goto out;
 		}
 		count *= shape[i];
 	}
 	size_t have = len - hoff - hlen;
-	if (have < count * 4) {
-		pn_errf(err, errlen, "truncated .npy data: %zu bytes, shape needs %zu", have, count * 4);
+	if (have < count * es) {
+		pn_errf(err, errlen, "truncated .npy data: %zu bytes, shape needs %zu", have, count * es);
 		goto out;
 	}
-	if (have > count * 4) {
-		pn_errf(err, errlen, ".npy has %zu trailing bytes after the data", have - count * 4);
+	if (have > count * es) {
+		pn_errf(err, errlen, ".npy has %zu trailing bytes after the data", have - count * es);
 		goto out;
 	}
 	*data_off = hoff + hlen;
@@ -158,25 +182,39 @@ static size_t element_count(const size_t *shape, int ndim)
 	return count;
 }
 
-int pn_npy_parse_f32(const unsigned char *buf, size_t len, float **data,
-		     size_t shape[PN_NPY_MAX_DIMS], int *ndim, char *err, size_t errlen)
+static int parse_any(const unsigned char *buf, size_t len, bool any_dtype, void **data,
+		     pn_dtype *dtype, size_t shape[PN_NPY_MAX_DIMS], int *ndim, char *err,
+		     size_t errlen)
 {
 	*data = NULL;
 	size_t off;
-	int rc = parse_header(buf, len, &off, shape, ndim, err, errlen);
+	int rc = parse_header(buf, len, any_dtype, dtype, &off, shape, ndim, err, errlen);
 	if (rc != 0)
 		return rc;
-	size_t count = element_count(shape, *ndim);
-	*data = malloc(count ? count * 4 : 1);
+	size_t bytes = element_count(shape, *ndim) * pn_dtype_size(*dtype);
+	*data = malloc(bytes ? bytes : 1);
 	if (!*data) {
-		pn_errf(err, errlen, "out of memory for %zu floats", count);
+		pn_errf(err, errlen, "out of memory for %zu bytes", bytes);
 		return -ENOMEM;
 	}
-	memcpy(*data, buf + off, count * 4); /* x86-64 is little-endian like '<f4' */
+	memcpy(*data, buf + off, bytes); /* x86-64 is little-endian like '<f4' / '<f2' / '<u2' */
 	return 0;
 }
 
-int pn_npy_map_f32(const char *path, pn_npy_map *m, char *err, size_t errlen)
+int pn_npy_parse_f32(const unsigned char *buf, size_t len, float **data,
+		     size_t shape[PN_NPY_MAX_DIMS], int *ndim, char *err, size_t errlen)
+{
+	pn_dtype t;
+	return parse_any(buf, len, false, (void **)data, &t, shape, ndim, err, errlen);
+}
+
+int pn_npy_parse_typed(const unsigned char *buf, size_t len, void **data, pn_dtype *dtype,
+		       size_t shape[PN_NPY_MAX_DIMS], int *ndim, char *err, size_t errlen)
+{
+	return parse_any(buf, len, true, data, dtype, shape, ndim, err, errlen);
+}
+
+static int map_any(const char *path, bool any_dtype, pn_npy_map *m, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof *m);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -210,7 +248,8 @@ int pn_npy_map_f32(const char *path, pn_npy_map *m, char *err, size_t errlen)
 	madvise(base, len, MADV_SEQUENTIAL);
 	char msg[256];
 	size_t off;
-	int rc = parse_header(base, len, &off, m->shape, &m->ndim, msg, sizeof msg);
+	int rc = parse_header(base, len, any_dtype, &m->dtype, &off, m->shape, &m->ndim, msg,
+			      sizeof msg);
 	if (rc != 0) {
 		munmap(base, len);
 		pn_errf(err, errlen, "%s: %s", path, msg);
@@ -218,22 +257,34 @@ int pn_npy_map_f32(const char *path, pn_npy_map *m, char *err, size_t errlen)
 	}
 	m->base = base;
 	m->len = len;
-	if (off % _Alignof(float) == 0) {
-		m->data = (const float *)((const unsigned char *)base + off);
-		return 0;
+	size_t es = pn_dtype_size(m->dtype);
+	if (off % es == 0) {
+		m->raw = (const unsigned char *)base + off;
+	} else {
+		/* A header whose length is not a multiple of the element size (not written by
+		 * NumPy): the elements are not aligned in the mapping, so they are copied once. */
+		size_t bytes = element_count(m->shape, m->ndim) * es;
+		m->copy = malloc(bytes ? bytes : 1);
+		if (!m->copy) {
+			pn_npy_unmap(m);
+			pn_errf(err, errlen, "%s: out of memory for %zu bytes", path, bytes);
+			return -ENOMEM;
+		}
+		memcpy(m->copy, (const unsigned char *)base + off, bytes);
+		m->raw = m->copy;
 	}
-	/* A header whose length is not a multiple of 4 (not written by NumPy): the floats
-	 * are not aligned in the mapping, so they are copied once. */
-	size_t count = element_count(m->shape, m->ndim);
-	m->copy = malloc(count ? count * 4 : 1);
-	if (!m->copy) {
-		pn_npy_unmap(m);
-		pn_errf(err, errlen, "%s: out of memory for %zu floats", path, count);
-		return -ENOMEM;
-	}
-	memcpy(m->copy, (const unsigned char *)base + off, count * 4);
-	m->data = m->copy;
+	m->data = m->dtype == PN_DTYPE_F32 ? m->raw : NULL;
 	return 0;
+}
+
+int pn_npy_map_f32(const char *path, pn_npy_map *m, char *err, size_t errlen)
+{
+	return map_any(path, false, m, err, errlen);
+}
+
+int pn_npy_map_typed(const char *path, pn_npy_map *m, char *err, size_t errlen)
+{
+	return map_any(path, true, m, err, errlen);
 }
 
 void pn_npy_unmap(pn_npy_map *m)
@@ -244,8 +295,8 @@ void pn_npy_unmap(pn_npy_map *m)
 	memset(m, 0, sizeof *m);
 }
 
-int pn_npy_read_f32(const char *path, float **data, size_t shape[PN_NPY_MAX_DIMS], int *ndim,
-		    char *err, size_t errlen)
+static int read_any(const char *path, bool any_dtype, void **data, pn_dtype *dtype,
+		    size_t shape[PN_NPY_MAX_DIMS], int *ndim, char *err, size_t errlen)
 {
 	*data = NULL;
 	FILE *f = fopen(path, "rb");
@@ -281,22 +332,47 @@ int pn_npy_read_f32(const char *path, float **data, size_t shape[PN_NPY_MAX_DIMS
 		return -EIO;
 	}
 	char msg[256];
-	int rc = pn_npy_parse_f32(buf, len, data, shape, ndim, msg, sizeof msg);
+	int rc = parse_any(buf, len, any_dtype, data, dtype, shape, ndim, msg, sizeof msg);
 	free(buf);
 	if (rc != 0)
 		pn_errf(err, errlen, "%s: %s", path, msg);
 	return rc;
 }
 
+int pn_npy_read_f32(const char *path, float **data, size_t shape[PN_NPY_MAX_DIMS], int *ndim,
+		    char *err, size_t errlen)
+{
+	pn_dtype t;
+	return read_any(path, false, (void **)data, &t, shape, ndim, err, errlen);
+}
+
+int pn_npy_read_typed(const char *path, void **data, pn_dtype *dtype,
+		      size_t shape[PN_NPY_MAX_DIMS], int *ndim, char *err, size_t errlen)
+{
+	return read_any(path, true, data, dtype, shape, ndim, err, errlen);
+}
+
 int pn_npy_write_f32(const char *path, const float *data, const size_t *shape, int ndim,
 		     char *err, size_t errlen)
+{
+	return pn_npy_write_typed(path, data, PN_DTYPE_F32, shape, ndim, err, errlen);
+}
+
+int pn_npy_write_typed(const char *path, const void *data, pn_dtype dtype, const size_t *shape,
+		       int ndim, char *err, size_t errlen)
 {
 	if (ndim < 0 || ndim > PN_NPY_MAX_DIMS) {
 		pn_errf(err, errlen, "bad number of dimensions %d", ndim);
 		return -EINVAL;
 	}
+	size_t es = pn_dtype_size(dtype);
+	if (es == 0) {
+		pn_errf(err, errlen, "unknown dtype %d", (int)dtype);
+		return -EINVAL;
+	}
 	char dict[512];
-	int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+	int n = snprintf(dict, sizeof dict, "{'descr': %s, 'fortran_order': False, 'shape': (",
+			 DESCR[dtype]);
 	size_t count = 1;
 	for (int i = 0; i < ndim; i++) {
 		n += snprintf(dict + n, sizeof dict - (size_t)n, "%zu%s", shape[i],
@@ -320,7 +396,7 @@ int pn_npy_write_f32(const char *path, const float *data, const size_t *shape, i
 	for (size_t i = 0; ok && i < pad; i++)
 		ok = fputc(' ', f) != EOF;
 	ok = ok && fputc('\n', f) != EOF;
-	ok = ok && fwrite(data, 4, count, f) == count;
+	ok = ok && fwrite(data, es, count, f) == count;
 	ok = (fclose(f) == 0) && ok;
 	if (!ok) {
 		pn_errf(err, errlen, "%s: write failed", path);

@@ -8,6 +8,9 @@
  * and every pass and rule as a ratio to the memory-read loop, next to the previous
  * kernels timed in the same run (Gram: float64 2×4 tiles; sorting rules: the scalar
  * insertion sort) and the opt-in float32-product Gram kernel.
+ * --grad-dtype bf16|f16: the rules read half rows (p·d·2 bytes); their GB/s of input and
+ * ratio are against a read loop over those half rows, timed in the same run. The pass
+ * baselines above the rule table stay float32.
  * Nothing here asserts a timing. */
 #include "json.h"
 #include "bench_cli.h"
@@ -35,6 +38,7 @@ typedef struct opts {
 	int reps, warmup, threads;
 	int json, naive, prev;
 	unsigned rules; /* bit per pn_rule */
+	pn_dtype dtype; /* --grad-dtype: element type of the rules' input */
 } opts;
 
 static int parse_list_int(const char *s, int *v, int max)
@@ -73,7 +77,7 @@ static void usage(FILE *o)
 {
 	fprintf(o, "usage: pennant-bench-agg [--p 8,15,32] [--d 1e6,1e7] [--rules flag,krum,...]\n"
 		   "                         [--reps N] [--warmup N] [--threads N] [--no-naive] [--no-previous]\n"
-		   "                         [--json]\n"
+		   "                         [--grad-dtype f32|bf16|f16] [--json]\n"
 		   "                         [--version]\n"
 		   "Times every rule and prints same-run baselines: OpenBLAS syrk for the Gram pass,\n"
 		   "a memory-read loop for the combination pass, a LAPACK SVD for Flag, and every\n"
@@ -81,7 +85,9 @@ static void usage(FILE *o)
 		   "float64 2x4 tiles, scalar sorting) are timed in the same run unless --no-previous.\n"
 		   "defaults: --p 8,15,32 --d 1e6,1e7 --reps 5 --warmup 1, all rules, all CPUs.\n"
 		   "d goes up to 2.5e7 (--d 2.5e7); memory needed ≈ p·d·4 bytes (+ p·d·16 for the\n"
-		   "naive SVD and dsyrk copies).\n");
+		   "naive SVD and dsyrk copies).\n"
+		   "--grad-dtype bf16|f16: the rules aggregate half rows (half the bytes read); their\n"
+		   "GB/s and 'vs read' are against a read loop over the half rows.\n");
 }
 
 int main(int argc, char **argv)
@@ -93,7 +99,8 @@ int main(int argc, char **argv)
 		{"rules", required_argument, 0, 'R'},  {"reps", required_argument, 0, 'n'},
 		{"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
 		{"no-naive", no_argument, 0, 'N'},     {"json", no_argument, 0, 'j'},
-		{"no-previous", no_argument, 0, 'P'},  {0, 0, 0, 0},
+		{"no-previous", no_argument, 0, 'P'},  {"grad-dtype", required_argument, 0, 'g'},
+		{0, 0, 0, 0},
 	};
 	struct bench_cli cli = {.prog = "pennant-bench-agg", .usage = usage, .opts = lo};
 	int c, status;
@@ -129,6 +136,15 @@ int main(int argc, char **argv)
 		case 'N': o.naive = 0; break;
 		case 'P': o.prev = 0; break;
 		case 'j': o.json = 1; break;
+		case 'g': {
+			int t = pn_dtype_from_name(optarg);
+			if (t < 0) {
+				fprintf(stderr, "pennant-bench-agg: --grad-dtype expects f32, bf16 or f16, got '%s'\n", optarg);
+				return 2;
+			}
+			o.dtype = (pn_dtype)t;
+			break;
+		}
 		default: goto bad;
 		}
 	}
@@ -142,8 +158,8 @@ int main(int argc, char **argv)
 	/* main's default before the 3×4 tiles: AVX-512 4×4 where available, else AVX2 2×4 */
 	const char *prev_kernel = pn_gram_use_kernel("avx512") == 0 ? "avx512" : "avx2";
 	pn_gram_use_kernel(kernel);
-	fprintf(tab, "# pennant-bench-agg: %d thread(s), Gram kernel %s (previous: %s), %d reps after %d warm-up\n",
-		threads, kernel, prev_kernel, o.reps, o.warmup);
+	fprintf(tab, "# pennant-bench-agg: %d thread(s), Gram kernel %s (previous: %s), %d reps after %d warm-up, rules read %s\n",
+		threads, kernel, prev_kernel, o.reps, o.warmup, pn_dtype_name(o.dtype));
 	pn_json j;
 	pn_json_init(&j, stdout);
 	if (o.json) {
@@ -154,6 +170,7 @@ int main(int argc, char **argv)
 		pn_json_kstring(&j, "previous_kernel", prev_kernel);
 		pn_json_kint(&j, "reps", o.reps);
 		pn_json_kint(&j, "warmup", o.warmup);
+		pn_json_kstring(&j, "grad_dtype", pn_dtype_name(o.dtype));
 		pn_json_key(&j, "results");
 		pn_json_begin_array(&j);
 	}
@@ -240,6 +257,25 @@ int main(int argc, char **argv)
 			fprintf(tab, "ratio gram vs memory read: %.2f (previous kernel %.2f, opt-in f32 %.2f)\n",
 				rg_read, rg_prev, rg_f32);
 
+			/* The rules' input: the float32 rows, or the same values as half rows. */
+			size_t es = pn_dtype_size(o.dtype);
+			uint16_t *xh = es == 2 ? malloc(2 * (size_t)p * d) : NULL;
+			if (es == 2 && !xh) {
+				fprintf(stderr, "pennant-bench-agg: cannot allocate p=%d d=%zu half rows\n", p, d);
+				return 1;
+			}
+			if (xh)
+				pn_f32_to_half(o.dtype, xh, x, (size_t)p * d);
+			const void *xin = xh ? (const void *)xh : x;
+			double bytes_in = (double)p * d * es;
+			/* the read loop over the rules' own input bytes (half rows: p·d/2 floats' worth) */
+			stats t_read_in = xh ? MEASURE(o.reps, o.warmup,
+						       sink += read_all((const float *)xh, (size_t)p * d / 2, threads))
+					     : t_read;
+			fprintf(tab, "rules read %s: %.1f MB; memory read loop over it %.2f ms, %.2f GB/s\n",
+				pn_dtype_name(o.dtype), bytes_in / 1e6, t_read_in.p50 * 1e3,
+				bytes_in / t_read_in.p50 / 1e9);
+
 			double t_rule[PN_RULE_COUNT_], t_rule99[PN_RULE_COUNT_], t_prev[PN_RULE_COUNT_];
 			fprintf(tab, "%-14s %10s %10s %12s %9s %18s\n", "rule", "p50 ms", "p99 ms", "GB/s in",
 				"vs read", "previous kernel");
@@ -251,10 +287,11 @@ int main(int argc, char **argv)
 				pn_agg_config_init(&cfg, p, d, (pn_rule)r);
 				cfg.f = (p - 3) / 4; /* Bulyan's p >= 4f+3 holds for every p */
 				cfg.threads = threads;
+				cfg.grad_dtype = o.dtype;
 				char err[256];
 				int rc = 0;
 				stats t = MEASURE(o.reps, o.warmup,
-						  rc |= pn_aggregate(&cfg, x, out, NULL, NULL, err, sizeof err));
+						  rc |= pn_aggregate_typed(&cfg, xin, out, NULL, NULL, err, sizeof err));
 				if (rc) {
 					fprintf(tab, "%-14s error: %s\n", pn_rule_name((pn_rule)r), err);
 					continue;
@@ -267,14 +304,14 @@ int main(int argc, char **argv)
 					       r == PN_RULE_MEAMED || r == PN_RULE_PHOCAS || r == PN_RULE_BULYAN;
 				if (sorting && o.prev) {
 					pn_coord_simd_enable(false);
-					stats tp = MEASURE(1, 0, rc |= pn_aggregate(&cfg, x, out, NULL, NULL, err, sizeof err));
+					stats tp = MEASURE(1, 0, rc |= pn_aggregate_typed(&cfg, xin, out, NULL, NULL, err, sizeof err));
 					pn_coord_simd_enable(true);
 					t_prev[r] = tp.p50;
 				}
 				fprintf(tab, "%-14s %10.2f %10.2f %12.2f %9.2f", pn_rule_name((pn_rule)r), t.p50 * 1e3,
-					t.p99 * 1e3, bytes_read / t.p50 / 1e9, t_read.p50 / t.p50);
+					t.p99 * 1e3, bytes_in / t.p50 / 1e9, t_read_in.p50 / t.p50);
 				if (!isnan(t_prev[r]))
-					fprintf(tab, " %7.2f GB/s %4.2f", bytes_read / t_prev[r] / 1e9, t_read.p50 / t_prev[r]);
+					fprintf(tab, " %7.2f GB/s %4.2f", bytes_in / t_prev[r] / 1e9, t_read_in.p50 / t_prev[r]);
 				fprintf(tab, "\n");
 			}
 			double t_naive = NAN, naive_diff = NAN;
@@ -322,6 +359,8 @@ int main(int argc, char **argv)
 				pn_json_knumber(&j, "combine_gbs", bytes_comb / t_comb.p50 / 1e9);
 				pn_json_knumber(&j, "read_gbs", bytes_read / t_read.p50 / 1e9);
 				pn_json_knumber(&j, "ratio_combine_vs_read", ratio_comb);
+				pn_json_knumber(&j, "rules_bytes_read", bytes_in);
+				pn_json_knumber(&j, "rules_read_gbs", bytes_in / t_read_in.p50 / 1e9);
 				pn_json_knumber(&j, "flag_naive_s", t_naive);
 				pn_json_knumber(&j, "ratio_naive_vs_flag", t_naive / t_rule[PN_RULE_FLAG]);
 				pn_json_knumber(&j, "naive_rel_diff", naive_diff);
@@ -333,17 +372,17 @@ int main(int argc, char **argv)
 						pn_json_begin_object(&j);
 						pn_json_knumber(&j, "p50_s", t_rule[r]);
 						pn_json_knumber(&j, "p99_s", t_rule99[r]);
-						pn_json_knumber(&j, "gbs_in", bytes_read / t_rule[r] / 1e9);
-						pn_json_knumber(&j, "ratio_vs_read", t_read.p50 / t_rule[r]);
+						pn_json_knumber(&j, "gbs_in", bytes_in / t_rule[r] / 1e9);
+						pn_json_knumber(&j, "ratio_vs_read", t_read_in.p50 / t_rule[r]);
 						pn_json_knumber(&j, "prev_kernel_s", t_prev[r]);
-						pn_json_knumber(&j, "prev_ratio_vs_read", t_read.p50 / t_prev[r]);
+						pn_json_knumber(&j, "prev_ratio_vs_read", t_read_in.p50 / t_prev[r]);
 						pn_json_end_object(&j);
 					}
 				pn_json_end_object(&j);
 				pn_json_end_object(&j);
 			}
 			free(G), free(alpha), free(rows);
-			free(x), free(out), free(Cs), free(xd);
+			free(x), free(out), free(Cs), free(xd), free(xh);
 		}
 	if (o.json && pn_json_finish_results(&j, "pennant-bench-agg") != 0)
 		return 1;

@@ -1,4 +1,5 @@
-/* Pennant aggregation engine: robust rules over p gradients of dimension d (float32).
+/* Pennant aggregation engine: robust rules over p gradients of dimension d (float32, or
+ * bfloat16 / fp16 rows with cfg.grad_dtype: the output is float32 either way).
  *
  * Streaming use (the aggregator's round loop); the engine and its thread pool live for
  * the whole job, each round starts with a reset:
@@ -38,6 +39,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "pennant/dtype.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -87,6 +90,11 @@ typedef struct pn_agg_config {
 	/* Flag: rescale the output (a direction with its own scale, (1/r)·Σ Y Yᵀ x_i) to the
 	 * median norm of the gradients used. Computed from G, so it costs no pass over data. */
 	int flag_rescale;
+	/* Element type of the rows (default PN_DTYPE_F32). Half rows (bf16/f16) are read in
+	 * place through the typed entry points (pn_agg_reset_typed, ...); the kernels widen
+	 * one cache-resident block at a time, so results equal the float32 engine's on the
+	 * widened values. */
+	pn_dtype grad_dtype;
 } pn_agg_config;
 
 typedef struct pn_agg pn_agg;
@@ -113,12 +121,19 @@ pn_agg *pn_agg_create(const pn_agg_config *cfg, char *err, size_t errlen);
  * configuration, the pool, the consumer and the weight function. rows: this round's p
  * landing buffers (read in place), or NULL for engine-owned storage (pn_agg_feed). */
 int pn_agg_reset(pn_agg *a, float *const *rows);
+/* reset with rows of cfg.grad_dtype (the only way to give half rows; pn_agg_reset refuses
+ * them with -EINVAL). Offsets and lengths everywhere count elements, not bytes. */
+int pn_agg_reset_typed(pn_agg *a, const void *const *rows);
 /* create + reset: an engine for one round. */
 pn_agg *pn_agg_begin(const pn_agg_config *cfg, float *const *rows, char *err, size_t errlen);
+pn_agg *pn_agg_begin_typed(const pn_agg_config *cfg, const void *const *rows, char *err,
+			   size_t errlen);
 /* Worker `worker`'s elements [offset, offset+len) are now present in rows[worker]. */
 int pn_agg_landed(pn_agg *a, int worker, size_t offset, size_t len);
 /* Copy-in variant (only when the engine owns storage, or to write into rows[worker]). */
 int pn_agg_feed(pn_agg *a, int worker, size_t offset, const float *data, size_t len);
+/* The same for elements of cfg.grad_dtype (pn_agg_feed takes float32 engines only). */
+int pn_agg_feed_typed(pn_agg *a, int worker, size_t offset, const void *data, size_t len);
 /* Exclude a worker from this round (e.g. its replica disagreed, or the policy gave up on it). */
 int pn_agg_exclude(pn_agg *a, int worker);
 /* Optional: called once per finished piece [offset, offset+len) of the output, from the
@@ -188,6 +203,9 @@ const double *pn_agg_gram(const pn_agg *a);
  * caller's weights: use pn_agg_begin + pn_agg_set_weights). */
 int pn_aggregate(const pn_agg_config *cfg, const float *x, float *out, pn_agg_report *rep,
 		 double *weights, char *err, size_t errlen);
+/* The same over a p×d array of cfg.grad_dtype elements. */
+int pn_aggregate_typed(const pn_agg_config *cfg, const void *x, float *out, pn_agg_report *rep,
+		       double *weights, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,11 @@
  *     the same positive sum (uncoded, fractional, expander, BIBD) qualify; cyclic and
  *     GC-DC rows mix partitions with arbitrary signed coefficients, so a single row is
  *     not a gradient estimate and robust rules refuse them.
+ *   comm-efficient codes with m > 1 (comm_dim): worker i sends f_i, ceil(d/m) floats
+ *     mixing block u of its s+m partitions' gradients; from the finished set F the
+ *     decode matrix A (m×n) gives block u of Σ_j grad_j as Σ_{i∈F} A[u,i] f_i, and the
+ *     step direction is that sum / n: the same average, exactly. Only the mean: a message
+ *     is not an estimate of anything, so robust rules refuse the code.
  *   fractional repetition: replicas of a group compute the same partitions and must
  *     agree bit-for-bit; a replica that differs from the majority of its arrived group is
  *     flagged as disagreeing and left out of the rule's inputs (for the mean, among the
@@ -117,6 +122,10 @@ typedef struct pn_worker_config {
 	int rank;               /* 0..n-1 */
 	pn_faults faults;
 	int connect_timeout_ms;
+	/* The job's comm-efficient m (0: whatever WELCOME says). m > 1: the gradient region
+	 * is 2 slots of ceil(d/m) floats, and src->compute is called once per held partition
+	 * (one part, coefficient 1); the worker encodes the message (pn_session_encode). */
+	int comm_dim;
 	/* Silence from the aggregator this long means it is gone: the worker exits with a
 	 * message (-ETIMEDOUT). 0: the limit the aggregator sends in WELCOME. */
 	int silence_ms;
@@ -124,6 +133,9 @@ typedef struct pn_worker_config {
 	/* Optional (d floats): when the job ends with STOP, the worker's model: its own one
 	 * stepped from the served aggregates (PN_SERVE_GRADIENT), or the last model read. */
 	float *final_model;
+	/* Element type of the gradient this worker exposes (must be the job's
+	 * rule.grad_dtype): the float32 gradient is converted into it at submit. */
+	pn_dtype grad_dtype;
 } pn_worker_config;
 
 /* Runs a worker until the aggregator says STOP (returns 0) or is gone: disconnected
@@ -142,6 +154,10 @@ typedef struct pn_round_record {
 	bool skipped;           /* no step this round: model (and momentum) unchanged */
 	const char *skip_reason;/* why (a static string), NULL when not skipped */
 	double decode_residual;
+	double decode_cond;     /* the mean's decode: condition number of what it solved (0: none) */
+	/* n entries, valid during on_round only: the rule's weight of each worker this round
+	 * (pn_agg_weights; 0 for workers left out). NULL when the rule did not run. */
+	const double *weights;
 } pn_round_record;
 
 typedef struct pn_agg_job_config {
@@ -156,6 +172,9 @@ typedef struct pn_agg_job_config {
 	pn_agg_config rule;     /* p, d are filled by the job */
 	int code_kind;          /* pn_code_kind */
 	int s;                  /* stragglers tolerated */
+	/* comm-efficient code only (0 or 1: whole gradients): each worker sends a message of
+	 * L = ceil(d/comm_dim) floats; rule mean only ("Communication-efficient codes"). */
+	int comm_dim;
 	uint64_t seed;
 	const char *wait;       /* straggler policy: "all", "code", "deadline" */
 	double deadline_ms;     /* deadline policy; also the cap for waiting on any round */

@@ -41,7 +41,7 @@ typedef struct pn_chunk {
 } pn_chunk;
 
 typedef struct pn_chunk_params {
-	size_t d;                /* floats in the gradient (> 0) */
+	size_t d;                /* elements in the gradient (> 0) */
 	size_t unit_bytes;       /* transport's preferred read unit, multiple of 4; 0: 64 KiB */
 	int workers;             /* workers pulled from each round (>= 1) */
 	size_t max_chunk_bytes;  /* upper bound; 0: 8 MiB */
@@ -49,6 +49,8 @@ typedef struct pn_chunk_params {
 	size_t chunk_bytes;      /* explicit chunk size (rounded up to the unit); 0: automatic */
 	const size_t *layer_ends;/* optional: end offset (floats) of each layer, increasing, last = d */
 	int layers;              /* entries in layer_ends */
+	size_t elem_bytes;       /* bytes per element: 0 or 4 float32, 2 bf16/fp16 (sizes in bytes
+				  * above become that many elements; offsets count elements) */
 } pn_chunk_params;
 
 typedef struct pn_chunk_plan {

@@ -7,14 +7,22 @@
  *     for (;;) {
  *         rc = pn_session_begin(s, &r, model, timeout);   ROUND(v): r.parts/r.coefs
  *         if (rc == 1) break;                             the job ended (STOP)
- *         g = pn_session_gradient(s);                     d floats, registered
- *         g = Σ_k r.coefs[k]·grad(r.parts[k])             the caller computes
+ *         g = pn_session_gradient(s);                     L floats, registered (L = d
+ *         g = Σ_k r.coefs[k]·grad(r.parts[k])             unless r.comm_dim > 1: below)
  *         pn_session_submit(s, loss, 0);                  READY(v)
  *         rc = pn_session_wait(s, out, timeout);          the round's result
  *         if (rc == 0) step with out (PN_SERVE_GRADIENT), or out is model v+1
  *         if (rc == 1) break;
  *     }
  *     pn_session_leave(s);
+ *
+ * Communication-efficient codes (r.comm_dim = m > 1, the aggregator's --comm-dim): the
+ * message is not Σ coefs·grad. The gradient slot holds L = ceil(d/m) floats
+ * (pn_session_message_len); the caller computes the full gradient of each partition in
+ * r.parts separately and calls pn_session_encode(s, grads, pn_session_gradient(s)),
+ * which mixes the blocks with the code's coefficients (rebuilt from WELCOME). r.coefs
+ * are NaN then (and pn_session_round_parts refuses to give coefficients), so a caller
+ * that ignores m sends NaN, which the aggregator flags, never a wrong gradient.
  *
  * What the aggregator serves (WELCOME tells the worker; r.serve):
  *   PN_SERVE_MODEL: the aggregator steps the model; round v's result is model v+1.
@@ -66,6 +74,14 @@ typedef struct pn_session_config {
 	int connect_timeout_ms; /* 0: 30000 */
 	int silence_ms;         /* 0: the limit the aggregator sends in WELCOME */
 	bool verbose;
+	/* The job's comm-efficient m when known (0: learn it from WELCOME): the gradient
+	 * region is then 2 slots of ceil(d/m) floats, not d; a job with another m is refused. */
+	int comm_dim;
+	/* Element type of the registered gradient region (the job's rule.grad_dtype; default
+	 * PN_DTYPE_F32). bf16/f16: pn_session_gradient is still d floats (private memory), and
+	 * submit converts them into the registered half slot: the one conversion the format
+	 * forces; the aggregator pulls d·2 bytes. */
+	pn_dtype grad_dtype;
 } pn_session_config;
 
 typedef struct pn_session_round {
@@ -79,6 +95,7 @@ typedef struct pn_session_round {
 	 * on the first round, and when this worker had fallen behind and missed results
 	 * (the caller should take it as its model; see pn_session_begin). */
 	bool resync;
+	int comm_dim;                    /* m: 1, or > 1 for pn_session_encode (above) */
 } pn_session_round;
 
 /* Opens the transport (cfg->tp), registers the gradient region (2 slots of d floats,
@@ -136,12 +153,22 @@ int pn_session_silence_ms(const pn_session *s);   /* the silence limit in force 
  * waits. */
 int pn_session_begin(pn_session *s, pn_session_round *r, float *model, int timeout_ms);
 
-/* The registered gradient slot of the round begun (round v uses slot v % 2), d floats:
- * write c_i here between pn_session_begin and pn_session_submit. The pointer changes
+/* The registered gradient slot of the round begun (round v uses slot v % 2), L floats
+ * (pn_session_message_len: d, or ceil(d/m) with a comm-efficient code):
+ * write c_i here between pn_session_begin and pn_session_submit. (With a bf16/f16
+ * grad_dtype: a private float32 buffer, converted into the registered slot at submit.) The pointer changes
  * from one round to the next (call it after each begin); NULL before the first begin.
  * The aggregator READs it after submit, while the caller may already compute round v+1
  * into the other slot. */
 float *pn_session_gradient(pn_session *s);
+/* The code's m (1: whole gradients) and the message length L = ceil(d/m), from WELCOME. */
+int pn_session_comm_dim(const pn_session *s);
+size_t pn_session_message_len(const pn_session *s);
+/* Encodes the round begun's message into out (L floats, e.g. pn_session_gradient(s))
+ * from grads[k], the full gradient (d floats) of partition r.parts[k] for k < r.nparts,
+ * each computed alone: m > 1 mixes block u of each (the comm-efficient code's row);
+ * m = 1 gives Σ_k coefs[k]·grads[k]. 0, -EPROTO before begin, -EINVAL for a NULL. */
+int pn_session_encode(pn_session *s, const float *const *grads, float *out);
 /* The session's copy of the model READ at begin (see pn_session_begin), d floats. */
 const float *pn_session_model(const pn_session *s);
 
@@ -180,7 +207,9 @@ int pn_session_wait(pn_session *s, float *out, int timeout_ms);
 int pn_session_poll(pn_session *s);
 
 /* The code row of the round begun: copies up to max partitions and coefficients (either
- * pointer may be NULL) and returns nparts; -EPROTO before the first begin. */
+ * pointer may be NULL) and returns nparts; -EPROTO before the first begin; -ENOTSUP
+ * (partitions copied, coefficients NaN) when coefficients are asked of a comm-efficient
+ * code with m > 1, whose message is pn_session_encode's, not a sum with coefficients. */
 int pn_session_round_parts(const pn_session *s, int *parts, double *coefs, int max);
 /* The round begun, -1 before the first begin. */
 int64_t pn_session_round_number(const pn_session *s);

@@ -44,20 +44,22 @@ class StaleResult(PennantError):
     behind and its model now differs from the others'."""
 
 
-RoundInfo = collections.namedtuple("RoundInfo", "number parts workers serve resync",
-                                   defaults=(False,))
+RoundInfo = collections.namedtuple("RoundInfo", "number parts workers serve resync comm_dim",
+                                   defaults=(False, 1))
 RoundInfo.__doc__ = ("One round: its number v, the code row as [(partition, coef), ...] "
                      "(c_i = sum coef * grad(partition)), the job's workers, what is served, "
                      "and resync: with gradient service, begin read the aggregator's model "
                      "(the first round, or this worker missed a result and its model is no "
-                     "longer the others').")
+                     "longer the others'); comm_dim m > 1: a comm-efficient code, whose "
+                     "message is Session.encode's (the coefs are NaN).")
 
 
 class _Round(ctypes.Structure):
     """pn_session_round (session.h)."""
     _fields_ = [("round", ctypes.c_int64), ("n", ctypes.c_int), ("serve", ctypes.c_int),
                 ("nparts", ctypes.c_int), ("parts", ctypes.c_int * _MAX_PARTS),
-                ("coefs", ctypes.c_double * _MAX_PARTS), ("resync", ctypes.c_bool)]
+                ("coefs", ctypes.c_double * _MAX_PARTS), ("resync", ctypes.c_bool),
+                ("comm_dim", ctypes.c_int)]
 
 _P = ctypes.c_void_p
 _fn = _lib._fn
@@ -72,6 +74,9 @@ _heartbeat_ms = _fn("pn_session_heartbeat_ms", ctypes.c_int, _P)
 _begin = _fn("pn_session_begin", ctypes.c_int, _P, ctypes.POINTER(_Round), _lib.c_float_p,
              ctypes.c_int)
 _gradient = _fn("pn_session_gradient", _lib.c_float_p, _P)
+_comm_dim = _fn("pn_session_comm_dim", ctypes.c_int, _P)
+_message_len = _fn("pn_session_message_len", ctypes.c_size_t, _P)
+_encode = _fn("pn_session_encode", ctypes.c_int, _P, ctypes.POINTER(_lib.c_float_p), _lib.c_float_p)
 _submit = _fn("pn_session_submit", ctypes.c_int, _P, ctypes.c_double, ctypes.c_int)
 _wait = _fn("pn_session_wait", ctypes.c_int, _P, _lib.c_float_p, ctypes.c_int)
 _poll = _fn("pn_session_poll", ctypes.c_int, _P)
@@ -118,6 +123,8 @@ class Session:
         self.workers = int(_workers(s))
         self.serve = int(_serve(s))
         self.heartbeat_ms = int(_heartbeat_ms(s))
+        self.comm_dim = int(_comm_dim(s))            # m: 1, or a comm-efficient code's
+        self.message_len = int(_message_len(s))      # floats sent: ceil(d / m)
         self._views = {}  # registered slot address -> numpy view
         self._round = None
 
@@ -148,7 +155,7 @@ class Session:
             return None
         k = min(max(r.nparts, 0), _MAX_PARTS)
         self._round = RoundInfo(int(r.round), [(int(r.parts[i]), float(r.coefs[i])) for i in range(k)],
-                                int(r.n), int(r.serve), bool(r.resync))
+                                int(r.n), int(r.serve), bool(r.resync), int(r.comm_dim))
         return self._round
 
     @property
@@ -158,18 +165,31 @@ class Session:
 
     @property
     def gradient(self):
-        """The registered gradient slot of the round begun, as a float32 numpy array of d
-        that is a view (no copy) of the memory the aggregator READs. The slot alternates
-        between rounds: fetch it after each begin."""
+        """The registered gradient slot of the round begun, as a float32 numpy array of
+        message_len (d, or ceil(d/m) with a comm-efficient code) that is a view (no copy)
+        of the memory the aggregator READs. The slot alternates between rounds: fetch it
+        after each begin."""
         p = _gradient(self._handle())
         if not p:
             raise PennantError(_errno.EPROTO, "pennant: no round begun yet (call begin first)")
         addr = ctypes.addressof(p.contents)
         v = self._views.get(addr)
         if v is None:
-            v = np.ctypeslib.as_array(p, shape=(self.d,))
+            v = np.ctypeslib.as_array(p, shape=(self.message_len,))
             self._views[addr] = v
         return v
+
+    def encode(self, grads):
+        """Writes the round's message into the gradient slot from grads, one float32
+        array of d per partition of round.parts (in that order), each that partition's
+        gradient alone: a comm-efficient code mixes their blocks (m > 1), any other code
+        sums coef * grad. Call it between begin and submit."""
+        if self._round is None or len(grads) != len(self._round.parts):
+            raise ValueError("pennant: encode needs one gradient per partition of the round begun")
+        ptrs = (_lib.c_float_p * max(len(grads), 1))(*[_float_buffer(g, self.d, "a partition's gradient")
+                                                       for g in grads])
+        slot = self.gradient
+        self._check(_encode(self._handle(), ptrs, slot.ctypes.data_as(_lib.c_float_p)), "encode")
 
     @property
     def gradient_tensor(self):

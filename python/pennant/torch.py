@@ -100,6 +100,11 @@ class DistributedOptimizer:
                  pad=False):
         self.optimizer = optimizer
         self.session = session
+        m = getattr(session, "comm_dim", 1)
+        if m > 1:  # its messages are ceil(d/m) floats mixing partitions, not sum coef * grad
+            raise ValueError(f"pennant: the job's comm-efficient code (m = {m}) needs each "
+                             "partition's gradient alone and Session.encode; DistributedOptimizer "
+                             "sends whole coded gradients")
         self.transform = transform
         self.timeout_ms = timeout_ms
         self.layout = []  # (name, parameter, offset, numel)

@@ -16,6 +16,14 @@ Scenarios (each a separate meson test):
   serve-gradient     --serve gradient (the aggregator serves the aggregate, each worker steps
                      its own SGD): rank 0's own model after 20 rounds equals the model of the
                      same job with --serve model (mean, median, and flag with one attacker)
+  comm-efficient     --code comm-efficient --comm-dim m (m = 2, 3; s = 1): after 20 rounds the
+                     model equals the uncoded mean's (relative difference <= 1e-5), with a
+                     straggler and with a killed worker too (the any-(n-s) decode), and each
+                     round pulls n*ceil(d/m) floats
+  grad-dtype         --grad-dtype bf16 and f16 against f32 (15 workers, 3 Byzantine, flag and
+                     krum, 60 rounds): final accuracy within 0.3 points, the rule's selection
+                     equal in >= 99 % of rounds, exactly half the bytes pulled; and fractional
+                     repetition with the mean: replica checks on half rows flag the attacker
 Exit 0 on success; failures print what was expected and what happened.
 """
 import json
@@ -196,6 +204,86 @@ def serve_gradient(build, base, tmp, extra):
     return ok
 
 
+def comm_efficient(build, base, tmp, extra):
+    """The decode is exact: every run must give the uncoded mean's model, whichever n - s
+    workers it decoded from; the transport moves 1/m of the gradient per worker."""
+    ok = True
+    n, rounds = 6, 20
+    args = base + ["--workers", str(n), "--rounds", str(rounds), "--byzantine", "0", "--rule", "mean"]
+    unc, ref = run(build, args + ["--code", "uncoded", "--s", "0", "--wait", "all"], tmp, "uncoded", extra)
+    d = len(ref)
+    full = unc["transport"]["bytes_read"]
+    ok &= check(full == rounds * n * d * 4, f"uncoded pulls n*d floats a round ({full} bytes)")
+    # wait=all with a killed worker: the round it dies in waits until its link goes, so
+    # the decode from the other n - s is exercised from round 5 on, whatever the timing
+    runs = [("m2-all", 2, ["--wait", "all"]), ("m3-all", 3, ["--wait", "all"]),
+            ("m2-straggler", 2, ["--straggle", "3:fixed:300"]),
+            ("m3-killed", 3, ["--kill-rank", "2", "--kill-round", "5", "--wait", "all"])]
+    for name, m, more in runs:
+        rec, model = run(build, args + ["--code", "comm-efficient", "--comm-dim", str(m), "--s", "1"] + more,
+                         tmp, name, extra)
+        rel = rel_diff(model, ref)
+        ok &= check(rec["config"]["comm_dim"] == m and rec["final"]["rounds"] == rounds and rec["final"]["skipped"] == 0,
+                    f"{name}: {rounds} rounds of m={m}, none skipped")
+        ok &= check(rel <= 1e-5, f"{name}: the model equals the uncoded mean's (relative difference {rel:.2e})")
+        conds = [r["decode_cond"] for r in rec["rounds"]]
+        ok &= check(all(c is not None and 1 <= c < 1e6 for c in conds),
+                    f"{name}: every round's decode condition number is recorded (worst {max(conds, key=lambda c: c or 0)})")
+        L = -(-d // m)
+        got = rec["transport"]["bytes_read"]
+        if more == ["--wait", "all"]:
+            ok &= check(got == rounds * n * L * 4,
+                        f"{name}: each round pulls n*ceil(d/m) floats ({got} bytes, {got / full:.3f} of uncoded)")
+        else:
+            ok &= check(got <= rounds * n * L * 4, f"{name}: at most n*ceil(d/m) floats a round ({got} bytes)")
+            fewest = min(r["finished"] for r in rec["rounds"] if r["round"] >= 6)
+            ok &= check(fewest == n - 1, f"{name}: rounds decoded from n - s = {n - 1} workers (fewest {fewest})")
+        if name == "m3-killed":
+            ok &= check(rec["workers"][2]["gone_at_round"] == 5,
+                        f"{name}: worker 2 gone at round 5 ({rec['workers'][2]['gone_at_round']})")
+    return ok
+
+
+def selection(rec, rule, n, f):
+    """Per round, the workers the rule selected: Krum's one, Flag's n - f largest weights."""
+    k = 1 if rule == "krum" else n - f
+    return [frozenset(sorted(range(n), key=lambda i: -r["weights"][i])[:k]) if r.get("weights") else None
+            for r in rec["rounds"]]
+
+
+def grad_dtype(build, base, tmp, extra):
+    n, f = 15, 3
+    args = base + ["--workers", str(n), "--rounds", "60", "--byzantine-ranks", "1,4,9",
+                   "--attack", "reverse", "--code", "uncoded", "--f", str(f), "--s", "0"]
+    ok = True
+    for rule in ("flag", "krum"):
+        recs = {}
+        for t in ("f32", "bf16", "f16"):
+            recs[t], _ = run(build, args + ["--rule", rule, "--grad-dtype", t], tmp, rule + "-" + t, extra)
+            ok &= check(recs[t]["config"]["grad_dtype"] == t, f"{rule}/{t}: the JSON reports grad_dtype {t}")
+        ref = selection(recs["f32"], rule, n, f)
+        acc32 = recs["f32"]["final"]["test_acc"]
+        for t in ("bf16", "f16"):
+            rec = recs[t]
+            acc = rec["final"]["test_acc"]
+            ok &= check(abs(acc - acc32) <= 0.003, f"{rule}/{t}: accuracy {acc:.4f} within 0.3 points of f32's {acc32:.4f}")
+            sel = selection(rec, rule, n, f)
+            same = sum(a is not None and a == b for a, b in zip(sel, ref))
+            ok &= check(same >= 0.99 * len(ref), f"{rule}/{t}: selection equal to f32's in {same}/{len(ref)} rounds")
+            b32, b = recs["f32"]["transport"]["bytes_read"], rec["transport"]["bytes_read"]
+            ok &= check(2 * b == b32, f"{rule}/{t}: {b} bytes pulled, half of f32's {b32}")
+    # fractional repetition on half rows: replicas compared bit for bit, the decode of the mean
+    args = base + ["--workers", "9", "--rounds", "30", "--byzantine-ranks", "2", "--attack", "reverse",
+                   "--code", "fractional", "--s", "2", "--rule", "mean", "--f", "1", "--wait", "all"]
+    recs = {t: run(build, args + ["--grad-dtype", t], tmp, "frac-" + t, extra)[0] for t in ("f32", "bf16", "f16")}
+    for t, rec in recs.items():
+        flagged = sum(r["disagreeing"] for r in rec["rounds"])
+        ok &= check(flagged == 30, f"fractional/{t}: the attacker's replica disagrees in {flagged}/30 rounds")
+        acc, acc32 = rec["final"]["test_acc"], recs["f32"]["final"]["test_acc"]
+        ok &= check(abs(acc - acc32) <= 0.003, f"fractional/{t}: accuracy {acc:.4f} within 0.3 points of f32's")
+    return ok
+
+
 def first_last_loss(rec, k=5):
     losses = [r["loss"] for r in rec["rounds"] if r["loss"] is not None]  # null: no usable gradient
     return sum(losses[:k]) / k, sum(losses[-k:]) / k
@@ -241,6 +329,8 @@ def main():
             ok &= check(not (l1 < 0.8 * l0), f"mean under attack does not converge: loss {l0:.4f} -> {l1:.4f}")
             ok &= check(res["mean_acc"] < res["flag_acc"] - 0.1,
                         f"mean accuracy {res['mean_acc']:.4f} well below flag {res['flag_acc']:.4f}")
+        elif scenario == "grad-dtype":
+            ok &= grad_dtype(build, base, tmp, extra)
         elif scenario == "killed-worker":
             args = base + ["--workers", "6", "--rounds", "30", "--byzantine", "0", "--rule", "median",
                            "--code", "fractional", "--s", "1", "--kill-rank", "2", "--kill-round", "10",
@@ -288,6 +378,8 @@ def main():
             ok &= check(l1 < 0.8 * l0, f"loss falls: {l0:.4f} -> {l1:.4f}")
         elif scenario == "serve-gradient":
             ok &= serve_gradient(build, base, tmp, extra)
+        elif scenario == "comm-efficient":
+            ok &= comm_efficient(build, base, tmp, extra)
         else:
             raise SystemExit(f"unknown scenario {scenario}")
     return 0 if ok else 1

@@ -13,6 +13,8 @@ separate processes itself, so it can signal any one of them, and then injects:
   wrong-token      an extra worker with another job secret tries to join mid-run
   byzantine-death  1 Byzantine worker; a honest worker dies mid-run (compared with the
                    same run without the death)
+  comm-efficient-kill  kill -9 of one worker of a --code comm-efficient --comm-dim 2 job
+                   (rule mean): no round skipped, the other n - s messages decode
 
 Each case asserts: the aggregator keeps running and finishes every round (or, when it was
 the one killed, every worker is gone within 10 s); the saved model is finite; after a death
@@ -504,6 +506,20 @@ def case_worker_kill(ctx, case, n=5):
         case.check(gone >= KILL_AT, f"worker 2 reported gone at round {gone}")
 
 
+def case_comm_efficient_kill(ctx, case, n=5):
+    """kill -9 of a worker in a comm-efficient job (m = 2, s = 1, rule mean): the other
+    n - s messages of ceil(d/2) floats still decode every round exactly."""
+    args = base_args(n, rule="mean") + ["--code", "comm-efficient", "--comm-dim", "2"]
+    job = ctx.launch(case, case.name, n, args, KILL_AT)
+    job.procs[2].send_signal(signal.SIGKILL)
+    rec = finished_all(case, job, job.finish())
+    if rec:
+        gone = rec["workers"][2].get("gone_at_round", -1)
+        case.check(gone >= KILL_AT, f"worker 2 reported gone at round {gone}")
+        skipped = rec["final"].get("skipped")
+        case.check(skipped == 0, f"no round skipped: any n - s messages decode ({skipped})")
+
+
 def case_worker_stop(ctx, case, n=5):
     job = ctx.launch(case, case.name, n, base_args(n), KILL_AT)
     job.procs[1].send_signal(signal.SIGSTOP)
@@ -586,7 +602,8 @@ def case_byzantine_death(ctx, case, n=6):
 
 CASE_FUNCS = {"worker-kill": case_worker_kill, "worker-stop": case_worker_stop,
               "aggregator-kill": case_aggregator_kill, "garbage-client": case_garbage_client,
-              "wrong-token": case_wrong_token, "byzantine-death": case_byzantine_death}
+              "wrong-token": case_wrong_token, "byzantine-death": case_byzantine_death,
+              "comm-efficient-kill": case_comm_efficient_kill}
 
 
 def run_case(build, medium_cls, tmp, name, env):

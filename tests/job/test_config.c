@@ -90,8 +90,23 @@ Test(job_config, the_code_exists_and_a_robust_rule_can_use_its_rows)
 	char err[256] = "";
 	cr_expect_neq(pn_agg_job_config_check(&c, err, sizeof err), 0);
 	cr_expect(strstr(err, "fractional") != NULL, "%s", err);
-	c = base(6, 2, "mean", "comm-efficient"); /* messages of d/m values, not gradients */
-	expect_refused(&c, "d/m");
+	/* comm-efficient: the mean runs it (m = 2 by default, or comm_dim); s + m <= n; a
+	 * robust rule cannot compare messages that mix different coordinates */
+	c = base(6, 2, "mean", "comm-efficient");
+	expect_accepted(&c);
+	c.comm_dim = 4;
+	expect_accepted(&c);
+	c.comm_dim = 5;
+	expect_refused(&c, "s+m <= n");
+	c = base(6, 1, "median", "comm-efficient");
+	c.comm_dim = 2;
+	expect_refused(&c, "use rule mean with it");
+	c = base(6, 1, "mean", "cyclic");
+	c.comm_dim = 2;
+	expect_refused(&c, "needs the comm-efficient code");
+	c = base(24, 3, "mean", "comm-efficient"); /* load s + m = 21 partitions */
+	c.comm_dim = 18;
+	expect_refused(&c, "a ROUND names at most 20");
 }
 
 Test(job_config, policies_and_timers)

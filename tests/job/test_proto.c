@@ -18,10 +18,26 @@ static pn_job_msg hello(void)
 	return (pn_job_msg){.type = PN_MSG_HELLO, .rank = 3, .d = 1000, .region = region()};
 }
 
+/* A worker exposing bf16 gradients says so in HELLO. */
+static pn_job_msg hello_bf16(void)
+{
+	pn_job_msg m = hello();
+	m.grad_dtype = PN_DTYPE_BF16;
+	return m;
+}
+
 static pn_job_msg welcome(void)
 {
 	return (pn_job_msg){.type = PN_MSG_WELCOME, .n = 6, .d = 1000, .region = region(),
-			    .heartbeat_ms = 1000, .silence_ms = 5000};
+			    .heartbeat_ms = 1000, .silence_ms = 5000, .comm_dim = 1};
+}
+
+/* WELCOME of a comm-efficient job: the worker rebuilds the code from these. */
+static pn_job_msg welcome_comm(void)
+{
+	pn_job_msg m = welcome();
+	m.comm_dim = 3, m.code_s = 2, m.code_seed = 7, m.code_check = 0xfeedu;
+	return m;
 }
 
 static pn_job_msg round_msg(void)
@@ -68,8 +84,8 @@ static int roundtrip(const pn_job_msg *m)
 
 Test(job_proto, every_type_round_trips)
 {
-	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
-			   {.type = PN_MSG_PING}, welcome_gradient(), result_msg(), ack_msg(),
+	pn_job_msg ms[] = {hello(), hello_bf16(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
+			   {.type = PN_MSG_PING}, welcome_gradient(), welcome_comm(), result_msg(), ack_msg(),
 			   {.type = PN_MSG_RESULT, .round = 4, .slot = 0, .skipped = true}};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		uint8_t buf[PN_TP_CTRL_MAX];
@@ -87,8 +103,13 @@ Test(job_proto, every_type_round_trips)
 		cr_expect_eq(memcmp(&out.region, &ms[i].region, sizeof out.region), 0);
 		cr_expect_eq(memcmp(&out.result, &ms[i].result, sizeof out.result), 0);
 		cr_expect_eq(out.serve, ms[i].serve);
+		cr_expect_eq(out.grad_dtype, ms[i].grad_dtype);
 		cr_expect_eq(out.skipped, ms[i].skipped);
 		cr_expect_eq(out.checksum, ms[i].checksum);
+		cr_expect_eq(out.comm_dim, ms[i].comm_dim);
+		cr_expect_eq(out.code_s, ms[i].code_s);
+		cr_expect_eq(out.code_seed, ms[i].code_seed);
+		cr_expect_eq(out.code_check, ms[i].code_check);
 		cr_expect_eq(out.slot, ms[i].slot);
 		for (int k = 0; k < out.nparts; k++)
 			cr_expect(out.parts[k] == ms[i].parts[k] && out.coefs[k] == ms[i].coefs[k]);
@@ -141,6 +162,8 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(hello, region.addr, UINT64_MAX - 10); /* wraps around */
 	BAD(hello, region.access, PN_ACCESS_LOCAL_WRITE); /* not readable */
 	BAD(hello, region.access, PN_ACCESS_REMOTE_READ | 1u << 9); /* unknown bit */
+	BAD(hello, grad_dtype, PN_DTYPE_COUNT_);
+	BAD(hello, grad_dtype, 255);
 	BAD(welcome, rank, 1);
 	BAD(welcome, n, 0);
 	BAD(welcome, n, PN_JOB_MAX_WORKERS + 1);
@@ -151,6 +174,11 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(welcome, region.len, 0);
 	BAD(welcome, serve, 2);
 	BAD(welcome, result.len, 8); /* serving the model: no result region */
+	BAD(welcome, comm_dim, 0);
+	BAD(welcome, code_s, 1);    /* m = 1 carries no code */
+	BAD(welcome, code_check, 5);
+	BAD(welcome_comm, comm_dim, 5); /* s + m > n */
+	BAD(welcome_comm, code_s, UINT32_MAX);
 	BAD(welcome_gradient, result.len, 0);
 	BAD(welcome_gradient, result.len, 2 * 1000 * sizeof(float) - 4); /* smaller than 2 slots of d */
 	BAD(welcome_gradient, result.access, PN_ACCESS_LOCAL_WRITE);

@@ -32,30 +32,19 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import FAILS, check  # noqa: E402
+from launcher_env import MPIRUN as MPIRUN_LOOPBACK, without_launcher  # noqa: E402
 
 BUILD = sys.argv[1]
 TRAIN = os.path.join(BUILD, "tools", "pennant-train")
 SECRET = "launch-test-secret"
-# loopback only: the job, MPI's own traffic and its out-of-band channel
-MPIRUN = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,tcp",
-          "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
-          "-x", "PENNANT_JOB_TOKEN"]
+MPIRUN = MPIRUN_LOOPBACK + ["-x", "PENNANT_JOB_TOKEN"]
 JOB = ["--backend", "tcp", "--listen", "127.0.0.1:0", "--model", "softmax", "--rounds", "5",
        "--quiet", "--eval-every", "0"]
-LAUNCH_VARS = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS",
-               "SLURM_STEP_ID", "SLURM_JOB_ID", "PMIX_RANK", "PMIX_SIZE", "PMIX_NAMESPACE",
-               "OMPI_MCA_ess_base_jobid", "PENNANT_JOB_ID", "PENNANT_AGGREGATOR")
-
 
 
 def clean_env(**extra):
-    """This process's environment without any launcher's variables (a test may itself run
-    inside a launched job), with the job secret and root allowed for mpirun."""
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(PENNANT_JOB_TOKEN=SECRET, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
-    env.update(extra)
-    return env
+    """No launcher's variables, root allowed for mpirun, the job secret."""
+    return without_launcher(PENNANT_JOB_TOKEN=SECRET, **extra)
 
 
 def run(cmd, env, timeout=240):

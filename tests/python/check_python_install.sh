@@ -12,7 +12,7 @@ meson install -C "$build" --destdir "$tmp/dest" --no-rebuild --quiet >"$tmp/inst
 pydir=${pydir%/}
 case "$pydir" in /*) ;; *) pydir="$prefix/$pydir" ;; esac
 site="$tmp/dest$pydir"
-for f in __init__.py _lib.py torch.py _install_paths.py; do
+for f in __init__.py _lib.py torch.py launch.py rendezvous.py _install_paths.py; do
 	[ -f "$site/pennant/$f" ] || fail "pennant/$f not installed in $site"
 done
 # The installed _install_paths.py names the installed library (under the destdir here).
@@ -23,7 +23,7 @@ case "$lib" in "$prefix"/*) ;; *) fail "installed library path $lib is not under
 [ -e "$tmp/dest$lib" ] || fail "$lib (from _install_paths.py) is not what meson installed"
 # The installed package imports (from outside the source tree) and loads that library.
 out=$(cd "$tmp" && env -u PENNANT_BUILD_DIR PENNANT_LIB="$tmp/dest$lib" PYTHONPATH="$site" "$python" -c \
-	'import pennant, pennant.torch; print(pennant.__file__, pennant.version())') ||
+	'import pennant, pennant.torch, pennant.launch, pennant.rendezvous; print(pennant.__file__, pennant.version())') ||
 	fail "the installed package does not import"
 case "$out" in "$site/pennant/__init__.py "*) ;; *) fail "imported the wrong package: $out" ;; esac
 echo "ok: installed pennant package: $out; library $lib"

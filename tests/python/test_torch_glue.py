@@ -2,7 +2,8 @@
 """pennant.torch without an aggregator: a fake session stands in for pennant.Session (its
 "aggregate" is a known function of what was submitted), so the flatten/unflatten of the
 DistributedOptimizer and the DDP hook's bucket placement are checked exactly; then the
-real Session's error path against an address nobody listens on.
+real Session's error path against an address nobody listens on, and real sessions encoding
+for a comm-efficient aggregator (Session.encode).
 
 usage: test_torch_glue.py BUILD_DIR
 """
@@ -191,11 +192,59 @@ def test_session_errors():
     check(pennant.version() != "", f"library version {pennant.version()} from {pennant._lib.path}")
 
 
+def test_session_encode():
+    """Real sessions against pennant-train serving gradients of a comm-efficient code (n=3,
+    s=1, m=2): each worker encodes its partitions' gradients (grad_j = (j+1)·u) with
+    Session.encode into a ceil(d/2)-float slot; the served aggregate is their mean, exactly."""
+    import threading
+    from pennant.launch import Aggregator
+    n, d, rounds = 3, 11, 3
+    env = dict(os.environ, PENNANT_JOB_TOKEN="glue-test-secret")
+    os.environ["PENNANT_JOB_TOKEN"] = env["PENNANT_JOB_TOKEN"]
+    cmd = [os.path.join(sys.argv[1], "tools", "pennant-train"), "--role", "aggregator", "--serve",
+           "gradient", "--dim", str(d), "--workers", str(n), "--rounds", str(rounds), "--rule", "mean",
+           "--byzantine", "0", "--code", "comm-efficient", "--comm-dim", "2", "--s", "1", "--wait", "all",
+           "--backend", "tcp", "--listen", "127.0.0.1:0", "--quiet"]
+    agg = Aggregator(cmd, env)
+    addr = agg.start()
+    u = np.arange(1, d + 1, dtype=np.float32) / d
+    seen = {}
+
+    def worker(rank):
+        with pennant.Session(rank, addr, d, connect_timeout_ms=20000) as s:
+            seen[rank] = [s.comm_dim, s.message_len]
+            out = np.empty(d, dtype=np.float32)
+            while (r := s.begin()) is not None:
+                if r.comm_dim != 2 or not all(c != c for _, c in r.parts) or s.gradient.shape != (6,):
+                    seen[rank].append("bad round")
+                s.encode([(p + 1) * u for p, _ in r.parts])
+                s.submit(0.0)
+                g = s.wait(out)
+                if g is not None:
+                    seen[rank].append(float(np.max(np.abs(g - (n + 1) / 2 * u))))
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    agg.proc.wait(30)
+    agg.stop()
+    check(agg.proc.returncode == 0, f"the comm-efficient aggregator exited 0 ({''.join(agg.log)[-400:]})")
+    for rank in range(n):
+        got = seen.get(rank, [])
+        check(got[:2] == [2, 6], f"session {rank}: comm_dim 2, messages of ceil(11/2) = 6 floats ({got[:2]})")
+        errs = got[2:]
+        check(len(errs) == rounds and all(isinstance(e, float) and e < 1e-5 for e in errs),
+              f"session {rank}: every served aggregate is the partitions' mean ({errs})")
+
+
 def main():
     torch.set_num_threads(1)
     test_optimizer()
     test_ddp_matches_optimizer()
     test_session_errors()
+    test_session_encode()
     if failures:
         raise SystemExit(f"FAIL: {len(failures)} check(s) failed")
     print("PASS")

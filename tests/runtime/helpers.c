@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a,
 		    const int *lda, double *s, double *u, const int *ldu, double *vt,
@@ -441,6 +442,17 @@ const struct npy_bad_case npy_bad_cases[] = {
 	{"{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", 24, "trailing"},
 };
 const size_t npy_bad_case_count = sizeof npy_bad_cases / sizeof *npy_bad_cases;
+
+const char *npy_temp_path(void)
+{
+	static char path[64];
+	snprintf(path, sizeof path, "/tmp/pn-npy-test-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	close(fd);
+	return path;
+}
 
 void grad_set_make(grad_set *g, int p, size_t d, double sigma, uint64_t seed)
 {

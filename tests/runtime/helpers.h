@@ -65,5 +65,7 @@ struct npy_bad_case {
 };
 extern const struct npy_bad_case npy_bad_cases[];
 extern const size_t npy_bad_case_count;
+/* A fresh empty file under /tmp for a .npy test (path in a static buffer), or NULL. */
+const char *npy_temp_path(void);
 
 #endif

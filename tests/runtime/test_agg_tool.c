@@ -1,10 +1,12 @@
 /* pennant-agg on .npy files of extreme but finite magnitude: every rule exits 0 with a
- * finite output file, or exits non-zero with a message (never rc 0 with inf/NaN).
+ * finite output file, or exits non-zero with a message (never rc 0 with inf/NaN). Half
+ * inputs ('<f2', bf16): the output equals the library's on the widened values.
  * argv[1] is the pennant-agg binary. */
 #include "helpers.h"
 #include "pennant/npy.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,37 @@ static int run_tool(const char *tool, const char *rule, const char *in, const ch
 	if (pid < 0 || waitpid(pid, &st, 0) != pid)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* One bf16 or fp16 input file through the tool against pn_aggregate on its widened
+ * values (one block: the same operations in the same order, so equal bits). */
+static int half_input(const char *tool, pn_dtype t, const char *rule, const char *in,
+		      const char *out, const char *errf)
+{
+	float center[D], wide[P * D], ref[D], *x = make_gradients(P, D, 0.5, 11, center);
+	uint16_t h[P * D];
+	pn_f32_to_half(t, h, x, P * D);
+	pn_half_to_f32(t, wide, h, P * D);
+	free(x);
+	size_t shape[2] = {P, D};
+	char err[256];
+	pn_agg_config cfg = agg_config(P, D, (pn_rule)pn_rule_from_name(rule), 1, 0, 1);
+	if (pn_npy_write_typed(in, h, t, shape, 2, err, sizeof err) != 0 ||
+	    pn_aggregate(&cfg, wide, ref, NULL, NULL, err, sizeof err) != 0) {
+		printf("FAIL %s/%s: setup: %s\n", pn_dtype_name(t), rule, err);
+		return 1;
+	}
+	int rc = run_tool(tool, rule, in, out, errf);
+	float *y = NULL;
+	size_t sh[PN_NPY_MAX_DIMS];
+	int nd = 0;
+	bool ok = rc == 0 && pn_npy_read_f32(out, &y, sh, &nd, err, sizeof err) == 0 && nd == 1 &&
+		  sh[0] == D && memcmp(y, ref, sizeof ref) == 0;
+	if (!ok)
+		printf("FAIL %s/%s: rc %d, output differs from the library on the widened values\n",
+		       pn_dtype_name(t), rule, rc);
+	free(y);
+	return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -96,6 +129,10 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	for (int t = PN_DTYPE_BF16; t <= PN_DTYPE_F16; t++)
+		for (int r = 0; r < 3; r++, checked++)
+			failures += half_input(argv[1], (pn_dtype)t, (const char *[]){"krum", "median", "flag"}[r],
+					       in, out, errf);
 	unlink(in), unlink(out), unlink(errf), rmdir(dir);
 	printf("%d cases, %d failures\n", checked, failures);
 	return failures ? 1 : 0;

@@ -18,19 +18,16 @@ static void write_file(const char *path, const void *buf, size_t n)
 	cr_assert_eq(fclose(f), 0);
 }
 
-static char *temp_path(void)
+static const char *temp_path(void)
 {
-	static char path[64];
-	snprintf(path, sizeof path, "/tmp/pn-npy-map-XXXXXX");
-	int fd = mkstemp(path);
-	cr_assert(fd >= 0);
-	close(fd);
+	const char *path = npy_temp_path();
+	cr_assert(path, "cannot create a temporary file");
 	return path;
 }
 
 Test(npy_map, maps_what_the_writer_wrote_without_a_copy)
 {
-	char *path = temp_path();
+	const char *path = temp_path();
 	float v[12];
 	for (int i = 0; i < 12; i++)
 		v[i] = (float)i * 0.5f - 2.0f;
@@ -53,7 +50,7 @@ Test(npy_map, maps_what_the_writer_wrote_without_a_copy)
 
 Test(npy_map, misaligned_header_gets_an_aligned_copy)
 {
-	char *path = temp_path();
+	const char *path = temp_path();
 	float v[6] = {1, 2, 3, 4, 5, -6.5f};
 	unsigned char img[256];
 	/* one extra space: the data starts at an odd offset */
@@ -73,7 +70,7 @@ Test(npy_map, misaligned_header_gets_an_aligned_copy)
 
 Test(npy_map, malformed_files_are_rejected_like_the_reader_does)
 {
-	char *path = temp_path();
+	const char *path = temp_path();
 	float v[6] = {0};
 	unsigned char img[512];
 	char err[256], err2[256];

@@ -123,6 +123,8 @@ def refusals():
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean"], "--byzantine 0"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--backend",
           "dpdk"], "over tcp"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--grad-dtype",
+          "bf16"], "--tree sums f32 whole gradients"),
         ([NODE], "are required"),
         ([NODE, "--node-mode", "robust"], "--node-mode robust is not built yet"),
         ([NODE, "--node-mode", "mean"], "--node-mode is sum or robust"),
@@ -131,6 +133,15 @@ def refusals():
           "--dim", "10"], "do not fit a job of 8"),
         ([NODE, "--connect", "127.0.0.1:1", "--rank", "0", "--children", "4", "--workers", "8",
           "--dim", "10"], "the job secret is needed"),
+        ([TRAIN, "--comm-dim", "0", "--code", "comm-efficient"], "--comm-dim expects an integer"),
+        ([TRAIN, "--comm-dim", "2", "--code", "cyclic", "--rule", "mean"], "needs --code comm-efficient"),
+        ([TRAIN, "--comm-dim", "2", "--rule", "mean", "--byzantine", "0"], "needs --code comm-efficient"),
+        ([TRAIN, "--code", "comm-efficient", "--comm-dim", "5", "--s", "2", "--workers", "6",
+          "--rule", "mean", "--byzantine", "0"], "s + m <= n"),
+        ([TRAIN, "--code", "comm-efficient", "--comm-dim", "2", "--s", "1", "--workers", "6",
+          "--rule", "median", "--byzantine", "0"], "use rule mean with it"),
+        ([TRAIN, "--code", "comm-efficient", "--comm-dim", "2", "--s", "1", "--workers", "7",
+          "--byzantine", "1"], "estimates nothing"),
         ([TRAIN, "--role", "boss"], "unknown role"),
         ([TRAIN, "--kill-rank", "3"], "go together"),
         ([TRAIN, "--kill-rank", "30", "--kill-round", "2"], "not a worker"),
@@ -188,6 +199,8 @@ def accepts():
          {"PENNANT_JOB_TOKEN": "mallory"}, ["worker", "PENNANT_JOB_TOKEN"]),
         ([TRAIN, "--check", "--reference"], {}, ["reference"]),
         ([TRAIN, "--check", "--shards", "1"], {}, ["rule flag (f=3)"]),
+        ([TRAIN, "--check", "--code", "comm-efficient", "--comm-dim", "3", "--s", "1", "--workers", "6",
+          "--rule", "mean", "--byzantine", "0"], {}, ["code comm-efficient (s=1, m=3)"]),
     ]
     for cmd, extra, wants in cases:
         p = run(cmd, env=env_without_secret(**extra))

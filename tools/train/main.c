@@ -77,9 +77,9 @@ int main(int argc, char **argv)
 		return 2; /* a bad --model or --data: a configuration error, nothing forked */
 	}
 	if (o.check_only)
-		fprintf(stderr, "%s: configuration ok: %s, %d workers, rule %s (f=%d), code %s (s=%d), "
+		fprintf(stderr, "%s: configuration ok: %s, %d workers, rule %s (f=%d), code %s (s=%d, m=%d), "
 			"backend %s, secret %s\n", o.prog, train_role_name(o.role), o.n, o.rule, o.f, o.code, o.s,
-			o.backend, o.secret.len ? o.secret.source : "none (loopback only)");
+			o.comm_dim, o.backend, o.secret.len ? o.secret.source : "none (loopback only)");
 	if (o.check_only)
 		rc = 0;
 	else if (stop_signal)

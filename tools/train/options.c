@@ -151,8 +151,10 @@ void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 				  .window_total = o->window_total, .pipelining = o->pipelining, .lr = o->lr,
 				  .momentum = o->momentum, .weight_decay = o->wd, .d = d,
 				  .code_kind = pn_code_kind_from_name(o->code), .s = o->s,
+				  .comm_dim = o->comm_dim,
 				  .serve = o->serve};
 	pn_agg_config_init(&jc->rule, jc->n, d, (pn_rule)pn_rule_from_name(o->rule));
+	jc->rule.grad_dtype = o->grad_dtype;
 	jc->rule.f = o->f;
 	jc->rule.m = o->m;
 	jc->rule.beta = o->beta;
@@ -169,7 +171,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
-	       O_SAVEW, O_DIM, O_SHARDS, O_TREE, O_NODE_MODE };
+	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -177,6 +179,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"eval-every", 1, 0, O_EVAL}, {"seed", 1, 0, O_SEED}, {"rule", 1, 0, O_RULE},
 		{"f", 1, 0, O_F}, {"r", 1, 0, O_R}, {"lambda", 1, 0, O_LAMBDA}, {"mode", 1, 0, O_MODE},
 		{"m", 1, 0, O_M}, {"beta", 1, 0, O_BETA}, {"code", 1, 0, O_CODE}, {"s", 1, 0, O_S},
+		{"comm-dim", 1, 0, O_COMM_DIM},
 		{"wait", 1, 0, O_WAIT}, {"deadline-ms", 1, 0, O_DEADLINE}, {"pull-policy", 1, 0, O_PULL},
 		{"window", 1, 0, O_WIN}, {"window-total", 1, 0, O_WINT}, {"pipelining", 1, 0, O_PIPE},
 		{"byzantine", 1, 0, O_BYZ}, {"byzantine-ranks", 1, 0, O_BYZR}, {"attack", 1, 0, O_ATTACK},
@@ -187,8 +190,8 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"json", 1, 0, O_JSON}, {"save-model", 1, 0, O_SAVE},
 		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
 		{"check", 0, 0, O_CHECK}, {"serve", 1, 0, O_SERVE}, {"save-worker-model", 1, 0, O_SAVEW},
-		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"tree", 1, 0, O_TREE},
-		{"node-mode", 1, 0, O_NODE_MODE}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"grad-dtype", 1, 0, O_GRAD_DTYPE},
+		{"tree", 1, 0, O_TREE}, {"node-mode", 1, 0, O_NODE_MODE}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
 	int c, idx = 0;
@@ -238,6 +241,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_BETA: REAL(beta); break;
 		case O_CODE: o->code = optarg; break;
 		case O_S: INT(s, 0, 1000); break;
+		case O_COMM_DIM: INT(comm_dim, 1, 1000); break;
 		case O_WAIT: o->wait = optarg; break;
 		case O_DEADLINE: REAL(deadline_ms); break;
 		case O_PULL: o->pull_policy = optarg; break;
@@ -286,6 +290,13 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 				return train_refuse(o, "--serve is model or gradient, got '%s'", optarg);
 			o->serve = strcmp(optarg, "gradient") == 0 ? PN_SERVE_GRADIENT : PN_SERVE_MODEL;
 			break;
+		case O_GRAD_DTYPE: {
+			int t = pn_dtype_from_name(optarg);
+			if (t < 0)
+				return train_refuse(o, "--grad-dtype is f32, bf16 or f16, got '%s'", optarg);
+			o->grad_dtype = (pn_dtype)t;
+			break;
+		}
 		case O_QUIET: o->quiet = true; break;
 		case O_CHECK: o->check_only = true; break;
 		case O_VERSION: pn_tools_print_version(stdout, o->prog); return 0;
@@ -330,6 +341,9 @@ static int validate_tree(train_opts *o)
 	if (o->byz_count || o->byz_ranks || o->straggle_ranks || o->kill_rank >= 0 ||
 	    o->serve != PN_SERVE_MODEL || o->shards != 1)
 		return train_refuse(o, "--tree takes no faults (--byzantine 0), --serve model and one shard");
+	if (o->grad_dtype != PN_DTYPE_F32 || o->comm_dim > 1)
+		return train_refuse(o, "--tree sums f32 whole gradients: no --grad-dtype %s, no --comm-dim",
+				    pn_dtype_name(o->grad_dtype));
 	return -1;
 }
 
@@ -369,6 +383,16 @@ static int validate(train_opts *o)
 		return train_refuse(o, "unknown code '%s' (see %s --help)", o->code, o->prog);
 	if (strcmp(o->code, "uncoded") == 0 && strcmp(o->wait, "code") == 0)
 		o->s = 0;
+	/* m settled here, not by the code's default, so every role sizes the same messages */
+	bool ce = strcmp(o->code, "comm-efficient") == 0;
+	if (!ce && o->comm_dim > 1)
+		return train_refuse(o, "--comm-dim %d needs --code comm-efficient (code %s sends whole "
+				    "gradients)", o->comm_dim, o->code);
+	if (!o->comm_dim)
+		o->comm_dim = ce ? 2 : 1;
+	if (ce && o->s + o->comm_dim > o->n)
+		return train_refuse(o, "--code comm-efficient needs s + m <= n workers (s=%d, m=%d, n=%d)",
+				    o->s, o->comm_dim, o->n);
 	/* K > 1 shards: the rounds' math is built (pennant/shard.h, tested in one process),
 	 * the multi-process job is not; say so rather than run something else. Its first
 	 * version will decide with wait=all across shards, so other policies are refused. */

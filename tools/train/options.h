@@ -48,7 +48,9 @@ typedef struct train_opts {
 	const char *save_model;
 	const char *save_worker_model; /* a worker's own final model (rank 0's when local) */
 	pn_serve serve;            /* --serve model|gradient */
+	pn_dtype grad_dtype;       /* --grad-dtype f32|bf16|f16: what workers expose and the job pulls */
 	int64_t dim;               /* --dim D: gradients of the workers' own model (0: the built-in one) */
+	int comm_dim;              /* --comm-dim M: comm-efficient messages of d/M (0: the code's default) */
 	int shards;                /* --shards K: aggregator shards (1: the unsharded job; only 1 runs) */
 	int tree;                  /* --tree G: local tree, G workers per node (0: flat) */
 	const char *node_mode;     /* --node-mode sum|robust (only sum is built) */

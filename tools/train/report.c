@@ -40,6 +40,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kint(j, "f", o->f);
 	pn_json_kstring(j, "code", o->code);
 	pn_json_kint(j, "s", o->s);
+	pn_json_kint(j, "comm_dim", o->comm_dim);
 	pn_json_kstring(j, "wait", o->wait);
 	pn_json_kstring(j, "attack", o->attack);
 	pn_json_kint(j, "byzantine", o->byz_count);
@@ -52,6 +53,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kbool(j, "pipelining", o->pipelining);
 	pn_json_kstring(j, "serve", o->serve == PN_SERVE_GRADIENT ? "gradient" : "model");
 	pn_json_kint(j, "dim", o->dim); /* 0: the built-in model */
+	pn_json_kstring(j, "grad_dtype", pn_dtype_name(o->grad_dtype));
 	pn_json_kint(j, "tree", o->tree); /* 0: flat */
 	pn_json_kstring(j, "node_mode", o->node_mode);
 	pn_json_end_object(j);
@@ -98,7 +100,15 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 	pn_json_kint(j, "nonfinite", rec->nonfinite);
 	pn_json_kint(j, "disagreeing", rec->disagreeing);
 	pn_json_kint(j, "byzantine_used", rec->byzantine_used);
+	pn_json_knumber(j, "decode_cond", rec->decode_cond);
 	pn_json_kbool(j, "skipped", rec->skipped);
+	if (rec->weights) { /* the rule's per-worker weights (which workers it selected) */
+		pn_json_key(j, "weights");
+		pn_json_begin_array(j);
+		for (int i = 0; i < o->n; i++)
+			pn_json_number(j, rec->weights[i]);
+		pn_json_end_array(j);
+	}
 	pn_json_end_object(j);
 }
 

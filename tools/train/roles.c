@@ -34,7 +34,12 @@ int train_run_worker(train_opts *o, fmnist_job *job, int64_t kill_round)
 	char optbuf[4096];
 	bool byz = o->byz[o->rank];
 	pn_worker_config wc = {.tp = topology_tp_config(o, (uint32_t)o->rank + 1, optbuf, sizeof optbuf),
-			       .connect = o->connect, .rank = o->rank, .connect_timeout_ms = 60000};
+			       .connect = o->connect, .rank = o->rank, .connect_timeout_ms = 60000,
+			       .grad_dtype = o->grad_dtype};
+	/* told the code, the worker registers exactly 2 slots of ceil(d/m); a worker started
+	 * without it (pennant-worker alone) learns m from WELCOME (slots of d, enough for any m) */
+	if (strcmp(o->code, "comm-efficient") == 0)
+		wc.comm_dim = o->comm_dim;
 	if (o->slow[o->rank])
 		wc.faults = o->straggle;
 	wc.faults.exit_at_round = kill_round;
