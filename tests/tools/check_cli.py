@@ -125,6 +125,8 @@ def refusals():
           "dpdk"], "over tcp"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--grad-dtype",
           "bf16"], "--tree sums f32 whole gradients"),
+        ([wrk, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--rank", "0"],
+         "not for a worker"),
         ([NODE], "are required"),
         ([NODE, "--node-mode", "robust"], "--node-mode robust is not built yet"),
         ([NODE, "--node-mode", "mean"], "--node-mode is sum or robust"),

@@ -326,9 +326,13 @@ static int validate_tree(train_opts *o)
 		return train_refuse(o, "--node-mode is sum or robust, got '%s'", o->node_mode);
 	if (mode == PN_NODE_ROBUST)
 		return train_refuse(o, "--node-mode robust is not built yet (only sum)");
-	if (o->role != TRAIN_LOCAL)
-		return train_refuse(o, "--tree builds a local topology: it needs the local role (no "
-				    "launcher, no --role)");
+	/* local: the whole tree forked here; an aggregator alone: the root, whose n/G peers are
+	 * pennant-node processes started by the user (each with its G pennant-workers) */
+	if ((o->role != TRAIN_LOCAL && o->role != TRAIN_AGGREGATOR) || o->launcher)
+		return train_refuse(o, "--tree is for a local run or the root aggregator started by hand "
+				    "(its peers are pennant-node processes); not for %s%s",
+				    o->launcher ? "a job started by " : "a ",
+				    o->launcher ? o->launcher : train_role_name(o->role));
 	if (o->n % o->tree != 0)
 		return train_refuse(o, "--tree %d must divide the %d workers", o->tree, o->n);
 	if (strcmp(o->backend, "auto") == 0)

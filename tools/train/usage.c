@@ -56,7 +56,9 @@ static const char agg_opts[] =
 "                      the multi-process sharded job is not built (it will need --wait all)\n"
 "  --tree G            a local tree: the aggregator's peers are n/G pennant-node processes,\n"
 "                      each summing G workers (--rule mean --code uncoded --byzantine 0, tcp;\n"
-"                      the JSON's final.bytes_pulled is what the root pulled)\n"
+"                      the JSON's final.bytes_pulled is what the root pulled); with\n"
+"                      --role aggregator: the root alone, its n/G peers pennant-node\n"
+"                      processes started by hand (pennant-node --help)\n"
 "  --node-mode M       the nodes' mode: sum (default; streaming sum); robust is not built\n";
 
 static const char fault_opts[] =
