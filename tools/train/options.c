@@ -9,7 +9,6 @@
 #include "usage.h"
 #include "version.h"
 #include "pennant/codes.h"
-#include "pennant/node.h"
 #include "pennant/sched.h"
 #include "pennant/shard.h"
 #include "pennant/straggler.h"
@@ -311,51 +310,6 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	return -1;
 }
 
-/* --tree G: the first version is a local tree of sum nodes under a mean over tcp, every
- * worker waited for (node/README.md says what is not built). -1 to go on, else 2. */
-static int validate_tree(train_opts *o)
-{
-	if (!o->tree && o->node_mode)
-		return train_refuse(o, "--node-mode goes with --tree G");
-	if (!o->tree)
-		return -1;
-	if (!o->node_mode)
-		o->node_mode = "sum";
-	int mode = pn_node_mode_from_name(o->node_mode);
-	if (mode < 0)
-		return train_refuse(o, "--node-mode is sum or robust, got '%s'", o->node_mode);
-	if (mode == PN_NODE_ROBUST)
-		return train_refuse(o, "--node-mode robust is not built yet (only sum)");
-	/* local: the whole tree forked here; an aggregator alone: the root, whose n/G peers are
-	 * pennant-node processes started by the user (each with its G pennant-workers) */
-	if ((o->role != TRAIN_LOCAL && o->role != TRAIN_AGGREGATOR) || o->launcher)
-		return train_refuse(o, "--tree is for a local run or the root aggregator started by hand "
-				    "(its peers are pennant-node processes); not for %s%s",
-				    o->launcher ? "a job started by " : "a ",
-				    o->launcher ? o->launcher : train_role_name(o->role));
-	if (o->n % o->tree != 0)
-		return train_refuse(o, "--tree %d must divide the %d workers", o->tree, o->n);
-	if (strcmp(o->backend, "auto") == 0)
-		o->backend = "tcp";
-	if (strcmp(o->backend, "tcp"))
-		return train_refuse(o, "--tree runs over tcp for now, got --backend %s", o->backend);
-	if (strcmp(o->rule, "mean") || strcmp(o->code, "uncoded") || o->s != 0)
-		return train_refuse(o, "--tree with sum nodes needs --rule mean --code uncoded (s = 0); got "
-				    "--rule %s --code %s", o->rule, o->code);
-	if (o->byz_count || o->byz_ranks || o->straggle_ranks || o->kill_rank >= 0 ||
-	    o->serve != PN_SERVE_MODEL || o->shards != 1)
-		return train_refuse(o, "--tree takes no faults (--byzantine 0), --serve model and one shard");
-	if (o->grad_dtype != PN_DTYPE_F32 || o->comm_dim > 1)
-		return train_refuse(o, "--tree sums f32 whole gradients: no --grad-dtype %s, no --comm-dim",
-				    pn_dtype_name(o->grad_dtype));
-	return -1;
-}
-
-int train_peers(const train_opts *o)
-{
-	return o->tree ? o->n / o->tree : o->n;
-}
-
 /* Everything that can be known before the job starts. */
 static int validate(train_opts *o)
 {
@@ -407,7 +361,7 @@ static int validate(train_opts *o)
 		return train_refuse(o, "--shards %d: the multi-process sharded job is not built yet "
 				    "(only --shards 1, the unsharded job, runs)", o->shards);
 
-	if ((rc = validate_tree(o)) >= 0)
+	if ((rc = train_validate_tree(o)) >= 0)
 		return rc;
 
 	o->byz = calloc((size_t)o->n, sizeof(bool));

@@ -87,7 +87,9 @@ __attribute__((format(printf, 2, 3))) int train_refuse(const train_opts *o, cons
  * transport, the model and the callbacks. */
 void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc);
 void train_options_free(train_opts *o);
-/* The aggregator's direct peers: the nodes of a tree (n / G), else the n workers. */
+/* tree.c: the aggregator's direct peers: the nodes of a tree (n / G), else the n workers */
 int train_peers(const train_opts *o);
+/* tree.c: what --tree G accepts (its first version); -1 to go on, else 2 after a line */
+int train_validate_tree(train_opts *o);
 
 #endif
