@@ -40,8 +40,10 @@ int pn_job_decode_weights(void *ctx, const bool *usable, int p, double *w, char 
 			 strerror(-rc));
 		return rc;
 	}
+	/* a tree's peers are nodes serving sums: divide by the leaves behind them (job.h) */
+	double n = j->cfg->leaves > 0 ? j->cfg->leaves : j->n;
 	for (int i = 0; i < p; i++)
-		w[i] = j->use[i] ? j->alpha[i] / j->n : 0.0;
+		w[i] = j->use[i] ? j->alpha[i] / n : 0.0;
 	return 0;
 }
 

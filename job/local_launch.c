@@ -1,6 +1,7 @@
 /* Aggregator (or K aggregator shards) + n forked workers on one host (the training demo,
  * tests, benchmarks). Everything is forked before any transport exists (DPDK forbids
  * fork after EAL init); addresses reach the children through pipes. */
+#include "job/local_fork.h"
 #include "pennant/job.h"
 #include "util/util.h"
 
@@ -75,29 +76,6 @@ static int read_addresses(int fd, int K, char *out, size_t outlen)
 			return -1;
 	}
 	return 0;
-}
-
-/* The pids reaped; a child that hangs 5 s after the job is killed. Returns the number
- * that did not exit 0. */
-static int reap(const pid_t *pids, int n)
-{
-	int bad = 0;
-	for (int i = 0; i < n; i++) {
-		int st = 0;
-		for (int t = 0;; t++) {
-			pid_t w = waitpid(pids[i], &st, WNOHANG);
-			if (w == pids[i])
-				break;
-			if (t == 100) { /* 5 s after the job ended */
-				kill(pids[i], SIGKILL);
-				waitpid(pids[i], &st, 0);
-				break;
-			}
-			usleep(50000);
-		}
-		bad += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	}
-	return bad;
 }
 
 /* A forked shard k > 0: shard 0's address from its pipe, then the aggregator role on
@@ -231,8 +209,8 @@ int pn_run_local_shards(pn_agg_job_config *cfg, int K, const pn_shard_range *ran
 		close(pipes[i]); /* a worker still waiting for an address exits */
 	for (int s = 0; s < nspipes; s++)
 		close(spipes[s]);
-	int bad_shards = started > nsh ? reap(pids, nsh) : reap(pids, started);
-	int bad = started > nsh ? reap(pids + nsh, started - nsh) : 0;
+	int bad_shards = started > nsh ? pn_local_reap_pids(pids, nsh) : pn_local_reap_pids(pids, started);
+	int bad = started > nsh ? pn_local_reap_pids(pids + nsh, started - nsh) : 0;
 	if (rc == 0 && bad_shards)
 		rc = pn_fail(err, errlen, -ECHILD, "%d aggregator shard(s) did not exit cleanly", bad_shards);
 	if (bad_exits)

@@ -141,6 +141,21 @@ static const char *aggregate(pn_job *j, pn_round_record *rec)
 	return rc == -EDOM ? "the aggregate is not finite" : "the code could not decode what arrived";
 }
 
+/* A tree (cfg->leaves): each peer is a node serving a sum the mean counts as several
+ * workers, so a node gone or failed leaves a hole no decode fills. The job ends with
+ * the reason (bypassing a dead node, pulling its children directly, is not built). */
+static int tree_peers_whole(pn_job *j)
+{
+	if (j->cfg->leaves <= 0)
+		return 0;
+	for (int i = 0; i < j->n; i++)
+		if (!j->w[i].alive || j->failed[i])
+			return pn_job_fail(j, -ECONNRESET, "node %d %s in round %lld: its workers' sum is "
+					   "missing (bypassing a dead node is not built)", i,
+					   j->w[i].alive ? "failed" : "went away", (long long)j->round);
+	return 0;
+}
+
 int pn_job_run_round(pn_job *j, pn_round_record *rec)
 {
 	int64_t v = j->round;
@@ -159,6 +174,8 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 		rc = pn_job_pull_until_decided(j, t0, &verdict);
 	if (rc)
 		return rc; /* error or stop request: the round is abandoned, no record */
+	if ((rc = tree_peers_whole(j)))
+		return rc;
 	rec->t_pull_s = pn_now_s() - tpull;
 
 	double ta = pn_now_s();

@@ -165,6 +165,10 @@ typedef struct pn_agg_job_config {
 	pn_tp_config tp;
 	const char *listen;
 	int n;                  /* workers */
+	/* Workers behind the n direct peers in all (0: n). A tree (node.h): each peer is a
+	 * node serving the SUM of its children's gradients, so the mean divides by the
+	 * leaves (w_i = a_i / leaves), not by n. */
+	int leaves;
 	int64_t rounds;
 	pn_agg_config rule;     /* p, d are filled by the job */
 	int code_kind;          /* pn_code_kind */

@@ -196,3 +196,24 @@ Test(job_config, a_refused_local_job_forks_nothing)
 	cr_expect_eq(bad, 0);
 	pn_agg_job_result_free(&res);
 }
+
+/* A tree (leaves > n, include/pennant/node.h): the peers serve sums, so only the uncoded
+ * mean divides them right; leaves below n or beyond the worker limit mean nothing. */
+Test(job_config, a_tree_needs_the_uncoded_mean_and_leaves_at_least_its_peers)
+{
+	pn_agg_job_config c = base(4, 0, "mean", "uncoded");
+	c.leaves = 16;
+	expect_accepted(&c);
+	c.leaves = 4; /* a flat job said twice */
+	expect_accepted(&c);
+	c.leaves = 3;
+	expect_refused(&c, "need n <= leaves");
+	c.leaves = 5000;
+	expect_refused(&c, "need n <= leaves");
+	c = base(4, 0, "median", "uncoded");
+	c.leaves = 16;
+	expect_refused(&c, "need the uncoded mean");
+	c = base(6, 1, "mean", "fractional");
+	c.leaves = 12;
+	expect_refused(&c, "need the uncoded mean");
+}

@@ -36,6 +36,7 @@ from checks import FAILS, check  # noqa: E402
 BUILD = sys.argv[1]
 TOOLS = os.path.join(BUILD, "tools")
 TRAIN = os.path.join(TOOLS, "pennant-train")
+NODE = os.path.join(TOOLS, "pennant-node")
 
 
 
@@ -118,6 +119,29 @@ def refusals():
         ([TRAIN, "--shards", "2", "--role", "aggregator"], "--shards 2 across hosts needs mpirun"),
         ([TRAIN, "--shards", "2", "--role", "worker", "--rank", "0", "--connect", "h:1,h:2"],
          "--shards 2 across hosts needs mpirun"),
+        ([TRAIN, "--tree", "4", "--shards", "2", "--workers", "16", "--rule", "mean", "--byzantine", "0",
+          "--wait", "all", "--s", "0"], "one shard"),
+        ([TRAIN, "--tree", "4", "--node-mode", "robust", "--rule", "mean", "--byzantine", "0"],
+         "--node-mode robust is not built yet"),
+        ([TRAIN, "--tree", "4", "--node-mode", "fancy"], "--node-mode is sum or robust"),
+        ([TRAIN, "--node-mode", "sum"], "--node-mode goes with --tree G"),
+        ([TRAIN, "--tree", "4", "--workers", "15", "--rule", "mean", "--byzantine", "0"], "must divide"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--byzantine", "0"], "--rule mean --code uncoded"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean"], "--byzantine 0"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--backend",
+          "dpdk"], "over tcp"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--grad-dtype",
+          "bf16"], "--tree sums f32 whole gradients"),
+        ([wrk, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--rank", "0"],
+         "not for a worker"),
+        ([NODE], "are required"),
+        ([NODE, "--node-mode", "robust"], "--node-mode robust is not built yet"),
+        ([NODE, "--node-mode", "mean"], "--node-mode is sum or robust"),
+        ([NODE, "--children", "0"], "--children expects an integer"),
+        ([NODE, "--connect", "127.0.0.1:1", "--rank", "3", "--children", "4", "--workers", "8",
+          "--dim", "10"], "do not fit a job of 8"),
+        ([NODE, "--connect", "127.0.0.1:1", "--rank", "0", "--children", "4", "--workers", "8",
+          "--dim", "10"], "the job secret is needed"),
         ([TRAIN, "--comm-dim", "0", "--code", "comm-efficient"], "--comm-dim expects an integer"),
         ([TRAIN, "--comm-dim", "2", "--code", "cyclic", "--rule", "mean"], "needs --code comm-efficient"),
         ([TRAIN, "--comm-dim", "2", "--rule", "mean", "--byzantine", "0"], "needs --code comm-efficient"),
@@ -198,7 +222,8 @@ def accepts():
 
 def programs():
     progs = [os.path.join(TOOLS, n) for n in
-             ("pennant-train", "pennant-aggregator", "pennant-worker", "pennant-agg", "pennant-agg-demo")]
+             ("pennant-train", "pennant-aggregator", "pennant-worker", "pennant-agg", "pennant-agg-demo",
+              "pennant-node")]
     for sub, n in (("agg", "pennant-bench-agg"), ("pull", "pennant-bench-pull"),
                    ("round", "pennant-bench-round"), ("stragglers", "pennant-bench-stragglers"),
                    ("dpdk_raw", "pennant-bench-dpdk-raw")):

@@ -144,7 +144,8 @@ static bool writable_path(const char *path, char *why, size_t len)
 
 void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 {
-	*jc = (pn_agg_job_config){.listen = o->listen, .n = o->n, .rounds = o->rounds, .seed = o->seed,
+	*jc = (pn_agg_job_config){.listen = o->listen, .n = train_peers(o),
+				  .leaves = o->tree ? o->n : 0, .rounds = o->rounds, .seed = o->seed,
 				  .wait = o->wait, .deadline_ms = o->deadline_ms,
 				  .pull_policy = o->pull_policy, .window_per_worker = o->window_per_worker,
 				  .window_total = o->window_total, .pipelining = o->pipelining, .lr = o->lr,
@@ -152,7 +153,7 @@ void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 				  .code_kind = pn_code_kind_from_name(o->code), .s = o->s,
 				  .comm_dim = o->comm_dim,
 				  .serve = o->serve};
-	pn_agg_config_init(&jc->rule, o->n, d, (pn_rule)pn_rule_from_name(o->rule));
+	pn_agg_config_init(&jc->rule, jc->n, d, (pn_rule)pn_rule_from_name(o->rule));
 	jc->rule.grad_dtype = o->grad_dtype;
 	jc->rule.f = o->f;
 	jc->rule.m = o->m;
@@ -170,7 +171,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
-	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE };
+	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -190,7 +191,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
 		{"check", 0, 0, O_CHECK}, {"serve", 1, 0, O_SERVE}, {"save-worker-model", 1, 0, O_SAVEW},
 		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"grad-dtype", 1, 0, O_GRAD_DTYPE},
-		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"tree", 1, 0, O_TREE}, {"node-mode", 1, 0, O_NODE_MODE}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
 	int c, idx = 0;
@@ -282,6 +283,8 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_SAVEW: o->save_worker_model = optarg; break;
 		case O_DIM: INT(dim, 1, 1LL << 31); break;
 		case O_SHARDS: INT(shards, 1, PN_SHARD_MAX); break;
+		case O_TREE: INT(tree, 1, 1000); break;
+		case O_NODE_MODE: o->node_mode = optarg; break;
 		case O_SERVE:
 			if (strcmp(optarg, "model") && strcmp(optarg, "gradient"))
 				return train_refuse(o, "--serve is model or gradient, got '%s'", optarg);
@@ -360,6 +363,9 @@ static int validate(train_opts *o)
 				    "for every worker); got --wait %s", o->shards, o->wait);
 	if (o->shards > 1 && o->serve != PN_SERVE_MODEL)
 		return train_refuse(o, "--shards %d serves the model: --serve gradient is not sharded", o->shards);
+
+	if ((rc = train_validate_tree(o)) >= 0)
+		return rc;
 
 	o->byz = calloc((size_t)o->n, sizeof(bool));
 	o->slow = calloc((size_t)o->n, sizeof(bool));

@@ -56,6 +56,8 @@ typedef struct train_opts {
 	char shard0[256];          /* shard k > 0 of a launched job: shard 0's address (from MPI) */
 	char *shard_addrs;         /* a launched sharded job's worker: "a0,a1,..." (from MPI) */
 	int bcasts;                /* MPI: the address broadcasts (roots 0, 1, ...) joined so far */
+	int tree;                  /* --tree G: local tree, G workers per node (0: flat) */
+	const char *node_mode;     /* --node-mode sum|robust (only sum is built) */
 	const char *straggle_ranks, *straggle_spec;
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;
@@ -89,5 +91,9 @@ __attribute__((format(printf, 2, 3))) int train_refuse(const train_opts *o, cons
  * transport, the model and the callbacks. */
 void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc);
 void train_options_free(train_opts *o);
+/* tree.c: the aggregator's direct peers: the nodes of a tree (n / G), else the n workers */
+int train_peers(const train_opts *o);
+/* tree.c: what --tree G accepts (its first version); -1 to go on, else 2 after a line */
+int train_validate_tree(train_opts *o);
 
 #endif

@@ -54,6 +54,8 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kstring(j, "serve", o->serve == PN_SERVE_GRADIENT ? "gradient" : "model");
 	pn_json_kint(j, "dim", o->dim); /* 0: the built-in model */
 	pn_json_kstring(j, "grad_dtype", pn_dtype_name(o->grad_dtype));
+	pn_json_kint(j, "tree", o->tree); /* 0: flat */
+	pn_json_kstring(j, "node_mode", o->node_mode);
 	pn_json_end_object(j);
 	pn_json_key(j, "rounds");
 	pn_json_begin_array(j);
@@ -135,8 +137,8 @@ static void print_workers(const train_opts *o, const train_outcome *out)
 	const pn_agg_job_result *res = out->res;
 	if (!res || !res->trust)
 		return;
-	fprintf(o->out, "worker  trust  flagged  straggled  role\n");
-	for (int i = 0; i < o->n; i++) {
+	fprintf(o->out, "%s  trust  flagged  straggled  role\n", o->tree ? "  node" : "worker");
+	for (int i = 0; i < out->peers; i++) {
 		char gone[48] = "";
 		if (res->gone_at[i] >= 0)
 			snprintf(gone, sizeof gone, ", gone at round %lld", (long long)res->gone_at[i]);
@@ -209,11 +211,15 @@ int report_final(train_report *r, const train_outcome *out)
 	pn_json_knumber(j, "test_acc", acc);
 	pn_json_kstring(j, "error", out->error);
 	pn_json_kstring(j, "stopped_by", sig);
+	if (out->res)
+		pn_json_kuint(j, "bytes_pulled", out->res->tp_stats.bytes_read);
+	else
+		pn_json_knull(j, "bytes_pulled");
 	pn_json_end_object(j);
 	pn_json_key(j, "workers");
 	pn_json_begin_array(j);
 	const pn_agg_job_result *res = out->res;
-	for (int i = 0; res && res->trust && i < o->n; i++) {
+	for (int i = 0; res && res->trust && i < out->peers; i++) {
 		pn_json_begin_object(j);
 		pn_json_kint(j, "rank", i);
 		pn_json_knumber(j, "trust", res->trust[i]);

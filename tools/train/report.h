@@ -1,7 +1,8 @@
 /* What pennant-train tells: one human line per round and the final summary (to o->out),
  * and the JSON record (through the tools' one JSON writer):
  *   {"pennant":{tool,version,commit,host}, "config":{...}, "rounds":[...],
- *    "final":{rounds, skipped, trained, time_s, test_loss, test_acc, error, stopped_by},
+ *    "final":{rounds, skipped, trained, time_s, test_loss, test_acc, error, stopped_by,
+ *             bytes_pulled (gradient bytes the root aggregator pulled)},
  *    "workers":[...]}
  * Values not measured (a round not evaluated, a run that never trained) are null. */
 #ifndef PENNANT_TOOLS_TRAIN_REPORT_H
@@ -33,6 +34,7 @@ typedef struct train_outcome {
 	int stop_signal;          /* SIGINT/SIGTERM that ended the run, 0 if none */
 	const pn_agg_job_result *res; /* per-worker table and transport counters, may be NULL */
 	const bool *byz;          /* known Byzantine ranks (reporting), may be NULL */
+	int peers;                /* entries of res's per-worker arrays (a tree: its nodes) */
 } train_outcome;
 
 /* Summary and the JSON's tail; closes the JSON. Returns 0, or -1 if the JSON could not be

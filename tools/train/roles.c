@@ -67,16 +67,11 @@ int train_run_worker(train_opts *o, fmnist_job *job, int64_t kill_round)
 	return rc;
 }
 
-typedef struct local_ctx {
-	train_opts *o;
-	fmnist_job *job;
-} local_ctx;
-
 /* In each forked worker: the terminal's Ctrl-C reaches the whole process group, but a
  * local worker is stopped by its aggregator (which handles the signal), not by it. */
-static int local_worker(void *ctx, int rank, const char *addr)
+int train_local_worker(void *ctx, int rank, const char *addr)
 {
-	local_ctx *lc = ctx;
+	train_local *lc = ctx;
 	struct sigaction ign = {.sa_handler = SIG_IGN}, dfl = {.sa_handler = SIG_DFL};
 	sigaction(SIGINT, &ign, NULL);
 	sigaction(SIGTERM, &dfl, NULL);
@@ -145,7 +140,8 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 {
 	openblas_set_num_threads(1);
 	bool local = o->role == TRAIN_LOCAL;
-	const bool *byz = local || o->byz_ranks ? o->byz : NULL;
+	/* a tree's peers are nodes: no rank of the job is one of them */
+	const bool *byz = !o->tree && (local || o->byz_ranks) ? o->byz : NULL;
 	size_t d = o->dim ? (size_t)o->dim : job->model.nparams;
 	float *init = calloc(d, sizeof(float));
 	if (!init)
@@ -192,6 +188,9 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 		snprintf(desc, sizeof desc, "the workers' own model (%lld parameters)", (long long)o->dim);
 	else
 		pn_model_describe(&job->model, desc, sizeof desc);
+	if (o->tree)
+		fprintf(stderr, "%s: a tree of %d %s nodes of %d workers each\n", o->prog, train_peers(o),
+			o->node_mode, o->tree);
 	fprintf(stderr, "%s: %s, %d workers over %s, rule %s (f=%d), code %s(s=%d), %lld rounds\n",
 		o->prog, desc, o->n, o->backend, o->rule, o->f, o->code, o->s, (long long)o->rounds);
 	describe_byzantine(o);
@@ -202,8 +201,10 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 	if ((rc = plan_shards(o, job, d, ranges, err, sizeof err)) != 0) {
 		fprintf(stderr, "%s: %s\n", o->prog, err);
 	} else if (local) {
-		local_ctx lc = {o, job};
-		rc = pn_run_local_shards(&jc, o->shards, ranges, local_worker, &lc, &res, &bad, err, sizeof err);
+		train_local lc = {o, job};
+		rc = pn_run_local_shards(&jc, o->shards, ranges,
+					 o->tree ? train_local_node : train_local_worker, &lc, &res, &bad, err,
+					 sizeof err);
 		if (bad > (o->kill_rank >= 0))
 			fprintf(stderr, "%s: %d worker(s) did not exit cleanly\n", o->prog, bad);
 	} else {
@@ -223,7 +224,7 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 	train_outcome out = {.rounds_done = res.rounds_done, .rounds_skipped = res.rounds_skipped,
 			     .time_s = res.t_total_s, .model = res.model,
 			     .error = rc && rc != -EINTR ? err : NULL, .stop_signal = stopped ? *stop : 0,
-			     .res = &res, .byz = byz};
+			     .res = &res, .byz = byz, .peers = train_peers(o)};
 	if (report_final(&rep, &out))
 		status = 1;
 	if (!stopped && status == 0 && res.rounds_done - res.rounds_skipped <= 0) {

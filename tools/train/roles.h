@@ -13,4 +13,13 @@ int train_run_worker(train_opts *o, fmnist_job *job, int64_t kill_round);
 int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atomic_t *stop);
 int train_run_reference(train_opts *o, fmnist_job *job, const volatile sig_atomic_t *stop);
 
+/* A local run's forked processes (pn_worker_main): a worker of rank `rank`, and (tree.c)
+ * node `rank` of a --tree run, with its G workers forked under it. */
+typedef struct train_local {
+	train_opts *o;
+	fmnist_job *job;
+} train_local;
+int train_local_worker(void *ctx, int rank, const char *addr);
+int train_local_node(void *ctx, int node, const char *addr);
+
 #endif

@@ -55,7 +55,13 @@ static const char agg_opts[] =
 "                      model's coordinates and pulling only that range (default 1: one\n"
 "                      aggregator); every round one decision for all. K > 1 needs --wait all\n"
 "                      and --serve model; local (tcp) or launched by mpirun / srun --mpi=pmix\n"
-"                      (ranks 0..K-1 are the shards); the test accuracy is the final model's\n";
+"                      (ranks 0..K-1 are the shards); the test accuracy is the final model's\n"
+"  --tree G            a local tree: the aggregator's peers are n/G pennant-node processes,\n"
+"                      each summing G workers (--rule mean --code uncoded --byzantine 0, tcp;\n"
+"                      the JSON's final.bytes_pulled is what the root pulled); with\n"
+"                      --role aggregator: the root alone, its n/G peers pennant-node\n"
+"                      processes started by hand (pennant-node --help)\n"
+"  --node-mode M       the nodes' mode: sum (default; streaming sum); robust is not built\n";
 
 static const char fault_opts[] =
 "faults (injected by a local run's workers; --byzantine-ranks/--attack/--straggle also\n"

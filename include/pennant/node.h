@@ -1,0 +1,77 @@
+/* Pennant aggregation node (pennant-node): a process between a group of workers and its
+ * parent (the aggregator or another node), so that trees of any depth form. Toward its
+ * children it is an aggregator: it accepts their HELLO, forwards each round's ROUND and
+ * model, and pulls their gradients over the transport. Toward its parent it is one
+ * worker (a pn_session, session.h): its registered gradient slot holds the SUM of its
+ * children's gradients, and it says READY when that sum is complete.
+ *
+ * The parent keeps the mean right by dividing by the leaves, not by its direct peers
+ * (pn_agg_job_config.leaves, job.h): a node's sum counts as its children's gradients.
+ * node/README.md has the design, the memory bound and what is not built yet.
+ */
+#ifndef PENNANT_NODE_H
+#define PENNANT_NODE_H
+
+#include "pennant/job.h" /* pn_worker_main */
+#include "pennant/transport.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum pn_node_mode {
+	PN_NODE_SUM = 0,    /* streaming sum of the children's gradients (built) */
+	PN_NODE_ROBUST = 1, /* a robust rule over the children (not built: refused) */
+} pn_node_mode;
+
+/* "sum" / "robust" → the mode, -EINVAL for another name. */
+int pn_node_mode_from_name(const char *name);
+
+typedef struct pn_node_config {
+	pn_tp_config tp;        /* backend, node id, job token, options: both sides use it */
+	const char *parent;     /* the parent's address (an aggregator or a node) */
+	int rank;               /* this node's rank at its parent */
+	const char *listen;     /* where the children connect, e.g. "127.0.0.1:0" */
+	int children;           /* G: children that must join */
+	int first_rank;         /* the children's ranks: first_rank .. first_rank + G - 1 */
+	int leaves;             /* workers in the whole job: the n each child is WELCOMEd with */
+	size_t d;               /* floats in the gradient and the model */
+	pn_node_mode mode;
+	int slots;              /* landing slots of the pool (0: 8) */
+	size_t chunk_floats;    /* floats per pulled chunk (0: 16384) */
+	int heartbeat_ms;       /* toward the children (0: 1000) */
+	int silence_ms;         /* a child silent this long is gone (0: 5000) */
+	int connect_timeout_ms; /* joining the parent (0: 60000) */
+	int accept_timeout_ms;  /* the children joining (0: 60000) */
+	FILE *log;              /* diagnostics, may be NULL */
+	/* Called once listening, with the bound address (e.g. to tell forked children). */
+	void (*on_listen)(void *ctx, const char *addr);
+	void *on_listen_ctx;
+} pn_node_config;
+
+typedef struct pn_node_result {
+	int64_t rounds;         /* rounds summed and submitted to the parent */
+	uint64_t bytes_pulled;  /* gradient bytes pulled from the children */
+	size_t memory_bytes;    /* what the node allocated for data: pool, model, sum slots */
+} pn_node_result;
+
+/* Runs the node until its parent says STOP (0: STOP forwarded to the children), or
+ * fails with -errno and one line in err: the parent gone, a child gone (a sum node cannot
+ * serve a partial sum; bypassing is not built), a configuration out of range. */
+int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_t errlen);
+
+/* One host: forks G children BEFORE any transport exists (leaf_main(ctx, rank, addr)
+ * in each, rank = first_rank + k, its return value the child's exit status), runs the
+ * node here, hands each child the bound address, and reaps them. *bad_exits (may be
+ * NULL) counts children that did not exit 0. */
+int pn_node_run_local(pn_node_config *cfg, pn_worker_main leaf_main, void *ctx,
+		      pn_node_result *res, int *bad_exits, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,88 @@
+/* The node's state (include/pennant/node.h), shared by its files (node/README.md says
+ * which file does what). One thread drives everything: the parent session and the
+ * children's transport context are polled in turn, never blocked on for long. */
+#ifndef PENNANT_NODE_INTERNAL_H
+#define PENNANT_NODE_INTERNAL_H
+
+#include "job/proto.h"
+#include "pennant/node.h"
+#include "pennant/session.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct node_child {
+	pn_tp_peer *peer;
+	pn_mr_desc grad;      /* its gradient region (2 slots of d, from HELLO) */
+	bool alive;
+	bool ready;           /* READY of the current round seen */
+	uint32_t slot;        /* the gradient slot that READY named */
+	double loss;
+	int next_chunk;       /* the next chunk of it to pull this round */
+	int landed;           /* its chunks summed this round */
+	double last_sent, last_heard;
+} node_child;
+
+/* One landing slot of the pool: free, or holding a read of (child, chunk) in flight. */
+typedef struct node_slot {
+	bool busy;
+	int child, chunk;
+} node_slot;
+
+typedef struct pn_node {
+	const pn_node_config *cfg;
+	int g;                /* children */
+	size_t d, chunk;      /* floats; floats per chunk */
+	int nchunks;
+	pn_session *parent;
+	pn_tp_ctx *ctx;       /* the children's side */
+	pn_tp_mr *model_mr, *pool_mr;
+	float *model;         /* 2 slots of d: model v in slot v%2, READ by the children */
+	float *pool;          /* nslots × chunk floats: where the children's chunks land */
+	node_slot *slots;
+	int nslots;
+	node_child *kids;
+	double heartbeat_s, silence_s;
+	/* the round */
+	int64_t round;
+	float *sum;           /* the parent-facing gradient slot of the round (the session's) */
+	int landed;           /* chunks summed this round, over all children */
+	bool stopping;        /* STOP forwarded: children leaving is expected */
+	int lost;             /* the child found gone (-1: none) */
+	uint64_t bytes_pulled;
+	char *err;
+	size_t errlen;
+} pn_node;
+
+/* node.c */
+void pn_node_log(pn_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pn_node_fail(pn_node *n, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Keeps the parent session alive (its heartbeat): 0, PN_SESSION_STOPPED once the parent
+ * said STOP, or -errno once the parent is gone. */
+int pn_node_parent_alive(pn_node *n);
+
+/* children.c: the aggregator's side toward the children */
+int pn_node_accept_children(pn_node *n);
+/* ROUND(v) with each child's own code row (uncoded: its rank's partition). */
+int pn_node_announce(pn_node *n, int64_t round);
+/* One poll of the children's context (up to timeout_ms): READY, PING, landed reads,
+ * peers down; then the heartbeat. 0, or -errno once a child is gone or a read failed. */
+int pn_node_drive(pn_node *n, int timeout_ms);
+/* STOP to every child, then up to 2 s for them to leave. */
+void pn_node_stop_children(pn_node *n);
+
+/* sum.c: the streaming sum of one round */
+void pn_node_sum_begin(pn_node *n, int64_t round, float *sum);
+/* Posts reads while a slot is free and a ready child has chunks left. */
+int pn_node_sum_post(pn_node *n);
+/* A read landed in `slot`: add it into the sum, free the slot. */
+int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len);
+bool pn_node_sum_complete(const pn_node *n);
+
+/* The read cookie: the round's low 32 bits and the pool slot. */
+static inline uint64_t pn_node_cookie(int64_t round, int slot)
+{
+	return (uint64_t)(uint32_t)round << 32 | (uint32_t)slot;
+}
+
+#endif

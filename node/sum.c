@@ -1,0 +1,93 @@
+/* The streaming sum of one round (node mode `sum`, SwitchML-style): the children's
+ * chunks land in a bounded pool of slots, each landed chunk is added into the
+ * parent-facing gradient slot at once and its slot is reused. Memory is the pool plus
+ * the sum, never one d-vector per child. Reads go chunk-major (the lowest chunk any
+ * ready child still owes first), so the sum's prefix completes in order. */
+#include "node/node_internal.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <string.h>
+
+void pn_node_sum_begin(pn_node *n, int64_t round, float *sum)
+{
+	n->round = round;
+	n->sum = sum;
+	n->landed = 0;
+	memset(sum, 0, n->d * sizeof(float));
+	for (int c = 0; c < n->g; c++) {
+		n->kids[c].ready = false;
+		n->kids[c].next_chunk = 0;
+		n->kids[c].landed = 0;
+	}
+}
+
+/* The ready child owing the lowest chunk, -1 when none owes one. */
+static int next_child(const pn_node *n)
+{
+	int best = -1;
+	for (int c = 0; c < n->g; c++) {
+		const node_child *k = &n->kids[c];
+		if (k->ready && k->next_chunk < n->nchunks &&
+		    (best < 0 || k->next_chunk < n->kids[best].next_chunk))
+			best = c;
+	}
+	return best;
+}
+
+static size_t chunk_len(const pn_node *n, int chunk)
+{
+	size_t off = (size_t)chunk * n->chunk;
+	return n->d - off < n->chunk ? n->d - off : n->chunk;
+}
+
+int pn_node_sum_post(pn_node *n)
+{
+	for (int s = 0; s < n->nslots; s++) {
+		if (n->slots[s].busy)
+			continue;
+		int c = next_child(n);
+		if (c < 0)
+			return 0;
+		node_child *k = &n->kids[c];
+		int chunk = k->next_chunk;
+		uint64_t roff = ((uint64_t)k->slot * n->d + (uint64_t)chunk * n->chunk) * sizeof(float);
+		int rc = pn_tp_post_read(k->peer, n->pool_mr, (size_t)s * n->chunk * sizeof(float), &k->grad,
+					 roff, chunk_len(n, chunk) * sizeof(float), pn_node_cookie(n->round, s));
+		if (rc == -EAGAIN)
+			return 0; /* the queue is full: retry after the next poll */
+		if (rc)
+			return pn_node_fail(n, rc, "round %lld: a read from child rank %d failed to post: %s",
+					    (long long)n->round, n->cfg->first_rank + c, pn_tp_errmsg(n->ctx));
+		n->slots[s] = (node_slot){.busy = true, .child = c, .chunk = chunk};
+		k->next_chunk++;
+	}
+	return 0;
+}
+
+int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
+{
+	node_slot *sl = &n->slots[slot];
+	int rank = n->cfg->first_rank + sl->child;
+	size_t want = chunk_len(n, sl->chunk);
+	sl->busy = false;
+	if (status != 0)
+		return pn_node_fail(n, status, "round %lld: a read from child rank %d failed (%s)",
+				    (long long)n->round, rank, strerror(-status));
+	if (len != want * sizeof(float))
+		return pn_node_fail(n, -EIO, "round %lld: child rank %d: %u bytes landed, %zu expected",
+				    (long long)n->round, rank, len, want * sizeof(float));
+	const float *in = n->pool + (size_t)slot * n->chunk;
+	float *out = n->sum + (size_t)sl->chunk * n->chunk;
+	for (size_t i = 0; i < want; i++)
+		out[i] += in[i];
+	n->bytes_pulled += len;
+	n->kids[sl->child].landed++;
+	n->landed++;
+	return 0;
+}
+
+bool pn_node_sum_complete(const pn_node *n)
+{
+	return n->landed == n->g * n->nchunks;
+}

@@ -1,0 +1,159 @@
+/* A tree of sum nodes (include/pennant/node.h) on one host over tcp: the root aggregator
+ * with 2 nodes of 2 workers each gives the flat job's model (the summation order differs:
+ * float tolerance), and pulls half the flat job's bytes. The node's pool is smaller than
+ * its children's gradients and the last chunk is partial, so slots are reused within a
+ * round. A worker dying under a node ends the job with an error naming the node. */
+#include "pennant/codes.h"
+#include "pennant/job.h"
+#include "pennant/node.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define D 5000
+#define LEAVES 4
+#define G 2
+
+typedef struct tree_test {
+	int64_t die_round; /* the last leaf exits abruptly at this round (-1: never) */
+	volatile sig_atomic_t *stop; /* MAP_SHARED: rank 0 raises it in stop_round (NULL: never) */
+	int64_t stop_round;
+} tree_test;
+
+/* Rank-dependent gradients, so that a sum missing or doubling a child shows. */
+static int compute(void *ctx, uint64_t round, const float *model, const int *parts,
+		   const double *coefs, int nparts, float *out, double *loss)
+{
+	(void)coefs, (void)nparts;
+	const tree_test *t = ctx;
+	if (t && t->stop && parts[0] == 0 && (int64_t)round == t->stop_round)
+		*t->stop = 1; /* the root sees it while it waits for the nodes' sums */
+	float target = (float)(parts[0] + 1);
+	*loss = 0;
+	for (int k = 0; k < D; k++) {
+		out[k] = model[k] - target * (float)(k % 7) / 7.0f;
+		*loss += 0.5 * (double)out[k] * out[k];
+	}
+	return 0;
+}
+
+static pn_tp_config tp(uint32_t id)
+{
+	return (pn_tp_config){.backend = "tcp", .node_id = id, .secret = "test-secret", .secret_len = 11};
+}
+
+static int leaf_main(void *ctx, int rank, const char *addr)
+{
+	const tree_test *t = ctx;
+	pn_grad_source src = {.ctx = ctx, .d = D, .compute = compute};
+	pn_worker_config wc = {.tp = tp((uint32_t)rank + 1), .connect = addr, .rank = rank,
+			       .connect_timeout_ms = 20000};
+	wc.faults.exit_at_round = rank == LEAVES - 1 ? t->die_round : -1;
+	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
+}
+
+static int node_main(void *ctx, int node, const char *addr)
+{
+	pn_node_config nc = {.tp = tp(LEAVES + 1 + (uint32_t)node), .parent = addr, .rank = node,
+			     .listen = "127.0.0.1:0", .children = G, .first_rank = node * G,
+			     .leaves = LEAVES, .d = D, .mode = PN_NODE_SUM, .slots = 3,
+			     .chunk_floats = 512, .accept_timeout_ms = 20000};
+	pn_node_result res;
+	char err[512];
+	int kids_bad = -1;
+	int rc = pn_node_run_local(&nc, leaf_main, ctx, &res, &kids_bad, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "node %d: %s\n", node, err);
+	else if (!((const tree_test *)ctx)->stop &&
+		 res.bytes_pulled != (uint64_t)res.rounds * G * D * sizeof(float))
+		return 3; /* every child's every chunk, once per round (a stop abandons one) */
+	return rc || kids_bad ? 1 : 0;
+}
+
+static pn_agg_job_config config(int peers, int leaves, const float *init)
+{
+	pn_agg_job_config c = {.tp = tp(0), .listen = "127.0.0.1:0", .n = peers, .leaves = leaves,
+			       .rounds = 10, .seed = 1, .wait = "all", .deadline_ms = 5000,
+			       .pipelining = true, .lr = 0.1, .momentum = 0.9, .accept_timeout_ms = 20000,
+			       .init_model = init, .d = D};
+	pn_agg_config_init(&c.rule, peers, D, PN_RULE_MEAN);
+	c.rule.threads = 1;
+	c.code_kind = pn_code_kind_from_name("uncoded");
+	return c;
+}
+
+static float init_model[D];
+
+Test(node_tree, two_sum_nodes_give_the_flat_model_and_halve_the_root_pulls)
+{
+	tree_test t = {.die_round = -1};
+	char err[512] = "";
+	pn_agg_job_result flat, tree;
+	int bad = -1;
+	pn_agg_job_config c = config(LEAVES, 0, init_model);
+	int rc = pn_run_local(&c, leaf_main, &t, &flat, &bad, err, sizeof err);
+	cr_assert_eq(rc, 0, "flat: %s", err);
+	cr_expect_eq(bad, 0);
+	c = config(LEAVES / G, LEAVES, init_model);
+	rc = pn_run_local(&c, node_main, &t, &tree, &bad, err, sizeof err);
+	cr_assert_eq(rc, 0, "tree: %s", err);
+	cr_expect_eq(bad, 0, "every node exited 0 (and pulled every chunk once per round)");
+	cr_expect_eq(tree.rounds_done, 10);
+	double diff = 0, norm = 0;
+	for (int k = 0; k < D; k++) {
+		diff += ((double)tree.model[k] - flat.model[k]) * ((double)tree.model[k] - flat.model[k]);
+		norm += (double)flat.model[k] * flat.model[k];
+	}
+	cr_expect_gt(norm, 1.0, "the flat job trained");
+	cr_expect_leq(sqrt(diff / norm), 1e-5, "tree vs flat: relative difference %g", sqrt(diff / norm));
+	cr_expect_eq(flat.tp_stats.bytes_read, 10ull * LEAVES * D * sizeof(float));
+	cr_expect_eq(tree.tp_stats.bytes_read, 10ull * (LEAVES / G) * D * sizeof(float),
+		     "the root pulls one sum per node: %llu bytes",
+		     (unsigned long long)tree.tp_stats.bytes_read);
+	pn_agg_job_result_free(&flat);
+	pn_agg_job_result_free(&tree);
+}
+
+/* The last worker exits abruptly in round 3: its node cannot serve the sum and fails,
+ * and the root ends the job with an error naming the node instead of stepping on a
+ * mean that misses two workers. */
+Test(node_tree, a_worker_dying_under_a_node_ends_the_job_with_an_error)
+{
+	tree_test t = {.die_round = 3};
+	char err[512] = "";
+	pn_agg_job_result res;
+	int bad = -1;
+	pn_agg_job_config c = config(LEAVES / G, LEAVES, init_model);
+	int rc = pn_run_local(&c, node_main, &t, &res, &bad, err, sizeof err);
+	cr_expect_eq(rc, -ECONNRESET, "rc %d: %s", rc, err);
+	cr_expect(strstr(err, "node 1 went away in round 3") && strstr(err, "not built"), "%s", err);
+	cr_expect_eq(res.rounds_done, 3, "rounds 0..2 completed (%lld)", (long long)res.rounds_done);
+	cr_expect_eq(bad, 1, "the failed node exits nonzero, node 0 is stopped and exits 0 (%d bad)", bad);
+	pn_agg_job_result_free(&res);
+}
+
+/* A stop request at the root while the nodes sum round 4: the root abandons the round and
+ * says STOP, each node abandons its sum, forwards STOP, and every process exits 0. */
+Test(node_tree, a_stop_request_at_the_root_stops_every_node_and_worker_cleanly)
+{
+	volatile sig_atomic_t *stop = mmap(NULL, sizeof *stop, PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert(stop != MAP_FAILED);
+	*stop = 0;
+	tree_test t = {.die_round = -1, .stop = stop, .stop_round = 4};
+	char err[512] = "";
+	pn_agg_job_result res;
+	int bad = -1;
+	pn_agg_job_config c = config(LEAVES / G, LEAVES, init_model);
+	c.stop_requested = stop;
+	int rc = pn_run_local(&c, node_main, &t, &res, &bad, err, sizeof err);
+	cr_expect_eq(rc, -EINTR, "rc %d: %s", rc, err);
+	cr_expect_eq(res.rounds_done, 4, "rounds 0..3 completed (%lld)", (long long)res.rounds_done);
+	cr_expect_eq(bad, 0, "every node (and under it every worker) exited 0 (%d did not)", bad);
+	pn_agg_job_result_free(&res);
+	munmap((void *)stop, sizeof *stop);
+}

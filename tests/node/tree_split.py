@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""A tree of depth 2 started by hand: pennant-aggregator --tree 4 --workers 8 (the root
+alone, 2 peers), 2 pennant-node under it, 2 pennant-node under each of those, and 2
+pennant-worker under each of the last; every address is read from the line its listener
+prints (port 0). Checks: every process exits 0, the root trained every round, pulled one
+sum per peer per round (final.bytes_pulled), and its model is the flat local job's of 8
+workers within 1e-5 relative (sums nest: only the float rounding differs).
+
+usage: tree_split.py BUILD_DIR
+"""
+import json
+import math
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import FAILS, check  # noqa: E402
+
+D = 235146  # the built-in MLP's parameters
+ROUNDS, N = 5, 8
+JOB = ["--workers", str(N), "--rule", "mean", "--byzantine", "0", "--rounds", str(ROUNDS),
+       "--eval-every", "0", "--backend", "tcp"]
+
+
+def load_npy(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    hlen = struct.unpack("<H", data[8:10])[0]
+    body = data[10 + hlen:]
+    return struct.unpack("<%df" % (len(body) // 4), body)
+
+
+def address(proc, seconds=60):
+    """The HOST:PORT of the first stderr line saying where the process listens."""
+    end, buf = time.time() + seconds, ""
+    while time.time() < end:
+        if not select.select([proc.stderr], [], [], 0.5)[0]:
+            continue
+        line = proc.stderr.readline()
+        if not line:
+            break
+        buf += line
+        m = re.search(r"listening on (\S+:\d+)", line)
+        if m:
+            return m.group(1)
+    raise SystemExit(f"FAIL: no listening address in:\n{buf}")
+
+
+def main():
+    tools = os.path.join(sys.argv[1], "tools")
+    env = dict(os.environ, PENNANT_JOB_TOKEN="tree-split-test")
+    procs = []
+
+    def start(args, listens):
+        p = subprocess.Popen([os.path.join(tools, args[0])] + args[1:], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE if listens else subprocess.DEVNULL, text=True)
+        procs.append(p)
+        return address(p) if listens else None
+
+    def node(parent, rank, first):
+        return start(["pennant-node", "--connect", parent, "--rank", str(rank), "--children", "2",
+                      "--first-rank", str(first), "--workers", str(N), "--dim", str(D), "--listen",
+                      "127.0.0.1:0"], True)
+
+    with tempfile.TemporaryDirectory(prefix="pn-tree-split-") as tmp:
+        js, model = os.path.join(tmp, "root.json"), os.path.join(tmp, "root.npy")
+        root = start(["pennant-aggregator", "--tree", "4", "--listen", "127.0.0.1:0", "--json", js,
+                      "--save-model", model] + JOB, True)
+        mids = [node(root, m, 2 * m) for m in range(2)]              # ranks 0, 1 at the root
+        leaves = [node(mids[k // 2], k, 2 * k) for k in range(4)]    # ranks 0..3 under the mids
+        for w in range(N):
+            start(["pennant-worker", "--connect", leaves[w // 2], "--rank", str(w), "--workers", str(N),
+                   "--backend", "tcp"], False)
+        codes = [p.wait(timeout=240) for p in procs]
+        for p in procs:
+            if p.stderr:
+                p.stderr.close()
+        check(codes == [0] * len(codes), f"root, 6 nodes and 8 workers exit 0 ({codes})")
+        with open(js) as f:
+            fin = json.load(f)["final"]
+        tree_model = load_npy(model)
+        flat_model = os.path.join(tmp, "flat.npy")
+        p = subprocess.run([os.path.join(tools, "pennant-train"), "--quiet", "--save-model", flat_model] + JOB,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        check(p.returncode == 0, f"the flat local job of {N} workers exits 0 ({p.returncode})")
+        flat = load_npy(flat_model)
+    check(fin["rounds"] == ROUNDS and fin["skipped"] == 0, f"{ROUNDS} rounds trained ({fin['rounds']}, "
+          f"{fin['skipped']} skipped)")
+    check(fin["bytes_pulled"] == ROUNDS * 2 * D * 4,
+          f"the root pulled one sum per peer per round ({fin['bytes_pulled']} bytes)")
+    diff = math.sqrt(sum((a - b) ** 2 for a, b in zip(tree_model, flat)))
+    norm = math.sqrt(sum(b * b for b in flat))
+    check(norm > 0 and diff / norm <= 1e-5, f"depth-2 tree vs flat model: relative difference "
+          f"{diff / max(norm, 1e-30):.3g} <= 1e-5")
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()

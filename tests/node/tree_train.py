@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""pennant-train --tree: 4 sum nodes x 4 workers against the flat job of 16 workers (mean,
+uncoded, 20 rounds, tcp): the same model within 1e-5 relative (the nodes sum in arrival
+order, the flat root in its own order: float rounding differs), and the root pulls a
+quarter of the flat job's bytes (final.bytes_pulled).
+
+usage: tree_train.py BUILD_DIR
+"""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import FAILS, check  # noqa: E402
+
+
+def load_npy(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    hlen = struct.unpack("<H", data[8:10])[0]
+    body = data[10 + hlen:]
+    return struct.unpack("<%df" % (len(body) // 4), body)
+
+
+def train(build, tmp, name, extra):
+    js, model = os.path.join(tmp, name + ".json"), os.path.join(tmp, name + ".npy")
+    cmd = [os.path.join(build, "tools", "pennant-train"), "--quiet", "--workers", "16", "--rule", "mean",
+           "--byzantine", "0", "--rounds", "20", "--eval-every", "0", "--backend", "tcp",
+           "--json", js, "--save-model", model] + extra
+    print("$", " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    print(p.stdout[-2000:], flush=True)
+    if not check(p.returncode == 0, f"{name}: pennant-train exits 0 (got {p.returncode})"):
+        raise SystemExit(1)
+    with open(js) as f:
+        return json.load(f), load_npy(model)
+
+
+def main():
+    build = sys.argv[1]
+    with tempfile.TemporaryDirectory(prefix="pn-tree-") as tmp:
+        flat, wf = train(build, tmp, "flat", [])
+        tree, wt = train(build, tmp, "tree", ["--tree", "4", "--node-mode", "sum"])
+    diff = math.sqrt(sum((a - b) ** 2 for a, b in zip(wt, wf)))
+    norm = math.sqrt(sum(b * b for b in wf))
+    check(len(wt) == len(wf) and norm > 0, "both models saved, same size")
+    check(diff / norm <= 1e-5, f"tree vs flat model: relative difference {diff / norm:.3g} <= 1e-5")
+    bf, bt = flat["final"]["bytes_pulled"], tree["final"]["bytes_pulled"]
+    d = len(wf)
+    check(bf == 20 * 16 * d * 4, f"flat root pulled 20 rounds x 16 gradients ({bf} bytes)")
+    check(bt == 20 * 4 * d * 4, f"tree root pulled 20 rounds x 4 node sums ({bt} bytes, "
+          f"{bt / bf:.3f} of flat)")
+    check(tree["config"]["tree"] == 4 and tree["config"]["node_mode"] == "sum", "the JSON config says the tree")
+    check(len(tree["workers"]) == 4, f"the root's peer table lists its 4 nodes ({len(tree['workers'])})")
+    check(tree["final"]["rounds"] == 20 and tree["final"]["skipped"] == 0, "20 rounds, none skipped")
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()

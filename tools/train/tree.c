@@ -1,0 +1,85 @@
+/* Trees (--tree G): what a tree run accepts, and in a local tree node `node` of the
+ * root's n/G peers, a forked process of the root that forks its G workers (ranks
+ * node·G .. node·G + G - 1) itself. */
+#include "roles.h"
+#include "topology.h"
+#include "pennant/node.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+/* --tree G: the first version is one level of sum nodes under a mean over tcp, every
+ * worker waited for (node/README.md says what is not built). -1 to go on, else 2. */
+int train_validate_tree(train_opts *o)
+{
+	if (!o->tree && o->node_mode)
+		return train_refuse(o, "--node-mode goes with --tree G");
+	if (!o->tree)
+		return -1;
+	if (!o->node_mode)
+		o->node_mode = "sum";
+	int mode = pn_node_mode_from_name(o->node_mode);
+	if (mode < 0)
+		return train_refuse(o, "--node-mode is sum or robust, got '%s'", o->node_mode);
+	if (mode == PN_NODE_ROBUST)
+		return train_refuse(o, "--node-mode robust is not built yet (only sum)");
+	/* local: the whole tree forked here; an aggregator alone: the root, whose n/G peers are
+	 * pennant-node processes started by the user (each with its G pennant-workers) */
+	if ((o->role != TRAIN_LOCAL && o->role != TRAIN_AGGREGATOR) || o->launcher)
+		return train_refuse(o, "--tree is for a local run or the root aggregator started by hand "
+				    "(its peers are pennant-node processes); not for %s%s",
+				    o->launcher ? "a job started by " : "a ",
+				    o->launcher ? o->launcher : train_role_name(o->role));
+	if (o->n % o->tree != 0)
+		return train_refuse(o, "--tree %d must divide the %d workers", o->tree, o->n);
+	if (strcmp(o->backend, "auto") == 0)
+		o->backend = "tcp";
+	if (strcmp(o->backend, "tcp"))
+		return train_refuse(o, "--tree runs over tcp for now, got --backend %s", o->backend);
+	if (strcmp(o->rule, "mean") || strcmp(o->code, "uncoded") || o->s != 0)
+		return train_refuse(o, "--tree with sum nodes needs --rule mean --code uncoded (s = 0); got "
+				    "--rule %s --code %s --s %d", o->rule, o->code, o->s);
+	if (o->byz_count || o->byz_ranks || o->straggle_ranks || o->kill_rank >= 0 ||
+	    o->serve != PN_SERVE_MODEL || o->shards != 1)
+		return train_refuse(o, "--tree takes no faults (--byzantine 0), --serve model and one shard");
+	if (o->grad_dtype != PN_DTYPE_F32 || o->comm_dim > 1)
+		return train_refuse(o, "--tree sums f32 whole gradients: no --grad-dtype %s, no --comm-dim",
+				    pn_dtype_name(o->grad_dtype));
+	return -1;
+}
+
+int train_peers(const train_opts *o)
+{
+	return o->tree ? o->n / o->tree : o->n;
+}
+
+int train_local_node(void *ctx, int node, const char *addr)
+{
+	train_local *lc = ctx;
+	train_opts *o = lc->o;
+	struct sigaction ign = {.sa_handler = SIG_IGN}, dfl = {.sa_handler = SIG_DFL};
+	sigaction(SIGINT, &ign, NULL); /* stopped by its parent, as a worker is */
+	sigaction(SIGTERM, &dfl, NULL);
+	char optbuf[4096];
+	/* node ids: 0 the root, rank + 1 the workers, then the nodes */
+	pn_node_config nc = {.tp = topology_tp_config(o, (uint32_t)(o->n + 1 + node), optbuf, sizeof optbuf),
+			     .parent = addr, .rank = node, .listen = "127.0.0.1:0", .children = o->tree,
+			     .first_rank = node * o->tree, .leaves = o->n, .d = lc->job->model.nparams,
+			     .mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode),
+			     .accept_timeout_ms = 120000, .log = o->quiet ? NULL : stderr};
+	pn_node_result res;
+	char err[512];
+	int bad = 0;
+	int rc = pn_node_run_local(&nc, train_local_worker, lc, &res, &bad, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "%s: node %d: %s\n", o->prog, node, err);
+	else if (!o->quiet)
+		fprintf(stderr, "%s: node %d: %lld rounds, %.1f MB pulled from its %d workers, %.2f MB of "
+			"data memory (its children's d-vectors would be %.2f MB)\n", o->prog, node,
+			(long long)res.rounds, res.bytes_pulled / 1e6, o->tree, res.memory_bytes / 1e6,
+			(double)o->tree * (double)nc.d * 4 / 1e6);
+	if (bad)
+		fprintf(stderr, "%s: node %d: %d worker(s) did not exit cleanly\n", o->prog, node, bad);
+	return rc || bad ? 1 : 0;
+}
