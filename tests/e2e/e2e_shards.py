@@ -20,7 +20,6 @@ import math
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import FAILS, check  # noqa: E402
 from proc_state import children, running  # noqa: E402
+from npy_file import load_npy_f32  # noqa: E402
 
 # Small: softmax (7850 parameters), 7 workers, 20 rounds; a few seconds per run.
 JOB = ["--backend", "tcp", "--model", "softmax", "--workers", "7", "--byzantine", "1",
@@ -42,14 +42,6 @@ PER_ROUND = ["finished", "stragglers", "failed", "nonfinite", "disagreeing", "by
              "skipped"]
 
 
-def load_npy(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    hlen = struct.unpack("<H", data[8:10])[0]
-    body = data[10 + hlen:]
-    return struct.unpack("<%df" % (len(body) // 4), body)
-
-
 def train(build, tmp, name, args):
     js, model = os.path.join(tmp, name + ".json"), os.path.join(tmp, name + ".npy")
     cmd = [os.path.join(build, "tools", "pennant-train"), "--quiet", "--json", js,
@@ -60,7 +52,7 @@ def train(build, tmp, name, args):
         print(p.stdout[-3000:], flush=True)
         return None, None
     with open(js) as f:
-        return json.load(f), load_npy(model)
+        return json.load(f), load_npy_f32(model)
 
 
 def match(build, rule):

@@ -29,7 +29,6 @@ Exit 0 on success; failures print what was expected and what happened.
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -38,15 +37,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from proc_state import children, running  # noqa: E402
-
-
-def load_npy(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:6] == b"\x93NUMPY", "bad npy"
-    hlen = struct.unpack("<H", data[8:10])[0]
-    body = data[10 + hlen:]
-    return struct.unpack("<%df" % (len(body) // 4), body)
+from npy_file import load_npy_f32  # noqa: E402
 
 
 def run(build, args, tmp, name, extra):
@@ -61,7 +52,7 @@ def run(build, args, tmp, name, extra):
         raise SystemExit(f"FAIL: {name}: pennant-train exited {p.returncode}")
     with open(js) as f:
         rec = json.load(f)
-    return rec, load_npy(model)
+    return rec, load_npy_f32(model)
 
 
 def start_job(cmd, progress=None):
@@ -184,7 +175,7 @@ def serve_gradient(build, base, tmp, extra):
         wpath = os.path.join(tmp, rule + "-worker.npy")
         grad, shadow = run(build, args + ["--serve", "gradient", "--save-worker-model", wpath], tmp,
                            rule + "-gradient", extra)
-        own = load_npy(wpath)
+        own = load_npy_f32(wpath)
         r_own, r_shadow = rel_diff(own, model), rel_diff(shadow, model)
         ok &= check(len(own) == len(model) and r_own <= 1e-5,
                     f"{rule}: rank 0's own model equals the served model (relative difference {r_own:.2e})")

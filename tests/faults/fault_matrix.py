@@ -44,6 +44,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from npy_file import load_npy_f32  # noqa: E402
+
 SECRET = "fault-matrix-" + os.urandom(8).hex()
 # Rounds: 80 lets a death at round 10 cost no more than its share of the data; at 40 the
 # 6-worker softmax job is still climbing (0.649 with the death vs 0.731 without, on every
@@ -61,16 +64,6 @@ DEADLINE_MS = int(os.environ.get("PN_FM_DEADLINE_MS", "500"))
 
 def log(msg):
     print(msg, flush=True)
-
-
-def load_npy_f32(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:6] != b"\x93NUMPY":
-        raise ValueError("not an .npy file")
-    hlen = struct.unpack("<H", data[8:10])[0]
-    body = data[10 + hlen:]
-    return struct.unpack("<%df" % (len(body) // 4), body)
 
 
 def free_tcp_port(host):

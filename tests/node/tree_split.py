@@ -13,7 +13,6 @@ import math
 import os
 import re
 import select
-import struct
 import subprocess
 import sys
 import tempfile
@@ -21,19 +20,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import FAILS, check  # noqa: E402
+from npy_file import load_npy_f32  # noqa: E402
 
 D = 235146  # the built-in MLP's parameters
 ROUNDS, N = 5, 8
 JOB = ["--workers", str(N), "--rule", "mean", "--byzantine", "0", "--rounds", str(ROUNDS),
        "--eval-every", "0", "--backend", "tcp"]
-
-
-def load_npy(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    hlen = struct.unpack("<H", data[8:10])[0]
-    body = data[10 + hlen:]
-    return struct.unpack("<%df" % (len(body) // 4), body)
 
 
 def address(proc, seconds=60):
@@ -84,12 +76,12 @@ def main():
         check(codes == [0] * len(codes), f"root, 6 nodes and 8 workers exit 0 ({codes})")
         with open(js) as f:
             fin = json.load(f)["final"]
-        tree_model = load_npy(model)
+        tree_model = load_npy_f32(model)
         flat_model = os.path.join(tmp, "flat.npy")
         p = subprocess.run([os.path.join(tools, "pennant-train"), "--quiet", "--save-model", flat_model] + JOB,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
         check(p.returncode == 0, f"the flat local job of {N} workers exits 0 ({p.returncode})")
-        flat = load_npy(flat_model)
+        flat = load_npy_f32(flat_model)
     check(fin["rounds"] == ROUNDS and fin["skipped"] == 0, f"{ROUNDS} rounds trained ({fin['rounds']}, "
           f"{fin['skipped']} skipped)")
     check(fin["bytes_pulled"] == ROUNDS * 2 * D * 4,

@@ -9,21 +9,13 @@ usage: tree_train.py BUILD_DIR
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import FAILS, check  # noqa: E402
-
-
-def load_npy(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    hlen = struct.unpack("<H", data[8:10])[0]
-    body = data[10 + hlen:]
-    return struct.unpack("<%df" % (len(body) // 4), body)
+from npy_file import load_npy_f32  # noqa: E402
 
 
 def train(build, tmp, name, extra):
@@ -37,7 +29,7 @@ def train(build, tmp, name, extra):
     if not check(p.returncode == 0, f"{name}: pennant-train exits 0 (got {p.returncode})"):
         raise SystemExit(1)
     with open(js) as f:
-        return json.load(f), load_npy(model)
+        return json.load(f), load_npy_f32(model)
 
 
 def main():
