@@ -16,6 +16,7 @@ import select
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -29,19 +30,20 @@ JOB = ["--workers", str(N), "--rule", "mean", "--byzantine", "0", "--rounds", st
 
 
 def address(proc, seconds=60):
-    """The HOST:PORT of the first stderr line saying where the process listens."""
-    end, buf = time.time() + seconds, ""
+    """The HOST:PORT of the first stderr line saying where the process listens. Reads the
+    raw pipe: select() on a buffered text stream misses lines already in its buffer."""
+    end, buf, fd = time.time() + seconds, b"", proc.stderr.fileno()
     while time.time() < end:
-        if not select.select([proc.stderr], [], [], 0.5)[0]:
+        if not select.select([fd], [], [], 0.5)[0]:
             continue
-        line = proc.stderr.readline()
-        if not line:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             break
-        buf += line
-        m = re.search(r"listening on (\S+:\d+)", line)
+        buf += chunk
+        m = re.search(rb"listening on (\S+:\d+)", buf)
         if m:
-            return m.group(1)
-    raise SystemExit(f"FAIL: no listening address in:\n{buf}")
+            return m.group(1).decode()
+    raise SystemExit(f"FAIL: no listening address in:\n{buf.decode(errors='replace')}")
 
 
 def main():
@@ -51,9 +53,15 @@ def main():
 
     def start(args, listens):
         p = subprocess.Popen([os.path.join(tools, args[0])] + args[1:], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE if listens else subprocess.DEVNULL, text=True)
+                             stderr=subprocess.PIPE if listens else subprocess.DEVNULL)
         procs.append(p)
-        return address(p) if listens else None
+        if not listens:
+            return None
+        addr = address(p)
+        # keep draining its log, so that a full pipe never blocks the process
+        threading.Thread(target=lambda fd=p.stderr.fileno(): [None for _ in iter(lambda: os.read(fd, 65536), b"")],
+                         daemon=True).start()
+        return addr
 
     def node(parent, rank, first):
         return start(["pennant-node", "--connect", parent, "--rank", str(rank), "--children", "2",
@@ -70,9 +78,6 @@ def main():
             start(["pennant-worker", "--connect", leaves[w // 2], "--rank", str(w), "--workers", str(N),
                    "--backend", "tcp"], False)
         codes = [p.wait(timeout=240) for p in procs]
-        for p in procs:
-            if p.stderr:
-                p.stderr.close()
         check(codes == [0] * len(codes), f"root, 6 nodes and 8 workers exit 0 ({codes})")
         with open(js) as f:
             fin = json.load(f)["final"]
