@@ -87,6 +87,9 @@ static int setup(pn_node *n, const pn_node_config *c)
 	n->slots = calloc((size_t)n->nslots, sizeof *n->slots);
 	if (!n->kids || !n->slots)
 		return pn_node_fail(n, -ENOMEM, "out of memory");
+	n->fixed_on = c->fixed_point;
+	if (n->fixed_on && pn_fixed_init(&n->fixed, n->d, n->g))
+		return pn_node_fail(n, -ENOMEM, "out of memory (fixed-point sum)");
 	pn_session_config sc = {.tp = c->tp, .connect = c->parent, .rank = c->rank, .d = c->d,
 				.connect_timeout_ms = c->connect_timeout_ms ? c->connect_timeout_ms : 60000};
 	char e[512];
@@ -119,6 +122,8 @@ static void teardown(pn_node *n)
 	pn_session_leave(n->parent);
 	free(n->kids);
 	free(n->slots);
+	if (n->fixed_on)
+		pn_fixed_free(&n->fixed);
 }
 
 /* The parent's next round, keeping the children's heartbeat meanwhile: 0 with *r and
@@ -158,6 +163,7 @@ static int sum_round(pn_node *n, const pn_session_round *r)
 	}
 	if (rc)
 		return rc;
+	pn_node_sum_finish(n);
 	double loss = 0;
 	for (int c = 0; c < n->g; c++)
 		loss += n->kids[c].loss;
@@ -192,6 +198,10 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 		res->rounds = rounds;
 		res->bytes_pulled = n.bytes_pulled;
 		res->memory_bytes = (2 + 3) * n.d * sizeof(float) + (size_t)n.nslots * n.chunk * sizeof(float);
+		if (n.fixed_on)
+			res->memory_bytes += n.d * sizeof(int32_t) + n.fixed.nblocks * sizeof(int16_t);
+		res->fixed_rel_err_max = n.fixed_err_max;
+		res->fixed_rescales = n.fixed_on ? n.fixed.rescales : 0;
 	}
 	pn_node_log(&n, "node %d: %s after %lld rounds, %.1f MB pulled from %d children\n", cfg->rank,
 		    rc ? "failed" : "stopped", (long long)rounds, n.bytes_pulled / 1e6, n.g);

@@ -5,6 +5,7 @@
 #define PENNANT_NODE_INTERNAL_H
 
 #include "job/proto.h"
+#include "node/fixed_sum.h"
 #include "pennant/node.h"
 #include "pennant/session.h"
 
@@ -50,6 +51,11 @@ typedef struct pn_node {
 	bool stopping;        /* STOP forwarded: children leaving is expected */
 	int lost;             /* the child found gone (-1: none) */
 	uint64_t bytes_pulled;
+	/* --fixed-point: the sum kept in block fixed point too (the float32 one is the
+	 * reference its quantisation error is measured against) */
+	bool fixed_on;
+	pn_fixed_sum fixed;
+	double fixed_err_max;     /* the largest per-round relative error against float32 */
 	char *err;
 	size_t errlen;
 } pn_node;
@@ -78,6 +84,9 @@ int pn_node_sum_post(pn_node *n);
 /* A read landed in `slot`: add it into the sum, free the slot. */
 int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len);
 bool pn_node_sum_complete(const pn_node *n);
+/* The complete round: with --fixed-point, the fixed-point sum replaces the float32 one in
+ * the parent-facing slot and its error against it is recorded. */
+void pn_node_sum_finish(pn_node *n);
 
 /* The read cookie: the round's low 32 bits and the pool slot. */
 static inline uint64_t pn_node_cookie(int64_t round, int slot)

@@ -7,6 +7,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 void pn_node_sum_begin(pn_node *n, int64_t round, float *sum)
@@ -15,6 +16,8 @@ void pn_node_sum_begin(pn_node *n, int64_t round, float *sum)
 	n->sum = sum;
 	n->landed = 0;
 	memset(sum, 0, n->d * sizeof(float));
+	if (n->fixed_on)
+		pn_fixed_reset(&n->fixed);
 	for (int c = 0; c < n->g; c++) {
 		n->kids[c].ready = false;
 		n->kids[c].next_chunk = 0;
@@ -81,6 +84,8 @@ int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
 	float *out = n->sum + (size_t)sl->chunk * n->chunk;
 	for (size_t i = 0; i < want; i++)
 		out[i] += in[i];
+	if (n->fixed_on)
+		pn_fixed_add(&n->fixed, (size_t)sl->chunk * n->chunk, in, want);
 	n->bytes_pulled += len;
 	n->kids[sl->child].landed++;
 	n->landed++;
@@ -90,4 +95,15 @@ int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
 bool pn_node_sum_complete(const pn_node *n)
 {
 	return n->landed == n->g * n->nchunks;
+}
+
+void pn_node_sum_finish(pn_node *n)
+{
+	if (!n->fixed_on)
+		return;
+	double diff2 = 0, norm2 = 0;
+	pn_fixed_read_over(&n->fixed, n->sum, &diff2, &norm2);
+	double rel = norm2 > 0 ? sqrt(diff2 / norm2) : sqrt(diff2);
+	if (rel > n->fixed_err_max)
+		n->fixed_err_max = rel;
 }

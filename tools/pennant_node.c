@@ -40,6 +40,8 @@ static void usage(FILE *o)
 		"  --node-mode M        sum (default): streaming sum; robust: not built yet (refused)\n"
 		"  --slots S            landing slots of the pool (default 8)\n"
 		"  --chunk-floats C     floats per pulled chunk (default 16384)\n"
+"  --fixed-point        sum in int32 block fixed point (one exponent per 256 coordinates,\n"
+"                       SwitchML-style) and serve that; its error against float32 is printed\n"
 		"  --backend B          transport (default tcp)\n"
 		"  --tp-options S       backend options, key=value;...\n"
 		"  --token-file FILE    the job secret (chmod 600); else PENNANT_JOB_TOKEN\n"
@@ -77,13 +79,14 @@ static int parse_count(const char *s, const char *name, long long lo, long long 
 int main(int argc, char **argv)
 {
 	enum { O_CONNECT = 256, O_RANK, O_CHILDREN, O_FIRST, O_WORKERS, O_DIM, O_LISTEN, O_MODE,
-	       O_SLOTS, O_CHUNK, O_BACKEND, O_TPO, O_TOKEN_FILE, O_SILENCE, O_QUIET, O_VERSION };
+	       O_SLOTS, O_CHUNK, O_BACKEND, O_TPO, O_TOKEN_FILE, O_SILENCE, O_QUIET, O_VERSION, O_FIXED };
 	static const struct option lo[] = {
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"children", 1, 0, O_CHILDREN},
 		{"first-rank", 1, 0, O_FIRST}, {"workers", 1, 0, O_WORKERS}, {"dim", 1, 0, O_DIM},
 		{"listen", 1, 0, O_LISTEN}, {"node-mode", 1, 0, O_MODE}, {"slots", 1, 0, O_SLOTS},
 		{"chunk-floats", 1, 0, O_CHUNK}, {"backend", 1, 0, O_BACKEND}, {"tp-options", 1, 0, O_TPO},
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"silence-ms", 1, 0, O_SILENCE},
+		{"fixed-point", 0, 0, O_FIXED},
 		{"quiet", 0, 0, O_QUIET}, {"version", 0, 0, O_VERSION}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	pn_node_config nc = {.listen = "0.0.0.0:7471", .rank = -1, .first_rank = -1,
@@ -111,6 +114,7 @@ int main(int argc, char **argv)
 		case O_TOKEN_FILE: token_file = optarg; break;
 		case O_SILENCE: rc = parse_count(optarg, "silence-ms", 2, 86400000, &silence); break;
 		case O_QUIET: nc.log = NULL; break;
+		case O_FIXED: nc.fixed_point = true; break;
 		case O_VERSION: pn_tools_print_version(stdout, prog); return 0;
 		case 'h': usage(stdout); return 0;
 		default: return pn_cli_bad_option(prog, c, argv);
@@ -161,5 +165,8 @@ int main(int argc, char **argv)
 	if (nc.log)
 		fprintf(stderr, "%s: %lld rounds, %.1f MB pulled, %.2f MB of data memory\n", prog,
 			(long long)res.rounds, res.bytes_pulled / 1e6, res.memory_bytes / 1e6);
+	if (nc.log && nc.fixed_point)
+		fprintf(stderr, "%s: fixed-point sum: largest relative error against float32 %.3g, %llu "
+			"block rescales\n", prog, res.fixed_rel_err_max, (unsigned long long)res.fixed_rescales);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "pennant/job.h" /* pn_worker_main */
 #include "pennant/transport.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +48,9 @@ typedef struct pn_node_config {
 	int silence_ms;         /* a child silent this long is gone (0: 5000) */
 	int connect_timeout_ms; /* joining the parent (0: 60000) */
 	int accept_timeout_ms;  /* the children joining (0: 60000) */
+	/* sum mode: also sum in block fixed point (int32, one exponent per 256 coordinates,
+	 * SwitchML-style) and serve that sum; its error against float32 is reported */
+	bool fixed_point;
 	FILE *log;              /* diagnostics, may be NULL */
 	/* Called once listening, with the bound address (e.g. to tell forked children). */
 	void (*on_listen)(void *ctx, const char *addr);
@@ -57,6 +61,8 @@ typedef struct pn_node_result {
 	int64_t rounds;         /* rounds summed and submitted to the parent */
 	uint64_t bytes_pulled;  /* gradient bytes pulled from the children */
 	size_t memory_bytes;    /* what the node allocated for data: pool, model, sum slots */
+	double fixed_rel_err_max; /* --fixed-point: the largest per-round ‖fixed − float32‖/‖float32‖ */
+	uint64_t fixed_rescales;  /* --fixed-point: blocks whose exponent went down mid-round */
 } pn_node_result;
 
 /* Runs the node until its parent says STOP (0: STOP forwarded to the children), or

@@ -22,6 +22,7 @@ typedef struct tree_test {
 	int64_t die_round; /* the last leaf exits abruptly at this round (-1: never) */
 	volatile sig_atomic_t *stop; /* MAP_SHARED: rank 0 raises it in stop_round (NULL: never) */
 	int64_t stop_round;
+	bool fixed_point; /* the nodes sum in block fixed point */
 } tree_test;
 
 /* Rank-dependent gradients, so that a sum missing or doubling a child shows. */
@@ -61,7 +62,8 @@ static int node_main(void *ctx, int node, const char *addr)
 	pn_node_config nc = {.tp = tp(LEAVES + 1 + (uint32_t)node), .parent = addr, .rank = node,
 			     .listen = "127.0.0.1:0", .children = G, .first_rank = node * G,
 			     .leaves = LEAVES, .d = D, .mode = PN_NODE_SUM, .slots = 3,
-			     .chunk_floats = 512, .accept_timeout_ms = 20000};
+			     .chunk_floats = 512, .accept_timeout_ms = 20000,
+			     .fixed_point = ((const tree_test *)ctx)->fixed_point};
 	pn_node_result res;
 	char err[512];
 	int kids_bad = -1;
@@ -71,6 +73,8 @@ static int node_main(void *ctx, int node, const char *addr)
 	else if (!((const tree_test *)ctx)->stop &&
 		 res.bytes_pulled != (uint64_t)res.rounds * G * D * sizeof(float))
 		return 3; /* every child's every chunk, once per round (a stop abandons one) */
+	else if (nc.fixed_point && !(res.fixed_rel_err_max >= 0 && res.fixed_rel_err_max < 1e-6))
+		return fprintf(stderr, "node %d: fixed-point error %g\n", node, res.fixed_rel_err_max), 4;
 	return rc || kids_bad ? 1 : 0;
 }
 
@@ -114,6 +118,34 @@ Test(node_tree, two_sum_nodes_give_the_flat_model_and_halve_the_root_pulls)
 	cr_expect_eq(tree.tp_stats.bytes_read, 10ull * (LEAVES / G) * D * sizeof(float),
 		     "the root pulls one sum per node: %llu bytes",
 		     (unsigned long long)tree.tp_stats.bytes_read);
+	pn_agg_job_result_free(&flat);
+	pn_agg_job_result_free(&tree);
+}
+
+/* The same tree with the nodes summing in block fixed point (int32, one exponent per
+ * 256 coordinates): the flat model within the same tolerance, and each node's measured
+ * error against its float32 sum below 1e-6 (node_main checks; with 2 addends of one
+ * magnitude both round the exact sum alike, so 0 is measured here: the bound itself and a
+ * non-zero error are tested in test_fixed_sum.c). */
+Test(node_tree, fixed_point_sum_nodes_give_the_flat_model)
+{
+	tree_test t = {.die_round = -1};
+	char err[512] = "";
+	pn_agg_job_result flat, tree;
+	int bad = -1;
+	pn_agg_job_config c = config(LEAVES, 0, init_model);
+	cr_assert_eq(pn_run_local(&c, leaf_main, &t, &flat, &bad, err, sizeof err), 0, "flat: %s", err);
+	t.fixed_point = true;
+	c = config(LEAVES / G, LEAVES, init_model);
+	cr_assert_eq(pn_run_local(&c, node_main, &t, &tree, &bad, err, sizeof err), 0, "tree: %s", err);
+	cr_expect_eq(bad, 0, "every node exited 0 with its quantisation error below 1e-6");
+	double diff = 0, norm = 0;
+	for (int k = 0; k < D; k++) {
+		diff += ((double)tree.model[k] - flat.model[k]) * ((double)tree.model[k] - flat.model[k]);
+		norm += (double)flat.model[k] * flat.model[k];
+	}
+	cr_expect_leq(sqrt(diff / norm), 1e-5, "fixed-point tree vs flat: relative difference %g",
+		      sqrt(diff / norm));
 	pn_agg_job_result_free(&flat);
 	pn_agg_job_result_free(&tree);
 }

@@ -2,13 +2,16 @@
 """pennant-train --tree: 4 sum nodes x 4 workers against the flat job of 16 workers (mean,
 uncoded, 20 rounds, tcp): the same model within 1e-5 relative (the nodes sum in arrival
 order, the flat root in its own order: float rounding differs), and the root pulls a
-quarter of the flat job's bytes (final.bytes_pulled).
+quarter of the flat job's bytes (final.bytes_pulled). The same tree with --fixed-point
+(the nodes sum in int32 block fixed point): the flat model within 1e-5 too, and every node
+reports its quantisation error against its float32 sum, below 1e-6.
 
 usage: tree_train.py BUILD_DIR
 """
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,9 +21,10 @@ from checks import FAILS, check  # noqa: E402
 from npy_file import load_npy_f32  # noqa: E402
 
 
-def train(build, tmp, name, extra):
+def train(build, tmp, name, extra, quiet=True):
     js, model = os.path.join(tmp, name + ".json"), os.path.join(tmp, name + ".npy")
-    cmd = [os.path.join(build, "tools", "pennant-train"), "--quiet", "--workers", "16", "--rule", "mean",
+    cmd = [os.path.join(build, "tools", "pennant-train")] + (["--quiet"] if quiet else []) + [
+           "--workers", "16", "--rule", "mean",
            "--byzantine", "0", "--rounds", "20", "--eval-every", "0", "--backend", "tcp",
            "--json", js, "--save-model", model] + extra
     print("$", " ".join(cmd), flush=True)
@@ -29,18 +33,30 @@ def train(build, tmp, name, extra):
     if not check(p.returncode == 0, f"{name}: pennant-train exits 0 (got {p.returncode})"):
         raise SystemExit(1)
     with open(js) as f:
-        return json.load(f), load_npy_f32(model)
+        return json.load(f), load_npy_f32(model), p.stdout
+
+
+def rel_diff(w, ref):
+    diff = math.sqrt(sum((a - b) ** 2 for a, b in zip(w, ref)))
+    return diff / math.sqrt(sum(b * b for b in ref))
 
 
 def main():
     build = sys.argv[1]
     with tempfile.TemporaryDirectory(prefix="pn-tree-") as tmp:
-        flat, wf = train(build, tmp, "flat", [])
-        tree, wt = train(build, tmp, "tree", ["--tree", "4", "--node-mode", "sum"])
-    diff = math.sqrt(sum((a - b) ** 2 for a, b in zip(wt, wf)))
-    norm = math.sqrt(sum(b * b for b in wf))
-    check(len(wt) == len(wf) and norm > 0, "both models saved, same size")
-    check(diff / norm <= 1e-5, f"tree vs flat model: relative difference {diff / norm:.3g} <= 1e-5")
+        flat, wf, _ = train(build, tmp, "flat", [])
+        tree, wt, _ = train(build, tmp, "tree", ["--tree", "4", "--node-mode", "sum"])
+        fixed, wx, log = train(build, tmp, "fixed", ["--tree", "4", "--fixed-point"], quiet=False)
+    check(len(wt) == len(wf) and any(wf), "both models saved, same size")
+    r = rel_diff(wt, wf)
+    check(r <= 1e-5, f"tree vs flat model: relative difference {r:.3g} <= 1e-5")
+    r = rel_diff(wx, wf)
+    check(r <= 1e-5, f"fixed-point tree vs flat model: relative difference {r:.3g} <= 1e-5")
+    errs = [float(m) for m in re.findall(r"largest relative error against float32 (\S+)", log)]
+    check(len(errs) == 4 and all(0 <= e < 1e-6 for e in errs),
+          f"each of the 4 nodes reports its fixed-point error against float32, below 1e-6: {errs}")
+    check(fixed["config"]["fixed_point"] is True and tree["config"]["fixed_point"] is False,
+          "the JSON config says fixed_point")
     bf, bt = flat["final"]["bytes_pulled"], tree["final"]["bytes_pulled"]
     d = len(wf)
     check(bf == 20 * 16 * d * 4, f"flat root pulled 20 rounds x 16 gradients ({bf} bytes)")

@@ -171,7 +171,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
-	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE };
+	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE, O_FIXED_POINT };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -191,7 +191,8 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"quiet", 0, 0, O_QUIET}, {"reference", 0, 0, O_REF}, {"version", 0, 0, O_VERSION},
 		{"check", 0, 0, O_CHECK}, {"serve", 1, 0, O_SERVE}, {"save-worker-model", 1, 0, O_SAVEW},
 		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"grad-dtype", 1, 0, O_GRAD_DTYPE},
-		{"tree", 1, 0, O_TREE}, {"node-mode", 1, 0, O_NODE_MODE}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"tree", 1, 0, O_TREE}, {"node-mode", 1, 0, O_NODE_MODE},
+		{"fixed-point", 0, 0, O_FIXED_POINT}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
 	int c, idx = 0;
@@ -285,6 +286,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_SHARDS: INT(shards, 1, PN_SHARD_MAX); break;
 		case O_TREE: INT(tree, 1, 1000); break;
 		case O_NODE_MODE: o->node_mode = optarg; break;
+		case O_FIXED_POINT: o->fixed_point = true; break;
 		case O_SERVE:
 			if (strcmp(optarg, "model") && strcmp(optarg, "gradient"))
 				return train_refuse(o, "--serve is model or gradient, got '%s'", optarg);

@@ -58,6 +58,7 @@ typedef struct train_opts {
 	int bcasts;                /* MPI: the address broadcasts (roots 0, 1, ...) joined so far */
 	int tree;                  /* --tree G: local tree, G workers per node (0: flat) */
 	const char *node_mode;     /* --node-mode sum|robust (only sum is built) */
+	bool fixed_point;          /* --fixed-point: sum nodes sum in block fixed point */
 	const char *straggle_ranks, *straggle_spec;
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;

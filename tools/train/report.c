@@ -56,6 +56,7 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kstring(j, "grad_dtype", pn_dtype_name(o->grad_dtype));
 	pn_json_kint(j, "tree", o->tree); /* 0: flat */
 	pn_json_kstring(j, "node_mode", o->node_mode);
+	pn_json_kbool(j, "fixed_point", o->fixed_point);
 	pn_json_end_object(j);
 	pn_json_key(j, "rounds");
 	pn_json_begin_array(j);

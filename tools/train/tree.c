@@ -13,8 +13,8 @@
  * worker waited for (node/README.md says what is not built). -1 to go on, else 2. */
 int train_validate_tree(train_opts *o)
 {
-	if (!o->tree && o->node_mode)
-		return train_refuse(o, "--node-mode goes with --tree G");
+	if (!o->tree && (o->node_mode || o->fixed_point))
+		return train_refuse(o, "--%s goes with --tree G", o->node_mode ? "node-mode" : "fixed-point");
 	if (!o->tree)
 		return -1;
 	if (!o->node_mode)
@@ -67,7 +67,7 @@ int train_local_node(void *ctx, int node, const char *addr)
 			     .parent = addr, .rank = node, .listen = "127.0.0.1:0", .children = o->tree,
 			     .first_rank = node * o->tree, .leaves = o->n, .d = lc->job->model.nparams,
 			     .mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode),
-			     .accept_timeout_ms = 120000, .log = o->quiet ? NULL : stderr};
+			     .fixed_point = o->fixed_point, .accept_timeout_ms = 120000, .log = o->quiet ? NULL : stderr};
 	pn_node_result res;
 	char err[512];
 	int bad = 0;
@@ -79,6 +79,10 @@ int train_local_node(void *ctx, int node, const char *addr)
 			"data memory (its children's d-vectors would be %.2f MB)\n", o->prog, node,
 			(long long)res.rounds, res.bytes_pulled / 1e6, o->tree, res.memory_bytes / 1e6,
 			(double)o->tree * (double)nc.d * 4 / 1e6);
+	if (!rc && o->fixed_point && !o->quiet)
+		fprintf(stderr, "%s: node %d: fixed-point sum: largest relative error against float32 %.3g "
+			"over the rounds, %llu block rescales\n", o->prog, node, res.fixed_rel_err_max,
+			(unsigned long long)res.fixed_rescales);
 	if (bad)
 		fprintf(stderr, "%s: node %d: %d worker(s) did not exit cleanly\n", o->prog, node, bad);
 	return rc || bad ? 1 : 0;

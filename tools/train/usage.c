@@ -61,7 +61,9 @@ static const char agg_opts[] =
 "                      the JSON's final.bytes_pulled is what the root pulled); with\n"
 "                      --role aggregator: the root alone, its n/G peers pennant-node\n"
 "                      processes started by hand (pennant-node --help)\n"
-"  --node-mode M       the nodes' mode: sum (default; streaming sum); robust is not built\n";
+"  --node-mode M       the nodes' mode: sum (default; streaming sum); robust is not built\n"
+"  --fixed-point       sum nodes add in int32 block fixed point (one exponent per 256\n"
+"                      coordinates, SwitchML-style) and report its error against float32\n";
 
 static const char fault_opts[] =
 "faults (injected by a local run's workers; --byzantine-ranks/--attack/--straggle also\n"
