@@ -15,6 +15,7 @@
 #include "pennant/job.h" /* pn_worker_main */
 #include "pennant/transport.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,10 @@ typedef struct pn_node_config {
 	int connect_timeout_ms; /* joining the parent (0: 60000) */
 	int accept_timeout_ms;  /* the children joining (0: 60000) */
 	FILE *log;              /* diagnostics, may be NULL */
+	/* Fault injection (tests): with exit_abruptly the node _exits when the parent's round
+	 * exit_at_round (or a later one) begins, as a killed node would: no STOP below. */
+	bool exit_abruptly;
+	int64_t exit_at_round;
 	/* Called once listening, with the bound address (e.g. to tell forked children). */
 	void (*on_listen)(void *ctx, const char *addr);
 	void *on_listen_ctx;
