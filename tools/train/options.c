@@ -401,7 +401,7 @@ static int validate(train_opts *o)
 	if (o->kill_rank >= 0 && o->kill_node >= 0)
 		return train_refuse(o, "--kill-rank and --kill-node: one fault at a time");
 	if ((o->kill_rank >= 0 || o->kill_node >= 0) != (o->kill_round >= 0))
-		return train_refuse(o, "--kill-rank or --kill-node goes with --kill-round");
+		return train_refuse(o, "--kill-rank (or --kill-node) and --kill-round go together");
 	/* The rule assumes f attackers: the injected ones in a local demo, else none unless
 	 * told (a real job does not know its attackers). */
 	if (o->f < 0)
