@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { NODE_SLOTS = 8, NODE_CHUNK = 16384, PARENT_SLICE_MS = 20 };
 
@@ -187,6 +188,11 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 	while (rc == 0) {
 		pn_session_round r;
 		rc = parent_round(&n, &r);
+		if (!rc && cfg->exit_abruptly && r.round >= cfg->exit_at_round) {
+			pn_node_log(&n, "node %d: exiting abruptly at round %lld (fault injection)\n", cfg->rank,
+				    (long long)r.round);
+			_exit(3);
+		}
 		if (!rc && !(rc = sum_round(&n, &r)))
 			rounds++;
 	}

@@ -52,6 +52,10 @@ typedef struct pn_node_config {
 	 * SwitchML-style) and serve that sum; its error against float32 is reported */
 	bool fixed_point;
 	FILE *log;              /* diagnostics, may be NULL */
+	/* Fault injection (tests): with exit_abruptly the node _exits when the parent's round
+	 * exit_at_round (or a later one) begins, as a killed node would: no STOP below. */
+	bool exit_abruptly;
+	int64_t exit_at_round;
 	/* Called once listening, with the bound address (e.g. to tell forked children). */
 	void (*on_listen)(void *ctx, const char *addr);
 	void *on_listen_ctx;

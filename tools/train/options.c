@@ -168,7 +168,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 {
 	enum { O_ROLE = 256, O_N, O_ROUNDS, O_MODEL, O_BATCH, O_LR, O_MOM, O_WD, O_DATA, O_EVAL,
 	       O_SEED, O_RULE, O_F, O_R, O_LAMBDA, O_MODE, O_M, O_BETA, O_CODE, O_S, O_WAIT,
-	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR,
+	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR, O_KILLNODE,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
 	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE, O_FIXED_POINT };
@@ -183,7 +183,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"wait", 1, 0, O_WAIT}, {"deadline-ms", 1, 0, O_DEADLINE}, {"pull-policy", 1, 0, O_PULL},
 		{"window", 1, 0, O_WIN}, {"window-total", 1, 0, O_WINT}, {"pipelining", 1, 0, O_PIPE},
 		{"byzantine", 1, 0, O_BYZ}, {"byzantine-ranks", 1, 0, O_BYZR}, {"attack", 1, 0, O_ATTACK},
-		{"straggle", 1, 0, O_STRAG}, {"kill-rank", 1, 0, O_KILLR}, {"kill-round", 1, 0, O_KILLN},
+		{"straggle", 1, 0, O_STRAG}, {"kill-rank", 1, 0, O_KILLR}, {"kill-node", 1, 0, O_KILLNODE}, {"kill-round", 1, 0, O_KILLN},
 		{"backend", 1, 0, O_BACKEND}, {"tp-options", 1, 0, O_TPO}, {"listen", 1, 0, O_LISTEN},
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"token", 1, 0, O_TOKEN},
 		{"rendezvous", 1, 0, O_RDV}, {"rendezvous-timeout", 1, 0, O_RDV_TIMEOUT},
@@ -266,6 +266,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 			break;
 		}
 		case O_KILLR: INT(kill_rank, 0, 999); break;
+		case O_KILLNODE: INT(kill_node, 0, 999); break;
 		case O_KILLN: INT(kill_round, 0, INT64_MAX); break;
 		case O_BACKEND: o->backend = optarg; break;
 		case O_TPO: o->tp_options = optarg; break;
@@ -399,8 +400,10 @@ static int validate(train_opts *o)
 	}
 	if (o->kill_rank >= o->n)
 		return train_refuse(o, "--kill-rank %d is not a worker (0..%d)", o->kill_rank, o->n - 1);
-	if ((o->kill_rank >= 0) != (o->kill_round >= 0))
-		return train_refuse(o, "--kill-rank and --kill-round go together");
+	if (o->kill_rank >= 0 && o->kill_node >= 0)
+		return train_refuse(o, "--kill-rank and --kill-node: one fault at a time");
+	if ((o->kill_rank >= 0 || o->kill_node >= 0) != (o->kill_round >= 0))
+		return train_refuse(o, "--kill-rank (or --kill-node) and --kill-round go together");
 	/* The rule assumes f attackers: the injected ones in a local demo, else none unless
 	 * told (a real job does not know its attackers). */
 	if (o->f < 0)
@@ -475,7 +478,7 @@ int train_options(int argc, char **argv, train_opts *o)
 			  .r = 8, .s = 2, .rounds = 150, .batch = 32, .eval_every = 10, .lr = 0.05,
 			  .momentum = 0.9, .wd = 1e-4, .deadline_ms = 1000, .model = "mlp",
 			  .data = PN_FMNIST_DIR, .backend = "auto", .seed = 1, .pipelining = true,
-			  .kill_rank = -1, .kill_round = -1, .rank = -1, .out = stdout,
+			  .kill_rank = -1, .kill_node = -1, .kill_round = -1, .rank = -1, .out = stdout,
 			  .rendezvous_timeout_s = 120, .shards = 1};
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);

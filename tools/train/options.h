@@ -62,6 +62,7 @@ typedef struct train_opts {
 	const char *straggle_ranks, *straggle_spec;
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;
+	int kill_node; /* --tree: node K exits abruptly at --kill-round (-1: none) */
 	int64_t kill_round;
 	int window_per_worker, window_total;
 	bool *byz, *slow;          /* n flags each: Byzantine ranks, straggling ranks */

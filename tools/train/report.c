@@ -104,10 +104,10 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 	pn_json_kint(j, "byzantine_used", rec->byzantine_used);
 	pn_json_knumber(j, "decode_cond", rec->decode_cond);
 	pn_json_kbool(j, "skipped", rec->skipped);
-	if (rec->weights) { /* the rule's per-worker weights (which workers it selected) */
+	if (rec->weights) { /* the rule's per-peer weights (which workers, or a tree's nodes, it selected) */
 		pn_json_key(j, "weights");
 		pn_json_begin_array(j);
-		for (int i = 0; i < o->n; i++)
+		for (int i = 0; i < train_peers(o); i++)
 			pn_json_number(j, rec->weights[i]);
 		pn_json_end_array(j);
 	}

@@ -13,6 +13,8 @@
  * worker waited for (node/README.md says what is not built). -1 to go on, else 2. */
 int train_validate_tree(train_opts *o)
 {
+	if (!o->tree && o->kill_node >= 0)
+		return train_refuse(o, "--kill-node goes with --tree G");
 	if (!o->tree && (o->node_mode || o->fixed_point))
 		return train_refuse(o, "--%s goes with --tree G", o->node_mode ? "node-mode" : "fixed-point");
 	if (!o->tree)
@@ -43,6 +45,9 @@ int train_validate_tree(train_opts *o)
 	if (o->byz_count || o->byz_ranks || o->straggle_ranks || o->kill_rank >= 0 ||
 	    o->serve != PN_SERVE_MODEL || o->shards != 1)
 		return train_refuse(o, "--tree takes no faults (--byzantine 0), --serve model and one shard");
+	if (o->kill_node >= o->n / o->tree || (o->kill_node >= 0 && o->role != TRAIN_LOCAL))
+		return train_refuse(o, "--kill-node %d is not a node of this local tree (0..%d)", o->kill_node,
+				    o->n / o->tree - 1);
 	if (o->grad_dtype != PN_DTYPE_F32 || o->comm_dim > 1)
 		return train_refuse(o, "--tree sums f32 whole gradients: no --grad-dtype %s, no --comm-dim",
 				    pn_dtype_name(o->grad_dtype));
@@ -67,7 +72,9 @@ int train_local_node(void *ctx, int node, const char *addr)
 			     .parent = addr, .rank = node, .listen = "127.0.0.1:0", .children = o->tree,
 			     .first_rank = node * o->tree, .leaves = o->n, .d = lc->job->model.nparams,
 			     .mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode),
-			     .fixed_point = o->fixed_point, .accept_timeout_ms = 120000, .log = o->quiet ? NULL : stderr};
+			     .fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
+			     .log = o->quiet ? NULL : stderr,
+			     .exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round};
 	pn_node_result res;
 	char err[512];
 	int bad = 0;

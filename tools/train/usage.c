@@ -74,7 +74,9 @@ static const char fault_opts[] =
 "                      gaussian, alie, ipm, mimic (the last three collude: each attacker\n"
 "                      computes the honest gradients of every partition itself)\n"
 "  --straggle L:SPEC   ranks L are slow: SPEC fixed:MS, exp:MEAN_MS, markov:MS,P_SLOW,P_FAST\n"
-"  --kill-rank R --kill-round N   worker R exits abruptly at round N\n";
+"  --kill-rank R --kill-round N   worker R exits abruptly at round N\n"
+"  --kill-node K --kill-round N   with --tree: node K exits abruptly at round N (today the\n"
+"                      root then ends the job with the reason: a dead node is not bypassed)\n";
 
 static const char tp_opts[] =
 "transport:\n"
