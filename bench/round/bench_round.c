@@ -10,6 +10,7 @@
 #include "secret.h"
 #include "synth_grad.h"
 #include "version.h"
+#include "memif_options.h"
 #include "pennant/job.h"
 #include "agg/agg_internal.h"
 
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 extern void openblas_set_num_threads(int);
 
@@ -28,7 +31,8 @@ typedef struct bench_opts {
 	double ds[6];
 	int nd, rounds, warmup, agg_threads;
 	const char *backend, *tp_options, *rule;
-	bool json;
+	bool json, memif;
+	int job_pid; /* --memif: names the sockets and prefixes */
 } bench_opts;
 
 static const bench_opts *g_opts;
@@ -36,14 +40,16 @@ static pn_secret g_secret; /* random per run; the forked workers inherit it in m
 
 static int worker_main(void *ctx, int rank, const char *addr)
 {
-	(void)ctx;
+	char memif_opts[512];
+	if (g_opts->memif)
+		bench_memif_options(0, *(size_t *)ctx, (uint32_t)rank + 1, g_opts->job_pid, memif_opts, sizeof memif_opts);
 	openblas_set_num_threads(1);
 	size_t d = *(size_t *)ctx;
 	bench_synth s = {.d = d, .seed = (uint64_t)rank + 1};
 	pn_grad_source src = {.ctx = &s, .d = d, .compute = bench_synth_compute};
 	pn_worker_config wc = {.tp = {.backend = g_opts->backend, .node_id = (uint32_t)rank + 1,
 				      .secret = g_secret.bytes, .secret_len = g_secret.len,
-				      .options = g_opts->tp_options},
+				      .options = g_opts->memif ? memif_opts : g_opts->tp_options},
 			       .connect = addr, .rank = rank, .connect_timeout_ms = 60000};
 	wc.faults.exit_at_round = -1;
 	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
@@ -82,16 +88,77 @@ static double pct(const collect *c, size_t field_off, double q)
 	return x;
 }
 
+/* One job. --memif runs it in a child process (EAL is process-global: one dpdk context per
+ * process, so each job needs a fresh one), which sends its round records back on a pipe. */
+static int run_job(pn_agg_job_config *jc, bench_opts *o, size_t *d, collect *col, char *err, size_t errlen)
+{
+	pn_agg_job_result res;
+	int bad = 0;
+	if (!o->memif) {
+		int rc = pn_run_local(jc, worker_main, d, &res, &bad, err, errlen);
+		pn_agg_job_result_free(&res);
+		return rc;
+	}
+	int fd[2];
+	if (pipe(fd)) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL); /* the forked processes must not repeat buffered output */
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(fd[0]), close(fd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fd[0]);
+		char opts[4096];
+		o->job_pid = (int)getpid(); /* this job's sockets and file prefixes */
+		bench_memif_options(jc->n, *d, 0, o->job_pid, opts, sizeof opts);
+		jc->tp.options = opts;
+		int rc = pn_run_local(jc, worker_main, d, &res, &bad, err, errlen);
+		if (rc) {
+			fprintf(stderr, "pennant-bench-round: n=%d d=%zu: %s\n", jc->n, *d, err);
+			_exit(1);
+		}
+		size_t len = sizeof col->count + (size_t)col->count * sizeof *col->rec;
+		_exit(write(fd[1], &col->count, sizeof col->count) == (ssize_t)sizeof col->count &&
+			       write(fd[1], col->rec, len - sizeof col->count) == (ssize_t)(len - sizeof col->count)
+		       ? 0 : 1);
+	}
+	close(fd[1]);
+	int count = 0;
+	size_t got = 0, want = (size_t)col->cap * sizeof *col->rec;
+	ssize_t k = read(fd[0], &count, sizeof count);
+	if (k == (ssize_t)sizeof count && count >= 0 && count <= col->cap) {
+		want = (size_t)count * sizeof *col->rec;
+		while (got < want && (k = read(fd[0], (char *)col->rec + got, want - got)) > 0)
+			got += (size_t)k;
+	}
+	close(fd[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) || got != want) {
+		snprintf(err, errlen, "the memif job's process failed (status %d)", st);
+		return -1;
+	}
+	col->count = count;
+	return 0;
+}
+
 #define P50(c, f) pct(c, offsetof(pn_round_record, f), 0.5)
 #define P99(c, f) pct(c, offsetof(pn_round_record, f), 0.99)
 
 static void usage(FILE *o)
 {
 	fprintf(o, "usage: pennant-bench-round [--n 4,8,15] [--d 1e5,1e6,1e7] [--rounds N] [--warmup N]\n"
-		   "                           [--rule flag] [--agg-threads N] [--backend tcp] [--tp-options S] [--json]\n"
+		   "                           [--rule flag] [--agg-threads N] [--backend tcp] [--tp-options S] [--memif] [--json]\n"
 		   "Round-time breakdown (pull, aggregate, step, publish) and overlap efficiency with\n"
 		   "pipelining off and on, measured back to back. d up to 2.5e7 (--d 2.5e7): memory\n"
-		   "≈ 4·n·d·4 bytes (double-buffered landing + workers).\n");
+		   "≈ 4·n·d·4 bytes (double-buffered landing + workers).\n"
+		   "--memif: backend dpdk over the local memif topology (one port per worker on the\n"
+		   "aggregator, no hugepages; n ≤ 16; needs root like pennant-train's default demo).\n");
 }
 
 static int parse_list(const char *s, double *v, int max)
@@ -116,7 +183,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"n", 1, 0, 'n'}, {"d", 1, 0, 'd'}, {"rounds", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
 		{"rule", 1, 0, 'R'}, {"agg-threads", 1, 0, 't'}, {"backend", 1, 0, 'b'},
-		{"tp-options", 1, 0, 'o'}, {"json", 0, 0, 'j'}, {0, 0, 0, 0},
+		{"tp-options", 1, 0, 'o'}, {"json", 0, 0, 'j'}, {"memif", 0, 0, 'm'}, {0, 0, 0, 0},
 	};
 	struct bench_cli cli = {.prog = "pennant-bench-round", .usage = usage, .opts = lo};
 	int c, status;
@@ -138,6 +205,7 @@ int main(int argc, char **argv)
 		case 'b': o.backend = optarg; break;
 		case 'o': o.tp_options = optarg; break;
 		case 'j': o.json = true; break;
+		case 'm': o.memif = true; o.backend = "dpdk"; break;
 		default: goto bad;
 		}
 	}
@@ -146,6 +214,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pennant-bench-round: %s\n", serr);
 		return 1;
 	}
+	for (int i = 0; o.memif && i < o.nn; i++)
+		if (o.ns[i] > BENCH_MEMIF_MAX_WORKERS) {
+			fprintf(stderr, "pennant-bench-round: --memif: n = %d > %d (one aggregator port per worker)\n",
+				o.ns[i], BENCH_MEMIF_MAX_WORKERS);
+			return 2;
+		}
+	o.job_pid = (int)getpid();
 	g_opts = &o;
 	signal(SIGPIPE, SIG_IGN);
 	openblas_set_num_threads(1);
@@ -179,7 +254,7 @@ int main(int argc, char **argv)
 							       .secret = g_secret.bytes,
 							       .secret_len = g_secret.len,
 							       .options = o.tp_options},
-							.listen = "127.0.0.1:0", .n = n, .rounds = o.rounds + o.warmup,
+							.listen = o.memif ? BENCH_MEMIF_AGG_IP ":7000" : "127.0.0.1:0", .n = n, .rounds = o.rounds + o.warmup,
 							.seed = 1, .wait = "all", .deadline_ms = 60000,
 							.pull_policy = "round-robin", .pipelining = pipe, .lr = 1e-6,
 							.momentum = 0.9, .accept_timeout_ms = 60000, .init_model = init,
@@ -187,13 +262,10 @@ int main(int argc, char **argv)
 				pn_agg_config_init(&jc.rule, n, d, (pn_rule)pn_rule_from_name(o.rule));
 				jc.rule.threads = o.agg_threads;
 				jc.code_kind = 0; /* uncoded */
-				pn_agg_job_result res;
 				char err[512];
-				int bad = 0;
-				int rc = pn_run_local(&jc, worker_main, &d, &res, &bad, err, sizeof err);
+				int rc = run_job(&jc, &o, &d, &col, err, sizeof err);
 				if (rc || col.count == 0) {
 					fprintf(stderr, "pennant-bench-round: n=%d d=%zu: %s\n", n, d, rc ? err : "no rounds");
-					pn_agg_job_result_free(&res);
 					free(init), free(col.rec);
 					continue;
 				}
@@ -225,7 +297,6 @@ int main(int argc, char **argv)
 					pn_json_end_object(&j);
 				}
 				fflush(tab);
-				pn_agg_job_result_free(&res);
 				free(init), free(col.rec);
 			}
 	if (o.json && pn_json_finish_results(&j, "pennant-bench-round") != 0)
