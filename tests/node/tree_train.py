@@ -4,7 +4,10 @@ uncoded, 20 rounds, tcp): the same model within 1e-5 relative (the nodes sum in 
 order, the flat root in its own order: float rounding differs), and the root pulls a
 quarter of the flat job's bytes (final.bytes_pulled).
 
-usage: tree_train.py BUILD_DIR
+With --backend dpdk both runs are the local memif topology (the root one port per node,
+each node a client port to the root and one server port per worker).
+
+usage: tree_train.py BUILD_DIR [--backend tcp|dpdk]
 """
 import json
 import math
@@ -18,10 +21,10 @@ from checks import FAILS, check  # noqa: E402
 from npy_file import load_npy_f32  # noqa: E402
 
 
-def train(build, tmp, name, extra):
+def train(build, tmp, name, extra, backend):
     js, model = os.path.join(tmp, name + ".json"), os.path.join(tmp, name + ".npy")
     cmd = [os.path.join(build, "tools", "pennant-train"), "--quiet", "--workers", "16", "--rule", "mean",
-           "--byzantine", "0", "--rounds", "20", "--eval-every", "0", "--backend", "tcp",
+           "--byzantine", "0", "--rounds", "20", "--eval-every", "0", "--backend", backend,
            "--json", js, "--save-model", model] + extra
     print("$", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
@@ -34,9 +37,10 @@ def train(build, tmp, name, extra):
 
 def main():
     build = sys.argv[1]
+    backend = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--backend" else "tcp"
     with tempfile.TemporaryDirectory(prefix="pn-tree-") as tmp:
-        flat, wf = train(build, tmp, "flat", [])
-        tree, wt = train(build, tmp, "tree", ["--tree", "4", "--node-mode", "sum"])
+        flat, wf = train(build, tmp, "flat", [], backend)
+        tree, wt = train(build, tmp, "tree", ["--tree", "4", "--node-mode", "sum"], backend)
     diff = math.sqrt(sum((a - b) ** 2 for a, b in zip(wt, wf)))
     norm = math.sqrt(sum(b * b for b in wf))
     check(len(wt) == len(wf) and norm > 0, "both models saved, same size")
