@@ -41,6 +41,9 @@ struct pn_session {
 	int connect_timeout_ms, silence_override_ms;
 	char *connect;           /* the address list as given ("a" or "a0,a1,..." in shard order) */
 	pn_tp_ctx *ctx;
+	bool ctx_shared;         /* cfg.ctx: the caller's, not closed here */
+	void (*foreign)(void *arg, const pn_tp_completion *c);
+	void *foreign_arg;
 	int nshards;             /* K: the addresses in `connect` */
 	pn_sess_shard sh[PN_SHARD_MAX];
 	pn_tp_mr *grad_mr, *model_mr, *result_mr;
@@ -102,6 +105,9 @@ int pn_sess_shard_of(const pn_session *s, const pn_tp_peer *p);
 /* One pass: poll the transport for up to timeout_ms, queue what came, send a PING when
  * due, judge silence. 0, or -errno once the aggregator is gone. */
 int pn_sess_pump(pn_session *s, int timeout_ms);
+/* pn_tp_poll on the session's context keeping only its own completions (a shared context's
+ * others go to the caller's foreign handler): the count kept, or -errno. */
+int pn_sess_poll(pn_session *s, pn_tp_completion *c, int max, int timeout_ms);
 /* READ len bytes at off of the aggregator's region `desc` into `into` (registered
  * `mr`, offset 0), pumping meanwhile. 0, -EIO when the read failed, or -errno. */
 int pn_sess_read(pn_session *s, pn_tp_mr *mr, const pn_mr_desc *desc, uint64_t off, size_t len);

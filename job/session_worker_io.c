@@ -193,15 +193,30 @@ static int liveness(pn_session *s, double now, bool drained)
 	return 0;
 }
 
-int pn_sess_pump(pn_session *s, int timeout_ms)
+bool pn_session_owns(const pn_session *s, const pn_tp_completion *c)
 {
-	if (s->gone)
-		return s->stopped ? 0 : -ECONNRESET;
-	pn_tp_completion c[16];
-	int n = pn_tp_poll(s->ctx, c, 16, timeout_ms);
+	return pn_sess_shard_of(s, c->peer) >= 0;
+}
+
+int pn_sess_poll(pn_session *s, pn_tp_completion *c, int max, int timeout_ms)
+{
+	int n = pn_tp_poll(s->ctx, c, max, timeout_ms);
+	if (n <= 0 || !s->ctx_shared)
+		return n;
+	int kept = 0;
+	for (int k = 0; k < n; k++) {
+		if (pn_session_owns(s, &c[k]))
+			c[kept++] = c[k];
+		else if (s->foreign)
+			s->foreign(s->foreign_arg, &c[k]);
+	}
+	return kept;
+}
+
+/* The session's own completions: messages, its reads, its aggregators going down. */
+static int dispatch(pn_session *s, const pn_tp_completion *c, int n, bool full)
+{
 	double now = pn_now_s();
-	if (n < 0)
-		return pn_sess_fail(s, n, "poll: %s", pn_tp_errmsg(s->ctx));
 	int rc = 0, down = -1;
 	for (int k = 0; k < n; k++) {
 		int from = pn_sess_shard_of(s, c[k].peer);
@@ -231,7 +246,25 @@ int pn_sess_pump(pn_session *s, int timeout_ms)
 	}
 	if (!s->welcomed)
 		return 0;
-	return liveness(s, now, n < 16);
+	return liveness(s, now, !full);
+}
+
+int pn_sess_pump(pn_session *s, int timeout_ms)
+{
+	if (s->gone)
+		return s->stopped ? 0 : -ECONNRESET;
+	pn_tp_completion c[16];
+	int n = pn_sess_poll(s, c, 16, timeout_ms);
+	if (n < 0)
+		return pn_sess_fail(s, n, "poll: %s", pn_tp_errmsg(s->ctx));
+	return dispatch(s, c, n, n == 16);
+}
+
+int pn_session_deliver(pn_session *s, const pn_tp_completion *c, int n)
+{
+	if (s->gone)
+		return s->stopped ? 0 : -ECONNRESET;
+	return dispatch(s, c, n, false);
 }
 
 int pn_sess_slice_ms(const pn_session *s, double deadline)

@@ -24,7 +24,7 @@ static int await_welcome(pn_session *s, int k, double until, bool *lost)
 {
 	while (!*lost && !s->sh[k].welcomed && pn_now_s() < until) {
 		pn_tp_completion c[16];
-		int n = pn_tp_poll(s->ctx, c, 16, 100);
+		int n = pn_sess_poll(s, c, 16, 100);
 		for (int e = 0; e < n; e++) {
 			int from = pn_sess_shard_of(s, c[e].peer);
 			if (c[e].event == PN_TP_PEER_DOWN && from == k) {
@@ -120,8 +120,14 @@ static void destroy(pn_session *s)
 {
 	if (!s)
 		return;
-	if (s->ctx)
+	if (s->ctx && !s->ctx_shared) {
 		pn_tp_close(s->ctx); /* frees registered memory */
+	} else if (s->ctx) { /* the caller's context stays open: give back our memory */
+		pn_tp_mr *mr[] = {s->grad_mr, s->model_mr, s->result_mr};
+		for (size_t k = 0; k < sizeof mr / sizeof mr[0]; k++)
+			if (mr[k])
+				pn_tp_deregister(mr[k]);
+	}
 	for (int k = 0; k < s->nshards; k++)
 		free(s->sh[k].addr);
 	pn_sess_free_code(s);
@@ -162,7 +168,10 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 		destroy(s);
 		return rc;
 	}
-	s->ctx = pn_tp_open(&cfg->tp, err, errlen);
+	s->ctx_shared = cfg->ctx != NULL;
+	s->foreign = cfg->foreign;
+	s->foreign_arg = cfg->foreign_arg;
+	s->ctx = cfg->ctx ? cfg->ctx : pn_tp_open(&cfg->tp, err, errlen);
 	if (!s->ctx) {
 		fprintf(stderr, "pennant-worker %d: %s\n", s->rank, err);
 		destroy(s);
@@ -266,7 +275,7 @@ void pn_session_leave(pn_session *s)
 		double t_end = pn_now_s() + 2.0;
 		while (open > 0 && pn_now_s() < t_end) {
 			pn_tp_completion c[16];
-			int n = pn_tp_poll(s->ctx, c, 16, 50);
+			int n = pn_sess_poll(s, c, 16, 50);
 			for (int e = 0; e < n; e++) {
 				int k = c[e].event == PN_TP_PEER_DOWN ? pn_sess_shard_of(s, c[e].peer) : -1;
 				if (k >= 0) {

@@ -93,6 +93,7 @@ static int heartbeat(pn_node *n, bool drained)
 
 int pn_node_accept_children(pn_node *n)
 {
+	n->accepting = true; /* until every child is in: HELLOs are taken */
 	const pn_node_config *cfg = n->cfg;
 	int rc = pn_tp_listen(n->ctx, cfg->listen);
 	if (rc)
@@ -108,8 +109,10 @@ int pn_node_accept_children(pn_node *n)
 		int joined = 0;
 		for (int c = 0; c < n->g; c++)
 			joined += n->kids[c].alive;
-		if (joined == n->g)
+		if (joined == n->g) {
+			n->accepting = false;
 			return 0;
+		}
 		if (pn_now_s() - t0 >= limit)
 			return pn_node_fail(n, -ETIMEDOUT, "only %d of %d children joined within %.0f s", joined,
 					    n->g, limit);
@@ -117,17 +120,8 @@ int pn_node_accept_children(pn_node *n)
 		rc = pn_tp_accept(n->ctx, &p, 50);
 		if (rc && rc != -ETIMEDOUT && rc != -EAGAIN)
 			return pn_node_fail(n, rc, "accept: %s", pn_tp_errmsg(n->ctx));
-		pn_tp_completion comp[16];
-		int nc = pn_tp_poll(n->ctx, comp, 16, 0);
-		for (int i = 0; i < nc; i++) {
-			int known = child_of_peer(n, comp[i].peer);
-			if (comp[i].event == PN_TP_PEER_DOWN && known >= 0)
-				n->kids[known].alive = false; /* it may come back with the same rank */
-			else if (comp[i].event == PN_TP_CTRL_RECV && known >= 0)
-				n->kids[known].last_heard = pn_now_s();
-			else if (comp[i].event == PN_TP_CTRL_RECV)
-				on_hello(n, &comp[i]);
-		}
+		if ((rc = pn_node_poll(n, 0)) < 0)
+			return rc;
 		if ((rc = pn_node_parent_alive(n)))
 			return rc;
 		heartbeat(n, false);
@@ -171,30 +165,65 @@ static int on_ctrl(pn_node *n, const pn_tp_completion *comp)
 	return 0;
 }
 
-int pn_node_drive(pn_node *n, int timeout_ms)
+/* One completion of the children's side, found by our poll or the parent session's. */
+static int on_event(pn_node *n, const pn_tp_completion *e)
+{
+	int c = child_of_peer(n, e->peer);
+	if (e->event == PN_TP_READ_DONE) {
+		uint32_t slot = (uint32_t)e->cookie;
+		if ((uint32_t)(e->cookie >> 32) == (uint32_t)n->round && slot < (uint32_t)n->nslots &&
+		    n->slots[slot].busy)
+			return pn_node_sum_landed(n, (int)slot, e->status, e->len);
+	} else if (e->event == PN_TP_CTRL_RECV && c < 0 && n->accepting) {
+		on_hello(n, e);
+	} else if (e->event == PN_TP_CTRL_RECV) {
+		return on_ctrl(n, e);
+	} else if (e->event == PN_TP_PEER_DOWN && c >= 0 && n->accepting) {
+		n->kids[c].alive = false; /* it may come back with the same rank */
+	} else if (e->event == PN_TP_PEER_DOWN && c >= 0) {
+		return lose(n, c, "went away");
+	}
+	return 0;
+}
+
+void pn_node_foreign(void *arg, const pn_tp_completion *c)
+{
+	pn_node *n = arg;
+	int rc = on_event(n, c);
+	if (rc && !n->deferred_rc)
+		n->deferred_rc = rc; /* the session cannot carry it: the node's next poll returns it */
+}
+
+int pn_node_poll(pn_node *n, int timeout_ms)
 {
 	enum { BATCH = 64 };
 	pn_tp_completion comp[BATCH];
 	int got = pn_tp_poll(n->ctx, comp, BATCH, timeout_ms);
 	if (got < 0)
 		return pn_node_fail(n, got, "poll: %s", pn_tp_errmsg(n->ctx));
-	int rc = 0;
-	for (int i = 0; i < got && rc == 0; i++) {
-		const pn_tp_completion *e = &comp[i];
-		if (e->event == PN_TP_READ_DONE) {
-			uint32_t slot = (uint32_t)e->cookie;
-			if ((uint32_t)(e->cookie >> 32) == (uint32_t)n->round && slot < (uint32_t)n->nslots &&
-			    n->slots[slot].busy)
-				rc = pn_node_sum_landed(n, (int)slot, e->status, e->len);
-		} else if (e->event == PN_TP_CTRL_RECV) {
-			rc = on_ctrl(n, e);
-		} else if (e->event == PN_TP_PEER_DOWN) {
-			int c = child_of_peer(n, e->peer);
-			if (c >= 0)
-				rc = lose(n, c, "went away");
+	int rc = n->deferred_rc;
+	n->deferred_rc = 0;
+	for (int i = 0; i < got; i++) {
+		int r = 0;
+		if (n->parent && pn_session_owns(n->parent, &comp[i])) {
+			/* the parent's, in order; a failure shows in the session's next call */
+			if ((r = pn_session_deliver(n->parent, &comp[i], 1)) < 0)
+				r = pn_node_fail(n, r, "parent: %s", pn_session_error(n->parent));
+		} else {
+			r = on_event(n, &comp[i]);
 		}
+		if (r && !rc)
+			rc = r; /* later completions still go where they belong */
 	}
-	return rc ? rc : heartbeat(n, got < BATCH);
+	return rc ? rc : got;
+}
+
+int pn_node_drive(pn_node *n, int timeout_ms)
+{
+	int got = pn_node_poll(n, timeout_ms);
+	if (got < 0)
+		return got;
+	return heartbeat(n, got < 64);
 }
 
 void pn_node_stop_children(pn_node *n)

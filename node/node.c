@@ -91,15 +91,18 @@ static int setup(pn_node *n, const pn_node_config *c)
 	n->fixed_on = c->fixed_point;
 	if (n->fixed_on && pn_fixed_init(&n->fixed, n->d, n->g))
 		return pn_node_fail(n, -ENOMEM, "out of memory (fixed-point sum)");
-	pn_session_config sc = {.tp = c->tp, .connect = c->parent, .rank = c->rank, .d = c->d,
-				.connect_timeout_ms = c->connect_timeout_ms ? c->connect_timeout_ms : 60000};
+	/* One transport context for both sides (dpdk allows one per process): the parent
+	 * session joins over it and hands the children's completions its polls see to us. */
 	char e[512];
-	int rc = pn_session_join(&sc, &n->parent, e, sizeof e);
-	if (rc)
-		return pn_node_fail(n, rc, "joining the parent %s: %s", c->parent, e);
 	n->ctx = pn_tp_open(&c->tp, e, sizeof e);
 	if (!n->ctx)
 		return pn_node_fail(n, -EIO, "transport: %s", e);
+	pn_session_config sc = {.tp = c->tp, .connect = c->parent, .rank = c->rank, .d = c->d,
+				.connect_timeout_ms = c->connect_timeout_ms ? c->connect_timeout_ms : 60000,
+				.ctx = n->ctx, .foreign = pn_node_foreign, .foreign_arg = n};
+	int rc = pn_session_join(&sc, &n->parent, e, sizeof e);
+	if (rc)
+		return pn_node_fail(n, rc, "joining the parent %s: %s", c->parent, e);
 	void *mb, *pb;
 	rc = pn_tp_alloc(n->ctx, 2 * n->d * sizeof(float), PN_ACCESS_REMOTE_READ, &mb, &n->model_mr);
 	if (!rc)
@@ -118,9 +121,9 @@ static void teardown(pn_node *n)
 		pn_tp_deregister(n->pool_mr);
 	if (n->model_mr)
 		pn_tp_deregister(n->model_mr);
+	pn_session_leave(n->parent); /* before the context it shares closes */
 	if (n->ctx)
 		pn_tp_close(n->ctx);
-	pn_session_leave(n->parent);
 	free(n->kids);
 	free(n->slots);
 	if (n->fixed_on)
@@ -134,8 +137,8 @@ static int parent_round(pn_node *n, pn_session_round *r)
 	for (;;) {
 		int rc = pn_session_begin(n->parent, r, NULL, PARENT_SLICE_MS);
 		if (rc == 0) {
-			/* The one copy here: the session's READ lands in its own registered buffer
-			 * (another transport context than the children's). */
+			/* The one copy here: the session's READ lands in its one model buffer; the
+			 * children read model v from slot v%2 while v+1 may already be landing. */
 			memcpy(n->model + (size_t)pn_job_slot(r->round) * n->d, pn_session_model(n->parent),
 			       n->d * sizeof(float));
 			return 0;

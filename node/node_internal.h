@@ -36,7 +36,9 @@ typedef struct pn_node {
 	size_t d, chunk;      /* floats; floats per chunk */
 	int nchunks;
 	pn_session *parent;
-	pn_tp_ctx *ctx;       /* the children's side */
+	pn_tp_ctx *ctx;       /* the one context: the children's side and the parent session's */
+	bool accepting;       /* children still joining: HELLOs are taken */
+	int deferred_rc;      /* a child's failure found while the session polled */
 	pn_tp_mr *model_mr, *pool_mr;
 	float *model;         /* 2 slots of d: model v in slot v%2, READ by the children */
 	float *pool;          /* nslots × chunk floats: where the children's chunks land */
@@ -59,6 +61,12 @@ typedef struct pn_node {
 	char *err;
 	size_t errlen;
 } pn_node;
+
+/* children.c: a completion of the children's side the parent session's poll found
+ * (pn_session_config.foreign); one poll of the shared context, the parent's completions
+ * handed to the session: the count polled, or -errno (the node failed). */
+void pn_node_foreign(void *arg, const pn_tp_completion *c);
+int pn_node_poll(pn_node *n, int timeout_ms);
 
 /* node.c */
 void pn_node_log(pn_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -82,6 +82,15 @@ typedef struct pn_session_config {
 	 * submit converts them into the registered half slot: the one conversion the format
 	 * forces; the aggregator pulls d·2 bytes. */
 	pn_dtype grad_dtype;
+	/* Join over the caller's open context instead of opening one from tp (tp.options then
+	 * unused): a process with one transport context for everything, as the dpdk backend
+	 * requires (one EAL per process); pennant-node uses it. pn_session_leave does not close
+	 * it. Completions the session's polls see from peers that are not its aggregator(s) go
+	 * to foreign (in order, CTRL_RECV data valid only during the call); the caller hands the
+	 * session's own, found by its polls, to pn_session_deliver. */
+	pn_tp_ctx *ctx;
+	void (*foreign)(void *arg, const pn_tp_completion *c);
+	void *foreign_arg;
 } pn_session_config;
 
 typedef struct pn_session_round {
@@ -125,6 +134,11 @@ int pn_session_join_simple(const char *backend, const char *connect, int rank, s
 int pn_session_join_opts(const char *backend, const char *options, const char *connect, int rank,
 			 size_t d, const char *token_file, int connect_timeout_ms, int silence_ms,
 			 pn_session **out, char *err, size_t errlen);
+
+/* A shared context (cfg.ctx): is c from one of the session's aggregator peers? Then the
+ * caller's poll gives it to pn_session_deliver (0, or -errno as pn_session_begin would). */
+bool pn_session_owns(const pn_session *s, const pn_tp_completion *c);
+int pn_session_deliver(pn_session *s, const pn_tp_completion *c, int n);
 
 size_t pn_session_dim(const pn_session *s);       /* d */
 int pn_session_workers(const pn_session *s);      /* n, from WELCOME */

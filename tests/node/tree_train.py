@@ -6,7 +6,10 @@ quarter of the flat job's bytes (final.bytes_pulled). The same tree with --fixed
 (the nodes sum in int32 block fixed point): the flat model within 1e-5 too, and every node
 reports its quantisation error against its float32 sum, below 1e-6.
 
-usage: tree_train.py BUILD_DIR
+With --backend dpdk both runs are the local memif topology (the root one port per node,
+each node a client port to the root and one server port per worker).
+
+usage: tree_train.py BUILD_DIR [--backend tcp|dpdk]
 """
 import json
 import math
@@ -21,11 +24,11 @@ from checks import FAILS, check  # noqa: E402
 from npy_file import load_npy_f32  # noqa: E402
 
 
-def train(build, tmp, name, extra, quiet=True):
+def train(build, tmp, name, extra, backend, quiet=True):
     js, model = os.path.join(tmp, name + ".json"), os.path.join(tmp, name + ".npy")
     cmd = [os.path.join(build, "tools", "pennant-train")] + (["--quiet"] if quiet else []) + [
            "--workers", "16", "--rule", "mean",
-           "--byzantine", "0", "--rounds", "20", "--eval-every", "0", "--backend", "tcp",
+           "--byzantine", "0", "--rounds", "20", "--eval-every", "0", "--backend", backend,
            "--json", js, "--save-model", model] + extra
     print("$", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
@@ -43,10 +46,11 @@ def rel_diff(w, ref):
 
 def main():
     build = sys.argv[1]
+    backend = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--backend" else "tcp"
     with tempfile.TemporaryDirectory(prefix="pn-tree-") as tmp:
-        flat, wf, _ = train(build, tmp, "flat", [])
-        tree, wt, _ = train(build, tmp, "tree", ["--tree", "4", "--node-mode", "sum"])
-        fixed, wx, log = train(build, tmp, "fixed", ["--tree", "4", "--fixed-point"], quiet=False)
+        flat, wf, _ = train(build, tmp, "flat", [], backend)
+        tree, wt, _ = train(build, tmp, "tree", ["--tree", "4", "--node-mode", "sum"], backend)
+        fixed, wx, log = train(build, tmp, "fixed", ["--tree", "4", "--fixed-point"], backend, quiet=False)
     check(len(wt) == len(wf) and any(wf), "both models saved, same size")
     r = rel_diff(wt, wf)
     check(r <= 1e-5, f"tree vs flat model: relative difference {r:.3g} <= 1e-5")

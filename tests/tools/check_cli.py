@@ -129,7 +129,7 @@ def refusals():
         ([TRAIN, "--tree", "4", "--workers", "16", "--byzantine", "0"], "--rule mean --code uncoded"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean"], "--byzantine 0"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--backend",
-          "dpdk"], "over tcp"),
+          "verbs"], "over tcp or dpdk"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--grad-dtype",
           "bf16"], "--tree sums f32 whole gradients"),
         ([wrk, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--rank", "0"],

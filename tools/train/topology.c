@@ -8,25 +8,44 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* One memif server port per worker on the aggregator, one client port per worker; each
+/* One memif server port per peer on the aggregator, one client port per worker; each
  * process its own DPDK memory (no hugepages needed) and file prefix. The sockets are
  * abstract (o->memif_dir is a name, not a folder): nothing on disk, gone with the
- * process even if it is killed. */
+ * process even if it is killed. Worker rank r's socket is m<r>; in a tree (--tree G)
+ * the root's server port for node j is r<j>, and node j (node id n + 1 + j) has a client
+ * port on r<j> plus the server ports m<r> of its G workers. */
+static size_t memif_port(char *buf, size_t len, int port, const char *role, const char *dir,
+			 char kind, int sock)
+{
+	int k = snprintf(buf, len, "vdev=net_memif%d,role=%s,id=0,socket=%s/%c%d.sock,socket-abstract=yes,"
+			 "bsize=9216;", port, role, dir, kind, sock);
+	return k > 0 && (size_t)k < len ? (size_t)k : len;
+}
+
 static void memif_options(const train_opts *o, uint32_t node_id, char *buf, size_t len)
 {
 	size_t n = 0;
 	if (node_id == 0) {
-		for (int i = 0; i < o->n && n < len; i++) /* the vdev key repeats: one port each */
-			n += (size_t)snprintf(buf + n, len - n,
-					      "vdev=net_memif%d,role=server,id=0,socket=%s/m%d.sock,socket-abstract=yes,bsize=9216;",
-					      i, o->memif_dir, i);
-		snprintf(buf + n, len - n, "mem=no-huge:1024;mbufs=2047;prefix=pn-agg-%d;jumbo=on;ip=10.89.0.250;"
-					   "udp=7000;idle_sleep_us=200", (int)getpid());
+		for (int i = 0; i < train_peers(o) && n < len; i++) /* the vdev key repeats: one port each */
+			n += memif_port(buf + n, len - n, i, "server", o->memif_dir, o->tree ? 'r' : 'm', i);
+		if (n < len)
+			snprintf(buf + n, len - n, "mem=no-huge:1024;mbufs=2047;prefix=pn-agg-%d;jumbo=on;"
+				 "ip=10.89.0.250;udp=7000;idle_sleep_us=200", (int)getpid());
+	} else if (node_id > (uint32_t)o->n) {
+		int j = (int)node_id - o->n - 1;
+		n = memif_port(buf, len, 0, "client", o->memif_dir, 'r', j);
+		for (int c = 0; c < o->tree && n < len; c++)
+			n += memif_port(buf + n, len - n, c + 1, "server", o->memif_dir, 'm', j * o->tree + c);
+		if (n < len)
+			snprintf(buf + n, len - n, "mem=no-huge:512;mbufs=2047;prefix=pn-n%u-%d;jumbo=on;"
+				 "ip=10.89.%u.%u;udp=7000;idle_sleep_us=200", node_id, (int)getpid(),
+				 node_id / 200, node_id % 200 + 1);
 	} else {
-		snprintf(buf, len,
-			 "vdev=net_memif0,role=client,id=0,socket=%s/m%u.sock,socket-abstract=yes,bsize=9216;"
-			 "mem=no-huge:256;mbufs=2047;prefix=pn-w%u-%d;jumbo=on;ip=10.89.%u.%u;idle_sleep_us=200",
-			 o->memif_dir, node_id - 1, node_id, (int)getppid(), node_id / 200, node_id % 200 + 1);
+		n = memif_port(buf, len, 0, "client", o->memif_dir, 'm', (int)node_id - 1);
+		if (n < len)
+			snprintf(buf + n, len - n, "mem=no-huge:256;mbufs=2047;prefix=pn-w%u-%d;jumbo=on;"
+				 "ip=10.89.%u.%u;idle_sleep_us=200", node_id, (int)getppid(), node_id / 200,
+				 node_id % 200 + 1);
 	}
 }
 
@@ -108,7 +127,13 @@ int topology_prepare(train_opts *o)
 	/* The bound: one memif port per worker on the aggregator, and the dpdk backend drives
 	 * at most 16 ports per process (DPDK itself allows RTE_MAX_ETHPORTS, 32 in Debian's
 	 * build). One af_packet port on a bridge carries any number of workers. */
-	if (o->n > 16) {
+	if (o->tree && (train_peers(o) > 16 || o->tree + 1 > 16)) {
+		fprintf(stderr, "%s: the local memif tree gives the root one DPDK port per node (%d) and "
+				"each node one per worker plus one to the root (%d); a dpdk process drives "
+				"at most 16 ports\n", o->prog, train_peers(o), o->tree + 1);
+		return 2;
+	}
+	if (!o->tree && o->n > 16) {
 		fprintf(stderr, "%s: the local memif topology gives the aggregator one DPDK port per "
 				"worker and a dpdk process drives at most 16 ports, so it stops at 16 "
 				"workers; for %d use one af_packet port per process on a bridge (--tp-options "

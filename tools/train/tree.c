@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* --tree G: the first version is one level of sum nodes under a mean over tcp, every
+/* --tree G: the first version is one level of sum nodes under a mean over tcp or dpdk, every
  * worker waited for (node/README.md says what is not built). -1 to go on, else 2. */
 int train_validate_tree(train_opts *o)
 {
@@ -37,8 +37,9 @@ int train_validate_tree(train_opts *o)
 		return train_refuse(o, "--tree %d must divide the %d workers", o->tree, o->n);
 	if (strcmp(o->backend, "auto") == 0)
 		o->backend = "tcp";
-	if (strcmp(o->backend, "tcp"))
-		return train_refuse(o, "--tree runs over tcp for now, got --backend %s", o->backend);
+	if (strcmp(o->backend, "tcp") && strcmp(o->backend, "dpdk"))
+		return train_refuse(o, "--tree runs over tcp or dpdk (memif locally, or --tp-options), got "
+				    "--backend %s", o->backend);
 	if (strcmp(o->rule, "mean") || strcmp(o->code, "uncoded") || o->s != 0)
 		return train_refuse(o, "--tree with sum nodes needs --rule mean --code uncoded (s = 0); got "
 				    "--rule %s --code %s --s %d", o->rule, o->code, o->s);
@@ -69,7 +70,9 @@ int train_local_node(void *ctx, int node, const char *addr)
 	char optbuf[4096];
 	/* node ids: 0 the root, rank + 1 the workers, then the nodes */
 	pn_node_config nc = {.tp = topology_tp_config(o, (uint32_t)(o->n + 1 + node), optbuf, sizeof optbuf),
-			     .parent = addr, .rank = node, .listen = "127.0.0.1:0", .children = o->tree,
+			     .parent = addr, .rank = node, .children = o->tree,
+			     /* dpdk: the node's own ip and udp port (its options) */
+			     .listen = strcmp(o->backend, "dpdk") ? "127.0.0.1:0" : "*:0",
 			     .first_rank = node * o->tree, .leaves = o->n, .d = lc->job->model.nparams,
 			     .mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode),
 			     .fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
