@@ -58,6 +58,7 @@ typedef struct train_opts {
 	int bcasts;                /* MPI: the address broadcasts (roots 0, 1, ...) joined so far */
 	int tree;                  /* --tree G: local tree, G workers per node (0: flat) */
 	const char *node_mode;     /* --node-mode sum|robust (only sum is built) */
+	int node_index;            /* a tree under mpirun: this rank is node j (role worker), else -1 */
 	const char *straggle_ranks, *straggle_spec;
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;
