@@ -5,6 +5,10 @@ srun gives each task), PMIx; the workers find the aggregator with no address fla
 usage: launch.py BUILD_DIR SCENARIO
   mpirun          mpirun -np 5 on loopback, no address flags: rank 0 broadcasts its address
                   over MPI, 4 workers join, krum trains (f defaults to 0: no round skipped)
+  mpirun-tree     mpirun -np 1+2+8 --tree 4 --workers 8: rank 0 the root, ranks 1-2 the sum
+                  nodes, 3-10 the workers; the model after 20 rounds is the flat local job's
+                  (8 workers) within 1e-5 relative, every rank exits 0; and a job size that
+                  is not 1 + n/G + n is refused
   mpirun-pmix     the same with the OMPI_COMM_WORLD_* variables removed: only PMIX_RANK is
                   left (Open MPI 4.1 exports no PMIX_SIZE), the size comes from MPI
   mpirun-file     mpirun with --rendezvous FILE: the file names the job (PMIx namespace)
@@ -122,6 +126,45 @@ def scenario_mpirun_shards():
         with open(js) as f:
             rec = json.load(f)
         check(rec.get("shards") == 2 and len(rec.get("shard", [])) == 2, "the JSON names the 2 shards")
+
+
+def model_difference(a, b):
+    """The relative L2 difference of model b from model a (1.0 when their sizes differ)."""
+    if len(a) != len(b):
+        return 1.0
+    return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b))) / math.sqrt(sum(x * x for x in a))
+
+
+def scenario_mpirun_tree():
+    if not need_mpirun():
+        return
+    job = JOB + ["--rounds", "20", "--rule", "mean", "--code", "uncoded", "--byzantine", "0"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree, flat = os.path.join(tmp, "tree.npy"), os.path.join(tmp, "flat.npy")
+        js = os.path.join(tmp, "tree.json")
+        loud = [a for a in job if a != "--quiet"]  # the nodes' own lines
+        rc, out = run(MPIRUN + ["-np", "11", TRAIN] + loud + ["--tree", "4", "--workers", "8",
+                                                             "--save-model", tree, "--json", js], clean_env())
+        trained(rc, out, "mpirun -np 11 --tree 4 --workers 8", rounds=20)  # mpirun: 0 only if every rank is
+        check("a tree of 2 sum nodes of 4 workers each" in out and "all 2 workers joined" in out,
+              "the root saw its 2 nodes join")
+        for j in range(2):
+            check(f"node {j}: its 4 workers told to join 127.0.0.1:" in out and f"node {j}: 20 rounds" in out,
+                  f"node {j} told its workers its address through MPI and summed 20 rounds")
+        rc2, out2 = run([TRAIN] + job + ["--workers", "8", "--save-model", flat], clean_env())
+        if not check(rc == 0 and rc2 == 0 and os.path.exists(tree) and os.path.exists(flat),
+                     "both jobs saved their model"):
+            return
+        rel = model_difference(npy_floats(flat), npy_floats(tree))
+        check(rel <= 1e-5, f"the mpirun tree's model equals the flat one (relative difference {rel:.2e})")
+        with open(js) as f:
+            rec = json.load(f)
+        d = len(npy_floats(flat))
+        check(rec["final"]["bytes_pulled"] == 20 * 2 * d * 4,
+              f"the root pulled 20 rounds x 2 node sums ({rec['final']['bytes_pulled']} bytes)")
+    rc, out = run(MPIRUN + ["-np", "10", TRAIN] + job + ["--tree", "4"], clean_env(), timeout=120)
+    check(rc is not None and rc != 0 and "needs 1 + n/4 + n processes" in out,
+          "mpirun -np 10 --tree 4 (not 1 + n/4 + n): refused with the layout")
 
 
 def scenario_mpirun_pmix():
@@ -305,7 +348,8 @@ def scenario_workers_64():
     check("all 64 workers joined" in out, "all 64 workers joined")
 
 
-SCENARIOS = {"mpirun": scenario_mpirun, "mpirun-shards": scenario_mpirun_shards, "mpirun-pmix": scenario_mpirun_pmix,
+SCENARIOS = {"mpirun": scenario_mpirun, "mpirun-shards": scenario_mpirun_shards,
+             "mpirun-tree": scenario_mpirun_tree, "mpirun-pmix": scenario_mpirun_pmix,
              "mpirun-file": scenario_mpirun_file, "mpirun-default-listen": scenario_mpirun_default_listen, "mpirun-refusal": scenario_mpirun_refusal,
              "srun-file": scenario_srun_file, "srun-env": scenario_srun_env,
              "plain-slurm": scenario_plain_slurm, "env-checks": scenario_env_checks,

@@ -134,6 +134,12 @@ int train_bootstrap_start(train_opts *o, const volatile sig_atomic_t *stop)
 	}
 	if (o->addr_source == TRAIN_ADDR_MPI && o->shards > 1)
 		return mpi_shard_addresses(o);
+	if (o->tree && o->launcher)
+		return o->addr_source == TRAIN_ADDR_MPI
+			       ? train_tree_mpi_start(o)
+			       : train_refuse(o, "--tree under %s needs MPI for its addresses (a pennant-train "
+					      "built with MPI, no --connect/--rendezvous/%s)", o->launcher,
+					      PN_RENDEZVOUS_ENV);
 	if (o->role != TRAIN_WORKER)
 		return -1;
 	if (o->addr_source == TRAIN_ADDR_FILE) {
@@ -199,6 +205,7 @@ void train_bootstrap_end(train_opts *o)
 		o->told = true;
 		mpi_owed_broadcasts(o, ""); /* "never listened", so no rank waits for us */
 	}
+	train_tree_mpi_end(o);
 	free(o->shard_addrs);
 	o->shard_addrs = NULL;
 	if (o->addr_source == TRAIN_ADDR_FILE && o->role == TRAIN_AGGREGATOR && o->published[0]) {

@@ -30,5 +30,10 @@ void train_bootstrap_listening(void *ctx, const char *bound);
  * MPI_Finalize. */
 void train_bootstrap_end(train_opts *o);
 const char *train_addr_source_name(train_addr_source s);
+/* tree_mpi.c: a tree under mpirun: the groups, and a node's / worker's parent address
+ * (o->connect); -1 to go on, else an exit status. The end: a node that never listened
+ * tells its workers so. */
+int train_tree_mpi_start(train_opts *o);
+void train_tree_mpi_end(train_opts *o);
 
 #endif

@@ -36,6 +36,40 @@ static bool slurm_job_step(void)
 	return env_count("SLURM_STEP_ID", &step) == 1 && step < 0xfffffff0LL;
 }
 
+/* --tree G under a launcher: rank 0 the root, ranks 1..n/G the nodes, the rest the n
+ * workers (node j's are the job's ranks j·G .. j·G+G-1). A node keeps the worker role
+ * with o->node_index = j (and o->rank = j) until main dispatches it. */
+static int tree_layout(train_opts *o, long long lrank, long long lsize, const char *size_var)
+{
+	int G = o->tree;
+	if (o->shards > 1)
+		return train_refuse(o, "--tree under %s has one aggregator: --shards %d with a tree is not "
+				 "built", o->launcher, o->shards);
+	if (lsize < 2 + G || (lsize - 1) % (G + 1) != 0 || (lsize - 1) / (G + 1) * G > 1000)
+		return train_refuse(o, "--tree %d under %s needs 1 + n/%d + n processes (the root, the nodes, "
+				 "the workers; n a multiple of %d up to 1000), not %lld (%s)", G, o->launcher, G,
+			      G, lsize, size_var);
+	int nodes = (int)((lsize - 1) / (G + 1)), n = nodes * G;
+	if (lrank >= lsize)
+		return train_refuse(o, "rank %lld is not below the job size %lld (%s)", lrank, lsize, size_var);
+	if (o->workers_given && o->n != n)
+		return train_refuse(o, "--workers %d disagrees with the %s job: %lld processes are the root, "
+				 "%d nodes and %d workers", o->n, o->launcher, lsize, nodes, n);
+	train_role role = lrank == 0 ? TRAIN_AGGREGATOR : TRAIN_WORKER;
+	if (o->role_given && o->role != role)
+		return train_refuse(o, "%s rank %lld is %s in this tree's layout, not %s", o->launcher, lrank,
+			      lrank == 0 ? "the root aggregator" : lrank <= nodes ? "a node" : "a worker",
+			      train_role_name(o->role));
+	o->node_index = lrank >= 1 && lrank <= nodes ? (int)lrank - 1 : -1;
+	o->role = role;
+	o->rank = lrank == 0 ? -1 : o->node_index >= 0 ? o->node_index : (int)lrank - 1 - nodes;
+	o->n = n;
+	o->shard_index = lrank == 0 ? 0 : -1;
+	o->launch_rank = (int)lrank;
+	o->launch_size = (int)lsize;
+	return -1;
+}
+
 int train_launch_detect(train_opts *o)
 {
 	if (o->role == TRAIN_REFERENCE)
@@ -85,6 +119,8 @@ int train_launch_detect(train_opts *o)
 				 "and this pennant-train has no MPI to ask): give --workers N", rank_var);
 	}
 	int K = o->shards > 1 ? o->shards : 1;
+	if (o->tree)
+		return tree_layout(o, lrank, lsize, size_var);
 	if (lsize < K + 1 || lsize > 1000 + K)
 		return train_refuse(o, "the %s job size %lld (%s) leaves no worker in [1, 1000] next to the "
 				 "%d aggregator(s)%s", o->launcher, lsize, size_var, K,

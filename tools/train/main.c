@@ -86,6 +86,8 @@ int main(int argc, char **argv)
 		rc = 128 + stop_signal;
 	else if (o.role == TRAIN_REFERENCE)
 		rc = train_run_reference(&o, &job, &stop_signal);
+	else if (o.node_index >= 0) /* a tree's node under mpirun (tree_mpi.c) */
+		rc = train_run_node(&o, &job);
 	else if (o.role == TRAIN_WORKER)
 		rc = train_run_worker(&o, &job, -1);
 	else

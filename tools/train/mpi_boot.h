@@ -19,6 +19,11 @@ int train_mpi_rank(void);
 int train_mpi_bcast(char *buf, int len, char *err, size_t errlen);
 /* The same from launcher rank `root` (a sharded job: shard k's address from rank k). */
 int train_mpi_bcast_from(int root, char *buf, int len, char *err, size_t errlen);
+/* A tree under mpirun: splits the world into groups (every rank calls it once, color < 0:
+ * in no group); key orders the group's ranks (0: its node). 0, or -1 with a line in err. */
+int train_mpi_group_split(int color, int key, char *err, size_t errlen);
+/* The group's rank 0 (the node) broadcasts buf to its group (its workers). */
+int train_mpi_group_bcast(char *buf, int len, char *err, size_t errlen);
 /* MPI_Finalize when train_mpi_init succeeded. */
 void train_mpi_finalize(void);
 

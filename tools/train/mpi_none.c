@@ -45,3 +45,17 @@ int train_mpi_bcast_from(int root, char *buf, int len, char *err, size_t errlen)
 void train_mpi_finalize(void)
 {
 }
+
+int train_mpi_group_split(int color, int key, char *err, size_t errlen)
+{
+	(void)color, (void)key;
+	snprintf(err, errlen, "this pennant-train was built without MPI");
+	return -1;
+}
+
+int train_mpi_group_bcast(char *buf, int len, char *err, size_t errlen)
+{
+	(void)buf, (void)len;
+	snprintf(err, errlen, "this pennant-train was built without MPI");
+	return -1;
+}

@@ -479,7 +479,7 @@ int train_options(int argc, char **argv, train_opts *o)
 			  .momentum = 0.9, .wd = 1e-4, .deadline_ms = 1000, .model = "mlp",
 			  .data = PN_FMNIST_DIR, .backend = "auto", .seed = 1, .pipelining = true,
 			  .kill_rank = -1, .kill_node = -1, .kill_round = -1, .rank = -1, .out = stdout,
-			  .rendezvous_timeout_s = 120, .shards = 1};
+			  .rendezvous_timeout_s = 120, .shards = 1, .node_index = -1};
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	o->t_start = (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;

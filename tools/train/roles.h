@@ -6,6 +6,8 @@
 #include "fmnist_job.h"
 #include "options.h"
 
+#include "pennant/node.h"
+
 #include <signal.h>
 
 /* `stop` holds the signal (SIGINT/SIGTERM) that asked the job to stop, 0 until then. */
@@ -21,5 +23,15 @@ typedef struct train_local {
 } train_local;
 int train_local_worker(void *ctx, int rank, const char *addr);
 int train_local_node(void *ctx, int node, const char *addr);
+
+/* tree.c: node `node`'s configuration (its children node·G .., the job's n leaves), and
+ * its closing line (1 when rc failed, with err). */
+pn_node_config train_node_config(const train_opts *o, int node, const char *parent, const char *listen,
+				 size_t d, char *optbuf, size_t optlen);
+int train_node_report(const train_opts *o, const pn_node_config *nc, int rc, const pn_node_result *res,
+		      const char *err);
+/* tree_mpi.c: a node rank of a tree under mpirun (o->node_index): joins the root MPI told
+ * it, listens, tells its group's workers (MPI) where, runs until the root stops. */
+int train_run_node(train_opts *o, fmnist_job *job);
 
 #endif

@@ -28,9 +28,11 @@ int train_validate_tree(train_opts *o)
 		return train_refuse(o, "--node-mode robust is not built yet (only sum)");
 	/* local: the whole tree forked here; an aggregator alone: the root, whose n/G peers are
 	 * pennant-node processes started by the user (each with its G pennant-workers) */
-	if ((o->role != TRAIN_LOCAL && o->role != TRAIN_AGGREGATOR) || o->launcher)
-		return train_refuse(o, "--tree is for a local run or the root aggregator started by hand "
-				    "(its peers are pennant-node processes); not for %s%s",
+	/* under mpirun (launch.c: root, nodes, workers), MPI tells each its parent (tree_mpi.c) */
+	bool mpi = o->launcher && strcmp(o->launcher, "srun") != 0;
+	if (o->launcher ? !mpi : o->role != TRAIN_LOCAL && o->role != TRAIN_AGGREGATOR)
+		return train_refuse(o, "--tree is for a local run, mpirun, or the root aggregator started by "
+				    "hand (its peers are pennant-node processes); not for %s%s",
 				    o->launcher ? "a job started by " : "a ",
 				    o->launcher ? o->launcher : train_role_name(o->role));
 	if (o->n % o->tree != 0)
@@ -43,7 +45,7 @@ int train_validate_tree(train_opts *o)
 	if (strcmp(o->rule, "mean") || strcmp(o->code, "uncoded") || o->s != 0)
 		return train_refuse(o, "--tree with sum nodes needs --rule mean --code uncoded (s = 0); got "
 				    "--rule %s --code %s --s %d", o->rule, o->code, o->s);
-	if (o->byz_count || o->byz_ranks || o->straggle_ranks || o->kill_rank >= 0 ||
+	if ((o->role == TRAIN_LOCAL && o->byz_count) || o->byz_ranks || o->straggle_ranks || o->kill_rank >= 0 ||
 	    o->serve != PN_SERVE_MODEL || o->shards != 1)
 		return train_refuse(o, "--tree takes no faults (--byzantine 0), --serve model and one shard");
 	if (o->kill_node >= o->n / o->tree || (o->kill_node >= 0 && o->role != TRAIN_LOCAL))
@@ -60,6 +62,37 @@ int train_peers(const train_opts *o)
 	return o->tree ? o->n / o->tree : o->n;
 }
 
+pn_node_config train_node_config(const train_opts *o, int node, const char *parent, const char *listen,
+				 size_t d, char *optbuf, size_t optlen)
+{
+	/* node ids: 0 the root, rank + 1 the workers, then the nodes */
+	return (pn_node_config){.tp = topology_tp_config(o, (uint32_t)(o->n + 1 + node), optbuf, optlen),
+				.parent = parent, .rank = node, .listen = listen, .children = o->tree,
+				.first_rank = node * o->tree, .leaves = o->n, .d = d,
+				.mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode),
+				.fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
+				.log = o->quiet ? NULL : stderr,
+				.exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round};
+}
+
+int train_node_report(const train_opts *o, const pn_node_config *nc, int rc, const pn_node_result *res,
+		      const char *err)
+{
+	int node = nc->rank;
+	if (rc)
+		fprintf(stderr, "%s: node %d: %s\n", o->prog, node, err);
+	else if (!o->quiet)
+		fprintf(stderr, "%s: node %d: %lld rounds, %.1f MB pulled from its %d workers, %.2f MB of "
+			"data memory (its children's d-vectors would be %.2f MB)\n", o->prog, node,
+			(long long)res->rounds, res->bytes_pulled / 1e6, o->tree, res->memory_bytes / 1e6,
+			(double)o->tree * (double)nc->d * 4 / 1e6);
+	if (!rc && nc->fixed_point && !o->quiet)
+		fprintf(stderr, "%s: node %d: fixed-point sum: largest relative error against float32 %.3g "
+			"over the rounds, %llu block rescales\n", o->prog, node, res->fixed_rel_err_max,
+			(unsigned long long)res->fixed_rescales);
+	return rc ? 1 : 0;
+}
+
 int train_local_node(void *ctx, int node, const char *addr)
 {
 	train_local *lc = ctx;
@@ -68,31 +101,15 @@ int train_local_node(void *ctx, int node, const char *addr)
 	sigaction(SIGINT, &ign, NULL); /* stopped by its parent, as a worker is */
 	sigaction(SIGTERM, &dfl, NULL);
 	char optbuf[4096];
-	/* node ids: 0 the root, rank + 1 the workers, then the nodes */
-	pn_node_config nc = {.tp = topology_tp_config(o, (uint32_t)(o->n + 1 + node), optbuf, sizeof optbuf),
-			     .parent = addr, .rank = node, .children = o->tree,
-			     /* dpdk: the node's own ip and udp port (its options) */
-			     .listen = strcmp(o->backend, "dpdk") ? "127.0.0.1:0" : "*:0",
-			     .first_rank = node * o->tree, .leaves = o->n, .d = lc->job->model.nparams,
-			     .mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode),
-			     .fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
-			     .log = o->quiet ? NULL : stderr,
-			     .exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round};
-	pn_node_result res;
-	char err[512];
+	/* dpdk: the node's own ip and udp port (its options) */
+	const char *listen = strcmp(o->backend, "dpdk") ? "127.0.0.1:0" : "*:0";
+	pn_node_config nc = train_node_config(o, node, addr, listen, lc->job->model.nparams, optbuf,
+					      sizeof optbuf);
+	pn_node_result res = {0};
+	char err[512] = "";
 	int bad = 0;
-	int rc = pn_node_run_local(&nc, train_local_worker, lc, &res, &bad, err, sizeof err);
-	if (rc)
-		fprintf(stderr, "%s: node %d: %s\n", o->prog, node, err);
-	else if (!o->quiet)
-		fprintf(stderr, "%s: node %d: %lld rounds, %.1f MB pulled from its %d workers, %.2f MB of "
-			"data memory (its children's d-vectors would be %.2f MB)\n", o->prog, node,
-			(long long)res.rounds, res.bytes_pulled / 1e6, o->tree, res.memory_bytes / 1e6,
-			(double)o->tree * (double)nc.d * 4 / 1e6);
-	if (!rc && o->fixed_point && !o->quiet)
-		fprintf(stderr, "%s: node %d: fixed-point sum: largest relative error against float32 %.3g "
-			"over the rounds, %llu block rescales\n", o->prog, node, res.fixed_rel_err_max,
-			(unsigned long long)res.fixed_rescales);
+	int rc = train_node_report(o, &nc, pn_node_run_local(&nc, train_local_worker, lc, &res, &bad, err,
+							     sizeof err), &res, err);
 	if (bad)
 		fprintf(stderr, "%s: node %d: %d worker(s) did not exit cleanly\n", o->prog, node, bad);
 	return rc || bad ? 1 : 0;

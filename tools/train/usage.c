@@ -61,7 +61,9 @@ static const char agg_opts[] =
 "                      --backend tcp, or dpdk: locally the memif tree, root and nodes <= 16 ports;\n"
 "                      the JSON's final.bytes_pulled is what the root pulled); with\n"
 "                      --role aggregator: the root alone, its n/G peers pennant-node\n"
-"                      processes started by hand (pennant-node --help)\n"
+"                      processes started by hand (pennant-node --help); under mpirun -np\n"
+"                      1+n/G+n: rank 0 the root, 1..n/G the nodes, the rest the workers (one\n"
+"                      shard; MPI tells each node the root's address, each worker its node's)\n"
 "  --node-mode M       the nodes' mode: sum (default; streaming sum); robust is not built\n"
 "  --fixed-point       sum nodes add in int32 block fixed point (one exponent per 256\n"
 "                      coordinates, SwitchML-style) and report its error against float32\n";
