@@ -88,6 +88,9 @@ static int setup(pn_node *n, const pn_node_config *c)
 	n->slots = calloc((size_t)n->nslots, sizeof *n->slots);
 	if (!n->kids || !n->slots)
 		return pn_node_fail(n, -ENOMEM, "out of memory");
+	n->acc = malloc(n->d * sizeof *n->acc);
+	if (!n->acc)
+		return pn_node_fail(n, -ENOMEM, "out of memory (the sum's float64 accumulator)");
 	n->fixed_on = c->fixed_point;
 	if (n->fixed_on && pn_fixed_init(&n->fixed, n->d, n->g))
 		return pn_node_fail(n, -ENOMEM, "out of memory (fixed-point sum)");
@@ -126,6 +129,7 @@ static void teardown(pn_node *n)
 		pn_tp_close(n->ctx);
 	free(n->kids);
 	free(n->slots);
+	free(n->acc);
 	if (n->fixed_on)
 		pn_fixed_free(&n->fixed);
 }
@@ -206,7 +210,8 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 	if (res) {
 		res->rounds = rounds;
 		res->bytes_pulled = n.bytes_pulled;
-		res->memory_bytes = (2 + 3) * n.d * sizeof(float) + (size_t)n.nslots * n.chunk * sizeof(float);
+		res->memory_bytes = (2 + 3) * n.d * sizeof(float) + n.d * sizeof(double) +
+				    (size_t)n.nslots * n.chunk * sizeof(float);
 		if (n.fixed_on)
 			res->memory_bytes += n.d * sizeof(int32_t) + n.fixed.nblocks * sizeof(int16_t);
 		res->fixed_rel_err_max = n.fixed_err_max;

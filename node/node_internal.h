@@ -49,6 +49,8 @@ typedef struct pn_node {
 	/* the round */
 	int64_t round;
 	float *sum;           /* the parent-facing gradient slot of the round (the session's) */
+	double *acc;          /* d: the round's sum in float64, rounded once into `sum` when
+			       * complete, so it does not depend on the chunks' arrival order */
 	int landed;           /* chunks summed this round, over all children */
 	bool stopping;        /* STOP forwarded: children leaving is expected */
 	int lost;             /* the child found gone (-1: none) */

@@ -15,7 +15,7 @@ void pn_node_sum_begin(pn_node *n, int64_t round, float *sum)
 	n->round = round;
 	n->sum = sum;
 	n->landed = 0;
-	memset(sum, 0, n->d * sizeof(float));
+	memset(n->acc, 0, n->d * sizeof(double));
 	if (n->fixed_on)
 		pn_fixed_reset(&n->fixed);
 	for (int c = 0; c < n->g; c++) {
@@ -81,7 +81,7 @@ int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
 		return pn_node_fail(n, -EIO, "round %lld: child rank %d: %u bytes landed, %zu expected",
 				    (long long)n->round, rank, len, want * sizeof(float));
 	const float *in = n->pool + (size_t)slot * n->chunk;
-	float *out = n->sum + (size_t)sl->chunk * n->chunk;
+	double *out = n->acc + (size_t)sl->chunk * n->chunk;
 	for (size_t i = 0; i < want; i++)
 		out[i] += in[i];
 	if (n->fixed_on)
@@ -99,6 +99,11 @@ bool pn_node_sum_complete(const pn_node *n)
 
 void pn_node_sum_finish(pn_node *n)
 {
+	/* G float32 addends sum exactly in float64 unless their exponents are ~29 apart, so
+	 * the one rounding here gives the same float32 sum in any arrival order: a tree's
+	 * runs are reproducible (a float32 running sum was not) */
+	for (size_t i = 0; i < n->d; i++)
+		n->sum[i] = (float)n->acc[i];
 	if (!n->fixed_on)
 		return;
 	double diff2 = 0, norm2 = 0;
