@@ -21,6 +21,9 @@ typedef struct node_child {
 	int next_chunk;       /* the next chunk of it to pull this round */
 	int landed;           /* its chunks summed this round */
 	double last_sent, last_heard;
+	/* robust: over the run */
+	int64_t nonfinite, top_suspect;
+	double score_sum;
 } node_child;
 
 /* One landing slot of the pool: free, or holding a read of (child, chunk) in flight. */
@@ -50,6 +53,10 @@ typedef struct pn_node {
 	bool stopping;        /* STOP forwarded: children leaving is expected */
 	int lost;             /* the child found gone (-1: none) */
 	uint64_t bytes_pulled;
+	/* robust (node/robust.c): the children's whole gradients, G × d, and the engine */
+	float *rows;
+	float **rowp;         /* rows of each child, for the engine */
+	struct pn_agg *agg;
 	char *err;
 	size_t errlen;
 } pn_node;
@@ -78,6 +85,12 @@ int pn_node_sum_post(pn_node *n);
 /* A read landed in `slot`: add it into the sum, free the slot. */
 int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len);
 bool pn_node_sum_complete(const pn_node *n);
+
+/* robust.c: mode robust. rows set: sum.c stores landed chunks there instead of adding. */
+int pn_node_robust_setup(pn_node *n);
+/* Every child's gradient is in: the rule over them, × G, into the parent-facing slot. */
+int pn_node_robust_finish(pn_node *n);
+void pn_node_robust_teardown(pn_node *n);
 
 /* The read cookie: the round's low 32 bits and the pool slot. */
 static inline uint64_t pn_node_cookie(int64_t round, int slot)

@@ -22,8 +22,11 @@ int train_validate_tree(train_opts *o)
 	int mode = pn_node_mode_from_name(o->node_mode);
 	if (mode < 0)
 		return train_refuse(o, "--node-mode is sum or robust, got '%s'", o->node_mode);
-	if (mode == PN_NODE_ROBUST)
-		return train_refuse(o, "--node-mode robust is not built yet (only sum)");
+	bool robust = mode == PN_NODE_ROBUST;
+	/* robust: --rule and --f are each node's over its G workers (f per group; default:
+	 * the attackers spread evenly, ceil(byzantine / nodes)); the root is a mean over nodes */
+	if (robust && o->f < 0)
+		o->f = (o->byz_count + o->n / o->tree - 1) / (o->n / o->tree);
 	/* local: the whole tree forked here; an aggregator alone: the root, whose n/G peers are
 	 * pennant-node processes started by the user (each with its G pennant-workers) */
 	if ((o->role != TRAIN_LOCAL && o->role != TRAIN_AGGREGATOR) || o->launcher)
@@ -37,12 +40,13 @@ int train_validate_tree(train_opts *o)
 		o->backend = "tcp";
 	if (strcmp(o->backend, "tcp"))
 		return train_refuse(o, "--tree runs over tcp for now, got --backend %s", o->backend);
-	if (strcmp(o->rule, "mean") || strcmp(o->code, "uncoded") || o->s != 0)
+	if ((!robust && strcmp(o->rule, "mean")) || strcmp(o->code, "uncoded") || o->s != 0)
 		return train_refuse(o, "--tree with sum nodes needs --rule mean --code uncoded (s = 0); got "
 				    "--rule %s --code %s --s %d", o->rule, o->code, o->s);
-	if (o->byz_count || o->byz_ranks || o->straggle_ranks || o->kill_rank >= 0 ||
+	if ((!robust && (o->byz_count || o->byz_ranks)) || o->straggle_ranks || o->kill_rank >= 0 ||
 	    o->serve != PN_SERVE_MODEL || o->shards != 1)
-		return train_refuse(o, "--tree takes no faults (--byzantine 0), --serve model and one shard");
+		return train_refuse(o, "--tree takes no faults (Byzantine workers only with --node-mode "
+				    "robust), --serve model and one shard");
 	if (o->grad_dtype != PN_DTYPE_F32 || o->comm_dim > 1)
 		return train_refuse(o, "--tree sums f32 whole gradients: no --grad-dtype %s, no --comm-dim",
 				    pn_dtype_name(o->grad_dtype));
@@ -63,7 +67,17 @@ int train_local_node(void *ctx, int node, const char *addr)
 	sigaction(SIGTERM, &dfl, NULL);
 	char optbuf[4096];
 	/* node ids: 0 the root, rank + 1 the workers, then the nodes */
-	pn_node_config nc = {.tp = topology_tp_config(o, (uint32_t)(o->n + 1 + node), optbuf, sizeof optbuf),
+	pn_agg_config rule;
+	pn_agg_job_config jc;
+	train_job_config(o, lc->job->model.nparams, &jc);
+	pn_agg_config_init(&rule, o->tree, jc.d, (pn_rule)pn_rule_from_name(o->rule));
+	rule.f = o->f;
+	rule.m = o->m;
+	rule.beta = o->beta;
+	rule.r = o->r;
+	rule.lambda = o->lambda;
+	rule.threads = 1;
+	pn_node_config nc = {.rule = &rule, .tp = topology_tp_config(o, (uint32_t)(o->n + 1 + node), optbuf, sizeof optbuf),
 			     .parent = addr, .rank = node, .listen = "127.0.0.1:0", .children = o->tree,
 			     .first_rank = node * o->tree, .leaves = o->n, .d = lc->job->model.nparams,
 			     .mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode),
@@ -79,6 +93,9 @@ int train_local_node(void *ctx, int node, const char *addr)
 			"data memory (its children's d-vectors would be %.2f MB)\n", o->prog, node,
 			(long long)res.rounds, res.bytes_pulled / 1e6, o->tree, res.memory_bytes / 1e6,
 			(double)o->tree * (double)nc.d * 4 / 1e6);
+	if (!rc && !o->quiet && nc.mode == PN_NODE_ROBUST)
+		fprintf(stderr, "%s: node %d: %lld child-rounds dropped (NaN/Inf)\n", o->prog, node,
+			(long long)res.nonfinite);
 	if (bad)
 		fprintf(stderr, "%s: node %d: %d worker(s) did not exit cleanly\n", o->prog, node, bad);
 	return rc || bad ? 1 : 0;
