@@ -17,7 +17,8 @@ int pn_node_run_local(pn_node_config *cfg, pn_worker_main leaf_main, void *ctx,
 		      pn_node_result *res, int *bad_exits, char *err, size_t errlen)
 {
 	/* a mode the node refuses forks nothing: pn_node_run then says why */
-	int n = cfg->mode == PN_NODE_SUM && cfg->children > 0 ? cfg->children : 0;
+	int n = (cfg->mode == PN_NODE_SUM || (cfg->mode == PN_NODE_ROBUST && cfg->rule)) && cfg->children > 0
+		? cfg->children : 0;
 	node_run r = {cfg, res};
 	return pn_local_launch(n, cfg->first_rank, leaf_main, ctx, &cfg->on_listen, &cfg->on_listen_ctx,
 			       run_node, &r, bad_exits, err, errlen);

@@ -56,9 +56,11 @@ int pn_node_parent_alive(pn_node *n)
 
 static int check_config(pn_node *n, const pn_node_config *c)
 {
-	if (c->mode == PN_NODE_ROBUST)
-		return pn_node_fail(n, -ENOTSUP, "--node-mode robust is not built yet (only sum)");
-	if (c->mode != PN_NODE_SUM)
+	if (c->mode == PN_NODE_ROBUST && !c->rule)
+		return pn_node_fail(n, -EINVAL, "--node-mode robust needs a rule");
+	if (c->mode == PN_NODE_ROBUST && c->fixed_point)
+		return pn_node_fail(n, -EINVAL, "--fixed-point is for sum nodes (a robust node runs its rule in float)");
+	if (c->mode != PN_NODE_SUM && c->mode != PN_NODE_ROBUST)
 		return pn_node_fail(n, -EINVAL, "unknown node mode %d", (int)c->mode);
 	if (!c->parent || !c->listen)
 		return pn_node_fail(n, -EINVAL, "a node needs its parent's address and a listen address");
@@ -115,11 +117,12 @@ static int setup(pn_node *n, const pn_node_config *c)
 		return pn_node_fail(n, rc, "registered memory: %s", pn_tp_errmsg(n->ctx));
 	n->model = mb;
 	n->pool = pb;
-	return 0;
+	return c->mode == PN_NODE_ROBUST ? pn_node_robust_setup(n) : 0;
 }
 
 static void teardown(pn_node *n)
 {
+	pn_node_robust_teardown(n);
 	if (n->pool_mr)
 		pn_tp_deregister(n->pool_mr);
 	if (n->model_mr)
@@ -158,7 +161,7 @@ static int parent_round(pn_node *n, pn_session_round *r)
 	}
 }
 
-/* Round v: announce, pull and sum until every child's every chunk is in, READY up.
+/* Round v: announce, pull and sum (robust: store, then the rule) until every child's every chunk is in, READY up.
  * PN_SESSION_STOPPED when the parent said STOP meanwhile (the round is abandoned). */
 static int sum_round(pn_node *n, const pn_session_round *r)
 {
@@ -171,7 +174,12 @@ static int sum_round(pn_node *n, const pn_session_round *r)
 	}
 	if (rc)
 		return rc;
-	pn_node_sum_finish(n);
+	if (n->rows) {
+		if ((rc = pn_node_robust_finish(n)))
+			return rc;
+	} else {
+		pn_node_sum_finish(n);
+	}
 	double loss = 0;
 	for (int c = 0; c < n->g; c++)
 		loss += n->kids[c].loss;
@@ -216,6 +224,17 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 			res->memory_bytes += n.d * sizeof(int32_t) + n.fixed.nblocks * sizeof(int16_t);
 		res->fixed_rel_err_max = n.fixed_err_max;
 		res->fixed_rescales = n.fixed_on ? n.fixed.rescales : 0;
+		if (n.rows)
+			res->memory_bytes += (size_t)n.g * n.d * sizeof(float);
+		for (int c = 0; n.kids && c < n.g; c++) {
+			res->nonfinite += n.kids[c].nonfinite;
+			res->top_suspect += n.kids[c].top_suspect;
+			if (n.rows)
+				pn_node_log(&n, "node %d: child rank %d: %lld rounds dropped (NaN/Inf), %lld rounds "
+					    "the most suspect, mean score %.4g\n", cfg->rank, cfg->first_rank + c,
+					    (long long)n.kids[c].nonfinite, (long long)n.kids[c].top_suspect,
+					    rounds ? n.kids[c].score_sum / (double)rounds : 0.0);
+		}
 	}
 	pn_node_log(&n, "node %d: %s after %lld rounds, %.1f MB pulled from %d children\n", cfg->rank,
 		    rc ? "failed" : "stopped", (long long)rounds, n.bytes_pulled / 1e6, n.g);

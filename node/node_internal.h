@@ -22,6 +22,9 @@ typedef struct node_child {
 	int next_chunk;       /* the next chunk of it to pull this round */
 	int landed;           /* its chunks summed this round */
 	double last_sent, last_heard;
+	/* robust: over the run */
+	int64_t nonfinite, top_suspect;
+	double score_sum;
 } node_child;
 
 /* One landing slot of the pool: free, or holding a read of (child, chunk) in flight. */
@@ -60,6 +63,10 @@ typedef struct pn_node {
 	bool fixed_on;
 	pn_fixed_sum fixed;
 	double fixed_err_max;     /* the largest per-round relative error against float32 */
+	/* robust (node/robust.c): the children's whole gradients, G × d, and the engine */
+	float *rows;
+	float **rowp;         /* rows of each child, for the engine */
+	struct pn_agg *agg;
 	char *err;
 	size_t errlen;
 } pn_node;
@@ -97,6 +104,12 @@ bool pn_node_sum_complete(const pn_node *n);
 /* The complete round: with --fixed-point, the fixed-point sum replaces the float32 one in
  * the parent-facing slot and its error against it is recorded. */
 void pn_node_sum_finish(pn_node *n);
+
+/* robust.c: mode robust. rows set: sum.c stores landed chunks there instead of adding. */
+int pn_node_robust_setup(pn_node *n);
+/* Every child's gradient is in: the rule over them, × G, into the parent-facing slot. */
+int pn_node_robust_finish(pn_node *n);
+void pn_node_robust_teardown(pn_node *n);
 
 /* The read cookie: the round's low 32 bits and the pool slot. */
 static inline uint64_t pn_node_cookie(int64_t round, int slot)

@@ -81,11 +81,16 @@ int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
 		return pn_node_fail(n, -EIO, "round %lld: child rank %d: %u bytes landed, %zu expected",
 				    (long long)n->round, rank, len, want * sizeof(float));
 	const float *in = n->pool + (size_t)slot * n->chunk;
-	double *out = n->acc + (size_t)sl->chunk * n->chunk;
-	for (size_t i = 0; i < want; i++)
-		out[i] += in[i];
-	if (n->fixed_on)
-		pn_fixed_add(&n->fixed, (size_t)sl->chunk * n->chunk, in, want);
+	size_t off = (size_t)sl->chunk * n->chunk;
+	if (n->rows) { /* robust: keep the child's gradient whole for the rule */
+		memcpy(n->rows + (size_t)sl->child * n->d + off, in, want * sizeof(float));
+	} else {
+		double *out = n->acc + off;
+		for (size_t i = 0; i < want; i++)
+			out[i] += in[i];
+		if (n->fixed_on)
+			pn_fixed_add(&n->fixed, off, in, want);
+	}
 	n->bytes_pulled += len;
 	n->kids[sl->child].landed++;
 	n->landed++;

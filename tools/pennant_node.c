@@ -37,7 +37,11 @@ static void usage(FILE *o)
 		"  --workers N          workers in the whole job (required; what each worker is told)\n"
 		"  --dim D              floats in the gradient and the model (required)\n"
 		"  --listen HOST:PORT   where the workers connect (default 0.0.0.0:7471)\n"
-		"  --node-mode M        sum (default): streaming sum; robust: not built yet (refused)\n"
+		"  --node-mode M        sum (default): streaming sum; robust: the rule over the children's\n"
+		"                       whole gradients (holds children x d floats), served x children\n"
+		"  --rule R             robust: the rule (median, trimmed-mean, krum, flag, ...)\n"
+		"  --f F                robust: Byzantine children assumed in this group (default 0)\n"
+		"  --m M, --beta B      robust: Multi-Krum's selection, trimmed mean's fraction\n"
 		"  --slots S            landing slots of the pool (default 8)\n"
 		"  --chunk-floats C     floats per pulled chunk (default 16384)\n"
 "  --fixed-point        sum in int32 block fixed point (one exponent per 256 coordinates,\n"
@@ -79,7 +83,8 @@ static int parse_count(const char *s, const char *name, long long lo, long long 
 int main(int argc, char **argv)
 {
 	enum { O_CONNECT = 256, O_RANK, O_CHILDREN, O_FIRST, O_WORKERS, O_DIM, O_LISTEN, O_MODE,
-	       O_SLOTS, O_CHUNK, O_BACKEND, O_TPO, O_TOKEN_FILE, O_SILENCE, O_QUIET, O_VERSION, O_FIXED };
+	       O_SLOTS, O_CHUNK, O_BACKEND, O_TPO, O_TOKEN_FILE, O_SILENCE, O_QUIET, O_VERSION, O_FIXED,
+	       O_RULE, O_F, O_M, O_BETA };
 	static const struct option lo[] = {
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"children", 1, 0, O_CHILDREN},
 		{"first-rank", 1, 0, O_FIRST}, {"workers", 1, 0, O_WORKERS}, {"dim", 1, 0, O_DIM},
@@ -87,13 +92,16 @@ int main(int argc, char **argv)
 		{"chunk-floats", 1, 0, O_CHUNK}, {"backend", 1, 0, O_BACKEND}, {"tp-options", 1, 0, O_TPO},
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"silence-ms", 1, 0, O_SILENCE},
 		{"fixed-point", 0, 0, O_FIXED},
+		{"rule", 1, 0, O_RULE}, {"f", 1, 0, O_F}, {"m", 1, 0, O_M}, {"beta", 1, 0, O_BETA},
 		{"quiet", 0, 0, O_QUIET}, {"version", 0, 0, O_VERSION}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	pn_node_config nc = {.listen = "0.0.0.0:7471", .rank = -1, .first_rank = -1,
 			     .tp = {.backend = "tcp"}, .log = stderr};
 	long long rank = -1, children = 0, first = -1, workers = 0, dim = 0, slots = 0, chunk = 0,
 		  silence = 0;
-	const char *token_file = NULL, *mode = "sum";
+	const char *token_file = NULL, *mode = "sum", *rule = NULL;
+	long long f = 0, mk = 0;
+	double beta = 0;
 	opterr = 0;
 	int c, idx = 0;
 	while ((c = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
@@ -115,6 +123,14 @@ int main(int argc, char **argv)
 		case O_SILENCE: rc = parse_count(optarg, "silence-ms", 2, 86400000, &silence); break;
 		case O_QUIET: nc.log = NULL; break;
 		case O_FIXED: nc.fixed_point = true; break;
+		case O_RULE: rule = optarg; break;
+		case O_F: rc = parse_count(optarg, "f", 0, 4094, &f); break;
+		case O_M: rc = parse_count(optarg, "m", 0, 4094, &mk); break;
+		case O_BETA:
+			beta = strtod(optarg, NULL);
+			if (!(beta >= 0 && beta < 0.5))
+				return bad("--beta must be in [0, 0.5), got '%s'", optarg);
+			break;
 		case O_VERSION: pn_tools_print_version(stdout, prog); return 0;
 		case 'h': usage(stdout); return 0;
 		default: return pn_cli_bad_option(prog, c, argv);
@@ -127,8 +143,23 @@ int main(int argc, char **argv)
 	int m = pn_node_mode_from_name(mode);
 	if (m < 0)
 		return bad("--node-mode is sum or robust, got '%s'", mode);
-	if (m == PN_NODE_ROBUST)
-		return bad("--node-mode robust is not built yet (only sum)");
+	pn_agg_config ac;
+	if (m == PN_NODE_ROBUST) {
+		if (!rule || pn_rule_from_name(rule) < 0 || pn_rule_from_name(rule) == PN_RULE_WEIGHTED)
+			return bad("--node-mode robust needs --rule R (a rule of pennant-train --help), got '%s'",
+				   rule ? rule : "none");
+		pn_agg_config_init(&ac, (int)children, (size_t)dim, (pn_rule)pn_rule_from_name(rule));
+		ac.f = (int)f;
+		ac.m = (int)mk;
+		ac.beta = beta;
+		ac.threads = 1;
+		char e[256];
+		if (pn_agg_config_check(&ac, e, sizeof e))
+			return bad("--rule %s over %lld children: %s", rule, children, e);
+		nc.rule = &ac;
+	} else if (rule) {
+		return bad("--rule goes with --node-mode robust");
+	}
 	if (!nc.parent || rank < 0 || !children || !workers || !dim)
 		return bad("--connect, --rank, --children, --workers and --dim are required");
 	if (first < 0)

@@ -26,7 +26,7 @@ extern "C" {
 
 typedef enum pn_node_mode {
 	PN_NODE_SUM = 0,    /* streaming sum of the children's gradients (built) */
-	PN_NODE_ROBUST = 1, /* a robust rule over the children (not built: refused) */
+	PN_NODE_ROBUST = 1, /* a robust rule over the children's whole gradients, × G (built) */
 } pn_node_mode;
 
 /* "sum" / "robust" → the mode, -EINVAL for another name. */
@@ -42,6 +42,9 @@ typedef struct pn_node_config {
 	int leaves;             /* workers in the whole job: the n each child is WELCOMEd with */
 	size_t d;               /* floats in the gradient and the model */
 	pn_node_mode mode;
+	/* robust: the rule over the children (rule, f, m, beta, ...); p and d are set by the
+	 * node (p = children). NULL in robust mode is refused. */
+	const pn_agg_config *rule;
 	int slots;              /* landing slots of the pool (0: 8) */
 	size_t chunk_floats;    /* floats per pulled chunk (0: 16384) */
 	int heartbeat_ms;       /* toward the children (0: 1000) */
@@ -64,7 +67,11 @@ typedef struct pn_node_config {
 typedef struct pn_node_result {
 	int64_t rounds;         /* rounds summed and submitted to the parent */
 	uint64_t bytes_pulled;  /* gradient bytes pulled from the children */
-	size_t memory_bytes;    /* what the node allocated for data: pool, model, sum slots */
+	size_t memory_bytes;    /* what the node allocated for data: pool, model, sum slots
+	                         * (robust: plus the children's G × d rows) */
+	/* robust: child-rounds dropped for NaN/Inf, and child-rounds where a child had the
+	 * round's highest (least trusted) score of the rule */
+	int64_t nonfinite, top_suspect;
 	double fixed_rel_err_max; /* --fixed-point: the largest per-round ‖fixed − float32‖/‖float32‖ */
 	uint64_t fixed_rescales;  /* --fixed-point: blocks whose exponent went down mid-round */
 } pn_node_result;

@@ -153,9 +153,10 @@ void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 				  .code_kind = pn_code_kind_from_name(o->code), .s = o->s,
 				  .comm_dim = o->comm_dim,
 				  .serve = o->serve};
-	pn_agg_config_init(&jc->rule, jc->n, d, (pn_rule)pn_rule_from_name(o->rule));
+	/* a tree's root is a mean over its nodes (robust nodes run --rule over their group) */
+	pn_agg_config_init(&jc->rule, jc->n, d, (pn_rule)pn_rule_from_name(o->tree ? "mean" : o->rule));
 	jc->rule.grad_dtype = o->grad_dtype;
-	jc->rule.f = o->f;
+	jc->rule.f = o->tree ? 0 : o->f;
 	jc->rule.m = o->m;
 	jc->rule.beta = o->beta;
 	jc->rule.r = o->r;

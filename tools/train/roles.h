@@ -27,7 +27,7 @@ int train_local_node(void *ctx, int node, const char *addr);
 /* tree.c: node `node`'s configuration (its children node·G .., the job's n leaves), and
  * its closing line (1 when rc failed, with err). */
 pn_node_config train_node_config(const train_opts *o, int node, const char *parent, const char *listen,
-				 size_t d, char *optbuf, size_t optlen);
+				 size_t d, pn_agg_config *rule, char *optbuf, size_t optlen);
 int train_node_report(const train_opts *o, const pn_node_config *nc, int rc, const pn_node_result *res,
 		      const char *err);
 /* tree_mpi.c: a node rank of a tree under mpirun (o->node_index): joins the root MPI told

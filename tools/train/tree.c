@@ -24,8 +24,11 @@ int train_validate_tree(train_opts *o)
 	int mode = pn_node_mode_from_name(o->node_mode);
 	if (mode < 0)
 		return train_refuse(o, "--node-mode is sum or robust, got '%s'", o->node_mode);
-	if (mode == PN_NODE_ROBUST)
-		return train_refuse(o, "--node-mode robust is not built yet (only sum)");
+	bool robust = mode == PN_NODE_ROBUST;
+	/* robust: --rule and --f are each node's over its G workers (f per group; default:
+	 * the attackers spread evenly, ceil(byzantine / nodes)); the root is a mean over nodes */
+	if (robust && o->f < 0)
+		o->f = (o->byz_count + o->n / o->tree - 1) / (o->n / o->tree);
 	/* local: the whole tree forked here; an aggregator alone: the root, whose n/G peers are
 	 * pennant-node processes started by the user (each with its G pennant-workers) */
 	/* under mpirun (launch.c: root, nodes, workers), MPI tells each its parent (tree_mpi.c) */
@@ -42,12 +45,15 @@ int train_validate_tree(train_opts *o)
 	if (strcmp(o->backend, "tcp") && strcmp(o->backend, "dpdk"))
 		return train_refuse(o, "--tree runs over tcp or dpdk (memif locally, or --tp-options), got "
 				    "--backend %s", o->backend);
-	if (strcmp(o->rule, "mean") || strcmp(o->code, "uncoded") || o->s != 0)
+	if ((!robust && strcmp(o->rule, "mean")) || strcmp(o->code, "uncoded") || o->s != 0)
 		return train_refuse(o, "--tree with sum nodes needs --rule mean --code uncoded (s = 0); got "
 				    "--rule %s --code %s --s %d", o->rule, o->code, o->s);
-	if ((o->role == TRAIN_LOCAL && o->byz_count) || o->byz_ranks || o->straggle_ranks || o->kill_rank >= 0 ||
-	    o->serve != PN_SERVE_MODEL || o->shards != 1)
-		return train_refuse(o, "--tree takes no faults (--byzantine 0), --serve model and one shard");
+	if ((!robust && ((o->role == TRAIN_LOCAL && o->byz_count) || o->byz_ranks)) || o->straggle_ranks ||
+	    o->kill_rank >= 0 || o->serve != PN_SERVE_MODEL || o->shards != 1)
+		return train_refuse(o, "--tree takes no faults (Byzantine workers only with --node-mode "
+				    "robust), --serve model and one shard");
+	if (robust && o->fixed_point)
+		return train_refuse(o, "--fixed-point is for sum nodes (a robust node runs its rule in float)");
 	if (o->kill_node >= o->n / o->tree || (o->kill_node >= 0 && o->role != TRAIN_LOCAL))
 		return train_refuse(o, "--kill-node %d is not a node of this local tree (0..%d)", o->kill_node,
 				    o->n / o->tree - 1);
@@ -63,14 +69,24 @@ int train_peers(const train_opts *o)
 }
 
 pn_node_config train_node_config(const train_opts *o, int node, const char *parent, const char *listen,
-				 size_t d, char *optbuf, size_t optlen)
+				 size_t d, pn_agg_config *rule, char *optbuf, size_t optlen)
 {
+	pn_node_mode mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode);
+	if (mode == PN_NODE_ROBUST) { /* the job's --rule over each group of G */
+		pn_agg_config_init(rule, o->tree, d, (pn_rule)pn_rule_from_name(o->rule));
+		rule->f = o->f;
+		rule->m = o->m;
+		rule->beta = o->beta;
+		rule->r = o->r;
+		rule->lambda = o->lambda;
+		rule->threads = 1;
+	}
 	/* node ids: 0 the root, rank + 1 the workers, then the nodes */
-	return (pn_node_config){.tp = topology_tp_config(o, (uint32_t)(o->n + 1 + node), optbuf, optlen),
+	return (pn_node_config){.rule = mode == PN_NODE_ROBUST ? rule : NULL,
+				.tp = topology_tp_config(o, (uint32_t)(o->n + 1 + node), optbuf, optlen),
 				.parent = parent, .rank = node, .listen = listen, .children = o->tree,
 				.first_rank = node * o->tree, .leaves = o->n, .d = d,
-				.mode = (pn_node_mode)pn_node_mode_from_name(o->node_mode),
-				.fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
+				.mode = mode, .fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
 				.log = o->quiet ? NULL : stderr,
 				.exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round};
 }
@@ -86,6 +102,9 @@ int train_node_report(const train_opts *o, const pn_node_config *nc, int rc, con
 			"data memory (its children's d-vectors would be %.2f MB)\n", o->prog, node,
 			(long long)res->rounds, res->bytes_pulled / 1e6, o->tree, res->memory_bytes / 1e6,
 			(double)o->tree * (double)nc->d * 4 / 1e6);
+	if (!rc && !o->quiet && nc->mode == PN_NODE_ROBUST)
+		fprintf(stderr, "%s: node %d: %lld child-rounds dropped (NaN/Inf)\n", o->prog, node,
+			(long long)res->nonfinite);
 	if (!rc && nc->fixed_point && !o->quiet)
 		fprintf(stderr, "%s: node %d: fixed-point sum: largest relative error against float32 %.3g "
 			"over the rounds, %llu block rescales\n", o->prog, node, res->fixed_rel_err_max,
@@ -103,7 +122,8 @@ int train_local_node(void *ctx, int node, const char *addr)
 	char optbuf[4096];
 	/* dpdk: the node's own ip and udp port (its options) */
 	const char *listen = strcmp(o->backend, "dpdk") ? "127.0.0.1:0" : "*:0";
-	pn_node_config nc = train_node_config(o, node, addr, listen, lc->job->model.nparams, optbuf,
+	pn_agg_config rule;
+	pn_node_config nc = train_node_config(o, node, addr, listen, lc->job->model.nparams, &rule, optbuf,
 					      sizeof optbuf);
 	pn_node_result res = {0};
 	char err[512] = "";

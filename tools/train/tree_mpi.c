@@ -81,7 +81,9 @@ int train_run_node(train_opts *o, fmnist_job *job)
 {
 	char optbuf[4096], err[512] = "";
 	size_t d = o->dim ? (size_t)o->dim : job->model.nparams;
-	pn_node_config nc = train_node_config(o, o->node_index, o->connect, o->listen, d, optbuf, sizeof optbuf);
+	pn_agg_config rule;
+	pn_node_config nc = train_node_config(o, o->node_index, o->connect, o->listen, d, &rule, optbuf,
+					      sizeof optbuf);
 	nc.on_listen = node_listening;
 	nc.on_listen_ctx = o;
 	pn_node_result res = {0};

@@ -1,0 +1,89 @@
+/* Node mode `robust`: the children's whole gradients land in G × d rows (the pull is the
+ * sum mode's, node/sum.c stores instead of adding), then the library's engine runs the
+ * job's rule over them (the same pn_agg_* the aggregator uses; NaN/Inf children are
+ * dropped and counted by it) and the node serves G × the rule's output, so the root's
+ * division by all n leaves gives the mean of the groups' robust aggregates. */
+#include "node/node_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pn_node_robust_setup(pn_node *n)
+{
+	if (!n->cfg->rule)
+		return pn_node_fail(n, -EINVAL, "--node-mode robust needs a rule");
+	pn_agg_config ac = *n->cfg->rule;
+	ac.p = n->g;
+	ac.d = n->d;
+	if (ac.grad_dtype != PN_DTYPE_F32)
+		return pn_node_fail(n, -EINVAL, "a robust node takes f32 gradients");
+	n->rows = malloc((size_t)n->g * n->d * sizeof(float));
+	float **ptrs = n->rowp = malloc((size_t)n->g * sizeof *ptrs);
+	if (!n->rows || !ptrs)
+		return pn_node_fail(n, -ENOMEM, "out of memory for %d × %zu floats", n->g, n->d);
+	for (int c = 0; c < n->g; c++)
+		ptrs[c] = n->rows + (size_t)c * n->d;
+	char e[256];
+	n->agg = pn_agg_begin(&ac, ptrs, e, sizeof e);
+	if (!n->agg)
+		return pn_node_fail(n, -EINVAL, "the rule over %d children: %s", n->g, e);
+	return 0;
+}
+
+void pn_node_robust_teardown(pn_node *n)
+{
+	if (n->agg)
+		pn_agg_free(n->agg);
+	free(n->rows);
+	free(n->rowp);
+	n->agg = NULL;
+	n->rows = NULL;
+	n->rowp = NULL;
+}
+
+/* Per child: dropped for NaN/Inf, the round's most suspect one (highest finite score). */
+static void account(pn_node *n, int *nonfinite, int *suspect)
+{
+	const int *st = pn_agg_status(n->agg);
+	const double *sc = pn_agg_scores(n->agg);
+	*nonfinite = 0;
+	*suspect = -1;
+	for (int c = 0; c < n->g; c++) {
+		if (st[c] != PN_AGG_USED) {
+			n->kids[c].nonfinite += st[c] == PN_AGG_NONFINITE;
+			*nonfinite += st[c] == PN_AGG_NONFINITE;
+			continue;
+		}
+		if (isfinite(sc[c])) {
+			n->kids[c].score_sum += sc[c];
+			if (*suspect < 0 || sc[c] > sc[*suspect])
+				*suspect = c;
+		}
+	}
+	if (*suspect >= 0)
+		n->kids[*suspect].top_suspect++;
+}
+
+int pn_node_robust_finish(pn_node *n)
+{
+	/* the engine reads the rows in place: reset forgets the last round's landed ranges */
+	int rc = pn_agg_reset(n->agg, n->rowp);
+	for (int c = 0; c < n->g && !rc; c++)
+		rc = pn_agg_landed(n->agg, c, 0, n->d);
+	if (!rc)
+		rc = pn_agg_finish(n->agg, n->sum);
+	if (rc)
+		return pn_node_fail(n, rc, "round %lld: the rule over children %d..%d: %s", (long long)n->round,
+				    n->cfg->first_rank, n->cfg->first_rank + n->g - 1, pn_agg_errmsg(n->agg));
+	int nonfinite, suspect;
+	account(n, &nonfinite, &suspect);
+	const float scale = (float)n->g; /* the parent divides by the leaves */
+	for (size_t i = 0; i < n->d; i++)
+		n->sum[i] *= scale;
+	pn_node_log(n, "node %d round %lld: %s over %d children, %d dropped (NaN/Inf), most suspect rank %d\n",
+		    n->cfg->rank, (long long)n->round, pn_rule_name(n->cfg->rule->rule), n->g - nonfinite,
+		    nonfinite, suspect < 0 ? -1 : n->cfg->first_rank + suspect);
+	return 0;
+}
