@@ -50,8 +50,8 @@ int train_validate_tree(train_opts *o)
 				    "--rule %s --code %s --s %d", o->rule, o->code, o->s);
 	if ((!robust && ((o->role == TRAIN_LOCAL && o->byz_count) || o->byz_ranks)) || o->straggle_ranks ||
 	    o->kill_rank >= 0 || o->serve != PN_SERVE_MODEL || o->shards != 1)
-		return train_refuse(o, "--tree takes no faults (Byzantine workers only with --node-mode "
-				    "robust), --serve model and one shard");
+		return train_refuse(o, "--tree takes no faults (--byzantine 0; Byzantine workers only "
+				    "with --node-mode robust), --serve model and one shard");
 	if (robust && o->fixed_point)
 		return train_refuse(o, "--fixed-point is for sum nodes (a robust node runs its rule in float)");
 	if (o->kill_node >= o->n / o->tree || (o->kill_node >= 0 && o->role != TRAIN_LOCAL))

@@ -64,7 +64,9 @@ static const char agg_opts[] =
 "                      processes started by hand (pennant-node --help); under mpirun -np\n"
 "                      1+n/G+n: rank 0 the root, 1..n/G the nodes, the rest the workers (one\n"
 "                      shard; MPI tells each node the root's address, each worker its node's)\n"
-"  --node-mode M       the nodes' mode: sum (default; streaming sum); robust is not built\n"
+"  --node-mode M       the nodes' mode: sum (default; streaming sum) or robust (each node\n"
+"                      runs --rule with --f per group over its G workers, the root a mean\n"
+"                      over the nodes; Byzantine workers allowed)\n"
 "  --fixed-point       sum nodes add in int32 block fixed point (one exponent per 256\n"
 "                      coordinates, SwitchML-style) and report its error against float32\n";
 
