@@ -92,6 +92,19 @@ static pn_agg_job_config config(int peers, int leaves, const float *init)
 
 static float init_model[D];
 
+/* ‖x − ref‖ / ‖ref‖ over the D coordinates; *ref_norm2 (may be NULL) gets ‖ref‖². */
+static double relative_difference(const float *x, const float *ref, double *ref_norm2)
+{
+	double diff = 0, norm = 0;
+	for (int k = 0; k < D; k++) {
+		diff += ((double)x[k] - ref[k]) * ((double)x[k] - ref[k]);
+		norm += (double)ref[k] * ref[k];
+	}
+	if (ref_norm2)
+		*ref_norm2 = norm;
+	return sqrt(diff / norm);
+}
+
 Test(node_tree, two_sum_nodes_give_the_flat_model_and_halve_the_root_pulls)
 {
 	tree_test t = {.die_round = -1};
@@ -107,13 +120,10 @@ Test(node_tree, two_sum_nodes_give_the_flat_model_and_halve_the_root_pulls)
 	cr_assert_eq(rc, 0, "tree: %s", err);
 	cr_expect_eq(bad, 0, "every node exited 0 (and pulled every chunk once per round)");
 	cr_expect_eq(tree.rounds_done, 10);
-	double diff = 0, norm = 0;
-	for (int k = 0; k < D; k++) {
-		diff += ((double)tree.model[k] - flat.model[k]) * ((double)tree.model[k] - flat.model[k]);
-		norm += (double)flat.model[k] * flat.model[k];
-	}
+	double norm;
+	double rel = relative_difference(tree.model, flat.model, &norm);
 	cr_expect_gt(norm, 1.0, "the flat job trained");
-	cr_expect_leq(sqrt(diff / norm), 1e-5, "tree vs flat: relative difference %g", sqrt(diff / norm));
+	cr_expect_leq(rel, 1e-5, "tree vs flat: relative difference %g", rel);
 	cr_expect_eq(flat.tp_stats.bytes_read, 10ull * LEAVES * D * sizeof(float));
 	cr_expect_eq(tree.tp_stats.bytes_read, 10ull * (LEAVES / G) * D * sizeof(float),
 		     "the root pulls one sum per node: %llu bytes",
@@ -139,13 +149,8 @@ Test(node_tree, fixed_point_sum_nodes_give_the_flat_model)
 	c = config(LEAVES / G, LEAVES, init_model);
 	cr_assert_eq(pn_run_local(&c, node_main, &t, &tree, &bad, err, sizeof err), 0, "tree: %s", err);
 	cr_expect_eq(bad, 0, "every node exited 0 with its quantisation error below 1e-6");
-	double diff = 0, norm = 0;
-	for (int k = 0; k < D; k++) {
-		diff += ((double)tree.model[k] - flat.model[k]) * ((double)tree.model[k] - flat.model[k]);
-		norm += (double)flat.model[k] * flat.model[k];
-	}
-	cr_expect_leq(sqrt(diff / norm), 1e-5, "fixed-point tree vs flat: relative difference %g",
-		      sqrt(diff / norm));
+	double rel = relative_difference(tree.model, flat.model, NULL);
+	cr_expect_leq(rel, 1e-5, "fixed-point tree vs flat: relative difference %g", rel);
 	pn_agg_job_result_free(&flat);
 	pn_agg_job_result_free(&tree);
 }
