@@ -168,6 +168,8 @@ static void fill_result(pn_job *j, pn_agg_job_result *res)
 	res->flagged = calloc((size_t)j->n, sizeof(int));
 	res->straggled = calloc((size_t)j->n, sizeof(int));
 	res->gone_at = calloc((size_t)j->n, sizeof(int64_t));
+	res->rounds_lost = j->rounds_lost;
+	res->nodes_bypassed = j->nodes_bypassed;
 	if (res->model)
 		memcpy(res->model,
 		       j->model ? j->model + (size_t)pn_job_slot(res->rounds_done) * j->d : j->cfg->init_model,

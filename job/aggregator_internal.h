@@ -27,6 +27,7 @@ typedef struct pn_job_worker {
 	int64_t gone_at;
 	double last_sent, last_heard; /* liveness (heartbeat) */
 	int64_t acked;        /* serving gradients: the last round whose RESULT it has read */
+	bool bypassed;        /* a tree's node gone whose workers the root pulls (tree_bypass.c) */
 } pn_job_worker;
 
 typedef struct pn_shard_link pn_shard_link;
@@ -65,6 +66,8 @@ typedef struct pn_job {
 	char *err;
 	size_t errlen;
 	pn_agg *agg;           /* one engine (and its pool) for the whole job, reset per round */
+	int64_t rounds_lost;   /* a tree: rounds a node's sum was missing in (tree_bypass.c) */
+	int nodes_bypassed;
 	/* per round */
 	int64_t round;
 	pn_round_record *rec;  /* the round's record (the decode's weight function fills in) */
@@ -123,6 +126,22 @@ int pn_job_send(pn_job *j, int i, const pn_job_msg *m);
 int pn_job_worker_of_peer(const pn_job *j, const pn_tp_peer *p);
 void pn_job_worker_lost(pn_job *j, int i);
 void pn_job_heartbeat(pn_job *j, bool drained);
+
+/* session.c: a HELLO from a new peer, at setup or (a tree's bypass) while running */
+void pn_job_on_hello(pn_job *j, const pn_tp_completion *c, bool running);
+
+/* tree_bypass.c, a tree's root (cfg->leaves > 0): */
+bool pn_job_is_leaf_slot(const pn_job *j, int i); /* peer i is a worker's own slot */
+/* NULL when peer slot `rank` may join now, else why not */
+const char *pn_job_tree_join_refusal(const pn_job *j, uint32_t rank, bool running);
+/* ROUND's partitions for leaf slot i: worker r computes partition r */
+int pn_job_tree_leaf_parts(const pn_job *j, int i, int *parts, double *coefs);
+void pn_job_tree_accept(pn_job *j);      /* while a node is gone: its workers' connections */
+/* before a round: a gone node's workers joined (bounded wait); 0, or the job fails */
+int pn_job_tree_await_rejoins(pn_job *j);
+/* after the decision: *lost = why the round is lost (a worker's gradient missing), or
+ * NULL; without bypass slots the job fails instead (-ECONNRESET) */
+int pn_job_tree_check(pn_job *j, const char **lost);
 
 /* pull.c: reads, completions */
 void pn_job_post_reads(pn_job *j);

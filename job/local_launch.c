@@ -139,7 +139,8 @@ int pn_run_local_shards(pn_agg_job_config *cfg, int K, const pn_shard_range *ran
 		c0.shard.shard0 = NULL;
 	}
 	bool ok = pn_agg_job_config_check(&c0, err, errlen) == 0;
-	int n = ok ? cfg->n : 0, nsh = ok ? K - 1 : 0;
+	/* a tree with bypass slots: the processes are its nodes (their workers join later) */
+	int n = ok ? (cfg->tree_nodes > 0 ? cfg->tree_nodes : cfg->n) : 0, nsh = ok ? K - 1 : 0;
 	int *pipes = malloc(sizeof(int) * (size_t)(n + 1)), *spipes = malloc(sizeof(int) * (size_t)(nsh + 1));
 	int *sread = malloc(sizeof(int) * (size_t)(nsh + 1));
 	pid_t *pids = malloc(sizeof(pid_t) * (size_t)(n + nsh + 1));

@@ -84,12 +84,16 @@ static void on_ctrl(pn_job *j, const pn_tp_completion *c)
 			j->w[i].acked = m.round;
 		return;
 	}
+	if (i < 0 && rc == 0 && m.type == PN_MSG_HELLO && j->cfg->tree_nodes > 0) {
+		pn_job_on_hello(j, c, true); /* a gone node's worker (tree_bypass.c) */
+		return;
+	}
 	if (i < 0 || rc != 0 || m.type != PN_MSG_READY) {
 		pn_job_log(j, "dropped an unexpected control message from peer %u\n", c->peer_id);
 		return;
 	}
-	if (m.round != j->round)
-		return; /* late READY of a round we already closed */
+	if (m.round != j->round || j->failed[i])
+		return; /* late READY of a round we already closed, or of a peer out of this one */
 	pn_job_worker *w = &j->w[i];
 	if (m.status != 0) {
 		pn_job_log(j, "round %lld: worker %d could not compute (%s)\n", (long long)m.round, i,
@@ -129,6 +133,8 @@ void pn_job_drive(pn_job *j, int timeout_ms)
 		}
 	}
 	pn_job_heartbeat(j, n < BATCH);
+	if (j->cfg->tree_nodes > 0)
+		pn_job_tree_accept(j);
 }
 
 /* Before reusing a landing slot, the reads of two rounds ago must be gone. */

@@ -36,7 +36,8 @@ static int publish(pn_job *j)
 		if (!j->w[i].alive)
 			continue;
 		pn_job_msg m = {.type = PN_MSG_ROUND, .round = j->round, .slot = pn_job_slot(j->round)};
-		int np = pn_code_partitions(j->code, i, m.parts, m.coefs, PN_JOB_MAX_PARTS);
+		int np = pn_job_is_leaf_slot(j, i) ? pn_job_tree_leaf_parts(j, i, m.parts, m.coefs)
+						   : pn_code_partitions(j->code, i, m.parts, m.coefs, PN_JOB_MAX_PARTS);
 		if (np > PN_JOB_MAX_PARTS)
 			return pn_job_fail(j, -E2BIG, "worker %d has %d partitions (max %d)", i, np,
 					   PN_JOB_MAX_PARTS);
@@ -60,7 +61,7 @@ static int choose_inputs(pn_job *j, pn_round_record *rec)
 		if (!*use && j->w[i].alive)
 			j->w[i].straggled++;
 		rec->stragglers += j->w[i].alive && !j->finished[i] && !j->failed[i];
-		rec->failed += j->failed[i];
+		rec->failed += j->failed[i] && j->w[i].gone_at != -2; /* (a slot never joined: no) */
 		if (*use) {
 			nuse++;
 			loss += j->w[i].loss;
@@ -141,21 +142,6 @@ static const char *aggregate(pn_job *j, pn_round_record *rec)
 	return rc == -EDOM ? "the aggregate is not finite" : "the code could not decode what arrived";
 }
 
-/* A tree (cfg->leaves): each peer is a node serving a sum the mean counts as several
- * workers, so a node gone or failed leaves a hole no decode fills. The job ends with
- * the reason (bypassing a dead node, pulling its children directly, is not built). */
-static int tree_peers_whole(pn_job *j)
-{
-	if (j->cfg->leaves <= 0)
-		return 0;
-	for (int i = 0; i < j->n; i++)
-		if (!j->w[i].alive || j->failed[i])
-			return pn_job_fail(j, -ECONNRESET, "node %d %s in round %lld: its workers' sum is "
-					   "missing (bypassing a dead node is not built)", i,
-					   j->w[i].alive ? "failed" : "went away", (long long)j->round);
-	return 0;
-}
-
 int pn_job_run_round(pn_job *j, pn_round_record *rec)
 {
 	int64_t v = j->round;
@@ -163,7 +149,9 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 	memset(rec, 0, sizeof *rec);
 	rec->round = v;
 	rec->test_loss = rec->test_acc = NAN;
-	int rc = begin_round(j);
+	int rc = j->cfg->tree_nodes > 0 ? pn_job_tree_await_rejoins(j) : 0;
+	if (rc == 0)
+		rc = begin_round(j);
 	double tp = pn_now_s();
 	if (rc == 0)
 		rc = publish(j);
@@ -174,7 +162,8 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 		rc = pn_job_pull_until_decided(j, t0, &verdict);
 	if (rc)
 		return rc; /* error or stop request: the round is abandoned, no record */
-	if ((rc = tree_peers_whole(j)))
+	const char *lost = NULL; /* a tree: a worker's gradient missing (tree_bypass.c) */
+	if ((rc = pn_job_tree_check(j, &lost)))
 		return rc;
 	rec->t_pull_s = pn_now_s() - tpull;
 
@@ -182,7 +171,10 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 	pn_job_heartbeat(j, false); /* the aggregation below does not poll */
 	const char *skip = NULL;
 	/* (a shard always takes part in the exchange: the job decides who is usable) */
-	if ((choose_inputs(j, rec) > 0 && verdict != PN_ROUND_IMPOSSIBLE) || j->link) {
+	if (lost) {
+		choose_inputs(j, rec); /* (recorded; the round is not aggregated) */
+		skip = lost;
+	} else if ((choose_inputs(j, rec) > 0 && verdict != PN_ROUND_IMPOSSIBLE) || j->link) {
 		skip = aggregate(j, rec);
 		if ((rc = pn_shard_link_check(j)))
 			return rc;

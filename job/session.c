@@ -71,7 +71,9 @@ void pn_job_heartbeat(pn_job *j, bool drained)
 /* WELCOME for worker `rank`: the job's settings and, for m > 1, what rebuilds the code. */
 static pn_job_msg welcome_for(const pn_job *j, uint32_t rank)
 {
-	pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = (uint32_t)j->n, .d = j->d_full,
+	/* a tree's worker joining the root itself: n is the job's workers, as its node said */
+	uint32_t n = pn_job_is_leaf_slot(j, (int)rank) ? (uint32_t)j->cfg->leaves : (uint32_t)j->n;
+	pn_job_msg wel = {.type = PN_MSG_WELCOME, .n = n, .d = j->d_full,
 			  .heartbeat_ms = (uint32_t)(j->heartbeat_s * 1e3 + 0.5),
 			  .silence_ms = (uint32_t)(j->silence_s * 1e3 + 0.5),
 			  /* the range of the model this shard serves (unsharded: all of it) */
@@ -91,8 +93,9 @@ static pn_job_msg welcome_for(const pn_job *j, uint32_t rank)
 	return wel;
 }
 
-/* A HELLO from a new peer: take the rank if it is free and the model matches. */
-static void on_hello(pn_job *j, const pn_tp_completion *c)
+/* A HELLO from a new peer: take the rank if it is free and the model matches (and, in a
+ * tree with bypass slots, the peer may join now). */
+void pn_job_on_hello(pn_job *j, const pn_tp_completion *c, bool running)
 {
 	pn_job_msg m;
 	if (pn_job_msg_unpack(c->data, c->len, &m) || m.type != PN_MSG_HELLO) {
@@ -101,6 +104,11 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 	}
 	if (m.rank >= (uint32_t)j->n || j->w[m.rank].alive) {
 		pn_job_log(j, "peer %u claims rank %u (n=%d, or taken): ignored\n", c->peer_id, m.rank, j->n);
+		return;
+	}
+	const char *refusal = pn_job_tree_join_refusal(j, m.rank, running);
+	if (refusal) {
+		pn_job_log(j, "peer %u claims rank %u: %s; ignored\n", c->peer_id, m.rank, refusal);
 		return;
 	}
 	if (m.grad_dtype != j->cfg->rule.grad_dtype) {
@@ -131,6 +139,9 @@ static void on_hello(pn_job *j, const pn_tp_completion *c)
 	w->trust = 1.0;
 	w->gone_at = -1;
 	w->last_heard = pn_now_s();
+	if (running) /* (it takes part from the next round: this one's set was fixed at its start) */
+		pn_job_log(j, "round %lld: worker %d joined the root as peer %u (its node is gone)\n",
+			   (long long)j->round, (int)m.rank - j->cfg->tree_nodes, m.rank);
 	pn_job_send(j, (int)m.rank, &wel);
 }
 
@@ -147,9 +158,10 @@ int pn_job_accept_workers(pn_job *j)
 		c->on_listen(c->on_listen_ctx, addr);
 	if ((rc = pn_shard_link_join(j)))
 		return rc;
-	int joined = 0;
+	/* a tree with bypass slots waits for its nodes: the workers' slots fill only later */
+	int joined = 0, want = c->tree_nodes > 0 ? c->tree_nodes : j->n;
 	double t0 = pn_now_s(), limit = (c->accept_timeout_ms > 0 ? c->accept_timeout_ms : 60000) / 1e3;
-	while (joined < j->n || !pn_shard_link_ready(j)) {
+	while (joined < want || !pn_shard_link_ready(j)) {
 		if ((rc = pn_shard_link_check(j)))
 			return rc;
 		if (pn_job_stop_requested(j))
@@ -157,7 +169,7 @@ int pn_job_accept_workers(pn_job *j)
 					   joined, j->n);
 		if (pn_now_s() - t0 >= limit)
 			return pn_job_fail(j, -ETIMEDOUT, "only %d of %d workers %sjoined within %.0f s", joined,
-					   j->n, pn_shard_link_ready(j) ? "" : "and not every shard ", limit);
+					   want, pn_shard_link_ready(j) ? "" : "and not every shard ", limit);
 		/* The peer is identified by its HELLO (a completion names its peer). */
 		pn_tp_peer *p = NULL;
 		rc = pn_tp_accept(j->ctx, &p, 50);
@@ -178,15 +190,15 @@ int pn_job_accept_workers(pn_job *j)
 			} else if (comp[k].event == PN_TP_CTRL_RECV && known >= 0) {
 				j->w[known].last_heard = pn_now_s(); /* its PING while the others join */
 			} else if (comp[k].event == PN_TP_CTRL_RECV) {
-				on_hello(j, &comp[k]);
+				pn_job_on_hello(j, &comp[k], false);
 			}
 		}
 		pn_job_heartbeat(j, nc < 16);
 		joined = 0;
-		for (int i = 0; i < j->n; i++)
+		for (int i = 0; i < want; i++)
 			joined += j->w[i].alive;
 	}
-	pn_job_log(j, "all %d workers%s joined in %.2f s\n", j->n, j->link ? " and every shard" : "",
-		   pn_now_s() - t0);
+	pn_job_log(j, "all %d %s%s joined in %.2f s\n", want, c->tree_nodes > 0 ? "nodes" : "workers",
+		   j->link ? " and every shard" : "", pn_now_s() - t0);
 	return 0;
 }

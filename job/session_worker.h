@@ -36,6 +36,10 @@ typedef struct pn_sess_shard {
 
 struct pn_session {
 	int rank;
+	int hello_rank;          /* the rank our HELLO names: rank, or fallback_rank after failing over */
+	char *fallback;          /* pn_session_config.fallback (a tree's root), or NULL */
+	int fallback_rank;
+	bool failed_over;        /* joined the fallback (session_worker_failover.c) */
 	size_t d;
 	bool verbose;
 	int connect_timeout_ms, silence_override_ms;
@@ -93,6 +97,15 @@ struct pn_session {
  * 0 or -EINVAL with the reason in s->err */
 int pn_sess_adopt_code(pn_session *s, const pn_job_msg *welcome);
 void pn_sess_free_code(pn_session *s);
+
+/* session_worker_join.c: connect to shard k, HELLO until WELCOME (retrying within the
+ * connect timeout from t0); 0, or -errno with the reason said */
+int pn_sess_connect_shard(pn_session *s, int k, double t0);
+
+/* session_worker_failover.c: whether the aggregator's loss can be taken by joining the
+ * fallback, and doing it (0: joined; else the reason is said) */
+bool pn_sess_can_fail_over(const pn_session *s);
+int pn_sess_fail_over(pn_session *s, const char *why);
 
 /* session_worker_io.c */
 int pn_sess_fail(pn_session *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -55,6 +55,8 @@ int pn_sess_send(pn_session *s, const pn_job_msg *m)
 	for (int k = 0; k < s->nshards && rc == 0; k++)
 		if (s->sh[k].peer)
 			rc = send_to(s, k, buf, len);
+	if (rc && pn_sess_can_fail_over(s)) /* (what we sent is lost with the node) */
+		return pn_sess_fail_over(s, "a send to it failed");
 	return rc;
 }
 
@@ -179,6 +181,8 @@ static int liveness(pn_session *s, double now, bool drained)
 		pn_sess_shard *sh = &s->sh[k];
 		if (drained && now - sh->last_heard >= s->silence_s) {
 			/* (drained: nothing queued behind, so the silence is real) */
+			if (pn_sess_can_fail_over(s))
+				return pn_sess_fail_over(s, "silent past the limit");
 			s->gone = true;
 			return pn_sess_fail(s, -ETIMEDOUT,
 					    "nothing from %s for %.1f s (limit %.1f s): it is gone, exiting",
@@ -238,6 +242,8 @@ static int dispatch(pn_session *s, const pn_tp_completion *c, int n, bool full)
 	}
 	if (rc)
 		return rc;
+	if (down >= 0 && !s->stopped && pn_sess_can_fail_over(s))
+		return pn_sess_fail_over(s, "went away without STOP");
 	if (down >= 0) {
 		s->gone = true;
 		char who[320];

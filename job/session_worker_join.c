@@ -46,7 +46,7 @@ static int await_welcome(pn_session *s, int k, double until, bool *lost)
 /* Connect to shard k, say HELLO, wait for WELCOME; the aggregator may not be up yet, or
  * may drop a connection before it has taken our HELLO (seen under load): keep trying
  * within the timeout, but never past a refusal of our token. */
-static int connect_until_welcome(pn_session *s, int k, double t0)
+int pn_sess_connect_shard(pn_session *s, int k, double t0)
 {
 	double limit = (s->connect_timeout_ms > 0 ? s->connect_timeout_ms : 30000) / 1e3;
 	pn_sess_shard *sh = &s->sh[k];
@@ -65,7 +65,7 @@ static int connect_until_welcome(pn_session *s, int k, double t0)
 					sh->addr, pn_tp_errmsg(s->ctx));
 			continue;
 		}
-		pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)s->rank, .d = s->d,
+		pn_job_msg hello = {.type = PN_MSG_HELLO, .rank = (uint32_t)s->hello_rank, .d = s->d,
 				    .grad_dtype = (uint8_t)s->dtype};
 		pn_tp_mr_get_desc(s->grad_mr, &hello.region);
 		uint8_t buf[PN_TP_CTRL_MAX];
@@ -89,7 +89,7 @@ static int join_shards(pn_session *s)
 {
 	double t0 = pn_now_s();
 	for (int k = 0; k < s->nshards; k++) {
-		int rc = connect_until_welcome(s, k, t0);
+		int rc = pn_sess_connect_shard(s, k, t0);
 		if (rc)
 			return rc;
 	}
@@ -134,6 +134,7 @@ static void destroy(pn_session *s)
 	if (s->wire)
 		free(s->grad); /* half gradients: the float32 slot is private memory */
 	free(s->connect);
+	free(s->fallback);
 	free(s);
 }
 
@@ -141,18 +142,22 @@ int pn_session_join(const pn_session_config *cfg, pn_session **out, char *err, s
 {
 	*out = NULL;
 	if (!cfg || !cfg->connect || cfg->rank < 0 || cfg->rank >= PN_JOB_MAX_WORKERS || cfg->d < 1 ||
+	    (cfg->fallback && (cfg->fallback_rank < 0 || cfg->fallback_rank >= PN_JOB_MAX_WORKERS)) ||
 	    cfg->d > ((size_t)1 << 40) || pn_dtype_size(cfg->grad_dtype) == 0) {
 		pn_errf(err, errlen, "session: need an aggregator address, 0 <= rank < %d and d >= 1",
 			PN_JOB_MAX_WORKERS);
 		return -EINVAL;
 	}
 	pn_session *s = calloc(1, sizeof *s);
-	if (!s || !(s->connect = strdup(cfg->connect))) {
+	if (!s || !(s->connect = strdup(cfg->connect)) || (cfg->fallback && !(s->fallback = strdup(cfg->fallback)))) {
+		if (s)
+			free(s->connect);
 		free(s);
 		pn_errf(err, errlen, "session: out of memory");
 		return -ENOMEM;
 	}
-	s->rank = cfg->rank;
+	s->rank = s->hello_rank = cfg->rank;
+	s->fallback_rank = cfg->fallback_rank;
 	s->d = cfg->d;
 	s->dtype = cfg->grad_dtype;
 	s->verbose = cfg->verbose;

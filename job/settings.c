@@ -165,14 +165,21 @@ int pn_job_settle(const pn_agg_job_config *c, pn_job_settings *s, char *err, siz
 		pn_errf(err, errlen, "need 1 <= n <= %d workers", PN_JOB_MAX_WORKERS);
 		return -EINVAL;
 	}
-	if (c->leaves != 0 && (c->leaves < c->n || c->leaves > PN_JOB_MAX_WORKERS)) {
+	if (c->tree_nodes < 0 || (c->tree_nodes > 0 && (c->leaves < c->tree_nodes ||
+	    c->leaves % c->tree_nodes != 0 || c->n != c->tree_nodes + c->leaves))) {
+		pn_errf(err, errlen, "a tree of %d nodes with bypass slots needs the leaves a multiple of the "
+			"nodes and n = nodes + leaves (got %d leaves, n = %d)", c->tree_nodes, c->leaves, c->n);
+		return -EINVAL;
+	}
+	if (c->tree_nodes == 0 && c->leaves != 0 && (c->leaves < c->n || c->leaves > PN_JOB_MAX_WORKERS)) {
 		pn_errf(err, errlen, "%d leaves behind %d peers: need n <= leaves <= %d", c->leaves, c->n,
 			PN_JOB_MAX_WORKERS);
 		return -EINVAL;
 	}
 	int rc = settle_rule(c, s, err, errlen);
 	/* a tree's peers serve sums of several workers: only the uncoded mean counts them right */
-	if (rc == 0 && c->leaves > c->n && (s->robust || c->code_kind != PN_CODE_UNCODED)) {
+	bool tree = c->tree_nodes > 0 || c->leaves > c->n;
+	if (rc == 0 && tree && (s->robust || c->code_kind != PN_CODE_UNCODED)) {
 		pn_errf(err, errlen, "%d peers serving sums of %d workers (a tree) need the uncoded mean",
 			c->n, c->leaves);
 		rc = -EINVAL;

@@ -119,7 +119,8 @@ int pn_worker_run(const pn_worker_config *cfg, const pn_grad_source *src)
 				.connect_timeout_ms = cfg->connect_timeout_ms,
 				.silence_ms = cfg->silence_ms, .verbose = cfg->verbose,
 				.comm_dim = cfg->comm_dim,
-				.grad_dtype = cfg->grad_dtype};
+				.grad_dtype = cfg->grad_dtype, .fallback = cfg->fallback,
+				.fallback_rank = cfg->fallback_rank};
 	char err[512];
 	int rc = pn_session_join(&sc, &w.s, err, sizeof err);
 	if (rc)

@@ -137,6 +137,10 @@ typedef struct pn_worker_config {
 	/* Element type of the gradient this worker exposes (must be the job's
 	 * rule.grad_dtype): the float32 gradient is converted into it at submit. */
 	pn_dtype grad_dtype;
+	/* A tree's leaf: the root to join as peer fallback_rank if the node at `connect`
+	 * goes away (pn_session_config.fallback); NULL: none. */
+	const char *fallback;
+	int fallback_rank;
 } pn_worker_config;
 
 /* Runs a worker until the aggregator says STOP (returns 0) or is gone: disconnected
@@ -169,6 +173,14 @@ typedef struct pn_agg_job_config {
 	 * node serving the SUM of its children's gradients, so the mean divides by the
 	 * leaves (w_i = a_i / leaves), not by n. */
 	int leaves;
+	/* A tree that bypasses a dead node (0: none, a node gone ends the job). The first
+	 * tree_nodes peers are nodes, node k over the workers k·G .. k·G + G - 1 (G = leaves /
+	 * tree_nodes); peer tree_nodes + r is where worker r joins the root itself once its
+	 * node is gone (n = tree_nodes + leaves; only the nodes are waited for at the start).
+	 * The round a node is lost in is skipped (counted in rounds_lost); before the next,
+	 * the root waits a bounded time for the node's workers, then pulls them as peers of
+	 * weight 1 / leaves (job/README.md, "Trees"). */
+	int tree_nodes;
 	int64_t rounds;
 	pn_agg_config rule;     /* p, d are filled by the job */
 	int code_kind;          /* pn_code_kind */
@@ -232,6 +244,10 @@ typedef struct pn_agg_job_config {
 
 typedef struct pn_agg_job_result {
 	int64_t rounds_done, rounds_skipped;
+	/* A tree: rounds skipped because a node's sum was missing (among rounds_skipped), and
+	 * the nodes whose workers the root took over (tree_nodes > 0) */
+	int64_t rounds_lost;
+	int nodes_bypassed;
 	double *trust;          /* n entries (caller frees): EMA of each worker's share of the rule's weight */
 	int *flagged;           /* n entries: rounds in which the worker was excluded (nonfinite/disagreeing) */
 	int *straggled;         /* n entries: rounds in which the worker was not waited for */

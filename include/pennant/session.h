@@ -91,6 +91,12 @@ typedef struct pn_session_config {
 	pn_tp_ctx *ctx;
 	void (*foreign)(void *arg, const pn_tp_completion *c);
 	void *foreign_arg;
+	/* A tree's leaf (optional, NULL: none): when the aggregator joined at `connect` (its
+	 * node) goes away without STOP, the session joins `fallback` (the tree's root, which
+	 * takes this worker as its peer fallback_rank) once and goes on there; the round in
+	 * flight is lost. Unsharded jobs only. */
+	const char *fallback;
+	int fallback_rank;
 } pn_session_config;
 
 typedef struct pn_session_round {

@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
-"""pennant-train --tree 4 with node 1 killed at round 5 (--kill-node 1 --kill-round 5, the
-node _exits as kill -9 would leave it): what a dead node costs TODAY. Bypassing it (its
-workers pulled directly by the root) is not built, so the root must end the job promptly
-with the reason naming the node and the round, the JSON must still be written (5 rounds
-done, the node's peer row gone at round 5, final.error), and no process of the tree may
-be left behind. When the bypass is built, this test turns into "exit 0, at most one round
-lost" (node/README.md).
+"""pennant-train --tree 4 (16 workers, tcp) with node 1 killed at round 5 (--kill-node 1
+--kill-round 5: the node _exits as kill -9 would leave it), twice:
+
+1. bypass (the default): node 1's four workers notice their node gone, join the root
+   themselves (their fallback), and the root pulls them directly. At most one round may be
+   lost and the job must finish: exit 0, all 20 rounds, exactly round 5 skipped
+   (final.rounds_lost 1, final.nodes_bypassed 1), rounds 0..4 the same as the clean run's,
+   and from round 6 on the rule's weights 1/16 on nodes 0, 2, 3 and on the four workers'
+   root slots (8..11), 0 on node 1. The final accuracy stays within 4 points of the clean
+   run (it trained one round less).
+2. --no-bypass: the root ends the job promptly with the reason naming the node and the
+   round (exit 1), the JSON still written (5 rounds done, the node gone at round 5).
+
+Both: no process of the tree is left behind.
 
 usage: tree_kill_node.py BUILD_DIR
 """
@@ -17,6 +24,8 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import FAILS, check  # noqa: E402
+
+NODES, G, LEAVES = 4, 4, 16
 
 
 def tree_processes(tag):
@@ -34,35 +43,73 @@ def tree_processes(tag):
     return out
 
 
+def run(build, tmp, name, extra):
+    js = os.path.join(tmp, name + ".json")
+    cmd = [os.path.join(build, "tools", "pennant-train"), "--workers", str(LEAVES), "--tree", str(G),
+           "--node-mode", "sum", "--rule", "mean", "--byzantine", "0", "--rounds", "20",
+           "--eval-every", "0", "--backend", "tcp", "--json", js] + extra
+    print("$", " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
+    print(p.stdout[-2500:], flush=True)
+    left = tree_processes(js)
+    check(not left, f"{name}: no process of the tree is left behind ({left})")
+    rep = None
+    if check(os.path.exists(js), f"{name}: the JSON is written"):
+        with open(js) as f:
+            rep = json.load(f)
+    return p, rep
+
+
+def check_bypass(p, rep, clean):
+    check(p.returncode == 0, f"bypass: the job finishes, exit 0 (got {p.returncode})")
+    check("node 1: exiting abruptly at round 5" in p.stdout, "bypass: node 1 died at round 5 (fault injection)")
+    check(p.stdout.count("joining the root") == G, "bypass: each of node 1's 4 workers says it joins the root")
+    fin = rep["final"]
+    check(fin["rounds"] == 20 and fin["skipped"] == 1 and fin["rounds_lost"] == 1 and fin["nodes_bypassed"] == 1,
+          f"bypass: 20 rounds, exactly one lost, one node bypassed ({fin['rounds']}, {fin['skipped']}, "
+          f"{fin.get('rounds_lost')}, {fin.get('nodes_bypassed')})")
+    rounds = rep["rounds"]
+    check([r["round"] for r in rounds if r["skipped"]] == [5], "bypass: the lost round is round 5")
+    same = all(a["loss"] == b["loss"] for a, b in zip(rounds[:5], clean["rounds"][:5]))
+    check(same, "bypass: rounds 0..4 are the clean run's (same reported losses)")
+    want = [1 / LEAVES if i in (0, 2, 3) or NODES + 4 <= i < NODES + 8 else 0.0 for i in range(NODES + LEAVES)]
+    later = [r for r in rounds if r["round"] >= 6]
+    ok = all(len(r.get("weights", [])) == len(want) and
+             all(abs(a - b) < 1e-12 for a, b in zip(r["weights"], want)) for r in later)
+    check(ok, f"bypass: rounds 6..19 weigh nodes 0, 2, 3 and workers 4..7 directly, 1/16 each "
+          f"(round 6: {later[0].get('weights') if later else None})")
+    acc, acc0 = fin["test_acc"], clean["final"]["test_acc"]
+    check(acc is not None and acc >= acc0 - 0.04, f"bypass: accuracy {acc} within 4 points of the clean "
+          f"run's {acc0} (one round less)")
+    gone = [w["rank"] for w in rep["workers"] if w.get("gone_at_round", -1) >= 0]
+    check(gone == [1], f"bypass: the peer table has node 1 gone, nobody else ({gone})")
+
+
+def check_no_bypass(p, rep):
+    check(p.returncode == 1, f"no bypass: the job ends with exit 1 (got {p.returncode})")
+    check("node 1 went away in round 5" in p.stdout, "no bypass: the root says which node went away and when")
+    fin = rep["final"]
+    check(fin["rounds"] == 5 and fin["skipped"] == 0, f"no bypass: rounds 0..4 done, none skipped "
+          f"({fin['rounds']}, {fin['skipped']})")
+    check("node 1 went away in round 5" in (fin.get("error") or ""), f"no bypass: final.error has the reason "
+          f"({fin.get('error')})")
+    check(fin["bytes_pulled"] > 0, f"no bypass: final.bytes_pulled counts what the root pulled ({fin['bytes_pulled']})")
+    gone = [w["rank"] for w in rep["workers"] if w.get("gone_at_round", -1) >= 0]
+    check(gone == [1] and rep["workers"][1]["gone_at_round"] == 5, f"no bypass: node 1 gone at round 5 ({gone})")
+    check(all(len(r["weights"]) == NODES for r in rep["rounds"] if "weights" in r),
+          "no bypass: each round's weights list the root's 4 peers (the nodes)")
+
+
 def main():
     build = sys.argv[1]
     with tempfile.TemporaryDirectory(prefix="pn-tree-kill-") as tmp:
-        js = os.path.join(tmp, "kill.json")
-        cmd = [os.path.join(build, "tools", "pennant-train"), "--workers", "16", "--tree", "4",
-               "--node-mode", "sum", "--rule", "mean", "--byzantine", "0", "--rounds", "20",
-               "--eval-every", "0", "--backend", "tcp", "--kill-node", "1", "--kill-round", "5",
-               "--json", js]
-        print("$", " ".join(cmd), flush=True)
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
-        print(p.stdout[-3000:], flush=True)
-        check(p.returncode == 1, f"the job ends with exit 1: a dead node is not bypassed yet (got {p.returncode})")
-        check("node 1: exiting abruptly at round 5" in p.stdout, "node 1 died at round 5 (fault injection)")
-        check("node 1 went away in round 5" in p.stdout, "the root says which node went away and when")
-        left = tree_processes(js)
-        check(not left, f"no process of the tree is left behind ({left})")
-        if not check(os.path.exists(js), "the JSON is written"):
-            sys.exit(1)
-        with open(js) as f:
-            rep = json.load(f)
-    fin = rep["final"]
-    check(fin["rounds"] == 5 and fin["skipped"] == 0, f"rounds 0..4 done, none skipped ({fin['rounds']}, "
-          f"{fin['skipped']})")
-    check("node 1 went away in round 5" in (fin.get("error") or ""), f"final.error has the reason ({fin.get('error')})")
-    check(fin["bytes_pulled"] > 0, f"final.bytes_pulled counts what the root pulled ({fin['bytes_pulled']})")
-    gone = [w["rank"] for w in rep["workers"] if w.get("gone_at_round", -1) >= 0]
-    check(gone == [1] and rep["workers"][1]["gone_at_round"] == 5, f"the peer table: node 1 gone at round 5 ({gone})")
-    check(all(len(r["weights"]) == 4 for r in rep["rounds"] if "weights" in r),
-          "each round's weights list the root's 4 peers (the nodes), not 16 entries")
+        _, clean = run(build, tmp, "clean", [])
+        p, rep = run(build, tmp, "bypass", ["--kill-node", "1", "--kill-round", "5"])
+        if rep and clean:
+            check_bypass(p, rep, clean)
+        p, rep = run(build, tmp, "nobypass", ["--kill-node", "1", "--kill-round", "5", "--no-bypass"])
+        if rep:
+            check_no_bypass(p, rep)
     sys.exit(1 if FAILS else 0)
 
 

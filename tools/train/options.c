@@ -144,9 +144,11 @@ static bool writable_path(const char *path, char *why, size_t len)
 
 void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc)
 {
-	*jc = (pn_agg_job_config){.listen = o->listen, .n = train_peers(o),
-				  .leaves = o->tree ? o->n : 0, .rounds = o->rounds, .seed = o->seed,
-				  .wait = o->wait, .deadline_ms = o->deadline_ms,
+	bool bypass = train_tree_bypass(o); /* (absent workers' slots are not stragglers: wait all) */
+	*jc = (pn_agg_job_config){.listen = o->listen, .n = train_root_slots(o),
+				  .leaves = o->tree ? o->n : 0, .tree_nodes = bypass ? o->n / o->tree : 0,
+				  .rounds = o->rounds, .seed = o->seed,
+				  .wait = bypass ? "all" : o->wait, .deadline_ms = o->deadline_ms,
 				  .pull_policy = o->pull_policy, .window_per_worker = o->window_per_worker,
 				  .window_total = o->window_total, .pipelining = o->pipelining, .lr = o->lr,
 				  .momentum = o->momentum, .weight_decay = o->wd, .d = d,
@@ -172,7 +174,8 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_DEADLINE, O_PULL, O_WIN, O_WINT, O_PIPE, O_BYZ, O_BYZR, O_ATTACK, O_STRAG, O_KILLR, O_KILLNODE,
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
-	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE, O_FIXED_POINT };
+	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE, O_FIXED_POINT,
+	       O_NO_BYPASS };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -193,7 +196,8 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"check", 0, 0, O_CHECK}, {"serve", 1, 0, O_SERVE}, {"save-worker-model", 1, 0, O_SAVEW},
 		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"grad-dtype", 1, 0, O_GRAD_DTYPE},
 		{"tree", 1, 0, O_TREE}, {"node-mode", 1, 0, O_NODE_MODE},
-		{"fixed-point", 0, 0, O_FIXED_POINT}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+		{"fixed-point", 0, 0, O_FIXED_POINT}, {"no-bypass", 0, 0, O_NO_BYPASS},
+		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
 	int c, idx = 0;
@@ -268,6 +272,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		}
 		case O_KILLR: INT(kill_rank, 0, 999); break;
 		case O_KILLNODE: INT(kill_node, 0, 999); break;
+		case O_NO_BYPASS: o->no_bypass = true; break;
 		case O_KILLN: INT(kill_round, 0, INT64_MAX); break;
 		case O_BACKEND: o->backend = optarg; break;
 		case O_TPO: o->tp_options = optarg; break;

@@ -64,6 +64,11 @@ typedef struct train_opts {
 	pn_faults straggle;        /* the parsed --straggle delay */
 	int kill_rank;
 	int kill_node; /* --tree: node K exits abruptly at --kill-round (-1: none) */
+	bool no_bypass; /* --tree: a dead node ends the job instead of being bypassed */
+	/* a local tree's worker: the root to join if its node goes away (NULL: none), and the
+	 * root's peer slot for it */
+	const char *fallback;
+	int fallback_rank;
 	int64_t kill_round;
 	int window_per_worker, window_total;
 	bool *byz, *slow;          /* n flags each: Byzantine ranks, straggling ranks */
@@ -96,6 +101,10 @@ void train_job_config(const train_opts *o, size_t d, pn_agg_job_config *jc);
 void train_options_free(train_opts *o);
 /* tree.c: the aggregator's direct peers: the nodes of a tree (n / G), else the n workers */
 int train_peers(const train_opts *o);
+/* tree.c: whether a dead node's workers join the root (a local tcp tree of sum nodes,
+ * unless --no-bypass), and the root's peer slots: the nodes, plus then one per worker */
+bool train_tree_bypass(const train_opts *o);
+int train_root_slots(const train_opts *o);
 /* tree.c: what --tree G accepts (its first version); -1 to go on, else 2 after a line */
 int train_validate_tree(train_opts *o);
 

@@ -107,7 +107,7 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 	if (rec->weights) { /* the rule's per-peer weights (which workers, or a tree's nodes, it selected) */
 		pn_json_key(j, "weights");
 		pn_json_begin_array(j);
-		for (int i = 0; i < train_peers(o); i++)
+		for (int i = 0; i < train_root_slots(o); i++)
 			pn_json_number(j, rec->weights[i]);
 		pn_json_end_array(j);
 	}
@@ -140,9 +140,15 @@ static void print_workers(const train_opts *o, const train_outcome *out)
 		return;
 	fprintf(o->out, "%s  trust  flagged  straggled  role\n", o->tree ? "  node" : "worker");
 	for (int i = 0; i < out->peers; i++) {
-		char gone[48] = "";
+		bool leaf_slot = o->tree && i >= train_peers(o); /* a bypassed node's worker, at the root */
+		if (leaf_slot && res->gone_at[i] == -2)
+			continue; /* (unused bypass slot) */
+		char gone[64] = "";
+		if (leaf_slot)
+			snprintf(gone, sizeof gone, " (worker %d, its node bypassed)", i - train_peers(o));
 		if (res->gone_at[i] >= 0)
-			snprintf(gone, sizeof gone, ", gone at round %lld", (long long)res->gone_at[i]);
+			snprintf(gone + strlen(gone), sizeof gone - strlen(gone), ", gone at round %lld",
+				 (long long)res->gone_at[i]);
 		else if (res->gone_at[i] == -2)
 			snprintf(gone, sizeof gone, ", never joined");
 		fprintf(o->out, "%6d  %5.2f  %7d  %9d  %s%s\n", i, res->trust[i], res->flagged[i],
@@ -198,6 +204,9 @@ int report_final(train_report *r, const train_outcome *out)
 			"initial one, no accuracy to report%s%s\n", what, (long long)out->rounds_done,
 			(long long)out->rounds_skipped, out->time_s, sig ? "; stopped by " : "", sig ? sig : "");
 	print_workers(o, out);
+	if (o->tree && out->res && (out->res->rounds_lost || out->res->nodes_bypassed))
+		fprintf(o->out, "tree: %lld round(s) lost to a missing node sum, %d node(s) bypassed (their "
+			"workers pulled by the root)\n", (long long)out->res->rounds_lost, out->res->nodes_bypassed);
 	if (!r->json_on)
 		return 0;
 	pn_json *j = &r->json;
@@ -216,13 +225,22 @@ int report_final(train_report *r, const train_outcome *out)
 		pn_json_kuint(j, "bytes_pulled", out->res->tp_stats.bytes_read);
 	else
 		pn_json_knull(j, "bytes_pulled");
+	if (o->tree) { /* rounds lost to a node's missing sum; nodes whose workers the root took */
+		pn_json_kint(j, "rounds_lost", out->res ? out->res->rounds_lost : 0);
+		pn_json_kint(j, "nodes_bypassed", out->res ? out->res->nodes_bypassed : 0);
+	}
 	pn_json_end_object(j);
 	pn_json_key(j, "workers");
 	pn_json_begin_array(j);
 	const pn_agg_job_result *res = out->res;
 	for (int i = 0; res && res->trust && i < out->peers; i++) {
+		bool leaf_slot = o->tree && i >= train_peers(o); /* a bypassed node's worker, at the root */
+		if (leaf_slot && res->gone_at[i] == -2)
+			continue; /* (an unused bypass slot) */
 		pn_json_begin_object(j);
 		pn_json_kint(j, "rank", i);
+		if (leaf_slot)
+			pn_json_kint(j, "bypassed_worker", i - train_peers(o));
 		pn_json_knumber(j, "trust", res->trust[i]);
 		pn_json_kint(j, "flagged", res->flagged[i]);
 		pn_json_kint(j, "straggled", res->straggled[i]);

@@ -35,7 +35,8 @@ int train_run_worker(train_opts *o, fmnist_job *job, int64_t kill_round)
 	bool byz = o->byz[o->rank];
 	pn_worker_config wc = {.tp = topology_tp_config(o, (uint32_t)o->rank + 1, optbuf, sizeof optbuf),
 			       .connect = o->connect, .rank = o->rank, .connect_timeout_ms = 60000,
-			       .grad_dtype = o->grad_dtype};
+			       .grad_dtype = o->grad_dtype, .fallback = o->fallback,
+			       .fallback_rank = o->fallback_rank};
 	/* told the code, the worker registers exactly 2 slots of ceil(d/m); a worker started
 	 * without it (pennant-worker alone) learns m from WELCOME (slots of d, enough for any m) */
 	if (strcmp(o->code, "comm-efficient") == 0)
@@ -77,6 +78,10 @@ int train_local_worker(void *ctx, int rank, const char *addr)
 	sigaction(SIGTERM, &dfl, NULL);
 	lc->o->rank = rank;
 	lc->o->connect = addr;
+	if (lc->root_addr[0]) { /* a tree's worker: the root, if its node goes away */
+		lc->o->fallback = lc->root_addr;
+		lc->o->fallback_rank = train_peers(lc->o) + rank;
+	}
 	return train_run_worker(lc->o, lc->job, lc->o->kill_rank == rank ? lc->o->kill_round : -1);
 }
 
@@ -201,11 +206,11 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 	if ((rc = plan_shards(o, job, d, ranges, err, sizeof err)) != 0) {
 		fprintf(stderr, "%s: %s\n", o->prog, err);
 	} else if (local) {
-		train_local lc = {o, job};
+		train_local lc = {.o = o, .job = job};
 		rc = pn_run_local_shards(&jc, o->shards, ranges,
 					 o->tree ? train_local_node : train_local_worker, &lc, &res, &bad, err,
 					 sizeof err);
-		if (bad > (o->kill_rank >= 0))
+		if (bad > (o->kill_rank >= 0 || o->kill_node >= 0))
 			fprintf(stderr, "%s: %d worker(s) did not exit cleanly\n", o->prog, bad);
 	} else {
 		if (o->shards > 1) { /* a launched sharded job: this rank's shard (launch.c) */
@@ -224,7 +229,7 @@ int train_run_aggregator(train_opts *o, fmnist_job *job, const volatile sig_atom
 	train_outcome out = {.rounds_done = res.rounds_done, .rounds_skipped = res.rounds_skipped,
 			     .time_s = res.t_total_s, .model = res.model,
 			     .error = rc && rc != -EINTR ? err : NULL, .stop_signal = stopped ? *stop : 0,
-			     .res = &res, .byz = byz, .peers = train_peers(o)};
+			     .res = &res, .byz = byz, .peers = train_root_slots(o)};
 	if (report_final(&rep, &out))
 		status = 1;
 	if (!stopped && status == 0 && res.rounds_done - res.rounds_skipped <= 0) {

@@ -20,6 +20,7 @@ int train_run_reference(train_opts *o, fmnist_job *job, const volatile sig_atomi
 typedef struct train_local {
 	train_opts *o;
 	fmnist_job *job;
+	char root_addr[256];    /* a tree's node: its parent, its workers' fallback (else "") */
 } train_local;
 int train_local_worker(void *ctx, int rank, const char *addr);
 int train_local_node(void *ctx, int node, const char *addr);

@@ -68,6 +68,19 @@ int train_peers(const train_opts *o)
 	return o->tree ? o->n / o->tree : o->n;
 }
 
+bool train_tree_bypass(const train_opts *o)
+{
+	/* the workers must reach the root: tcp does; the local memif topology links each only
+	 * to its node; a robust node's group would lose its rule under a plain mean */
+	return o->tree && !o->no_bypass && o->role == TRAIN_LOCAL && !o->launcher &&
+	       strcmp(o->backend, "tcp") == 0 && pn_node_mode_from_name(o->node_mode) == PN_NODE_SUM;
+}
+
+int train_root_slots(const train_opts *o)
+{
+	return train_peers(o) + (train_tree_bypass(o) ? o->n : 0);
+}
+
 pn_node_config train_node_config(const train_opts *o, int node, const char *parent, const char *listen,
 				 size_t d, pn_agg_config *rule, char *optbuf, size_t optlen)
 {
@@ -125,6 +138,8 @@ int train_local_node(void *ctx, int node, const char *addr)
 	pn_agg_config rule;
 	pn_node_config nc = train_node_config(o, node, addr, listen, lc->job->model.nparams, &rule, optbuf,
 					      sizeof optbuf);
+	if (train_tree_bypass(o)) /* its workers (forked below) inherit it */
+		snprintf(lc->root_addr, sizeof lc->root_addr, "%s", addr);
 	pn_node_result res = {0};
 	char err[512] = "";
 	int bad = 0;

@@ -80,8 +80,10 @@ static const char fault_opts[] =
 "                      computes the honest gradients of every partition itself)\n"
 "  --straggle L:SPEC   ranks L are slow: SPEC fixed:MS, exp:MEAN_MS, markov:MS,P_SLOW,P_FAST\n"
 "  --kill-rank R --kill-round N   worker R exits abruptly at round N\n"
-"  --kill-node K --kill-round N   with --tree: node K exits abruptly at round N (today the\n"
-"                      root then ends the job with the reason: a dead node is not bypassed)\n";
+"  --kill-node K --kill-round N   with --tree: node K exits abruptly at round N; its workers\n"
+"                      join the root, which pulls them directly (that round is lost)\n"
+"  --no-bypass         with --tree: a dead node ends the job instead (the only behaviour\n"
+"                      over memif, under mpirun and with robust nodes)\n";
 
 static const char tp_opts[] =
 "transport:\n"
