@@ -204,8 +204,11 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 		pn_session_round r;
 		rc = parent_round(&n, &r);
 		if (!rc && cfg->exit_abruptly && r.round >= cfg->exit_at_round) {
-			pn_node_log(&n, "node %d: exiting abruptly at round %lld (fault injection)\n", cfg->rank,
+			pn_node_log(&n, "node %d: %s at round %lld (fault injection)\n", cfg->rank,
+				    cfg->stall_ms > 0 ? "stalling, then exiting abruptly," : "exiting abruptly",
 				    (long long)r.round);
+			if (cfg->stall_ms > 0) /* a hung node: no word to anyone, then gone */
+				usleep((useconds_t)cfg->stall_ms * 1000);
 			_exit(3);
 		}
 		if (!rc && !(rc = sum_round(&n, &r)))

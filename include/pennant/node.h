@@ -59,6 +59,7 @@ typedef struct pn_node_config {
 	 * exit_at_round (or a later one) begins, as a killed node would: no STOP below. */
 	bool exit_abruptly;
 	int64_t exit_at_round;
+	int stall_ms;           /* with exit_abruptly: first hang this long, silent, then exit */
 	/* Called once listening, with the bound address (e.g. to tell forked children). */
 	void (*on_listen)(void *ctx, const char *addr);
 	void *on_listen_ctx;

@@ -9,7 +9,10 @@
    and from round 6 on the rule's weights 1/16 on nodes 0, 2, 3 and on the four workers'
    root slots (8..11), 0 on node 1. The final accuracy stays within 4 points of the clean
    run (it trained one round less).
-2. --no-bypass: the root ends the job promptly with the reason naming the node and the
+2. a stall (--kill-node 2 --kill-round 8 --node-stall-ms 12000: the node hangs silent for
+   12 s, then exits): both sides judge it by the silence limit (5 s), so its workers join
+   the root and the job finishes the same way: exit 0, exactly round 8 lost.
+3. --no-bypass: the root ends the job promptly with the reason naming the node and the
    round (exit 1), the JSON still written (5 rounds done, the node gone at round 5).
 
 Both: no process of the tree is left behind.
@@ -85,6 +88,17 @@ def check_bypass(p, rep, clean):
     check(gone == [1], f"bypass: the peer table has node 1 gone, nobody else ({gone})")
 
 
+def check_stall(p, rep):
+    check(p.returncode == 0, f"stall: the job finishes, exit 0 (got {p.returncode})")
+    check(p.stdout.count("joining the root") == G and "silent past the limit" in p.stdout,
+          "stall: node 2's 4 workers judge it silent and join the root")
+    fin = rep["final"]
+    lost = [r["round"] for r in rep["rounds"] if r["skipped"]]
+    check(fin["rounds"] == 20 and fin["rounds_lost"] == 1 and fin["nodes_bypassed"] == 1 and lost == [8],
+          f"stall: 20 rounds, round 8 lost and no other, one node bypassed ({fin['rounds']}, {lost}, "
+          f"{fin.get('nodes_bypassed')})")
+
+
 def check_no_bypass(p, rep):
     check(p.returncode == 1, f"no bypass: the job ends with exit 1 (got {p.returncode})")
     check("node 1 went away in round 5" in p.stdout, "no bypass: the root says which node went away and when")
@@ -107,6 +121,9 @@ def main():
         p, rep = run(build, tmp, "bypass", ["--kill-node", "1", "--kill-round", "5"])
         if rep and clean:
             check_bypass(p, rep, clean)
+        p, rep = run(build, tmp, "stall", ["--kill-node", "2", "--kill-round", "8", "--node-stall-ms", "12000"])
+        if rep:
+            check_stall(p, rep)
         p, rep = run(build, tmp, "nobypass", ["--kill-node", "1", "--kill-round", "5", "--no-bypass"])
         if rep:
             check_no_bypass(p, rep)

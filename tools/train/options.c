@@ -175,7 +175,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
 	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE, O_FIXED_POINT,
-	       O_NO_BYPASS };
+	       O_NO_BYPASS, O_NODE_STALL };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -197,6 +197,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"grad-dtype", 1, 0, O_GRAD_DTYPE},
 		{"tree", 1, 0, O_TREE}, {"node-mode", 1, 0, O_NODE_MODE},
 		{"fixed-point", 0, 0, O_FIXED_POINT}, {"no-bypass", 0, 0, O_NO_BYPASS},
+		{"node-stall-ms", 1, 0, O_NODE_STALL},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
@@ -273,6 +274,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_KILLR: INT(kill_rank, 0, 999); break;
 		case O_KILLNODE: INT(kill_node, 0, 999); break;
 		case O_NO_BYPASS: o->no_bypass = true; break;
+		case O_NODE_STALL: INT(node_stall_ms, 1, 600000); break;
 		case O_KILLN: INT(kill_round, 0, INT64_MAX); break;
 		case O_BACKEND: o->backend = optarg; break;
 		case O_TPO: o->tp_options = optarg; break;

@@ -65,6 +65,7 @@ typedef struct train_opts {
 	int kill_rank;
 	int kill_node; /* --tree: node K exits abruptly at --kill-round (-1: none) */
 	bool no_bypass; /* --tree: a dead node ends the job instead of being bypassed */
+	int node_stall_ms; /* --kill-node: the node first hangs this long (0: exits at once) */
 	/* a local tree's worker: the root to join if its node goes away (NULL: none), and the
 	 * root's peer slot for it */
 	const char *fallback;

@@ -15,6 +15,8 @@ int train_validate_tree(train_opts *o)
 {
 	if (!o->tree && o->kill_node >= 0)
 		return train_refuse(o, "--kill-node goes with --tree G");
+	if (o->node_stall_ms && o->kill_node < 0)
+		return train_refuse(o, "--node-stall-ms goes with --kill-node K --kill-round N");
 	if (!o->tree && (o->node_mode || o->fixed_point))
 		return train_refuse(o, "--%s goes with --tree G", o->node_mode ? "node-mode" : "fixed-point");
 	if (!o->tree)
@@ -101,7 +103,8 @@ pn_node_config train_node_config(const train_opts *o, int node, const char *pare
 				.first_rank = node * o->tree, .leaves = o->n, .d = d,
 				.mode = mode, .fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
 				.log = o->quiet ? NULL : stderr,
-				.exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round};
+				.exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round,
+				.stall_ms = o->node_stall_ms};
 }
 
 int train_node_report(const train_opts *o, const pn_node_config *nc, int rc, const pn_node_result *res,

@@ -82,6 +82,8 @@ static const char fault_opts[] =
 "  --kill-rank R --kill-round N   worker R exits abruptly at round N\n"
 "  --kill-node K --kill-round N   with --tree: node K exits abruptly at round N; its workers\n"
 "                      join the root, which pulls them directly (that round is lost)\n"
+"  --node-stall-ms MS  with --kill-node: the node first hangs MS ms without a word (a stall:\n"
+"                      both sides judge it by the silence limit), then exits\n"
 "  --no-bypass         with --tree: a dead node ends the job instead (the only behaviour\n"
 "                      over memif, under mpirun and with robust nodes)\n";
 
