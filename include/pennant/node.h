@@ -79,7 +79,8 @@ typedef struct pn_node_result {
 
 /* Runs the node until its parent says STOP (0: STOP forwarded to the children), or
  * fails with -errno and one line in err: the parent gone, a child gone (a sum node cannot
- * serve a partial sum; bypassing is not built), a configuration out of range. */
+ * serve a partial sum: it fails, and a root with bypass slots takes its workers, job.h
+ * tree_nodes), a configuration out of range. */
 int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_t errlen);
 
 /* One host: forks G children BEFORE any transport exists (leaf_main(ctx, rank, addr)

@@ -157,6 +157,8 @@ def refusals():
         ([TRAIN, "--tree", "4", "--kill-node", "4", "--kill-round", "5", "--workers", "16", "--rule", "mean",
           "--byzantine", "0"], "not a node of this local tree"),
         ([TRAIN, "--kill-rank", "30", "--kill-round", "2"], "not a worker"),
+        ([TRAIN, "--tree", "4", "--workers", "8", "--rule", "mean", "--byzantine", "0", "--node-stall-ms", "500"],
+         "goes with --kill-node"),
         ([TRAIN, "--f", "15"], "below the 15 workers"),
         ([TRAIN, "--model", "mlp:abc", "--backend", "tcp"], ""),
         ([TRAIN, "--role", "aggregator", "--listen", "0.0.0.0:7470"], "needs the job secret"),
