@@ -91,7 +91,7 @@ static int setup_memory(pn_job *j)
 		j->w[i].gone_at = -2; /* never joined, until it does */
 		j->w[i].acked = -1;
 	}
-	return 0;
+	return pn_job_tree_report_setup(j);
 }
 
 /* What was settled before anything opened: the code, the policies, the timers. A robust
@@ -169,6 +169,7 @@ static void fill_result(pn_job *j, pn_agg_job_result *res)
 	res->straggled = calloc((size_t)j->n, sizeof(int));
 	res->gone_at = calloc((size_t)j->n, sizeof(int64_t));
 	res->rounds_lost = j->rounds_lost;
+	pn_job_tree_report_result(j, res);
 	res->nodes_bypassed = j->nodes_bypassed;
 	if (res->model)
 		memcpy(res->model,
@@ -213,6 +214,7 @@ static void teardown(pn_job *j)
 	free(j->velocity), free(j->velocity_saved), free(j->out), free(j->w);
 	free(j->finished), free(j->failed), free(j->needed), free(j->use), free(j->late);
 	free(j->rows), free(j->alpha), free(j->members), free(j->landed), free(j->ce_A);
+	pn_job_tree_report_free(j);
 }
 
 int pn_aggregator_run(const pn_agg_job_config *cfg, pn_agg_job_result *res, char *err, size_t errlen)
@@ -284,6 +286,7 @@ void pn_agg_job_result_free(pn_agg_job_result *res)
 	free(res->flagged);
 	free(res->straggled);
 	free(res->gone_at);
+	free(res->leaf_stats);
 	free(res->model);
 	memset(res, 0, sizeof *res);
 }

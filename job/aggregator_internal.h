@@ -68,6 +68,12 @@ typedef struct pn_job {
 	pn_agg *agg;           /* one engine (and its pool) for the whole job, reset per round */
 	int64_t rounds_lost;   /* a tree: rounds a node's sum was missing in (tree_bypass.c) */
 	int nodes_bypassed;
+	/* a tree of robust nodes (tree_report.c): this round's reports (leaves entries) and
+	 * the roll-up over the job */
+	int *leaf_status;
+	double *leaf_score;
+	bool leaf_reported;
+	pn_leaf_stats *leaf_stats;
 	/* per round */
 	int64_t round;
 	pn_round_record *rec;  /* the round's record (the decode's weight function fills in) */
@@ -142,6 +148,14 @@ int pn_job_tree_await_rejoins(pn_job *j);
 /* after the decision: *lost = why the round is lost (a worker's gradient missing), or
  * NULL; without bypass slots the job fails instead (-ECONNRESET) */
 int pn_job_tree_check(pn_job *j, const char **lost);
+
+/* tree_report.c, a tree of robust nodes: their NODE_REPORTs per round and over the job */
+int pn_job_tree_report_setup(pn_job *j);
+void pn_job_tree_report_begin(pn_job *j);
+void pn_job_tree_on_report(pn_job *j, int i, const pn_job_msg *m);
+void pn_job_tree_report_end(pn_job *j, pn_round_record *rec);
+void pn_job_tree_report_result(const pn_job *j, pn_agg_job_result *res);
+void pn_job_tree_report_free(pn_job *j);
 
 /* pull.c: reads, completions */
 void pn_job_post_reads(pn_job *j);

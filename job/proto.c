@@ -105,6 +105,18 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		}
 		break;
 	}
+	case PN_MSG_NODE_REPORT: {
+		uint8_t np = (uint8_t)m->nparts;
+		put(&w, &m->round, 8);
+		put(&w, &m->rank, 4);
+		put(&w, &np, 1);
+		for (int k = 0; k < m->nparts; k++) {
+			uint8_t st = (uint8_t)m->parts[k];
+			put(&w, &st, 1);
+			put(&w, &m->coefs[k], 8);
+		}
+		break;
+	}
 	case PN_MSG_READY: {
 		int32_t st = m->status;
 		put(&w, &st, 4);
@@ -232,6 +244,18 @@ static int check_round(const pn_job_msg *m)
 	return 0;
 }
 
+/* Children inside the rank space, statuses of pn_agg_worker_status, scores a number or
+ * +inf (excluded): never NaN or -inf. */
+static int check_node_report(const pn_job_msg *m)
+{
+	if (m->round < 0 || m->nparts < 1 || m->rank + (uint32_t)m->nparts > PN_JOB_MAX_WORKERS)
+		return -EBADMSG;
+	for (int k = 0; k < m->nparts; k++)
+		if (m->parts[k] > PN_AGG_EXCLUDED || isnan(m->coefs[k]) || m->coefs[k] == -INFINITY)
+			return -EBADMSG;
+	return 0;
+}
+
 static int check_ready(const pn_job_msg *m)
 {
 	/* status: 0 or a negative errno; the loss is information only (NaN allowed: "not
@@ -321,6 +345,23 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 			get(&r, &m->coefs[k], 8);
 		}
 		check = check_round;
+		break;
+	}
+	case PN_MSG_NODE_REPORT: {
+		uint8_t np = 0;
+		get(&r, &m->round, 8);
+		get(&r, &m->rank, 4);
+		get(&r, &np, 1);
+		if (np > PN_JOB_MAX_PARTS)
+			return -EBADMSG;
+		m->nparts = np;
+		for (int k = 0; k < np; k++) {
+			uint8_t st = 0;
+			get(&r, &st, 1);
+			m->parts[k] = st;
+			get(&r, &m->coefs[k], 8);
+		}
+		check = check_node_report;
 		break;
 	}
 	case PN_MSG_READY: {

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PN_JOB_PROTO_VERSION 5
+#define PN_JOB_PROTO_VERSION 6
 #define PN_JOB_MAX_WORKERS 4095      /* ranks 0..4094; also the read cookie's worker field */
 #define PN_JOB_MAX_TIMER_MS 86400000u /* heartbeat / silence limits: at most one day */
 
@@ -33,8 +33,13 @@ enum pn_job_msg_type {
 	PN_MSG_DECISION = 12,     /* shard 0 → shard k: round v's decision is in decision slot v%2 */
 	PN_MSG_SHARD_DONE = 13,   /* shard k → shard 0: the job's last model is in model slot
 				   * `slot` after `round` rounds; `bytes` it pulled */
+	/* A robust node → its parent, before READY(v): its rule's verdict on children
+	 * rank .. rank + nparts - 1 (global worker ranks): parts[k] the pn_agg_worker_status,
+	 * coefs[k] the score (lower is more trusted; +inf when excluded). At most
+	 * PN_JOB_MAX_PARTS children per message: a larger group sends several. */
+	PN_MSG_NODE_REPORT = 14,
 };
-#define PN_MSG_LAST PN_MSG_SHARD_DONE
+#define PN_MSG_LAST PN_MSG_NODE_REPORT
 
 typedef struct pn_job_msg {
 	uint8_t type;

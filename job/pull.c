@@ -79,6 +79,10 @@ static void on_ctrl(pn_job *j, const pn_tp_completion *c)
 	int rc = pn_job_msg_unpack(c->data, c->len, &m);
 	if (i >= 0 && rc == 0 && m.type == PN_MSG_PING)
 		return;
+	if (i >= 0 && rc == 0 && m.type == PN_MSG_NODE_REPORT) {
+		pn_job_tree_on_report(j, i, &m); /* a robust node's verdict on its children */
+		return;
+	}
 	if (i >= 0 && rc == 0 && m.type == PN_MSG_RESULT_ACK) {
 		if (m.round > j->w[i].acked)
 			j->w[i].acked = m.round;

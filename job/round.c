@@ -17,6 +17,7 @@ static int begin_round(pn_job *j)
 	j->cur = j->model + (size_t)pn_job_slot(v) * j->d;
 	j->next = j->model + (size_t)pn_job_slot(v + 1) * j->d;
 	pn_pull_reset(j->puller);
+	pn_job_tree_report_begin(j);
 	j->nlanded = 0;
 	for (int i = 0; i < j->n; i++) {
 		j->finished[i] = false;
@@ -194,6 +195,7 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 	if (j->result)
 		pn_job_announce_result(j, skip != NULL);
 	rec->t_aggregate_s = pn_now_s() - ta;
+	pn_job_tree_report_end(j, rec);
 	j->rec = NULL;
 	for (int i = 0; i < j->n; i++)
 		j->late[i] = !j->finished[i];

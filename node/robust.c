@@ -4,6 +4,7 @@
  * dropped and counted by it) and the node serves G × the rule's output, so the root's
  * division by all n leaves gives the mean of the groups' robust aggregates. */
 #include "node/node_internal.h"
+#include "job/session_worker.h" /* pn_sess_send: the report goes up the parent session */
 
 #include <errno.h>
 #include <math.h>
@@ -66,6 +67,27 @@ static void account(pn_node *n, int *nonfinite, int *suspect)
 		n->kids[*suspect].top_suspect++;
 }
 
+/* The rule's verdict on every child to the parent, before READY (the parent keeps it for
+ * the round: statuses, scores, and its trust roll-up), in messages of at most
+ * PN_JOB_MAX_PARTS children. */
+static int report_children(pn_node *n)
+{
+	const int *st = pn_agg_status(n->agg);
+	const double *sc = pn_agg_scores(n->agg);
+	for (int c0 = 0; c0 < n->g; c0 += PN_JOB_MAX_PARTS) {
+		pn_job_msg m = {.type = PN_MSG_NODE_REPORT, .round = n->round,
+				.rank = (uint32_t)(n->cfg->first_rank + c0)};
+		for (int c = c0; c < n->g && m.nparts < PN_JOB_MAX_PARTS; c++, m.nparts++) {
+			m.parts[m.nparts] = st[c];
+			m.coefs[m.nparts] = isnan(sc[c]) || sc[c] == -INFINITY ? INFINITY : sc[c];
+		}
+		int rc = pn_sess_send(n->parent, &m);
+		if (rc)
+			return pn_node_fail(n, rc, "parent: %s", pn_session_error(n->parent));
+	}
+	return 0;
+}
+
 int pn_node_robust_finish(pn_node *n)
 {
 	/* the engine reads the rows in place: reset forgets the last round's landed ranges */
@@ -85,5 +107,5 @@ int pn_node_robust_finish(pn_node *n)
 	pn_node_log(n, "node %d round %lld: %s over %d children, %d dropped (NaN/Inf), most suspect rank %d\n",
 		    n->cfg->rank, (long long)n->round, pn_rule_name(n->cfg->rule->rule), n->g - nonfinite,
 		    nonfinite, suspect < 0 ? -1 : n->cfg->first_rank + suspect);
-	return 0;
+	return report_children(n);
 }

@@ -163,7 +163,21 @@ typedef struct pn_round_record {
 	/* n entries, valid during on_round only: the rule's weight of each worker this round
 	 * (pn_agg_weights; 0 for workers left out). NULL when the rule did not run. */
 	const double *weights;
+	/* A tree of robust nodes (their NODE_REPORTs), leaves entries, valid during on_round
+	 * only: each worker's status in its node's rule (pn_agg_worker_status; -1: not
+	 * reported this round) and score (lower is more trusted; NaN: not reported). NULL
+	 * when no node reported this round. */
+	const int *leaf_status;
+	const double *leaf_score;
 } pn_round_record;
+
+/* A tree of robust nodes: one worker's record over the job, from its node's reports. */
+typedef struct pn_leaf_stats {
+	int64_t reports;     /* rounds its node reported it */
+	int64_t dropped;     /* of those, rounds its node's rule excluded it (NaN/Inf, incomplete) */
+	int64_t top_suspect; /* of those, rounds it had its group's highest finite score */
+	double score_sum;    /* its finite scores, summed */
+} pn_leaf_stats;
 
 typedef struct pn_agg_job_config {
 	pn_tp_config tp;
@@ -248,6 +262,10 @@ typedef struct pn_agg_job_result {
 	 * the nodes whose workers the root took over (tree_nodes > 0) */
 	int64_t rounds_lost;
 	int nodes_bypassed;
+	/* A tree of robust nodes: `leaves` entries (caller frees, pn_agg_job_result_free), each
+	 * worker's record from its node's reports; NULL otherwise. */
+	int leaves;
+	pn_leaf_stats *leaf_stats;
 	double *trust;          /* n entries (caller frees): EMA of each worker's share of the rule's weight */
 	int *flagged;           /* n entries: rounds in which the worker was excluded (nonfinite/disagreeing) */
 	int *straggled;         /* n entries: rounds in which the worker was not waited for */

@@ -110,6 +110,24 @@ static pn_job_msg ready(void)
 			    .compute_s = 0.01};
 }
 
+/* A robust node's verdict on its children 8..11 (full: PN_JOB_MAX_PARTS of them fit). */
+static pn_job_msg node_report(void)
+{
+	pn_job_msg m = {.type = PN_MSG_NODE_REPORT, .round = 9, .rank = 8, .nparts = 4};
+	m.parts[0] = PN_AGG_USED, m.coefs[0] = 0.25, m.parts[1] = PN_AGG_NONFINITE, m.coefs[1] = INFINITY;
+	m.parts[2] = PN_AGG_USED, m.coefs[2] = 3.5, m.parts[3] = PN_AGG_EXCLUDED, m.coefs[3] = INFINITY;
+	return m;
+}
+
+static pn_job_msg node_report_full(void)
+{
+	pn_job_msg m = {.type = PN_MSG_NODE_REPORT, .round = 1, .rank = PN_JOB_MAX_WORKERS - PN_JOB_MAX_PARTS,
+			.nparts = PN_JOB_MAX_PARTS};
+	for (int k = 0; k < PN_JOB_MAX_PARTS; k++)
+		m.coefs[k] = k * 1e30;
+	return m;
+}
+
 static int roundtrip(const pn_job_msg *m)
 {
 	uint8_t buf[PN_TP_CTRL_MAX];
@@ -125,7 +143,7 @@ Test(job_proto, every_type_round_trips)
 			   {.type = PN_MSG_PING}, welcome_gradient(), welcome_comm(), result_msg(), ack_msg(),
 			   {.type = PN_MSG_RESULT, .round = 4, .slot = 0, .skipped = true},
 			   shard_hello(), shard_welcome(), facts_msg(), shard_done(), lost_stop(),
-			   {.type = PN_MSG_DECISION, .round = 2, .slot = 0}};
+			   {.type = PN_MSG_DECISION, .round = 2, .slot = 0}, node_report(), node_report_full()};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		uint8_t buf[PN_TP_CTRL_MAX];
 		size_t len = pn_job_msg_pack(&ms[i], buf);
@@ -264,6 +282,12 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(ready, compute_s, -1.0);
 	BAD(ready, compute_s, NAN);
 	BAD(ready, compute_s, INFINITY);
+	BAD(node_report, round, -1);
+	BAD(node_report, nparts, 0);
+	BAD(node_report, parts[2], PN_AGG_EXCLUDED + 1);
+	BAD(node_report, coefs[0], NAN);
+	BAD(node_report, coefs[3], -INFINITY);
+	BAD(node_report_full, rank, PN_JOB_MAX_WORKERS - PN_JOB_MAX_PARTS + 1); /* past the ranks */
 #undef BAD
 	m = ready();
 	m.loss = NAN; /* "not computed": information only, allowed */
@@ -277,6 +301,10 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	size_t len = pn_job_msg_pack(&m, buf);
 	buf[2] = PN_JOB_MAX_PARTS + 1;
 	pn_job_msg out;
+	cr_expect_eq(pn_job_msg_unpack(buf, len, &out), -EBADMSG);
+	m = node_report(); /* and a NODE_REPORT's */
+	len = pn_job_msg_pack(&m, buf);
+	buf[2 + 8 + 4] = PN_JOB_MAX_PARTS + 1;
 	cr_expect_eq(pn_job_msg_unpack(buf, len, &out), -EBADMSG);
 }
 

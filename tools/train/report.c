@@ -1,5 +1,6 @@
 /* pennant-train's output (see report.h). */
 #include "report.h"
+#include "report_tree.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -111,6 +112,7 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 			pn_json_number(j, rec->weights[i]);
 		pn_json_end_array(j);
 	}
+	report_tree_round(j, o, rec);
 	pn_json_end_object(j);
 }
 
@@ -204,6 +206,7 @@ int report_final(train_report *r, const train_outcome *out)
 			"initial one, no accuracy to report%s%s\n", what, (long long)out->rounds_done,
 			(long long)out->rounds_skipped, out->time_s, sig ? "; stopped by " : "", sig ? sig : "");
 	print_workers(o, out);
+	report_tree_final(NULL, o->out, o, out->res);
 	if (o->tree && out->res && (out->res->rounds_lost || out->res->nodes_bypassed))
 		fprintf(o->out, "tree: %lld round(s) lost to a missing node sum, %d node(s) bypassed (their "
 			"workers pulled by the root)\n", (long long)out->res->rounds_lost, out->res->nodes_bypassed);
@@ -249,6 +252,7 @@ int report_final(train_report *r, const train_outcome *out)
 		pn_json_end_object(j);
 	}
 	pn_json_end_array(j);
+	report_tree_final(j, NULL, o, res);
 	if (res) {
 		pn_json_key(j, "transport");
 		pn_json_begin_object(j);
