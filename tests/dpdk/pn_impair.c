@@ -6,8 +6,10 @@
  * mode uses it) that is the plain relay between them. Per frame and egress port a seeded
  * PRNG drops it (loss), sends it twice (duplication) or holds it back until the next frame
  * toward that port has passed (reordering): the impairment netem on each bridge port would
- * give. Runs until SIGTERM/SIGINT, then prints per port what it did. Used by
- * scripts/dpdk-test-env inside a middle network namespace. */
+ * give. Runs until SIGTERM/SIGINT, then prints per port what it did; with --stats FILE,
+ * SIGUSR1 writes the same lines to FILE (atomically, by rename) while it runs, so a test
+ * can check that its traffic really met loss. Used by scripts/dpdk-test-env inside a
+ * middle network namespace. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -28,8 +30,9 @@
 #define MACS_MAX 1024
 #define BURST 32 /* frames taken from one port before the next is served: fairness */
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, dump;
 static void on_signal(int s) { (void)s; stop = 1; }
+static void on_usr1(int s) { (void)s; dump = 1; }
 
 static uint64_t rng_state;
 static double uniform(void) /* xorshift64*, in [0, 1) */
@@ -133,21 +136,42 @@ static void egress(struct port *to, const uint8_t *f, ssize_t len)
 	}
 }
 
+static void report(FILE *to, const struct port *p, int np)
+{
+	for (int i = 0; i < np; i++)
+		fprintf(to, "pn-impair: toward %s: forwarded %lu, lost %lu, duplicated %lu, reordered %lu\n",
+			p[i].name, p[i].fwd, p[i].lost, p[i].dup, p[i].reord);
+}
+
+static void dump_stats(const char *path, const struct port *p, int np)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "pn-impair: cannot write %s: %s\n", tmp, strerror(errno));
+		return;
+	}
+	report(f, p, np);
+	if (fclose(f) || rename(tmp, path))
+		fprintf(stderr, "pn-impair: cannot write %s: %s\n", path, strerror(errno));
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: pn-impair (--a IF --b IF | --port IF --port IF [--port IF ...]) [--loss %%] "
-			"[--dup %%] [--reorder %%] [--seed N]\n");
+			"[--dup %%] [--reorder %%] [--seed N] [--stats FILE]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static struct port p[PORTS_MAX];
 	int np = 0;
-	const char *a = NULL, *b = NULL;
+	const char *a = NULL, *b = NULL, *stats = NULL;
 	rng_state = 0x9e3779b97f4a7c15ull;
 	static const struct option lo[] = {{"a", 1, 0, 'a'}, {"b", 1, 0, 'b'}, {"port", 1, 0, 'p'},
 					   {"loss", 1, 0, 'l'}, {"dup", 1, 0, 'd'}, {"reorder", 1, 0, 'r'},
-					   {"seed", 1, 0, 's'}, {0, 0, 0, 0}};
+					   {"seed", 1, 0, 's'}, {"stats", 1, 0, 'S'}, {0, 0, 0, 0}};
 	for (int ch; (ch = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
 		switch (ch) {
 		case 'a': a = optarg; break;
@@ -163,6 +187,7 @@ int main(int argc, char **argv)
 		case 'd': dup_rate = atof(optarg) / 100; break;
 		case 'r': reorder = atof(optarg) / 100; break;
 		case 's': rng_state = strtoull(optarg, NULL, 0) | 1; break;
+		case 'S': stats = optarg; break;
 		default: usage(); return 2;
 		}
 	}
@@ -188,8 +213,14 @@ int main(int argc, char **argv)
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	signal(SIGUSR1, on_usr1);
 	static uint8_t f[FRAME_MAX];
 	while (!stop) {
+		if (dump) {
+			dump = 0;
+			if (stats)
+				dump_stats(stats, p, np);
+		}
 		int n = poll(pf, (nfds_t)np, 2);
 		if (n <= 0) { /* idle: release held frames so nothing waits forever */
 			for (int i = 0; i < np; i++)
@@ -220,8 +251,6 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	for (int i = 0; i < np; i++)
-		fprintf(stderr, "pn-impair: toward %s: forwarded %lu, lost %lu, duplicated %lu, reordered %lu\n",
-			p[i].name, p[i].fwd, p[i].lost, p[i].dup, p[i].reord);
+	report(stderr, p, np);
 	return 0;
 }
