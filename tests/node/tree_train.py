@@ -22,9 +22,11 @@ tools/train/topology.c) and PN_CONF_LISTEN for the root. The fixed-point run is 
 there (an arithmetic option, tested over tcp and memif; it keeps the test near a minute).
 When the profile is lossy (PN_DPT_LOSSY=1) the loss must be real: pn-impair (through
 PN_DPT_IMPAIR_PID/_STATS) or netem (tc -s qdisc in PN_DPT_NS) dropped frames, and the
-tree's root retransmitted (JSON transport.retransmits > 0).
+tree's root retransmitted (JSON transport.retransmits > 0). With --mpirun PATH as well the
+tree is launched by mpirun (21 ranks: root, nodes, workers, node/README.md "Under mpirun";
+MPI over the namespace's loopback, PENNANT_JOB_TOKEN the secret), the flat run locally.
 
-usage: tree_train.py BUILD_DIR [--backend tcp|dpdk] [--afpacket]
+usage: tree_train.py BUILD_DIR [--backend tcp|dpdk] [--afpacket [--mpirun PATH]]
 """
 import json
 import math
@@ -41,9 +43,9 @@ from checks import FAILS, check  # noqa: E402
 from npy_file import load_npy_f32  # noqa: E402
 
 
-def train(build, tmp, name, extra, backend, quiet=True):
+def train(build, tmp, name, extra, backend, quiet=True, launcher=()):
     js, model = os.path.join(tmp, name + ".json"), os.path.join(tmp, name + ".npy")
-    cmd = [os.path.join(build, "tools", "pennant-train")] + (["--quiet"] if quiet else []) + [
+    cmd = list(launcher) + [os.path.join(build, "tools", "pennant-train")] + (["--quiet"] if quiet else []) + [
            "--workers", "16", "--rule", "mean",
            "--byzantine", "0", "--rounds", "20", "--eval-every", "0", "--backend", backend, "--seed", "2",
            "--json", js, "--save-model", model] + extra
@@ -91,10 +93,17 @@ def main():
         extra = ["--tp-options", os.environ["PN_CONF_OPTIONS"] + ";idle_sleep_us=200",
                  "--listen", os.environ["PN_CONF_LISTEN"]]
     lossy = afpacket and os.environ.get("PN_DPT_LOSSY") == "1"
+    launcher = []
+    if afpacket and "--mpirun" in sys.argv[2:]:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        launcher = [sys.argv[sys.argv.index("--mpirun") + 1], "--oversubscribe", "--allow-run-as-root",
+                    "-np", "21", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
+                    "--mca", "oob_tcp_if_include", "lo", "-x", "PENNANT_JOB_TOKEN"]
     with tempfile.TemporaryDirectory(prefix="pn-tree-") as tmp:
         flat, wf, _ = train(build, tmp, "flat", extra, backend)
         lost_before = frames_lost()[0] if lossy else 0
-        tree, wt, _ = train(build, tmp, "tree", extra + ["--tree", "4", "--node-mode", "sum"], backend)
+        tree, wt, _ = train(build, tmp, "tree", extra + ["--tree", "4", "--node-mode", "sum"], backend,
+                            launcher=launcher)
         if not afpacket:
             fixed, wx, log = train(build, tmp, "fixed", ["--tree", "4", "--fixed-point"], backend, quiet=False)
     check(len(wt) == len(wf) and any(wf), "both models saved, same size")
