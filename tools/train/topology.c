@@ -58,7 +58,10 @@ pn_tp_config topology_tp_config(const train_opts *o, uint32_t node_id, char *opt
 		c.backend = "dpdk";
 		return c;
 	}
-	/* {rank} in the options template becomes this process's node id */
+	/* {rank} in the options template becomes this process's node id: 0 the root, r + 1
+	 * worker r, n + 1 + j node j of a tree (train_node_config), so over net_af_packet
+	 * (iface=veth{rank}) a tree of n workers in groups of G takes 1 + n + n/G veths, every
+	 * process its own (dpdk-tree-afpacket-* run 4 x 4 on 21) */
 	const char *t = o->tp_options ? o->tp_options : "";
 	size_t n = 0;
 	for (const char *p = t; *p && n + 12 < optlen;) {

@@ -82,7 +82,11 @@ int train_run_node(train_opts *o, fmnist_job *job)
 	char optbuf[4096], err[512] = "";
 	size_t d = o->dim ? (size_t)o->dim : job->model.nparams;
 	pn_agg_config rule;
-	pn_node_config nc = train_node_config(o, o->node_index, o->connect, o->listen, d, &rule, optbuf,
+	/* dpdk: the node's own ip and udp port come from its options ({rank} = its node id);
+	 * --listen is the root's address, and a dpdk listen address overrides the options'
+	 * (two processes with the root's IP) */
+	const char *listen = strcmp(o->backend, "dpdk") ? o->listen : "*:0";
+	pn_node_config nc = train_node_config(o, o->node_index, o->connect, listen, d, &rule, optbuf,
 					      sizeof optbuf);
 	nc.on_listen = node_listening;
 	nc.on_listen_ctx = o;

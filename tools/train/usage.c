@@ -91,7 +91,9 @@ static const char tp_opts[] =
 "transport:\n"
 "  --backend B         auto (default: dpdk over memif for a local run when usable, else\n"
 "                      tcp), tcp, dpdk (local: memif topology built for you), verbs\n"
-"  --tp-options S      backend options; {rank} is replaced by the process's node id\n";
+"  --tp-options S      backend options; {rank} is replaced by the process's node id\n"
+"                      (0 the aggregator, r + 1 worker r; with --tree G over n workers\n"
+"                      n + 1 + j node j: one af_packet veth each, 1 + n + n/G in all)\n";
 
 static const char launch_opts[] =
 "launched jobs (mpirun, srun inside a job step, PMIx): rank 0 aggregates, rank k is\n"
