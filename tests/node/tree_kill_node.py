@@ -15,9 +15,13 @@
 3. --no-bypass: the root ends the job promptly with the reason naming the node and the
    round (exit 1), the JSON still written (5 rounds done, the node gone at round 5).
 
-Both: no process of the tree is left behind.
+All: no process of the tree is left behind.
 
-usage: tree_kill_node.py BUILD_DIR
+With --afpacket (under `scripts/dpdk-test-env conformance[:PROFILE]`, 21 veths on one
+switch, tools/train/topology.c) the clean run and case 1 run over DPDK af_packet: the
+workers reach the root through the switch, with the profile's loss on every port.
+
+usage: tree_kill_node.py BUILD_DIR [--afpacket]
 """
 import json
 import os
@@ -46,11 +50,14 @@ def tree_processes(tag):
     return out
 
 
+MEDIUM = ["--backend", "tcp"]
+
+
 def run(build, tmp, name, extra):
     js = os.path.join(tmp, name + ".json")
     cmd = [os.path.join(build, "tools", "pennant-train"), "--workers", str(LEAVES), "--tree", str(G),
            "--node-mode", "sum", "--rule", "mean", "--byzantine", "0", "--rounds", "20",
-           "--eval-every", "0", "--backend", "tcp", "--json", js] + extra
+           "--eval-every", "0", "--json", js] + MEDIUM + extra
     print("$", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
     print(p.stdout[-2500:], flush=True)
@@ -115,12 +122,19 @@ def check_no_bypass(p, rep):
 
 
 def main():
+    global MEDIUM
     build = sys.argv[1]
+    afpacket = "--afpacket" in sys.argv[2:]
+    if afpacket:
+        MEDIUM = ["--backend", "dpdk", "--tp-options", os.environ["PN_CONF_OPTIONS"] + ";idle_sleep_us=200",
+                  "--listen", os.environ["PN_CONF_LISTEN"]]
     with tempfile.TemporaryDirectory(prefix="pn-tree-kill-") as tmp:
         _, clean = run(build, tmp, "clean", [])
         p, rep = run(build, tmp, "bypass", ["--kill-node", "1", "--kill-round", "5"])
         if rep and clean:
             check_bypass(p, rep, clean)
+        if afpacket:
+            sys.exit(1 if FAILS else 0)
         p, rep = run(build, tmp, "stall", ["--kill-node", "2", "--kill-round", "8", "--node-stall-ms", "12000"])
         if rep:
             check_stall(p, rep)

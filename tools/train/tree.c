@@ -72,10 +72,12 @@ int train_peers(const train_opts *o)
 
 bool train_tree_bypass(const train_opts *o)
 {
-	/* the workers must reach the root: tcp does; the local memif topology links each only
-	 * to its node; a robust node's group would lose its rule under a plain mean */
-	return o->tree && !o->no_bypass && o->role == TRAIN_LOCAL && !o->launcher &&
-	       strcmp(o->backend, "tcp") == 0 && pn_node_mode_from_name(o->node_mode) == PN_NODE_SUM;
+	/* the workers must reach the root: tcp does, and dpdk given its options (af_packet on
+	 * one switch); the local memif topology links each only to its node. A robust node's
+	 * group would lose its rule under a plain mean. */
+	bool reach = strcmp(o->backend, "tcp") == 0 || (strcmp(o->backend, "dpdk") == 0 && o->tp_options);
+	return o->tree && !o->no_bypass && o->role == TRAIN_LOCAL && !o->launcher && reach &&
+	       pn_node_mode_from_name(o->node_mode) == PN_NODE_SUM;
 }
 
 int train_root_slots(const train_opts *o)
