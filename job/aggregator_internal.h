@@ -60,6 +60,7 @@ typedef struct pn_job {
 	pn_straggler_policy pol;
 	bool robust;           /* the rule picks its own weights (pn_job_settings.robust) */
 	bool stopping;         /* STOP sent: peers leaving is expected */
+	bool pulling;          /* inside the round's pull loop (a tree's late workers join it) */
 	double row_scale;      /* robust inputs: 1 / (row sum of B) */
 	double heartbeat_s, silence_s;
 	FILE *log;
@@ -143,6 +144,11 @@ const char *pn_job_tree_join_refusal(const pn_job *j, uint32_t rank, bool runnin
 /* ROUND's partitions for leaf slot i: worker r computes partition r */
 int pn_job_tree_leaf_parts(const pn_job *j, int i, int *parts, double *coefs);
 void pn_job_tree_accept(pn_job *j);      /* while a node is gone: its workers' connections */
+/* a gone node's worker joined mid-round (slot i): it takes part in this round */
+void pn_job_tree_join_round(pn_job *j, int i);
+/* keep pulling past the policy's verdict: a node gone this round whose workers have not
+ * all joined yet, within the straggler deadline (or the rejoin limit) */
+bool pn_job_tree_hold(const pn_job *j, double elapsed);
 /* before a round: a gone node's workers joined (bounded wait); 0, or the job fails */
 int pn_job_tree_await_rejoins(pn_job *j);
 /* after the decision: *lost = why the round is lost (a worker's gradient missing), or

@@ -25,12 +25,14 @@ int pn_job_pull_until_decided(pn_job *j, double t_round0, pn_round_verdict *verd
 		int lost = pn_shard_link_check(j);
 		if (lost)
 			return lost; /* another shard is gone: the job cannot decide any more */
-		if (*verdict != PN_ROUND_WAIT)
+		/* a tree's node gone this round: its workers may still join and take part */
+		bool hold = j->cfg->tree_nodes > 0 && pn_job_tree_hold(j, el);
+		if (*verdict != PN_ROUND_WAIT && !hold)
 			return 0;
 		bool any_hope = false;
 		for (int i = 0; i < j->n; i++)
 			any_hope |= !j->finished[i] && !j->failed[i];
-		if (!any_hope) {
+		if (!any_hope && !hold) {
 			*verdict = PN_ROUND_IMPOSSIBLE;
 			return 0;
 		}

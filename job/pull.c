@@ -96,8 +96,8 @@ static void on_ctrl(pn_job *j, const pn_tp_completion *c)
 		pn_job_log(j, "dropped an unexpected control message from peer %u\n", c->peer_id);
 		return;
 	}
-	if (m.round != j->round || j->failed[i])
-		return; /* late READY of a round we already closed, or of a peer out of this one */
+	if (m.round != j->round || j->failed[i] || j->w[i].ready)
+		return; /* late READY of a round we already closed, of a peer out of this one, or again */
 	pn_job_worker *w = &j->w[i];
 	if (m.status != 0) {
 		pn_job_log(j, "round %lld: worker %d could not compute (%s)\n", (long long)m.round, i,

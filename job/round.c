@@ -159,8 +159,10 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 	rec->t_publish_s = pn_now_s() - tp;
 	double tpull = pn_now_s();
 	pn_round_verdict verdict = PN_ROUND_WAIT;
+	j->pulling = true;
 	if (rc == 0)
 		rc = pn_job_pull_until_decided(j, t0, &verdict);
+	j->pulling = false;
 	if (rc)
 		return rc; /* error or stop request: the round is abandoned, no record */
 	const char *lost = NULL; /* a tree: a worker's gradient missing (tree_bypass.c) */

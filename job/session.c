@@ -139,10 +139,11 @@ void pn_job_on_hello(pn_job *j, const pn_tp_completion *c, bool running)
 	w->trust = 1.0;
 	w->gone_at = -1;
 	w->last_heard = pn_now_s();
-	if (running) /* (it takes part from the next round: this one's set was fixed at its start) */
+	if (running)
 		pn_job_log(j, "round %lld: worker %d joined the root as peer %u (its node is gone)\n",
 			   (long long)j->round, (int)m.rank - j->cfg->tree_nodes, m.rank);
-	pn_job_send(j, (int)m.rank, &wel);
+	if (pn_job_send(j, (int)m.rank, &wel) == 0 && running && j->pulling)
+		pn_job_tree_join_round(j, (int)m.rank);
 }
 
 int pn_job_accept_workers(pn_job *j)

@@ -40,6 +40,7 @@ struct pn_session {
 	char *fallback;          /* pn_session_config.fallback (a tree's root), or NULL */
 	int fallback_rank;
 	bool failed_over;        /* joined the fallback (session_worker_failover.c) */
+	bool retake;             /* after failing over: the root may announce our round again */
 	size_t d;
 	bool verbose;
 	int connect_timeout_ms, silence_override_ms;

@@ -2,7 +2,8 @@
  * it joined (its node) goes away without STOP, by its link dropping, a failed send or
  * silence, the session joins the fallback address (the tree's root) with HELLO(fallback
  * rank) and goes on there, its model and round kept: what was in flight with the node
- * (a READY, a model read) is lost, and the root announces the next round. Once only: a
+ * (a READY, a model read) is lost; the root announces its current round to it (taken again
+ * even if it is ours: we recompute it) or the next one. Once only: a
  * root that goes away ends the session as any aggregator does. */
 #include "job/session_worker.h"
 #include "util/util.h"
@@ -44,6 +45,7 @@ int pn_sess_fail_over(pn_session *s, const char *why)
 	s->read_seq += (uint64_t)s->reads_posted;
 	s->reads_posted = 0;
 	s->hello_rank = s->fallback_rank;
+	s->retake = true; /* the root may still be in our round: its ROUND of it is taken again */
 	int rc = pn_sess_connect_shard(s, 0, pn_now_s());
 	if (rc == 0)
 		sh->last_heard = pn_now_s();

@@ -53,14 +53,15 @@ static bool take_round(pn_session *s, pn_job_msg *m)
 	int pick = -1;
 	for (int k = 0; k < s->qn; k++) {
 		const pn_job_msg *q = &s->q[k];
-		if (q->type != PN_MSG_ROUND || q->shard != 0 || (s->have_round && q->round <= s->cur.round) ||
-		    !announced_by_all(s, q->round))
+		bool old = s->have_round && (s->retake ? q->round < s->cur.round : q->round <= s->cur.round);
+		if (q->type != PN_MSG_ROUND || q->shard != 0 || old || !announced_by_all(s, q->round))
 			continue;
 		pick = k;
 	}
 	if (pick < 0)
 		return false;
 	*m = s->q[pick];
+	s->retake = false;
 	for (int k = s->qn - 1; k >= 0; k--)
 		if ((s->q[k].type == PN_MSG_ROUND && s->q[k].round <= m->round) ||
 		    (s->q[k].type == PN_MSG_RESULT && s->q[k].round < m->round))
@@ -166,7 +167,10 @@ int pn_session_submit(pn_session *s, double loss, int status)
 	pn_job_msg ready = {.type = PN_MSG_READY, .round = s->cur.round, .slot = pn_job_slot(s->cur.round),
 			    .status = status, .loss = isinf(loss) ? NAN : loss,
 			    .compute_s = pn_now_s() - s->t_begun};
+	bool to_root = s->failed_over; /* (a send that fails over reaches no one) */
 	int rc = pn_sess_send(s, &ready);
+	if (rc == 0 && to_root)
+		s->retake = false; /* the root has our READY of this round */
 	if (rc == 0)
 		s->phase = PHASE_SUBMITTED;
 	return rc;

@@ -72,6 +72,46 @@ void pn_job_tree_accept(pn_job *j)
 			break;
 }
 
+/* Within a round a gone node's workers are waited for up to the straggler deadline, else
+ * the rejoin limit; past it the round is lost and the next one waits again. */
+static double rejoin_limit(const pn_job *j)
+{
+	return j->cfg->deadline_ms > 0 ? j->cfg->deadline_ms / 1e3 : 2 * j->silence_s + 10;
+}
+
+void pn_job_tree_join_round(pn_job *j, int i)
+{
+	pn_job_msg m = {.type = PN_MSG_ROUND, .round = j->round, .slot = pn_job_slot(j->round)};
+	m.nparts = pn_job_tree_leaf_parts(j, i, m.parts, m.coefs);
+	if (pn_pull_readmit(j->puller, i)) /* (its slot was dropped at the round's first verdict) */
+		return;
+	j->failed[i] = false;
+	j->finished[i] = false;
+	if (pn_job_send(j, i, &m)) /* (a failed send marks it gone) */
+		return;
+	pn_job_log(j, "round %lld: worker %d takes part in it directly\n", (long long)j->round,
+		   i - j->cfg->tree_nodes);
+}
+
+bool pn_job_tree_hold(const pn_job *j, double elapsed)
+{
+	for (int k = 0; k < j->cfg->tree_nodes; k++)
+		if (!j->w[k].alive && !j->w[k].bypassed && leaves_joined(j, k) < group_size(j) &&
+		    elapsed < rejoin_limit(j))
+			return true;
+	return false;
+}
+
+/* Node k gone and all its workers joined: from now on they stand for it. */
+static void mark_bypassed(pn_job *j, int k, double waited)
+{
+	j->w[k].bypassed = true;
+	j->nodes_bypassed++;
+	pn_job_log(j, "node %d went away in round %lld; its %d workers have joined the root (%.2f s "
+		   "waited before round %lld): pulled directly\n", k, (long long)j->w[k].gone_at,
+		   group_size(j), waited, (long long)j->round);
+}
+
 int pn_job_tree_await_rejoins(pn_job *j)
 {
 	/* a worker notices its node gone by its link dropping, or by the silence limit */
@@ -88,11 +128,7 @@ int pn_job_tree_await_rejoins(pn_job *j)
 						   (long long)j->w[k].gone_at, leaves_joined(j, k), group_size(j), limit);
 			pn_job_drive(j, 20);
 		}
-		j->w[k].bypassed = true;
-		j->nodes_bypassed++;
-		pn_job_log(j, "node %d went away in round %lld; its %d workers have joined the root (waited "
-			   "%.2f s before round %lld): pulled directly from now on\n", k,
-			   (long long)j->w[k].gone_at, group_size(j), pn_now_s() - t0, (long long)j->round);
+		mark_bypassed(j, k, pn_now_s() - t0);
 	}
 	return 0;
 }
@@ -112,15 +148,18 @@ int pn_job_tree_check(pn_job *j, const char **lost)
 	}
 	for (int k = 0; k < j->cfg->tree_nodes; k++) {
 		bool whole = j->w[k].alive && j->finished[k] && !j->failed[k];
-		if (!whole && !j->w[k].alive && j->w[k].bypassed) {
-			whole = true; /* its workers, directly */
+		if (!whole && !j->w[k].alive) { /* its workers, directly (joined this round or before) */
+			whole = true;
 			for (int i = first_leaf_slot(j, k); i < first_leaf_slot(j, k) + group_size(j); i++) {
-				if (!j->w[i].alive) /* no second bypass: every later round would be lost */
+				if (!j->w[i].alive && j->w[k].bypassed) /* no second bypass: every later
+									 * round would be lost */
 					return pn_job_fail(j, -ECONNRESET, "worker %d (of node %d, bypassed) went away "
 							   "in round %lld: its gradient is missing",
 							   i - j->cfg->tree_nodes, k, (long long)j->round);
-				whole &= j->finished[i] && !j->failed[i];
+				whole &= j->w[i].alive && j->finished[i] && !j->failed[i];
 			}
+			if (whole && !j->w[k].bypassed)
+				mark_bypassed(j, k, 0);
 		}
 		if (whole)
 			continue;

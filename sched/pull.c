@@ -72,6 +72,17 @@ static bool valid(const pn_puller *p, int w, int c)
 	return w >= 0 && w < p->n && c >= 0 && c < p->nchunks;
 }
 
+int pn_pull_readmit(pn_puller *p, int worker)
+{
+	if (worker < 0 || worker >= p->n)
+		return -EINVAL;
+	if (p->w[worker].inflight > 0 || p->w[worker].done > 0)
+		return -EBUSY;
+	memset(cell(p, worker, 0), CH_PENDING, (size_t)p->nchunks);
+	p->w[worker] = (struct pull_worker){ .needed = true, .pending = p->nchunks };
+	return 0;
+}
+
 int pn_pull_set_ready(pn_puller *p, int worker, double t)
 {
 	if (worker < 0 || worker >= p->n)

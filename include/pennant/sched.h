@@ -139,6 +139,11 @@ void pn_pull_free(pn_puller *p);
  * are kept (cumulative); in-flight reads of the old round must have been cancelled. */
 void pn_pull_reset(pn_puller *p);
 
+/* A worker that joins mid-round (dropped or failed so far, nothing in flight, nothing
+ * done): as after reset, needed and all chunks pending. -EBUSY if it has reads in flight
+ * or done. */
+int pn_pull_readmit(pn_puller *p, int worker);
+
 /* Worker's gradient is ready to be pulled; t is the caller's clock (for earliest-ready). */
 int pn_pull_set_ready(pn_puller *p, int worker, double t);
 /* Next read to post: returns 1 and fills req, 0 if nothing may be issued now (windows full,

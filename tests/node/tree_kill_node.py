@@ -3,15 +3,17 @@
 --kill-round 5: the node _exits as kill -9 would leave it), twice:
 
 1. bypass (the default): node 1's four workers notice their node gone, join the root
-   themselves (their fallback), and the root pulls them directly. At most one round may be
-   lost and the job must finish: exit 0, all 20 rounds, exactly round 5 skipped
-   (final.rounds_lost 1, final.nodes_bypassed 1), rounds 0..4 the same as the clean run's,
-   and from round 6 on the rule's weights 1/16 on nodes 0, 2, 3 and on the four workers'
-   root slots (8..11), 0 on node 1. The final accuracy stays within 4 points of the clean
-   run (it trained one round less).
+   themselves (their fallback), and the root pulls them directly, in the same round when
+   they make it within the straggler deadline. At most one round may be lost and the job
+   must finish: exit 0, all 20 rounds, final.nodes_bypassed 1, rounds 0..4 the same as the
+   clean run's, and after round 5 the rule's weights 1/16 on nodes 0, 2, 3 and on the four
+   workers' root slots (8..11), 0 on node 1. With no round lost (what happens here: the
+   workers join while the root still waits in round 5) the model is the clean run's
+   within 1e-5 (same sum, other order; --seed 2 as in tree_train.py); with round 5 lost,
+   the accuracy within 4 points of the clean run's.
 2. a stall (--kill-node 2 --kill-round 8 --node-stall-ms 12000: the node hangs silent for
    12 s, then exits): both sides judge it by the silence limit (5 s), so its workers join
-   the root and the job finishes the same way: exit 0, exactly round 8 lost.
+   the root and the job finishes the same way: exit 0, at most round 8 lost.
 3. --no-bypass: the root ends the job promptly with the reason naming the node and the
    round (exit 1), the JSON still written (5 rounds done, the node gone at round 5).
 
@@ -24,6 +26,7 @@ workers reach the root through the switch, with the profile's loss on every port
 usage: tree_kill_node.py BUILD_DIR [--afpacket]
 """
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,6 +34,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import FAILS, check  # noqa: E402
+from npy_file import load_npy_f32  # noqa: E402
 
 NODES, G, LEAVES = 4, 4, 16
 
@@ -54,10 +58,10 @@ MEDIUM = ["--backend", "tcp"]
 
 
 def run(build, tmp, name, extra):
-    js = os.path.join(tmp, name + ".json")
+    js, npy = os.path.join(tmp, name + ".json"), os.path.join(tmp, name + ".npy")
     cmd = [os.path.join(build, "tools", "pennant-train"), "--workers", str(LEAVES), "--tree", str(G),
-           "--node-mode", "sum", "--rule", "mean", "--byzantine", "0", "--rounds", "20",
-           "--eval-every", "0", "--json", js] + MEDIUM + extra
+           "--node-mode", "sum", "--rule", "mean", "--byzantine", "0", "--rounds", "20", "--seed", "2",
+           "--eval-every", "0", "--json", js, "--save-model", npy] + MEDIUM + extra
     print("$", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
     print(p.stdout[-2500:], flush=True)
@@ -67,7 +71,13 @@ def run(build, tmp, name, extra):
     if check(os.path.exists(js), f"{name}: the JSON is written"):
         with open(js) as f:
             rep = json.load(f)
+        rep["model"] = load_npy_f32(npy) if os.path.exists(npy) else None
     return p, rep
+
+
+def rel_diff(w, ref):
+    diff = math.sqrt(sum((a - b) ** 2 for a, b in zip(w, ref)))
+    return diff / math.sqrt(sum(b * b for b in ref))
 
 
 def check_bypass(p, rep, clean):
@@ -75,11 +85,11 @@ def check_bypass(p, rep, clean):
     check("node 1: exiting abruptly at round 5" in p.stdout, "bypass: node 1 died at round 5 (fault injection)")
     check(p.stdout.count("joining the root") == G, "bypass: each of node 1's 4 workers says it joins the root")
     fin = rep["final"]
-    check(fin["rounds"] == 20 and fin["skipped"] == 1 and fin["rounds_lost"] == 1 and fin["nodes_bypassed"] == 1,
-          f"bypass: 20 rounds, exactly one lost, one node bypassed ({fin['rounds']}, {fin['skipped']}, "
+    lost = [r["round"] for r in rep["rounds"] if r["skipped"]]
+    check(fin["rounds"] == 20 and fin["rounds_lost"] <= 1 and lost in ([], [5]) and fin["nodes_bypassed"] == 1,
+          f"bypass: 20 rounds, at most round 5 lost, one node bypassed ({fin['rounds']}, lost {lost}, "
           f"{fin.get('rounds_lost')}, {fin.get('nodes_bypassed')})")
     rounds = rep["rounds"]
-    check([r["round"] for r in rounds if r["skipped"]] == [5], "bypass: the lost round is round 5")
     same = all(a["loss"] == b["loss"] for a, b in zip(rounds[:5], clean["rounds"][:5]))
     check(same, "bypass: rounds 0..4 are the clean run's (same reported losses)")
     want = [1 / LEAVES if i in (0, 2, 3) or NODES + 4 <= i < NODES + 8 else 0.0 for i in range(NODES + LEAVES)]
@@ -88,9 +98,13 @@ def check_bypass(p, rep, clean):
              all(abs(a - b) < 1e-12 for a, b in zip(r["weights"], want)) for r in later)
     check(ok, f"bypass: rounds 6..19 weigh nodes 0, 2, 3 and workers 4..7 directly, 1/16 each "
           f"(round 6: {later[0].get('weights') if later else None})")
-    acc, acc0 = fin["test_acc"], clean["final"]["test_acc"]
-    check(acc is not None and acc >= acc0 - 0.04, f"bypass: accuracy {acc} within 4 points of the clean "
-          f"run's {acc0} (one round less)")
+    if not lost:
+        r = rel_diff(rep["model"], clean["model"])
+        check(r <= 1e-5, f"bypass, no round lost: the clean run's model within {r:.3g} <= 1e-5")
+    else:
+        acc, acc0 = fin["test_acc"], clean["final"]["test_acc"]
+        check(acc is not None and acc >= acc0 - 0.04, f"bypass, round 5 lost: accuracy {acc} within 4 points "
+              f"of the clean run's {acc0}")
     gone = [w["rank"] for w in rep["workers"] if w.get("gone_at_round", -1) >= 0]
     check(gone == [1], f"bypass: the peer table has node 1 gone, nobody else ({gone})")
 
@@ -101,8 +115,8 @@ def check_stall(p, rep):
           "stall: node 2's 4 workers judge it silent and join the root")
     fin = rep["final"]
     lost = [r["round"] for r in rep["rounds"] if r["skipped"]]
-    check(fin["rounds"] == 20 and fin["rounds_lost"] == 1 and fin["nodes_bypassed"] == 1 and lost == [8],
-          f"stall: 20 rounds, round 8 lost and no other, one node bypassed ({fin['rounds']}, {lost}, "
+    check(fin["rounds"] == 20 and fin["rounds_lost"] <= 1 and fin["nodes_bypassed"] == 1 and lost in ([], [8]),
+          f"stall: 20 rounds, at most round 8 lost, one node bypassed ({fin['rounds']}, lost {lost}, "
           f"{fin.get('nodes_bypassed')})")
 
 

@@ -313,6 +313,41 @@ Test(pull, failures_retry_or_drop_the_worker)
 	pn_chunk_plan_free(&plan);
 }
 
+/* A worker dropped at the round's first verdict and joining later (a tree's bypassed
+ * worker, job/tree_bypass.c) is readmitted: all its chunks exactly once, then finished;
+ * a worker with reads in flight or done cannot be. */
+Test(pull, a_dropped_worker_can_be_readmitted_before_any_read)
+{
+	pn_chunk_plan plan = make_plan(2, 4);
+	pn_pull_config cfg = { .workers = 2, .plan = &plan, .window_per_worker = 4, .window_total = 8 };
+	pn_puller *pl = pn_pull_create(&cfg, NULL, 0);
+	bool needed[2] = { true, false };
+	cr_assert_eq(pn_pull_set_needed(pl, needed, NULL, 0), 0);
+	pn_pull_set_ready(pl, 0, 0);
+	pn_pull_set_ready(pl, 1, 0);
+	pn_pull_req req;
+	int got[2] = { 0 };
+	while (pn_pull_next(pl, &req) == 1)
+		got[req.worker]++;
+	cr_assert(got[0] == 4 && got[1] == 0, "worker 1 dropped: %d %d", got[0], got[1]);
+	cr_assert_eq(pn_pull_readmit(pl, 0), -EBUSY, "worker 0 has reads in flight");
+	cr_assert_eq(pn_pull_readmit(pl, 1), 0);
+	cr_assert_eq(pn_pull_next(pl, &req), 0, "readmitted, not ready yet");
+	pn_pull_set_ready(pl, 1, 1);
+	int chunks = 0;
+	while (pn_pull_next(pl, &req) == 1) {
+		cr_assert_eq(req.worker, 1);
+		cr_assert_geq(pn_pull_complete(pl, 1, req.chunk), 0);
+		chunks++;
+	}
+	cr_assert_eq(chunks, 4);
+	cr_assert(pn_pull_worker_finished(pl, 1));
+	cr_assert_eq(pn_pull_readmit(pl, 1), -EBUSY, "done");
+	cr_assert_eq(pn_pull_readmit(pl, 2), -EINVAL);
+	pn_pull_free(pl);
+	pn_chunk_plan_free(&plan);
+}
+
 /* A policy that picks a worker that is not ready: the puller refuses it. */
 static int rogue_pick(void *state, const pn_pull_view *v, int *chunk)
 {
