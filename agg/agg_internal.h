@@ -72,6 +72,8 @@ typedef void (*pn_coord_fn)(const pn_coord_params *prm, const float *const *rows
 			    size_t n, float *out, uint64_t *used);
 size_t pn_coord_scratch_size(void);
 void pn_coord_mean(const pn_coord_params *, const float *const *, int, size_t, float *, uint64_t *);
+/* false: pn_coord_mean takes its portable kernel only (equivalence tests, benches). */
+void pn_coord_mean_simd_enable(bool on);
 void pn_coord_median(const pn_coord_params *, const float *const *, int, size_t, float *, uint64_t *);
 void pn_coord_trimmed_mean(const pn_coord_params *, const float *const *, int, size_t, float *,
 			   uint64_t *);
@@ -127,6 +129,10 @@ typedef struct pn_rule_desc {
 	pn_coord_fn block;
 	/* The output is a direction with its own scale: cfg.flag_rescale applies. */
 	bool own_scale;
+	/* PN_KIND_COORD: block's output is finite exactly when all its rows are (a float64
+	 * sum: NaN and ±Inf carry through, finite floats cannot overflow it), so the rows
+	 * need a NaN/Inf check only in a block whose output is not finite (mean). */
+	bool output_shows_nonfinite;
 } pn_rule_desc;
 
 /* The descriptor for rule id, or NULL for an unknown id (never a fallback). */

@@ -2,7 +2,7 @@
  * path, for every k the networks treat differently (powers of two and their
  * neighbours, the padding of non-powers, the largest k they take and the first they
  * leave to the scalar path), with ties and ±0 so the row credits (`used`) are checked
- * where orders could differ. */
+ * where orders could differ; and the mean's SIMD kernels against its portable one. */
 #include "agg/agg_internal.h"
 #include "agg/coord_simd.h"
 #include "helpers.h"
@@ -103,4 +103,37 @@ Test(coord_simd, networks_match_insertion_sort_around_16_and_32)
 	const int ks[] = {11, 15, 16, 17, 24, 31, 32, PN_COORD_SIMD_MAX_K + 1};
 	for (size_t q = 0; q < sizeof ks / sizeof *ks; q++)
 		check_k(ks[q]);
+}
+
+/* The mean's register kernels (AVX-512, AVX2) against its portable float64 kernel: the
+ * same sums in the same row order, so the same bits, for k across the unrolled and
+ * prefetched paths, n with a tail, and values of very different magnitudes. */
+Test(coord_simd, mean_kernels_match_portable_bit_for_bit)
+{
+	const int ks[] = {1, 2, 3, 4, 5, 7, 8, 15, 16, 33};
+	for (size_t q = 0; q < sizeof ks / sizeof *ks; q++) {
+		int k = ks[q];
+		float *x = make_rows(k, 0, 77 + (uint64_t)k);
+		for (size_t e = 0; e < (size_t)k * N; e += 97)
+			x[e] *= (e & 1) ? 3e37f : 1e-30f;
+		const float *rows[64];
+		for (int i = 0; i < k; i++)
+			rows[i] = x + (size_t)i * N;
+		float *a = malloc(sizeof(float) * N), *b = malloc(sizeof(float) * N);
+		uint64_t ua[64] = {0}, ub[64] = {0};
+		pn_coord_params prm = {0};
+		pn_coord_mean(&prm, rows, k, N, a, ua);
+		pn_coord_mean_simd_enable(false);
+		pn_coord_mean(&prm, rows, k, N, b, ub);
+		pn_coord_mean_simd_enable(true);
+		size_t bad = 0;
+		for (size_t c = 0; c < N; c++)
+			bad += memcmp(&a[c], &b[c], sizeof(float)) != 0;
+		cr_expect_eq(bad, 0, "mean k=%d: %zu coordinates differ", k, bad);
+		for (int i = 0; i < k; i++)
+			cr_expect_eq(ua[i], (uint64_t)N, "mean k=%d: row %d credited %lu", k, i,
+				     (unsigned long)ua[i]);
+		cr_expect_eq(memcmp(ua, ub, sizeof ua), 0);
+		free(a), free(b), free(x);
+	}
 }
