@@ -28,7 +28,12 @@
 #include <immintrin.h>
 #include <string.h>
 
-static bool simd_on = true;
+static bool simd_on = true, keys_on = true;
+
+void pn_coord_simd_keys_enable(bool on)
+{
+	__atomic_store_n(&keys_on, on, __ATOMIC_RELAXED);
+}
 
 void pn_coord_simd_enable(bool on)
 {
@@ -78,6 +83,46 @@ __attribute__((target("avx2"))) static inline void sort_lanes(lanes *s, int np,
 	}
 }
 
+/* AVX-512: the same order with one 64-bit key per value, so a comparator is one min and
+ * one max. Key = (v as an int32 ordered like the floats, -0 as +0) << 32 | (row << 1 |
+ * v is -0): signed 64-bit order is (value, row), the order above, and the low bit gives
+ * -0 back. Finite values only (the engine drops rows with NaN/Inf first). */
+__attribute__((target("avx512f,avx2"))) static inline __m512i make_key(__m256 v, int row)
+{
+	__m256i u = _mm256_castps_si256(v);
+	__m256i negz = _mm256_cmpeq_epi32(u, _mm256_set1_epi32((int)0x80000000u));
+	u = _mm256_andnot_si256(negz, u);
+	__m256i k32 = _mm256_xor_si256(u, _mm256_and_si256(_mm256_srai_epi32(u, 31),
+							     _mm256_set1_epi32(0x7fffffff)));
+	__m256i low = _mm256_or_si256(_mm256_set1_epi32(row << 1), _mm256_srli_epi32(negz, 31));
+	return _mm512_or_si512(_mm512_slli_epi64(_mm512_cvtepi32_epi64(k32), 32),
+			       _mm512_cvtepu32_epi64(low));
+}
+
+__attribute__((target("avx512f,avx2"))) static void sort_keys(lanes *s, const float *const *rows,
+							     size_t c, int k, int np,
+							     const unsigned char (*pairs)[2])
+{
+	__m512i key[PN_COORD_SIMD_MAX_K];
+	for (int x = 0; x < k; x++)
+		key[x] = make_key(_mm256_loadu_ps(rows[x] + c), x);
+	for (int q = 0; q < np; q++) {
+		int x = pairs[q][0], y = pairs[q][1];
+		__m512i a = key[x], b = key[y];
+		key[x] = _mm512_min_epi64(a, b);
+		key[y] = _mm512_max_epi64(a, b);
+	}
+	for (int x = 0; x < k; x++) {
+		__m256i k32 = _mm512_cvtepi64_epi32(_mm512_srai_epi64(key[x], 32));
+		__m256i low = _mm512_cvtepi64_epi32(key[x]);
+		__m256i u = _mm256_xor_si256(k32, _mm256_and_si256(_mm256_srai_epi32(k32, 31),
+								    _mm256_set1_epi32(0x7fffffff)));
+		u = _mm256_or_si256(u, _mm256_slli_epi32(low, 31)); /* -0 back */
+		s->v[x] = _mm256_castsi256_ps(u);
+		s->id[x] = _mm256_srli_epi32(low, 1);
+	}
+}
+
 /* float64 halves (lanes 0-3, 4-7) of a float vector */
 #define LO(v) _mm256_cvtps_pd(_mm256_castps256_ps128(v))
 #define HI(v) _mm256_cvtps_pd(_mm256_extractf128_ps((v), 1))
@@ -110,6 +155,10 @@ __attribute__((target("avx2"))) static inline void trimmed_lanes(const lanes *s,
 __attribute__((target("avx2"))) static inline __m256 pick_rank(const lanes *s, __m256i idx,
 								int first, int last)
 {
+	/* 0 <= first <= last < the maximum always hold (k <= it); the tests tell the
+	 * compiler, which otherwise warns about indices it cannot bound */
+	if (first < 0 || last >= PN_COORD_SIMD_MAX_K)
+		return _mm256_setzero_ps();
 	__m256 r = s->v[first];
 	for (int j = first + 1; j <= last; j++)
 		r = _mm256_blendv_ps(r, s->v[j],
@@ -207,7 +256,8 @@ __attribute__((target("avx2"))) static inline void store_out(float *o, __m256d l
 
 __attribute__((target("avx2"))) static size_t simd_avx2(const pn_coord_params *prm,
 						       const float *const *rows, int k, size_t n,
-						       float *out, uint64_t *used, pn_coord_pick pick)
+						       float *out, uint64_t *used, pn_coord_pick pick,
+						       bool keys)
 {
 	unsigned char pairs[MAX_PAIRS][2];
 	int np = batcher_pairs(k, pairs);
@@ -228,11 +278,15 @@ __attribute__((target("avx2"))) static size_t simd_avx2(const pn_coord_params *p
 		for (int i = 0; i < k; i++)
 			used[i] += nv;
 	for (size_t c = 0; c < nv; c += 8) {
-		for (int x = 0; x < k; x++) {
-			s.v[x] = _mm256_loadu_ps(rows[x] + c);
-			s.id[x] = _mm256_set1_epi32(x);
+		if (keys) {
+			sort_keys(&s, rows, c, k, np, (const unsigned char (*)[2])pairs);
+		} else {
+			for (int x = 0; x < k; x++) {
+				s.v[x] = _mm256_loadu_ps(rows[x] + c);
+				s.id[x] = _mm256_set1_epi32(x);
+			}
+			sort_lanes(&s, np, (const unsigned char (*)[2])pairs);
 		}
-		sort_lanes(&s, np, (const unsigned char (*)[2])pairs);
 		__m256d lo, hi;
 		const __m256i all = _mm256_set1_epi32(-1);
 		__m256i bits = _mm256_setzero_si256();
@@ -275,5 +329,6 @@ size_t pn_coord_simd(const pn_coord_params *prm, const float *const *rows, int k
 	__builtin_cpu_init();
 	if (!__builtin_cpu_supports("avx2"))
 		return 0;
-	return simd_avx2(prm, rows, k, n, out, used, pick);
+	bool keys = __builtin_cpu_supports("avx512f") && __atomic_load_n(&keys_on, __ATOMIC_RELAXED);
+	return simd_avx2(prm, rows, k, n, out, used, pick, keys);
 }
