@@ -67,6 +67,10 @@ typedef struct pn_coord_params {
 	int trim;       /* values trimmed on each side (trimmed mean, Phocas) */
 	int keep;       /* Bulyan: β values closest to the median are averaged */
 	void *scratch;  /* at least k × pn_coord_scratch_size() bytes, owned by the caller */
+	/* NULL: every value is finite. Else the rows may hold NaN/Inf and the sorting rules
+	 * set *nonfinite = 1 when a value they read is one (the output is then meaningless):
+	 * the engine checks rows only in such a block instead of in every block. */
+	int *nonfinite;
 } pn_coord_params;
 typedef void (*pn_coord_fn)(const pn_coord_params *prm, const float *const *rows, int k,
 			    size_t n, float *out, uint64_t *used);
@@ -133,6 +137,8 @@ typedef struct pn_rule_desc {
 	 * sum: NaN and ±Inf carry through, finite floats cannot overflow it), so the rows
 	 * need a NaN/Inf check only in a block whose output is not finite (mean). */
 	bool output_shows_nonfinite;
+	/* PN_KIND_COORD: block reports NaN/Inf it reads through pn_coord_params.nonfinite. */
+	bool reports_nonfinite;
 } pn_rule_desc;
 
 /* The descriptor for rule id, or NULL for an unknown id (never a fallback). */

@@ -99,13 +99,24 @@ __attribute__((target("avx512f,avx2"))) static inline __m512i make_key(__m256 v,
 			       _mm512_cvtepu32_epi64(low));
 }
 
+/* All ones in the lanes of v that hold NaN or ±Inf (exponent all ones). */
+__attribute__((target("avx2"))) static inline __m256i nonfinite_lanes(__m256 v)
+{
+	const __m256i e = _mm256_set1_epi32(0x7f800000);
+	return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(v), e), e);
+}
+
 __attribute__((target("avx512f,avx2"))) static void sort_keys(lanes *s, const float *const *rows,
 							     size_t c, int k, int np,
-							     const unsigned char (*pairs)[2])
+							     const unsigned char (*pairs)[2],
+							     __m256i *bad)
 {
 	__m512i key[PN_COORD_SIMD_MAX_K];
-	for (int x = 0; x < k; x++)
-		key[x] = make_key(_mm256_loadu_ps(rows[x] + c), x);
+	for (int x = 0; x < k; x++) {
+		__m256 v = _mm256_loadu_ps(rows[x] + c);
+		*bad = _mm256_or_si256(*bad, nonfinite_lanes(v));
+		key[x] = make_key(v, x);
+	}
 	for (int q = 0; q < np; q++) {
 		int x = pairs[q][0], y = pairs[q][1];
 		__m512i a = key[x], b = key[y];
@@ -267,7 +278,7 @@ __attribute__((target("avx2"))) static size_t simd_avx2(const pn_coord_params *p
 	if (k > PN_COORD_SIMD_MAX_K || want < 1 || want > k || trim < 0 || 2 * trim >= k)
 		return 0; /* parameters the engine never passes: the scalar path decides */
 	lanes s;
-	__m256i cnt[PN_COORD_SIMD_MAX_K];
+	__m256i cnt[PN_COORD_SIMD_MAX_K], bad_any = _mm256_setzero_si256();
 	for (int i = 0; i < k; i++)
 		cnt[i] = _mm256_setzero_si256();
 	/* Median: the rows at the middle rank(s) are counted. The others: every row is
@@ -279,11 +290,12 @@ __attribute__((target("avx2"))) static size_t simd_avx2(const pn_coord_params *p
 			used[i] += nv;
 	for (size_t c = 0; c < nv; c += 8) {
 		if (keys) {
-			sort_keys(&s, rows, c, k, np, (const unsigned char (*)[2])pairs);
+			sort_keys(&s, rows, c, k, np, (const unsigned char (*)[2])pairs, &bad_any);
 		} else {
 			for (int x = 0; x < k; x++) {
 				s.v[x] = _mm256_loadu_ps(rows[x] + c);
 				s.id[x] = _mm256_set1_epi32(x);
+				bad_any = _mm256_or_si256(bad_any, nonfinite_lanes(s.v[x]));
 			}
 			sort_lanes(&s, np, (const unsigned char (*)[2])pairs);
 		}
@@ -318,6 +330,8 @@ __attribute__((target("avx2"))) static size_t simd_avx2(const pn_coord_params *p
 	}
 	if (used)
 		flush_counts(cnt, k, used, rank_credit ? -1 : 1);
+	if (prm->nonfinite && !_mm256_testz_si256(bad_any, bad_any))
+		*prm->nonfinite = 1;
 	return nv;
 }
 

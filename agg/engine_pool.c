@@ -68,8 +68,9 @@ static void check_block(pn_agg *a, size_t b)
 			__atomic_store_n(&a->nonfinite_seen[i], 1, __ATOMIC_RELAXED);
 }
 
-/* The rule over the kept rows s->rows[0..kept) (ids in s->ids) into a->cout. */
-static void coord_run(pn_agg *a, size_t b, pn_agg_scratch *s, int kept)
+/* The rule over the kept rows s->rows[0..kept) (ids in s->ids) into a->cout; nonfinite
+ * as in pn_coord_params. */
+static void coord_run(pn_agg *a, size_t b, pn_agg_scratch *s, int kept, int *nonfinite)
 {
 	size_t n = pn_agg_block_len(a, b), off = b * PN_AGG_BLOCK;
 	uint32_t *used = a->used + b * (size_t)a->p;
@@ -85,15 +86,16 @@ static void coord_run(pn_agg *a, size_t b, pn_agg_scratch *s, int kept)
 	prm.trim = 2 * t < kept ? t : (kept - 1) / 2;
 	prm.f = a->cfg.f < kept ? a->cfg.f : kept - 1;
 	prm.scratch = s->coord;
+	prm.nonfinite = nonfinite;
 	a->rule->block(&prm, s->rows, kept, n, a->cout + off, s->cnt);
 	for (int x = 0; x < kept; x++)
 		used[s->ids[x]] = (uint32_t)s->cnt[x];
 }
 
-/* A rule whose output shows a NaN/Inf of its rows (mean) runs on every row first and
- * checks only its output: the rows are read once, by the rule, instead of once by a
- * check and again by the rule. False if the output is not finite: the caller checks
- * the rows and runs the rule again without the bad ones. */
+/* A rule whose output shows a NaN/Inf of its rows (mean), or that reports the NaN/Inf it
+ * reads (the sorting rules), runs on every row first: the rows are read once, by the
+ * rule, instead of once by a check and again by the rule. False if a row was not
+ * finite: the caller checks the rows and runs the rule again without the bad ones. */
 static bool coord_block_unchecked(pn_agg *a, size_t b, pn_agg_scratch *s)
 {
 	size_t n = pn_agg_block_len(a, b), off = b * PN_AGG_BLOCK;
@@ -104,13 +106,15 @@ static bool coord_block_unchecked(pn_agg *a, size_t b, pn_agg_scratch *s)
 			s->rows[kept] = block_row(a, s, i, off, n);
 			s->ids[kept++] = i;
 		}
-	coord_run(a, b, s, kept);
-	return pn_all_finite(a->cout + off, n);
+	int bad = 0;
+	coord_run(a, b, s, kept, a->rule->reports_nonfinite ? &bad : NULL);
+	return a->rule->reports_nonfinite ? !bad : pn_all_finite(a->cout + off, n);
 }
 
 static void coord_block(pn_agg *a, size_t b, pn_agg_scratch *s)
 {
-	if (a->rule->output_shows_nonfinite && coord_block_unchecked(a, b, s))
+	if ((a->rule->output_shows_nonfinite || a->rule->reports_nonfinite) &&
+	    coord_block_unchecked(a, b, s))
 		return;
 	size_t n = pn_agg_block_len(a, b), off = b * PN_AGG_BLOCK;
 	uint64_t *m = pn_agg_block_mask(a, b);
@@ -129,7 +133,7 @@ static void coord_block(pn_agg *a, size_t b, pn_agg_scratch *s)
 		s->rows[kept] = r;
 		s->ids[kept++] = i;
 	}
-	coord_run(a, b, s, kept);
+	coord_run(a, b, s, kept, NULL);
 }
 
 static void combine_task(pn_agg *a, size_t t)

@@ -84,16 +84,20 @@ const pn_rule_desc pn_rule_desc_mean = {
 const pn_rule_desc pn_rule_desc_median = {
 	.id = PN_RULE_MEDIAN, .name = "median", .kind = PN_KIND_COORD,
 	.min_workers = one_min, .min_workers_text = "1", .block = pn_coord_median,
+	.reports_nonfinite = true,
 };
 const pn_rule_desc pn_rule_desc_trimmed_mean = {
 	.id = PN_RULE_TRIMMED_MEAN, .name = "trimmed-mean", .kind = PN_KIND_COORD,
 	.min_workers = trimmed_min, .min_workers_text = "2f+1 (beta 0)", .block = pn_coord_trimmed_mean,
+	.reports_nonfinite = true,
 };
 const pn_rule_desc pn_rule_desc_meamed = {
 	.id = PN_RULE_MEAMED, .name = "meamed", .kind = PN_KIND_COORD,
 	.min_workers = f_plus_one, .min_workers_text = "f+1", .block = pn_coord_meamed,
+	.reports_nonfinite = true,
 };
 const pn_rule_desc pn_rule_desc_phocas = {
 	.id = PN_RULE_PHOCAS, .name = "phocas", .kind = PN_KIND_COORD,
 	.min_workers = f_plus_one, .min_workers_text = "f+1", .block = pn_coord_phocas,
+	.reports_nonfinite = true,
 };

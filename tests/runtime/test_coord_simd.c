@@ -147,3 +147,34 @@ Test(coord_simd, mean_kernels_match_portable_bit_for_bit)
 		free(a), free(b), free(x);
 	}
 }
+
+/* The sorting rules report a NaN/Inf they read (pn_coord_params.nonfinite), in the
+ * networks' part and in the scalar tail, with either network, and nothing for clean rows:
+ * the engine relies on it to skip its per-row check. */
+Test(coord_simd, sorting_rules_report_nonfinite_values)
+{
+	int k = 11;
+	float *x = make_rows(k, 0, 5);
+	const float *rows[64];
+	for (int i = 0; i < k; i++)
+		rows[i] = x + (size_t)i * N;
+	float *out = malloc(sizeof(float) * N);
+	uint64_t used[64];
+	const size_t where[] = {0, 4096 + 3, N - 1}; /* networks, networks, tail */
+	const float bad[] = {NAN, INFINITY, -INFINITY};
+	for (size_t r = 0; r < sizeof rules / sizeof *rules; r++)
+		for (int simd = 0; simd <= 2; simd++)
+			for (size_t w = 0; w <= sizeof where / sizeof *where; w++) {
+				size_t at = 3 * N + (w < 3 ? where[w] : 0);
+				float keep = x[at];
+				if (w < 3)
+					x[at] = bad[w];
+				int seen = 0;
+				pn_coord_params prm = {.f = 2, .trim = 2, .keep = 3, .nonfinite = &seen};
+				run(&rules[r], prm, rows, k, out, used, simd);
+				x[at] = keep;
+				cr_expect_eq(seen, w < 3, "%s simd=%d case %zu: reported %d", rules[r].name, simd,
+					     w, seen);
+			}
+	free(out), free(x);
+}
