@@ -67,11 +67,17 @@ typedef struct pn_coord_params {
 	int trim;       /* values trimmed on each side (trimmed mean, Phocas) */
 	int keep;       /* Bulyan: β values closest to the median are averaged */
 	void *scratch;  /* at least k × pn_coord_scratch_size() bytes, owned by the caller */
+	/* NULL: every value is finite. Else the rows may hold NaN/Inf and the sorting rules
+	 * set *nonfinite = 1 when a value they read is one (the output is then meaningless):
+	 * the engine checks rows only in such a block instead of in every block. */
+	int *nonfinite;
 } pn_coord_params;
 typedef void (*pn_coord_fn)(const pn_coord_params *prm, const float *const *rows, int k,
 			    size_t n, float *out, uint64_t *used);
 size_t pn_coord_scratch_size(void);
 void pn_coord_mean(const pn_coord_params *, const float *const *, int, size_t, float *, uint64_t *);
+/* false: pn_coord_mean takes its portable kernel only (equivalence tests, benches). */
+void pn_coord_mean_simd_enable(bool on);
 void pn_coord_median(const pn_coord_params *, const float *const *, int, size_t, float *, uint64_t *);
 void pn_coord_trimmed_mean(const pn_coord_params *, const float *const *, int, size_t, float *,
 			   uint64_t *);
@@ -127,6 +133,12 @@ typedef struct pn_rule_desc {
 	pn_coord_fn block;
 	/* The output is a direction with its own scale: cfg.flag_rescale applies. */
 	bool own_scale;
+	/* PN_KIND_COORD: block's output is finite exactly when all its rows are (a float64
+	 * sum: NaN and ±Inf carry through, finite floats cannot overflow it), so the rows
+	 * need a NaN/Inf check only in a block whose output is not finite (mean). */
+	bool output_shows_nonfinite;
+	/* PN_KIND_COORD: block reports NaN/Inf it reads through pn_coord_params.nonfinite. */
+	bool reports_nonfinite;
 } pn_rule_desc;
 
 /* The descriptor for rule id, or NULL for an unknown id (never a fallback). */

@@ -3,6 +3,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,17 +27,29 @@ int pn_aggregate_typed(const pn_agg_config *cfg, const void *x, float *out, pn_a
 	if (pn_agg_config_check(cfg, err, errlen) != 0)
 		return -EINVAL;
 	const void **rows = malloc(sizeof(void *) * (size_t)cfg->p);
-	pn_agg *a = NULL;
-	if (rows) {
-		size_t row_bytes = cfg->d * pn_dtype_size(cfg->grad_dtype);
+	size_t row_bytes = cfg->d * pn_dtype_size(cfg->grad_dtype);
+	pn_agg *a = rows ? pn_agg_create(cfg, err, errlen) : NULL;
+	int rc = a ? 0 : -ENOMEM;
+	if (a) {
 		for (int i = 0; i < cfg->p; i++)
 			rows[i] = (const char *)x + (size_t)i * row_bytes;
-		a = pn_agg_begin_typed(cfg, rows, err, errlen);
+		/* A coordinate rule writes its blocks into out as they are computed, unless out
+		 * overlaps the rows it reads: no d-float buffer to fault in and copy. */
+		uintptr_t xb = (uintptr_t)x, xe = xb + (size_t)cfg->p * row_bytes;
+		uintptr_t ob = (uintptr_t)out, oe = ob + cfg->d * sizeof(float);
+		if (oe <= xb || ob >= xe)
+			pn_agg_output_direct(a, out);
+		rc = pn_agg_reset_typed(a, rows);
+		if (rc != 0)
+			pn_errf(err, errlen, "%s", pn_agg_errmsg(a));
 	}
 	free(rows);
 	if (!a)
 		return -ENOMEM;
-	int rc = 0;
+	if (rc != 0) {
+		pn_agg_free(a);
+		return rc;
+	}
 	for (int i = 0; i < cfg->p && rc == 0; i++)
 		rc = pn_agg_landed(a, i, 0, cfg->d);
 	if (rc == 0)

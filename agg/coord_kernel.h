@@ -10,6 +10,7 @@
 #include "agg_internal.h"
 #include "coord_simd.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,12 +87,17 @@ sorted_block(const pn_coord_params *prm, const float *const *rows, int k, size_t
 {
 	val_idx *a = prm->scratch;
 	size_t done = pn_coord_simd(prm, rows, k, n, out, used, kind);
+	int bad = 0;
 	for (size_t c = done; c < n; c++) {
-		for (int i = 0; i < k; i++)
+		for (int i = 0; i < k; i++) {
 			a[i] = (val_idx){rows[i][c], i};
+			bad |= !isfinite(a[i].v);
+		}
 		sort_vals(a, k);
 		out[c] = (float)pick(prm, a, k, used);
 	}
+	if (bad && prm->nonfinite)
+		*prm->nonfinite = 1;
 }
 
 /* A coordinate-wise rule's block function pn_coord_NAME: sorted_block specialised

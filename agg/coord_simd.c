@@ -17,13 +17,23 @@
  * end; on a tie the upper end, unless both ends are below the centre). The window is
  * summed in rank order (the scalar code sums in pick order): the float64 sums differ only
  * when they round, i.e. for values spanning more than ~2^24 in magnitude, and then by an
- * ulp of float64 before the float32 result is rounded. */
+ * ulp of float64 before the float32 result is rounded.
+ *
+ * Credits: per 8 coordinates, a bit per row (k <= 32) marks in each lane the rows the
+ * pick used (median) or left out (the others); count_bits adds the bits to per-row
+ * vector counters, summed into `used` once per call: no per-lane scalar loop with a
+ * data-dependent trip count. The window's ends are picked by blends, not gathers. */
 #include "coord_simd.h"
 
 #include <immintrin.h>
 #include <string.h>
 
-static bool simd_on = true;
+static bool simd_on = true, keys_on = true;
+
+void pn_coord_simd_keys_enable(bool on)
+{
+	__atomic_store_n(&keys_on, on, __ATOMIC_RELAXED);
+}
 
 void pn_coord_simd_enable(bool on)
 {
@@ -73,6 +83,57 @@ __attribute__((target("avx2"))) static inline void sort_lanes(lanes *s, int np,
 	}
 }
 
+/* AVX-512: the same order with one 64-bit key per value, so a comparator is one min and
+ * one max. Key = (v as an int32 ordered like the floats, -0 as +0) << 32 | (row << 1 |
+ * v is -0): signed 64-bit order is (value, row), the order above, and the low bit gives
+ * -0 back. Finite values only (the engine drops rows with NaN/Inf first). */
+__attribute__((target("avx512f,avx2"))) static inline __m512i make_key(__m256 v, int row)
+{
+	__m256i u = _mm256_castps_si256(v);
+	__m256i negz = _mm256_cmpeq_epi32(u, _mm256_set1_epi32((int)0x80000000u));
+	u = _mm256_andnot_si256(negz, u);
+	__m256i k32 = _mm256_xor_si256(u, _mm256_and_si256(_mm256_srai_epi32(u, 31),
+							     _mm256_set1_epi32(0x7fffffff)));
+	__m256i low = _mm256_or_si256(_mm256_set1_epi32(row << 1), _mm256_srli_epi32(negz, 31));
+	return _mm512_or_si512(_mm512_slli_epi64(_mm512_cvtepi32_epi64(k32), 32),
+			       _mm512_cvtepu32_epi64(low));
+}
+
+/* All ones in the lanes of v that hold NaN or ±Inf (exponent all ones). */
+__attribute__((target("avx2"))) static inline __m256i nonfinite_lanes(__m256 v)
+{
+	const __m256i e = _mm256_set1_epi32(0x7f800000);
+	return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(v), e), e);
+}
+
+__attribute__((target("avx512f,avx2"))) static void sort_keys(lanes *s, const float *const *rows,
+							     size_t c, int k, int np,
+							     const unsigned char (*pairs)[2],
+							     __m256i *bad)
+{
+	__m512i key[PN_COORD_SIMD_MAX_K];
+	for (int x = 0; x < k; x++) {
+		__m256 v = _mm256_loadu_ps(rows[x] + c);
+		*bad = _mm256_or_si256(*bad, nonfinite_lanes(v));
+		key[x] = make_key(v, x);
+	}
+	for (int q = 0; q < np; q++) {
+		int x = pairs[q][0], y = pairs[q][1];
+		__m512i a = key[x], b = key[y];
+		key[x] = _mm512_min_epi64(a, b);
+		key[y] = _mm512_max_epi64(a, b);
+	}
+	for (int x = 0; x < k; x++) {
+		__m256i k32 = _mm512_cvtepi64_epi32(_mm512_srai_epi64(key[x], 32));
+		__m256i low = _mm512_cvtepi64_epi32(key[x]);
+		__m256i u = _mm256_xor_si256(k32, _mm256_and_si256(_mm256_srai_epi32(k32, 31),
+								    _mm256_set1_epi32(0x7fffffff)));
+		u = _mm256_or_si256(u, _mm256_slli_epi32(low, 31)); /* -0 back */
+		s->v[x] = _mm256_castsi256_ps(u);
+		s->id[x] = _mm256_srli_epi32(low, 1);
+	}
+}
+
 /* float64 halves (lanes 0-3, 4-7) of a float vector */
 #define LO(v) _mm256_cvtps_pd(_mm256_castps256_ps128(v))
 #define HI(v) _mm256_cvtps_pd(_mm256_extractf128_ps((v), 1))
@@ -101,23 +162,44 @@ __attribute__((target("avx2"))) static inline void trimmed_lanes(const lanes *s,
 	*lo = _mm256_div_pd(a, den), *hi = _mm256_div_pd(b, den);
 }
 
-/* Window of `want` values closest to the centre (clo, chi): its ends [L, R) per lane in
- * lo_end/hi_end, its mean in (mlo, mhi). */
+/* Lane l of the result: s->v[idx[l]][l], for idx in [first, last] (blends, no gather). */
+__attribute__((target("avx2"))) static inline __m256 pick_rank(const lanes *s, __m256i idx,
+								int first, int last)
+{
+	/* 0 <= first <= last < the maximum always hold (k <= it); the tests tell the
+	 * compiler, which otherwise warns about indices it cannot bound */
+	if (first < 0 || last >= PN_COORD_SIMD_MAX_K)
+		return _mm256_setzero_ps();
+	__m256 r = s->v[first];
+	for (int j = first + 1; j <= last; j++)
+		r = _mm256_blendv_ps(r, s->v[j],
+				     _mm256_castsi256_ps(_mm256_cmpeq_epi32(idx, _mm256_set1_epi32(j))));
+	return r;
+}
+
+/* Bit id of each lane (ids < 32) where mask is set: the rows a rank leaves out. */
+__attribute__((target("avx2"))) static inline __m256i row_bits(__m256i id, __m256i mask)
+{
+	return _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(1), id), mask);
+}
+
+/* Window of `want` values closest to the centre (clo, chi): its mean in (mlo, mhi), and
+ * in *out the bits of the rows outside it, per lane. After `step` drops the left end L
+ * is in [0, step] and the right end R - 1 in [k - 1 - step, k - 1], so the values there
+ * are picked by blends; ranks [k - want, want) are inside in every lane. */
 __attribute__((target("avx2"))) static inline void closest_lanes(const lanes *s, int k, int want,
 								  __m256d clo, __m256d chi,
-								  int lo_end[8], int hi_end[8],
-								  __m256d *mlo, __m256d *mhi)
+								  __m256i *out, __m256d *mlo,
+								  __m256d *mhi)
 {
-	const float *base = (const float *)s->v;
-	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 	const __m256d sign = _mm256_set1_pd(-0.0);
 	__m256i L = _mm256_setzero_si256(), R = _mm256_set1_epi32(k);
 	const __m256i one = _mm256_set1_epi32(1);
 	const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
 	for (int step = 0; step < k - want; step++) {
 		__m256i Rm = _mm256_sub_epi32(R, one);
-		__m256 aL = _mm256_i32gather_ps(base, _mm256_add_epi32(_mm256_slli_epi32(L, 3), lane), 4);
-		__m256 aR = _mm256_i32gather_ps(base, _mm256_add_epi32(_mm256_slli_epi32(Rm, 3), lane), 4);
+		__m256 aL = pick_rank(s, L, 0, step);
+		__m256 aR = pick_rank(s, Rm, k - 1 - step, k - 1);
 		/* |a - c| in float64, as the scalar code's c - a or a - c */
 		__m256d dLl = _mm256_andnot_pd(sign, _mm256_sub_pd(LO(aL), clo));
 		__m256d dLh = _mm256_andnot_pd(sign, _mm256_sub_pd(HI(aL), chi));
@@ -135,18 +217,47 @@ __attribute__((target("avx2"))) static inline void closest_lanes(const lanes *s,
 		L = _mm256_sub_epi32(L, drop_left);                    /* L += 1 where drop_left */
 		R = _mm256_add_epi32(R, _mm256_andnot_si256(drop_left, _mm256_set1_epi32(-1)));
 	}
-	_mm256_storeu_si256((__m256i *)lo_end, L);
-	_mm256_storeu_si256((__m256i *)hi_end, R);
+	/* Sum in rank order; a rank outside the window adds +0 (the sum never is -0). */
 	__m256d a = _mm256_setzero_pd(), b = a;
+	__m256i rm = _mm256_setzero_si256();
+	int in_lo = k - want, in_hi = want; /* [in_lo, in_hi): inside in every lane */
 	for (int x = 0; x < k; x++) {
-		__m256i X = _mm256_set1_epi32(x);
-		__m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(L, X), _mm256_cmpgt_epi32(R, X));
-		__m256 v = _mm256_and_ps(s->v[x], _mm256_castsi256_ps(in));
+		__m256 v = s->v[x];
+		if (x < in_lo || x >= in_hi) {
+			__m256i X = _mm256_set1_epi32(x);
+			__m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(L, X), _mm256_cmpgt_epi32(R, X));
+			v = _mm256_and_ps(v, _mm256_castsi256_ps(in));
+			rm = _mm256_or_si256(rm, row_bits(s->id[x], _mm256_andnot_si256(in, _mm256_set1_epi32(-1))));
+		}
 		a = _mm256_add_pd(a, LO(v));
 		b = _mm256_add_pd(b, HI(v));
 	}
 	__m256d den = _mm256_set1_pd((double)want);
 	*mlo = _mm256_div_pd(a, den), *mhi = _mm256_div_pd(b, den);
+	*out = rm;
+}
+
+/* cnt[r] += bit r of bits, per lane, r < k: the credits of 8 coordinates, no branch and
+ * no store to a counter another lane just stored to. */
+__attribute__((target("avx2"))) static inline void count_bits(__m256i *cnt, __m256i bits, int k)
+{
+	const __m256i one = _mm256_set1_epi32(1);
+	for (int r = 0; r < k; r++)
+		cnt[r] = _mm256_add_epi32(cnt[r], _mm256_and_si256(_mm256_srli_epi32(bits, r), one));
+}
+
+/* Lanes of cnt[r] summed into used[r], added (sign 1) or taken back (sign -1). */
+__attribute__((target("avx2"))) static void flush_counts(const __m256i *cnt, int k, uint64_t *used,
+							int sign)
+{
+	for (int r = 0; r < k; r++) {
+		uint32_t l[8];
+		_mm256_storeu_si256((__m256i *)l, cnt[r]);
+		uint64_t t = 0;
+		for (int j = 0; j < 8; j++)
+			t += l[j];
+		used[r] += sign > 0 ? t : -t;
+	}
 }
 
 __attribute__((target("avx2"))) static inline void store_out(float *o, __m256d lo, __m256d hi)
@@ -156,53 +267,53 @@ __attribute__((target("avx2"))) static inline void store_out(float *o, __m256d l
 
 __attribute__((target("avx2"))) static size_t simd_avx2(const pn_coord_params *prm,
 						       const float *const *rows, int k, size_t n,
-						       float *out, uint64_t *used, pn_coord_pick pick)
+						       float *out, uint64_t *used, pn_coord_pick pick,
+						       bool keys)
 {
 	unsigned char pairs[MAX_PAIRS][2];
 	int np = batcher_pairs(k, pairs);
 	size_t nv = n & ~(size_t)7;
 	int want = pick == PN_PICK_BULYAN ? prm->keep : k - prm->f;
 	int trim = prm->trim;
-	if (want < 1 || want > k || trim < 0 || 2 * trim >= k)
+	if (k > PN_COORD_SIMD_MAX_K || want < 1 || want > k || trim < 0 || 2 * trim >= k)
 		return 0; /* parameters the engine never passes: the scalar path decides */
 	lanes s;
-	int lo_end[8], hi_end[8], ids[PN_COORD_SIMD_MAX_K][8];
+	__m256i cnt[PN_COORD_SIMD_MAX_K], bad_any = _mm256_setzero_si256();
+	for (int i = 0; i < k; i++)
+		cnt[i] = _mm256_setzero_si256();
+	/* Median: the rows at the middle rank(s) are counted. The others: every row is
+	 * counted in every coordinate and the ones left out are taken back. */
 	bool rank_credit = pick == PN_PICK_TRIMMED || pick == PN_PICK_MEAMED ||
 			   pick == PN_PICK_PHOCAS || pick == PN_PICK_BULYAN;
-	if (used && rank_credit) /* every row counted in every coordinate; the left-out taken back */
+	if (used && rank_credit)
 		for (int i = 0; i < k; i++)
 			used[i] += nv;
 	for (size_t c = 0; c < nv; c += 8) {
-		for (int x = 0; x < k; x++) {
-			s.v[x] = _mm256_loadu_ps(rows[x] + c);
-			s.id[x] = _mm256_set1_epi32(x);
+		if (keys) {
+			sort_keys(&s, rows, c, k, np, (const unsigned char (*)[2])pairs, &bad_any);
+		} else {
+			for (int x = 0; x < k; x++) {
+				s.v[x] = _mm256_loadu_ps(rows[x] + c);
+				s.id[x] = _mm256_set1_epi32(x);
+				bad_any = _mm256_or_si256(bad_any, nonfinite_lanes(s.v[x]));
+			}
+			sort_lanes(&s, np, (const unsigned char (*)[2])pairs);
 		}
-		sort_lanes(&s, np, (const unsigned char (*)[2])pairs);
 		__m256d lo, hi;
+		const __m256i all = _mm256_set1_epi32(-1);
+		__m256i bits = _mm256_setzero_si256();
 		switch (pick) {
 		case PN_PICK_MEDIAN:
 			median_lanes(&s, k, &lo, &hi);
-			if (used) {
-				_mm256_storeu_si256((__m256i *)ids[0], s.id[k / 2]);
-				for (int l = 0; l < 8; l++)
-					used[ids[0][l]]++;
-				if (!(k & 1)) {
-					_mm256_storeu_si256((__m256i *)ids[0], s.id[k / 2 - 1]);
-					for (int l = 0; l < 8; l++)
-						used[ids[0][l]]++;
-				}
-			}
+			bits = row_bits(s.id[k / 2], all);
+			if (!(k & 1))
+				bits = _mm256_or_si256(bits, row_bits(s.id[k / 2 - 1], all));
 			break;
 		case PN_PICK_TRIMMED:
 			trimmed_lanes(&s, k, trim, &lo, &hi);
-			if (used)
-				for (int x = 0; x < k; x++) {
-					if (x >= trim && x < k - trim)
-						continue;
-					_mm256_storeu_si256((__m256i *)ids[0], s.id[x]);
-					for (int l = 0; l < 8; l++)
-						used[ids[0][l]]--;
-				}
+			for (int x = 0; x < trim; x++)
+				bits = _mm256_or_si256(bits, _mm256_or_si256(row_bits(s.id[x], all),
+									     row_bits(s.id[k - 1 - x], all)));
 			break;
 		default: {
 			__m256d clo, chi;
@@ -210,21 +321,17 @@ __attribute__((target("avx2"))) static size_t simd_avx2(const pn_coord_params *p
 				trimmed_lanes(&s, k, trim, &clo, &chi);
 			else
 				median_lanes(&s, k, &clo, &chi);
-			closest_lanes(&s, k, want, clo, chi, lo_end, hi_end, &lo, &hi);
-			if (used) {
-				for (int x = 0; x < k; x++)
-					_mm256_storeu_si256((__m256i *)ids[x], s.id[x]);
-				for (int l = 0; l < 8; l++) {
-					for (int x = 0; x < lo_end[l]; x++)
-						used[ids[x][l]]--;
-					for (int x = hi_end[l]; x < k; x++)
-						used[ids[x][l]]--;
-				}
-			}
+			closest_lanes(&s, k, want, clo, chi, &bits, &lo, &hi);
 		}
 		}
+		if (used)
+			count_bits(cnt, bits, k);
 		store_out(out + c, lo, hi);
 	}
+	if (used)
+		flush_counts(cnt, k, used, rank_credit ? -1 : 1);
+	if (prm->nonfinite && !_mm256_testz_si256(bad_any, bad_any))
+		*prm->nonfinite = 1;
 	return nv;
 }
 
@@ -236,5 +343,6 @@ size_t pn_coord_simd(const pn_coord_params *prm, const float *const *rows, int k
 	__builtin_cpu_init();
 	if (!__builtin_cpu_supports("avx2"))
 		return 0;
-	return simd_avx2(prm, rows, k, n, out, used, pick);
+	bool keys = __builtin_cpu_supports("avx512f") && __atomic_load_n(&keys_on, __ATOMIC_RELAXED);
+	return simd_avx2(prm, rows, k, n, out, used, pick, keys);
 }

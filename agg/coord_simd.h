@@ -28,5 +28,8 @@ size_t pn_coord_simd(const pn_coord_params *prm, const float *const *rows, int k
 /* false: every later call takes the scalar path (the previous kernel, for benches and
  * equivalence tests). */
 void pn_coord_simd_enable(bool on);
+/* false: the networks sort (value, row) pairs with AVX2 blends even where AVX-512 could
+ * sort 64-bit keys (to test one against the other). */
+void pn_coord_simd_keys_enable(bool on);
 
 #endif

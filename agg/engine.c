@@ -68,7 +68,7 @@ void pn_agg_free(pn_agg *a)
 		pn_range_set_free(&a->ranges[i]);
 	free(a->ranges);
 	free(a->landed), free(a->missing), free(a->state), free(a->mask), free(a->used);
-	free(a->status), free(a->nonfinite_seen), free(a->cout);
+	free(a->status), free(a->nonfinite_seen), free(a->cout_own);
 	free(a->cf.a32), free(a->cf.a64), free(a->cf.wide), free(a->fixed_w);
 	free(a->ids), free(a->selected), free(a->alpha), free(a->score), free(a->Gk), free(a->norms);
 	free(a->usable), free(a->final_mask);
@@ -107,10 +107,9 @@ static bool alloc_state(pn_agg *a)
 		  a->status && a->nonfinite_seen && a->G && a->weights && a->scores && a->cf.a32 &&
 		  a->cf.a64 && a->cf.wide && a->fixed_w && a->ids && a->selected && a->alpha &&
 		  a->score && a->Gk && a->norms && a->usable && a->final_mask;
-	if (ok && a->rule->block) {
-		a->cout = malloc(a->d * sizeof *a->cout);
+	if (ok && a->rule->block) { /* the coordinate output (cout) is sized at reset */
 		a->used = calloc(p * nb, sizeof *a->used);
-		ok = a->cout && a->used;
+		ok = a->used != NULL;
 	}
 	return ok;
 }
@@ -158,6 +157,27 @@ pn_agg *pn_agg_create(const pn_agg_config *cfg, char *err, size_t errlen)
 	return a;
 }
 
+void pn_agg_output_direct(pn_agg *a, float *out)
+{
+	a->cout_direct = out;
+}
+
+/* Where the coordinate stage writes: the one-shot caller's out, or the engine's own
+ * buffer (allocated once, at the first round that needs it: an engine created for a
+ * one-shot call never touches d floats it does not use). */
+static int reset_cout(pn_agg *a)
+{
+	if (!a->rule->block)
+		return 0;
+	if (!a->cout_direct && !a->cout_own) {
+		a->cout_own = malloc(a->d * sizeof *a->cout_own);
+		if (!a->cout_own)
+			return pn_fail(a->err, sizeof a->err, ENOMEM, "out of memory for d=%zu", a->d);
+	}
+	a->cout = a->cout_direct ? a->cout_direct : a->cout_own;
+	return 0;
+}
+
 static int reset_rows(pn_agg *a, const void *const *rows)
 {
 	if (!rows && !a->owned) {
@@ -190,6 +210,8 @@ int pn_agg_reset_typed(pn_agg *a, const void *const *rows)
 		return -EINVAL;
 	pn_pool_reset(a); /* the pool is idle before the rows change */
 	int rc = reset_rows(a, rows);
+	if (rc == 0)
+		rc = reset_cout(a);
 	if (rc != 0)
 		return rc;
 	size_t p = (size_t)a->p, nb = a->nblocks;

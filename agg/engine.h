@@ -61,7 +61,10 @@ struct pn_agg {
 	uint32_t *used;             /* coordinate stage: p × nblocks usage counts */
 	int *status;                /* per worker: pn_agg_worker_status */
 	int *nonfinite_seen;        /* set by pool threads (atomic) */
-	float *cout;                /* coordinate stage: output being built */
+	float *cout;                /* coordinate stage: output being built (cout_own or
+				     * the caller's out, see pn_agg_output_direct) */
+	float *cout_own;            /* allocated at the first reset that needs it */
+	float *cout_direct;         /* one-shot: the caller's out, written block by block */
 	pn_coord_params coord;
 
 	/* pool (persistent across rounds) */
@@ -121,6 +124,12 @@ static inline void pn_mask_set(uint64_t *m, int i, bool on)
 		m[i / 64] &= ~(1ull << (i % 64));
 }
 size_t pn_agg_block_len(const struct pn_agg *a, size_t b);
+/* Before reset: the coordinate stage writes its blocks straight into out (length d),
+ * which finish then checks in place instead of copying it from the engine's buffer.
+ * For the one-shot pn_aggregate, whose out is known before the first block is ready and
+ * does not overlap the rows; out is then unspecified when finish fails. NULL: back to
+ * the engine's own buffer. */
+void pn_agg_output_direct(struct pn_agg *a, float *out);
 /* Worker i leaves the round with status why: blocks that only waited for it get ready. */
 void pn_agg_deactivate(struct pn_agg *a, int i, int why);
 

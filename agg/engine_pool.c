@@ -68,8 +68,54 @@ static void check_block(pn_agg *a, size_t b)
 			__atomic_store_n(&a->nonfinite_seen[i], 1, __ATOMIC_RELAXED);
 }
 
+/* The rule over the kept rows s->rows[0..kept) (ids in s->ids) into a->cout; nonfinite
+ * as in pn_coord_params. */
+static void coord_run(pn_agg *a, size_t b, pn_agg_scratch *s, int kept, int *nonfinite)
+{
+	size_t n = pn_agg_block_len(a, b), off = b * PN_AGG_BLOCK;
+	uint32_t *used = a->used + b * (size_t)a->p;
+	memset(used, 0, sizeof(uint32_t) * a->p);
+	if (kept == 0) {
+		memset(a->cout + off, 0, n * sizeof(float));
+		return;
+	}
+	memset(s->cnt, 0, sizeof(uint64_t) * (size_t)kept);
+	pn_coord_params prm = a->coord;
+	/* Trim/neighbour counts follow the number of rows actually present. */
+	int t = a->cfg.beta > 0 ? (int)floor(a->cfg.beta * kept) : a->cfg.f;
+	prm.trim = 2 * t < kept ? t : (kept - 1) / 2;
+	prm.f = a->cfg.f < kept ? a->cfg.f : kept - 1;
+	prm.scratch = s->coord;
+	prm.nonfinite = nonfinite;
+	a->rule->block(&prm, s->rows, kept, n, a->cout + off, s->cnt);
+	for (int x = 0; x < kept; x++)
+		used[s->ids[x]] = (uint32_t)s->cnt[x];
+}
+
+/* A rule whose output shows a NaN/Inf of its rows (mean), or that reports the NaN/Inf it
+ * reads (the sorting rules), runs on every row first: the rows are read once, by the
+ * rule, instead of once by a check and again by the rule. False if a row was not
+ * finite: the caller checks the rows and runs the rule again without the bad ones. */
+static bool coord_block_unchecked(pn_agg *a, size_t b, pn_agg_scratch *s)
+{
+	size_t n = pn_agg_block_len(a, b), off = b * PN_AGG_BLOCK;
+	const uint64_t *m = pn_agg_block_mask(a, b);
+	int kept = 0;
+	for (int i = 0; i < a->p; i++)
+		if (pn_mask_has(m, i)) {
+			s->rows[kept] = block_row(a, s, i, off, n);
+			s->ids[kept++] = i;
+		}
+	int bad = 0;
+	coord_run(a, b, s, kept, a->rule->reports_nonfinite ? &bad : NULL);
+	return a->rule->reports_nonfinite ? !bad : pn_all_finite(a->cout + off, n);
+}
+
 static void coord_block(pn_agg *a, size_t b, pn_agg_scratch *s)
 {
+	if ((a->rule->output_shows_nonfinite || a->rule->reports_nonfinite) &&
+	    coord_block_unchecked(a, b, s))
+		return;
 	size_t n = pn_agg_block_len(a, b), off = b * PN_AGG_BLOCK;
 	uint64_t *m = pn_agg_block_mask(a, b);
 	/* Coordinate rules see raw values: drop rows with NaN/Inf in this block (the engine
@@ -87,22 +133,7 @@ static void coord_block(pn_agg *a, size_t b, pn_agg_scratch *s)
 		s->rows[kept] = r;
 		s->ids[kept++] = i;
 	}
-	uint32_t *used = a->used + b * (size_t)a->p;
-	memset(used, 0, sizeof(uint32_t) * a->p);
-	if (kept == 0) {
-		memset(a->cout + off, 0, n * sizeof(float));
-		return;
-	}
-	memset(s->cnt, 0, sizeof(uint64_t) * (size_t)kept);
-	pn_coord_params prm = a->coord;
-	/* Trim/neighbour counts follow the number of rows actually present. */
-	int t = a->cfg.beta > 0 ? (int)floor(a->cfg.beta * kept) : a->cfg.f;
-	prm.trim = 2 * t < kept ? t : (kept - 1) / 2;
-	prm.f = a->cfg.f < kept ? a->cfg.f : kept - 1;
-	prm.scratch = s->coord;
-	a->rule->block(&prm, s->rows, kept, n, a->cout + off, s->cnt);
-	for (int x = 0; x < kept; x++)
-		used[s->ids[x]] = (uint32_t)s->cnt[x];
+	coord_run(a, b, s, kept, NULL);
 }
 
 static void combine_task(pn_agg *a, size_t t)

@@ -1,48 +1,10 @@
 /* Coordinate-wise rules, run per block of coordinates as soon as the block is present
  * for every participating worker: mean, median, trimmed mean, MeaMed, Phocas, and the
  * second (coordinate-wise) stage of Bulyan.
- * The sorting and the per-block loop are in coord_kernel.h. */
+ * The sorting and the per-block loop are in coord_kernel.h, the mean in coord_mean.c. */
 #include "coord_kernel.h"
 
 #include <string.h>
-
-/* acc[c] += r[c] in float64, four rows per sweep, in row order (the same sums as one
- * row at a time). */
-__attribute__((target_clones("avx2", "default"))) static void
-add4_wide(double *restrict acc, const float *restrict r0, const float *restrict r1,
-	  const float *restrict r2, const float *restrict r3, size_t n)
-{
-	for (size_t c = 0; c < n; c++)
-		acc[c] = (((acc[c] + r0[c]) + r1[c]) + r2[c]) + r3[c];
-}
-
-__attribute__((target_clones("avx2", "default"))) static void
-add1_wide(double *restrict acc, const float *restrict r, size_t n)
-{
-	for (size_t c = 0; c < n; c++)
-		acc[c] += r[c];
-}
-
-#define MEAN_PIECE 1024 /* 8 KiB of float64 sums: stays in L1 while the rows stream */
-
-static void mean_block(const float *const *rows, int k, size_t n, float *out, uint64_t *used)
-{
-	double acc[MEAN_PIECE];
-	for (size_t c0 = 0; c0 < n; c0 += MEAN_PIECE) {
-		size_t m = n - c0 < MEAN_PIECE ? n - c0 : MEAN_PIECE;
-		memset(acc, 0, m * sizeof *acc);
-		int i = 0;
-		for (; i + 4 <= k; i += 4)
-			add4_wide(acc, rows[i] + c0, rows[i + 1] + c0, rows[i + 2] + c0, rows[i + 3] + c0, m);
-		for (; i < k; i++)
-			add1_wide(acc, rows[i] + c0, m);
-		for (size_t c = 0; c < m; c++)
-			out[c0 + c] = (float)(acc[c] / k);
-	}
-	if (used)
-		for (int i = 0; i < k; i++)
-			used[i] += n;
-}
 
 size_t pn_coord_scratch_size(void)
 {
@@ -85,13 +47,6 @@ pick_bulyan(const pn_coord_params *prm, const val_idx *a, int k, uint64_t *used)
 	return closest_mean(a, k, median_sorted(a, k), prm->keep, used);
 }
 
-void pn_coord_mean(const pn_coord_params *prm, const float *const *rows, int k, size_t n,
-		   float *out, uint64_t *used)
-{
-	(void)prm;
-	mean_block(rows, k, n, out, used);
-}
-
 COORD_SORTED_RULE(median, pick_median, PN_PICK_MEDIAN)
 COORD_SORTED_RULE(trimmed_mean, pick_trimmed, PN_PICK_TRIMMED)
 COORD_SORTED_RULE(meamed, pick_meamed, PN_PICK_MEAMED)
@@ -124,20 +79,25 @@ static int trimmed_min(const pn_agg_config *c)
 const pn_rule_desc pn_rule_desc_mean = {
 	.id = PN_RULE_MEAN, .name = "mean", .kind = PN_KIND_COORD,
 	.min_workers = one_min, .min_workers_text = "1", .block = pn_coord_mean,
+	.output_shows_nonfinite = true,
 };
 const pn_rule_desc pn_rule_desc_median = {
 	.id = PN_RULE_MEDIAN, .name = "median", .kind = PN_KIND_COORD,
 	.min_workers = one_min, .min_workers_text = "1", .block = pn_coord_median,
+	.reports_nonfinite = true,
 };
 const pn_rule_desc pn_rule_desc_trimmed_mean = {
 	.id = PN_RULE_TRIMMED_MEAN, .name = "trimmed-mean", .kind = PN_KIND_COORD,
 	.min_workers = trimmed_min, .min_workers_text = "2f+1 (beta 0)", .block = pn_coord_trimmed_mean,
+	.reports_nonfinite = true,
 };
 const pn_rule_desc pn_rule_desc_meamed = {
 	.id = PN_RULE_MEAMED, .name = "meamed", .kind = PN_KIND_COORD,
 	.min_workers = f_plus_one, .min_workers_text = "f+1", .block = pn_coord_meamed,
+	.reports_nonfinite = true,
 };
 const pn_rule_desc pn_rule_desc_phocas = {
 	.id = PN_RULE_PHOCAS, .name = "phocas", .kind = PN_KIND_COORD,
 	.min_workers = f_plus_one, .min_workers_text = "f+1", .block = pn_coord_phocas,
+	.reports_nonfinite = true,
 };
