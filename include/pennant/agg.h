@@ -200,7 +200,8 @@ const int *pn_agg_status(const pn_agg *a);
 const double *pn_agg_gram(const pn_agg *a);
 
 /* One shot over a row-major p×d array (any rule but PN_RULE_WEIGHTED, which needs the
- * caller's weights: use pn_agg_begin + pn_agg_set_weights). */
+ * caller's weights: use pn_agg_begin + pn_agg_set_weights). On failure (-errno) out may
+ * hold partial values: do not use it. */
 int pn_aggregate(const pn_agg_config *cfg, const float *x, float *out, pn_agg_report *rep,
 		 double *weights, char *err, size_t errlen);
 /* The same over a p×d array of cfg.grad_dtype elements. */
