@@ -2,9 +2,10 @@
  * "Trees"). Peers 0 .. T-1 are the nodes, node k serving the sum of workers k·G ..
  * k·G + G - 1; peer T + r is worker r's own slot, taken only once its node is gone. A
  * round needs every worker's gradient exactly once: through its node, or, for a gone
- * node's workers, directly. The round a node is lost in is skipped; before the next one
- * the root waits (bounded) for that node's workers to join it. Without bypass slots
- * (tree_nodes 0) a node gone or failed ends the job. */
+ * node's workers, directly. Workers that join mid-round take part in it, the decision
+ * held for them up to the straggler deadline; past it the round is lost and the next one
+ * first waits (bounded) for them. Without bypass slots (tree_nodes 0) a node gone or
+ * failed ends the job. */
 #include "job/aggregator_internal.h"
 #include "util/util.h"
 
@@ -72,11 +73,17 @@ void pn_job_tree_accept(pn_job *j)
 			break;
 }
 
-/* Within a round a gone node's workers are waited for up to the straggler deadline, else
- * the rejoin limit; past it the round is lost and the next one waits again. */
+/* How long a gone node's workers may take to join: a worker notices its node gone by its
+ * link dropping, or by the silence limit. */
+static double rejoin_wait_s(const pn_job *j)
+{
+	return 2 * j->silence_s + 10;
+}
+
+/* Within a round they are waited for up to the straggler deadline (none: rejoin_wait_s). */
 static double rejoin_limit(const pn_job *j)
 {
-	return j->cfg->deadline_ms > 0 ? j->cfg->deadline_ms / 1e3 : 2 * j->silence_s + 10;
+	return j->cfg->deadline_ms > 0 ? j->cfg->deadline_ms / 1e3 : rejoin_wait_s(j);
 }
 
 void pn_job_tree_join_round(pn_job *j, int i)
@@ -114,8 +121,7 @@ static void mark_bypassed(pn_job *j, int k, double waited)
 
 int pn_job_tree_await_rejoins(pn_job *j)
 {
-	/* a worker notices its node gone by its link dropping, or by the silence limit */
-	double limit = 2 * j->silence_s + 10, t0 = pn_now_s();
+	double limit = rejoin_wait_s(j), t0 = pn_now_s();
 	for (int k = 0; k < j->cfg->tree_nodes; k++) {
 		if (j->w[k].alive || j->w[k].bypassed)
 			continue;
