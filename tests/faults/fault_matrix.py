@@ -7,7 +7,8 @@ The harness starts the aggregator (pennant-aggregator) and every worker (pennant
 separate processes itself, so it can signal any one of them, and then injects:
 
   worker-kill      kill -9 of one worker mid-run
-  worker-stop      SIGSTOP of one worker for 5 s, then SIGCONT
+  worker-stop      SIGSTOP of one worker for 5 s (longer until a round has gone on
+                   without it), then SIGCONT
   aggregator-kill  kill -9 of the aggregator mid-run
   garbage-client   a client sending garbage at the aggregator's address mid-run
   wrong-token      an extra worker with another job secret tries to join mid-run
@@ -517,10 +518,19 @@ def case_worker_stop(ctx, case, n=5):
     job = ctx.launch(case, case.name, n, base_args(n), KILL_AT)
     job.procs[1].send_signal(signal.SIGSTOP)
     r0 = job.rounds_seen()
-    time.sleep(5)
-    r1 = job.rounds_seen()
+    # Stopped for at least 5 s, and until a round has gone on: a round waits for the stopped
+    # worker up to the deadline (4 s in the guest, where the 1 s left of a bare 5 s stop was
+    # once not enough). Bounded, so a job that truly stalls fails here.
+    t0, bound = time.monotonic(), max(5.0, 2 * DEADLINE_MS / 1e3 + 10)
+    while True:
+        time.sleep(0.1)
+        el, r1 = time.monotonic() - t0, job.rounds_seen()
+        if el >= bound or (el >= 5 and (r1 > r0 or job.agg.poll() is not None)):
+            break
     job.procs[1].send_signal(signal.SIGCONT)
-    case.check(r1 > r0 or job.agg.poll() is not None, f"rounds went on while worker 1 was stopped ({r0} -> {r1})")
+    if not case.check(r1 > r0 or job.agg.poll() is not None,
+                      f"rounds went on while worker 1 was stopped {el:.1f} s ({r0} -> {r1})"):
+        log(job.tail())
     finished_all(case, job, job.finish())
 
 
