@@ -62,6 +62,8 @@ static void on_hello(pn_node *n, const pn_tp_completion *comp)
 
 static int lose(pn_node *n, int c, const char *how)
 {
+	if (n->cfg->mode == PN_NODE_REPLICA)
+		return pn_node_replica_lose(n, c, how); /* the other replicas may go on */
 	n->kids[c].alive = false;
 	if (n->stopping)
 		return 0;
@@ -130,12 +132,24 @@ int pn_node_accept_children(pn_node *n)
 
 int pn_node_announce(pn_node *n, int64_t round)
 {
+	bool replica = n->cfg->mode == PN_NODE_REPLICA;
 	for (int c = 0; c < n->g; c++) {
-		/* uncoded: each child computes its own rank's partition */
+		if (!n->kids[c].alive)
+			continue; /* (replica: a child lost earlier) */
+		/* uncoded: each child computes its own rank's partition; replica: every child the
+		 * sum of the group's G partitions (check_config: G <= PN_JOB_MAX_PARTS) */
 		pn_job_msg m = {.type = PN_MSG_ROUND, .round = round, .slot = pn_job_slot(round), .nparts = 1,
 				.parts = {n->cfg->first_rank + c}, .coefs = {1.0}};
-		if (send_to(n, c, &m))
-			return lose(n, c, "could not be told the round");
+		if (replica) {
+			m.nparts = n->g;
+			for (int p = 0; p < n->g; p++) {
+				m.parts[p] = n->cfg->first_rank + p;
+				m.coefs[p] = 1.0;
+			}
+		}
+		int rc;
+		if (send_to(n, c, &m) && (rc = lose(n, c, "could not be told the round")))
+			return rc;
 	}
 	return 0;
 }
@@ -159,7 +173,10 @@ static int on_ctrl(pn_node *n, const pn_tp_completion *comp)
 		return pn_node_fail(n, m.status, "round %lld: child rank %d could not compute (%s)",
 				    (long long)m.round, n->cfg->first_rank + c, strerror(-m.status));
 	node_child *k = &n->kids[c];
+	if (k->ready)
+		return 0; /* (a repeated READY of the round: the first one stands) */
 	k->ready = true;
+	k->ready_seq = n->ready_seen++;
 	k->slot = m.slot;
 	k->loss = m.loss;
 	return 0;
@@ -171,8 +188,10 @@ static int on_event(pn_node *n, const pn_tp_completion *e)
 	int c = child_of_peer(n, e->peer);
 	if (e->event == PN_TP_READ_DONE) {
 		uint32_t slot = (uint32_t)e->cookie;
-		if ((uint32_t)(e->cookie >> 32) == (uint32_t)n->round && slot < (uint32_t)n->nslots &&
-		    n->slots[slot].busy)
+		bool this_round = (uint32_t)(e->cookie >> 32) == (uint32_t)n->round;
+		if (n->cfg->mode == PN_NODE_REPLICA && slot < (uint32_t)n->nslots && n->slots[slot].busy)
+			return pn_node_replica_landed(n, (int)slot, e->status, e->len, this_round);
+		if (this_round && slot < (uint32_t)n->nslots && n->slots[slot].busy)
 			return pn_node_sum_landed(n, (int)slot, e->status, e->len);
 	} else if (e->event == PN_TP_CTRL_RECV && c < 0 && n->accepting) {
 		on_hello(n, e);

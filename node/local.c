@@ -2,6 +2,8 @@
 #include "job/local_fork.h"
 #include "pennant/node.h"
 
+#include <stdbool.h>
+
 typedef struct node_run {
 	pn_node_config *cfg;
 	pn_node_result *res;
@@ -17,8 +19,9 @@ int pn_node_run_local(pn_node_config *cfg, pn_worker_main leaf_main, void *ctx,
 		      pn_node_result *res, int *bad_exits, char *err, size_t errlen)
 {
 	/* a mode the node refuses forks nothing: pn_node_run then says why */
-	int n = (cfg->mode == PN_NODE_SUM || (cfg->mode == PN_NODE_ROBUST && cfg->rule)) && cfg->children > 0
-		? cfg->children : 0;
+	bool known = cfg->mode == PN_NODE_SUM || cfg->mode == PN_NODE_REPLICA ||
+		     (cfg->mode == PN_NODE_ROBUST && cfg->rule);
+	int n = known && cfg->children > 0 ? cfg->children : 0;
 	node_run r = {cfg, res};
 	return pn_local_launch(n, cfg->first_rank, leaf_main, ctx, &cfg->on_listen, &cfg->on_listen_ctx,
 			       run_node, &r, bad_exits, err, errlen);

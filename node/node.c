@@ -43,6 +43,8 @@ int pn_node_mode_from_name(const char *name)
 		return PN_NODE_SUM;
 	if (name && strcmp(name, "robust") == 0)
 		return PN_NODE_ROBUST;
+	if (name && strcmp(name, "replica") == 0)
+		return PN_NODE_REPLICA;
 	return -EINVAL;
 }
 
@@ -60,8 +62,15 @@ static int check_config(pn_node *n, const pn_node_config *c)
 		return pn_node_fail(n, -EINVAL, "--node-mode robust needs a rule");
 	if (c->mode == PN_NODE_ROBUST && c->fixed_point)
 		return pn_node_fail(n, -EINVAL, "--fixed-point is for sum nodes (a robust node runs its rule in float)");
-	if (c->mode != PN_NODE_SUM && c->mode != PN_NODE_ROBUST)
+	if (c->mode != PN_NODE_SUM && c->mode != PN_NODE_ROBUST && c->mode != PN_NODE_REPLICA)
 		return pn_node_fail(n, -EINVAL, "unknown node mode %d", (int)c->mode);
+	if (c->replica_quorum < 0 || c->replica_quorum > c->children)
+		return pn_node_fail(n, -EINVAL, "replica quorum %d: 0..%d (the group's replicas)", c->replica_quorum,
+				    c->children);
+	if (c->mode == PN_NODE_REPLICA && (c->fixed_point || c->children > PN_JOB_MAX_PARTS))
+		return pn_node_fail(n, -EINVAL, "a replica node serves one child's gradient as it is (no "
+				    "--fixed-point) and its group computes G <= %d partitions, got G = %d",
+				    PN_JOB_MAX_PARTS, c->children);
 	if (!c->parent || !c->listen)
 		return pn_node_fail(n, -EINVAL, "a node needs its parent's address and a listen address");
 	if (c->children < 1 || c->first_rank < 0 || c->leaves < c->first_rank + c->children ||
@@ -86,6 +95,7 @@ static int setup(pn_node *n, const pn_node_config *c)
 	n->silence_s = (c->silence_ms > 0 ? c->silence_ms : 5000) / 1e3;
 	n->round = -1;
 	n->lost = -1;
+	n->primary = -1;
 	n->kids = calloc((size_t)n->g, sizeof *n->kids);
 	n->slots = calloc((size_t)n->nslots, sizeof *n->slots);
 	if (!n->kids || !n->slots)
@@ -156,6 +166,8 @@ static int parent_round(pn_node *n, pn_session_round *r)
 			return pn_node_fail(n, rc, "parent: %s", pn_session_error(n->parent));
 		if ((rc = pn_node_parent_alive(n))) /* the caller's timeout, or the parent gone */
 			return rc;
+		if (n->cfg->mode == PN_NODE_REPLICA && (rc = pn_node_replica_post(n)))
+			return rc; /* the last round's checks go on while the parent reads it */
 		if ((rc = pn_node_drive(n, 0)))
 			return rc;
 	}
@@ -165,10 +177,18 @@ static int parent_round(pn_node *n, pn_session_round *r)
  * PN_SESSION_STOPPED when the parent said STOP meanwhile (the round is abandoned). */
 static int sum_round(pn_node *n, const pn_session_round *r)
 {
-	pn_node_sum_begin(n, r->round, pn_session_gradient(n->parent));
-	int rc = pn_node_announce(n, r->round);
-	while (rc == 0 && !pn_node_sum_complete(n)) {
-		if ((rc = pn_node_sum_post(n)) || (rc = pn_node_drive(n, 1)))
+	bool replica = n->cfg->mode == PN_NODE_REPLICA;
+	int rc = 0;
+	if (replica) {
+		if ((rc = pn_node_replica_close(n))) /* the last round's checks */
+			return rc;
+		pn_node_replica_begin(n, r->round, pn_session_gradient(n->parent));
+	} else {
+		pn_node_sum_begin(n, r->round, pn_session_gradient(n->parent));
+	}
+	rc = pn_node_announce(n, r->round);
+	while (rc == 0 && !(replica ? pn_node_replica_served(n) : pn_node_sum_complete(n))) {
+		if ((rc = replica ? pn_node_replica_post(n) : pn_node_sum_post(n)) || (rc = pn_node_drive(n, 1)))
 			break;
 		rc = pn_node_parent_alive(n);
 	}
@@ -177,13 +197,14 @@ static int sum_round(pn_node *n, const pn_session_round *r)
 	if (n->rows) {
 		if ((rc = pn_node_robust_finish(n)))
 			return rc;
-	} else {
+	} else if (!replica) {
 		pn_node_sum_finish(n);
 	}
 	double loss = 0;
 	for (int c = 0; c < n->g; c++)
 		loss += n->kids[c].loss;
-	if ((rc = pn_session_submit(n->parent, loss / n->g, 0)))
+	loss = replica ? n->kids[n->primary].loss : loss / n->g; /* replica: the served one's */
+	if ((rc = pn_session_submit(n->parent, loss, 0)))
 		return pn_node_fail(n, rc, "parent: %s", pn_session_error(n->parent));
 	return 0;
 }
@@ -216,6 +237,8 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 	}
 	if (rc == PN_SESSION_STOPPED)
 		rc = 0; /* the parent ended the job: STOP goes down below */
+	if (!rc && n.kids && cfg->mode == PN_NODE_REPLICA)
+		rc = pn_node_replica_close(&n); /* the last round's checks count too */
 	if (n.kids)
 		pn_node_stop_children(&n); /* STOP, or the node failed: the children end either way */
 	if (res) {
@@ -229,9 +252,19 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 		res->fixed_rescales = n.fixed_on ? n.fixed.rescales : 0;
 		if (n.rows)
 			res->memory_bytes += (size_t)n.g * n.d * sizeof(float);
+		res->children_lost = n.children_lost;
 		for (int c = 0; n.kids && c < n.g; c++) {
 			res->nonfinite += n.kids[c].nonfinite;
 			res->top_suspect += n.kids[c].top_suspect;
+			res->replica_agreed += n.kids[c].agreed;
+			res->replica_disagreed += n.kids[c].disagreed;
+			res->replica_unchecked += n.kids[c].unchecked;
+			res->replica_rejected += n.kids[c].rejected_rounds;
+			if (cfg->mode == PN_NODE_REPLICA)
+				pn_node_log(&n, "node %d: child rank %d: replica checks: %lld agreed, %lld differed, "
+					    "%lld not checked (late or gone)\n", cfg->rank, cfg->first_rank + c,
+					    (long long)n.kids[c].agreed, (long long)n.kids[c].disagreed,
+					    (long long)n.kids[c].unchecked);
 			if (n.rows)
 				pn_node_log(&n, "node %d: child rank %d: %lld rounds dropped (NaN/Inf), %lld rounds "
 					    "the most suspect, mean score %.4g\n", cfg->rank, cfg->first_rank + c,

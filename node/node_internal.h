@@ -25,12 +25,19 @@ typedef struct node_child {
 	/* robust: over the run */
 	int64_t nonfinite, top_suspect;
 	double score_sum;
+	/* replica (node/replica.c): the order its READY came in this round, whether its check
+	 * found a difference, and over the run how its checks ended */
+	int ready_seq;
+	bool differs;
+	bool rejected;        /* this round: a candidate given up (it differs from a quorum) */
+	int64_t agreed, disagreed, unchecked, rejected_rounds;
 } node_child;
 
 /* One landing slot of the pool: free, or holding a read of (child, chunk) in flight. */
 typedef struct node_slot {
 	bool busy;
 	int child, chunk;
+	int gen;              /* replica: the candidate it was read for (node/replica.c) */
 } node_slot;
 
 typedef struct pn_node {
@@ -67,6 +74,15 @@ typedef struct pn_node {
 	float *rows;
 	float **rowp;         /* rows of each child, for the engine */
 	struct pn_agg *agg;
+	/* replica: the child served this round (-1: none yet), READYs seen this round, the
+	 * round's checks still to be counted, children lost while the others went on */
+	int primary;
+	int ready_seen;
+	bool checks_open;
+	bool served;          /* the parent may read this round's slot (quorum reached) */
+	int gen;              /* candidates tried this round: reads of an earlier one are ignored */
+	int agree, differ;    /* complete checks against the candidate: equal, different */
+	int children_lost;
 	char *err;
 	size_t errlen;
 } pn_node;
@@ -110,6 +126,30 @@ int pn_node_robust_setup(pn_node *n);
 /* Every child's gradient is in: the rule over them, × G, into the parent-facing slot. */
 int pn_node_robust_finish(pn_node *n);
 void pn_node_robust_teardown(pn_node *n);
+
+/* replica.c: mode replica. ROUND rows name the group's G partitions (children.c). */
+void pn_node_replica_begin(pn_node *n, int64_t round, float *sum);
+/* Posts reads: the served replica's chunks first, then, once it is complete, the other
+ * ready replicas' chunks for the check. Called in the round and while the node waits
+ * for the parent's next round, so the check overlaps the parent's pull. */
+int pn_node_replica_post(pn_node *n);
+/* this_round false: a check read of an earlier round, given up on (its slot is freed) */
+int pn_node_replica_landed(pn_node *n, int slot, int status, uint32_t len, bool this_round);
+/* The served replica is complete: the parent may be told READY. */
+bool pn_node_replica_served(const pn_node *n);
+/* Before the next round (and at the end): finish the checks of the replicas that said
+ * READY in time, then count how each ended. 0, or -errno. */
+int pn_node_replica_close(pn_node *n);
+/* Child c is gone: 0 when another replica can go on (a served replica lost before it
+ * completes is replaced by the next ready one), else the node fails. */
+int pn_node_replica_lose(pn_node *n, int c, const char *how);
+
+/* Floats in chunk `chunk` (the last one may be short). */
+static inline size_t pn_node_chunk_len(const pn_node *n, int chunk)
+{
+	size_t off = (size_t)chunk * n->chunk;
+	return n->d - off < n->chunk ? n->d - off : n->chunk;
+}
 
 /* The read cookie: the round's low 32 bits and the pool slot. */
 static inline uint64_t pn_node_cookie(int64_t round, int slot)

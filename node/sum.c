@@ -38,12 +38,6 @@ static int next_child(const pn_node *n)
 	return best;
 }
 
-static size_t chunk_len(const pn_node *n, int chunk)
-{
-	size_t off = (size_t)chunk * n->chunk;
-	return n->d - off < n->chunk ? n->d - off : n->chunk;
-}
-
 int pn_node_sum_post(pn_node *n)
 {
 	for (int s = 0; s < n->nslots; s++) {
@@ -56,7 +50,7 @@ int pn_node_sum_post(pn_node *n)
 		int chunk = k->next_chunk;
 		uint64_t roff = ((uint64_t)k->slot * n->d + (uint64_t)chunk * n->chunk) * sizeof(float);
 		int rc = pn_tp_post_read(k->peer, n->pool_mr, (size_t)s * n->chunk * sizeof(float), &k->grad,
-					 roff, chunk_len(n, chunk) * sizeof(float), pn_node_cookie(n->round, s));
+					 roff, pn_node_chunk_len(n, chunk) * sizeof(float), pn_node_cookie(n->round, s));
 		if (rc == -EAGAIN)
 			return 0; /* the queue is full: retry after the next poll */
 		if (rc)
@@ -72,7 +66,7 @@ int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
 {
 	node_slot *sl = &n->slots[slot];
 	int rank = n->cfg->first_rank + sl->child;
-	size_t want = chunk_len(n, sl->chunk);
+	size_t want = pn_node_chunk_len(n, sl->chunk);
 	sl->busy = false;
 	if (status != 0)
 		return pn_node_fail(n, status, "round %lld: a read from child rank %d failed (%s)",

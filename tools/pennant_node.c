@@ -38,7 +38,12 @@ static void usage(FILE *o)
 		"  --dim D              floats in the gradient and the model (required)\n"
 		"  --listen HOST:PORT   where the workers connect (default 0.0.0.0:7471)\n"
 		"  --node-mode M        sum (default): streaming sum; robust: the rule over the children's\n"
-		"                       whole gradients (holds children x d floats), served x children\n"
+		"                       whole gradients (holds children x d floats), served x children;\n"
+		"                       replica: the children are one replica group (each computes the\n"
+		"                       group's G partitions): the first complete one is served, the\n"
+		"                       others are checked against it; G - 1 may be late or gone\n"
+		"  --quorum Q           replica: serve once Q replicas are identical (default 1; 2\n"
+		"                       outvotes one Byzantine child)\n"
 		"  --rule R             robust: the rule (median, trimmed-mean, krum, flag, ...)\n"
 		"  --f F                robust: Byzantine children assumed in this group (default 0)\n"
 		"  --m M, --beta B      robust: Multi-Krum's selection, trimmed mean's fraction\n"
@@ -83,7 +88,7 @@ static int parse_count(const char *s, const char *name, long long lo, long long 
 int main(int argc, char **argv)
 {
 	enum { O_CONNECT = 256, O_RANK, O_CHILDREN, O_FIRST, O_WORKERS, O_DIM, O_LISTEN, O_MODE,
-	       O_SLOTS, O_CHUNK, O_BACKEND, O_TPO, O_TOKEN_FILE, O_SILENCE, O_QUIET, O_VERSION, O_FIXED,
+	       O_SLOTS, O_CHUNK, O_BACKEND, O_TPO, O_TOKEN_FILE, O_SILENCE, O_QUIET, O_VERSION, O_FIXED, O_QUORUM,
 	       O_RULE, O_F, O_M, O_BETA };
 	static const struct option lo[] = {
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"children", 1, 0, O_CHILDREN},
@@ -93,12 +98,13 @@ int main(int argc, char **argv)
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"silence-ms", 1, 0, O_SILENCE},
 		{"fixed-point", 0, 0, O_FIXED},
 		{"rule", 1, 0, O_RULE}, {"f", 1, 0, O_F}, {"m", 1, 0, O_M}, {"beta", 1, 0, O_BETA},
+		{"quorum", 1, 0, O_QUORUM},
 		{"quiet", 0, 0, O_QUIET}, {"version", 0, 0, O_VERSION}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	pn_node_config nc = {.listen = "0.0.0.0:7471", .rank = -1, .first_rank = -1,
 			     .tp = {.backend = "tcp"}, .log = stderr};
 	long long rank = -1, children = 0, first = -1, workers = 0, dim = 0, slots = 0, chunk = 0,
-		  silence = 0;
+		  silence = 0, quorum = 0;
 	const char *token_file = NULL, *mode = "sum", *rule = NULL;
 	long long f = 0, mk = 0;
 	double beta = 0;
@@ -123,6 +129,7 @@ int main(int argc, char **argv)
 		case O_SILENCE: rc = parse_count(optarg, "silence-ms", 2, 86400000, &silence); break;
 		case O_QUIET: nc.log = NULL; break;
 		case O_FIXED: nc.fixed_point = true; break;
+		case O_QUORUM: rc = parse_count(optarg, "quorum", 1, PN_JOB_MAX_PARTS, &quorum); break;
 		case O_RULE: rule = optarg; break;
 		case O_F: rc = parse_count(optarg, "f", 0, 4094, &f); break;
 		case O_M: rc = parse_count(optarg, "m", 0, 4094, &mk); break;
@@ -142,7 +149,7 @@ int main(int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	int m = pn_node_mode_from_name(mode);
 	if (m < 0)
-		return bad("--node-mode is sum or robust, got '%s'", mode);
+		return bad("--node-mode is sum, robust or replica, got '%s'", mode);
 	pn_agg_config ac;
 	if (m == PN_NODE_ROBUST) {
 		if (!rule || pn_rule_from_name(rule) < 0 || pn_rule_from_name(rule) == PN_RULE_WEIGHTED)
@@ -160,6 +167,11 @@ int main(int argc, char **argv)
 	} else if (rule) {
 		return bad("--rule goes with --node-mode robust");
 	}
+	if (m != PN_NODE_SUM && nc.fixed_point)
+		return bad("--fixed-point goes with --node-mode sum");
+	if (quorum && (m != PN_NODE_REPLICA || quorum > children))
+		return bad("--quorum Q goes with --node-mode replica, Q <= --children");
+	nc.replica_quorum = (int)quorum;
 	if (!nc.parent || rank < 0 || !children || !workers || !dim)
 		return bad("--connect, --rank, --children, --workers and --dim are required");
 	if (first < 0)
@@ -199,5 +211,10 @@ int main(int argc, char **argv)
 	if (nc.log && nc.fixed_point)
 		fprintf(stderr, "%s: fixed-point sum: largest relative error against float32 %.3g, %llu "
 			"block rescales\n", prog, res.fixed_rel_err_max, (unsigned long long)res.fixed_rescales);
+	if (nc.log && m == PN_NODE_REPLICA)
+		fprintf(stderr, "%s: replica checks: %lld agreed, %lld differed, %lld not checked; %lld "
+			"candidates given up; %d children lost\n", prog, (long long)res.replica_agreed,
+			(long long)res.replica_disagreed, (long long)res.replica_unchecked,
+			(long long)res.replica_rejected, res.children_lost);
 	return 0;
 }

@@ -27,9 +27,13 @@ extern "C" {
 typedef enum pn_node_mode {
 	PN_NODE_SUM = 0,    /* streaming sum of the children's gradients (built) */
 	PN_NODE_ROBUST = 1, /* a robust rule over the children's whole gradients, × G (built) */
+	/* the children are one replica group (fractional repetition): each computes the sum of
+	 * the group's G partitions; the node serves the first complete replica and checks that
+	 * the others agree, bit for bit (built) */
+	PN_NODE_REPLICA = 2,
 } pn_node_mode;
 
-/* "sum" / "robust" → the mode, -EINVAL for another name. */
+/* "sum" / "robust" / "replica" → the mode, -EINVAL for another name. */
 int pn_node_mode_from_name(const char *name);
 
 typedef struct pn_node_config {
@@ -54,6 +58,10 @@ typedef struct pn_node_config {
 	/* sum mode: also sum in block fixed point (int32, one exponent per 256 coordinates,
 	 * SwitchML-style) and serve that sum; its error against float32 is reported */
 	bool fixed_point;
+	/* replica: identical replicas needed before the node serves one (0 or 1: the first
+	 * complete one; 2 outvotes one Byzantine child per group, at the cost of waiting for
+	 * the second replica) */
+	int replica_quorum;
 	FILE *log;              /* diagnostics, may be NULL */
 	/* Fault injection (tests): with exit_abruptly the node _exits when the parent's round
 	 * exit_at_round (or a later one) begins, as a killed node would: no STOP below. */
@@ -75,6 +83,12 @@ typedef struct pn_node_result {
 	int64_t nonfinite, top_suspect;
 	double fixed_rel_err_max; /* --fixed-point: the largest per-round ‖fixed − float32‖/‖float32‖ */
 	uint64_t fixed_rescales;  /* --fixed-point: blocks whose exponent went down mid-round */
+	/* replica: child-rounds of the replicas not served, by how their check ended: equal
+	 * to the served one bit for bit, different, or not checked (READY too late for the
+	 * round, or the child gone); candidates given up for want of a quorum; and children
+	 * lost while others went on */
+	int64_t replica_agreed, replica_disagreed, replica_unchecked, replica_rejected;
+	int children_lost;
 } pn_node_result;
 
 /* Runs the node until its parent says STOP (0: STOP forwarded to the children), or

@@ -19,14 +19,16 @@ int train_validate_tree(train_opts *o)
 		return train_refuse(o, "--node-stall-ms goes with --kill-node K --kill-round N");
 	if (!o->tree && (o->node_mode || o->fixed_point))
 		return train_refuse(o, "--%s goes with --tree G", o->node_mode ? "node-mode" : "fixed-point");
+	if (o->replica_quorum && (!o->node_mode || strcmp(o->node_mode, "replica")))
+		return train_refuse(o, "--replica-quorum goes with --tree G --node-mode replica");
 	if (!o->tree)
 		return -1;
 	if (!o->node_mode)
 		o->node_mode = "sum";
 	int mode = pn_node_mode_from_name(o->node_mode);
 	if (mode < 0)
-		return train_refuse(o, "--node-mode is sum or robust, got '%s'", o->node_mode);
-	bool robust = mode == PN_NODE_ROBUST;
+		return train_refuse(o, "--node-mode is sum, robust or replica, got '%s'", o->node_mode);
+	bool robust = mode == PN_NODE_ROBUST, replica = mode == PN_NODE_REPLICA;
 	/* robust: --rule and --f are each node's over its G workers (f per group; default:
 	 * the attackers spread evenly, ceil(byzantine / nodes)); the root is a mean over nodes */
 	if (robust && o->f < 0)
@@ -50,12 +52,22 @@ int train_validate_tree(train_opts *o)
 	if ((!robust && strcmp(o->rule, "mean")) || strcmp(o->code, "uncoded") || o->s != 0)
 		return train_refuse(o, "--tree with sum nodes needs --rule mean --code uncoded (s = 0); got "
 				    "--rule %s --code %s --s %d", o->rule, o->code, o->s);
-	if ((!robust && ((o->role == TRAIN_LOCAL && o->byz_count) || o->byz_ranks)) || o->straggle_ranks ||
-	    o->kill_rank >= 0 || o->serve != PN_SERVE_MODEL || o->shards != 1)
-		return train_refuse(o, "--tree takes no faults (--byzantine 0; Byzantine workers only "
-				    "with --node-mode robust), --serve model and one shard");
-	if (robust && o->fixed_point)
-		return train_refuse(o, "--fixed-point is for sum nodes (a robust node runs its rule in float)");
+	/* replica nodes take stragglers, a killed worker and Byzantine workers (found by the check) */
+	bool byz = (o->role == TRAIN_LOCAL && o->byz_count) || o->byz_ranks;
+	if ((byz && !robust && !replica) || ((o->straggle_ranks || o->kill_rank >= 0) && !replica) ||
+	    o->serve != PN_SERVE_MODEL || o->shards != 1)
+		return train_refuse(o, "--tree takes --serve model and one shard, and faults only where its "
+				    "nodes stand them: Byzantine workers with --node-mode robust or replica, "
+				    "--straggle and --kill-rank with --node-mode replica");
+	if (mode != PN_NODE_SUM && o->fixed_point)
+		return train_refuse(o, "--fixed-point is for sum nodes (a robust node runs its rule in float, a "
+				    "replica node serves one child's gradient)");
+	if (replica && o->replica_quorum > o->tree)
+		return train_refuse(o, "--replica-quorum %d is more than the %d replicas of a group",
+				    o->replica_quorum, o->tree);
+	if (replica && o->tree > PN_JOB_MAX_PARTS)
+		return train_refuse(o, "--node-mode replica: a group computes its G partitions, at most %d",
+				    PN_JOB_MAX_PARTS);
 	if (o->kill_node >= o->n / o->tree || (o->kill_node >= 0 && o->role != TRAIN_LOCAL))
 		return train_refuse(o, "--kill-node %d is not a node of this local tree (0..%d)", o->kill_node,
 				    o->n / o->tree - 1);
@@ -104,6 +116,7 @@ pn_node_config train_node_config(const train_opts *o, int node, const char *pare
 				.parent = parent, .rank = node, .listen = listen, .children = o->tree,
 				.first_rank = node * o->tree, .leaves = o->n, .d = d,
 				.mode = mode, .fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
+				.replica_quorum = o->replica_quorum,
 				.log = o->quiet ? NULL : stderr,
 				.exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round,
 				.stall_ms = o->node_stall_ms};
@@ -123,6 +136,11 @@ int train_node_report(const train_opts *o, const pn_node_config *nc, int rc, con
 	if (!rc && !o->quiet && nc->mode == PN_NODE_ROBUST)
 		fprintf(stderr, "%s: node %d: %lld child-rounds dropped (NaN/Inf)\n", o->prog, node,
 			(long long)res->nonfinite);
+	if (!rc && nc->mode == PN_NODE_REPLICA && !o->quiet)
+		fprintf(stderr, "%s: node %d: replica checks: %lld agreed, %lld differed, %lld not checked; "
+			"%lld candidates given up; %d worker(s) lost\n", o->prog, node,
+			(long long)res->replica_agreed, (long long)res->replica_disagreed,
+			(long long)res->replica_unchecked, (long long)res->replica_rejected, res->children_lost);
 	if (!rc && nc->fixed_point && !o->quiet)
 		fprintf(stderr, "%s: node %d: fixed-point sum: largest relative error against float32 %.3g "
 			"over the rounds, %llu block rescales\n", o->prog, node, res->fixed_rel_err_max,

@@ -66,7 +66,15 @@ static const char agg_opts[] =
 "                      shard; MPI tells each node the root's address, each worker its node's)\n"
 "  --node-mode M       the nodes' mode: sum (default; streaming sum) or robust (each node\n"
 "                      runs --rule with --f per group over its G workers, the root a mean\n"
-"                      over the nodes; Byzantine workers allowed)\n"
+"                      over the nodes; Byzantine workers allowed) or replica (each node's\n"
+"                      G workers are one replica group, fractional repetition: each computes\n"
+"                      the group's G partitions, the node serves the first complete one and\n"
+"                      checks the others bit for bit; --straggle, --kill-rank and Byzantine\n"
+"                      workers allowed: G - 1 per group may be late or gone, a differing\n"
+"                      replica is counted)\n"
+"  --replica-quorum Q  replica nodes serve once Q replicas are identical (default 1: the\n"
+"                      first complete one; 2 outvotes one Byzantine worker per group, and\n"
+"                      G - Q per group may then be late or gone)\n"
 "  --fixed-point       sum nodes add in int32 block fixed point (one exponent per 256\n"
 "                      coordinates, SwitchML-style) and report its error against float32\n";
 
