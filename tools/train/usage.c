@@ -69,7 +69,7 @@ static const char agg_opts[] =
 "                      over the nodes; Byzantine workers allowed) or replica (each node's\n"
 "                      G workers are one replica group, fractional repetition: each computes\n"
 "                      the group's G partitions, the node serves the first complete one and\n"
-"                      checks the others bit for bit; --straggle, --kill-rank and Byzantine\n"
+"                      checks the others bit for bit; stragglers, dead and Byzantine\n"
 "                      workers allowed: G - 1 per group may be late or gone, a differing\n"
 "                      replica is counted)\n"
 "  --replica-quorum Q  replica nodes serve once Q replicas are identical (default 1: the\n"
