@@ -220,7 +220,6 @@ struct verbs_ctx {
 	uint32_t cq_depth, cq_reserved;
 	bool cq_armed;
 	int64_t cm_checked_us;      /* last look at the rdma_cm channel from poll */
-	uint32_t poll_spins;        /* spins over all polls: every 32nd reads the clock */
 
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *listen_id;

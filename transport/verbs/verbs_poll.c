@@ -179,9 +179,9 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 {
 	struct verbs_ctx *c = verbs_ctx_of(ctx);
 	repost_delivered(c);
-	/* The clock is read lazily: a poll whose first look at the CQ finds the completion
-	 * (a single read in flight usually does) reads it not at all. */
-	int64_t start = -1, deadline = INT64_MAX, t = 0;
+	int64_t start = pn_tp_now_us();
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000;
+	int64_t t = start;
 	for (unsigned spin = 0;; spin++) {
 		int n = deliver(c, out, max);
 		if (n != 0)
@@ -190,19 +190,13 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 		if (rc < 0)
 			return rc;
 		/* Reading the clock can be a system call (it is in the TCG guest, whose TSC is
-		 * unusable): do it, and what depends on it, every 32 spins only, counted across
-		 * calls, and on a call's first spin that drained nothing (it starts the timeout). rdma_cm events
+		 * unusable): do it, and what depends on it, every 32 spins only. rdma_cm events
 		 * (disconnects, new requests) are looked for at most every 500 us, however busy
 		 * the CQ is, so a steady flow of completions from one peer cannot hide another
 		 * peer's disconnect. */
-		bool tick = (c->poll_spins++ & 31) == 0 || (start < 0 && timeout_ms != 0 && rc == 0);
+		bool tick = (spin & 31) == 0;
 		if (tick) {
 			t = pn_tp_now_us();
-			if (start < 0) {
-				start = t;
-				if (timeout_ms >= 0)
-					deadline = start + (int64_t)timeout_ms * 1000;
-			}
 			if (t - c->cm_checked_us >= 500) {
 				c->cm_checked_us = t;
 				rc = verbs_cm_pump(c, 0);
