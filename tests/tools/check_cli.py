@@ -128,6 +128,8 @@ def refusals():
         ([TRAIN, "--tree", "4", "--workers", "15", "--rule", "mean", "--byzantine", "0"], "must divide"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--byzantine", "0"], "--rule mean --code uncoded"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean"], "--byzantine 0"),
+        ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--straggle",
+          "3:fixed:100"], "need --node-mode replica"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--backend",
           "verbs"], "over tcp or dpdk"),
         ([TRAIN, "--tree", "4", "--workers", "16", "--rule", "mean", "--byzantine", "0", "--grad-dtype",

@@ -54,11 +54,15 @@ int train_validate_tree(train_opts *o)
 				    "--rule %s --code %s --s %d", o->rule, o->code, o->s);
 	/* replica nodes take stragglers, a killed worker and Byzantine workers (found by the check) */
 	bool byz = (o->role == TRAIN_LOCAL && o->byz_count) || o->byz_ranks;
-	if ((byz && !robust && !replica) || ((o->straggle_ranks || o->kill_rank >= 0) && !replica) ||
-	    o->serve != PN_SERVE_MODEL || o->shards != 1)
-		return train_refuse(o, "--tree takes --serve model and one shard, and faults only where its "
-				    "nodes stand them: Byzantine workers with --node-mode robust or replica, "
-				    "--straggle and --kill-rank with --node-mode replica");
+	if (byz && !robust && !replica)
+		return train_refuse(o, "--tree with sum nodes cannot stand Byzantine workers: pass --byzantine 0, "
+				    "or use --node-mode robust or replica");
+	if ((o->straggle_ranks || o->kill_rank >= 0) && !replica)
+		return train_refuse(o, "--straggle and --kill-rank under --tree need --node-mode replica (a sum "
+				    "or robust node waits for all of its children)");
+	if (o->serve != PN_SERVE_MODEL || o->shards != 1)
+		return train_refuse(o, "--tree takes --serve model and one shard (got --serve %s, --shards %d)",
+				    o->serve == PN_SERVE_MODEL ? "model" : "gradient", o->shards);
 	if (mode != PN_NODE_SUM && o->fixed_point)
 		return train_refuse(o, "--fixed-point is for sum nodes (a robust node runs its rule in float, a "
 				    "replica node serves one child's gradient)");
