@@ -102,7 +102,7 @@ def main():
     refused(build, ["--replica-quorum", "2"], "--replica-quorum goes with")
     refused(build, tree + ["--replica-quorum", "5"], "more than the 4 replicas")
     refused(build, tree + ["--fixed-point"], "--fixed-point is for sum nodes")
-    refused(build, ["--tree", "4", "--straggle", "1:fixed:10"], "--straggle and --kill-rank with --node-mode replica")
+    refused(build, ["--tree", "4", "--straggle", "1:fixed:10"], "--straggle and --kill-rank under --tree need --node-mode replica")
     sys.exit(1 if FAILS else 0)
 
 
