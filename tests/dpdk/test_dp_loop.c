@@ -236,6 +236,8 @@ Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 	alloc_pair(100000, 3, &src, &smr, &dst, &dmr, &d);
 	pn_tp_stats before;
 	pn_tp_get_stats(ctx, &before);
+	uint64_t why0[PN_DP_WHY_N], why1[PN_DP_WHY_N];
+	cr_assert_eq(pn_dp_debug_why(ctx, why0), 0);
 
 	struct pn_dp_hdr h;
 	/* malformed: 6 frames */
@@ -270,6 +272,14 @@ Test(dpdk_loop, malformed_frames_are_dropped_counted_and_service_continues)
 	cr_assert_eq(st.drop_out_of_bounds - before.drop_out_of_bounds, 1);
 	/* the stale DATA, plus the two ERROR replies our refusals provoked for unknown reads */
 	cr_assert_geq(st.drop_duplicate - before.drop_duplicate, 1);
+	/* ... and each is counted under its reason, which adds up to the public counter */
+	cr_assert_eq(pn_dp_debug_why(ctx, why1), 0);
+	cr_assert_geq(why1[PN_DP_WHY_DUP_STALE_DATA] - why0[PN_DP_WHY_DUP_STALE_DATA], 1);
+	uint64_t dups = 0;
+	for (int w = PN_DP_WHY_DUP_STALE_DATA; w <= PN_DP_WHY_DUP_HANDSHAKE; w++)
+		dups += why1[w] - why0[w];
+	cr_assert_eq(dups, st.drop_duplicate - before.drop_duplicate);
+	cr_assert_str_eq(pn_dp_why_name(PN_DP_WHY_DUP_STALE_DATA), "dup_stale_data");
 }
 
 /* A requester that cannot prove the job secret is never accepted and never served: a

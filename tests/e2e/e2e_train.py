@@ -4,7 +4,8 @@
 usage: e2e_train.py BUILD_DIR SCENARIO [--backend B --tp-options S --listen ADDR]
 Scenarios (each a separate meson test):
   matches-reference  no faults, mean rule: the model improves and equals the single-process
-                     reference run's parameters to float tolerance
+                     reference run's parameters to float tolerance (over dpdk/memif: the
+                     aggregator re-sent nothing and dropped nothing)
   robust-vs-mean     f Byzantine workers: flag and multi-krum keep the loss falling, mean does not
   killed-worker      a worker exits mid-job: the job finishes every round, the model improves
   byzantine-death    a worker dies in a job with an attacker: accuracy stays within 5 points
@@ -295,6 +296,11 @@ def main():
             ok &= check(l1 < 0.8 * l0, f"loss falls: {l0:.4f} -> {l1:.4f}")
             ok &= check(rel < 1e-4, f"distributed model equals the reference: relative difference {rel:.2e}")
             ok &= check(rec["final"]["test_acc"] > 0.6, f"test accuracy {rec['final']['test_acc']:.4f} > 0.6")
+            if extra[-1:] == ["dpdk"]:  # memif neither loses nor reorders: nothing re-sent, nothing dropped
+                tp = rec["transport"]
+                drops = {k: v for k, v in tp.items() if k.startswith("drop_") and v}
+                ok &= check(tp["retransmits"] == 0 and not drops,
+                            f"memif is lossless: {tp['retransmits']} retransmits, drops {drops or 0}")
         elif scenario == "robust-vs-mean":
             args = base + ["--workers", "7", "--rounds", "40", "--byzantine-ranks", "1,4",
                            "--attack", "reverse", "--code", "uncoded", "--f", "2",

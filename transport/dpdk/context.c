@@ -42,6 +42,7 @@ static void dp_close(pn_tp_ctx *ctx)
 	struct dp_ctx *c = dp_ctx(ctx);
 	/* stop polling before anything else (a memif peer must not see us vanish mid-poll) */
 	dp_service_stop(c);
+	dp_print_why(c);
 	for (int i = 0; i < c->npeers; i++) {
 		dp_fail_peer_ops(c, c->peers[i], -ECANCELED);
 		free(c->peers[i]);

@@ -7,7 +7,7 @@
 int dp_cq_push(struct dp_ctx *c, const pn_tp_completion *comp, const void *data)
 {
 	if (pn_cq_push(&c->cq, comp, data) != 0) {
-		c->base.stats.drop_no_buffer++; /* cannot record it: say so */
+		dp_nobuf(c, PN_DP_WHY_NO_SLOT, 1); /* cannot record it: say so */
 		return -ENOMEM;
 	}
 	pthread_cond_broadcast(&c->cond);

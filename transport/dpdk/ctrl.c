@@ -20,7 +20,7 @@ void dp_on_ctrl(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame *f
 {
 	if (f->hdr.seq != p->ctrl_rx_next) {
 		/* a duplicate, or a gap (an earlier message was lost): the sender resends */
-		c->base.stats.drop_duplicate++;
+		dp_dup(c, PN_DP_WHY_DUP_CTRL);
 		send_ack(c, p);
 		return;
 	}
@@ -40,14 +40,14 @@ void dp_on_ctrl_ack(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_fram
 {
 	uint32_t ack = f->hdr.aux;
 	if (seq_before(p->ctrl_next, ack) || !seq_before(p->ctrl_acked, ack)) {
-		c->base.stats.drop_duplicate++; /* stale, or acknowledges what we never sent */
+		dp_dup(c, PN_DP_WHY_DUP_ACK); /* stale, or acknowledges what we never sent */
 		return;
 	}
 	p->ctrl_acked = ack;
 	if (seq_before(p->ctrl_sent, ack))
 		p->ctrl_sent = ack;
 	p->ctrl_tries = 0;
-	p->ctrl_deadline_ns = dp_now_ns() + p->rto_ns;
+	p->ctrl_deadline_ns = dp_now_ns() + dp_peer_rto(c, p, 0);
 	pthread_cond_broadcast(&c->cond);
 }
 
@@ -70,7 +70,7 @@ void dp_ctrl_progress(struct dp_ctx *c, uint64_t now)
 			continue;
 		if (p->ctrl_sent != p->ctrl_next) { /* new messages */
 			if (p->ctrl_sent == p->ctrl_acked)
-				p->ctrl_deadline_ns = now + p->rto_ns;
+				p->ctrl_deadline_ns = now + dp_peer_rto(c, p, 0);
 			send_range(c, p, p->ctrl_sent, p->ctrl_next);
 			c->base.stats.ctrl_sent += p->ctrl_next - p->ctrl_sent;
 			p->ctrl_sent = p->ctrl_next;
@@ -81,10 +81,8 @@ void dp_ctrl_progress(struct dp_ctx *c, uint64_t now)
 				continue;
 			}
 			send_range(c, p, p->ctrl_acked, p->ctrl_sent);
-			c->base.stats.retransmits += p->ctrl_sent - p->ctrl_acked;
-			uint64_t backoff = p->rto_ns << (p->ctrl_tries < 10 ? p->ctrl_tries : 10);
-			uint64_t cap = (uint64_t)c->o.rto_max_us * 1000;
-			p->ctrl_deadline_ns = now + (backoff < cap ? backoff : cap);
+			dp_rexmit(c, PN_DP_WHY_REXMIT_CTRL, p->ctrl_sent - p->ctrl_acked);
+			p->ctrl_deadline_ns = now + dp_peer_rto(c, p, p->ctrl_tries);
 		}
 	}
 }

@@ -3,6 +3,7 @@
 #include "dpdk_debug.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,4 +169,44 @@ int pn_dp_debug_wait_link_down(pn_tp_ctx *ctx, int timeout_ms)
 		usleep(10000);
 	}
 	return -ETIMEDOUT;
+}
+
+const char *pn_dp_why_name(enum pn_dp_why w)
+{
+	static const char *const names[PN_DP_WHY_N] = {
+		[PN_DP_WHY_REXMIT_TIMEOUT] = "rexmit_timeout",   [PN_DP_WHY_REXMIT_RACK] = "rexmit_rack",
+		[PN_DP_WHY_REXMIT_CTRL] = "rexmit_ctrl",         [PN_DP_WHY_DUP_STALE_DATA] = "dup_stale_data",
+		[PN_DP_WHY_DUP_FRAME] = "dup_frame",             [PN_DP_WHY_DUP_CTRL] = "dup_ctrl",
+		[PN_DP_WHY_DUP_ACK] = "dup_ack",                 [PN_DP_WHY_DUP_HANDSHAKE] = "dup_handshake",
+		[PN_DP_WHY_TX_RING_FULL] = "tx_ring_full",       [PN_DP_WHY_NO_MBUF] = "no_mbuf",
+		[PN_DP_WHY_NO_SLOT] = "no_slot",
+	};
+	return (unsigned)w < PN_DP_WHY_N ? names[w] : "?";
+}
+
+int pn_dp_debug_why(pn_tp_ctx *ctx, uint64_t *out)
+{
+	struct dp_ctx *c = as_dp(ctx);
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	memcpy(out, c->why, sizeof c->why);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* PENNANT_DPDK_WHY=1: at close, one stderr line with the non-zero reasons (for finding
+ * where a job's retransmits and drops come from without a debugger). */
+void dp_print_why(struct dp_ctx *c)
+{
+	const char *e = getenv("PENNANT_DPDK_WHY");
+	if (!e || strcmp(e, "1"))
+		return;
+	char line[512];
+	int n = snprintf(line, sizeof line, "dpdk node %u:", c->base.cfg.node_id);
+	for (int w = 0; w < PN_DP_WHY_N && n > 0 && (size_t)n < sizeof line; w++)
+		if (c->why[w])
+			n += snprintf(line + n, sizeof line - (size_t)n, " %s=%llu", pn_dp_why_name((enum pn_dp_why)w),
+				      (unsigned long long)c->why[w]);
+	fprintf(stderr, "%s\n", line);
 }

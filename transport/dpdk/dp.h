@@ -15,6 +15,7 @@
 #include "transport/clock.h"
 #include "transport/cq.h"
 #include "frame.h"
+#include "dpdk_debug.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -229,6 +230,7 @@ struct dp_ctx {
 	uint64_t total_inflight;
 
 	struct pn_cq cq;               /* the core's completion queue, under lock */
+	uint64_t why[PN_DP_WHY_N];     /* reasons behind retransmits and drops (dpdk_debug.h) */
 
 	struct dp_peer *accept_q[DP_MAX_PEERS];
 	int accept_len;
@@ -251,8 +253,28 @@ struct dp_ctx {
 
 static inline struct dp_ctx *dp_ctx(pn_tp_ctx *c) { return (struct dp_ctx *)c; }
 
+/* Count a drop or a retransmission in the public counter and under its reason. */
+static inline void dp_dup(struct dp_ctx *c, enum pn_dp_why w)
+{
+	c->base.stats.drop_duplicate++;
+	c->why[w]++;
+}
+static inline void dp_nobuf(struct dp_ctx *c, enum pn_dp_why w, uint64_t n)
+{
+	c->base.stats.drop_no_buffer += n;
+	c->why[w] += n;
+}
+static inline void dp_rexmit(struct dp_ctx *c, enum pn_dp_why w, uint64_t n)
+{
+	c->base.stats.retransmits += n;
+	c->why[w] += n;
+}
+
 /* The library's monotonic clock (util/util.h), in nanoseconds. */
 static inline uint64_t dp_now_ns(void) { return pn_now_ns(); }
+
+/* debug.c: PENNANT_DPDK_WHY=1 prints the reason counters at close */
+void dp_print_why(struct dp_ctx *c);
 
 /* options.c */
 int dp_parse_options(const char *opts, uint32_t node_id, struct dp_opts *o, char *err, size_t errlen);
@@ -268,6 +290,8 @@ void dp_tx_mbuf(struct dp_ctx *c, uint16_t port_idx, struct rte_mbuf *m);
 void dp_tx_flush(struct dp_ctx *c);
 int dp_send_hdr(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
 		const void *payload, uint32_t payload_len);
+int dp_send_hdr_probe(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
+		      const void *payload, uint32_t payload_len);
 void dp_addr_for_peer(const struct dp_ctx *c, const struct dp_peer *p, struct pn_dp_addr *a);
 void dp_hdr_init(const struct dp_ctx *c, const struct dp_peer *p, struct pn_dp_hdr *h, uint8_t type);
 int dp_send_zero_copy(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
@@ -289,6 +313,9 @@ void dp_fail_peer_ops(struct dp_ctx *c, struct dp_peer *p, int status);
 struct dp_peer *dp_peer_lookup(struct dp_ctx *c, uint32_t id, bool frame_from_connector);
 struct dp_peer *dp_peer_new(struct dp_ctx *c);
 void dp_peer_down(struct dp_ctx *c, struct dp_peer *p, int status);
+/* Retransmission timeout after `retries` timeouts: the peer's estimate, with the
+ * lossless-port floor, doubled per timeout, capped by rto_max_us. */
+uint64_t dp_peer_rto(const struct dp_ctx *c, const struct dp_peer *p, unsigned retries);
 
 /* handshake.c */
 void dp_on_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *f, const struct rte_mbuf *m);

@@ -12,6 +12,27 @@ struct pn_dp_pool_counts {
 	unsigned ext_avail, ext_size;   /* zero-copy payload segments */
 };
 
+/* Why frames were re-requested or dropped: each counter refines one of the public
+ * pn_tp_stats counters (retransmits, drop_duplicate, drop_no_buffer). */
+enum pn_dp_why {
+	PN_DP_WHY_REXMIT_TIMEOUT,   /* READ range re-requested after a full timeout */
+	PN_DP_WHY_REXMIT_RACK,      /* ... early: a later request was answered first */
+	PN_DP_WHY_REXMIT_CTRL,      /* control messages resent (no acknowledgement in time) */
+	PN_DP_WHY_DUP_STALE_DATA,   /* DATA for a read that already finished or failed */
+	PN_DP_WHY_DUP_FRAME,        /* DATA frame that had already landed */
+	PN_DP_WHY_DUP_CTRL,         /* control message out of sequence (resent, or a gap) */
+	PN_DP_WHY_DUP_ACK,          /* stale control acknowledgement */
+	PN_DP_WHY_DUP_HANDSHAKE,    /* repeated HELLO/ACCEPT/CONFIRM */
+	PN_DP_WHY_TX_RING_FULL,     /* transmit ring stayed full: frames dropped */
+	PN_DP_WHY_NO_MBUF,          /* mempool empty: frame not built */
+	PN_DP_WHY_NO_SLOT,          /* completion queue, peer table or half-open table full */
+	PN_DP_WHY_N
+};
+/* Name of each reason (for printing). */
+const char *pn_dp_why_name(enum pn_dp_why w);
+/* The context's reason counters, out[PN_DP_WHY_N]. */
+int pn_dp_debug_why(pn_tp_ctx *ctx, uint64_t *out);
+
 /* Free/total mbufs of the context's mempools. */
 int pn_dp_debug_pools(pn_tp_ctx *ctx, struct pn_dp_pool_counts *out);
 /* Our addressing on port 0 (MAC, IP, UDP port) to craft frames at ourselves. */

@@ -108,7 +108,7 @@ static struct dp_half_open *half_open_slot(struct dp_ctx *c, uint64_t now)
 		if (h->expires_ns < oldest->expires_ns)
 			oldest = h;
 	}
-	c->base.stats.drop_no_buffer++;
+	dp_nobuf(c, PN_DP_WHY_NO_SLOT, 1);
 	return oldest;
 }
 
@@ -122,7 +122,7 @@ void dp_on_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *
 		struct dp_peer *q = c->peers[i];
 		if (!q->connector && q->base.id == f->hdr.src_id && q->nonce == f->hdr.req_id &&
 		    q->state == DP_PEER_UP) {
-			c->base.stats.drop_duplicate++; /* stale copy of a finished handshake */
+			dp_dup(c, PN_DP_WHY_DUP_HANDSHAKE); /* stale copy of a finished handshake */
 			return;
 		}
 	}
@@ -131,7 +131,7 @@ void dp_on_hello(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame *
 	struct dp_half_open *h = half_open_find(c, f->hdr.src_id, f->hdr.req_id);
 	uint64_t now = dp_now_ns();
 	if (h && !memcmp(h->nonce_r, nonce_r, sizeof nonce_r)) {
-		c->base.stats.drop_duplicate++; /* our ACCEPT was lost: the same answer again */
+		dp_dup(c, PN_DP_WHY_DUP_HANDSHAKE); /* our ACCEPT was lost: the same answer again */
 	} else {
 		if (!h)
 			h = half_open_slot(c, now);
@@ -179,7 +179,7 @@ void dp_on_confirm(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame
 		/* our READY was lost: answer again, but only to the real requester */
 		transcript(&t, q->nonce_r, q->nonce_l, q->base.id, c->base.cfg.node_id);
 		if (f->hdr.tag == q->rx_tag && pn_auth_check(&c->base, PN_AUTH_REQUESTER, &t, proof)) {
-			c->base.stats.drop_duplicate++;
+			dp_dup(c, PN_DP_WHY_DUP_HANDSHAKE);
 			send_ready(c, q);
 		} else {
 			c->base.stats.drop_bad_token++;
@@ -209,7 +209,7 @@ void dp_on_confirm(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame
 	}
 	struct dp_peer *p = dp_peer_new(c);
 	if (!p) {
-		c->base.stats.drop_no_buffer++;
+		dp_nobuf(c, PN_DP_WHY_NO_SLOT, 1);
 		return; /* it resends CONFIRM; a slot may free up */
 	}
 	p->base.id = h->src_id;
@@ -252,7 +252,7 @@ void dp_on_accept(struct dp_ctx *c, uint16_t port_idx, const struct pn_dp_frame 
 	struct dp_peer *p = connecting(c, f, 0);
 	if (!p) {
 		if (connecting(c, f, 1))
-			c->base.stats.drop_duplicate++;
+			dp_dup(c, PN_DP_WHY_DUP_HANDSHAKE);
 		else
 			c->base.stats.drop_unknown_peer++;
 		return;
@@ -299,8 +299,8 @@ void dp_on_ready(struct dp_ctx *c, const struct pn_dp_frame *f)
 	pthread_cond_broadcast(&c->cond);
 }
 
-/* HELLO goes to the broadcast MAC on every port (we do not know which port leads to the
- * peer, e.g. an aggregator with one memif port per worker); only the owner of the
+/* HELLO goes to the broadcast MAC on every port whose link is up (we do not know which
+ * port leads to the peer, e.g. an aggregator with one memif port per worker); only the owner of the
  * destination IP answers. CONFIRM goes where ACCEPT came from. */
 void dp_hello_timers(struct dp_ctx *c, uint64_t now)
 {
@@ -320,11 +320,22 @@ void dp_hello_timers(struct dp_ctx *c, uint64_t now)
 			h.dst_id = UINT32_MAX;
 			h.req_id = p->nonce;
 			h.length = PN_DP_HELLO_LEN;
+			int sent = 0;
 			for (uint16_t port = 0; port < c->nports; port++) {
+				/* a memif port whose peer has not connected yet cannot carry it (its
+				 * ring would only fill up), nor one whose peer does not poll yet:
+				 * try again at the next tick */
+				if (c->port_watch_link[port] && !c->port_link_up[port])
+					continue;
 				p->port_idx = port;
 				memset(p->mac, 0xff, 6);
-				dp_send_hdr(c, p, &h, p->nonce_r, PN_DP_HELLO_LEN);
+				if (!c->port_watch_link[port])
+					sent += dp_send_hdr(c, p, &h, p->nonce_r, PN_DP_HELLO_LEN) == 0;
+				else
+					sent += dp_send_hdr_probe(c, p, &h, p->nonce_r, PN_DP_HELLO_LEN) == 0;
 			}
+			if (!sent)
+				continue;
 		} else if (++p->hs_tries > DP_CONFIRM_TRIES) {
 			/* The listener may have lost our half-open entry (evicted by a flood of
 			 * HELLOs): start over with HELLO; it answers with a fresh ACCEPT. */

@@ -50,3 +50,21 @@ void dp_peer_down(struct dp_ctx *c, struct dp_peer *p, int status)
 	}
 	pthread_cond_broadcast(&c->cond);
 }
+
+/* On a lossless port (memif, ring) a missing frame is late, never lost: the peer or
+ * this host was descheduled on a shared CPU, or the peer is gone (memif reports that as
+ * link down, see service.c). Re-requesting early there only duplicates traffic, so the
+ * timeout has a high floor; it still recovers frames a responder could not send (out of
+ * mbufs, counted in its drop_no_buffer). Control messages use the same timeout. */
+uint64_t dp_peer_rto(const struct dp_ctx *c, const struct dp_peer *p, unsigned retries)
+{
+	uint64_t cap = (uint64_t)c->o.rto_max_us * 1000;
+	uint64_t base = p->rto_ns;
+	uint64_t floor = (uint64_t)c->o.lossless_rto_us * 1000;
+	if (c->port_lossless[p->port_idx] && base < floor)
+		base = floor;
+	if (cap < base)
+		cap = base;
+	uint64_t r = base << (retries < 16 ? retries : 16);
+	return r < cap ? r : cap;
+}

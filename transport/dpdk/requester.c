@@ -67,24 +67,6 @@ static void send_read(struct dp_ctx *c, struct dp_op *op, uint32_t idx, uint64_t
 	dp_send_hdr(c, op->peer, &h, NULL, 0);
 }
 
-/* On a lossless port (memif, ring) a missing frame is late, never lost: the peer or
- * this host was descheduled on a shared CPU, or the peer is gone (memif reports that as
- * link down, see service.c). Re-requesting early there only duplicates traffic, so the
- * timeout has a high floor; it still recovers frames a responder could not send (out of
- * mbufs, counted in its drop_no_buffer). */
-static uint64_t peer_rto(const struct dp_ctx *c, const struct dp_peer *p, unsigned retries)
-{
-	uint64_t cap = (uint64_t)c->o.rto_max_us * 1000;
-	uint64_t base = p->rto_ns;
-	uint64_t floor = (uint64_t)c->o.lossless_rto_us * 1000;
-	if (c->port_lossless[p->port_idx] && base < floor)
-		base = floor;
-	if (cap < base)
-		cap = base;
-	uint64_t r = base << (retries < 16 ? retries : 16);
-	return r < cap ? r : cap;
-}
-
 void dp_requester_progress(struct dp_ctx *c, uint64_t now)
 {
 	for (int i = 0; i < c->npeers; i++) {
@@ -101,7 +83,7 @@ void dp_requester_progress(struct dp_ctx *c, uint64_t now)
 				s->state = DP_SUB_INFLIGHT;
 				s->sent_ns = now;
 				s->xmit_seq = ++p->xmit_seq;
-				s->deadline_ns = now + peer_rto(c, p, 0);
+				s->deadline_ns = now + dp_peer_rto(c, p, 0);
 				p->inflight += s->len;
 				c->total_inflight += s->len;
 				send_read(c, op, op->next_sub, 0, s->len);
@@ -113,7 +95,7 @@ next_peer:;
 }
 
 /* Re-request each run of missing frames of a timed-out sub-request. */
-static void resend_missing(struct dp_ctx *c, struct dp_op *op, uint32_t idx)
+static void resend_missing(struct dp_ctx *c, struct dp_op *op, uint32_t idx, enum pn_dp_why why)
 {
 	struct dp_sub *s = &op->subs[idx];
 	uint32_t pm = c->payload_max;
@@ -128,7 +110,7 @@ static void resend_missing(struct dp_ctx *c, struct dp_op *op, uint32_t idx)
 		uint64_t from = (uint64_t)f * pm;
 		uint64_t to = (uint64_t)g * pm < s->len ? (uint64_t)g * pm : s->len;
 		send_read(c, op, idx, from, (uint32_t)(to - from));
-		c->base.stats.retransmits++;
+		dp_rexmit(c, why, 1);
 		f = g;
 	}
 }
@@ -176,10 +158,10 @@ void dp_requester_timers(struct dp_ctx *c, uint64_t now)
 					s->retries++;
 				s->last_by_timeout = timeout;
 				cut_window(c, p, now);
-				resend_missing(c, op, k);
+				resend_missing(c, op, k, timeout ? PN_DP_WHY_REXMIT_TIMEOUT : PN_DP_WHY_REXMIT_RACK);
 				s->sent_ns = now;
 				s->xmit_seq = ++p->xmit_seq;
-				s->deadline_ns = now + peer_rto(c, p, s->timeouts);
+				s->deadline_ns = now + dp_peer_rto(c, p, s->timeouts);
 			}
 		}
 next_peer:;
@@ -238,7 +220,7 @@ void dp_land_data(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame 
 	uint32_t idx;
 	struct dp_op *op = find_op(c, p, f->hdr.req_id, &idx);
 	if (!op) {
-		c->base.stats.drop_duplicate++; /* stale: the read already finished or failed */
+		dp_dup(c, PN_DP_WHY_DUP_STALE_DATA); /* stale: the read already finished or failed */
 		return;
 	}
 	if (idx >= op->nsub || f->hdr.key != op->key) {
@@ -247,7 +229,7 @@ void dp_land_data(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame 
 	}
 	struct dp_sub *s = &op->subs[idx];
 	if (s->state != DP_SUB_INFLIGHT) {
-		c->base.stats.drop_duplicate++;
+		dp_dup(c, PN_DP_WHY_DUP_FRAME);
 		return;
 	}
 	uint64_t base = op->roff + s->start;
@@ -264,7 +246,7 @@ void dp_land_data(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame 
 		return;
 	}
 	if (s->got >> frame & 1) {
-		c->base.stats.drop_duplicate++; /* network duplicate, or both copies arrived */
+		dp_dup(c, PN_DP_WHY_DUP_FRAME); /* network duplicate, or both copies arrived */
 		return;
 	}
 	/* DATA echoes the attempt number of the READ it answers: a missing frame arriving in
@@ -305,7 +287,7 @@ void dp_read_error(struct dp_ctx *c, struct dp_peer *p, const struct pn_dp_frame
 	uint32_t idx;
 	struct dp_op *op = find_op(c, p, f->hdr.req_id, &idx);
 	if (!op) {
-		c->base.stats.drop_duplicate++;
+		dp_dup(c, PN_DP_WHY_DUP_STALE_DATA);
 		return;
 	}
 	int err = f->hdr.aux > 0 && f->hdr.aux < 4096 ? (int)f->hdr.aux : EIO;

@@ -39,7 +39,7 @@ static void flush_port(struct dp_ctx *c, uint16_t idx)
 			rte_pause();
 	}
 	if (done < n) {
-		c->base.stats.drop_no_buffer += n - done;
+		dp_nobuf(c, PN_DP_WHY_TX_RING_FULL, n - done);
 		rte_pktmbuf_free_bulk(c->txq[idx] + done, n - done);
 	}
 	c->txn[idx] = 0;
@@ -60,19 +60,19 @@ void dp_tx_flush(struct dp_ctx *c)
 }
 
 /* A frame whose payload (if any) is copied into the header mbuf: control traffic. */
-int dp_send_hdr(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
-		const void *payload, uint32_t payload_len)
+static struct rte_mbuf *build_hdr(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
+				  const void *payload, uint32_t payload_len)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(c->pkt_pool);
 	if (!m) {
-		c->base.stats.drop_no_buffer++;
-		return -1;
+		dp_nobuf(c, PN_DP_WHY_NO_MBUF, 1);
+		return NULL;
 	}
 	uint8_t *d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(PN_DP_ALL_HDRS + payload_len));
 	if (!d) {
 		rte_pktmbuf_free(m);
-		c->base.stats.drop_no_buffer++;
-		return -1;
+		dp_nobuf(c, PN_DP_WHY_NO_MBUF, 1);
+		return NULL;
 	}
 	struct pn_dp_addr a;
 	dp_addr_for_peer(c, p, &a);
@@ -80,8 +80,35 @@ int dp_send_hdr(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
 	pn_dp_build(d, &a, h, payload_len);
 	if (payload_len)
 		memcpy(d + PN_DP_ALL_HDRS, payload, payload_len);
+	return m;
+}
+
+int dp_send_hdr(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
+		const void *payload, uint32_t payload_len)
+{
+	struct rte_mbuf *m = build_hdr(c, p, h, payload, payload_len);
+	if (!m)
+		return -1;
 	dp_tx_mbuf(c, p->port_idx, m);
 	return 0;
+}
+
+/* Transmit one frame now, or not at all (-EAGAIN, nothing counted): a handshake probe
+ * on a port whose peer may not be polling yet (a memif link is up once the peer
+ * connected, but its ring has room only once it polls: a zero-copy client posts its
+ * buffers then). The caller simply tries again at its next tick. */
+int dp_send_hdr_probe(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
+		      const void *payload, uint32_t payload_len)
+{
+	if (c->txn[p->port_idx])
+		flush_port(c, p->port_idx); /* keep the port's frames in order */
+	struct rte_mbuf *m = build_hdr(c, p, h, payload, payload_len);
+	if (!m)
+		return -1;
+	if (rte_eth_tx_burst(c->port_ids[p->port_idx], 0, &m, 1) == 1)
+		return 0;
+	rte_pktmbuf_free(m);
+	return -EAGAIN;
 }
 
 /* Called by DPDK when the last reference to a payload segment goes away. */
@@ -107,14 +134,14 @@ int dp_send_zero_copy(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
 	if (!m || (!copy && !seg)) {
 		rte_pktmbuf_free(m);
 		rte_pktmbuf_free(seg);
-		c->base.stats.drop_no_buffer++;
+		dp_nobuf(c, PN_DP_WHY_NO_MBUF, 1);
 		return -1;
 	}
 	uint8_t *d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(PN_DP_ALL_HDRS + (copy ? len : 0)));
 	if (!d) {
 		rte_pktmbuf_free(m);
 		rte_pktmbuf_free(seg);
-		c->base.stats.drop_no_buffer++;
+		dp_nobuf(c, PN_DP_WHY_NO_MBUF, 1);
 		return -1;
 	}
 	struct pn_dp_addr a;
@@ -140,7 +167,7 @@ int dp_send_zero_copy(struct dp_ctx *c, struct dp_peer *p, struct pn_dp_hdr *h,
 		if (rte_pktmbuf_chain(m, seg)) {
 			rte_pktmbuf_free(m);
 			rte_pktmbuf_free(seg);
-			c->base.stats.drop_no_buffer++;
+			dp_nobuf(c, PN_DP_WHY_NO_MBUF, 1);
 			return -1;
 		}
 	}
