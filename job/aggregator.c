@@ -171,6 +171,7 @@ static void fill_result(pn_job *j, pn_agg_job_result *res)
 	res->rounds_lost = j->rounds_lost;
 	pn_job_tree_report_result(j, res);
 	res->nodes_bypassed = j->nodes_bypassed;
+	res->reads_before_ready = j->reads_before_ready;
 	if (res->model)
 		memcpy(res->model,
 		       j->model ? j->model + (size_t)pn_job_slot(res->rounds_done) * j->d : j->cfg->init_model,

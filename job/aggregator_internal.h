@@ -19,7 +19,7 @@ typedef struct pn_job_worker {
 	pn_mr_desc grad;
 	bool alive;
 	bool ready;           /* READY for the current round seen */
-	uint32_t slot;        /* gradient slot named by that READY */
+	uint32_t slot;        /* gradient slot named by that READY (or by a PROGRESS before it) */
 	double loss;
 	int inflight[2];      /* reads in flight into landing slot 0/1 */
 	double trust;
@@ -69,6 +69,7 @@ typedef struct pn_job {
 	pn_agg *agg;           /* one engine (and its pool) for the whole job, reset per round */
 	int64_t rounds_lost;   /* a tree: rounds a node's sum was missing in (tree_bypass.c) */
 	int nodes_bypassed;
+	uint64_t reads_before_ready; /* reads posted on a PROGRESS, before the worker's READY */
 	/* a tree of robust nodes (tree_report.c): this round's reports (leaves entries) and
 	 * the roll-up over the job */
 	int *leaf_status;

@@ -117,6 +117,11 @@ size_t pn_job_msg_pack(const pn_job_msg *m, uint8_t *buf)
 		}
 		break;
 	}
+	case PN_MSG_PROGRESS:
+		put(&w, &m->round, 8);
+		put(&w, &m->slot, 4);
+		put(&w, &m->d, 8);
+		break;
 	case PN_MSG_READY: {
 		int32_t st = m->status;
 		put(&w, &st, 4);
@@ -256,6 +261,12 @@ static int check_node_report(const pn_job_msg *m)
 	return 0;
 }
 
+/* The prefix is of round v's slot v%2 (the READY that follows names the same slot). */
+static int check_progress(const pn_job_msg *m)
+{
+	return m->round >= 0 && m->slot == pn_job_slot(m->round) ? 0 : -EBADMSG;
+}
+
 static int check_ready(const pn_job_msg *m)
 {
 	/* status: 0 or a negative errno; the loss is information only (NaN allowed: "not
@@ -364,6 +375,12 @@ int pn_job_msg_unpack(const void *buf, size_t len, pn_job_msg *m)
 		check = check_node_report;
 		break;
 	}
+	case PN_MSG_PROGRESS:
+		get(&r, &m->round, 8);
+		get(&r, &m->slot, 4);
+		get(&r, &m->d, 8);
+		check = check_progress;
+		break;
 	case PN_MSG_READY: {
 		int32_t st;
 		get(&r, &st, 4);

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PN_JOB_PROTO_VERSION 6
+#define PN_JOB_PROTO_VERSION 7
 #define PN_JOB_MAX_WORKERS 4095      /* ranks 0..4094; also the read cookie's worker field */
 #define PN_JOB_MAX_TIMER_MS 86400000u /* heartbeat / silence limits: at most one day */
 
@@ -38,14 +38,18 @@ enum pn_job_msg_type {
 	 * coefs[k] the score (lower is more trusted; +inf when excluded). At most
 	 * PN_JOB_MAX_PARTS children per message: a larger group sends several. */
 	PN_MSG_NODE_REPORT = 14,
+	/* A streaming worker (an aggregation node's sum) → its aggregator, before READY(v):
+	 * the first `d` elements of gradient slot `slot` are final and may be read now. The
+	 * rest waits for READY (which stays the word that the whole gradient is there). */
+	PN_MSG_PROGRESS = 15,
 };
-#define PN_MSG_LAST PN_MSG_NODE_REPORT
+#define PN_MSG_LAST PN_MSG_PROGRESS
 
 typedef struct pn_job_msg {
 	uint8_t type;
 	uint32_t rank, n, slot;
 	int64_t round;
-	uint64_t d;
+	uint64_t d;                 /* HELLO, WELCOME: the gradient's length; PROGRESS: elements final */
 	pn_mr_desc region;          /* HELLO: gradient region; WELCOME: model region */
 	uint8_t serve;              /* WELCOME: pn_serve */
 	uint8_t grad_dtype;         /* HELLO: pn_dtype of the gradient region's elements */

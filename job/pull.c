@@ -34,6 +34,7 @@ void pn_job_post_reads(pn_job *j)
 			continue;
 		}
 		w->inflight[slot]++;
+		j->reads_before_ready += !w->ready; /* a prefix the worker's PROGRESS said is final */
 	}
 }
 
@@ -68,6 +69,20 @@ static void on_read_done(pn_job *j, const pn_tp_completion *c)
 		j->finished[i] = true;
 }
 
+/* A streaming worker's first m->d elements of its slot are final: the puller may read the
+ * chunks inside them (of this shard's range [lo, lo + plan)). The last element stays
+ * READY's, so the worker finishes (and its loss is known) only after its READY. */
+static void on_progress(pn_job *j, int i, const pn_job_msg *m)
+{
+	pn_job_worker *w = &j->w[i];
+	if (m->round != j->round || j->failed[i] || w->ready || m->d <= j->lo)
+		return; /* of a round we closed, a peer out of this one, or nothing of our range */
+	const pn_chunk *last = &j->plan.chunks[j->plan.nchunks - 1];
+	size_t len = last->offset + last->len, upto = (size_t)(m->d - j->lo);
+	w->slot = m->slot;
+	pn_pull_set_ready_upto(j->puller, i, upto < len ? upto : len - 1, pn_now_s());
+}
+
 static void on_ctrl(pn_job *j, const pn_tp_completion *c)
 {
 	pn_job_msg m;
@@ -86,6 +101,10 @@ static void on_ctrl(pn_job *j, const pn_tp_completion *c)
 	if (i >= 0 && rc == 0 && m.type == PN_MSG_RESULT_ACK) {
 		if (m.round > j->w[i].acked)
 			j->w[i].acked = m.round;
+		return;
+	}
+	if (i >= 0 && rc == 0 && m.type == PN_MSG_PROGRESS) {
+		on_progress(j, i, &m);
 		return;
 	}
 	if (i < 0 && rc == 0 && m.type == PN_MSG_HELLO && j->cfg->tree_nodes > 0) {

@@ -176,6 +176,20 @@ int pn_session_submit(pn_session *s, double loss, int status)
 	return rc;
 }
 
+int pn_session_progress(pn_session *s, size_t elements)
+{
+	if (s->phase != PHASE_BEGUN)
+		return pn_sess_fail(s, -EPROTO, "progress without a round begun (or after submit)");
+	if (s->wire)
+		return pn_sess_fail(s, -ENOTSUP, "progress: a bf16/f16 slot is converted only at submit");
+	if (elements > s->slot_len)
+		return pn_sess_fail(s, -EINVAL, "progress: %zu elements of a %zu-element slot", elements,
+				    s->slot_len);
+	pn_job_msg m = {.type = PN_MSG_PROGRESS, .round = s->cur.round, .slot = pn_job_slot(s->cur.round),
+			.d = elements};
+	return pn_sess_send(s, &m);
+}
+
 /* Serving gradients: RESULT(v) → READ the aggregate, check it, RESULT_ACK. */
 static int wait_gradient(pn_session *s, float *out, double deadline)
 {

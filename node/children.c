@@ -154,6 +154,19 @@ int pn_node_announce(pn_node *n, int64_t round)
 	return 0;
 }
 
+/* A child that is itself a node: the first m->d elements of its sum are final. Sum and
+ * robust nodes may read them now (chunks inside it; the last element stays READY's, so
+ * its loss is in before its last chunk); a replica node compares whole replicas and waits. */
+static void on_progress(pn_node *n, node_child *k, const pn_job_msg *m)
+{
+	if (m->round != n->round || k->ready || n->cfg->mode == PN_NODE_REPLICA)
+		return;
+	size_t upto = m->d < n->d ? (size_t)m->d : n->d - 1;
+	k->slot = m->slot;
+	if (upto > k->upto)
+		k->upto = upto;
+}
+
 static int on_ctrl(pn_node *n, const pn_tp_completion *comp)
 {
 	int c = child_of_peer(n, comp->peer);
@@ -163,6 +176,10 @@ static int on_ctrl(pn_node *n, const pn_tp_completion *comp)
 		n->kids[c].last_heard = pn_now_s();
 	if (c >= 0 && rc == 0 && m.type == PN_MSG_PING)
 		return 0;
+	if (c >= 0 && rc == 0 && m.type == PN_MSG_PROGRESS) {
+		on_progress(n, &n->kids[c], &m);
+		return 0;
+	}
 	if (c < 0 || rc != 0 || m.type != PN_MSG_READY) {
 		pn_node_log(n, "node: dropped an unexpected control message from peer %u\n", comp->peer_id);
 		return 0;

@@ -101,9 +101,12 @@ static int setup(pn_node *n, const pn_node_config *c)
 	if (!n->kids || !n->slots)
 		return pn_node_fail(n, -ENOMEM, "out of memory");
 	n->acc = malloc(n->d * sizeof *n->acc);
-	if (!n->acc)
+	n->chunk_kids = calloc((size_t)n->nchunks, sizeof *n->chunk_kids);
+	if (!n->acc || !n->chunk_kids)
 		return pn_node_fail(n, -ENOMEM, "out of memory (the sum's float64 accumulator)");
 	n->fixed_on = c->fixed_point;
+	/* (fixed point serves the block sum, replaced into the slot only once it is whole) */
+	n->streaming = c->mode == PN_NODE_SUM && !c->fixed_point && !c->serve_whole;
 	if (n->fixed_on && pn_fixed_init(&n->fixed, n->d, n->g))
 		return pn_node_fail(n, -ENOMEM, "out of memory (fixed-point sum)");
 	/* One transport context for both sides (dpdk allows one per process): the parent
@@ -143,6 +146,7 @@ static void teardown(pn_node *n)
 	free(n->kids);
 	free(n->slots);
 	free(n->acc);
+	free(n->chunk_kids);
 	if (n->fixed_on)
 		pn_fixed_free(&n->fixed);
 }
@@ -188,7 +192,8 @@ static int sum_round(pn_node *n, const pn_session_round *r)
 	}
 	rc = pn_node_announce(n, r->round);
 	while (rc == 0 && !(replica ? pn_node_replica_served(n) : pn_node_sum_complete(n))) {
-		if ((rc = replica ? pn_node_replica_post(n) : pn_node_sum_post(n)) || (rc = pn_node_drive(n, 1)))
+		if ((rc = replica ? pn_node_replica_post(n) : pn_node_sum_post(n)) || (rc = pn_node_drive(n, 1)) ||
+		    (rc = pn_node_sum_progress(n)))
 			break;
 		rc = pn_node_parent_alive(n);
 	}
@@ -245,7 +250,7 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 		res->rounds = rounds;
 		res->bytes_pulled = n.bytes_pulled;
 		res->memory_bytes = (2 + 3) * n.d * sizeof(float) + n.d * sizeof(double) +
-				    (size_t)n.nslots * n.chunk * sizeof(float);
+				    (size_t)n.nslots * n.chunk * sizeof(float) + (size_t)n.nchunks * sizeof(int);
 		if (n.fixed_on)
 			res->memory_bytes += n.d * sizeof(int32_t) + n.fixed.nblocks * sizeof(int16_t);
 		res->fixed_rel_err_max = n.fixed_err_max;
@@ -253,6 +258,8 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 		if (n.rows)
 			res->memory_bytes += (size_t)n.g * n.d * sizeof(float);
 		res->children_lost = n.children_lost;
+		res->progress_sent = n.progress_sent;
+		res->reads_before_ready = n.reads_before_ready;
 		for (int c = 0; n.kids && c < n.g; c++) {
 			res->nonfinite += n.kids[c].nonfinite;
 			res->top_suspect += n.kids[c].top_suspect;

@@ -19,6 +19,7 @@ typedef struct node_child {
 	bool ready;           /* READY of the current round seen */
 	uint32_t slot;        /* the gradient slot that READY named */
 	double loss;
+	size_t upto;          /* elements of its slot final before READY (its PROGRESS) */
 	int next_chunk;       /* the next chunk of it to pull this round */
 	int landed;           /* its chunks summed this round */
 	double last_sent, last_heard;
@@ -62,6 +63,13 @@ typedef struct pn_node {
 	double *acc;          /* d: the round's sum in float64, rounded once into `sum` when
 			       * complete, so it does not depend on the chunks' arrival order */
 	int landed;           /* chunks summed this round, over all children */
+	/* sum: per chunk, the children summed into it; the chunks below `prefix` are complete
+	 * and rounded into `sum`; the parent was told the first `told` of them (PROGRESS) */
+	int *chunk_kids;
+	int prefix, told;
+	bool streaming;       /* sum mode, float32 served, not --serve whole: PROGRESS is sent */
+	int64_t progress_sent;
+	uint64_t reads_before_ready;
 	bool stopping;        /* STOP forwarded: children leaving is expected */
 	int lost;             /* the child found gone (-1: none) */
 	uint64_t bytes_pulled;
@@ -112,8 +120,12 @@ void pn_node_stop_children(pn_node *n);
 
 /* sum.c: the streaming sum of one round */
 void pn_node_sum_begin(pn_node *n, int64_t round, float *sum);
-/* Posts reads while a slot is free and a ready child has chunks left. */
+/* Posts reads while a slot is free and a ready child has chunks left (a child that sent
+ * PROGRESS: chunks inside its final prefix). */
 int pn_node_sum_post(pn_node *n);
+/* Streaming: PROGRESS to the parent when the complete prefix grew by 1/16 of the chunks
+ * (at most 16 messages a round; the last chunk is READY's). 0 or -errno. */
+int pn_node_sum_progress(pn_node *n);
 /* A read landed in `slot`: add it into the sum, free the slot. */
 int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len);
 bool pn_node_sum_complete(const pn_node *n);

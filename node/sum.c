@@ -2,7 +2,9 @@
  * chunks land in a bounded pool of slots, each landed chunk is added into the
  * parent-facing gradient slot at once and its slot is reused. Memory is the pool plus
  * the sum, never one d-vector per child. Reads go chunk-major (the lowest chunk any
- * ready child still owes first), so the sum's prefix completes in order. */
+ * ready child still owes first), so the sum's prefix completes in order: a chunk every
+ * child has contributed to is rounded into the slot at once, and the parent is told the
+ * complete prefix (PROGRESS) so it can read it while the rest is still being summed. */
 #include "node/node_internal.h"
 #include "util/util.h"
 
@@ -15,6 +17,8 @@ void pn_node_sum_begin(pn_node *n, int64_t round, float *sum)
 	n->round = round;
 	n->sum = sum;
 	n->landed = 0;
+	n->prefix = n->told = 0;
+	memset(n->chunk_kids, 0, (size_t)n->nchunks * sizeof *n->chunk_kids);
 	memset(n->acc, 0, n->d * sizeof(double));
 	if (n->fixed_on)
 		pn_fixed_reset(&n->fixed);
@@ -22,7 +26,14 @@ void pn_node_sum_begin(pn_node *n, int64_t round, float *sum)
 		n->kids[c].ready = false;
 		n->kids[c].next_chunk = 0;
 		n->kids[c].landed = 0;
+		n->kids[c].upto = 0;
 	}
+}
+
+/* Whether chunk `chunk` of child k may be read: it said READY, or its PROGRESS covers it. */
+static bool readable(const pn_node *n, const node_child *k, int chunk)
+{
+	return k->ready || (size_t)chunk * n->chunk + pn_node_chunk_len(n, chunk) <= k->upto;
 }
 
 /* The ready child owing the lowest chunk, -1 when none owes one. */
@@ -31,7 +42,7 @@ static int next_child(const pn_node *n)
 	int best = -1;
 	for (int c = 0; c < n->g; c++) {
 		const node_child *k = &n->kids[c];
-		if (k->ready && k->next_chunk < n->nchunks &&
+		if (k->next_chunk < n->nchunks && readable(n, k, k->next_chunk) &&
 		    (best < 0 || k->next_chunk < n->kids[best].next_chunk))
 			best = c;
 	}
@@ -58,7 +69,34 @@ int pn_node_sum_post(pn_node *n)
 					    (long long)n->round, n->cfg->first_rank + c, pn_tp_errmsg(n->ctx));
 		n->slots[s] = (node_slot){.busy = true, .child = c, .chunk = chunk};
 		k->next_chunk++;
+		n->reads_before_ready += !k->ready;
 	}
+	return 0;
+}
+
+/* G float32 addends sum exactly in float64 unless their exponents are ~29 apart, so the
+ * one rounding per coordinate, once the chunk is complete, gives the same float32 sum in
+ * any arrival order: a tree's runs are reproducible (a float32 running sum was not). */
+static void complete_prefix(pn_node *n)
+{
+	while (n->prefix < n->nchunks && n->chunk_kids[n->prefix] == n->g) {
+		size_t off = (size_t)n->prefix * n->chunk, len = pn_node_chunk_len(n, n->prefix);
+		for (size_t i = off; i < off + len; i++)
+			n->sum[i] = (float)n->acc[i];
+		n->prefix++;
+	}
+}
+
+int pn_node_sum_progress(pn_node *n)
+{
+	int step = n->nchunks / 16 > 1 ? n->nchunks / 16 : 1;
+	if (!n->streaming || n->prefix >= n->nchunks || n->prefix - n->told < step)
+		return 0;
+	int rc = pn_session_progress(n->parent, (size_t)n->prefix * n->chunk);
+	if (rc)
+		return pn_node_fail(n, rc, "parent: %s", pn_session_error(n->parent));
+	n->told = n->prefix;
+	n->progress_sent++;
 	return 0;
 }
 
@@ -84,6 +122,8 @@ int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
 			out[i] += in[i];
 		if (n->fixed_on)
 			pn_fixed_add(&n->fixed, off, in, want);
+		n->chunk_kids[sl->chunk]++;
+		complete_prefix(n);
 	}
 	n->bytes_pulled += len;
 	n->kids[sl->child].landed++;
@@ -98,11 +138,7 @@ bool pn_node_sum_complete(const pn_node *n)
 
 void pn_node_sum_finish(pn_node *n)
 {
-	/* G float32 addends sum exactly in float64 unless their exponents are ~29 apart, so
-	 * the one rounding here gives the same float32 sum in any arrival order: a tree's
-	 * runs are reproducible (a float32 running sum was not) */
-	for (size_t i = 0; i < n->d; i++)
-		n->sum[i] = (float)n->acc[i];
+	/* (every chunk is complete, so complete_prefix has rounded the whole sum into place) */
 	if (!n->fixed_on)
 		return;
 	double diff2 = 0, norm2 = 0;

@@ -4,6 +4,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,15 +84,23 @@ int pn_pull_readmit(pn_puller *p, int worker)
 	return 0;
 }
 
-int pn_pull_set_ready(pn_puller *p, int worker, double t)
+int pn_pull_set_ready_upto(pn_puller *p, int worker, size_t upto, double t)
 {
 	if (worker < 0 || worker >= p->n)
 		return -EINVAL;
-	if (!p->w[worker].ready) {
-		p->w[worker].ready = true;
-		p->w[worker].ready_time = t;
+	struct pull_worker *pw = &p->w[worker];
+	if (!pw->ready) {
+		pw->ready = true;
+		pw->ready_time = t;
 	}
+	if (upto > pw->upto)
+		pw->upto = upto;
 	return 0;
+}
+
+int pn_pull_set_ready(pn_puller *p, int worker, double t)
+{
+	return pn_pull_set_ready_upto(p, worker, SIZE_MAX, t);
 }
 
 /* ---- view for policies ---- */
@@ -119,8 +128,12 @@ bool pn_pull_view_eligible(const pn_pull_view *v, int w)
 	if (w < 0 || w >= v->p->n)
 		return false;
 	const struct pull_worker *pw = &v->p->w[w];
-	return pw->ready && pw->needed && !pw->failed && pw->pending > 0 &&
-	       pw->inflight < v->p->window_worker;
+	if (!(pw->ready && pw->needed && !pw->failed && pw->pending > 0 && pw->inflight < v->p->window_worker))
+		return false;
+	if (pw->upto == SIZE_MAX)
+		return true;
+	const pn_chunk *c = &v->p->plan->chunks[pn_pull_view_next_chunk(v, w)];
+	return c->offset + c->len <= pw->upto; /* only what the worker said is final */
 }
 
 /* ---- issuing and completions ---- */

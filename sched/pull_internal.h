@@ -13,6 +13,7 @@ struct pull_worker {
 	double ready_time;
 	int inflight, pending, done;
 	int cursor; /* no pending chunk below this index */
+	size_t upto; /* elements final so far (SIZE_MAX once wholly ready) */
 };
 
 struct pn_pull_view {

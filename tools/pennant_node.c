@@ -51,6 +51,10 @@ static void usage(FILE *o)
 		"  --chunk-floats C     floats per pulled chunk (default 16384)\n"
 "  --fixed-point        sum in int32 block fixed point (one exponent per 256 coordinates,\n"
 "                       SwitchML-style) and serve that; its error against float32 is printed\n"
+		"  --serve S            sum: prefix (default): tell the parent each completed prefix of\n"
+		"                       the sum (PROGRESS), so it reads a chunk as soon as every worker\n"
+		"                       has contributed to it; whole: READY only once the whole sum is\n"
+		"                       done (with --fixed-point the sum is always served whole)\n"
 		"  --backend B          transport (default tcp)\n"
 		"  --tp-options S       backend options, key=value;...\n"
 		"  --token-file FILE    the job secret (chmod 600); else PENNANT_JOB_TOKEN\n"
@@ -89,7 +93,7 @@ int main(int argc, char **argv)
 {
 	enum { O_CONNECT = 256, O_RANK, O_CHILDREN, O_FIRST, O_WORKERS, O_DIM, O_LISTEN, O_MODE,
 	       O_SLOTS, O_CHUNK, O_BACKEND, O_TPO, O_TOKEN_FILE, O_SILENCE, O_QUIET, O_VERSION, O_FIXED, O_QUORUM,
-	       O_RULE, O_F, O_M, O_BETA };
+	       O_RULE, O_F, O_M, O_BETA, O_SERVE };
 	static const struct option lo[] = {
 		{"connect", 1, 0, O_CONNECT}, {"rank", 1, 0, O_RANK}, {"children", 1, 0, O_CHILDREN},
 		{"first-rank", 1, 0, O_FIRST}, {"workers", 1, 0, O_WORKERS}, {"dim", 1, 0, O_DIM},
@@ -98,14 +102,14 @@ int main(int argc, char **argv)
 		{"token-file", 1, 0, O_TOKEN_FILE}, {"silence-ms", 1, 0, O_SILENCE},
 		{"fixed-point", 0, 0, O_FIXED},
 		{"rule", 1, 0, O_RULE}, {"f", 1, 0, O_F}, {"m", 1, 0, O_M}, {"beta", 1, 0, O_BETA},
-		{"quorum", 1, 0, O_QUORUM},
+		{"quorum", 1, 0, O_QUORUM}, {"serve", 1, 0, O_SERVE},
 		{"quiet", 0, 0, O_QUIET}, {"version", 0, 0, O_VERSION}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	pn_node_config nc = {.listen = "0.0.0.0:7471", .rank = -1, .first_rank = -1,
 			     .tp = {.backend = "tcp"}, .log = stderr};
 	long long rank = -1, children = 0, first = -1, workers = 0, dim = 0, slots = 0, chunk = 0,
 		  silence = 0, quorum = 0;
-	const char *token_file = NULL, *mode = "sum", *rule = NULL;
+	const char *token_file = NULL, *mode = "sum", *rule = NULL, *serve = NULL;
 	long long f = 0, mk = 0;
 	double beta = 0;
 	opterr = 0;
@@ -131,6 +135,7 @@ int main(int argc, char **argv)
 		case O_FIXED: nc.fixed_point = true; break;
 		case O_QUORUM: rc = parse_count(optarg, "quorum", 1, PN_JOB_MAX_PARTS, &quorum); break;
 		case O_RULE: rule = optarg; break;
+		case O_SERVE: serve = optarg; break;
 		case O_F: rc = parse_count(optarg, "f", 0, 4094, &f); break;
 		case O_M: rc = parse_count(optarg, "m", 0, 4094, &mk); break;
 		case O_BETA:
@@ -169,6 +174,11 @@ int main(int argc, char **argv)
 	}
 	if (m != PN_NODE_SUM && nc.fixed_point)
 		return bad("--fixed-point goes with --node-mode sum");
+	if (serve && strcmp(serve, "prefix") != 0 && strcmp(serve, "whole") != 0)
+		return bad("--serve is prefix or whole, got '%s'", serve);
+	if (serve && m != PN_NODE_SUM)
+		return bad("--serve goes with --node-mode sum (robust and replica nodes serve whole rounds)");
+	nc.serve_whole = serve && strcmp(serve, "whole") == 0;
 	if (quorum && (m != PN_NODE_REPLICA || quorum > children))
 		return bad("--quorum Q goes with --node-mode replica, Q <= --children");
 	nc.replica_quorum = (int)quorum;
@@ -206,8 +216,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (nc.log)
-		fprintf(stderr, "%s: %lld rounds, %.1f MB pulled, %.2f MB of data memory\n", prog,
-			(long long)res.rounds, res.bytes_pulled / 1e6, res.memory_bytes / 1e6);
+		fprintf(stderr, "%s: %lld rounds, %.1f MB pulled, %.2f MB of data memory, %lld progress "
+			"messages\n", prog, (long long)res.rounds, res.bytes_pulled / 1e6, res.memory_bytes / 1e6,
+			(long long)res.progress_sent);
 	if (nc.log && nc.fixed_point)
 		fprintf(stderr, "%s: fixed-point sum: largest relative error against float32 %.3g, %llu "
 			"block rescales\n", prog, res.fixed_rel_err_max, (unsigned long long)res.fixed_rescales);

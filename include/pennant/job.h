@@ -262,6 +262,9 @@ typedef struct pn_agg_job_result {
 	 * the nodes whose workers the root took over (tree_nodes > 0) */
 	int64_t rounds_lost;
 	int nodes_bypassed;
+	/* Reads of a streaming worker's (a sum node's) completed prefix posted before its
+	 * READY, on its PROGRESS messages (job/README.md "Trees") */
+	uint64_t reads_before_ready;
 	/* A tree of robust nodes: `leaves` entries (caller frees, pn_agg_job_result_free), each
 	 * worker's record from its node's reports; NULL otherwise. */
 	int leaves;

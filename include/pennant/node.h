@@ -3,7 +3,9 @@
  * children it is an aggregator: it accepts their HELLO, forwards each round's ROUND and
  * model, and pulls their gradients over the transport. Toward its parent it is one
  * worker (a pn_session, session.h): its registered gradient slot holds the SUM of its
- * children's gradients, and it says READY when that sum is complete.
+ * children's gradients, and it says READY when that sum is complete. A sum node tells
+ * its parent the sum's completed prefix before that (PROGRESS), so the parent reads each
+ * chunk as soon as every child has contributed to it, never a partial one.
  *
  * The parent keeps the mean right by dividing by the leaves, not by its direct peers
  * (pn_agg_job_config.leaves, job.h): a node's sum counts as its children's gradients.
@@ -58,6 +60,10 @@ typedef struct pn_node_config {
 	/* sum mode: also sum in block fixed point (int32, one exponent per 256 coordinates,
 	 * SwitchML-style) and serve that sum; its error against float32 is reported */
 	bool fixed_point;
+	/* sum mode: READY only once the whole sum is complete, no PROGRESS of its prefix
+	 * before (pennant-node --serve whole; for comparison: the parent then waits for the
+	 * node's slowest chunk before it reads any) */
+	bool serve_whole;
 	/* replica: identical replicas needed before the node serves one (0 or 1: the first
 	 * complete one; 2 outvotes one Byzantine child per group, at the cost of waiting for
 	 * the second replica) */
@@ -89,6 +95,10 @@ typedef struct pn_node_result {
 	 * lost while others went on */
 	int64_t replica_agreed, replica_disagreed, replica_unchecked, replica_rejected;
 	int children_lost;
+	/* PROGRESS messages sent to the parent (the sum's completed prefix, before READY),
+	 * and reads of the children posted on their own PROGRESS (a node below a node) */
+	int64_t progress_sent;
+	uint64_t reads_before_ready;
 } pn_node_result;
 
 /* Runs the node until its parent says STOP (0: STOP forwarded to the children), or

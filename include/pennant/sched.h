@@ -74,8 +74,8 @@ void pn_chunk_plan_free(pn_chunk_plan *plan);
 typedef struct pn_pull_view pn_pull_view;
 int pn_pull_view_workers(const pn_pull_view *v);
 int pn_pull_view_chunks(const pn_pull_view *v);
-/* Ready, still needed, under its window and has a pending chunk (total window has room
- * whenever a policy is asked). */
+/* Ready, still needed, under its window and has a pending chunk inside what it said is
+ * final (pn_pull_set_ready_upto; the total window has room whenever a policy is asked). */
 bool pn_pull_view_eligible(const pn_pull_view *v, int worker);
 double pn_pull_view_ready_time(const pn_pull_view *v, int worker);
 /* Lowest-numbered pending chunk of the worker, or -1. */
@@ -146,6 +146,12 @@ int pn_pull_readmit(pn_puller *p, int worker);
 
 /* Worker's gradient is ready to be pulled; t is the caller's clock (for earliest-ready). */
 int pn_pull_set_ready(pn_puller *p, int worker, double t);
+/* Only the worker's first `upto` elements (of the plan's) are final yet: a streaming
+ * producer (an aggregation node's sum) announces its completed prefix. Chunks that end
+ * within it may be issued; the rest wait for a larger upto or pn_pull_set_ready. A
+ * smaller upto than announced before changes nothing; the first call's t is the worker's
+ * ready time. */
+int pn_pull_set_ready_upto(pn_puller *p, int worker, size_t upto, double t);
 /* Next read to post: returns 1 and fills req, 0 if nothing may be issued now (windows full,
  * nothing ready or all done), negative errno if the policy misbehaved (-EPROTO). */
 int pn_pull_next(pn_puller *p, pn_pull_req *req);

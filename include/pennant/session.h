@@ -204,6 +204,14 @@ const float *pn_session_model(const pn_session *s);
  * transport. */
 int pn_session_submit(pn_session *s, double loss, int status);
 
+/* Before submit: the first `elements` of the round begun's gradient slot are final and the
+ * aggregator may read them now (PROGRESS(v); a streaming producer, e.g. an aggregation
+ * node whose sum completes in order, calls it as its prefix grows). They must not change
+ * any more; READY (pn_session_submit) still says the whole slot is there. 0, -EPROTO
+ * outside begin..submit, -EINVAL past the slot, -ENOTSUP with a bf16/f16 grad_dtype (its
+ * slot is converted only at submit), -errno from the transport. */
+int pn_session_progress(pn_session *s, size_t elements);
+
 /* Waits for the result of the round submitted last (v) into out (d floats):
  *   PN_SERVE_GRADIENT: the aggregated gradient of round v (RESULT(v) from the
  *     aggregator, then READ from its result region slot v % 2); the session tells the

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	uint8_t *buf = fuzz_exact_copy(data + 1, size);
 	if ((mode & 1) && size >= 2) {
-		buf[0] = (uint8_t)(1 + (mode >> 1) % PN_MSG_LAST); /* HELLO .. NODE_REPORT */
+		buf[0] = (uint8_t)(1 + (mode >> 1) % PN_MSG_LAST); /* HELLO .. PROGRESS */
 		buf[1] = PN_JOB_PROTO_VERSION;
 	}
 	pn_job_msg m;

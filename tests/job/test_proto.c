@@ -110,6 +110,12 @@ static pn_job_msg ready(void)
 			    .compute_s = 0.01};
 }
 
+/* A sum node's completed prefix of round 13's slot 1, before its READY. */
+static pn_job_msg progress_msg(void)
+{
+	return (pn_job_msg){.type = PN_MSG_PROGRESS, .round = 13, .slot = 1, .d = 65536};
+}
+
 /* A robust node's verdict on its children 8..11 (full: PN_JOB_MAX_PARTS of them fit). */
 static pn_job_msg node_report(void)
 {
@@ -143,7 +149,8 @@ Test(job_proto, every_type_round_trips)
 			   {.type = PN_MSG_PING}, welcome_gradient(), welcome_comm(), result_msg(), ack_msg(),
 			   {.type = PN_MSG_RESULT, .round = 4, .slot = 0, .skipped = true},
 			   shard_hello(), shard_welcome(), facts_msg(), shard_done(), lost_stop(),
-			   {.type = PN_MSG_DECISION, .round = 2, .slot = 0}, node_report(), node_report_full()};
+			   {.type = PN_MSG_DECISION, .round = 2, .slot = 0}, node_report(), node_report_full(),
+			   progress_msg(), {.type = PN_MSG_PROGRESS, .round = 0, .slot = 0, .d = 0}};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		uint8_t buf[PN_TP_CTRL_MAX];
 		size_t len = pn_job_msg_pack(&ms[i], buf);
@@ -180,7 +187,7 @@ Test(job_proto, truncated_padded_unknown_or_wrong_version_is_refused)
 {
 	pn_job_msg ms[] = {hello(), welcome(), round_msg(), ready(), {.type = PN_MSG_STOP},
 			   welcome_gradient(), result_msg(), ack_msg(), shard_hello(), shard_welcome(),
-			   facts_msg(), shard_done(), lost_stop()};
+			   facts_msg(), shard_done(), lost_stop(), progress_msg()};
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		uint8_t buf[PN_TP_CTRL_MAX + 1];
 		size_t len = pn_job_msg_pack(&ms[i], buf);
@@ -287,6 +294,9 @@ Test(job_proto, every_field_out_of_range_is_refused)
 	BAD(node_report, parts[2], PN_AGG_EXCLUDED + 1);
 	BAD(node_report, coefs[0], NAN);
 	BAD(node_report, coefs[3], -INFINITY);
+	BAD(progress_msg, round, -1);
+	BAD(progress_msg, slot, 0); /* round 13 uses slot 1 */
+	BAD(progress_msg, slot, 3);
 	BAD(node_report_full, rank, PN_JOB_MAX_WORKERS - PN_JOB_MAX_PARTS + 1); /* past the ranks */
 #undef BAD
 	m = ready();

@@ -4,8 +4,9 @@
  * row each round against the code's own row, the served aggregate (gradient mode) and
  * the served model (model mode) against what they must be, a NaN gradient being
  * flagged, a round with no usable gradient served as skipped, a worker that missed a
- * result resynced to the aggregator's model, STOP ending the job, and calls out of order
- * refused. */
+ * result resynced to the aggregator's model, STOP ending the job, calls out of order
+ * refused, and a streaming worker's PROGRESS: its final prefix read before its READY,
+ * nothing past it. */
 #include "pennant/codes.h"
 #include "pennant/session.h"
 
@@ -23,11 +24,12 @@
 #define N 4
 #define ROUNDS 5
 #define LR 0.5
+#define DBIG 32768 /* the streaming test: many chunks per worker at the aggregator */
 
 typedef struct agg_thread {
 	pn_agg_job_config cfg;
 	pn_agg_job_result res;
-	float init[D];
+	float init[DBIG];
 	char addr[128];
 	atomic_int listening;
 	int rc;
@@ -50,17 +52,20 @@ static void *agg_main(void *ctx)
 	return NULL;
 }
 
-static void start_aggregator(agg_thread *a, pn_serve serve, const char *code, int s, const char *rule)
+/* tp_options: the aggregator's transport options (NULL: defaults) */
+static void start_aggregator_dim(agg_thread *a, pn_serve serve, const char *code, int s, const char *rule,
+				 size_t d, const char *tp_options)
 {
 	memset(a, 0, sizeof *a);
-	for (int k = 0; k < D; k++)
-		a->init[k] = (float)k / D;
+	for (size_t k = 0; k < d; k++)
+		a->init[k] = (float)k / (float)d;
 	a->cfg = (pn_agg_job_config){.tp = {.backend = "tcp", .secret = "session-test", .secret_len = 12},
 				     .listen = "127.0.0.1:0", .n = N, .rounds = ROUNDS, .seed = 1,
 				     .wait = "all", .deadline_ms = 3000, .pipelining = true, .lr = LR,
 				     .accept_timeout_ms = 20000, .serve = serve, .init_model = a->init,
-				     .d = D, .on_listen = on_listen, .on_listen_ctx = a};
-	pn_agg_config_init(&a->cfg.rule, N, D, (pn_rule)pn_rule_from_name(rule));
+				     .d = d, .on_listen = on_listen, .on_listen_ctx = a};
+	a->cfg.tp.options = tp_options;
+	pn_agg_config_init(&a->cfg.rule, N, d, (pn_rule)pn_rule_from_name(rule));
 	a->cfg.rule.threads = 1;
 	a->cfg.code_kind = pn_code_kind_from_name(code);
 	a->cfg.s = s;
@@ -70,16 +75,26 @@ static void start_aggregator(agg_thread *a, pn_serve serve, const char *code, in
 	cr_assert_eq(a->rc, 0, "aggregator: %s", a->err);
 }
 
-static void join_all(agg_thread *a, pn_session **s)
+static void start_aggregator(agg_thread *a, pn_serve serve, const char *code, int s, const char *rule)
+{
+	start_aggregator_dim(a, serve, code, s, rule, D, NULL);
+}
+
+static void join_all_dim(agg_thread *a, pn_session **s, size_t d)
 {
 	for (int i = 0; i < N; i++) {
 		pn_session_config c = {.tp = {.backend = "tcp", .node_id = (uint32_t)i + 1,
 					      .secret = "session-test", .secret_len = 12},
-				       .connect = a->addr, .rank = i, .d = D, .connect_timeout_ms = 10000};
+				       .connect = a->addr, .rank = i, .d = d, .connect_timeout_ms = 10000};
 		char err[256] = "";
 		cr_assert_eq(pn_session_join(&c, &s[i], err, sizeof err), 0, "join %d: %s", i, err);
-		cr_assert_eq(pn_session_dim(s[i]), D);
+		cr_assert_eq(pn_session_dim(s[i]), d);
 	}
+}
+
+static void join_all(agg_thread *a, pn_session **s)
+{
+	join_all_dim(a, s, D);
 }
 
 static void finish(agg_thread *a, pn_session **s)
@@ -132,7 +147,7 @@ Test(session, serving_gradients_each_worker_gets_the_decoded_aggregate_and_steps
 					  "worker %d part %d: (%d, %g) vs the code's (%d, %g)", i, q, r.parts[q],
 					  r.coefs[q], parts[q], coefs[q]);
 			if (v == 0)
-				cr_expect_eq(memcmp(own[i], a.init, sizeof a.init), 0,
+				cr_expect_eq(memcmp(own[i], a.init, D * sizeof(float)), 0,
 					     "the first round gives the aggregator's initial model");
 			/* worker 0 does not wait for round 1's result: round 2 resyncs it */
 			bool resync = v == 0 || (i == 0 && v == 2);
@@ -293,4 +308,70 @@ Test(session, the_ctypes_constructor_takes_the_token_from_the_environment)
 	cr_expect_eq(a.rc, 0, "%s", a.err);
 	pn_agg_job_result_free(&a.res);
 	unsetenv("PENNANT_JOB_TOKEN");
+}
+
+/* Worker 0 streams, as a sum node does: it says PROGRESS for the first half of its slot,
+ * keeps NaN in the second half for 150 ms while every session keeps polling (serving the
+ * aggregator's reads), then writes the second half and says READY. The aggregator reads
+ * the prefix before the READY (counted) and nothing past it: a NaN read would flag the
+ * worker and change the model, which must be the plain mean's every round. */
+Test(session, a_progress_prefix_is_read_before_ready_and_nothing_past_it)
+{
+	agg_thread *a = calloc(1, sizeof *a);
+	/* 16 KiB pieces: the aggregator pulls 8 chunks of each worker, 4 inside the prefix */
+	start_aggregator_dim(a, PN_SERVE_MODEL, "uncoded", 0, "mean", DBIG, "piece=16K");
+	pn_session *s[N];
+	join_all_dim(a, s, DBIG);
+	cr_expect_eq(pn_session_progress(s[0], 10), -EPROTO, "progress before begin is refused");
+	static float model[DBIG], expect[DBIG];
+	memcpy(expect, a->init, sizeof expect);
+	const size_t half = DBIG / 2;
+	for (int v = 0; v < ROUNDS; v++) {
+		for (int i = 0; i < N; i++) {
+			pn_session_round r;
+			cr_assert_eq(pn_session_begin(s[i], &r, model, 5000), 0, "%s", pn_session_error(s[i]));
+			for (size_t k = 0; k < DBIG; k += 997)
+				cr_expect(fabsf(model[k] - expect[k]) < 1e-4f, "round %d: %g vs %g", v, model[k],
+					  expect[k]);
+			float *g = pn_session_gradient(s[i]);
+			for (size_t k = 0; k < DBIG; k++)
+				g[k] = i == 0 && k >= half ? NAN : (float)(i + 1);
+			if (i == 0) {
+				cr_expect_eq(pn_session_progress(s[0], DBIG + 1), -EINVAL, "past the slot");
+				cr_assert_eq(pn_session_progress(s[0], half), 0, "%s", pn_session_error(s[0]));
+			} else {
+				cr_assert_eq(pn_session_submit(s[i], 0.1, 0), 0, "%s", pn_session_error(s[i]));
+			}
+		}
+		struct timespec t0, t;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			for (int i = 0; i < N; i++)
+				cr_assert_geq(pn_session_poll(s[i]), 0, "%s", pn_session_error(s[i]));
+			nanosleep(&(struct timespec){.tv_nsec = 200000}, NULL);
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while ((t.tv_sec - t0.tv_sec) * 1e3 + (t.tv_nsec - t0.tv_nsec) / 1e6 < 150);
+		float *g = pn_session_gradient(s[0]);
+		for (size_t k = half; k < DBIG; k++)
+			g[k] = 1.0f;
+		cr_assert_eq(pn_session_submit(s[0], 0.1, 0), 0, "%s", pn_session_error(s[0]));
+		cr_expect_eq(pn_session_progress(s[0], half), -EPROTO, "progress after submit is refused");
+		for (size_t k = 0; k < DBIG; k++)
+			expect[k] -= (float)LR * (N + 1) / 2.0f;
+		for (int i = 0; i < N; i++)
+			cr_assert_geq(pn_session_wait(s[i], NULL, 5000), 0, "%s", pn_session_error(s[i]));
+	}
+	finish(a, s);
+	cr_assert_eq(a->rc, 0, "%s", a->err);
+	cr_expect_eq(a->res.flagged[0], 0, "worker 0's NaN half was never read");
+	for (size_t k = 0; k < DBIG; k++)
+		cr_assert(fabsf(a->res.model[k] - expect[k]) < 1e-4f, "coordinate %zu: %g vs %g", k,
+			  a->res.model[k], expect[k]);
+	/* the aggregator's chunks of worker 0 inside the prefix, each read once a round */
+	cr_expect_gt(a->res.reads_before_ready, 0, "the prefix was read before READY");
+	cr_expect_leq(a->res.reads_before_ready, ROUNDS * 4, "no chunk past the prefix before READY");
+	cr_log_info("reads before READY: %llu over %d rounds\n", (unsigned long long)a->res.reads_before_ready,
+		    ROUNDS);
+	pn_agg_job_result_free(&a->res);
+	free(a);
 }

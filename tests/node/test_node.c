@@ -2,7 +2,10 @@
  * with 2 nodes of 2 workers each gives the flat job's model (the summation order differs:
  * float tolerance), and pulls half the flat job's bytes. The node's pool is smaller than
  * its children's gradients and the last chunk is partial, so slots are reused within a
- * round. A worker dying under a node ends the job with an error naming the node. */
+ * round. Each sum node tells its parent its completed prefix (PROGRESS) every round; a
+ * tree two nodes deep (a node whose children are nodes, which read their prefixes) gives
+ * the flat model too. A worker dying under a node ends the job with an error naming the
+ * node. */
 #include "pennant/codes.h"
 #include "pennant/job.h"
 #include "pennant/node.h"
@@ -57,25 +60,56 @@ static int leaf_main(void *ctx, int rank, const char *addr)
 	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
 }
 
-static int node_main(void *ctx, int node, const char *addr)
+/* A sum node of rank `rank` at its parent over children first..first+G-1 (leaves, or
+ * nodes: child_main), checking what it reports. */
+static int run_node(const tree_test *t, uint32_t id, int rank, int first, const char *addr,
+		    pn_worker_main child_main)
 {
-	pn_node_config nc = {.tp = tp(LEAVES + 1 + (uint32_t)node), .parent = addr, .rank = node,
-			     .listen = "127.0.0.1:0", .children = G, .first_rank = node * G,
-			     .leaves = LEAVES, .d = D, .mode = PN_NODE_SUM, .slots = 3,
-			     .chunk_floats = 512, .accept_timeout_ms = 20000,
-			     .fixed_point = ((const tree_test *)ctx)->fixed_point};
+	pn_node_config nc = {.tp = tp(id), .parent = addr, .rank = rank, .listen = "127.0.0.1:0",
+			     .children = G, .first_rank = first, .leaves = LEAVES, .d = D,
+			     .mode = PN_NODE_SUM, .slots = 3, .chunk_floats = 512,
+			     .accept_timeout_ms = 20000, .fixed_point = t->fixed_point};
 	pn_node_result res;
 	char err[512];
 	int kids_bad = -1;
-	int rc = pn_node_run_local(&nc, leaf_main, ctx, &res, &kids_bad, err, sizeof err);
+	int rc = pn_node_run_local(&nc, child_main, (void *)t, &res, &kids_bad, err, sizeof err);
 	if (rc)
-		fprintf(stderr, "node %d: %s\n", node, err);
-	else if (!((const tree_test *)ctx)->stop &&
-		 res.bytes_pulled != (uint64_t)res.rounds * G * D * sizeof(float))
+		fprintf(stderr, "node %u: %s\n", id, err);
+	else if (!t->stop && res.bytes_pulled != (uint64_t)res.rounds * G * D * sizeof(float))
 		return 3; /* every child's every chunk, once per round (a stop abandons one) */
 	else if (nc.fixed_point && !(res.fixed_rel_err_max >= 0 && res.fixed_rel_err_max < 1e-6))
-		return fprintf(stderr, "node %d: fixed-point error %g\n", node, res.fixed_rel_err_max), 4;
+		return fprintf(stderr, "node %u: fixed-point error %g\n", id, res.fixed_rel_err_max), 4;
+	/* 10 chunks, 3 slots: at most 3 reads land per poll, so the prefix grows in steps and
+	 * is announced every round (fixed point serves the block sum whole: never) */
+	else if (!t->stop && (nc.fixed_point ? res.progress_sent != 0 : res.progress_sent < res.rounds))
+		return fprintf(stderr, "node %u: %lld PROGRESS in %lld rounds\n", id,
+			       (long long)res.progress_sent, (long long)res.rounds), 5;
+	/* over nodes: their prefixes read before their READY, never a last chunk (READY's) */
+	else if (!t->stop && child_main != leaf_main &&
+		 !(res.reads_before_ready > 0 && res.reads_before_ready <= (uint64_t)res.rounds * G * (D / 512)))
+		return fprintf(stderr, "node %u: %llu reads before READY\n", id,
+			       (unsigned long long)res.reads_before_ready), 6;
+	if (!rc)
+		fprintf(stderr, "node %u: %lld PROGRESS sent, %llu reads of its children before their READY\n",
+			id, (long long)res.progress_sent, (unsigned long long)res.reads_before_ready);
 	return rc || kids_bad ? 1 : 0;
+}
+
+static int node_main(void *ctx, int node, const char *addr)
+{
+	return run_node(ctx, LEAVES + 1 + (uint32_t)node, node, node * G, addr, leaf_main);
+}
+
+/* Depth 2: the root's one peer is a node over G nodes (ranks 0..G-1 at it), node k over
+ * leaves k·G .. k·G + G - 1. */
+static int lower_node_main(void *ctx, int node, const char *addr)
+{
+	return run_node(ctx, LEAVES + 10 + (uint32_t)node, node, node * G, addr, leaf_main);
+}
+
+static int upper_node_main(void *ctx, int node, const char *addr)
+{
+	return run_node(ctx, LEAVES + 1 + (uint32_t)node, node, 0, addr, lower_node_main);
 }
 
 static pn_agg_job_config config(int peers, int leaves, const float *init)
@@ -128,6 +162,31 @@ Test(node_tree, two_sum_nodes_give_the_flat_model_and_halve_the_root_pulls)
 	cr_expect_eq(tree.tp_stats.bytes_read, 10ull * (LEAVES / G) * D * sizeof(float),
 		     "the root pulls one sum per node: %llu bytes",
 		     (unsigned long long)tree.tp_stats.bytes_read);
+	pn_agg_job_result_free(&flat);
+	pn_agg_job_result_free(&tree);
+}
+
+/* Two levels of sum nodes: the root's one peer sums two nodes' sums (reading each node's
+ * prefix on its PROGRESS), and the model is still the flat job's; the root pulls one d. */
+Test(node_tree, a_node_over_nodes_gives_the_flat_model)
+{
+	tree_test t = {.die_round = -1};
+	char err[512] = "";
+	pn_agg_job_result flat, tree;
+	int bad = -1;
+	pn_agg_job_config c = config(LEAVES, 0, init_model);
+	cr_assert_eq(pn_run_local(&c, leaf_main, &t, &flat, &bad, err, sizeof err), 0, "flat: %s", err);
+	c = config(1, LEAVES, init_model);
+	c.tp.options = "piece=4K"; /* the root pulls 5 chunks of the node, not 1: it can read a prefix */
+	cr_assert_eq(pn_run_local(&c, upper_node_main, &t, &tree, &bad, err, sizeof err), 0, "tree: %s", err);
+	cr_expect_eq(bad, 0, "every node exited 0, pulled every chunk once and said PROGRESS each round");
+	cr_expect_eq(tree.rounds_done, 10);
+	double rel = relative_difference(tree.model, flat.model, NULL);
+	cr_expect_leq(rel, 1e-5, "depth-2 tree vs flat: relative difference %g", rel);
+	cr_expect_eq(tree.tp_stats.bytes_read, 10ull * D * sizeof(float));
+	cr_expect(tree.reads_before_ready > 0 && tree.reads_before_ready <= 10 * 4,
+		  "the root read the node's prefix before its READY, never its last chunk: %llu reads",
+		  (unsigned long long)tree.reads_before_ready);
 	pn_agg_job_result_free(&flat);
 	pn_agg_job_result_free(&tree);
 }

@@ -271,6 +271,52 @@ Test(pull, layer_priority_serves_first_layers_first)
 	pn_chunk_plan_free(&plan);
 }
 
+/* A streaming worker (a sum node) announces its final prefix: only the chunks that end
+ * inside it are issued, under every policy; a smaller announcement takes nothing back,
+ * a retried chunk inside it goes again, and READY releases the rest. */
+Test(pull, a_ready_prefix_releases_only_the_chunks_inside_it)
+{
+	const pn_pull_policy *const *pols = pn_pull_policies();
+	for (int pi = 0; pols[pi]; pi++) {
+		pn_chunk_plan plan = make_plan(2, 8); /* 8 chunks of 1024 floats */
+		pn_pull_config cfg = { .workers = 2, .plan = &plan, .window_per_worker = 8, .window_total = 16,
+				       .policy = pols[pi] };
+		pn_puller *pl = pn_pull_create(&cfg, NULL, 0);
+		pn_pull_req req;
+		cr_assert_eq(pn_pull_set_ready_upto(pl, 0, 2 * 1024 + 1000, 1.0), 0);
+		int got[8] = {0}, k = 0;
+		while (pn_pull_next(pl, &req) == 1) {
+			cr_assert_eq(req.worker, 0, "%s: worker 1 is not ready", pols[pi]->name);
+			cr_assert_leq(req.offset + req.len, 2 * 1024 + 1000, "%s: chunk %d ends past the prefix",
+				      pols[pi]->name, req.chunk);
+			got[k++] = req.chunk;
+		}
+		cr_assert_eq(k, 2, "%s: chunks 0 and 1 end inside the prefix, chunk 2 does not", pols[pi]->name);
+		cr_assert_eq(pn_pull_set_ready_upto(pl, 0, 1024, 2.0), 0); /* smaller: nothing changes */
+		cr_assert_eq(pn_pull_next(pl, &req), 0);
+		cr_assert_eq(pn_pull_fail(pl, 0, got[1], true, NULL, 0), 0); /* retried: inside, so again */
+		cr_assert_eq(pn_pull_next(pl, &req), 1);
+		cr_assert_eq(req.chunk, got[1]);
+		cr_assert_eq(pn_pull_set_ready_upto(pl, 0, 5 * 1024, 3.0), 0);
+		for (k = 0; pn_pull_next(pl, &req) == 1; k++)
+			cr_assert(req.worker == 0 && req.chunk >= 2 && req.chunk <= 4, "%s", pols[pi]->name);
+		cr_assert_eq(k, 3);
+		pn_pull_set_ready(pl, 0, 4.0);
+		for (k = 0; pn_pull_next(pl, &req) == 1; k++)
+			cr_assert(req.worker == 0 && req.chunk >= 5);
+		cr_assert_eq(k, 3, "%s: READY releases the rest", pols[pi]->name);
+		for (int c = 0; c < 8; c++)
+			cr_assert_geq(pn_pull_complete(pl, 0, c), 0);
+		cr_assert(pn_pull_worker_finished(pl, 0));
+		cr_assert_eq(pn_pull_set_ready_upto(pl, 2, 10, 0), -EINVAL);
+		pn_pull_reset(pl); /* a new round: the prefix is gone */
+		pn_pull_set_ready_upto(pl, 1, 100, 0);
+		cr_assert_eq(pn_pull_next(pl, &req), 0, "%s: after reset, chunk 0 is not final", pols[pi]->name);
+		pn_pull_free(pl);
+		pn_chunk_plan_free(&plan);
+	}
+}
+
 Test(pull, failures_retry_or_drop_the_worker)
 {
 	pn_chunk_plan plan = make_plan(2, 5);

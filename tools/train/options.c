@@ -89,7 +89,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 	       O_KILLN, O_BACKEND, O_TPO, O_LISTEN, O_CONNECT, O_RANK, O_TOKEN, O_TOKEN_FILE, O_JSON,
 	       O_QUIET, O_REF, O_SAVE, O_VERSION, O_CHECK, O_RDV, O_RDV_TIMEOUT, O_SERVE,
 	       O_SAVEW, O_DIM, O_SHARDS, O_COMM_DIM, O_GRAD_DTYPE, O_TREE, O_NODE_MODE, O_FIXED_POINT,
-	       O_NO_BYPASS, O_NODE_STALL, O_QUORUM };
+	       O_NO_BYPASS, O_NODE_STALL, O_QUORUM, O_NODE_SERVE };
 	static const struct option lo[] = {
 		{"role", 1, 0, O_ROLE}, {"workers", 1, 0, O_N}, {"rounds", 1, 0, O_ROUNDS},
 		{"model", 1, 0, O_MODEL}, {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR},
@@ -111,7 +111,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		{"dim", 1, 0, O_DIM}, {"shards", 1, 0, O_SHARDS}, {"grad-dtype", 1, 0, O_GRAD_DTYPE},
 		{"tree", 1, 0, O_TREE}, {"node-mode", 1, 0, O_NODE_MODE}, {"replica-quorum", 1, 0, O_QUORUM},
 		{"fixed-point", 0, 0, O_FIXED_POINT}, {"no-bypass", 0, 0, O_NO_BYPASS},
-		{"node-stall-ms", 1, 0, O_NODE_STALL},
+		{"node-stall-ms", 1, 0, O_NODE_STALL}, {"node-serve", 1, 0, O_NODE_SERVE},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	opterr = 0;
@@ -210,6 +210,11 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_TREE: INT(tree, 1, 1000); break;
 		case O_NODE_MODE: o->node_mode = optarg; break;
 		case O_FIXED_POINT: o->fixed_point = true; break;
+		case O_NODE_SERVE:
+			if (strcmp(optarg, "prefix") && strcmp(optarg, "whole"))
+				return train_refuse(o, "--node-serve is prefix or whole, got '%s'", optarg);
+			o->node_serve = optarg;
+			break;
 		case O_QUORUM: INT(replica_quorum, 1, PN_JOB_MAX_PARTS); break;
 		case O_SERVE:
 			if (strcmp(optarg, "model") && strcmp(optarg, "gradient"))

@@ -59,6 +59,7 @@ typedef struct train_opts {
 	int tree;                  /* --tree G: local tree, G workers per node (0: flat) */
 	const char *node_mode;     /* --node-mode sum|robust (only sum is built) */
 	bool fixed_point;          /* --fixed-point: sum nodes sum in block fixed point */
+	const char *node_serve;    /* --node-serve prefix|whole: sum nodes' PROGRESS, or READY only */
 	int replica_quorum;        /* --replica-quorum Q: identical replicas a replica node needs */
 	int node_index;            /* a tree under mpirun: this rank is node j (role worker), else -1 */
 	const char *straggle_ranks, *straggle_spec;

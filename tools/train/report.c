@@ -58,6 +58,8 @@ int report_open(train_report *r, const train_opts *o, fmnist_job *job)
 	pn_json_kint(j, "tree", o->tree); /* 0: flat */
 	pn_json_kstring(j, "node_mode", o->node_mode);
 	pn_json_kbool(j, "fixed_point", o->fixed_point);
+	if (o->tree)
+		pn_json_kstring(j, "node_serve", o->node_serve ? o->node_serve : "prefix");
 	pn_json_end_object(j);
 	pn_json_key(j, "rounds");
 	pn_json_begin_array(j);
@@ -231,6 +233,8 @@ int report_final(train_report *r, const train_outcome *out)
 	if (o->tree) { /* rounds lost to a node's missing sum; nodes whose workers the root took */
 		pn_json_kint(j, "rounds_lost", out->res ? out->res->rounds_lost : 0);
 		pn_json_kint(j, "nodes_bypassed", out->res ? out->res->nodes_bypassed : 0);
+		/* reads of the nodes' sums posted on their PROGRESS, before their READY */
+		pn_json_kuint(j, "reads_before_ready", out->res ? out->res->reads_before_ready : 0);
 	}
 	pn_json_end_object(j);
 	pn_json_key(j, "workers");

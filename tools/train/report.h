@@ -3,7 +3,7 @@
  *   {"pennant":{tool,version,commit,host}, "config":{...}, "rounds":[...],
  *    "final":{rounds, skipped, trained, time_s, test_loss, test_acc, error, stopped_by,
  *             bytes_pulled (gradient bytes the root aggregator pulled); a tree:
- *             rounds_lost, nodes_bypassed},
+ *             rounds_lost, nodes_bypassed, reads_before_ready},
  *    "workers":[...], a tree of robust nodes: "leaves":[...] (report_tree.c)}
  * Values not measured (a round not evaluated, a run that never trained) are null. */
 #ifndef PENNANT_TOOLS_TRAIN_REPORT_H

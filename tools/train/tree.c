@@ -17,8 +17,9 @@ int train_validate_tree(train_opts *o)
 		return train_refuse(o, "--kill-node goes with --tree G");
 	if (o->node_stall_ms && o->kill_node < 0)
 		return train_refuse(o, "--node-stall-ms goes with --kill-node K --kill-round N");
-	if (!o->tree && (o->node_mode || o->fixed_point))
-		return train_refuse(o, "--%s goes with --tree G", o->node_mode ? "node-mode" : "fixed-point");
+	if (!o->tree && (o->node_mode || o->fixed_point || o->node_serve))
+		return train_refuse(o, "--%s goes with --tree G",
+				    o->node_mode ? "node-mode" : o->fixed_point ? "fixed-point" : "node-serve");
 	if (o->replica_quorum && (!o->node_mode || strcmp(o->node_mode, "replica")))
 		return train_refuse(o, "--replica-quorum goes with --tree G --node-mode replica");
 	if (!o->tree)
@@ -63,9 +64,10 @@ int train_validate_tree(train_opts *o)
 	if (o->serve != PN_SERVE_MODEL || o->shards != 1)
 		return train_refuse(o, "--tree takes --serve model and one shard (got --serve %s, --shards %d)",
 				    o->serve == PN_SERVE_MODEL ? "model" : "gradient", o->shards);
-	if (mode != PN_NODE_SUM && o->fixed_point)
-		return train_refuse(o, "--fixed-point is for sum nodes (a robust node runs its rule in float, a "
-				    "replica node serves one child's gradient)");
+	if (mode != PN_NODE_SUM && (o->fixed_point || o->node_serve))
+		return train_refuse(o, "--%s is for sum nodes (a robust node runs its rule in float over whole "
+				    "gradients, a replica node serves one child's gradient)",
+				    o->fixed_point ? "fixed-point" : "node-serve");
 	if (replica && o->replica_quorum > o->tree)
 		return train_refuse(o, "--replica-quorum %d is more than the %d replicas of a group",
 				    o->replica_quorum, o->tree);
@@ -120,6 +122,7 @@ pn_node_config train_node_config(const train_opts *o, int node, const char *pare
 				.parent = parent, .rank = node, .listen = listen, .children = o->tree,
 				.first_rank = node * o->tree, .leaves = o->n, .d = d,
 				.mode = mode, .fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
+				.serve_whole = o->node_serve && strcmp(o->node_serve, "whole") == 0,
 				.replica_quorum = o->replica_quorum,
 				.log = o->quiet ? NULL : stderr,
 				.exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round,

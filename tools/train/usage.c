@@ -76,7 +76,10 @@ static const char agg_opts[] =
 "                      first complete one; 2 outvotes one Byzantine worker per group, and\n"
 "                      G - Q per group may then be late or gone)\n"
 "  --fixed-point       sum nodes add in int32 block fixed point (one exponent per 256\n"
-"                      coordinates, SwitchML-style) and report its error against float32\n";
+"                      coordinates, SwitchML-style) and report its error against float32\n"
+"  --node-serve S      sum nodes: prefix (default) tells the root each completed prefix of\n"
+"                      the sum, so it reads a chunk as soon as the group has contributed to\n"
+"                      it; whole: the root reads a node's sum only once all of it is done\n";
 
 static const char fault_opts[] =
 "faults (injected by a local run's workers; --byzantine-ranks/--attack/--straggle also\n"
