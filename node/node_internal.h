@@ -79,7 +79,8 @@ typedef struct pn_node {
 	pn_fixed_sum fixed;
 	double fixed_err_max;     /* the largest per-round relative error against float32 */
 	/* robust (node/robust.c): the children's whole gradients, G × d, and the engine */
-	float *rows;
+	float *rows;          /* registered (rows_mr): each child's chunks land in its row */
+	pn_tp_mr *rows_mr;
 	float **rowp;         /* rows of each child, for the engine */
 	struct pn_agg *agg;
 	/* replica: the child served this round (-1: none yet), READYs seen this round, the
@@ -133,7 +134,8 @@ bool pn_node_sum_complete(const pn_node *n);
  * the parent-facing slot and its error against it is recorded. */
 void pn_node_sum_finish(pn_node *n);
 
-/* robust.c: mode robust. rows set: sum.c stores landed chunks there instead of adding. */
+/* robust.c: mode robust. rows set: sum.c lands each read in its child's row instead of
+ * a pool slot, and adds nothing. */
 int pn_node_robust_setup(pn_node *n);
 /* Every child's gradient is in: the rule over them, × G, into the parent-facing slot. */
 int pn_node_robust_finish(pn_node *n);

@@ -1,5 +1,5 @@
-/* Node mode `robust`: the children's whole gradients land in G × d rows (the pull is the
- * sum mode's, node/sum.c stores instead of adding), then the library's engine runs the
+/* Node mode `robust`: the children's whole gradients land in G × d registered rows (the
+ * pull is the sum mode's, node/sum.c, but each read lands in its child's row), then the library's engine runs the
  * job's rule over them (the same pn_agg_* the aggregator uses; NaN/Inf children are
  * dropped and counted by it) and the node serves G × the rule's output, so the root's
  * division by all n leaves gives the mean of the groups' robust aggregates. */
@@ -20,10 +20,15 @@ int pn_node_robust_setup(pn_node *n)
 	ac.d = n->d;
 	if (ac.grad_dtype != PN_DTYPE_F32)
 		return pn_node_fail(n, -EINVAL, "a robust node takes f32 gradients");
-	n->rows = malloc((size_t)n->g * n->d * sizeof(float));
+	void *rb;
+	int rc = pn_tp_alloc(n->ctx, (size_t)n->g * n->d * sizeof(float), PN_ACCESS_LOCAL_WRITE, &rb, &n->rows_mr);
+	if (rc)
+		return pn_node_fail(n, rc, "registered memory for %d × %zu floats: %s", n->g, n->d,
+				    pn_tp_errmsg(n->ctx));
+	n->rows = rb;
 	float **ptrs = n->rowp = malloc((size_t)n->g * sizeof *ptrs);
-	if (!n->rows || !ptrs)
-		return pn_node_fail(n, -ENOMEM, "out of memory for %d × %zu floats", n->g, n->d);
+	if (!ptrs)
+		return pn_node_fail(n, -ENOMEM, "out of memory");
 	for (int c = 0; c < n->g; c++)
 		ptrs[c] = n->rows + (size_t)c * n->d;
 	char e[256];
@@ -37,8 +42,10 @@ void pn_node_robust_teardown(pn_node *n)
 {
 	if (n->agg)
 		pn_agg_free(n->agg);
-	free(n->rows);
+	if (n->rows_mr)
+		pn_tp_deregister(n->rows_mr);
 	free(n->rowp);
+	n->rows_mr = NULL;
 	n->agg = NULL;
 	n->rows = NULL;
 	n->rowp = NULL;

@@ -60,8 +60,12 @@ int pn_node_sum_post(pn_node *n)
 		node_child *k = &n->kids[c];
 		int chunk = k->next_chunk;
 		uint64_t roff = ((uint64_t)k->slot * n->d + (uint64_t)chunk * n->chunk) * sizeof(float);
-		int rc = pn_tp_post_read(k->peer, n->pool_mr, (size_t)s * n->chunk * sizeof(float), &k->grad,
-					 roff, pn_node_chunk_len(n, chunk) * sizeof(float), pn_node_cookie(n->round, s));
+		/* robust: straight into the child's row (the slot only bounds the reads in flight) */
+		pn_tp_mr *mr = n->rows ? n->rows_mr : n->pool_mr;
+		size_t loff = (n->rows ? (size_t)c * n->d + (size_t)chunk * n->chunk : (size_t)s * n->chunk) *
+			      sizeof(float);
+		int rc = pn_tp_post_read(k->peer, mr, loff, &k->grad, roff, pn_node_chunk_len(n, chunk) * sizeof(float),
+					 pn_node_cookie(n->round, s));
 		if (rc == -EAGAIN)
 			return 0; /* the queue is full: retry after the next poll */
 		if (rc)
@@ -114,9 +118,7 @@ int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
 				    (long long)n->round, rank, len, want * sizeof(float));
 	const float *in = n->pool + (size_t)slot * n->chunk;
 	size_t off = (size_t)sl->chunk * n->chunk;
-	if (n->rows) { /* robust: keep the child's gradient whole for the rule */
-		memcpy(n->rows + (size_t)sl->child * n->d + off, in, want * sizeof(float));
-	} else {
+	if (!n->rows) { /* (robust: the read landed in the child's row, kept whole for the rule) */
 		double *out = n->acc + off;
 		for (size_t i = 0; i < want; i++)
 			out[i] += in[i];
