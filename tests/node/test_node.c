@@ -139,6 +139,16 @@ static double relative_difference(const float *x, const float *ref, double *ref_
 	return sqrt(diff / norm);
 }
 
+/* The flat job of the LEAVES workers: the reference a tree is compared with. */
+static void run_flat(tree_test *t, pn_agg_job_result *flat)
+{
+	char err[512] = "";
+	int bad = -1;
+	pn_agg_job_config c = config(LEAVES, 0, init_model);
+	cr_assert_eq(pn_run_local(&c, leaf_main, t, flat, &bad, err, sizeof err), 0, "flat: %s", err);
+	cr_expect_eq(bad, 0);
+}
+
 Test(node_tree, two_sum_nodes_give_the_flat_model_and_halve_the_root_pulls)
 {
 	tree_test t = {.die_round = -1};
@@ -174,9 +184,8 @@ Test(node_tree, a_node_over_nodes_gives_the_flat_model)
 	char err[512] = "";
 	pn_agg_job_result flat, tree;
 	int bad = -1;
-	pn_agg_job_config c = config(LEAVES, 0, init_model);
-	cr_assert_eq(pn_run_local(&c, leaf_main, &t, &flat, &bad, err, sizeof err), 0, "flat: %s", err);
-	c = config(1, LEAVES, init_model);
+	run_flat(&t, &flat);
+	pn_agg_job_config c = config(1, LEAVES, init_model);
 	c.tp.options = "piece=4K"; /* the root pulls 5 chunks of the node, not 1: it can read a prefix */
 	cr_assert_eq(pn_run_local(&c, upper_node_main, &t, &tree, &bad, err, sizeof err), 0, "tree: %s", err);
 	cr_expect_eq(bad, 0, "every node exited 0, pulled every chunk once and said PROGRESS each round");
@@ -202,10 +211,9 @@ Test(node_tree, fixed_point_sum_nodes_give_the_flat_model)
 	char err[512] = "";
 	pn_agg_job_result flat, tree;
 	int bad = -1;
-	pn_agg_job_config c = config(LEAVES, 0, init_model);
-	cr_assert_eq(pn_run_local(&c, leaf_main, &t, &flat, &bad, err, sizeof err), 0, "flat: %s", err);
+	run_flat(&t, &flat);
 	t.fixed_point = true;
-	c = config(LEAVES / G, LEAVES, init_model);
+	pn_agg_job_config c = config(LEAVES / G, LEAVES, init_model);
 	cr_assert_eq(pn_run_local(&c, node_main, &t, &tree, &bad, err, sizeof err), 0, "tree: %s", err);
 	cr_expect_eq(bad, 0, "every node exited 0 with its quantisation error below 1e-6");
 	double rel = relative_difference(tree.model, flat.model, NULL);
