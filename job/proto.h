@@ -77,6 +77,16 @@ typedef struct pn_job_msg {
 	double coefs[PN_JOB_MAX_PARTS];
 } pn_job_msg;
 
+/* Of a range [lo, lo + len) of a streaming worker's slot, the elements PROGRESS(d) says
+ * are final, counted from lo (0: none). Never all of them: the last element is READY's,
+ * so the reader finishes the worker, and has its loss, only with its READY. */
+static inline size_t pn_job_progress_final(uint64_t d, uint64_t lo, size_t len)
+{
+	if (d <= lo)
+		return 0;
+	return d - lo < len ? (size_t)(d - lo) : len - 1;
+}
+
 /* The checksum a RESULT carries: a 64-bit mix of the d floats' bits, so that a worker
  * can tell a result slot overwritten while it read it from the one announced. */
 uint64_t pn_job_result_checksum(const float *x, size_t d);

@@ -70,17 +70,16 @@ static void on_read_done(pn_job *j, const pn_tp_completion *c)
 }
 
 /* A streaming worker's first m->d elements of its slot are final: the puller may read the
- * chunks inside them (of this shard's range [lo, lo + plan)). The last element stays
- * READY's, so the worker finishes (and its loss is known) only after its READY. */
+ * chunks inside them (of this shard's range [lo, lo + plan)). */
 static void on_progress(pn_job *j, int i, const pn_job_msg *m)
 {
 	pn_job_worker *w = &j->w[i];
-	if (m->round != j->round || j->failed[i] || w->ready || m->d <= j->lo)
-		return; /* of a round we closed, a peer out of this one, or nothing of our range */
 	const pn_chunk *last = &j->plan.chunks[j->plan.nchunks - 1];
-	size_t len = last->offset + last->len, upto = (size_t)(m->d - j->lo);
+	size_t upto = pn_job_progress_final(m->d, j->lo, last->offset + last->len);
+	if (m->round != j->round || j->failed[i] || w->ready || upto == 0)
+		return; /* of a round we closed, a peer out of this one, or nothing of our range */
 	w->slot = m->slot;
-	pn_pull_set_ready_upto(j->puller, i, upto < len ? upto : len - 1, pn_now_s());
+	pn_pull_set_ready_upto(j->puller, i, upto, pn_now_s());
 }
 
 static void on_ctrl(pn_job *j, const pn_tp_completion *c)

@@ -155,13 +155,13 @@ int pn_node_announce(pn_node *n, int64_t round)
 }
 
 /* A child that is itself a node: the first m->d elements of its sum are final. Sum and
- * robust nodes may read them now (chunks inside it; the last element stays READY's, so
- * its loss is in before its last chunk); a replica node compares whole replicas and waits. */
+ * robust nodes may read the chunks inside them now; a replica node compares whole
+ * replicas and waits. */
 static void on_progress(pn_node *n, node_child *k, const pn_job_msg *m)
 {
-	if (m->round != n->round || k->ready || n->cfg->mode == PN_NODE_REPLICA)
+	size_t upto = pn_job_progress_final(m->d, 0, n->d);
+	if (m->round != n->round || k->ready || n->cfg->mode == PN_NODE_REPLICA || upto == 0)
 		return;
-	size_t upto = m->d < n->d ? (size_t)m->d : n->d - 1;
 	k->slot = m->slot;
 	if (upto > k->upto)
 		k->upto = upto;

@@ -48,6 +48,15 @@ int pn_node_mode_from_name(const char *name)
 	return -EINVAL;
 }
 
+int pn_node_serve_from_name(const char *name)
+{
+	if (name && strcmp(name, "prefix") == 0)
+		return 0;
+	if (name && strcmp(name, "whole") == 0)
+		return 1;
+	return -EINVAL;
+}
+
 int pn_node_parent_alive(pn_node *n)
 {
 	int rc = pn_session_poll(n->parent);
@@ -121,9 +130,9 @@ static int setup(pn_node *n, const pn_node_config *c)
 	int rc = pn_session_join(&sc, &n->parent, e, sizeof e);
 	if (rc)
 		return pn_node_fail(n, rc, "joining the parent %s: %s", c->parent, e);
-	void *mb, *pb;
+	void *mb, *pb = NULL;
 	rc = pn_tp_alloc(n->ctx, 2 * n->d * sizeof(float), PN_ACCESS_REMOTE_READ, &mb, &n->model_mr);
-	if (!rc)
+	if (!rc && c->mode != PN_NODE_ROBUST) /* (robust: reads land in the children's rows) */
 		rc = pn_tp_alloc(n->ctx, (size_t)n->nslots * n->chunk * sizeof(float), PN_ACCESS_LOCAL_WRITE,
 				 &pb, &n->pool_mr);
 	if (rc)
@@ -250,7 +259,8 @@ int pn_node_run(const pn_node_config *cfg, pn_node_result *res, char *err, size_
 		res->rounds = rounds;
 		res->bytes_pulled = n.bytes_pulled;
 		res->memory_bytes = (2 + 3) * n.d * sizeof(float) + n.d * sizeof(double) +
-				    (size_t)n.nslots * n.chunk * sizeof(float) + (size_t)n.nchunks * sizeof(int);
+				    (n.pool ? (size_t)n.nslots * n.chunk * sizeof(float) : 0) +
+				    (size_t)n.nchunks * sizeof(int);
 		if (n.fixed_on)
 			res->memory_bytes += n.d * sizeof(int32_t) + n.fixed.nblocks * sizeof(int16_t);
 		res->fixed_rel_err_max = n.fixed_err_max;

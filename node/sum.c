@@ -116,9 +116,9 @@ int pn_node_sum_landed(pn_node *n, int slot, int status, uint32_t len)
 	if (len != want * sizeof(float))
 		return pn_node_fail(n, -EIO, "round %lld: child rank %d: %u bytes landed, %zu expected",
 				    (long long)n->round, rank, len, want * sizeof(float));
-	const float *in = n->pool + (size_t)slot * n->chunk;
 	size_t off = (size_t)sl->chunk * n->chunk;
 	if (!n->rows) { /* (robust: the read landed in the child's row, kept whole for the rule) */
+		const float *in = n->pool + (size_t)slot * n->chunk;
 		double *out = n->acc + off;
 		for (size_t i = 0; i < want; i++)
 			out[i] += in[i];

@@ -174,11 +174,12 @@ int main(int argc, char **argv)
 	}
 	if (m != PN_NODE_SUM && nc.fixed_point)
 		return bad("--fixed-point goes with --node-mode sum");
-	if (serve && strcmp(serve, "prefix") != 0 && strcmp(serve, "whole") != 0)
+	int whole = serve ? pn_node_serve_from_name(serve) : 0;
+	if (whole < 0)
 		return bad("--serve is prefix or whole, got '%s'", serve);
 	if (serve && m != PN_NODE_SUM)
 		return bad("--serve goes with --node-mode sum (robust and replica nodes serve whole rounds)");
-	nc.serve_whole = serve && strcmp(serve, "whole") == 0;
+	nc.serve_whole = whole == 1;
 	if (quorum && (m != PN_NODE_REPLICA || quorum > children))
 		return bad("--quorum Q goes with --node-mode replica, Q <= --children");
 	nc.replica_quorum = (int)quorum;

@@ -37,6 +37,9 @@ typedef enum pn_node_mode {
 
 /* "sum" / "robust" / "replica" → the mode, -EINVAL for another name. */
 int pn_node_mode_from_name(const char *name);
+/* --serve / --node-serve: "prefix" → 0, "whole" → 1 (pn_node_config.serve_whole), -EINVAL
+ * for another name. */
+int pn_node_serve_from_name(const char *name);
 
 typedef struct pn_node_config {
 	pn_tp_config tp;        /* backend, node id, job token, options: both sides use it */

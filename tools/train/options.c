@@ -10,6 +10,7 @@
 #include "usage.h"
 #include "version.h"
 #include "pennant/codes.h"
+#include "pennant/node.h"
 #include "pennant/rendezvous.h"
 #include "pennant/sched.h"
 #include "pennant/shard.h"
@@ -211,7 +212,7 @@ static int parse_argv(int argc, char **argv, train_opts *o, bool *help)
 		case O_NODE_MODE: o->node_mode = optarg; break;
 		case O_FIXED_POINT: o->fixed_point = true; break;
 		case O_NODE_SERVE:
-			if (strcmp(optarg, "prefix") && strcmp(optarg, "whole"))
+			if (pn_node_serve_from_name(optarg) < 0)
 				return train_refuse(o, "--node-serve is prefix or whole, got '%s'", optarg);
 			o->node_serve = optarg;
 			break;

@@ -122,7 +122,7 @@ pn_node_config train_node_config(const train_opts *o, int node, const char *pare
 				.parent = parent, .rank = node, .listen = listen, .children = o->tree,
 				.first_rank = node * o->tree, .leaves = o->n, .d = d,
 				.mode = mode, .fixed_point = o->fixed_point, .accept_timeout_ms = 120000,
-				.serve_whole = o->node_serve && strcmp(o->node_serve, "whole") == 0,
+				.serve_whole = o->node_serve && pn_node_serve_from_name(o->node_serve) == 1,
 				.replica_quorum = o->replica_quorum,
 				.log = o->quiet ? NULL : stderr,
 				.exit_abruptly = o->kill_node == node, .exit_at_round = o->kill_round,
