@@ -11,7 +11,10 @@
  * range where float32 products are safe (max |x| outside [2^-40, 2^40], or Inf): the
  * caller then runs a float64 variant on the block. NaN propagates into G. */
 bool pn_gram_block_f32_avx2(const float *const *rows, int p, size_t n, double *G);
-/* Forces the variant named ("avx2-f32", "avx512", "avx2", "generic") for every later
+/* float64 sums of exact float32 products for AVX-512 (gram_kernel_avx512.c): the
+ * accumulators stay vectors for the whole block, diagonal tiles are triangular. */
+void pn_gram_block_avx512_tri(const float *const *rows, int p, size_t n, double *G);
+/* Forces the variant named ("avx512-tri", "avx2-f32", "avx512", "avx2", "generic") for every later
  * pn_gram_block; -1 if unknown or this CPU lacks its instructions. */
 int pn_gram_use_kernel(const char *name);
 

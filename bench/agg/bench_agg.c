@@ -256,6 +256,14 @@ int main(int argc, char **argv)
 			       rg_f32 = bytes_read / t_gram_f32.p50 / gbs_read;
 			fprintf(tab, "ratio gram vs memory read: %.2f (previous kernel %.2f, opt-in f32 %.2f)\n",
 				rg_read, rg_prev, rg_f32);
+			/* The compute roof: p(p+1)/2 float64 FMAs per coordinate at the FMA peak
+			 * measured now. The best a float64 Gram pass can do against the read
+			 * loop is the read time over max(read time, roof time). */
+			double peak = fma_peak_gflops(threads);
+			double t_roof = gflop / peak, best_ratio = t_read.p50 / fmax(t_read.p50, t_roof);
+			fprintf(tab, "roofline: float64 FMA peak %.1f GFLOP/s (same run) -> the FMAs alone take %.2f ms; "
+				"best possible gram vs read %.2f; the kernel runs at %.2f of the FMA peak\n",
+				peak, t_roof * 1e3, best_ratio, t_roof / t_gram.p50);
 
 			/* The rules' input: the float32 rows, or the same values as half rows. */
 			size_t es = pn_dtype_size(o.dtype);
@@ -355,6 +363,9 @@ int main(int argc, char **argv)
 				pn_json_knumber(&j, "ratio_gram_vs_read", rg_read);
 				pn_json_knumber(&j, "ratio_gram_prev_vs_read", rg_prev);
 				pn_json_knumber(&j, "ratio_gram_f32_vs_read", rg_f32);
+				pn_json_knumber(&j, "fma_peak_gflops", peak);
+				pn_json_knumber(&j, "ratio_gram_roofline_best", best_ratio);
+				pn_json_knumber(&j, "gram_fraction_of_fma_peak", t_roof / t_gram.p50);
 				pn_json_knumber(&j, "combine_s", t_comb.p50);
 				pn_json_knumber(&j, "combine_gbs", bytes_comb / t_comb.p50 / 1e9);
 				pn_json_knumber(&j, "read_gbs", bytes_read / t_read.p50 / 1e9);

@@ -47,6 +47,9 @@ double read_all(const float *x, size_t n, int threads);
 /* The Gram pass through the engine's kernel, split like the engine splits it: G (p×p)
  * of the p rows of x (each d floats). */
 void gram_threads(const float *x, int p, size_t d, int threads, double *G);
+/* float64 FMA throughput of `threads` threads (GFLOP/s, an FMA counted as 2), widest
+ * vectors this CPU has: the compute roof of a float64 Gram pass. */
+double fma_peak_gflops(int threads);
 /* Naive Flag: normalize, d×p SVD, (1/r) Σ Y Yᵀ x_i into out (d floats); A is d×p scratch. */
 void naive_flag(const float *x, int p, size_t d, int r, double *A, float *out);
 

@@ -5,6 +5,9 @@
 #include "agg/agg_internal.h"
 
 #include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <time.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -123,6 +126,91 @@ void gram_threads(const float *x, int p, size_t d, int threads, double *G)
 			G[k] += job[t].G[k];
 		free(job[t].G);
 	}
+}
+
+/* ---- float64 FMA peak: the compute roof of a float64 Gram pass ----
+ * 12 independent FMA chains per thread (enough to cover the FMA latency on two ports),
+ * widest vectors the CPU has; the result is summed so the loop is not optimised out. */
+#define PEAK_CHAINS 12
+#define PEAK_STEPS 20000000L
+
+__attribute__((target("avx512f"))) static double peak_avx512(void)
+{
+	__m512d a[PEAK_CHAINS], m = _mm512_set1_pd(0.999999999), c = _mm512_set1_pd(1e-9);
+	for (int i = 0; i < PEAK_CHAINS; i++)
+		a[i] = _mm512_set1_pd(i);
+	for (long k = 0; k < PEAK_STEPS; k++)
+		_Pragma("GCC unroll 12") for (int i = 0; i < PEAK_CHAINS; i++)
+			a[i] = _mm512_fmadd_pd(a[i], m, c);
+	double s = 0;
+	for (int i = 0; i < PEAK_CHAINS; i++)
+		s += _mm512_reduce_add_pd(a[i]);
+	return s;
+}
+
+__attribute__((target("avx2,fma"))) static double peak_avx2(void)
+{
+	__m256d a[PEAK_CHAINS], m = _mm256_set1_pd(0.999999999), c = _mm256_set1_pd(1e-9);
+	for (int i = 0; i < PEAK_CHAINS; i++)
+		a[i] = _mm256_set1_pd(i);
+	for (long k = 0; k < PEAK_STEPS; k++)
+		_Pragma("GCC unroll 12") for (int i = 0; i < PEAK_CHAINS; i++)
+			a[i] = _mm256_fmadd_pd(a[i], m, c);
+	double s = 0, t[4];
+	for (int i = 0; i < PEAK_CHAINS; i++) {
+		_mm256_storeu_pd(t, a[i]);
+		s += t[0] + t[1] + t[2] + t[3];
+	}
+	return s;
+}
+
+static double peak_scalar(void)
+{
+	double a[PEAK_CHAINS], s = 0;
+	for (int i = 0; i < PEAK_CHAINS; i++)
+		a[i] = i;
+	for (long k = 0; k < PEAK_STEPS; k++)
+		for (int i = 0; i < PEAK_CHAINS; i++)
+			a[i] = fma(a[i], 0.999999999, 1e-9);
+	for (int i = 0; i < PEAK_CHAINS; i++)
+		s += a[i];
+	return s;
+}
+
+static int peak_lanes(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f") ? 8 : __builtin_cpu_supports("avx2") &&
+							       __builtin_cpu_supports("fma")
+							   ? 4
+							   : 1;
+}
+
+static void *peak_run(void *arg)
+{
+	int lanes = peak_lanes();
+	*(double *)arg = lanes == 8 ? peak_avx512() : lanes == 4 ? peak_avx2() : peak_scalar();
+	return NULL;
+}
+
+double fma_peak_gflops(int threads)
+{
+	if (threads < 1)
+		threads = 1;
+	pthread_t tid[MAX_THREADS];
+	double sink[MAX_THREADS];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int t = 1; t < threads; t++)
+		pthread_create(&tid[t], NULL, peak_run, &sink[t]);
+	peak_run(&sink[0]);
+	for (int t = 1; t < threads; t++)
+		pthread_join(tid[t], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+	volatile double keep = sink[0];
+	(void)keep;
+	return 2.0 * PEAK_CHAINS * peak_lanes() * (double)PEAK_STEPS * threads / s / 1e9;
 }
 
 /* ---- naive Flag: normalize, d×p SVD, (1/r) Σ Y Yᵀ x_i ---- */

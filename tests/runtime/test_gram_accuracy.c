@@ -15,7 +15,7 @@
 #define P 13
 #define D (3 * PN_AGG_BLOCK + 77)
 
-static const char *const kernels[] = {"avx2-f32", "avx512", "avx2-3x4", "avx2", "generic"};
+static const char *const kernels[] = {"avx2-f32", "avx512-tri", "avx512", "avx2-3x4", "avx2", "generic"};
 
 /* The engine's way: blocks of PN_AGG_BLOCK into one float64 G (upper triangle). */
 static void gram(const float *x, int p, size_t d, double *G)
@@ -121,4 +121,50 @@ Test(gram_accuracy, extreme_magnitudes_go_to_float64)
 	}
 	check_against_long_double("generic", x, 3, D); /* the float64 bound holds */
 	free(x);
+}
+
+/* Every row count from 1 to 34 (each tile shape, its padding rows), rows missing from
+ * the block (NULL: not in this round), and lengths that are not whole vectors or whole
+ * slices, for every variant this CPU runs: entries of present rows within the bound,
+ * entries of missing rows untouched. */
+Test(gram_accuracy, every_row_count_missing_rows_and_ragged_lengths)
+{
+	enum { PMAX = 34 };
+	static const size_t lens[] = {1, 7, 13, 300, PN_AGG_BLOCK - 3};
+	float *center = malloc(sizeof(float) * PN_AGG_BLOCK);
+	float *x = make_gradients(PMAX, PN_AGG_BLOCK, 1.0, 41, center);
+	double *G = malloc(sizeof(double) * PMAX * PMAX);
+	const float *rows[PMAX];
+	for (size_t q = 0; q < sizeof kernels / sizeof *kernels; q++) {
+		if (pn_gram_use_kernel(kernels[q]) != 0)
+			continue; /* not on this CPU ("generic" always is) */
+		for (int p = 1; p <= PMAX; p++)
+			for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+				size_t n = lens[li];
+				for (int i = 0; i < p; i++)
+					rows[i] = i % 7 == 3 ? NULL : x + (size_t)i * PN_AGG_BLOCK;
+				for (int e = 0; e < p * p; e++)
+					G[e] = 0.0;
+				pn_gram_block(rows, p, n, G);
+				double bound = bound_for(kernels[q], n);
+				for (int i = 0; i < p; i++)
+					for (int j = i; j < p; j++) {
+						double got = G[i * p + j];
+						if (!rows[i] || !rows[j]) {
+							cr_expect_eq(got, 0.0, "%s p=%d n=%zu: G[%d][%d] of a missing row written",
+								     kernels[q], p, n, i, j);
+							continue;
+						}
+						long double e = 0, a = 0;
+						for (size_t c = 0; c < n; c++) {
+							long double t = (long double)rows[i][c] * rows[j][c];
+							e += t, a += fabsl(t);
+						}
+						double err = fabs((double)((long double)got - e));
+						cr_expect_leq(err, bound * (double)a + (double)n * 0x1p-149,
+							      "%s p=%d n=%zu G[%d][%d]: error %g", kernels[q], p, n, i, j, err);
+					}
+			}
+	}
+	free(G), free(x), free(center);
 }
