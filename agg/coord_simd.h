@@ -31,5 +31,8 @@ void pn_coord_simd_enable(bool on);
 /* false: the networks sort (value, row) pairs with AVX2 blends even where AVX-512 could
  * sort 64-bit keys (to test one against the other). */
 void pn_coord_simd_keys_enable(bool on);
+/* true if the compiled-in network for k rows (agg/coord_networks.h, generated) is the
+ * one the run-time construction builds: the generated tables are checked, not trusted. */
+bool pn_coord_simd_networks_match(int k);
 
 #endif

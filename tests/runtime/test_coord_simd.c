@@ -115,6 +115,21 @@ Test(coord_simd, networks_match_insertion_sort_around_16_and_32)
 		check_k(ks[q]);
 }
 
+Test(coord_simd, generated_networks_are_batchers)
+{
+	for (int k = 2; k <= 32; k++)
+		cr_expect(pn_coord_simd_networks_match(k), "the generated network for k=%d differs", k);
+}
+
+/* Every other k up to the largest the networks take: each k has its own unrolled
+ * network on AVX-512. */
+Test(coord_simd, networks_match_insertion_sort_every_other_k)
+{
+	for (int k = 10; k <= 30; k++)
+		if (k != 11 && k != 15 && k != 16 && k != 17 && k != 24)
+			check_k(k);
+}
+
 /* The mean's register kernels (AVX-512, AVX2) against its portable float64 kernel: the
  * same sums in the same row order, so the same bits, for k across the unrolled and
  * prefetched paths, n with a tail, and values of very different magnitudes. */
