@@ -90,22 +90,6 @@ __attribute__((target("avx2"))) static inline void sort_lanes(lanes *s, int np,
 	}
 }
 
-/* AVX-512: the same order with one 64-bit key per value, so a comparator is one min and
- * one max. Key = (v as an int32 ordered like the floats, -0 as +0) << 32 | (row << 1 |
- * v is -0): signed 64-bit order is (value, row), the order above, and the low bit gives
- * -0 back. Finite values only (the engine drops rows with NaN/Inf first). */
-__attribute__((target("avx512f,avx2"))) static inline __m512i make_key(__m256 v, int row)
-{
-	__m256i u = _mm256_castps_si256(v);
-	__m256i negz = _mm256_cmpeq_epi32(u, _mm256_set1_epi32((int)0x80000000u));
-	u = _mm256_andnot_si256(negz, u);
-	__m256i k32 = _mm256_xor_si256(u, _mm256_and_si256(_mm256_srai_epi32(u, 31),
-							     _mm256_set1_epi32(0x7fffffff)));
-	__m256i low = _mm256_or_si256(_mm256_set1_epi32(row << 1), _mm256_srli_epi32(negz, 31));
-	return _mm512_or_si512(_mm512_slli_epi64(_mm512_cvtepi32_epi64(k32), 32),
-			       _mm512_cvtepu32_epi64(low));
-}
-
 /* All ones in the lanes of v that hold NaN or ±Inf (exponent all ones). */
 __attribute__((target("avx2"))) static inline __m256i nonfinite_lanes(__m256 v)
 {
@@ -113,34 +97,86 @@ __attribute__((target("avx2"))) static inline __m256i nonfinite_lanes(__m256 v)
 	return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(v), e), e);
 }
 
+/* AVX-512: the same order with one 64-bit key per value, so a comparator is one min and
+ * one max. Key = (v as an int32 ordered like the floats, -0 as +0) << 32 | (row << 1 |
+ * v is -0): signed 64-bit order is (value, row), the order above, and the low bit gives
+ * -0 back. Finite values only (the engine drops rows with NaN/Inf first). */
+/* The keys of rows x and x+1 at once: their 8 values each in the two halves of one zmm,
+ * the key arithmetic on 16 lanes, then each row's 8 (low, high) dword pairs
+ * interleaved into its 8 64-bit keys by one permute. *bad gets the lanes (of both rows)
+ * that hold NaN or ±Inf. About half the instructions of making the keys one row at a
+ * time in ymm and widening them. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+make_key2(const float *r0, const float *r1, int x, __m512i *k0, __m512i *k1, __mmask16 *bad)
+{
+	__m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)r0)),
+				       _mm256_loadu_si256((const __m256i *)r1), 1);
+	const __m512i e = _mm512_set1_epi32(0x7f800000);
+	*bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(u, e), e);
+	__mmask16 negz = _mm512_cmpeq_epi32_mask(u, _mm512_set1_epi32((int)0x80000000u));
+	u = _mm512_mask_mov_epi32(u, negz, _mm512_setzero_si512());
+	__m512i k32 = _mm512_xor_si512(u, _mm512_and_si512(_mm512_srai_epi32(u, 31),
+							   _mm512_set1_epi32(0x7fffffff)));
+	/* row << 1 in the first half, (row + 1) << 1 in the second, | 1 where -0 */
+	__m512i low = _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(x << 1),
+					      _mm512_set1_epi32((x + 1) << 1));
+	low = _mm512_mask_or_epi32(low, negz, low, _mm512_set1_epi32(1));
+	const __m512i lo_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+	const __m512i hi_half =
+		_mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+	*k0 = _mm512_permutex2var_epi32(low, lo_half, k32);
+	*k1 = _mm512_permutex2var_epi32(low, hi_half, k32);
+}
+
+/* Sorted keys a, b (ranks x, x+1) back to values and rows: the low and the high dwords
+ * of both gathered by two permutes, decoded on 16 lanes, and stored as s->v[x], v[x+1]
+ * and s->id[x], id[x+1] (adjacent in s) by one 64-byte store each. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+unpack2(__m256 *v, __m256i *id, __m512i a, __m512i b)
+{
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+	__m512i low = _mm512_permutex2var_epi32(a, even, b);
+	__m512i k32 = _mm512_permutex2var_epi32(a, odd, b);
+	__m512i u = _mm512_xor_si512(k32, _mm512_and_si512(_mm512_srai_epi32(k32, 31),
+							   _mm512_set1_epi32(0x7fffffff)));
+	u = _mm512_or_si512(u, _mm512_slli_epi32(low, 31)); /* -0 back */
+	_mm512_storeu_si512((void *)v, u);
+	_mm512_storeu_si512((void *)id, _mm512_srli_epi32(low, 1));
+}
+
 /* The keys of k rows at coordinates c..c+7, sorted by the network net (np comparators),
  * unpacked into s. Inlined into one function per k with k, net and np constants, so the
- * loops unroll and the k keys stay in zmm registers (no store/load per comparator). */
+ * loops unroll and the k keys stay in zmm registers (no store/load per comparator).
+ * Keys are made and unpacked two rows at a time; an odd last row pairs with itself. */
 __attribute__((target("avx512f,avx2"), always_inline)) static inline void
 sort_keys_body(lanes *s, const float *const *rows, size_t c, const int k,
 	       const unsigned char (*net)[2], const int np, __m256i *bad)
 {
-	__m512i key[PN_COORD_NET_MAX_K];
-	_Pragma("GCC unroll 32") for (int x = 0; x < k; x++) {
-		__m256 v = _mm256_loadu_ps(rows[x] + c);
-		*bad = _mm256_or_si256(*bad, nonfinite_lanes(v));
-		key[x] = make_key(v, x);
-	}
+	__m512i key[PN_COORD_NET_MAX_K + 1], spare;
+	__mmask16 bad_lanes = 0;
+	_Pragma("GCC unroll 16") for (int x = 0; x + 1 < k; x += 2)
+		make_key2(rows[x] + c, rows[x + 1] + c, x, &key[x], &key[x + 1], &bad_lanes);
+	if (k & 1)
+		make_key2(rows[k - 1] + c, rows[k - 1] + c, k - 1, &key[k - 1], &spare, &bad_lanes);
 	_Pragma("GCC unroll 256") for (int q = 0; q < np; q++) {
 		int x = net[q][0], y = net[q][1];
 		__m512i a = key[x], b = key[y];
 		key[x] = _mm512_min_epi64(a, b);
 		key[y] = _mm512_max_epi64(a, b);
 	}
-	_Pragma("GCC unroll 32") for (int x = 0; x < k; x++) {
-		__m256i k32 = _mm512_cvtepi64_epi32(_mm512_srai_epi64(key[x], 32));
-		__m256i low = _mm512_cvtepi64_epi32(key[x]);
-		__m256i u = _mm256_xor_si256(k32, _mm256_and_si256(_mm256_srai_epi32(k32, 31),
-								    _mm256_set1_epi32(0x7fffffff)));
-		u = _mm256_or_si256(u, _mm256_slli_epi32(low, 31)); /* -0 back */
-		s->v[x] = _mm256_castsi256_ps(u);
-		s->id[x] = _mm256_srli_epi32(low, 1);
+	_Pragma("GCC unroll 16") for (int x = 0; x + 1 < k; x += 2)
+		unpack2(&s->v[x], &s->id[x], key[x], key[x + 1]);
+	if (k & 1) {
+		/* the last rank alone: unpacked paired with itself, the first half kept */
+		__m256 v[2];
+		__m256i id[2];
+		unpack2(v, id, key[k - 1], key[k - 1]);
+		s->v[k - 1] = v[0];
+		s->id[k - 1] = id[0];
 	}
+	if (bad_lanes)
+		*bad = _mm256_set1_epi32(-1);
 }
 
 typedef void (*sort_keys_fn)(lanes *s, const float *const *rows, size_t c, __m256i *bad);
