@@ -315,6 +315,9 @@ int pn_agg_finish_rule(pn_agg *a, float *out)
 	static const finish_fn by_kind[] = {[PN_KIND_COORD] = finish_coord,
 					    [PN_KIND_GRAM] = finish_gram,
 					    [PN_KIND_FIXED] = finish_fixed};
+	double t0 = pn_now_s();
+	pn_pool_wait_idle(a); /* what is queued now: the work that did not overlap the landing */
+	a->rep.t_drain_s = pn_now_s() - t0;
 	exclude_incomplete(a);
 	return by_kind[a->rule->kind](a, out);
 }

@@ -52,7 +52,9 @@ typedef struct pn_job {
 	float *result;         /* serving gradients: round v's aggregate in slot v%2 (2 slots of d) */
 	char *land;            /* 2 slots × n rows × msg_len elements of esize bytes */
 	size_t esize;          /* bytes per gradient element (cfg->rule.grad_dtype) */
-	float *velocity, *velocity_saved, *out;
+	float *velocity;       /* the momentum */
+	float *velocity_saved; /* its spare: the step writes the new momentum here, then swaps */
+	float *out;
 	pn_job_worker *w;
 	pn_code *code;
 	pn_chunk_plan plan;

@@ -125,6 +125,7 @@ static const char *aggregate(pn_job *j, pn_round_record *rec)
 	pn_agg_get_report(j->agg, &rep);
 	rec->gram_busy_s = rep.t_gram_s;
 	rec->solve_combine_s = rep.t_solve_s + rep.t_combine_s;
+	rec->drain_s = rep.t_drain_s;
 	if (rc == 0 || !j->robust) { /* the decode's inputs are judged even if it then fails */
 		rec->nonfinite += rep.nonfinite;
 		judge(j, rec, &rep);

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,36 @@ double pn_model_eval(const pn_model *m, const float *params, const pn_dataset *d
 	if (accuracy)
 		*accuracy = (double)correct / ds->n;
 	return loss / ds->n;
+}
+
+/* min over lanes of (bits & exponent) ^ exponent is 0 iff some value is NaN or ±Inf: a
+ * form the compiler vectorises (an unsigned min), unlike an early exit. */
+#define EXP_BITS 0x7f800000u
+static inline uint32_t finite_key(float x)
+{
+	uint32_t b;
+	memcpy(&b, &x, sizeof b);
+	return (b & EXP_BITS) ^ EXP_BITS;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) int
+pn_sgd_step_checked(const pn_sgd *o, const float *params_in, const float *velocity_in,
+		    const float *grad, float *params_out, float *velocity_out, size_t n)
+{
+	const float lr = (float)o->lr, mu = (float)o->momentum, wd = (float)o->weight_decay;
+	uint32_t gmin = EXP_BITS, omin = EXP_BITS;
+	for (size_t k = 0; k < n; k++) {
+		float g = grad[k], w = params_in[k];
+		float v = mu * velocity_in[k] + g + wd * w; /* as pn_sgd_step, term for term */
+		float p = w - lr * v;
+		velocity_out[k] = v;
+		params_out[k] = p;
+		uint32_t fg = finite_key(g), fv = finite_key(v), fp = finite_key(p);
+		gmin = fg < gmin ? fg : gmin;
+		fv = fp < fv ? fp : fv;
+		omin = fv < omin ? fv : omin;
+	}
+	return gmin == 0 ? 1 : omin == 0 ? 2 : 0;
 }
 
 void pn_sgd_step(const pn_sgd *o, float *params, float *velocity, const float *grad, size_t n)

@@ -185,6 +185,8 @@ typedef struct pn_agg_report {
 	double t_combine_s;    /* combination pass */
 	int output_nonfinite;  /* 1: the output was not finite and finish returned -EDOM */
 	int degenerate;        /* Flag: used workers whose gradient is all zero (no direction: weight 0) */
+	double t_drain_s;      /* finish's wait for the per-block work still queued when it was
+				  called: the part of t_gram_s that did not overlap the landing */
 } pn_agg_report;
 void pn_agg_get_report(const pn_agg *a, pn_agg_report *rep);
 /* Per-worker weight (length p). For Gram rules the combination coefficients α_i as

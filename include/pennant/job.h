@@ -154,6 +154,7 @@ typedef struct pn_round_record {
 	double t_round_s, t_pull_s, t_aggregate_s, t_publish_s;
 	double gram_busy_s;     /* engine thread-seconds of per-block work (Gram or coordinate) */
 	double solve_combine_s; /* the engine's k×k solve (or decode) + combination pass */
+	double drain_s;         /* the engine's wait, after the pull, for block work still queued */
 	int finished, stragglers, failed, nonfinite, disagreeing;
 	int byzantine_used;     /* known-Byzantine workers among the rule's inputs (demo info) */
 	bool skipped;           /* no step this round: model (and momentum) unchanged */

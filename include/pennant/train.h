@@ -67,6 +67,13 @@ typedef struct pn_sgd {
 
 /* v = momentum·v + (g + wd·w); w -= lr·v, over elements [0, n) of the given slices. */
 void pn_sgd_step(const pn_sgd *o, float *params, float *velocity, const float *grad, size_t n);
+/* The same step (the same arithmetic, so the same bits) from params_in/velocity_in into
+ * params_out/velocity_out, inputs untouched, in one pass that also checks for NaN/Inf:
+ * returns 0, or 1 if grad holds one (the outputs are then meaningless), or 2 if the
+ * outputs do. The checked step of a caller that must keep its model on failure, without
+ * copying model and momentum first and reading them again after. */
+int pn_sgd_step_checked(const pn_sgd *o, const float *params_in, const float *velocity_in,
+			const float *grad, float *params_out, float *velocity_out, size_t n);
 
 #ifdef __cplusplus
 }

@@ -77,7 +77,7 @@ Test(job_parts, step_is_trains_sgd_from_the_current_slot)
 	pn_sgd_step(&o, w, v, g, D);
 	cr_assert_null(pn_job_step(&f.j, f.g, 0.5));
 	cr_expect_eq(memcmp(f.model[1], w, sizeof w), 0);
-	cr_expect_eq(memcmp(f.vel, v, sizeof v), 0);
+	cr_expect_eq(memcmp(f.j.velocity, v, sizeof v), 0, "the job's momentum is train's");
 	for (int k = 0; k < D; k++)
 		cr_expect_eq(f.model[0][k], (float)k, "the current slot is not touched");
 }
@@ -91,7 +91,7 @@ Test(job_parts, step_refuses_what_is_not_finite)
 	f.g[3] = INFINITY;
 	const char *why = pn_job_step(&f.j, f.g, 1.0);
 	cr_assert(why && strstr(why, "aggregate"), "%s", why ? why : "(taken)");
-	cr_expect_eq(memcmp(f.vel, vel0, sizeof vel0), 0);
+	cr_expect_eq(memcmp(f.j.velocity, vel0, sizeof vel0), 0);
 	/* finite, but scaling overflows it */
 	setup_fixture(&f);
 	f.g[0] = FLT_MAX;
@@ -104,6 +104,6 @@ Test(job_parts, step_refuses_what_is_not_finite)
 	memcpy(vel0, f.vel, sizeof vel0);
 	why = pn_job_step(&f.j, f.g, 1.0);
 	cr_assert(why && strstr(why, "non-finite"), "%s", why ? why : "(taken)");
-	cr_expect_eq(memcmp(f.vel, vel0, sizeof vel0), 0, "momentum restored");
+	cr_expect_eq(memcmp(f.j.velocity, vel0, sizeof vel0), 0, "momentum restored");
 	cr_expect_eq(memcmp(f.model[1], f.model[0], sizeof f.model[0]), 0, "next = cur: no step");
 }

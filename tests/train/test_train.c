@@ -3,6 +3,7 @@
 #include "pennant/train.h"
 
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,4 +147,40 @@ Test(model, sgd_on_fashion_mnist_lowers_the_loss)
 	pn_model_ws_free(ws);
 	free(w), free(v), free(g);
 	pn_dataset_free(&tr);
+}
+
+/* The checked step: the bits of pn_sgd_step, inputs untouched, NaN/Inf found in the
+ * gradient (1) or in what the step makes (2), at any position (vector body and tail). */
+Test(train, checked_step_is_the_sgd_step_and_finds_nonfinite)
+{
+	enum { n = 1000 + 13 };
+	static float w[n], v[n], g[n], w2[n], v2[n], wo[n], vo[n], win[n], vin[n];
+	for (int k = 0; k < n; k++) {
+		w[k] = win[k] = sinf((float)k) * 3.0f;
+		v[k] = vin[k] = cosf((float)k * 0.7f);
+		g[k] = (float)(k % 17) - 8.0f;
+	}
+	pn_sgd o = {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3};
+	memcpy(w2, w, sizeof w), memcpy(v2, v, sizeof v);
+	pn_sgd_step(&o, w2, v2, g, n);
+	cr_assert_eq(pn_sgd_step_checked(&o, w, v, g, wo, vo, n), 0);
+	cr_expect_eq(memcmp(wo, w2, sizeof wo), 0, "params: the same bits as pn_sgd_step");
+	cr_expect_eq(memcmp(vo, v2, sizeof vo), 0, "momentum: the same bits as pn_sgd_step");
+	cr_expect_eq(memcmp(w, win, sizeof w), 0, "params_in untouched");
+	cr_expect_eq(memcmp(v, vin, sizeof v), 0, "velocity_in untouched");
+	const int at[] = {0, 7, 500, n - 1};
+	for (size_t q = 0; q < sizeof at / sizeof *at; q++) {
+		int k = at[q];
+		float keep = g[k];
+		g[k] = NAN;
+		cr_expect_eq(pn_sgd_step_checked(&o, w, v, g, wo, vo, n), 1, "NaN gradient at %d", k);
+		g[k] = -INFINITY;
+		cr_expect_eq(pn_sgd_step_checked(&o, w, v, g, wo, vo, n), 1, "-Inf gradient at %d", k);
+		g[k] = FLT_MAX; /* finite, but momentum + weight carry the step past FLT_MAX */
+		float vk = v[k];
+		v[k] = FLT_MAX;
+		cr_expect_eq(pn_sgd_step_checked(&o, w, v, g, wo, vo, n), 2, "overflowing step at %d", k);
+		v[k] = vk, g[k] = keep;
+	}
+	cr_expect_eq(pn_sgd_step_checked(&o, w, v, g, wo, vo, n), 0);
 }

@@ -99,6 +99,7 @@ void report_round(void *ctx, const float *model, pn_round_record *rec)
 	pn_json_knumber(j, "t_aggregate_s", rec->t_aggregate_s);
 	pn_json_knumber(j, "t_publish_s", rec->t_publish_s);
 	pn_json_knumber(j, "gram_busy_s", rec->gram_busy_s);
+	pn_json_knumber(j, "drain_s", rec->drain_s);
 	pn_json_kint(j, "finished", rec->finished);
 	pn_json_kint(j, "stragglers", rec->stragglers);
 	pn_json_kint(j, "failed", rec->failed);
