@@ -64,6 +64,8 @@ typedef struct pn_job {
 	bool stopping;         /* STOP sent: peers leaving is expected */
 	bool pulling;          /* inside the round's pull loop (a tree's late workers join it) */
 	double row_scale;      /* robust inputs: 1 / (row sum of B) */
+	bool step_fused;       /* this round's step runs inside the combination pass */
+	int step_fused_bad;    /* its pieces' pn_sgd_step_checked results, OR'd (atomic) */
 	double heartbeat_s, silence_s;
 	FILE *log;
 	char *err;
@@ -184,6 +186,14 @@ void pn_job_trust_observe(pn_job_worker *w, double share);
 const char *pn_job_step(pn_job *j, float *g, double scale);
 /* step.c: g *= scale (the step's own scaling); NULL, or why g cannot be stepped on */
 const char *pn_job_scale_aggregate(pn_job *j, float *g, double scale);
+/* step.c: before finish, hands this round's step to the engine's combination pass (each
+ * piece stepped while in cache, on the thread that made it) when nothing else uses the
+ * aggregate first: a plain training round (not serving gradients, not a shard, not the
+ * comm-efficient code) with scale 1. Otherwise it clears the consumer and the round
+ * steps after finish with pn_job_step. */
+void pn_job_step_fuse_begin(pn_job *j, double scale);
+/* step.c, after a finish that succeeded: the fused step's verdict (as pn_job_step's). */
+const char *pn_job_step_fused_end(pn_job *j);
 
 /* serve.c, serving gradients: publish round v's aggregate (or that it was skipped) and
  * tell every live worker RESULT(v); before STOP, wait for every live worker's

@@ -118,6 +118,7 @@ static const char *aggregate(pn_job *j, pn_round_record *rec)
 				pn_agg_landed(j->agg, i, j->plan.chunks[ch].offset, j->plan.chunks[ch].len);
 		}
 	j->rec = rec;
+	pn_job_step_fuse_begin(j, j->row_scale);
 	int rc = j->link ? pn_shard_link_finish_round(j, j->out) : pn_agg_finish(j->agg, j->out);
 	if (pn_shard_link_check(j))
 		return NULL; /* the exchange failed: the job ends (pn_job_run_round) */
@@ -183,8 +184,9 @@ int pn_job_run_round(pn_job *j, pn_round_record *rec)
 		if ((rc = pn_shard_link_check(j)))
 			return rc;
 		if (!skip)
-			skip = j->result ? pn_job_serve_aggregate(j, j->out, j->row_scale)
-					 : pn_job_step(j, j->out, j->row_scale);
+			skip = j->result       ? pn_job_serve_aggregate(j, j->out, j->row_scale)
+			       : j->step_fused ? pn_job_step_fused_end(j)
+					       : pn_job_step(j, j->out, j->row_scale);
 	} else {
 		skip = "no usable gradient";
 		pn_job_log(j, "round %lld: straggler policy: %s\n", (long long)v, pn_round_verdict_name(verdict));

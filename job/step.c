@@ -16,6 +16,42 @@ const char *pn_job_scale_aggregate(pn_job *j, float *g, double scale)
 	return pn_all_finite(g, j->d) ? NULL : "the aggregate is not finite";
 }
 
+static pn_sgd job_sgd(const pn_job *j)
+{
+	return (pn_sgd){.lr = j->cfg->lr, .momentum = j->cfg->momentum, .weight_decay = j->cfg->weight_decay};
+}
+
+/* A piece [off, off+len) of the aggregate, from a combination thread: pieces are
+ * disjoint, so their writes are too; only the verdict is shared. */
+static void step_piece(void *ctx, size_t off, const float *g, size_t len)
+{
+	pn_job *j = ctx;
+	const pn_sgd sgd = job_sgd(j);
+	int bad = pn_sgd_step_checked(&sgd, j->cur + off, j->velocity + off, g, j->next + off,
+				      j->velocity_saved + off, len);
+	if (bad)
+		__atomic_fetch_or(&j->step_fused_bad, bad, __ATOMIC_RELAXED);
+}
+
+void pn_job_step_fuse_begin(pn_job *j, double scale)
+{
+	j->step_fused = !j->result && !j->link && j->comm_dim <= 1 && scale == 1.0;
+	j->step_fused_bad = 0;
+	pn_agg_set_consumer(j->agg, j->step_fused ? step_piece : NULL, j);
+}
+
+const char *pn_job_step_fused_end(pn_job *j)
+{
+	int bad = __atomic_load_n(&j->step_fused_bad, __ATOMIC_RELAXED);
+	if (bad) {
+		memcpy(j->next, j->cur, j->d * sizeof(float)); /* the model stays */
+		return bad & 1 ? "the aggregate is not finite" : "the step would make the model non-finite";
+	}
+	float *v = j->velocity;
+	j->velocity = j->velocity_saved, j->velocity_saved = v;
+	return NULL;
+}
+
 /* One pass: the step from cur into next and from the momentum into its spare buffer,
  * checked as it goes; the buffers swap only when the step is finite, so a refused step
  * leaves the momentum as it was without a saved copy (the step used to copy model and
@@ -26,7 +62,7 @@ const char *pn_job_step(pn_job *j, float *g, double scale)
 	if (scale != 1.0)
 		for (size_t k = 0; k < j->d; k++)
 			g[k] *= (float)scale;
-	const pn_sgd sgd = {.lr = j->cfg->lr, .momentum = j->cfg->momentum, .weight_decay = j->cfg->weight_decay};
+	const pn_sgd sgd = job_sgd(j);
 	int bad = pn_sgd_step_checked(&sgd, j->cur, j->velocity, g, j->next, j->velocity_saved, j->d);
 	if (bad) {
 		memcpy(j->next, j->cur, j->d * sizeof(float)); /* the model stays */
