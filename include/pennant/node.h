@@ -85,8 +85,9 @@ typedef struct pn_node_config {
 typedef struct pn_node_result {
 	int64_t rounds;         /* rounds summed and submitted to the parent */
 	uint64_t bytes_pulled;  /* gradient bytes pulled from the children */
-	size_t memory_bytes;    /* what the node allocated for data: pool, model, sum slots
-	                         * (robust: plus the children's G × d rows) */
+	size_t memory_bytes;    /* what the node allocated for data: model and sum slots, plus
+	                         * the landing pool (sum, replica) or the children's G × d
+	                         * registered rows the reads land in (robust, no pool) */
 	/* robust: child-rounds dropped for NaN/Inf, and child-rounds where a child had the
 	 * round's highest (least trusted) score of the rule */
 	int64_t nonfinite, top_suspect;
