@@ -101,6 +101,13 @@ __attribute__((target("avx2"))) static inline __m256i nonfinite_lanes(__m256 v)
  * one max. Key = (v as an int32 ordered like the floats, -0 as +0) << 32 | (row << 1 |
  * v is -0): signed 64-bit order is (value, row), the order above, and the low bit gives
  * -0 back. Finite values only (the engine drops rows with NaN/Inf first). */
+/* Float bits <-> int32 ordered like the floats (negative values get their magnitude bits
+ * flipped): the map is its own inverse, so it makes keys and decodes them. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512i order_flip(__m512i u)
+{
+	return _mm512_xor_si512(u, _mm512_and_si512(_mm512_srai_epi32(u, 31), _mm512_set1_epi32(0x7fffffff)));
+}
+
 /* The keys of rows x and x+1 at once: their 8 values each in the two halves of one zmm,
  * the key arithmetic on 16 lanes, then each row's 8 (low, high) dword pairs
  * interleaved into its 8 64-bit keys by one permute. *bad gets the lanes (of both rows)
@@ -115,8 +122,7 @@ make_key2(const float *r0, const float *r1, int x, __m512i *k0, __m512i *k1, __m
 	*bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(u, e), e);
 	__mmask16 negz = _mm512_cmpeq_epi32_mask(u, _mm512_set1_epi32((int)0x80000000u));
 	u = _mm512_mask_mov_epi32(u, negz, _mm512_setzero_si512());
-	__m512i k32 = _mm512_xor_si512(u, _mm512_and_si512(_mm512_srai_epi32(u, 31),
-							   _mm512_set1_epi32(0x7fffffff)));
+	__m512i k32 = order_flip(u);
 	/* row << 1 in the first half, (row + 1) << 1 in the second, | 1 where -0 */
 	__m512i low = _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(x << 1),
 					      _mm512_set1_epi32((x + 1) << 1));
@@ -138,8 +144,7 @@ unpack2(__m256 *v, __m256i *id, __m512i a, __m512i b)
 	const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 	__m512i low = _mm512_permutex2var_epi32(a, even, b);
 	__m512i k32 = _mm512_permutex2var_epi32(a, odd, b);
-	__m512i u = _mm512_xor_si512(k32, _mm512_and_si512(_mm512_srai_epi32(k32, 31),
-							   _mm512_set1_epi32(0x7fffffff)));
+	__m512i u = order_flip(k32);
 	u = _mm512_or_si512(u, _mm512_slli_epi32(low, 31)); /* -0 back */
 	_mm512_storeu_si512((void *)v, u);
 	_mm512_storeu_si512((void *)id, _mm512_srli_epi32(low, 1));

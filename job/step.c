@@ -40,9 +40,11 @@ void pn_job_step_fuse_begin(pn_job *j, double scale)
 	pn_agg_set_consumer(j->agg, j->step_fused ? step_piece : NULL, j);
 }
 
-const char *pn_job_step_fused_end(pn_job *j)
+/* A step into next and the spare momentum (pn_sgd_step_checked's verdict bad) taken or
+ * refused: taken, the spare becomes the momentum; refused, next goes back to cur and the
+ * momentum was never touched. */
+static const char *step_verdict(pn_job *j, int bad)
 {
-	int bad = __atomic_load_n(&j->step_fused_bad, __ATOMIC_RELAXED);
 	if (bad) {
 		memcpy(j->next, j->cur, j->d * sizeof(float)); /* the model stays */
 		return bad & 1 ? "the aggregate is not finite" : "the step would make the model non-finite";
@@ -50,6 +52,11 @@ const char *pn_job_step_fused_end(pn_job *j)
 	float *v = j->velocity;
 	j->velocity = j->velocity_saved, j->velocity_saved = v;
 	return NULL;
+}
+
+const char *pn_job_step_fused_end(pn_job *j)
+{
+	return step_verdict(j, __atomic_load_n(&j->step_fused_bad, __ATOMIC_RELAXED));
 }
 
 /* One pass: the step from cur into next and from the momentum into its spare buffer,
@@ -63,12 +70,6 @@ const char *pn_job_step(pn_job *j, float *g, double scale)
 		for (size_t k = 0; k < j->d; k++)
 			g[k] *= (float)scale;
 	const pn_sgd sgd = job_sgd(j);
-	int bad = pn_sgd_step_checked(&sgd, j->cur, j->velocity, g, j->next, j->velocity_saved, j->d);
-	if (bad) {
-		memcpy(j->next, j->cur, j->d * sizeof(float)); /* the model stays */
-		return bad == 1 ? "the aggregate is not finite" : "the step would make the model non-finite";
-	}
-	float *v = j->velocity;
-	j->velocity = j->velocity_saved, j->velocity_saved = v;
-	return NULL;
+	return step_verdict(j, pn_sgd_step_checked(&sgd, j->cur, j->velocity, g, j->next,
+						    j->velocity_saved, j->d));
 }
