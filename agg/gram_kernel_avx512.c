@@ -189,7 +189,8 @@ __attribute__((target("avx512f"))) void pn_gram_block_avx512_tri(const float *co
 				else
 					sh->off(sl + g * a, sl + g * b, len8, t++);
 				/* after each tile, the next slice of a share of the rows */
-				for (int r = call * k / (int)npairs; r < (call + 1) * k / (int)npairs; r++)
+				for (int r = call * k / (int)npairs;
+				     next_len && r < (call + 1) * k / (int)npairs; r++)
 					prefetch_row(rows[idx[r]] + next, next_len);
 			}
 	}
