@@ -28,7 +28,7 @@ void bench_print(FILE *f, const struct bench_opts *o, const char *baseline_name,
 			fprintf(f, " %-16s %s", "n/a", "n/a");
 		fputc('\n', f);
 	}
-	fprintf(f, "\n# latency: one read in flight\n");
+	fprintf(f, "\n# latency: one read in flight, post to next post (as ib_read_lat times it)\n");
 	fprintf(f, "%-10s %-12s %-12s %-15s %-12s %-12s %s\n", " #bytes", "#iterations", "t_min[usec]",
 		"t_median[usec]", "t_avg[usec]", "t_p99[usec]", "t_p99.9[usec]");
 	for (int i = 0; i < n; i++) {

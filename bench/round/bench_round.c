@@ -9,6 +9,7 @@
 #include "bench_cli.h"
 #include "secret.h"
 #include "synth_grad.h"
+#include "cpu_busy.h"
 #include "version.h"
 #include "memif_options.h"
 #include "pennant/job.h"
@@ -55,17 +56,34 @@ static int worker_main(void *ctx, int rank, const char *addr)
 	return pn_worker_run(&wc, &src) == 0 ? 0 : 1;
 }
 
+/* The machine's CPU work over the measured rounds (every process: the workers share the
+ * cores here), from one round's end to the next. */
+typedef struct cpu_span {
+	double busy_s, wall_s;
+	int rounds;
+} cpu_span;
+
 typedef struct collect {
 	int cap, count, warmup;
 	pn_round_record *rec;
+	cpu_span cpu;
+	double last_busy_s, last_wall_s; /* at the previous round's end; busy < 0: none */
 } collect;
 
 static void on_round(void *ctx, const float *model, pn_round_record *rec)
 {
 	(void)model;
 	collect *c = ctx;
-	if (rec->round >= c->warmup && c->count < c->cap)
+	double busy = bench_cpu_busy_s(), wall = pn_now_s();
+	if (rec->round >= c->warmup && c->count < c->cap) {
 		c->rec[c->count++] = *rec;
+		if (busy >= 0 && c->last_busy_s >= 0) {
+			c->cpu.busy_s += busy - c->last_busy_s;
+			c->cpu.wall_s += wall - c->last_wall_s;
+			c->cpu.rounds++;
+		}
+	}
+	c->last_busy_s = busy, c->last_wall_s = wall;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -122,9 +140,10 @@ static int run_job(pn_agg_job_config *jc, bench_opts *o, size_t *d, collect *col
 			fprintf(stderr, "pennant-bench-round: n=%d d=%zu: %s\n", jc->n, *d, err);
 			_exit(1);
 		}
-		size_t len = sizeof col->count + (size_t)col->count * sizeof *col->rec;
+		size_t len = (size_t)col->count * sizeof *col->rec;
 		_exit(write(fd[1], &col->count, sizeof col->count) == (ssize_t)sizeof col->count &&
-			       write(fd[1], col->rec, len - sizeof col->count) == (ssize_t)(len - sizeof col->count)
+			       write(fd[1], col->rec, len) == (ssize_t)len &&
+			       write(fd[1], &col->cpu, sizeof col->cpu) == (ssize_t)sizeof col->cpu
 		       ? 0 : 1);
 	}
 	close(fd[1]);
@@ -135,6 +154,8 @@ static int run_job(pn_agg_job_config *jc, bench_opts *o, size_t *d, collect *col
 		want = (size_t)count * sizeof *col->rec;
 		while (got < want && (k = read(fd[0], (char *)col->rec + got, want - got)) > 0)
 			got += (size_t)k;
+		if (got == want && read(fd[0], &col->cpu, sizeof col->cpu) != (ssize_t)sizeof col->cpu)
+			col->cpu = (cpu_span){0};
 	}
 	close(fd[0]);
 	int st = 0;
@@ -227,9 +248,9 @@ int main(int argc, char **argv)
 	FILE *tab = o.json ? stderr : stdout;
 	fprintf(tab, "# pennant-bench-round: backend %s, rule %s, %d rounds after %d warm-up, %d aggregation thread(s)\n",
 		o.backend, o.rule, o.rounds, o.warmup, o.agg_threads);
-	fprintf(tab, "%4s %10s %5s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s\n", "n", "d", "pipe", "round50",
+	fprintf(tab, "%4s %10s %5s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s %7s %9s\n", "n", "d", "pipe", "round50",
 		"round99", "pull50", "blocks50", "drain50", "solve+c", "aggr50", "publish", "overlap",
-		"vs max", "GB/s in");
+		"vs max", "GB/s in", "cpu", "cpu floor");
 	pn_json j;
 	pn_json_init(&j, stdout);
 	if (o.json) {
@@ -249,7 +270,7 @@ int main(int argc, char **argv)
 				int n = o.ns[a];
 				size_t d = (size_t)o.ds[b];
 				float *init = calloc(d, sizeof(float));
-				collect col = {.cap = o.rounds, .warmup = o.warmup,
+				collect col = {.cap = o.rounds, .warmup = o.warmup, .last_busy_s = -1,
 					       .rec = calloc((size_t)o.rounds, sizeof(pn_round_record))};
 				pn_agg_job_config jc = {.tp = {.backend = o.backend, .node_id = 0,
 							       .secret = g_secret.bytes,
@@ -282,9 +303,17 @@ int main(int argc, char **argv)
 				 * the aggregation (block work over the threads, then solve+combine) */
 				double alone = fmax(pull, blk / (o.agg_threads > 1 ? o.agg_threads : 1) + sc);
 				double vs_max = r50 / alone;
-				fprintf(tab, "%4d %10zu %5s %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.3f %8.2f %8.2f %8.2f\n",
+				/* The CPU floor: the CPU work a round cost the whole machine, spread over
+				 * every core; no schedule of that work finishes a round sooner. /proc/stat
+				 * counts in clock ticks (10 ms): under a second of rounds is not measured. */
+				int cpus = bench_cpu_count();
+				bool timed = col.cpu.wall_s >= 1.0;
+				double busy = timed ? col.cpu.busy_s / (col.cpu.wall_s * cpus) : NAN;
+				double floor_s = timed ? col.cpu.busy_s / col.cpu.rounds / cpus : NAN;
+				fprintf(tab, "%4d %10zu %5s %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.3f %8.2f %8.2f %8.2f %6.0f%% %9.2f\n",
 					n, d, pipe ? "on" : "off", r50 * 1e3, r99 * 1e3, pull * 1e3, blk * 1e3,
-					drain * 1e3, sc * 1e3, agg * 1e3, pub * 1e3, overlap, vs_max, gbs);
+					drain * 1e3, sc * 1e3, agg * 1e3, pub * 1e3, overlap, vs_max, gbs,
+					busy * 100, floor_s * 1e3);
 				if (o.json) {
 					pn_json_begin_object(&j);
 					pn_json_kint(&j, "n", n);
@@ -300,6 +329,8 @@ int main(int argc, char **argv)
 					pn_json_knumber(&j, "overlap_efficiency", overlap);
 					pn_json_knumber(&j, "drain_p50_s", drain);
 					pn_json_knumber(&j, "round_vs_max_part", vs_max);
+					pn_json_knumber(&j, "cpu_busy_fraction", busy);
+					pn_json_knumber(&j, "cpu_floor_s", floor_s);
 					pn_json_knumber(&j, "ingress_gbs", gbs);
 					pn_json_end_object(&j);
 				}

@@ -220,6 +220,7 @@ struct verbs_ctx {
 	uint32_t cq_depth, cq_reserved;
 	bool cq_armed;
 	int64_t cm_checked_us;      /* last look at the rdma_cm channel from poll */
+	uint32_t polls;             /* poll calls (the clock is read at every 32nd's first look) */
 
 	struct rdma_event_channel *ec;
 	struct rdma_cm_id *listen_id;

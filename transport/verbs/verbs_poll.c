@@ -179,9 +179,14 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 {
 	struct verbs_ctx *c = verbs_ctx_of(ctx);
 	repost_delivered(c);
-	int64_t start = pn_tp_now_us();
-	int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000;
-	int64_t t = start;
+	/* Reading the clock can be a system call (it is in the TCG guest, whose TSC is
+	 * unusable: 3 us a read), so it is read only every 32 spins of a wait (the wait is
+	 * timed from the first read: a short wait reads it not at all), when a poll that
+	 * does not wait finds nothing, and at the first look of every 32nd poll. rdma_cm
+	 * events (disconnects, new requests) are looked for at those reads, at most every
+	 * 500 us, so a steady flow of completions from one peer cannot hide another peer's
+	 * disconnect. */
+	int64_t start = -1, deadline = INT64_MAX, t = 0;
 	for (unsigned spin = 0;; spin++) {
 		int n = deliver(c, out, max);
 		if (n != 0)
@@ -189,14 +194,13 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 		int rc = verbs_drain_cq(c);
 		if (rc < 0)
 			return rc;
-		/* Reading the clock can be a system call (it is in the TCG guest, whose TSC is
-		 * unusable): do it, and what depends on it, every 32 spins only. rdma_cm events
-		 * (disconnects, new requests) are looked for at most every 500 us, however busy
-		 * the CQ is, so a steady flow of completions from one peer cannot hide another
-		 * peer's disconnect. */
-		bool tick = (spin & 31) == 0;
+		bool tick = spin == 0 ? (++c->polls & 31) == 0 || (timeout_ms == 0 && rc == 0) : (spin & 31) == 0;
 		if (tick) {
 			t = pn_tp_now_us();
+			if (start < 0) {
+				start = t;
+				deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000;
+			}
 			if (t - c->cm_checked_us >= 500) {
 				c->cm_checked_us = t;
 				rc = verbs_cm_pump(c, 0);
@@ -207,7 +211,7 @@ int verbs_poll(pn_tp_ctx *ctx, pn_tp_completion *out, int max, int timeout_ms)
 		n = deliver(c, out, max);
 		if (n != 0 || timeout_ms == 0)
 			return n;
-		if (!tick)
+		if (!tick || start < 0)
 			continue;
 		if (t >= deadline)
 			return 0;
