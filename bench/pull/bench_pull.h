@@ -7,6 +7,7 @@
 #include "rank_template.h"
 #include "pennant/transport.h"
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +74,19 @@ void bench_print(FILE *f, const struct bench_opts *o, const char *baseline_name,
 		 const struct bench_row *rows, int n);
 int bench_write_json(const char *path, const struct bench_opts *o, const char *baseline_name,
 		     const struct bench_row *rows, int n);
+
+/* lat_clock.c: the latency pass's clock, one read per interval (the TSC where there is
+ * one, as perftest's; else clock_gettime). begin (pinning the thread to its CPU for the
+ * TSC), now, end (unpinning): end returns ticks per microsecond, 0 if the TSC did not
+ * move forward (then time the pass again with want_tsc false). */
+struct lat_clock {
+	bool tsc;
+	cpu_set_t saved;
+	uint64_t mono0, ticks0;
+};
+void lat_clock_begin(struct lat_clock *k, bool want_tsc);
+uint64_t lat_clock_now(const struct lat_clock *k);
+double lat_clock_end(struct lat_clock *k);
 
 /* util */
 double bench_now_us(void);

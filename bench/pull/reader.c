@@ -100,6 +100,35 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* n sequential reads timed like perftest's ib_read_lat: one clock read just before each
+ * post, and read i takes posted[i + 1] - posted[i] (a whole iteration: post, completion,
+ * the clock read). Fills lat[0..n) in microseconds; -1 if a read failed, 1 if the TSC
+ * did not move forward (time it again without). */
+static int lat_timed(struct reader *r, size_t size, int n, bool tsc, uint64_t *ticks, double *lat)
+{
+	struct lat_clock k;
+	lat_clock_begin(&k, tsc);
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++) {
+		ticks[i] = lat_clock_now(&k);
+		if (pn_tp_post_read(r->peer, r->lmr, 0, &r->remote, 0, size, (uint64_t)i) != 0 ||
+		    reap(r, 1, STALL_MS) != 1) {
+			fprintf(stderr, "pennant-bench-pull: latency read failed: %s\n", pn_tp_errmsg(r->ctx));
+			rc = -1;
+		}
+	}
+	ticks[n] = lat_clock_now(&k);
+	double per_us = lat_clock_end(&k);
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++) {
+		if (ticks[i + 1] <= ticks[i] || per_us <= 0)
+			return 1;
+		lat[i] = (double)(ticks[i + 1] - ticks[i]) / per_us;
+	}
+	return 0;
+}
+
 static int lat_pass(struct reader *r, const struct bench_opts *o, struct bench_row *row)
 {
 	size_t size = row->bytes;
@@ -110,34 +139,24 @@ static int lat_pass(struct reader *r, const struct bench_opts *o, struct bench_r
 	row->lat_iters = n;
 	if (n == 0)
 		return 0;
-	/* Timed like perftest's ib_read_lat: one timestamp just before each post, and read i
-	 * takes posted[i + 1] - posted[i] (a whole iteration: post, completion, the clock
-	 * read). One clock read per read, not two: in a guest without a usable TSC each one
-	 * is a system call of a few microseconds. */
-	double *lat = malloc((size_t)(n + 1) * sizeof(double));
-	if (!lat)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		lat[i] = bench_now_us();
-		if (pn_tp_post_read(r->peer, r->lmr, 0, &r->remote, 0, size, (uint64_t)i) != 0 ||
-		    reap(r, 1, STALL_MS) != 1) {
-			fprintf(stderr, "pennant-bench-pull: latency read failed: %s\n", pn_tp_errmsg(r->ctx));
-			free(lat);
-			return -1;
-		}
+	double *lat = malloc((size_t)n * sizeof(double));
+	uint64_t *ticks = malloc((size_t)(n + 1) * sizeof(uint64_t));
+	int rc = lat && ticks ? lat_timed(r, size, n, true, ticks, lat) : -1;
+	if (rc == 1)
+		rc = lat_timed(r, size, n, false, ticks, lat);
+	if (rc == 0) {
+		double sum = 0;
+		for (int i = 0; i < n; i++)
+			sum += lat[i];
+		qsort(lat, (size_t)n, sizeof(double), cmp_double);
+		row->lat_min = lat[0];
+		row->lat_med = lat[n / 2];
+		row->lat_avg = sum / n;
+		row->lat_p99 = lat[(size_t)ceil(0.99 * n) - 1];
+		row->lat_p999 = lat[(size_t)ceil(0.999 * n) - 1];
 	}
-	lat[n] = bench_now_us();
-	double sum = lat[n] - lat[0];
-	for (int i = 0; i < n; i++)
-		lat[i] = lat[i + 1] - lat[i];
-	qsort(lat, (size_t)n, sizeof(double), cmp_double);
-	row->lat_min = lat[0];
-	row->lat_med = lat[n / 2];
-	row->lat_avg = sum / n;
-	row->lat_p99 = lat[(size_t)ceil(0.99 * n) - 1];
-	row->lat_p999 = lat[(size_t)ceil(0.999 * n) - 1];
-	free(lat);
-	return 0;
+	free(lat), free(ticks);
+	return rc ? -1 : 0;
 }
 
 static int wait_desc(struct reader *r)
