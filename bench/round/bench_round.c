@@ -178,6 +178,7 @@ static void usage(FILE *o)
 		   "Round-time breakdown (pull, aggregate, step, publish) and overlap efficiency with\n"
 		   "pipelining off and on, measured back to back. d up to 2.5e7 (--d 2.5e7): memory\n"
 		   "≈ 4·n·d·4 bytes (double-buffered landing + workers).\n"
+		   "--agg-threads N: the aggregator's engine threads (default: every online CPU, as the job).\n"
 		   "--memif: backend dpdk over the local memif topology (one port per worker on the\n"
 		   "aggregator, no hugepages; n ≤ 16; needs root like pennant-train's default demo).\n");
 }
@@ -200,7 +201,7 @@ static int parse_list(const char *s, double *v, int max)
 int main(int argc, char **argv)
 {
 	bench_opts o = {.ns = {4, 8, 15}, .nn = 3, .ds = {1e5, 1e6, 1e7}, .nd = 3, .rounds = 12,
-			.warmup = 2, .agg_threads = 1, .backend = "tcp", .tp_options = "", .rule = "flag"};
+			.warmup = 2, .agg_threads = 0, .backend = "tcp", .tp_options = "", .rule = "flag"};
 	static const struct option lo[] = {
 		{"n", 1, 0, 'n'}, {"d", 1, 0, 'd'}, {"rounds", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
 		{"rule", 1, 0, 'R'}, {"agg-threads", 1, 0, 't'}, {"backend", 1, 0, 'b'},
@@ -222,7 +223,7 @@ int main(int argc, char **argv)
 		case 'r': o.rounds = atoi(optarg); if (o.rounds < 1) goto bad; break;
 		case 'w': o.warmup = atoi(optarg); if (o.warmup < 0) goto bad; break;
 		case 'R': o.rule = optarg; if (pn_rule_from_name(o.rule) < 0) goto bad; break;
-		case 't': o.agg_threads = atoi(optarg); if (o.agg_threads < 0) goto bad; break;
+		case 't': o.agg_threads = atoi(optarg); if (o.agg_threads < 0) goto bad; break; /* 0: all CPUs */
 		case 'b': o.backend = optarg; break;
 		case 'o': o.tp_options = optarg; break;
 		case 'j': o.json = true; break;
@@ -241,6 +242,8 @@ int main(int argc, char **argv)
 				o.ns[i], BENCH_MEMIF_MAX_WORKERS);
 			return 2;
 		}
+	if (o.agg_threads == 0)
+		o.agg_threads = bench_cpu_count(); /* the engine's own default: every online CPU */
 	o.job_pid = (int)getpid();
 	g_opts = &o;
 	signal(SIGPIPE, SIG_IGN);
@@ -301,7 +304,7 @@ int main(int argc, char **argv)
 				double gbs = (double)n * d * 4 / r50 / 1e9;
 				/* the round against the longer of its two parts alone: the pull, or
 				 * the aggregation (block work over the threads, then solve+combine) */
-				double alone = fmax(pull, blk / (o.agg_threads > 1 ? o.agg_threads : 1) + sc);
+				double alone = fmax(pull, blk / o.agg_threads + sc);
 				double vs_max = r50 / alone;
 				/* The CPU floor: the CPU work a round cost the whole machine, spread over
 				 * every core; no schedule of that work finishes a round sooner. /proc/stat
