@@ -18,9 +18,3 @@ double bench_cpu_busy_s(void)
 		return -1;
 	return (double)(user + nice + sys + irq + softirq + steal) / (double)hz;
 }
-
-int bench_cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (int)n : 1;
-}

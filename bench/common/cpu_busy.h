@@ -8,7 +8,6 @@
  * softirq, steal: /proc/stat), or a negative number where that cannot be read. */
 double bench_cpu_busy_s(void);
 
-/* Online CPUs (what /proc/stat's total line covers), at least 1. */
-int bench_cpu_count(void);
+/* (Spread over pn_online_cpus(): the CPUs /proc/stat's total line covers.) */
 
 #endif

@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	if (o.agg_threads == 0)
-		o.agg_threads = bench_cpu_count(); /* the engine's own default: every online CPU */
+		o.agg_threads = pn_online_cpus(); /* the engine's own default: every online CPU */
 	o.job_pid = (int)getpid();
 	g_opts = &o;
 	signal(SIGPIPE, SIG_IGN);
@@ -309,7 +309,7 @@ int main(int argc, char **argv)
 				/* The CPU floor: the CPU work a round cost the whole machine, spread over
 				 * every core; no schedule of that work finishes a round sooner. /proc/stat
 				 * counts in clock ticks (10 ms): under a second of rounds is not measured. */
-				int cpus = bench_cpu_count();
+				int cpus = pn_online_cpus();
 				bool timed = col.cpu.wall_s >= 1.0;
 				double busy = timed ? col.cpu.busy_s / (col.cpu.wall_s * cpus) : NAN;
 				double floor_s = timed ? col.cpu.busy_s / col.cpu.rounds / cpus : NAN;
