@@ -334,6 +334,7 @@ int main(int argc, char **argv)
 					pn_json_knumber(&j, "round_vs_max_part", vs_max);
 					pn_json_knumber(&j, "cpu_busy_fraction", busy);
 					pn_json_knumber(&j, "cpu_floor_s", floor_s);
+					pn_json_knumber(&j, "cpu_span_s", col.cpu.wall_s);
 					pn_json_knumber(&j, "ingress_gbs", gbs);
 					pn_json_end_object(&j);
 				}

@@ -28,8 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pn_job_msg_unpack(buf, size, &m) == 0) {
 		fuzz_require(m.slot <= 1 && m.nparts >= 0 && m.nparts <= PN_JOB_MAX_PARTS && m.round >= 0 &&
 			     m.status <= 0);
+		/* ROUND's code coefficients are finite; NODE_REPORT's scores are a number or
+		 * +inf (an excluded child), never NaN or -inf */
 		for (int k = 0; k < m.nparts; k++)
-			fuzz_require(m.parts[k] >= 0 && isfinite(m.coefs[k]));
+			fuzz_require(m.parts[k] >= 0 &&
+				     (m.type == PN_MSG_NODE_REPORT ? !isnan(m.coefs[k]) && m.coefs[k] != -INFINITY
+								  : isfinite(m.coefs[k])));
 		fuzz_require(m.serve <= PN_SERVE_GRADIENT && (m.type != PN_MSG_RESULT || m.slot == (m.round & 1)));
 		fuzz_require(m.shard < PN_SHARD_MAX && m.shards <= PN_SHARD_MAX && m.lo <= m.hi && m.hi <= m.d);
 		uint8_t again[PN_TP_CTRL_MAX];
